@@ -1,0 +1,98 @@
+"""One exception hierarchy for the whole package.
+
+Strategy: every failure a caller may want to tell apart has its own class, and every
+protocol failure carries the status code the other side should see (as h11's
+``error_status_hint``). "Not found" is not an exception: it is an ordinary 404 response.
+
+    P2PError
+    ├── ProtocolError(msg, status=400)      (abstract: raise a subclass)
+    │   ├── LocalProtocolError              we misused a codec
+    │   └── RemoteProtocolError             the other side sent something malformed
+    ├── IntegrityError                      a SHA-256 (or length) check failed
+    ├── PeerGone                            the other side went away mid-exchange
+    ├── AlreadyClosed                       we used something we had already closed
+    └── StoreError                          an index store refused an operation
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "AlreadyClosed",
+    "IntegrityError",
+    "LocalProtocolError",
+    "P2PError",
+    "PeerGone",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Status",
+    "StoreError",
+]
+
+
+class Status(IntEnum):
+    """Status codes shared by every p2pshare protocol (P2P-CI handout, section 2.4)."""
+
+    OK = 200
+    BAD_REQUEST = 400
+    NOT_FOUND = 404
+    CONFLICT = 409  # extension: used by P2P-DI and swarm, never by P2P-CI
+    BUSY = 503  # extension: swarm piece server at its upload limit
+    VERSION_NOT_SUPPORTED = 505
+
+    @property
+    def phrase(self) -> str:
+        return _PHRASES[self]
+
+
+_PHRASES = {
+    Status.OK: "OK",
+    Status.BAD_REQUEST: "Bad Request",
+    Status.NOT_FOUND: "Not Found",
+    Status.CONFLICT: "Conflict",
+    Status.BUSY: "Service Unavailable",
+    Status.VERSION_NOT_SUPPORTED: "P2P-CI Version Not Supported",
+}
+
+
+class P2PError(Exception):
+    """Base of every exception p2pshare raises on purpose."""
+
+
+class ProtocolError(P2PError):
+    """A message could not be produced or understood.
+
+    Attributes:
+        status: the status code the other side should receive (400 unless stated).
+    """
+
+    def __init__(self, msg: str, status: int = Status.BAD_REQUEST) -> None:
+        if type(self) is ProtocolError:
+            raise TypeError("raise LocalProtocolError or RemoteProtocolError, not ProtocolError")
+        super().__init__(msg)
+        self.status = Status(status)
+
+
+class LocalProtocolError(ProtocolError):
+    """We asked a codec to do something the protocol forbids (a bug on our side)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The other side sent bytes that break the protocol. Raised only by ``next_event``."""
+
+
+class IntegrityError(P2PError):
+    """Received data does not match its SHA-256 digest or its announced length."""
+
+
+class PeerGone(P2PError):
+    """The other side closed or reset the connection before the exchange finished."""
+
+
+class AlreadyClosed(P2PError):
+    """We used a connection or resource that we had already closed ourselves."""
+
+
+class StoreError(P2PError):
+    """An index store refused a mutation (e.g. a peer touching another peer's record)."""

@@ -1,0 +1,85 @@
+"""A TCP listener shared by every p2pshare server.
+
+Strategy: ``asyncio.start_server`` accepts; each accepted connection runs the server's
+handler in its own task, which is tracked so that ``aclose`` can end every connection
+(asyncio's own ``Server.close`` leaves accepted connections running). Beyond
+``max_connections`` a new connection is closed at once: a clear refusal instead of
+running out of file descriptors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from .. import limits
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class TCPServer:
+    """Accepts connections and runs ``handler`` for each, at most ``max_connections`` at once."""
+
+    def __init__(
+        self, handler: Handler, *, max_connections: int = limits.MAX_CONNECTIONS, name: str = ""
+    ) -> None:
+        self._handler = handler
+        self.max_connections = max_connections
+        self.name = name
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.refused = 0
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server not started")
+        addr = self._server.sockets[0].getsockname()
+        return str(addr[0]), int(addr[1])
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Bind and listen; returns the bound address (port 0 picks a free port)."""
+        self._server = await asyncio.start_server(
+            self._accept, host, port, limit=limits.RECV_CHUNK, backlog=1024,
+            reuse_address=True,
+        )
+        return self.address
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._tasks) >= self.max_connections:
+            self.refused += 1
+            log.warning("%s: connection limit %d reached, refusing %s", self.name,
+                        self.max_connections, writer.get_extra_info("peername"))
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await self._handler(reader, writer)
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+            writer.close()
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        await self._server.serve_forever()
+
+    async def aclose(self) -> None:
+        """Stop listening and end every connection."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -1,0 +1,164 @@
+"""The one place where sans-IO connections meet asyncio sockets.
+
+Strategy (after h11's TrioHTTPWrapper): ``EventStream`` owns a StreamReader/StreamWriter
+pair and a ``Connection``. ``next_event`` reads on ``NEED_DATA``; ``send`` writes
+``conn.send(event)`` and drains; ``sendfile`` hands file bytes to the kernel. No protocol
+decision is taken here: servers and clients decide, this only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import BinaryIO
+
+from .. import limits
+from ..errors import LocalProtocolError, PeerGone
+from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response
+from ..protocol._events import ConnectionClosed, EndOfMessage
+
+log = logging.getLogger(__name__)
+
+
+class EventStream:
+    """A ``Connection`` bound to an asyncio stream pair."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.conn = conn
+        peer = writer.get_extra_info("peername")
+        self.peername: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+
+    async def next_event(self, timeout: float | None = None) -> Event:
+        """The next event, reading from the socket as needed.
+
+        Raises:
+            TimeoutError: nothing complete arrived within ``timeout`` seconds.
+            RemoteProtocolError: the other side broke the protocol.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                event = self.conn.next_event()
+                if event is PAUSED:
+                    raise LocalProtocolError("read while our own message is unfinished")
+                if event is not NEED_DATA:
+                    return event
+                self.conn.receive_data(await self._read())
+
+    async def _read(self) -> bytes:
+        try:
+            return await self.reader.read(limits.RECV_CHUNK)
+        except (ConnectionError, OSError):
+            return b""  # a reset is an end of input; the codec decides if it was early
+
+    async def read_p2s_response(
+        self, timeout: float = limits.RESPONSE_TIMEOUT, linger: float = limits.RESPONSE_LINGER
+    ) -> tuple[Response, list[bytes]]:
+        """A whole LINES-framed reply: its status and data lines.
+
+        After the status line, a silence of ``linger`` seconds ends the reply (A2).
+
+        Raises:
+            PeerGone: the server closed before replying.
+        """
+        head = await self.next_event(timeout)
+        if not isinstance(head, Response):
+            raise PeerGone("the server closed the connection")
+        lines: list[bytes] = []
+        while True:
+            try:
+                event = await self.next_event(linger)
+            except TimeoutError:
+                self.conn.receive_pause()
+                continue
+            if isinstance(event, Lines):
+                lines.extend(event.lines)
+            elif isinstance(event, (EndOfMessage, ConnectionClosed)):
+                return head, lines
+
+    async def send(self, *events: Event) -> None:
+        """Encode and write ``events``, then wait for the socket to drain."""
+        data = self.conn.send_all(*events)
+        if data:
+            self.writer.write(data)
+        await self.drain()
+
+    async def drain(self) -> None:
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise PeerGone(str(exc)) from exc
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` (zero-copy where possible)."""
+        await self.drain()
+        loop = asyncio.get_running_loop()
+        try:
+            sent = await loop.sendfile(self.writer.transport, file, offset, count)
+        except (ConnectionError, OSError) as exc:
+            raise PeerGone(str(exc)) from exc
+        self.conn.note_body_sent(sent)
+        if sent != count:
+            raise PeerGone(f"sent {sent} of {count} bytes")
+
+    async def aclose(self) -> None:
+        """Close the socket; never raises."""
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+def set_keepalive(writer: asyncio.StreamWriter) -> None:
+    """TCP keepalive so that a vanished host is noticed (limits.KEEPALIVE_*)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", limits.KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", limits.KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", limits.KEEPALIVE_COUNT),
+    ):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+async def open_stream(
+    host: str, port: int, conn: Connection, timeout: float = limits.CONNECT_TIMEOUT
+) -> EventStream:
+    """Connect to ``host:port`` and wrap the connection.
+
+    Raises:
+        PeerGone: the connection could not be made in time.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port, limit=limits.RECV_CHUNK)
+    except (OSError, TimeoutError) as exc:
+        raise PeerGone(f"cannot connect to {host}:{port}: {exc}") from exc
+    return EventStream(reader, writer, conn)
+
+
+def split_hostport(text: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port`` -> (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)
+    return text, default_port
+
+
+def fsync_and_replace(tmp: str, final: str) -> None:
+    """Make a completed download durable, then give it its final name atomically."""
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)

@@ -1,0 +1,81 @@
+"""A receive buffer that hands out lines and byte runs, never more than a named limit.
+
+Strategy: bytes are appended to one ``bytearray``; a line is extracted only once its
+terminator has arrived. We remember how far we already scanned for ``\\n`` so that a line
+arriving one byte at a time costs O(n), not O(n^2). A line longer than the limit raises
+``RemoteProtocolError`` (400) instead of growing the buffer without bound. Bare ``\\n`` is
+accepted as a line end and a ``\\r`` before it is dropped (tolerant reading).
+"""
+
+from __future__ import annotations
+
+from ..errors import RemoteProtocolError
+
+
+class ReceiveBuffer:
+    """Bytes received but not yet consumed by a reader."""
+
+    __slots__ = ("_data", "_scanned")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._scanned = 0  # bytes of _data already known to hold no b"\n"
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def feed(self, data: bytes) -> None:
+        self._data += data
+
+    def peek_line(self, max_len: int) -> bytes | None:
+        """The next whole line including its terminator, left in place; None if incomplete.
+
+        Raises:
+            RemoteProtocolError: the line (so far) is longer than ``max_len``.
+        """
+        end = self._data.find(b"\n", self._scanned)
+        if end < 0:
+            self._scanned = len(self._data)
+            if self._scanned > max_len:
+                raise RemoteProtocolError(f"line longer than {max_len} bytes")
+            return None
+        if end > max_len:
+            raise RemoteProtocolError(f"line longer than {max_len} bytes")
+        self._scanned = end  # the next call finds the same terminator at once
+        return bytes(self._data[: end + 1])
+
+    def extract_line(self, max_len: int) -> bytes | None:
+        """Remove and return one line without its terminator, or None if incomplete.
+
+        Raises:
+            RemoteProtocolError: the line (so far) is longer than ``max_len``.
+        """
+        raw = self.peek_line(max_len)
+        if raw is None:
+            return None
+        self.extract_bytes(len(raw))
+        return strip_eol(raw)
+
+    def extract_bytes(self, limit: int) -> bytes:
+        """Remove and return up to ``limit`` bytes (possibly none)."""
+        if limit >= len(self._data):
+            out = bytes(self._data)
+            self._data.clear()
+        else:
+            out = bytes(self._data[:limit])
+            del self._data[:limit]
+        self._scanned = 0
+        return out
+
+    def peek(self) -> bytes:
+        return bytes(self._data)
+
+
+def strip_eol(raw: bytes) -> bytes:
+    """A line without its ``\n`` or ``\r\n`` terminator."""
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    return raw[:-1] if raw.endswith(b"\n") else raw

@@ -1,0 +1,407 @@
+"""A sans-IO connection: bytes in, events out; events in, bytes out.
+
+Strategy (after h11): one ``Connection`` object per TCP connection keeps two state
+machines, one per role, driven by an explicit transition table. Reading and writing are
+separate: ``receive_data``/``next_event`` parse what the other side sent, ``send`` encodes
+what we send and checks that it is legal now. Nothing here touches a socket.
+
+Every message is a head (start line, ``Name: value`` headers, blank line) and a body.
+Requests carry a body only with Content-Length. Responses are framed in one of two ways
+(``Framing``), chosen per request by the ``framing_for`` callable, because P2P-CI's P2S
+responses (status, blank, data lines, blank) are not self-describing.
+
+Tolerance when reading (PROTOCOLS.md section 5): bare LF line ends; blank lines before a
+start line are skipped (A3's optional extra CRLF); a P2S 200 whose first line after the
+status is data, not blank (A1); a P2S body whose terminating blank line never comes ends
+on ``receive_pause()`` (A2) or when the next status line appears; a GET response whose
+body starts without the blank line, once Content-Length is known (handout example).
+Strict when writing: exactly the handout's grammar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from .. import limits
+from ..errors import LocalProtocolError, RemoteProtocolError, Status
+from ._buffer import ReceiveBuffer, strip_eol
+from ._events import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Framing,
+    Lines,
+    Request,
+    Response,
+    _Sentinel,
+)
+from ._grammar import (
+    Headers,
+    content_length,
+    encode_head,
+    is_header_line,
+    parse_header,
+    parse_request_line,
+    parse_status_line,
+)
+
+
+class Role(Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(Enum):
+    IDLE = "idle"
+    SEND_BODY = "send_body"
+    DONE = "done"
+    MUST_CLOSE = "must_close"
+    CLOSED = "closed"
+    ERROR = "error"
+
+
+_C, _S = Role.CLIENT, Role.SERVER
+_OPEN = (State.IDLE, State.DONE, State.MUST_CLOSE)
+
+# (role that emits the event, that role's state, event type) -> that role's next state.
+# Any triple missing here is illegal: sending it raises LocalProtocolError.
+TRANSITIONS: dict[tuple[Role, State, type[Event]], State] = {
+    (_C, State.IDLE, Request): State.SEND_BODY,
+    (_C, State.SEND_BODY, Data): State.SEND_BODY,
+    (_C, State.SEND_BODY, EndOfMessage): State.DONE,
+    (_S, State.IDLE, Response): State.SEND_BODY,
+    (_S, State.SEND_BODY, Data): State.SEND_BODY,
+    (_S, State.SEND_BODY, Lines): State.SEND_BODY,
+    (_S, State.SEND_BODY, EndOfMessage): State.DONE,
+    **{(r, s, ConnectionClosed): State.CLOSED for r in Role for s in _OPEN},
+}
+
+
+def _other(role: Role) -> Role:
+    return _S if role is _C else _C
+
+
+class Connection:
+    """One side of one connection.
+
+    Args:
+        our_role: CLIENT sends requests, SERVER sends responses.
+        framing_for: how the response to a given request is framed.
+        keep_alive: False for one-exchange connections (P2P GET): after one request and
+            its response both sides are MUST_CLOSE.
+        default_framing: framing of a response sent after a request we could not parse.
+        max_request_body: largest request body accepted (Content-Length).
+        max_response_body: largest response body accepted.
+    """
+
+    def __init__(
+        self,
+        our_role: Role,
+        framing_for: Callable[[Request], Framing] = lambda _r: Framing.LENGTH,
+        *,
+        keep_alive: bool = True,
+        default_framing: Framing = Framing.LENGTH,
+        max_request_body: int = limits.MAX_REQUEST_BODY,
+        max_response_body: int = 2**62,
+    ) -> None:
+        self.our_role = our_role
+        self.their_role = _other(our_role)
+        self.keep_alive = keep_alive
+        self.states = {Role.CLIENT: State.IDLE, Role.SERVER: State.IDLE}
+        self._framing_for = framing_for
+        self._default_framing = default_framing
+        self._max_body = {_C: max_request_body, _S: max_response_body}
+        self._buf = ReceiveBuffer()
+        self._eof = False
+        self._paused = False
+        self.request: Request | None = None  # the current cycle's request
+        self._status = 0  # status of the response in this cycle
+        self._framing = default_framing
+        self._in_head: list[bytes] = []  # head lines of the incoming message so far
+        self._in_head_size = 0
+        self._in_left: int | None = 0  # incoming body bytes left; None = until EOF
+        self._in_lines = 0
+        self._end_pending = False
+        self._out_left: int | None = 0  # outgoing body bytes left; None = unbounded
+
+    # ------------------------------------------------------------------ state
+    @property
+    def our_state(self) -> State:
+        return self.states[self.our_role]
+
+    @property
+    def their_state(self) -> State:
+        return self.states[self.their_role]
+
+    def _advance(self, role: Role, event: Event) -> None:
+        key = (role, self.states[role], type(event))
+        if key not in TRANSITIONS:
+            self.states[role] = State.ERROR
+            raise LocalProtocolError(f"{role.value} cannot emit {type(event).__name__} in "
+                                     f"state {key[1].value}")
+        self.states[role] = TRANSITIONS[key]
+        self._maybe_next_cycle()
+
+    def _maybe_next_cycle(self) -> None:
+        if self.states[_C] is State.DONE and self.states[_S] is State.DONE:
+            nxt = State.IDLE if self.keep_alive else State.MUST_CLOSE
+            self.states = {_C: nxt, _S: nxt}
+            self.request = None
+
+    # ------------------------------------------------------------------ reading
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the socket; ``b""`` means the other side closed."""
+        if data:
+            self._buf.feed(data)
+        else:
+            self._eof = True
+
+    def receive_pause(self) -> None:
+        """The other side has been silent a while: end a P2S body that lacks its blank line."""
+        self._paused = True
+
+    def next_event(self) -> Event | _Sentinel:
+        """Parse the next event from received bytes.
+
+        Returns:
+            An event, ``NEED_DATA`` (feed more bytes) or ``PAUSED`` (the other side's next
+            message waits until ours is sent).
+
+        Raises:
+            RemoteProtocolError: the bytes break the protocol; the connection is unusable.
+        """
+        if self.their_state is State.ERROR:
+            raise RemoteProtocolError("cannot read after a protocol error")
+        try:
+            event = self._read()
+        except RemoteProtocolError:
+            self.states[self.their_role] = State.ERROR
+            raise
+        self._paused = False if event is not NEED_DATA else self._paused
+        if isinstance(event, (Request, Response, Data, Lines, EndOfMessage, ConnectionClosed)):
+            self._advance(self.their_role, event)
+        return event
+
+    def _read(self) -> Event | _Sentinel:
+        state = self.their_state
+        if state is State.CLOSED:
+            return ConnectionClosed()
+        waiting_for_request = self.their_role is _S and self.our_state in (State.IDLE,
+                                                                           State.MUST_CLOSE)
+        if state in (State.DONE, State.MUST_CLOSE) or waiting_for_request:
+            return self._read_eof_only()
+        if state is State.IDLE:
+            return self._read_head()
+        return self._read_body()
+
+    def _read_eof_only(self) -> Event | _Sentinel:
+        if self._eof and not self._buf:
+            return ConnectionClosed()
+        return PAUSED
+
+    # --- heads
+    def _read_head(self) -> Event | _Sentinel:
+        while True:
+            raw = self._buf.peek_line(limits.MAX_LINE)
+            if raw is None:
+                return self._head_stalled()
+            line = strip_eol(raw)
+            if not self._in_head and not line:  # blank lines before a start line
+                self._buf.extract_bytes(len(raw))
+                continue
+            if self._in_head and self._head_ends_before(line):
+                return self._finish_head()
+            self._buf.extract_bytes(len(raw))
+            if not line:
+                return self._finish_head()
+            self._in_head_size += len(raw)
+            if self._in_head_size > limits.MAX_HEAD or len(self._in_head) > limits.MAX_HEADERS:
+                raise RemoteProtocolError("message head too large")
+            self._in_head.append(line)
+
+    def _head_stalled(self) -> _Sentinel | Event:
+        if self._eof:
+            if not self._in_head and not self._buf:
+                return ConnectionClosed()
+            if self._in_head and self.their_role is _S:
+                return self._finish_head()  # tolerate a reply whose blank line never came
+            raise RemoteProtocolError("connection closed in the middle of a message head")
+        if self._paused and self._in_head and self._framing is Framing.LINES:
+            return self._finish_head()  # a P2S status line and then silence (A2)
+        return NEED_DATA
+
+    def _head_ends_before(self, line: bytes) -> bool:
+        """A response head may end without a blank line (A1, handout GET example)."""
+        if self.their_role is not _S or not line or is_header_line(line):
+            return False
+        if self._framing is Framing.LINES:
+            return True
+        return content_length(self._parsed_headers(), self._max_body[_S]) is not None
+
+    def _parsed_headers(self) -> Headers:
+        return tuple(parse_header(h) for h in self._in_head[1:])
+
+    def _finish_head(self) -> Event:
+        start, headers = self._in_head[0], self._parsed_headers()
+        self._in_head, self._in_head_size, self._in_lines = [], 0, 0
+        length = content_length(headers, self._max_body[self.their_role])
+        if self.their_role is _C:
+            method, target, version = parse_request_line(start)
+            self.request = Request(method, target, version, headers)
+            self._framing = self._framing_for(self.request)
+            self._in_left = length or 0
+            return self.request
+        version, status, reason = parse_status_line(start)
+        self._status = status
+        # A 200 without Content-Length runs until EOF; an error without one has no body.
+        self._in_left = length if status == Status.OK else (length or 0)
+        return Response(status, version, headers, reason)
+
+    # --- bodies
+    def _read_body(self) -> Event | _Sentinel:
+        if self.their_role is _S and self._framing is Framing.LINES:
+            return self._read_lines()
+        if self._in_left == 0:
+            return EndOfMessage()
+        wanted = self._in_left if self._in_left is not None else limits.RECV_CHUNK
+        chunk = self._buf.extract_bytes(wanted)
+        if chunk:
+            if self._in_left is not None:
+                self._in_left -= len(chunk)
+            return Data(chunk)
+        if self._eof:
+            if self._in_left is None:
+                return EndOfMessage()
+            raise RemoteProtocolError(f"connection closed with {self._in_left} body bytes due")
+        return NEED_DATA
+
+    def _read_lines(self) -> Event | _Sentinel:
+        if self._end_pending:
+            self._end_pending = False
+            return EndOfMessage()
+        lines: list[bytes] = []
+        while True:
+            raw = self._buf.peek_line(limits.MAX_LINE)
+            if raw is None:
+                break
+            line = strip_eol(raw)
+            if line.startswith(b"P2P-") and _looks_like_status(line):
+                return self._lines_then_end(lines)  # the next reply began (A2)
+            self._buf.extract_bytes(len(raw))
+            if not line:
+                return self._lines_then_end(lines)
+            if self._status == Status.OK:  # an error reply's stray lines are dropped
+                lines.append(line)
+                self._in_lines += 1
+                if self._in_lines > limits.MAX_RESPONSE_LINES:
+                    raise RemoteProtocolError("too many data lines")
+        if lines:
+            return Lines(tuple(lines))
+        if self._eof or (self._paused and not self._buf):
+            return EndOfMessage()
+        return NEED_DATA
+
+    def _lines_then_end(self, lines: list[bytes]) -> Event:
+        if lines:
+            self._end_pending = True
+            return Lines(tuple(lines))
+        return EndOfMessage()
+
+    # ------------------------------------------------------------------ writing
+    def send(self, event: Event) -> bytes:
+        """Encode ``event`` for the wire.
+
+        Raises:
+            LocalProtocolError: the event is not legal in the current state.
+        """
+        data = self._encode(event)
+        self._advance(self.our_role, event)
+        return data
+
+    def send_all(self, *events: Event) -> bytes:
+        return b"".join(self.send(e) for e in events)
+
+    def note_body_sent(self, count: int) -> None:
+        """Account for ``count`` body bytes we sent ourselves (``sendfile``)."""
+        if self.our_state is not State.SEND_BODY:
+            raise LocalProtocolError("no body is being sent")
+        self._spend(count)
+
+    def _spend(self, count: int) -> None:
+        if self._out_left is not None:
+            if count > self._out_left:
+                raise LocalProtocolError("body longer than its Content-Length")
+            self._out_left -= count
+
+    def _encode(self, event: Event) -> bytes:
+        if isinstance(event, Request):
+            return self._encode_request(event)
+        if isinstance(event, Response):
+            return self._encode_response(event)
+        if isinstance(event, Data):
+            if self._out_framing() is Framing.LINES:
+                raise LocalProtocolError("a LINES body is sent as Lines, not Data")
+            self._spend(len(event.data))
+            return event.data
+        if isinstance(event, Lines):
+            return self._encode_lines(event)
+        if isinstance(event, EndOfMessage):
+            return self._encode_end()
+        return b""
+
+    def _out_framing(self) -> Framing:
+        return Framing.LENGTH if self.our_role is _C else self._framing
+
+    def _encode_request(self, req: Request) -> bytes:
+        if self.our_role is not _C:
+            raise LocalProtocolError("only a client sends requests")
+        self.request = req
+        self._framing = self._framing_for(req)
+        self._out_left = content_length(req.headers, 2**62) or 0
+        return encode_head(f"{req.method} {req.target} {req.version}", req.headers) + b"\r\n"
+
+    def _encode_response(self, resp: Response) -> bytes:
+        if self.our_role is not _S or self.their_state not in (State.DONE, State.ERROR):
+            raise LocalProtocolError("a response must follow a whole request")
+        if self.request is None:
+            self._framing = self._default_framing
+        self._status = resp.status
+        self._out_left = content_length(resp.headers, 2**62)
+        if self._framing is Framing.LENGTH and self._out_left is None and resp.status != 200:
+            self._out_left = 0
+        reason = resp.reason or _phrase(resp.status)
+        return encode_head(f"{resp.version} {resp.status} {reason}", resp.headers) + b"\r\n"
+
+    def _encode_lines(self, event: Lines) -> bytes:
+        if self._out_framing() is not Framing.LINES or self._status != Status.OK:
+            raise LocalProtocolError("data lines belong only in a 200 P2S response")
+        for line in event.lines:
+            if b"\n" in line or b"\r" in line or not line:
+                raise LocalProtocolError("a data line must be non-empty and hold no CR/LF")
+        return b"".join(line + b"\r\n" for line in event.lines)
+
+    def _encode_end(self) -> bytes:
+        if self.our_role is _S and self._framing is Framing.LINES:
+            return b"\r\n" if self._status == Status.OK else b""
+        if self._out_left:
+            raise LocalProtocolError(f"body ended {self._out_left} bytes short")
+        return b""
+
+
+def _looks_like_status(line: bytes) -> bool:
+    try:
+        parse_status_line(line)
+    except RemoteProtocolError:
+        return False
+    return True
+
+
+def _phrase(status: int) -> str:
+    try:
+        return Status(status).phrase
+    except ValueError:
+        return "Unknown"

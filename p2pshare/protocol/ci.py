@@ -1,0 +1,217 @@
+"""P2P-CI/1.0: the messages of the course handout, typed.
+
+Strategy: ``Connection`` (``_connection``) frames messages; this module gives them P2P-CI
+meaning. ``interpret`` turns a framed ``Request`` into a ``CIRequest`` or a ``Rejected``
+(a well-framed request we answer with 400 or 505 and then carry on: the framing is intact,
+so the connection survives). ``to_event`` builds the exact request the handout shows.
+Section numbers refer to ``shared/spec/PROTOCOLS.md``.
+
+Check order (section 2.4): version first (505), then method and format (400), then the
+lookup itself (404 is an ordinary response, not an error).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .. import limits
+from ..errors import RemoteProtocolError, Status
+from ._connection import Connection, Role
+from ._events import Framing, Request, Response
+from ._grammar import Headers, get_header, http_date, parse_int
+
+VERSION = "P2P-CI/1.0"
+CONTENT_TYPE = "text/plain"  # A5: the prose says text/plain
+
+
+class Method(StrEnum):
+    ADD = "ADD"
+    LOOKUP = "LOOKUP"
+    LIST = "LIST"
+    GET = "GET"
+    REMOVE = "REMOVE"  # extension: withdraw one's own record (README, "Extensions")
+
+
+P2S_METHODS = frozenset({Method.ADD, Method.LOOKUP, Method.LIST, Method.REMOVE})
+# Headers each method must carry (2.1, 3). A4: GET's Host is checked for presence only.
+_REQUIRED = {
+    Method.ADD: ("Host", "Port", "Title"),
+    Method.REMOVE: ("Host", "Port"),
+    Method.GET: ("Host",),
+    Method.LOOKUP: (),
+    Method.LIST: (),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CIRequest:
+    """A valid P2P-CI request. ``rfc`` is None only for LIST; ``port`` None only for GET."""
+
+    method: Method
+    rfc: int | None
+    host: str
+    port: int | None = None
+    title: str | None = None
+    os: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A request that is well framed but must be refused with ``status``."""
+
+    status: Status
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One index entry as a P2S data line shows it: ``RFC <n> <title> <host> <port>`` (2.3)."""
+
+    rfc: int
+    title: str
+    host: str
+    port: int
+
+    def to_line(self) -> bytes:
+        return f"RFC {self.rfc} {self.title} {self.host} {self.port}".encode()
+
+
+# The title may hold spaces, so host and port are the last two tokens (2.3). The leading
+# "RFC" is tolerated missing.
+_RECORD = re.compile(r"(?:RFC[ \t]+)?(\d+)(?:[ \t]+(.*?))??[ \t]+(\S+)[ \t]+(\d+)[ \t]*\Z", re.I)
+_TARGET = re.compile(r"RFC[ \t]*(\d{1,19})\Z", re.I)
+
+
+def parse_record(line: bytes) -> Record:
+    """Decode one P2S data line.
+
+    Raises:
+        RemoteProtocolError: the line is not ``RFC <n> <title> <host> <port>``.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("data line is not valid UTF-8") from None
+    m = _RECORD.match(text.strip())
+    if m is None:
+        raise RemoteProtocolError(f"malformed data line: {text[:80]!r}")
+    rfc = parse_int(m.group(1), "RFC number", limits.MIN_RFC_NUMBER, limits.MAX_RFC_NUMBER)
+    port = parse_int(m.group(4), "port", 1, limits.MAX_PORT)
+    return Record(rfc, m.group(2) or "", m.group(3), port)
+
+
+def response_framing(request: Request) -> Framing:
+    """GET answers carry Content-Length; P2S answers are data lines (2.3, 3)."""
+    return Framing.LENGTH if request.method.upper() == Method.GET else Framing.LINES
+
+
+def index_server_connection() -> Connection:
+    """The server side of a persistent peer-to-index connection (P2S)."""
+    return Connection(Role.SERVER, response_framing, default_framing=Framing.LINES)
+
+
+def index_client_connection() -> Connection:
+    return Connection(Role.CLIENT, response_framing, default_framing=Framing.LINES)
+
+
+def upload_server_connection() -> Connection:
+    """The server side of a one-GET connection to a peer's upload server (1.9)."""
+    return Connection(Role.SERVER, response_framing, keep_alive=False)
+
+
+def upload_client_connection() -> Connection:
+    return Connection(Role.CLIENT, response_framing, keep_alive=False)
+
+
+def to_event(req: CIRequest) -> Request:
+    """The handout's exact request for ``req`` (headers in the handout's order)."""
+    target = "ALL" if req.method is Method.LIST else f"RFC {req.rfc}"
+    headers: list[tuple[str, str]] = [("Host", req.host)]
+    if req.method is Method.GET:
+        headers.append(("OS", req.os or ""))
+    else:
+        headers.append(("Port", str(req.port)))
+        if req.title is not None and req.method is not Method.LIST:
+            headers.append(("Title", req.title))
+    return Request(req.method.value, target, VERSION, tuple(headers))
+
+
+def interpret(req: Request) -> CIRequest | Rejected:
+    """Validate a framed request as P2P-CI; never raises."""
+    if req.version.upper() != VERSION:
+        return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
+    try:
+        return _interpret(req)
+    except RemoteProtocolError as exc:
+        return Rejected(exc.status, str(exc))
+
+
+def _interpret(req: Request) -> CIRequest:
+    try:
+        method = Method(req.method.upper())
+    except ValueError:
+        raise RemoteProtocolError(f"unknown method {req.method[:20]!r}") from None
+    for name in _REQUIRED[method]:
+        if not get_header(req.headers, name):
+            raise RemoteProtocolError(f"{method} needs a {name} header")
+    return CIRequest(
+        method,
+        _target(method, req.target),
+        _host(get_header(req.headers, "Host")),
+        _port(get_header(req.headers, "Port")),
+        _bounded(get_header(req.headers, "Title"), limits.MAX_TITLE, "Title"),
+        _bounded(get_header(req.headers, "OS"), limits.MAX_OS, "OS"),
+    )
+
+
+def _target(method: Method, target: str) -> int | None:
+    if method is Method.LIST:
+        if target.upper() != "ALL":
+            raise RemoteProtocolError("LIST takes ALL")
+        return None
+    m = _TARGET.match(target)
+    if m is None:
+        raise RemoteProtocolError("target must be RFC <number>")
+    return parse_int(m.group(1), "RFC number", limits.MIN_RFC_NUMBER, limits.MAX_RFC_NUMBER)
+
+
+def _host(value: str | None) -> str:
+    host = _bounded(value, limits.MAX_HOSTNAME, "Host") or ""
+    if any(c.isspace() for c in host):
+        raise RemoteProtocolError("Host holds white space")
+    return host
+
+
+def _port(value: str | None) -> int | None:
+    return None if value is None else parse_int(value.strip(), "Port", 1, limits.MAX_PORT)
+
+
+def _bounded(value: str | None, limit: int, what: str) -> str | None:
+    if value is not None and len(value) > limit:
+        raise RemoteProtocolError(f"{what} longer than {limit} characters")
+    return value
+
+
+# ----------------------------------------------------------------------------- responses
+def p2s_response(status: Status) -> Response:
+    """A P2S status line: body lines follow for a 200 (2.3)."""
+    return Response(int(status), VERSION)
+
+
+def file_response(size: int, mtime: float, os_name: str, now: float | None = None) -> Response:
+    """A 200 to GET with the five headers in the handout's order (3)."""
+    headers: Headers = (
+        ("Date", http_date(now)),
+        ("OS", os_name),
+        ("Last-Modified", http_date(mtime)),
+        ("Content-Length", str(size)),
+        ("Content-Type", CONTENT_TYPE),
+    )
+    return Response(int(Status.OK), VERSION, headers)
+
+
+def upload_error(status: Status, os_name: str, now: float | None = None) -> Response:
+    """A 400/404/505 to GET: status, Date and OS, blank line, no data (3)."""
+    return Response(int(status), VERSION, (("Date", http_date(now)), ("OS", os_name)))
