@@ -67,3 +67,29 @@ MAX_UPLOADS = 64
 # --- bulk I/O ----------------------------------------------------------------------------
 # Receive buffer for file bodies: large reads, written straight to disk.
 RECV_CHUNK = 1 * MiB
+
+# --- P2P-DI (PROTOCOLS.md section 6) -----------------------------------------------------
+# The registration server's well-known port (DI-573, Figure 1; DI-401 prints 65243: A13).
+RS_PORT = 65423
+# A peer's TTL at the RS and a remote RFC record's TTL at a peer: "initialized to a value of
+# 7200 (in seconds) every time a peer contacts the RS".
+DI_TTL = 7200 * SECONDS
+# A registered peer sends KeepAlive after this share of its TTL has gone by: three chances
+# to reach the RS before it is flagged inactive.
+DI_KEEPALIVE_SHARE = 1 / 3
+# "The number of times ... this peer has been active during the last 30 days".
+DI_REGISTRATION_WINDOW = 30 * 24 * 3600 * SECONDS
+# Registration times kept per peer for that count; beyond it the oldest are forgotten, so a
+# peer re-registering in a loop cannot grow the RS's memory (the count then saturates).
+DI_MAX_REGISTRATIONS_KEPT = 10_000
+# Body of a PQuery or RFCQuery reply a client accepts: about 200,000 index lines.
+DI_MAX_LIST_BODY = 16 * MiB
+# Records one peer's RFC index holds; records merged beyond it are dropped (a remote peer
+# cannot make us hold an unbounded index).
+DI_MAX_INDEX_RECORDS = 1_000_000
+# An RFC file a peer accepts in GetRFC; the largest real RFC is a few MiB.
+DI_MAX_RFC_FILE = 1 * GiB
+# Largest cookie accepted: fits a signed 64-bit integer, for peers written in other languages.
+DI_MAX_COOKIE = 2**63 - 1
+# Largest TTL a reply may state (an RS may be configured with a TTL other than DI_TTL).
+DI_MAX_TTL = 30 * 24 * 3600

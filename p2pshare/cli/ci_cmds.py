@@ -3,8 +3,209 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import P2PError
+from ..index.server import IndexServer
+from ..net.stream import split_hostport
+from ..peer.client import IndexClient, download
+from ..peer.node import Peer
+from ..protocol.ci import Record
+from . import menu
+from ._run import fail, run
+
+log = logging.getLogger(__name__)
+INDEX_PORT = 7734  # the handout's well-known port (PROTOCOLS.md 1.2)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-CI sub-commands to ``sub``."""
+    p = sub.add_parser("server", help="run the P2P-CI index server (and swarm tracker)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    p.add_argument("--port", type=int, default=INDEX_PORT, help="TCP port (default 7734)")
+    p.set_defaults(func=cmd_server)
+
+    p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
+    _server_arg(p)
+    p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
+    p.add_argument("--upload-port", type=int, default=0, help="upload port (0: any free port)")
+    p.add_argument("--hostname", help="host name to advertise (default: this host's name)")
+    p.add_argument("--no-menu", action="store_true", help="serve until SIGINT/SIGTERM")
+    p.set_defaults(func=cmd_peer)
+
+    for name, helptext in (("list", "print the whole index"), ("lookup", "who has an RFC")):
+        p = sub.add_parser(name, help=helptext)
+        _server_arg(p)
+        if name == "lookup":
+            p.add_argument("rfc", type=int)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("get", help="download an RFC from a peer that has it")
+    _server_arg(p)
+    p.add_argument("rfc", type=int)
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to save rfc<N>.txt")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("demo", help="run the handout's demo on this machine")
+    p.add_argument("--dir", type=Path, help="keep the demo's files here (default: temporary)")
+    p.set_defaults(func=cmd_demo)
+
+
+def _server_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}",
+                   help="index server HOST[:PORT] (default 127.0.0.1:7734)")
+
+
+def server_address(text: str) -> tuple[str, int]:
+    return split_hostport(text, INDEX_PORT)
+
+
+# --------------------------------------------------------------------------- server
+def cmd_server(args: argparse.Namespace) -> int:
+    return run(serve_index(args.host, args.port))
+
+
+async def serve_index(host: str, port: int) -> int:
+    server = IndexServer(tracker=_tracker())
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        return fail(f"cannot listen on {host}:{port}: {exc}")
+    try:
+        await server.server.serve_forever()
+    finally:
+        await server.aclose()
+    return 0
+
+
+def _tracker() -> Any:
+    try:
+        from ..swarm.tracker import Tracker
+    except ImportError:
+        return None
+    return Tracker()
+
+
+# --------------------------------------------------------------------------- peer
+def cmd_peer(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        return fail(f"{args.dir} is not a folder")
+    return run(run_peer(args))
+
+
+async def run_peer(args: argparse.Namespace) -> int:
+    printer = None if args.no_menu else menu.print_wire
+    peer = Peer(args.dir, server_address(args.server), hostname=args.hostname,
+                upload_port=args.upload_port, printer=printer)
+    try:
+        await peer.start()
+    except (P2PError, OSError) as exc:
+        await peer.aclose()
+        return fail(str(exc))
+    print(f"[Peer] upload server on port {peer.upload_port}; advertising "
+          f"{peer.hostname}:{peer.upload_port}", flush=True)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            keeper = tg.create_task(peer.stay_connected())
+            if args.no_menu:
+                await peer.upload.server.serve_forever()
+            else:
+                await menu.run_menu(peer)
+            keeper.cancel()
+    finally:
+        await peer.aclose()
+    return 0
+
+
+# --------------------------------------------------------------------------- one-shot
+def cmd_query(args: argparse.Namespace) -> int:
+    return run(query(args))
+
+
+async def query(args: argparse.Namespace) -> int:
+    client = IndexClient(*server_address(args.server), _me(), 0)
+    try:
+        await client.connect()
+        reply = await (client.lookup(args.rfc) if args.command == "lookup"
+                       else client.list_all())
+    except (P2PError, OSError) as exc:
+        return fail(str(exc))
+    finally:
+        await client.aclose()
+    if args.json:
+        print(json.dumps([_record_json(r) for r in reply.records], indent=2))
+    else:
+        _print_records(reply.records, f"{reply.status} {reply.reason}")
+    return 0 if reply.ok else fail(f"{reply.status} {reply.reason}")
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        return fail(f"{args.dir} is not a folder")
+    return run(get(args))
+
+
+async def get(args: argparse.Namespace) -> int:
+    client = IndexClient(*server_address(args.server), _me(), 0)
+    try:
+        await client.connect()
+        found = await client.lookup(args.rfc)
+    except (P2PError, OSError) as exc:
+        return fail(str(exc))
+    finally:
+        await client.aclose()
+    if not found.ok:
+        return fail(f"RFC {args.rfc}: {found.status} {found.reason}")
+    result = await download(args.dir, args.rfc, found.records)
+    attempts = [{"peer": f"{r.host}:{r.port}", "outcome": o} for r, o in result.attempts]
+    if args.json:
+        print(json.dumps({"rfc": args.rfc, "path": str(result.path) if result.path else None,
+                          "size": result.size, "attempts": attempts}, indent=2))
+    elif result.path is not None:
+        print(f"saved {result.path} ({result.size} bytes) from {attempts[-1]['peer']}")
+    if result.path is None:
+        tried = "; ".join(f"{a['peer']}: {a['outcome']}" for a in attempts)
+        return fail(f"RFC {args.rfc}: no holder could send it ({tried})")
+    return 0
+
+
+def _me() -> str:
+    from ..peer.node import default_hostname
+
+    return default_hostname()
+
+
+def _record_json(r: Record) -> dict[str, Any]:
+    return {"rfc": r.rfc, "title": r.title, "host": r.host, "port": r.port}
+
+
+def _print_records(records: list[Record], status: str) -> None:
+    table = Table(title=f"{status}: {len(records)} record(s)")
+    for column in ("RFC", "Title", "Host", "Port"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(str(r.rfc), r.title, r.host, str(r.port))
+    Console().print(table)
+
+
+# --------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    with contextlib.ExitStack() as stack:
+        folder = args.dir
+        if folder is None:
+            import tempfile
+
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="p2pshare-")))
+        return run(run_demo(folder))

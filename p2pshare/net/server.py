@@ -32,6 +32,7 @@ class TCPServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.refused = 0
+        self._closing = False
 
     @property
     def active(self) -> int:
@@ -64,6 +65,10 @@ class TCPServer:
         self._tasks.add(task)  # type: ignore[arg-type]
         try:
             await self._handler(reader, writer)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # aclose() ended this connection: the task ends quietly, not as an error
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             writer.close()
@@ -75,6 +80,7 @@ class TCPServer:
 
     async def aclose(self) -> None:
         """Stop listening and end every connection."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):

@@ -12,10 +12,11 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import BinaryIO
 
 from .. import limits
-from ..errors import LocalProtocolError, PeerGone
+from ..errors import LocalProtocolError, P2PError, PeerGone
 from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response
 from ..protocol._events import ConnectionClosed, EndOfMessage
 
@@ -31,16 +32,29 @@ class EventStream:
         self.reader = reader
         self.writer = writer
         self.conn = conn
+        # Called with ("<", bytes) for what arrives and (">", bytes) for what we send:
+        # lets a peer print the messages it exchanges, as the handout asks.
+        self.on_bytes: Callable[[str, bytes], None] | None = None
         peer = writer.get_extra_info("peername")
         self.peername: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
 
-    async def next_event(self, timeout: float | None = None) -> Event:
+    async def next_event(
+        self, timeout: float | None = None, *, idle: float | None = None
+    ) -> Event:
         """The next event, reading from the socket as needed.
 
+        Args:
+            timeout: seconds for the whole event to arrive once reading starts.
+            idle: if set, seconds to wait for the first byte when nothing is buffered;
+                ``timeout`` then counts from that byte (a head-read deadline).
+
         Raises:
-            TimeoutError: nothing complete arrived within ``timeout`` seconds.
+            TimeoutError: nothing complete arrived in time.
             RemoteProtocolError: the other side broke the protocol.
         """
+        if idle is not None and self.conn.next_event() is NEED_DATA:
+            async with asyncio.timeout(idle):
+                self.conn.receive_data(await self._read())
         async with asyncio.timeout(timeout):
             while True:
                 event = self.conn.next_event()
@@ -52,9 +66,12 @@ class EventStream:
 
     async def _read(self) -> bytes:
         try:
-            return await self.reader.read(limits.RECV_CHUNK)
+            data = await self.reader.read(limits.RECV_CHUNK)
         except (ConnectionError, OSError):
             return b""  # a reset is an end of input; the codec decides if it was early
+        if self.on_bytes is not None and data:
+            self.on_bytes("<", data)
+        return data
 
     async def read_p2s_response(
         self, timeout: float = limits.RESPONSE_TIMEOUT, linger: float = limits.RESPONSE_LINGER
@@ -85,8 +102,17 @@ class EventStream:
         """Encode and write ``events``, then wait for the socket to drain."""
         data = self.conn.send_all(*events)
         if data:
+            if self.on_bytes is not None:
+                self.on_bytes(">", data)
             self.writer.write(data)
         await self.drain()
+
+    async def send_quietly(self, *events: Event) -> None:
+        """Best-effort send (an error reply before closing): never raises."""
+        try:
+            await self.send(*events)
+        except (P2PError, OSError):
+            pass
 
     async def drain(self) -> None:
         try:
@@ -100,11 +126,25 @@ class EventStream:
         loop = asyncio.get_running_loop()
         try:
             sent = await loop.sendfile(self.writer.transport, file, offset, count)
+        except NotImplementedError:  # an event loop without sendfile (e.g. uvloop)
+            sent = await self._copy_file(file, offset, count)
         except (ConnectionError, OSError) as exc:
             raise PeerGone(str(exc)) from exc
         self.conn.note_body_sent(sent)
         if sent != count:
             raise PeerGone(f"sent {sent} of {count} bytes")
+
+    async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
+        file.seek(offset)
+        sent = 0
+        while sent < count:
+            chunk = file.read(min(limits.RECV_CHUNK, count - sent))
+            if not chunk:
+                break
+            self.writer.write(chunk)
+            await self.drain()
+            sent += len(chunk)
+        return sent
 
     async def aclose(self) -> None:
         """Close the socket; never raises."""

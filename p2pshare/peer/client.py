@@ -1,0 +1,274 @@
+"""A peer's two client roles: its persistent index connection, and GET from other peers.
+
+Strategy: ``IndexClient`` sends one P2S request at a time over the connection that stays
+open while the peer is active (PROTOCOLS.md 1.3) and returns a ``Reply`` (status, records,
+and the exact bytes that crossed the wire, for printing). ``download`` asks each holder in
+turn (2.3 LOOKUP order, newest first, skipping ourselves) until one sends the file; the
+body goes to a temporary name and is renamed only once Content-Length bytes arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import limits
+from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..net.stream import EventStream, fsync_and_replace, open_stream
+from ..protocol import Data, EndOfMessage, Request, Response, get_header
+from ..protocol import ci
+from ..protocol.ci import CIRequest, Method, Record
+from . import paths
+from .upload import os_name
+
+log = logging.getLogger(__name__)
+
+Printer = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to one P2S request."""
+
+    status: int
+    reason: str
+    records: list[Record]
+    sent: bytes = b""
+    received: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+
+class IndexClient:
+    """A peer's persistent connection to the index server.
+
+    Args:
+        host, port: the index server.
+        me_host, me_port: what this peer advertises (its upload server).
+        printer: called with every chunk sent (">") and received ("<").
+    """
+
+    def __init__(self, host: str, port: int, me_host: str, me_port: int,
+                 printer: Printer | None = None) -> None:
+        self.host, self.port = host, port
+        self.me_host, self.me_port = me_host, me_port
+        self.printer = printer
+        self._stream: EventStream | None = None
+        self._lock = asyncio.Lock()  # one exchange (or idle watch) at a time
+        self._watch: asyncio.Timeout | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._stream is not None
+
+    async def connect(self) -> None:
+        """Open the connection. Raises PeerGone if the server cannot be reached."""
+        self._stream = await open_stream(self.host, self.port, ci.index_client_connection())
+        self._stream.on_bytes = self.printer
+        if self.me_port == 0:  # a one-shot client with no upload server: name its own socket
+            self.me_port = int(self._stream.writer.get_extra_info("sockname")[1])
+        log.info("[Peer] Connected to server at %s port %d", self.host, self.port)
+
+    async def wait_closed(self) -> None:
+        """Return once the server has closed the connection (or it was never open).
+
+        Watches the idle connection between exchanges; an exchange interrupts the watch.
+        """
+        while (stream := self._stream) is not None:
+            async with self._lock:
+                if stream is not self._stream:
+                    continue
+                try:
+                    async with asyncio.timeout(None) as self._watch:
+                        data = await stream.reader.read(limits.RECV_CHUNK)
+                except TimeoutError:
+                    continue  # an exchange wants the connection
+                except (ConnectionError, OSError):
+                    data = b""
+                finally:
+                    self._watch = None
+                if not data:
+                    await self.aclose()
+                    return
+                stream.conn.receive_data(data)  # e.g. A3's stray CRLF: the codec skips it
+
+    async def aclose(self) -> None:
+        """Leave the system: closing the connection is how a peer leaves (A8)."""
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.aclose()
+
+    def _request(self, method: Method, rfc: int | None, title: str | None = None) -> Request:
+        return ci.to_event(CIRequest(method, rfc, self.me_host, self.me_port, title))
+
+    async def add(self, rfc: int, title: str) -> Reply:
+        return await self.exchange(self._request(Method.ADD, rfc, title))
+
+    async def lookup(self, rfc: int, title: str | None = None) -> Reply:
+        return await self.exchange(self._request(Method.LOOKUP, rfc, title))
+
+    async def list_all(self) -> Reply:
+        return await self.exchange(self._request(Method.LIST, None))
+
+    async def remove(self, rfc: int) -> Reply:
+        return await self.exchange(self._request(Method.REMOVE, rfc))
+
+    async def exchange(self, request: Request) -> Reply:
+        """Send any request (even a deliberately bad one) and read the whole reply.
+
+        Raises:
+            PeerGone: not connected, or the server went away.
+            RemoteProtocolError: the reply was malformed.
+        """
+        if self._watch is not None:
+            self._watch.reschedule(asyncio.get_running_loop().time())
+        async with self._lock:
+            return await self._exchange(request)
+
+    async def _exchange(self, request: Request) -> Reply:
+        stream = self._stream
+        if stream is None:
+            raise PeerGone("not connected to the index server")
+        sent, received = bytearray(), bytearray()
+        stream.on_bytes = _recorder(sent, received, self.printer)
+        try:
+            await stream.send(request, EndOfMessage())
+            head, lines = await stream.read_p2s_response()
+        except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
+            await self.aclose()
+            if isinstance(exc, RemoteProtocolError):
+                raise
+            raise PeerGone(f"index server connection lost: {exc}") from exc
+        records = [ci.parse_record(line) for line in lines] if head.status == Status.OK else []
+        return Reply(head.status, head.reason, records, bytes(sent), bytes(received))
+
+
+def _recorder(sent: bytearray, received: bytearray, printer: Printer | None) -> Printer:
+    def record(direction: str, data: bytes) -> None:
+        (sent if direction == ">" else received).extend(data)
+        if printer is not None:
+            printer(direction, data)
+    return record
+
+
+@dataclass(slots=True)
+class Download:
+    """The outcome of ``download``: the saved path, or None, and what each holder said."""
+
+    path: Path | None
+    attempts: list[tuple[Record, str]] = field(default_factory=list)
+    size: int = 0
+
+
+async def download(folder: Path, rfc: int, holders: list[Record], *,
+                   skip: tuple[str, int] | None = None, printer: Printer | None = None
+                   ) -> Download:
+    """Fetch RFC ``rfc`` from the first of ``holders`` that has it; save as ``rfc<N>.txt``."""
+    result = Download(None)
+    for holder in holders:
+        if skip is not None and (holder.host, holder.port) == skip:
+            continue
+        try:
+            result.size = await fetch_from(folder, rfc, holder.host, holder.port, printer)
+        except (P2PError, OSError, TimeoutError) as exc:
+            result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))
+            log.info("[Peer] GET RFC %d from %s:%d failed: %s", rfc, holder.host, holder.port,
+                     exc)
+            continue
+        result.attempts.append((holder, "200 OK"))
+        result.path = folder / paths.rfc_filename(rfc)
+        return result
+    return result
+
+
+class NotServed(P2PError):
+    """A holder answered GET with a status other than 200."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+
+
+async def fetch_from(folder: Path, rfc: int, host: str, port: int,
+                     printer: Printer | None = None) -> int:
+    """GET RFC ``rfc`` from ``host:port`` into ``folder``; returns the byte count.
+
+    Raises:
+        NotServed: the peer answered 400/404/505.
+        PeerGone, RemoteProtocolError, TimeoutError: the transfer failed; nothing is kept.
+    """
+    request = ci.to_event(CIRequest(Method.GET, rfc, host, os=os_name()))
+    stream, head = await send_get(host, port, request, printer)
+    try:
+        if head.status != Status.OK:
+            raise NotServed(head.status, head.reason)
+        return await _receive_file(stream, folder, rfc, head)
+    finally:
+        await stream.aclose()
+
+
+async def send_get(host: str, port: int, request: Request, printer: Printer | None = None
+                   ) -> tuple[EventStream, Response]:
+    """Send any GET-style request (even a malformed one) to an upload server.
+
+    Returns the open stream, positioned at the response body, and the response head.
+
+    Raises:
+        PeerGone: no connection, or the peer closed without answering.
+    """
+    stream = await open_stream(host, port, ci.upload_client_connection())
+    stream.on_bytes = _head_only(printer)
+    try:
+        await stream.send(request, EndOfMessage())
+        head = await stream.next_event(limits.RESPONSE_TIMEOUT)
+    except BaseException:
+        await stream.aclose()
+        raise
+    if not isinstance(head, Response):
+        await stream.aclose()
+        raise PeerGone("the peer closed without answering")
+    return stream, head
+
+
+async def _receive_file(stream: EventStream, folder: Path, rfc: int, head: Response) -> int:
+    tmp = paths.temp_path(folder, paths.rfc_filename(rfc))
+    size = 0
+    try:
+        with open(tmp, "wb") as out:
+            while True:
+                event = await stream.next_event(limits.RESPONSE_TIMEOUT)
+                if isinstance(event, Data):
+                    out.write(event.data)
+                    size += len(event.data)
+                elif isinstance(event, EndOfMessage):
+                    break
+        declared = get_header(head.headers, "Content-Length")
+        if declared is not None and int(declared) != size:
+            raise PeerGone(f"got {size} of {declared} bytes")
+        fsync_and_replace(str(tmp), str(folder / paths.rfc_filename(rfc)))
+    finally:
+        if tmp.exists():
+            os.unlink(tmp)
+    return size
+
+
+def _head_only(printer: Printer | None) -> Printer | None:
+    """Print a GET exchange's heads, not the file bytes."""
+    if printer is None:
+        return None
+    shown = {"<": False}
+
+    def show(direction: str, data: bytes) -> None:
+        if direction == ">":
+            printer(direction, data)
+        elif not shown["<"]:
+            shown["<"] = True
+            end = data.find(b"\r\n\r\n")
+            printer(direction, data[: end + 4] if end >= 0 else data[:512])
+    return show

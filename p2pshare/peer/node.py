@@ -1,0 +1,113 @@
+"""A whole P2P-CI peer: upload server, index connection, and the GET-then-ADD routine.
+
+Strategy: the handout's start-up order (PROTOCOLS.md 4): upload server first, then the
+connection to the index, then one ADD per local RFC. ``get`` is LOOKUP, then each holder
+in turn, then ADD (A10: after a complete, length-checked download). ``stay_connected``
+re-opens the index connection with exponential backoff when the server goes away and
+re-registers every RFC, so a restarted index server fills up again by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import limits
+from ..errors import PeerGone
+from . import paths
+from .client import Download, IndexClient, Printer, Reply, download
+from .upload import UploadServer
+
+log = logging.getLogger(__name__)
+
+RECONNECT_FIRST = 0.2 * limits.SECONDS  # first retry delay after losing the index server
+RECONNECT_MAX = 10 * limits.SECONDS  # longest delay between retries
+
+
+@dataclass(slots=True)
+class GetResult:
+    lookup: Reply
+    download: Download | None
+    add: Reply | None
+
+
+def default_hostname() -> str:
+    """The name this peer advertises unless told otherwise (A11: configurable)."""
+    return socket.gethostname() or "localhost"
+
+
+class Peer:
+    """A P2P-CI peer sharing the ``rfc<N>.txt`` files of ``folder``."""
+
+    def __init__(self, folder: Path, server: tuple[str, int], *, hostname: str | None = None,
+                 upload_host: str = "0.0.0.0", upload_port: int = 0,
+                 printer: Printer | None = None) -> None:
+        self.folder = folder
+        self.server = server
+        self.hostname = hostname or default_hostname()
+        self.upload = UploadServer(folder)
+        self._upload_addr = (upload_host, upload_port)
+        self.printer = printer
+        self.index: IndexClient | None = None
+
+    @property
+    def upload_port(self) -> int:
+        return self.upload.server.address[1]
+
+    async def start(self) -> list[Reply]:
+        """Start the upload server, connect to the index, ADD every local RFC.
+
+        Raises:
+            PeerGone: the index server cannot be reached.
+        """
+        await self.upload.start(*self._upload_addr)
+        self.index = IndexClient(*self.server, self.hostname, self.upload_port, self.printer)
+        await self.index.connect()
+        return await self.register()
+
+    async def register(self) -> list[Reply]:
+        """ADD every RFC in the folder (on start and after a reconnect)."""
+        assert self.index is not None
+        replies = []
+        for rfc, title in paths.scan(self.folder).items():
+            log.info("[Peer] Registering RFC %d: %s", rfc, title)
+            replies.append(await self.index.add(rfc, title))
+        return replies
+
+    async def get(self, rfc: int) -> GetResult:
+        """LOOKUP ``rfc``, download it from a holder, then ADD it."""
+        assert self.index is not None
+        found = await self.index.lookup(rfc)
+        if not found.ok:
+            return GetResult(found, None, None)
+        result = await download(self.folder, rfc, found.records,
+                                skip=(self.hostname, self.upload_port), printer=self.printer)
+        if result.path is None:
+            return GetResult(found, result, None)
+        title = next((r.title for r in found.records if r.title), f"RFC {rfc}")
+        return GetResult(found, result, await self.index.add(rfc, title))
+
+    async def stay_connected(self) -> None:
+        """Run until cancelled: reconnect and re-register whenever the index connection drops."""
+        assert self.index is not None
+        delay = RECONNECT_FIRST
+        while True:
+            if self.index.connected:
+                await self.index.wait_closed()
+                log.warning("[Peer] lost the index server; reconnecting")
+            try:
+                await self.index.connect()
+                await self.register()
+                delay = RECONNECT_FIRST
+            except PeerGone as exc:
+                log.info("[Peer] index server unreachable (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
+                delay = min(delay * 2, RECONNECT_MAX)
+
+    async def aclose(self) -> None:
+        if self.index is not None:
+            await self.index.aclose()
+        await self.upload.aclose()

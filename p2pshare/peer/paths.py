@@ -1,0 +1,123 @@
+"""The shared folder: which RFC files a peer has, their titles, and safe paths into it.
+
+Strategy: an RFC is the file ``rfc<N>.txt`` directly inside the folder; the name is built
+from an integer, so no request can name another path, and ``resolve_rfc`` also refuses a
+symlink that leads outside the folder and anything that is not a regular file.
+
+Titles come, in order of preference, from ``titles.txt`` in the folder (lines
+``<number> <title>``, a tab, colon or spaces between), from the RFC text (the title lines
+that follow the header block of a real RFC's first page; or, for a file that is not a
+formatted RFC, its first non-empty line when that is short), else ``RFC <N>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .. import limits
+
+TITLES_FILE = "titles.txt"
+_RFC_NAME = re.compile(r"rfc(\d{1,6})\.txt\Z", re.I)
+_TITLES_LINE = re.compile(r"\s*(?:RFC\s*)?(\d{1,6})\s*[:\t ]\s*(.+?)\s*\Z", re.I)
+_HEADER_MARK = re.compile(r"Request for Comments\s*:", re.I)
+_NOT_TITLE = re.compile(r"(abstract|status of this memo|copyright notice|table of contents)\Z",
+                        re.I)
+SHORT_LINE = 100  # a first line longer than this is text, not a title
+HEAD_BYTES = 16 * limits.KiB  # how much of a file is read to find its title
+
+
+def rfc_filename(rfc: int) -> str:
+    return f"rfc{rfc}.txt"
+
+
+def rfc_number(name: str) -> int | None:
+    m = _RFC_NAME.match(name)
+    if m is None:
+        return None
+    n = int(m.group(1))
+    return n if limits.MIN_RFC_NUMBER <= n <= limits.MAX_RFC_NUMBER else None
+
+
+def resolve_rfc(folder: Path, rfc: int) -> Path | None:
+    """The path of RFC ``rfc`` if it is a regular file truly inside ``folder``, else None."""
+    if not limits.MIN_RFC_NUMBER <= rfc <= limits.MAX_RFC_NUMBER:
+        return None
+    root = folder.resolve()
+    path = (root / rfc_filename(rfc)).resolve()
+    if path.parent != root or not path.is_file():
+        return None
+    return path
+
+
+def scan(folder: Path) -> dict[int, str]:
+    """Every RFC in ``folder`` with its title, by number."""
+    titles = read_titles_file(folder)
+    numbers = sorted(n for e in os.scandir(folder) if (n := rfc_number(e.name)) is not None)
+    found: dict[int, str] = {}
+    for rfc in numbers:
+        path = resolve_rfc(folder, rfc)
+        if path is not None:
+            found[rfc] = titles.get(rfc) or title_of(path, rfc)
+    return found
+
+
+def read_titles_file(folder: Path) -> dict[int, str]:
+    path = folder / TITLES_FILE
+    if not path.is_file():
+        return {}
+    titles = {}
+    for line in path.read_text("utf-8", errors="replace").splitlines():
+        m = _TITLES_LINE.match(line)
+        if m:
+            titles[int(m.group(1))] = clean_title(m.group(2))
+    return titles
+
+
+def title_of(path: Path, rfc: int) -> str:
+    """The title of the RFC text in ``path`` (see module doc), never empty."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return f"RFC {rfc}"
+    lines = head.replace("\r\n", "\n").split("\n")
+    return title_from_rfc_page(lines) or _first_short_line(lines) or f"RFC {rfc}"
+
+
+def title_from_rfc_page(lines: list[str]) -> str | None:
+    """The centred title after a real RFC's header block, or None."""
+    mark = next((i for i, line in enumerate(lines[:40]) if _HEADER_MARK.search(line)), None)
+    if mark is None:
+        return None
+    i = mark
+    while i < len(lines) and lines[i].strip():  # the rest of the header block
+        i += 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    title: list[str] = []
+    while i < len(lines) and lines[i].strip() and len(title) < 4:
+        title.append(lines[i].strip())
+        i += 1
+    text = clean_title(" ".join(title))
+    return text if text and not _NOT_TITLE.match(text) else None
+
+
+def _first_short_line(lines: list[str]) -> str | None:
+    first = next((line.strip() for line in lines if line.strip()), "")
+    return clean_title(first) if 0 < len(first) <= SHORT_LINE else None
+
+
+def clean_title(text: str) -> str:
+    """Fold white space, drop control characters, and cut to ``MAX_TITLE``."""
+    text = "".join(c for c in text if c.isprintable())
+    return " ".join(text.split())[: limits.MAX_TITLE]
+
+
+def temp_path(folder: Path, final_name: str) -> Path:
+    """A fresh hidden temporary file in ``folder`` for a download of ``final_name``."""
+    fd, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    return Path(name)

@@ -1,0 +1,88 @@
+"""The registration server (RS): ``p2pshare rs``, one message per connection.
+
+Strategy: ``TCPServer`` accepts; each connection reads one request, ``answer`` maps it to a
+reply using the ``Registry`` (pure), the reply is sent, and the connection closes
+(PROTOCOLS.md section 6). ``wire.serve_one`` catches only ``P2PError``, ``OSError`` and
+timeouts: a bad or silent client costs its own connection, never the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from .. import limits
+from ..errors import Status
+from ..net.server import TCPServer
+from ..net.stream import EventStream
+from ..protocol import Request, Response, di
+from . import wire
+from .store import Refusal, Registry
+
+log = logging.getLogger(__name__)
+
+
+def answer(registry: Registry, msg: di.DIRequest | di.Rejected) -> tuple[Response, bytes]:
+    """The RS's reply to one interpreted request (pure: no I/O)."""
+    if isinstance(msg, di.Rejected):
+        return di.rejected(msg), b""
+    ttl = math.ceil(registry.ttl)
+    if isinstance(msg, di.Register):
+        rec = registry.register(msg.host, msg.port, msg.cookie)
+        if isinstance(rec, Refusal):
+            return _refusal(rec), b""
+        return di.registered(rec.cookie, ttl), b""
+    if isinstance(msg, di.KeepAlive):
+        refusal = registry.keep_alive(msg.cookie)
+        return (_refusal(refusal) if refusal else di.kept_alive(ttl)), b""
+    if isinstance(msg, di.Leave):
+        refusal = registry.leave(msg.cookie)
+        return (_refusal(refusal) if refusal else di.response(Status.OK)), b""
+    if isinstance(msg, di.PQuery):
+        peers = registry.query(msg.cookie)
+        if isinstance(peers, Refusal):
+            return _refusal(peers), b""
+        return di.list_reply(peers) if peers else (di.no_active_peers(), b"")
+    return di.response(Status.BAD_REQUEST, reason="Not An RS Request"), b""
+
+
+def _refusal(refusal: Refusal) -> Response:
+    if refusal is Refusal.UNKNOWN:
+        return di.unknown_cookie()
+    return di.response(Status.CONFLICT, reason=di.NOT_ACTIVE)
+
+
+class RegistrationServer:
+    """Serves one ``Registry`` over TCP.
+
+    Args:
+        registry: the peer list (inject one with a test clock).
+        trace: called with every message received and sent, ready to print.
+    """
+
+    def __init__(self, registry: Registry | None = None, trace: wire.Trace | None = None) -> None:
+        self.registry = registry if registry is not None else Registry()
+        self.trace = trace
+        self._server = TCPServer(self._handle, name="rs")
+
+    async def start(self, host: str = "0.0.0.0", port: int = limits.RS_PORT) -> tuple[str, int]:
+        """Bind and listen; returns the bound address (port 0 picks a free one)."""
+        return await self._server.start(host, port)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._server.address
+
+    async def serve_forever(self) -> None:
+        await self._server.serve_forever()
+
+    async def aclose(self) -> None:
+        await self._server.aclose()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await wire.serve_one(reader, writer, self._respond, self.trace)
+
+    async def _respond(self, stream: EventStream, request: Request) -> None:
+        head, body = answer(self.registry, di.interpret(request))
+        await wire.reply(stream, head, body, self.trace)

@@ -1,0 +1,193 @@
+"""The registration server's peer list (PROTOCOLS.md section 6), pure and clock-driven.
+
+Strategy: nothing ticks. A record stores when the peer last contacted the RS, and its TTL
+is computed on demand from an injectable monotonic clock: ``ttl - (now - last_contact)``,
+floored at 0 (the handout's "decremented periodically" without a timer). A peer is active
+while its flag is set and its TTL is above 0.
+
+``_active`` holds only the active records, ordered by last contact, so the record to expire
+next is always first: expiry pops from the front, and PQuery walks only active peers, so
+its cost does not grow with peers that left or timed out. Records are never deleted and
+cookies come from a counter, so a cookie is never given out twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+
+from .. import limits
+from ..protocol.di import PeerAddr
+
+Clock = Callable[[], float]
+
+
+class Refusal(Enum):
+    """Why the RS cannot act on a cookie."""
+
+    UNKNOWN = "unknown cookie"  # never issued by this RS
+    INACTIVE = "not active"  # issued, but the peer left or its TTL ran out
+
+
+@dataclass(slots=True)
+class PeerRecord:
+    """One peer as the RS keeps it; ``view`` gives the handout's seven fields."""
+
+    hostname: str
+    cookie: int
+    port: int
+    active: bool  # the flag: cleared by Leave; TTL expiry is checked beside it
+    last_contact: float  # monotonic seconds
+    last_registered: float  # wall-clock seconds (shown as a date)
+    registrations: deque[float] = field(
+        default_factory=lambda: deque(maxlen=limits.DI_MAX_REGISTRATIONS_KEPT)
+    )  # monotonic times of registrations, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    """The handout's seven fields of a peer record, as of one instant."""
+
+    hostname: str
+    cookie: int
+    active: bool
+    ttl: int
+    port: int
+    registrations: int  # in the last 30 days
+    last_registered: datetime
+
+
+class Registry:
+    """Active and past peers of one RS.
+
+    Args:
+        ttl: seconds a peer stays active after its last contact (``limits.DI_TTL``).
+        clock: monotonic seconds, for TTLs and the 30-day window (inject one in tests).
+        wall: wall-clock seconds, for the registration date shown to people.
+    """
+
+    def __init__(
+        self, ttl: float = limits.DI_TTL, clock: Clock = time.monotonic, wall: Clock = time.time
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._wall = wall
+        self._peers: dict[int, PeerRecord] = {}
+        self._active: OrderedDict[int, PeerRecord] = OrderedDict()  # by last contact
+        self._by_addr: dict[tuple[str, int], int] = {}  # (host, port) -> cookie, active only
+        self._cookies = itertools.count(1)
+
+    # ----------------------------------------------------------------- messages
+    def register(self, host: str, port: int, cookie: int | None) -> PeerRecord | Refusal:
+        """Register a peer: a new cookie the first time, the same one afterwards.
+
+        A peer that registers an address an active peer holds replaces that peer (it
+        restarted without its cookie), so PQuery never lists one address twice.
+        """
+        now = self._clock()
+        if cookie is None:
+            rec = PeerRecord(host, next(self._cookies), port, True, now, self._wall())
+            self._peers[rec.cookie] = rec
+        elif (found := self._peers.get(cookie)) is None:
+            return Refusal.UNKNOWN
+        else:
+            rec = found
+            self._deactivate(rec)  # drop its old address from _by_addr
+            rec.hostname, rec.port, rec.last_registered = host, port, self._wall()
+        rec.registrations.append(now)
+        self._supersede(rec)
+        self._touch(rec, now)
+        return rec
+
+    def leave(self, cookie: int) -> Refusal | None:
+        """Mark a peer inactive (a second Leave is harmless)."""
+        rec = self._peers.get(cookie)
+        if rec is None:
+            return Refusal.UNKNOWN
+        self._deactivate(rec)
+        return None
+
+    def keep_alive(self, cookie: int) -> Refusal | None:
+        """Reset an active peer's TTL."""
+        rec = self._live(cookie)
+        if isinstance(rec, Refusal):
+            return rec
+        self._touch(rec, self._clock())
+        return None
+
+    def query(self, cookie: int | None) -> list[PeerAddr] | Refusal:
+        """The active peers other than the asker, whose TTL is reset (anonymous: all)."""
+        if cookie is not None:
+            rec = self._live(cookie)
+            if isinstance(rec, Refusal):
+                return rec
+            self._touch(rec, self._clock())
+        self._expire()
+        return [PeerAddr(r.hostname, r.port) for c, r in self._active.items() if c != cookie]
+
+    # ----------------------------------------------------------------- reading
+    def view(self, cookie: int) -> PeerView | None:
+        rec = self._peers.get(cookie)
+        return None if rec is None else self._view(rec, self._clock())
+
+    def views(self) -> list[PeerView]:
+        """Every record, active or not, in cookie order."""
+        now = self._clock()
+        return [self._view(rec, now) for rec in self._peers.values()]
+
+    def active_count(self) -> int:
+        self._expire()
+        return len(self._active)
+
+    # ----------------------------------------------------------------- internals
+    def _remaining(self, rec: PeerRecord, now: float) -> float:
+        return self.ttl - (now - rec.last_contact)
+
+    def _view(self, rec: PeerRecord, now: float) -> PeerView:
+        remaining = self._remaining(rec, now) if rec.active else 0.0
+        window = now - limits.DI_REGISTRATION_WINDOW
+        while rec.registrations and rec.registrations[0] <= window:
+            rec.registrations.popleft()
+        return PeerView(rec.hostname, rec.cookie, remaining > 0, max(0, math.ceil(remaining)),
+                        rec.port,
+                        len(rec.registrations),
+                        datetime.fromtimestamp(rec.last_registered, UTC))
+
+    def _live(self, cookie: int) -> PeerRecord | Refusal:
+        self._expire()
+        rec = self._peers.get(cookie)
+        if rec is None:
+            return Refusal.UNKNOWN
+        return rec if rec.active else Refusal.INACTIVE
+
+    def _touch(self, rec: PeerRecord, now: float) -> None:
+        rec.active, rec.last_contact = True, now
+        self._active[rec.cookie] = rec
+        self._active.move_to_end(rec.cookie)
+        self._by_addr[rec.hostname, rec.port] = rec.cookie
+
+    def _supersede(self, rec: PeerRecord) -> None:
+        other = self._by_addr.get((rec.hostname, rec.port))
+        if other is not None and other != rec.cookie:
+            self._deactivate(self._peers[other])
+
+    def _deactivate(self, rec: PeerRecord) -> None:
+        rec.active = False
+        self._active.pop(rec.cookie, None)
+        if self._by_addr.get((rec.hostname, rec.port)) == rec.cookie:
+            del self._by_addr[rec.hostname, rec.port]
+
+    def _expire(self) -> None:
+        """Flag every peer whose TTL reached 0; the oldest contact is always first."""
+        now = self._clock()
+        while self._active:
+            rec = next(iter(self._active.values()))
+            if self._remaining(rec, now) > 0:
+                break
+            self._deactivate(rec)

@@ -1,0 +1,174 @@
+"""One P2P-DI exchange over asyncio: the part the RS, RFC servers and clients share.
+
+Strategy: every P2P-DI message travels on its own TCP connection (PROTOCOLS.md section
+6), so a client is ``connect`` + ``request`` + ``read_body`` and a server is
+``read_request`` + ``reply``. Protocol decisions live in ``protocol.di``; here bytes move,
+and each message can be shown to the user through a ``Trace`` callback, as the handout
+asks ("the two peers and the RS print to the screen the format of the messages").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from .. import limits
+from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..net.stream import EventStream, open_stream
+from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di
+
+log = logging.getLogger(__name__)
+
+# Receives a message ready to print: a label line, the head, then body lines if any.
+Trace = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A whole reply: its head and its body (list replies only; files are streamed)."""
+
+    response: Response
+    body: bytes = b""
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    host: str, port: int, max_body: int = limits.DI_MAX_LIST_BODY
+) -> AsyncIterator[EventStream]:
+    """A fresh connection for one exchange, closed on exit.
+
+    Raises:
+        PeerGone: the connection could not be made.
+    """
+    stream = await open_stream(host, port, di.client_connection(max_body))
+    try:
+        yield stream
+    finally:
+        await stream.aclose()
+
+
+async def request(stream: EventStream, msg: di.DIRequest, trace: Trace | None) -> Response:
+    """Send ``msg`` and read the reply's head.
+
+    Raises:
+        PeerGone: the other side closed or reset before its reply.
+        RemoteProtocolError: the reply is malformed or not P2P-DI/1.0 (505).
+        TimeoutError: no reply within ``limits.RESPONSE_TIMEOUT``.
+    """
+    event = di.to_event(msg)
+    if trace is not None:
+        trace(show(f">>> to {_addr(stream)}", event))
+    await stream.send(event, EndOfMessage())
+    head = await stream.next_event(limits.RESPONSE_TIMEOUT)
+    if not isinstance(head, Response):
+        raise PeerGone(f"{_addr(stream)} closed without a reply")
+    di.check_version(head)
+    return head
+
+
+async def read_body(stream: EventStream, sink: Callable[[bytes], None] | None = None) -> bytes:
+    """The reply's body, or b"" when every chunk went to ``sink``.
+
+    Raises:
+        RemoteProtocolError: the body ended before its Content-Length.
+        TimeoutError: the sender fell silent for ``limits.UPLOAD_IDLE_TIMEOUT``.
+    """
+    chunks: list[bytes] = []
+    while True:
+        event = await stream.next_event(limits.UPLOAD_IDLE_TIMEOUT)
+        if isinstance(event, Data):
+            (chunks.append if sink is None else sink)(event.data)
+        elif isinstance(event, (EndOfMessage, ConnectionClosed)):
+            return b"".join(chunks)
+
+
+async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None) -> Reply:
+    """Send ``msg`` to ``host:port`` on a new connection and return the whole reply.
+
+    Raises:
+        PeerGone, RemoteProtocolError, TimeoutError: as ``request`` and ``read_body``.
+    """
+    async with connect(host, port) as stream:
+        head = await request(stream, msg, trace)
+        reply = Reply(head, await read_body(stream))
+    if trace is not None:
+        trace(show(f"<<< from {host}:{port}", head, reply.body))
+    return reply
+
+
+async def read_request(stream: EventStream, trace: Trace | None) -> Request | None:
+    """The one request of a server-side connection (its body, if any, is dropped).
+
+    Returns None if the client closed without sending one.
+
+    Raises:
+        RemoteProtocolError: the request is malformed (answer ``.status``, then close).
+        TimeoutError: the request did not arrive in time.
+    """
+    event = await stream.next_event(limits.FIRST_REQUEST_TIMEOUT)
+    if not isinstance(event, Request):
+        return None
+    async with asyncio.timeout(limits.HEAD_TIMEOUT):
+        while not isinstance(await stream.next_event(), EndOfMessage):
+            pass
+    if trace is not None:
+        trace(show(f"<<< from {_addr(stream)}", event))
+    return event
+
+
+async def reply(stream: EventStream, head: Response, body: bytes, trace: Trace | None) -> None:
+    """Send a whole reply with a body held in memory."""
+    if trace is not None:
+        trace(show(f">>> to {_addr(stream)}", head, body))
+    events = (head, Data(body), EndOfMessage()) if body else (head, EndOfMessage())
+    await stream.send(*events)
+
+
+async def refuse(stream: EventStream, exc: RemoteProtocolError, trace: Trace | None) -> None:
+    """Answer a malformed request with its status, if the socket still allows it."""
+    with contextlib.suppress(P2PError, OSError):
+        await reply(stream, di.response(exc.status), b"", trace)
+
+
+Respond = Callable[[EventStream, Request], Awaitable[None]]
+
+
+async def serve_one(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, respond: Respond,
+    trace: Trace | None,
+) -> None:
+    """A server's whole handling of one connection: read the request, ``respond``, close.
+
+    A malformed request is answered with its status; a client that vanishes or stalls
+    costs only its own connection.
+    """
+    stream = EventStream(reader, writer, di.server_connection())
+    try:
+        request = await read_request(stream, trace)
+        if request is not None:
+            await respond(stream, request)
+    except RemoteProtocolError as exc:
+        await refuse(stream, exc, trace)
+    except (P2PError, OSError, TimeoutError) as exc:
+        log.info("connection from %s ended: %s", _addr(stream), exc)
+    finally:
+        await stream.aclose()
+
+
+def show(label: str, head: Request | Response, body: bytes = b"") -> str:
+    """A message as it stands on the wire, for printing; list bodies shown line by line."""
+    text = f"{label}\n{di.head_text(head)}\n"
+    if body:
+        text += "\n" + body.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return text
+
+
+def _addr(stream: EventStream) -> str:
+    return f"{stream.peername[0]}:{stream.peername[1]}"
