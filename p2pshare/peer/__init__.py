@@ -1,0 +1,1 @@
+"""A P2P-CI peer: shared folder (``paths``), upload server, index client, whole peer (``node``)."""
