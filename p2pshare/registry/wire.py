@@ -73,7 +73,7 @@ async def request(stream: EventStream, msg: di.DIRequest, trace: Trace | None) -
     return head
 
 
-async def read_body(stream: EventStream, sink: Callable[[bytes], None] | None = None) -> bytes:
+async def read_body(stream: EventStream, sink: Callable[[bytes], object] | None = None) -> bytes:
     """The reply's body, or b"" when every chunk went to ``sink``.
 
     Raises:

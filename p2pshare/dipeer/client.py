@@ -1,0 +1,87 @@
+"""A P2P-DI peer's requests to other peers: RFCQuery and GetRFC.
+
+Strategy: each is one exchange on a new connection (PROTOCOLS.md section 6). A GetRFC body
+goes straight to a temporary file in the folder and is renamed to ``rfc<N>.txt`` only once
+exactly Content-Length bytes arrived; on any failure the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import limits
+from ..errors import IntegrityError, Status
+from ..net.stream import EventStream, fsync_and_replace
+from ..peer import paths
+from ..peer.upload import os_name
+from ..protocol import di
+from ..registry import wire
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A completed GetRFC: where the file is, its size, and how long the exchange took."""
+
+    path: Path
+    size: int
+    seconds: float
+
+
+async def rfc_query(
+    peer: di.PeerAddr, trace: wire.Trace | None = None
+) -> tuple[wire.Reply, di.Parsed[di.IndexLine]]:
+    """Ask ``peer`` for its whole RFC index; malformed lines are skipped and counted.
+
+    Raises:
+        PeerGone, RemoteProtocolError, TimeoutError: the exchange failed.
+    """
+    reply = await wire.exchange(peer.host, peer.port, di.RFCQuery(peer.host, os_name()), trace)
+    if reply.status != Status.OK:
+        return reply, di.Parsed((), 0)
+    return reply, di.parse_index(reply.body)
+
+
+async def get_rfc(
+    peer: di.PeerAddr, rfc: int, folder: Path, trace: wire.Trace | None = None
+) -> Fetched | wire.Reply:
+    """Download RFC ``rfc`` from ``peer`` into ``folder``; a non-200 reply is returned.
+
+    Raises:
+        PeerGone, RemoteProtocolError, TimeoutError: the transfer failed; nothing is kept.
+        IntegrityError: the body's length differs from its Content-Length.
+    """
+    start = time.perf_counter()
+    msg = di.GetRFC(rfc, peer.host, os_name())
+    async with wire.connect(peer.host, peer.port, limits.DI_MAX_RFC_FILE) as stream:
+        head = await wire.request(stream, msg, trace)
+        if head.status != Status.OK:
+            reply = wire.Reply(head, await wire.read_body(stream))
+        else:
+            size = await _save(stream, folder, rfc, di.header_int(head, "Content-Length",
+                                                                   limits.DI_MAX_RFC_FILE))
+    if trace is not None:
+        note = "" if head.status != Status.OK else f"[{size} bytes saved]\n"
+        trace(wire.show(f"<<< from {peer.host}:{peer.port}", head) + note)
+    if head.status != Status.OK:
+        return reply
+    return Fetched(folder / paths.rfc_filename(rfc), size, time.perf_counter() - start)
+
+
+async def _save(stream: EventStream, folder: Path, rfc: int, declared: int) -> int:
+    final = folder / paths.rfc_filename(rfc)
+    tmp = paths.temp_path(folder, final.name)
+    try:
+        # A local file opens in microseconds: cheaper than a hop to a worker thread.
+        with open(tmp, "wb") as out:  # noqa: ASYNC230
+            await wire.read_body(stream, out.write)
+            size = out.tell()
+        if size != declared:
+            raise IntegrityError(f"RFC {rfc}: got {size} of {declared} bytes")
+        fsync_and_replace(str(tmp), str(final))
+    finally:
+        if tmp.exists():
+            os.unlink(tmp)
+    return size

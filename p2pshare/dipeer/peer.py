@@ -1,0 +1,186 @@
+"""A whole P2P-DI peer: RFC server, RFC index, the RS messages, and the download algorithm.
+
+Strategy: ``start`` scans the folder into the index as local records, starts the RFC server
+and settles the address it advertises (``--hostname``, else the local address that routes
+to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL the RS stated,
+so two KeepAlives may be lost before the RS flags us. ``get`` is the handout's algorithm
+(PROTOCOLS.md section 6): PQuery; try the active holders already in the index; then
+RFCQuery each active peer in turn, merge, and try the active holders it revealed; stop at
+the first complete download or when the active peers are exhausted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import limits
+from ..errors import P2PError, Status
+from ..peer import paths
+from ..protocol import di
+from ..registry import wire
+from ..registry.client import RSClient, local_ip_towards
+from .client import Fetched, get_rfc, rfc_query
+from .index import MergeResult, RFCIndex
+from .server import RFCServer
+
+log = logging.getLogger(__name__)
+
+# What a failed exchange with another peer may raise; the algorithm moves on to the next.
+PEER_FAILURES = (P2PError, OSError, TimeoutError)
+
+
+@dataclass(slots=True)
+class GetResult:
+    """The outcome of ``DIPeer.get``: the file, or None, and what each step said."""
+
+    rfc: int
+    fetched: Fetched | None = None
+    active: list[di.PeerAddr] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # one line per RFCQuery / GetRFC
+
+
+class DIPeer:
+    """A P2P-DI peer sharing the ``rfc<N>.txt`` files of ``folder``.
+
+    Args:
+        rs: the registration server's (host, port).
+        folder: where the RFC files are read from and downloaded to.
+        hostname: the name to advertise; default the local address that routes to the RS.
+        bind, port: where the RFC server listens (port 0: any free port).
+        trace: called with every message sent and received, ready to print.
+        index: inject an index (e.g. one with a test clock).
+    """
+
+    def __init__(
+        self, rs: tuple[str, int], folder: Path, *, hostname: str | None = None,
+        bind: str = "0.0.0.0", port: int = 0, trace: wire.Trace | None = None,
+        index: RFCIndex | None = None,
+    ) -> None:
+        self.folder = folder
+        self.trace = trace
+        self.index = index if index is not None else RFCIndex()
+        self.rs = RSClient(*rs, trace=trace)
+        self.server = RFCServer(folder, self.index, trace)
+        self._hostname = hostname
+        self._bind = (bind, port)
+
+    @property
+    def me(self) -> di.PeerAddr:
+        if self.index.me is None:
+            raise RuntimeError("peer not started")
+        return self.index.me
+
+    async def start(self) -> None:
+        """Index the folder, start the RFC server, and settle our advertised address.
+
+        Raises:
+            OSError: the RFC server cannot listen, or the RS's host does not resolve.
+        """
+        for rfc, title in paths.scan(self.folder).items():
+            self.index.add_local(rfc, title)
+        await self.server.start(*self._bind)
+        host = self._hostname or await local_ip_towards(self.rs.host, self.rs.port)
+        self.index.me = di.PeerAddr(host, self.server.port)
+
+    async def __aenter__(self) -> DIPeer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ----------------------------------------------------------------- RS messages
+    async def register(self) -> wire.Reply:
+        return await self.rs.register(self.me)
+
+    async def keep_alive(self) -> wire.Reply:
+        return await self.rs.keep_alive()
+
+    async def pquery(self) -> list[di.PeerAddr]:
+        """The active peers other than us (empty when the RS says none is active)."""
+        _reply, peers = await self.rs.pquery()
+        return list(peers.items)
+
+    async def leave(self) -> wire.Reply:
+        return await self.rs.leave()
+
+    async def stay_registered(self) -> None:
+        """Run until cancelled: KeepAlive after each third of the TTL the RS stated."""
+        while True:
+            await asyncio.sleep(self.rs.ttl * limits.DI_KEEPALIVE_SHARE)  # a period, not a sync
+            if not self.rs.registered:
+                continue
+            try:
+                reply = await self.rs.keep_alive()
+            except PEER_FAILURES as exc:
+                log.warning("KeepAlive to the RS failed: %s", exc)
+                continue
+            if reply.status != Status.OK:
+                log.warning("KeepAlive refused: %d %s", reply.status, reply.response.reason)
+
+    # ----------------------------------------------------------------- peer messages
+    async def rfc_query(self, peer: di.PeerAddr) -> MergeResult:
+        """RFCQuery ``peer`` and merge its index into ours.
+
+        Raises:
+            PeerGone, RemoteProtocolError, TimeoutError: the exchange failed.
+        """
+        reply, parsed = await rfc_query(peer, self.trace)
+        if parsed.skipped:
+            log.warning("%s:%d sent %d malformed index line(s); skipped", peer.host, peer.port,
+                        parsed.skipped)
+        return self.index.merge(parsed.items)
+
+    async def get(self, rfc: int) -> GetResult:
+        """Download RFC ``rfc`` by the handout's algorithm (module doc); never raises for
+        a peer's failure, only for the RS's (PeerGone, TimeoutError, RemoteProtocolError)."""
+        if self.index.has_local(rfc):
+            return GetResult(rfc, steps=[f"RFC {rfc} is already in {self.folder}"])
+        result = GetResult(rfc, active=await self.pquery())
+        active = {(p.host, p.port) for p in result.active}
+        tried: set[tuple[str, int]] = set()
+        for source in [None, *result.active]:
+            if source is not None:
+                try:
+                    merged = await self.rfc_query(source)
+                except PEER_FAILURES as exc:
+                    result.steps.append(f"RFCQuery {source.host}:{source.port}: {exc!r}")
+                    continue
+                result.steps.append(f"RFCQuery {source.host}:{source.port}: {merged.added} "
+                                    f"new, {merged.refreshed} refreshed")
+            for holder in self.index.holders(rfc):
+                key = (holder.host, holder.port)
+                if key in active and key not in tried:
+                    tried.add(key)
+                    result.fetched = await self._fetch(holder.addr, rfc, result)
+                    if result.fetched is not None:
+                        self.index.add_local(rfc, holder.title or paths.title_of(
+                            result.fetched.path, rfc))
+                        return result
+        return result
+
+    async def _fetch(self, holder: di.PeerAddr, rfc: int, result: GetResult) -> Fetched | None:
+        where = f"GetRFC {rfc} from {holder.host}:{holder.port}"
+        try:
+            got = await get_rfc(holder, rfc, self.folder, self.trace)
+        except PEER_FAILURES as exc:
+            result.steps.append(f"{where}: {exc!r}")
+            return None
+        if isinstance(got, wire.Reply):
+            result.steps.append(f"{where}: {got.status} {got.response.reason}")
+            self.index.drop(rfc, holder)
+            return None
+        result.steps.append(f"{where}: {got.size} bytes in {got.seconds * 1000:.1f} ms")
+        return got
+
+    async def aclose(self) -> None:
+        """Leave the system if registered (best effort), then stop the RFC server."""
+        if self.rs.registered:
+            try:
+                await self.rs.leave()
+            except PEER_FAILURES as exc:
+                log.warning("Leave to the RS failed: %s", exc)
+        await self.server.aclose()

@@ -1,0 +1,123 @@
+"""A peer's side of the RS messages: Register, KeepAlive, PQuery, Leave.
+
+Strategy: ``RSClient`` remembers what the RS gave it (cookie, TTL) and what it registered
+(hostname, RFC-server port), so each call is one message on one new connection
+(PROTOCOLS.md section 6). A 409 means the RS no longer knows us as active (our TTL ran out,
+or the RS restarted): the client registers again, with its cookie if the RS still knows it,
+without one if not, and retries the message once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import socket
+from collections.abc import Callable
+
+from .. import limits
+from ..errors import LocalProtocolError, Status
+from ..protocol import di
+from . import wire
+
+
+def os_name() -> str:
+    """The OS header value: ``Linux 6.1.0``."""
+    return f"{platform.system()} {platform.release()}".strip()[: limits.MAX_OS]
+
+
+async def local_ip_towards(host: str, port: int) -> str:
+    """The local address this host would use to reach ``host:port`` (no packet is sent).
+
+    Raises:
+        OSError: ``host`` does not resolve or no route leads there.
+    """
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, kind, proto, _name, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.connect(addr)  # UDP: picks a route and a source address, sends nothing
+        return str(probe.getsockname()[0])
+
+
+_Build = Callable[[], di.DIRequest]
+
+
+class RSClient:
+    """Sends one peer's messages to one RS.
+
+    Args:
+        host, port: the RS.
+        trace: called with every message sent and received, ready to print.
+    """
+
+    def __init__(self, host: str, port: int = limits.RS_PORT, trace: wire.Trace | None = None):
+        self.host = host
+        self.port = port
+        self.trace = trace
+        self.os = os_name()
+        self.cookie: int | None = None
+        self.ttl = int(limits.DI_TTL)  # as the RS last stated it
+        self.me: di.PeerAddr | None = None  # what we registered
+
+    @property
+    def registered(self) -> bool:
+        return self.me is not None
+
+    async def register(self, me: di.PeerAddr) -> wire.Reply:
+        """Register ``me`` (hostname, RFC-server port); a new cookie only the first time.
+
+        Raises:
+            PeerGone, TimeoutError: the RS cannot be reached.
+            RemoteProtocolError: the RS's reply is malformed.
+        """
+        reply = await self._send(di.Register(me.host, me.port, self.cookie, self.os))
+        if reply.status == Status.CONFLICT and self.cookie is not None:
+            self.cookie = None  # the RS does not know our cookie: start afresh
+            reply = await self._send(di.Register(me.host, me.port, None, self.os))
+        if reply.status == Status.OK:
+            self.cookie, self.ttl = di.parse_registered(reply.response)
+            self.me = me
+        return reply
+
+    async def keep_alive(self) -> wire.Reply:
+        """Reset our TTL at the RS (re-registering if the RS forgot us)."""
+        return await self._as_member(lambda: di.KeepAlive(self._host(), self._cookie(), self.os))
+
+    async def pquery(self) -> tuple[wire.Reply, di.Parsed[di.PeerAddr]]:
+        """The active peers other than us; empty on the RS's "no active peers" 404.
+
+        Anonymous (every active peer, no TTL reset) until we have registered.
+        """
+        if self.cookie is None:
+            reply = await self._send(di.PQuery(self._host(), None, self.os))
+        else:
+            reply = await self._as_member(lambda: di.PQuery(self._host(), self.cookie, self.os))
+        if reply.status == Status.OK:
+            return reply, di.parse_peers(reply.body)
+        return reply, di.Parsed((), 0)
+
+    async def leave(self) -> wire.Reply:
+        """Tell the RS we are leaving; we stay known by our cookie for a later Register."""
+        reply = await self._send(di.Leave(self._host(), self._cookie(), self.os))
+        self.me = None
+        return reply
+
+    async def _as_member(self, build: _Build) -> wire.Reply:
+        reply = await self._send(build())
+        if reply.status == Status.CONFLICT and self.me is not None:
+            again = await self.register(self.me)
+            if again.status != Status.OK:
+                return again
+            reply = await self._send(build())
+        return reply
+
+    async def _send(self, msg: di.DIRequest) -> wire.Reply:
+        return await wire.exchange(self.host, self.port, msg, self.trace)
+
+    def _host(self) -> str:
+        return self.me.host if self.me is not None else socket.gethostname()
+
+    def _cookie(self) -> int:
+        if self.cookie is None:
+            raise LocalProtocolError("not registered yet: register first")
+        return self.cookie
+
