@@ -1,0 +1,1 @@
+"""P2P-DI's registration server (RS): peer list, server, client, and the shared exchange."""
