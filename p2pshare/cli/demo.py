@@ -19,8 +19,7 @@ from ..errors import Status
 from ..index.server import IndexServer
 from ..peer.client import send_get
 from ..peer.node import Peer
-from ..protocol import Request
-from ..protocol import ci
+from ..protocol import Request, ci
 from ..samples import write_sample_rfcs
 from .menu import print_wire
 
@@ -160,5 +159,5 @@ async def _get_status(checks: Checks, target: Peer, request: Request, want: Stat
 async def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Wait for ``condition`` with a deadline (polling the event loop, no fixed sleep)."""
     async with asyncio.timeout(timeout):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 (the server's state has no event to await)
             await asyncio.sleep(0.01)

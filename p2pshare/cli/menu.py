@@ -17,8 +17,7 @@ from ..errors import P2PError
 from ..peer import paths
 from ..peer.client import Reply
 from ..peer.node import Peer
-from ..protocol import Request
-from ..protocol import ci
+from ..protocol import Request, ci
 
 MENU = """\
   1) ADD <n>       announce a local RFC        2) LOOKUP <n>   who has an RFC

@@ -28,13 +28,14 @@ from ..protocol import (
     ConnectionClosed,
     Data,
     EndOfMessage,
+    Event,
     Framing,
     Lines,
     Request,
     Response,
     Role,
+    ci,
 )
-from ..protocol import ci
 from ..protocol.ci import CIRequest, Method, Record, Rejected
 from .store import MemoryIndex
 
@@ -128,7 +129,7 @@ class IndexServer:
             await self._stream_list(stream)
             return
         status, records = self._apply(owner, req)
-        events = [ci.p2s_response(status)]
+        events: list[Event] = [ci.p2s_response(status)]
         if status == Status.OK:
             events.append(Lines(tuple(r.to_line() for r in records)))
         await stream.send(*events, EndOfMessage())
@@ -171,7 +172,7 @@ class IndexServer:
         removed = self.index.drop_owner(owner)
         if self.tracker is not None:
             self.tracker.drop(owner)
-        names = ", ".join(f"{h}:{p}" for h, p in peers) or "%s:%d" % peername
+        names = ", ".join(f"{h}:{p}" for h, p in peers) or f"{peername[0]}:{peername[1]}"
         log.info("[Server] %s left; removed %d records (%d remain)", names, removed,
                  len(self.index))
 

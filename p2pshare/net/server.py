@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .. import limits
 
@@ -30,7 +31,7 @@ class TCPServer:
         self.max_connections = max_connections
         self.name = name
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.refused = 0
         self._closing = False
 
@@ -62,7 +63,7 @@ class TCPServer:
             return
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         try:
             await self._handler(reader, writer)
         except asyncio.CancelledError:
@@ -70,7 +71,7 @@ class TCPServer:
                 raise
             # aclose() ended this connection: the task ends quietly, not as an error
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
             writer.close()
 
     async def serve_forever(self) -> None:

@@ -18,25 +18,36 @@ from typing import BinaryIO
 from .. import limits
 from ..errors import LocalProtocolError, P2PError, PeerGone
 from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response
-from ..protocol._events import ConnectionClosed, EndOfMessage
+from ..protocol._events import ConnectionClosed, EndOfMessage, _Sentinel
 
 log = logging.getLogger(__name__)
 
 
-class EventStream:
-    """A ``Connection`` bound to an asyncio stream pair."""
+class BaseStream:
+    """A ``Connection`` bound to a byte transport; subclasses say how bytes move."""
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, conn: Connection, peername: object) -> None:
         self.conn = conn
         # Called with ("<", bytes) for what arrives and (">", bytes) for what we send:
         # lets a peer print the messages it exchanges, as the handout asks.
         self.on_bytes: Callable[[str, bytes], None] | None = None
-        peer = writer.get_extra_info("peername")
+        peer = peername if isinstance(peername, tuple) else None
         self.peername: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+
+    async def _recv(self) -> bytes:
+        """Up to RECV_CHUNK bytes; b"" at EOF. Raises ConnectionError/OSError on reset."""
+        raise NotImplementedError
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """Wait until written bytes are handed to the kernel. Raises PeerGone."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close the socket; never raises."""
+        raise NotImplementedError
 
     async def next_event(
         self, timeout: float | None = None, *, idle: float | None = None
@@ -60,13 +71,13 @@ class EventStream:
                 event = self.conn.next_event()
                 if event is PAUSED:
                     raise LocalProtocolError("read while our own message is unfinished")
-                if event is not NEED_DATA:
+                if not isinstance(event, _Sentinel):
                     return event
                 self.conn.receive_data(await self._read())
 
     async def _read(self) -> bytes:
         try:
-            data = await self.reader.read(limits.RECV_CHUNK)
+            data = await self._recv()
         except (ConnectionError, OSError):
             return b""  # a reset is an end of input; the codec decides if it was early
         if self.on_bytes is not None and data:
@@ -104,7 +115,7 @@ class EventStream:
         if data:
             if self.on_bytes is not None:
                 self.on_bytes(">", data)
-            self.writer.write(data)
+            self._write(data)
         await self.drain()
 
     async def send_quietly(self, *events: Event) -> None:
@@ -113,6 +124,24 @@ class EventStream:
             await self.send(*events)
         except (P2PError, OSError):
             pass
+
+
+
+class EventStream(BaseStream):
+    """A ``Connection`` bound to an asyncio StreamReader/StreamWriter pair (servers)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection
+    ) -> None:
+        super().__init__(conn, writer.get_extra_info("peername"))
+        self.reader = reader
+        self.writer = writer
+
+    async def _recv(self) -> bytes:
+        return await self.reader.read(limits.RECV_CHUNK)
+
+    def _write(self, data: bytes) -> None:
+        self.writer.write(data)
 
     async def drain(self) -> None:
         try:

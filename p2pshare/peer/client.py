@@ -18,9 +18,9 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
-from ..net.stream import EventStream, fsync_and_replace, open_stream
-from ..protocol import Data, EndOfMessage, Request, Response, get_header
-from ..protocol import ci
+from ..net.sockstream import SocketStream, open_socket_stream
+from ..net.stream import EventStream, open_stream
+from ..protocol import Data, EndOfMessage, Request, Response, ci, get_header
 from ..protocol.ci import CIRequest, Method, Record
 from . import paths
 from .upload import os_name
@@ -214,7 +214,7 @@ async def fetch_from(folder: Path, rfc: int, host: str, port: int,
 
 
 async def send_get(host: str, port: int, request: Request, printer: Printer | None = None
-                   ) -> tuple[EventStream, Response]:
+                   ) -> tuple[SocketStream, Response]:
     """Send any GET-style request (even a malformed one) to an upload server.
 
     Returns the open stream, positioned at the response body, and the response head.
@@ -222,7 +222,7 @@ async def send_get(host: str, port: int, request: Request, printer: Printer | No
     Raises:
         PeerGone: no connection, or the peer closed without answering.
     """
-    stream = await open_stream(host, port, ci.upload_client_connection())
+    stream = await open_socket_stream(host, port, ci.upload_client_connection())
     stream.on_bytes = _head_only(printer)
     try:
         await stream.send(request, EndOfMessage())
@@ -236,25 +236,43 @@ async def send_get(host: str, port: int, request: Request, printer: Printer | No
     return stream, head
 
 
-async def _receive_file(stream: EventStream, folder: Path, rfc: int, head: Response) -> int:
+async def _receive_file(stream: SocketStream, folder: Path, rfc: int, head: Response) -> int:
+    declared = get_header(head.headers, "Content-Length")
     tmp = paths.temp_path(folder, paths.rfc_filename(rfc))
-    size = 0
     try:
-        with open(tmp, "wb") as out:
-            while True:
-                event = await stream.next_event(limits.RESPONSE_TIMEOUT)
-                if isinstance(event, Data):
-                    out.write(event.data)
-                    size += len(event.data)
-                elif isinstance(event, EndOfMessage):
-                    break
-        declared = get_header(head.headers, "Content-Length")
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            size = await receive_body(stream, fd, int(declared) if declared else None)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if declared is not None and int(declared) != size:
             raise PeerGone(f"got {size} of {declared} bytes")
-        fsync_and_replace(str(tmp), str(folder / paths.rfc_filename(rfc)))
+        os.replace(tmp, folder / paths.rfc_filename(rfc))
     finally:
         if tmp.exists():
             os.unlink(tmp)
+    return size
+
+
+async def receive_body(stream: SocketStream, fd: int, length: int | None) -> int:
+    """Write a LENGTH-framed body to ``fd``: what the codec holds, then socket-to-file.
+
+    Returns the bytes written; fewer than ``length`` means the peer closed early.
+    """
+    size = 0
+    while True:  # body bytes that arrived with the head
+        event = stream.conn.next_event()
+        if isinstance(event, Data):
+            size += os.write(fd, event.data)
+        elif isinstance(event, EndOfMessage):
+            return size
+        else:
+            break
+    if length is not None:
+        return size + await stream.recv_to_file(fd, length - size)
+    while isinstance(event := await stream.next_event(limits.RESPONSE_TIMEOUT), Data):
+        size += os.write(fd, event.data)  # no Content-Length: the body runs until close
     return size
 
 

@@ -19,8 +19,7 @@ from .. import limits
 from ..errors import PeerGone, RemoteProtocolError, Status
 from ..net.server import TCPServer
 from ..net.stream import EventStream
-from ..protocol import EndOfMessage, Request, Response
-from ..protocol import ci
+from ..protocol import EndOfMessage, Request, ci
 from ..protocol.ci import CIRequest, Method
 from . import paths
 

@@ -1,0 +1,100 @@
+"""Shared pieces of the benchmarks: timing, medians, child processes, result tables.
+
+Every benchmark measures its reference in the same run as p2pshare and prints the ratio,
+because absolute figures drift between runs and machines.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+MB = 1_000_000
+
+
+def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+    values = [measure() for _ in range(runs)]
+    return statistics.median(values), values
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port (deadline, no fixed sleep)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listening on port {port} after {timeout} s")
+
+
+@contextmanager
+def child(args: Sequence[str], **kwargs: object) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process that is terminated (then killed) when the block ends."""
+    proc = subprocess.Popen(list(args), **kwargs)  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def p2pshare_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "p2pshare", "-q", *args]
+
+
+def make_file(path: Path, size: int) -> Path:
+    """A file of ``size`` pseudo-random bytes (reused if it already has that size)."""
+    if path.exists() and path.stat().st_size == size:
+        return path
+    block = os.urandom(4 * 1024 * 1024)
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            n = min(left, len(block))
+            out.write(block[:n])
+            left -= n
+    return path
+
+
+def result_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}"
