@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -96,7 +97,7 @@ class IndexServer:
             self._leave(owner, stream.peername)
 
     async def _loop(self, stream: EventStream, owner: object) -> None:
-        idle: float | None = limits.FIRST_REQUEST_TIMEOUT
+        idle = limits.FIRST_REQUEST_TIMEOUT
         while True:
             event = await stream.next_event(limits.HEAD_TIMEOUT, idle=idle)
             if isinstance(event, ConnectionClosed):
@@ -104,7 +105,9 @@ class IndexServer:
             if not isinstance(event, Request):
                 raise RemoteProtocolError("expected a request")
             body = await self._read_body(stream)
-            idle = None  # a peer may stay connected, silent, as long as it is active
+            # A peer may stay connected, silent, as long as it is active (1.3): no idle
+            # limit after its first request; TCP keepalive notices a vanished host.
+            idle = math.inf
             if event.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
                 response, payload = await self.tracker.handle(owner, event, body)
                 await stream.send(response, Data(payload), EndOfMessage())

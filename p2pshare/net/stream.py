@@ -63,17 +63,19 @@ class BaseStream:
             TimeoutError: nothing complete arrived in time.
             RemoteProtocolError: the other side broke the protocol.
         """
-        if idle is not None and self.conn.next_event() is NEED_DATA:
+        event = self.conn.next_event()  # a whole event may be buffered (pipelining)
+        if event is NEED_DATA and idle is not None:
             async with asyncio.timeout(idle):
                 self.conn.receive_data(await self._read())
+            event = self.conn.next_event()
         async with asyncio.timeout(timeout):
             while True:
-                event = self.conn.next_event()
                 if event is PAUSED:
                     raise LocalProtocolError("read while our own message is unfinished")
                 if not isinstance(event, _Sentinel):
                     return event
                 self.conn.receive_data(await self._read())
+                event = self.conn.next_event()
 
     async def _read(self) -> bytes:
         try:

@@ -1,0 +1,107 @@
+"""Helpers for tests over real loopback sockets: running async tests, raw-byte clients.
+
+``arun`` runs an async test function with ``asyncio.run`` (pytest-asyncio is not used),
+under an overall deadline. ``Raw`` is a byte-level client: it sends exactly the bytes it is
+given and reads exact counts, so a test can compare replies byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from p2pshare.index.server import IndexServer
+from p2pshare.index.store import MemoryIndex
+
+from .helpers import DEADLINE
+
+HOST = "127.0.0.1"
+TEST_DEADLINE = 60.0  # seconds a whole async test may take
+
+
+def arun(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Turn ``async def test_x(...)`` into a sync test run by ``asyncio.run``."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        async def bounded() -> None:
+            async with asyncio.timeout(TEST_DEADLINE):
+                await test(*args, **kwargs)
+
+        asyncio.run(bounded())
+
+    return run
+
+
+@asynccontextmanager
+async def index_server(index: MemoryIndex | None = None) -> AsyncIterator[tuple[IndexServer, int]]:
+    """A real index server on 127.0.0.1, any free port."""
+    server = IndexServer(index)
+    _, port = await server.start(HOST, 0)
+    try:
+        yield server, port
+    finally:
+        await server.aclose()
+
+
+class Raw:
+    """A client that sends and reads raw bytes, each read under ``DEADLINE``."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int, *, rcvbuf: int | None = None) -> Raw:
+        """Connect to ``127.0.0.1:port``; ``rcvbuf`` shrinks our receive window."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
+        return cls(*await asyncio.open_connection(sock=sock))
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def recv(self, count: int) -> bytes:
+        """Exactly ``count`` bytes (fewer only if the other side closed)."""
+        try:
+            async with asyncio.timeout(DEADLINE):
+                return await self.reader.readexactly(count)
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+
+    async def expect(self, request: bytes, reply: bytes) -> None:
+        """Send ``request``; the next ``len(reply)`` bytes must be exactly ``reply``."""
+        await self.send(request)
+        assert await self.recv(len(reply)) == reply
+
+    async def line(self) -> bytes:
+        async with asyncio.timeout(DEADLINE):
+            return await self.reader.readline()
+
+    async def rest(self) -> bytes:
+        """Everything until the other side closes."""
+        async with asyncio.timeout(DEADLINE):
+            return await self.reader.read()
+
+    async def finish(self) -> bytes:
+        """Close our sending half, then return whatever else arrives before the close."""
+        self.writer.write_eof()
+        return await self.rest()
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+    def reset(self) -> None:
+        """Abort the connection with a RST (SO_LINGER 0), as a crashed host's stack would."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
