@@ -93,3 +93,62 @@ DI_MAX_RFC_FILE = 1 * GiB
 DI_MAX_COOKIE = 2**63 - 1
 # Largest TTL a reply may state (an RS may be configured with a TTL other than DI_TTL).
 DI_MAX_TTL = 30 * 24 * 3600
+
+# --- swarm (docs/swarm.md) ---------------------------------------------------------------
+# Default piece size. 256 KiB crosses a 100 Mbit/s uplink in 21 ms, so a leech passes on
+# what it received almost at once (each hop of a swarm is store-and-forward of one piece),
+# while per-piece costs (a request, a hash check, a picker decision) stay a small share.
+SWARM_PIECE_SIZE = 256 * KiB
+# Bigger files get bigger pieces, doubling until they have at most this many: keeps the
+# manifest (about 67 bytes per piece) and PEERS bitfields small, and the picker fast.
+SWARM_TARGET_PIECES = 4096
+MIN_PIECE_SIZE = 16 * KiB
+# A piece is held in memory while it is checked, so this bounds memory per request.
+MAX_PIECE_SIZE = 16 * MiB
+# Pieces of one file: 15,000 hex digests of 67 bytes fit a manifest in MAX_REQUEST_BODY.
+MAX_PIECES = 15_000
+# Bytes of a shared file's name in UTF-8 (the usual file-system limit).
+MAX_SWARM_NAME = 255
+# Swarms one tracker connection may announce; each holds a manifest of up to 1 MiB.
+MAX_SWARMS_PER_PEER = 1024
+# Peers listed in one PEERS answer (a random sample when there are more).
+MAX_PEERS_LISTED = 64
+# A tracker answer a client accepts: PEERS with MAX_PEERS_LISTED bitfields of MAX_PIECES.
+MAX_TRACKER_BODY = 4 * MiB
+# Peers one download is connected to at once.
+MAX_PEER_CONNECTIONS = 32
+# Connections one piece server serves at once; the next gets 503 and is closed.
+SWARM_MAX_UPLOADS = 64
+# Seconds a peer told 503 waits before asking that piece server again.
+BUSY_RETRY_AFTER = 2 * SECONDS
+# A piece-server connection that sends no request for this long is closed.
+SWARM_IDLE_TIMEOUT = 60 * SECONDS
+# Pipelining: requests in flight on one peer connection cover this many seconds of that
+# peer's measured rate, so the link never idles between pieces; at least MIN_PIPELINE
+# (one arriving while the next is asked for) and at most MAX_PIPELINE. Short queues keep
+# few pieces committed to one peer, so others learn soon which pieces are taken.
+PIPELINE_SECONDS = 0.5 * SECONDS
+MIN_PIPELINE = 2
+MAX_PIPELINE = 16
+# A request at the head of a peer's queue for longer than PIECE_DEADLINE_FACTOR times the
+# time the swarm's median link needs for it (and at least PIECE_DEADLINE_MIN) is also asked
+# of another peer, and the slow peer gets no new request until it delivers.
+PIECE_DEADLINE_MIN = 2 * SECONDS
+PIECE_DEADLINE_FACTOR = 4
+# Rate assumed for a link before any piece has arrived on it (bytes per second).
+ASSUMED_RATE = 256 * KiB
+# A connection with requests in flight that delivers no byte for this long is dropped.
+PEER_STALL_TIMEOUT = 15 * SECONDS
+# A peer whose connection failed or was dropped is tried again after this long.
+PEER_RETRY_DELAY = 2 * SECONDS
+# Pieces failing their SHA-256 a peer may send before it is dropped for this download.
+MAX_BAD_PIECES = 2
+# Endgame: when every missing piece is requested, one piece may be asked of this many
+# peers at once; the first good copy wins.
+ENDGAME_MAX_REQUESTS = 3
+# How often a download asks the tracker who holds what.
+PEERS_POLL_INTERVAL = 0.25 * SECONDS
+# How often the resume manifest of verified pieces is rewritten during a download.
+RESUME_SAVE_INTERVAL = 1 * SECONDS
+# Plain progress lines (stdout not a terminal) are printed this often.
+PROGRESS_LOG_INTERVAL = 1 * SECONDS

@@ -1,0 +1,404 @@
+"""P2P-SWARM/1.0: the swarm's messages, typed (docs/swarm.md has every one, byte-exact).
+
+Strategy: the same framing as P2P-CI's P2P exchange (``Connection`` with LENGTH framing:
+request line, headers, blank line, a body of Content-Length bytes), with our own version
+token. ``interpret`` turns a framed request and its body into one typed message or a
+``Rejected`` (400 or 505; the framing is intact, so the connection goes on); ``to_request``
+is its inverse. Bodies that list things (pieces, peers, files) are text lines; a set of
+pieces is an int bit mask (bit i = piece i) written as ranges (``0-3,7``) or as a base64
+bitfield. ``PipelinedClient`` lets a client have many requests in flight on one
+connection, which the framing codec alone does not allow. Nothing here does I/O.
+
+Tracker messages travel on a peer's persistent index-server connection; ``PIECE`` and
+``MANIFEST`` on a connection to another peer's piece server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .. import limits
+from ..errors import LocalProtocolError, RemoteProtocolError, Status
+from ._connection import Connection, Role, State
+from ._events import NEED_DATA, Data, EndOfMessage, Event, Framing, Request, Response, _Sentinel
+from ._grammar import get_header, parse_int
+from .ci import Rejected
+
+__all__ = [
+    "VERSION",
+    "Announce",
+    "FileEntry",
+    "GetManifest",
+    "GetPeers",
+    "GetPiece",
+    "Have",
+    "ListFiles",
+    "Method",
+    "PeerEntry",
+    "PipelinedClient",
+    "Rejected",
+    "SwarmRequest",
+    "interpret",
+    "to_request",
+]
+
+VERSION = "P2P-SWARM/1.0"
+PREFIX = "P2P-SWARM/"
+VERSION_PHRASE = "P2P-SWARM Version Not Supported"
+_ID = re.compile(r"[0-9a-f]{64}\Z")
+
+
+class Method(StrEnum):
+    ANNOUNCE = "ANNOUNCE"  # tracker: join a swarm (body: its manifest)
+    HAVE = "HAVE"  # tracker: I now hold these pieces (body: ranges)
+    PEERS = "PEERS"  # tracker: who holds what (answer: one line per peer)
+    FILES = "FILES"  # tracker: every swarm (answer: one line per swarm)
+    MANIFEST = "MANIFEST"  # tracker or peer: a swarm's manifest
+    PIECE = "PIECE"  # peer: one piece's bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    swarm: str
+    host: str
+    port: int
+    manifest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Have:
+    swarm: str
+    pieces: int  # bit mask
+
+
+@dataclass(frozen=True, slots=True)
+class GetPeers:
+    swarm: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListFiles:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GetManifest:
+    swarm: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetPiece:
+    swarm: str
+    index: int
+
+
+SwarmRequest = Announce | Have | GetPeers | ListFiles | GetManifest | GetPiece
+
+
+def framing(_request: Request) -> Framing:
+    """Every P2P-SWARM answer carries Content-Length."""
+    return Framing.LENGTH
+
+
+def server_connection() -> Connection:
+    return Connection(Role.SERVER, framing)
+
+
+def client_connection(max_body: int = limits.MAX_TRACKER_BODY) -> Connection:
+    return Connection(Role.CLIENT, framing, max_response_body=max_body)
+
+
+# ----------------------------------------------------------------------------- requests
+def to_request(msg: SwarmRequest) -> tuple[Request, bytes]:
+    """The request head and body that carry ``msg``."""
+    body = b""
+    headers: list[tuple[str, str]] = []
+    if isinstance(msg, ListFiles):
+        target = "ALL"
+    elif isinstance(msg, GetPiece):
+        target = f"{msg.swarm} {msg.index}"
+    else:
+        target = msg.swarm
+    if isinstance(msg, Announce):
+        headers += [("Host", msg.host), ("Port", str(msg.port))]
+        body = msg.manifest
+    elif isinstance(msg, Have):
+        body = encode_ranges(msg.pieces).encode("ascii")
+    if body or isinstance(msg, (Announce, Have)):
+        headers.append(("Content-Length", str(len(body))))
+    return Request(_METHOD_OF[type(msg)], target, VERSION, tuple(headers)), body
+
+
+_METHOD_OF: dict[type, Method] = {
+    Announce: Method.ANNOUNCE,
+    Have: Method.HAVE,
+    GetPeers: Method.PEERS,
+    ListFiles: Method.FILES,
+    GetManifest: Method.MANIFEST,
+    GetPiece: Method.PIECE,
+}
+
+
+def interpret(req: Request, body: bytes) -> SwarmRequest | Rejected:
+    """Validate a framed request as P2P-SWARM/1.0; never raises.
+
+    The version is checked first (505), then method, target and headers (400), as for
+    P2P-CI (PROTOCOLS.md 2.4).
+    """
+    if req.version.upper() != VERSION:
+        return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
+    try:
+        return _interpret(req, body)
+    except RemoteProtocolError as exc:
+        return Rejected(exc.status, str(exc))
+
+
+def _interpret(req: Request, body: bytes) -> SwarmRequest:
+    try:
+        method = Method(req.method.upper())
+    except ValueError:
+        raise RemoteProtocolError(f"unknown method {req.method[:20]!r}") from None
+    if method is Method.FILES:
+        if req.target.upper() != "ALL":
+            raise RemoteProtocolError("FILES takes ALL")
+        return ListFiles()
+    if method is Method.PIECE:
+        swarm, _, index = req.target.partition(" ")
+        return GetPiece(parse_id(swarm), parse_int(index, "piece", 0, limits.MAX_PIECES - 1))
+    swarm = parse_id(req.target)
+    if method is Method.ANNOUNCE:
+        return Announce(swarm, _host(req), _port(req), body)
+    if method is Method.HAVE:
+        return Have(swarm, decode_ranges(_ascii(body, "HAVE body"), limits.MAX_PIECES))
+    return GetPeers(swarm) if method is Method.PEERS else GetManifest(swarm)
+
+
+def parse_id(text: str) -> str:
+    """A swarm id: 64 lower-case hex digits (SHA-256 of the manifest).
+
+    Raises:
+        RemoteProtocolError: anything else.
+    """
+    if _ID.match(text) is None:
+        raise RemoteProtocolError("a swarm id is 64 lower-case hex digits")
+    return text
+
+
+def _host(req: Request) -> str:
+    host = get_header(req.headers, "Host") or ""
+    if not host or len(host) > limits.MAX_HOSTNAME or any(c.isspace() for c in host):
+        raise RemoteProtocolError("ANNOUNCE needs a Host without white space")
+    return host
+
+
+def _port(req: Request) -> int:
+    return parse_int((get_header(req.headers, "Port") or "").strip(), "Port", 1,
+                     limits.MAX_PORT)
+
+
+def _ascii(body: bytes, what: str) -> str:
+    try:
+        return body.decode("ascii")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError(f"{what} is not ASCII") from None
+
+
+# ----------------------------------------------------------------------------- responses
+def response(status: Status = Status.OK, body: bytes = b"",
+             extra: tuple[tuple[str, str], ...] = ()) -> tuple[Response, bytes]:
+    """A LENGTH-framed answer; 505 says which protocol's version is unsupported."""
+    reason = VERSION_PHRASE if status == Status.VERSION_NOT_SUPPORTED else ""
+    headers = (*extra, ("Content-Length", str(len(body))))
+    return Response(int(status), VERSION, headers, reason), body
+
+
+def busy(retry_after: float) -> tuple[Response, bytes]:
+    """503: the piece server is at its upload limit; ask again after ``retry_after`` s."""
+    return response(Status.BUSY, extra=(("Retry-After", str(max(1, round(retry_after)))),))
+
+
+def piece_head(length: int) -> Response:
+    """The head of a 200 to PIECE; the piece's bytes follow (by sendfile)."""
+    return Response(int(Status.OK), VERSION, (("Content-Length", str(length)),))
+
+
+# ----------------------------------------------------------------------------- bodies
+def encode_ranges(mask: int) -> str:
+    """Pieces as ascending ranges: ``0-3,7,9-10`` (empty for no piece)."""
+    out: list[str] = []
+    start = -1
+    pos = 0
+    while mask:
+        zeros = (mask & -mask).bit_length() - 1
+        pos += zeros
+        mask >>= zeros
+        ones = (~mask & (mask + 1)).bit_length() - 1  # length of the run of 1 bits
+        start, end = pos, pos + ones - 1
+        out.append(str(start) if start == end else f"{start}-{end}")
+        pos += ones
+        mask >>= ones
+    return ",".join(out)
+
+
+def decode_ranges(text: str, count: int) -> int:
+    """Inverse of ``encode_ranges``; every index must be below ``count``.
+
+    Raises:
+        RemoteProtocolError: malformed, or an index out of range.
+    """
+    mask = 0
+    if not text.strip():
+        return 0
+    for part in text.strip().split(","):
+        low, dash, high = part.strip().partition("-")
+        first = parse_int(low, "piece", 0, count - 1)
+        last = parse_int(high, "piece", first, count - 1) if dash else first
+        mask |= ((1 << (last - first + 1)) - 1) << first
+    return mask
+
+
+def encode_bitfield(mask: int, count: int) -> str:
+    """Pieces as base64 of ceil(count/8) bytes, piece i in bit (i % 8) of byte i // 8."""
+    return base64.b64encode(mask.to_bytes((count + 7) // 8, "little")).decode("ascii")
+
+
+def decode_bitfield(text: str, count: int) -> int:
+    """Inverse of ``encode_bitfield``.
+
+    Raises:
+        RemoteProtocolError: not base64, wrong length, or bits set past ``count``.
+    """
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise RemoteProtocolError("bitfield is not base64") from None
+    mask = int.from_bytes(raw, "little")
+    if len(raw) != (count + 7) // 8 or mask >> count:
+        raise RemoteProtocolError("bitfield does not fit the piece count")
+    return mask
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEntry:
+    """One line of a PEERS answer: ``<host> <port> <bitfield>``."""
+
+    host: str
+    port: int
+    pieces: int
+
+
+def encode_peers(entries: list[PeerEntry], count: int) -> bytes:
+    return b"".join(f"{e.host} {e.port} {encode_bitfield(e.pieces, count)}\r\n".encode()
+                    for e in entries)
+
+
+def decode_peers(body: bytes, count: int) -> list[PeerEntry]:
+    """Raises: RemoteProtocolError for a malformed line."""
+    entries = []
+    for line in _lines(body):
+        parts = line.split()
+        if len(parts) != 3:
+            raise RemoteProtocolError("a PEERS line is <host> <port> <bitfield>")
+        port = parse_int(parts[1], "port", 1, limits.MAX_PORT)
+        entries.append(PeerEntry(parts[0], port, decode_bitfield(parts[2], count)))
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One line of a FILES answer:
+    ``<id> <size> <piece size> <seeders> <leechers> <copies> <name>``.
+
+    ``copies`` is the availability: complete copies the live peers hold together.
+    """
+
+    swarm: str
+    size: int
+    piece_size: int
+    seeders: int
+    leechers: int
+    copies: float
+    name: str
+
+    def to_line(self) -> bytes:
+        return (f"{self.swarm} {self.size} {self.piece_size} {self.seeders} {self.leechers} "
+                f"{self.copies:.3f} {self.name}\r\n").encode()
+
+
+def decode_files(body: bytes) -> list[FileEntry]:
+    """Raises: RemoteProtocolError for a malformed line."""
+    entries = []
+    for line in _lines(body):
+        parts = line.split(" ", 6)
+        if len(parts) != 7 or not parts[6]:
+            raise RemoteProtocolError("malformed FILES line")
+        try:
+            copies = float(parts[5])
+        except ValueError:
+            raise RemoteProtocolError("copies is not a number") from None
+        n = [parse_int(p, "FILES field", 0, 2**62) for p in parts[1:5]]
+        entries.append(FileEntry(parse_id(parts[0]), n[0], n[1], n[2], n[3], copies, parts[6]))
+    return entries
+
+
+def _lines(body: bytes) -> list[str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("body is not UTF-8") from None
+    return [line for line in text.split("\r\n") if line]
+
+
+# ----------------------------------------------------------------------------- pipelining
+class PipelinedClient:
+    """A client connection with many requests in flight.
+
+    ``Connection`` follows one request/response cycle at a time. Here requests are encoded
+    when sent (by a fresh codec each, so the bytes are exactly the framing's) and queued;
+    the reading codec is shown each queued request only when its previous cycle ended,
+    and then parses that request's answer from bytes that may have arrived long before.
+    """
+
+    def __init__(self, max_body: int = limits.MAX_PIECE_SIZE) -> None:
+        self._conn = client_connection(max_body)
+        self._queue: deque[tuple[Request, bytes]] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose answer has not ended yet."""
+        busy_now = self._conn.our_state is not State.IDLE
+        return len(self._queue) + busy_now
+
+    def send(self, request: Request, body: bytes = b"") -> bytes:
+        """Bytes of ``request`` for the wire; its answer comes after earlier ones."""
+        data = client_connection().send_all(request, *_body_events(body), EndOfMessage())
+        self._queue.append((request, body))
+        return data
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed received bytes; ``b""`` means the server closed."""
+        self._conn.receive_data(data)
+
+    def next_event(self) -> Event | _Sentinel:
+        """The next event of the oldest unanswered request.
+
+        Raises:
+            RemoteProtocolError: the server broke the protocol.
+            LocalProtocolError: called with no request in flight.
+        """
+        if self._conn.our_state is State.IDLE and self._queue:
+            request, body = self._queue.popleft()
+            self._conn.send_all(request, *_body_events(body), EndOfMessage())
+        event = self._conn.next_event()
+        if event is NEED_DATA or not isinstance(event, _Sentinel):
+            return event
+        raise LocalProtocolError("no request in flight")
+
+
+def _body_events(body: bytes) -> tuple[Event, ...]:
+    return (Data(body),) if body else ()

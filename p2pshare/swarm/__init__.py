@@ -1,0 +1,1 @@
+"""The swarm: files of any size shared as verified pieces among many peers (docs/swarm.md)."""

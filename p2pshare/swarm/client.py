@@ -1,0 +1,111 @@
+"""A peer's tracker client: P2P-SWARM requests on its persistent index-server connection.
+
+Strategy: one connection per process, kept open while the peer takes part (its records
+vanish when it closes, PROTOCOLS.md 1.8); one exchange at a time under a lock, so the
+download's HAVE reports and PEERS polls can come from different tasks. Every non-200
+answer that the caller cannot act on becomes ``TrackerRefused``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .. import limits
+from ..errors import P2PError, PeerGone, Status
+from ..net.stream import EventStream, open_stream, set_keepalive
+from ..protocol import ConnectionClosed, Data, EndOfMessage, Response
+from ..protocol import swarm as sp
+from .manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+
+class TrackerRefused(P2PError):
+    """The tracker answered a request with an error status."""
+
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(f"tracker refused {what}: {status}")
+        self.status = status
+
+
+class TrackerClient:
+    """Requests to the swarm tracker over one open connection."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self.stream = stream
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, host: str, port: int) -> TrackerClient:
+        """Raises: PeerGone if the server cannot be reached."""
+        stream = await open_stream(host, port, sp.client_connection())
+        set_keepalive(stream.writer)
+        return cls(stream)
+
+    @property
+    def local_host(self) -> str:
+        """Our address as the tracker sees it: what other peers can reach us at."""
+        return str(self.stream.writer.get_extra_info("sockname")[0])
+
+    async def request(self, msg: sp.SwarmRequest) -> tuple[Response, bytes]:
+        """One exchange.
+
+        Raises:
+            PeerGone: the connection ended.
+            RemoteProtocolError: the tracker broke the protocol.
+            TimeoutError: no whole answer within ``limits.RESPONSE_TIMEOUT``.
+        """
+        request, body = sp.to_request(msg)
+        async with self._lock, asyncio.timeout(limits.RESPONSE_TIMEOUT):
+            await self.stream.send(request, *((Data(body),) if body else ()), EndOfMessage())
+            head = await self.stream.next_event()
+            if not isinstance(head, Response):
+                raise PeerGone("the tracker closed the connection")
+            parts: list[bytes] = []
+            while not isinstance(event := await self.stream.next_event(), EndOfMessage):
+                if isinstance(event, ConnectionClosed):
+                    raise PeerGone("the tracker closed the connection")
+                if isinstance(event, Data):
+                    parts.append(event.data)
+            return head, b"".join(parts)
+
+    async def _ok(self, msg: sp.SwarmRequest) -> bytes:
+        head, body = await self.request(msg)
+        if head.status != Status.OK:
+            raise TrackerRefused(type(msg).__name__, head.status)
+        return body
+
+    async def announce(self, manifest: Manifest, host: str, port: int) -> None:
+        await self._ok(sp.Announce(manifest.id, host, port, manifest.to_bytes()))
+
+    async def have(self, swarm: str, pieces: int) -> None:
+        await self._ok(sp.Have(swarm, pieces))
+
+    async def peers(self, manifest: Manifest) -> list[sp.PeerEntry]:
+        return sp.decode_peers(await self._ok(sp.GetPeers(manifest.id)), manifest.count)
+
+    async def files(self) -> list[sp.FileEntry]:
+        return sp.decode_files(await self._ok(sp.ListFiles()))
+
+    async def manifest(self, swarm: str) -> Manifest | None:
+        """The swarm's manifest, checked against its id; None if the tracker has none.
+
+        Raises:
+            IntegrityError: the tracker sent bytes that do not match the id.
+        """
+        head, body = await self.request(sp.GetManifest(swarm))
+        if head.status == Status.NOT_FOUND:
+            return None
+        if head.status != Status.OK:
+            raise TrackerRefused("MANIFEST", head.status)
+        return Manifest.from_bytes(body, swarm)
+
+    async def wait_closed(self) -> None:
+        """Return when the tracker closes the connection (it never speaks unasked)."""
+        async with self._lock:
+            while await self.stream.reader.read(limits.RECV_CHUNK):
+                pass
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()

@@ -1,0 +1,274 @@
+"""The downloader: every missing piece, from every holder at once, each one verified.
+
+Strategy: one task polls the tracker (who holds what) and reports our verified pieces
+(HAVE, batched: whatever was verified while the previous report was in flight); one task
+per connected peer keeps that peer's pipeline full with pieces from the ``Picker`` and
+takes the answers. A piece is hashed as soon as it arrives: a good one is written at its
+offset in the temporary file and is at once served by our own piece server; a bad one is
+discarded, never asked of that peer again, and counts against the peer, which is dropped
+after ``limits.MAX_BAD_PIECES``. Deadlines: the request at the head of a peer's queue gets
+``PIECE_DEADLINE_FACTOR`` times what the swarm's median link needs for it; past that its
+pieces are released to other peers and the peer gets no new request until it delivers; a
+peer that sends nothing at all for ``PEER_STALL_TIMEOUT`` is disconnected. Every task
+lives in one TaskGroup, which the task that verifies the last piece ends (``_Complete``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import limits
+from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..protocol import Response
+from ..protocol.swarm import PeerEntry
+from .client import TrackerClient
+from .link import Address, PeerLink
+from .manifest import Manifest
+from .picker import Picker
+from .pieces import sha256_matches
+from .resume import save
+from .storage import PieceFile
+
+log = logging.getLogger(__name__)
+
+
+class _Complete(Exception):
+    """Every piece is verified: ends the download's task group."""
+
+
+class _Dropped(P2PError):
+    """A peer is disconnected on purpose (bad pieces, or busy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot for progress displays."""
+
+    done: int  # bytes of verified pieces
+    size: int
+    pieces: int
+    count: int
+    peers: int  # connected peers
+
+
+class Download:
+    """Fetches the missing pieces of ``piece_file`` (resumed pieces already in ``have``).
+
+    Args:
+        piece_file: the temporary file; also served by our piece server meanwhile.
+        tracker: our tracker connection (the swarm must already be announced).
+        me: our own piece server's address as announced, never connected to.
+        resume_path: where the verified pieces are recorded, or None.
+        rng: source of the picker's random tie-breaks.
+    """
+
+    def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address, *,
+                 resume_path: Path | None = None, rng: random.Random | None = None) -> None:
+        self.file = piece_file
+        self.manifest: Manifest = piece_file.manifest
+        self.tracker = tracker
+        self.me = me
+        self.resume_path = resume_path
+        self.picker = Picker(self.manifest.count, piece_file.have, rng)
+        self.links: dict[Address, PeerLink | None] = {}  # None while connecting
+        self.strikes: Counter[Address] = Counter()
+        self.banned: set[Address] = set()
+        self.retry_at: dict[Address, float] = {}
+        self.unreported = piece_file.have
+        self.received = 0  # bytes of good pieces received this run
+        self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
+        self._changed = asyncio.Event()
+        self._verified = asyncio.Event()
+
+    def progress(self) -> Progress:
+        m, have = self.manifest, self.file.have
+        done = have.bit_count() * m.piece_size
+        if m.count and have >> (m.count - 1) & 1:  # the last piece may be short
+            done -= m.piece_size - m.length(m.count - 1)
+        connected = sum(1 for link in self.links.values() if link is not None)
+        return Progress(done, m.size, have.bit_count(), m.count, connected)
+
+    async def run(self) -> None:
+        """Return once every piece is verified in the temporary file.
+
+        Raises:
+            P2PError, OSError: the tracker connection failed (peers' failures are not
+                errors: their pieces are fetched from others).
+        """
+        if not self.picker.complete:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._tracker_loop(tg))
+                    if self.resume_path is not None:
+                        tg.create_task(self._save_loop(self.resume_path))
+            except* _Complete:
+                pass
+        await self._report()
+        if self.resume_path is not None:
+            save(self.resume_path, self.manifest, self.file.have)
+
+    # ------------------------------------------------------------------ tracker
+    async def _tracker_loop(self, tg: asyncio.TaskGroup) -> None:
+        next_poll = 0.0
+        while True:
+            await self._report()
+            if time.monotonic() >= next_poll:
+                self._update_peers(await self.tracker.peers(self.manifest), tg)
+                next_poll = time.monotonic() + limits.PEERS_POLL_INTERVAL
+            await _wait(self._verified, next_poll - time.monotonic())
+            self._verified.clear()
+
+    async def _report(self) -> None:
+        if self.unreported:
+            pieces, self.unreported = self.unreported, 0
+            await self.tracker.have(self.manifest.id, pieces)
+
+    def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
+        listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
+        for address in [a for a in self.picker.peers if a not in listed]:
+            if address not in self.links:
+                self.picker.remove_peer(address)
+        now = time.monotonic()
+        for address, pieces in listed.items():
+            if address in self.banned:
+                continue
+            self.picker.set_peer(address, pieces)
+            wanted = pieces & self.picker.missing
+            if (wanted and address not in self.links and now >= self.retry_at.get(address, 0)
+                    and len(self.links) < limits.MAX_PEER_CONNECTIONS):
+                self.links[address] = None
+                tg.create_task(self._peer(address))
+        self._notify()
+
+    async def _save_loop(self, path: Path) -> None:
+        saved = self.file.have
+        while True:
+            await asyncio.sleep(limits.RESUME_SAVE_INTERVAL)  # periodic work, not a wait
+            if self.file.have != saved:
+                saved = self.file.have
+                save(path, self.manifest, saved)
+
+    # ------------------------------------------------------------------ peers
+    async def _peer(self, address: Address) -> None:
+        link = None
+        delay = limits.PEER_RETRY_DELAY
+        try:
+            link = await PeerLink.connect(address)
+            self.links[address] = link
+            await self._drive(link)
+        except _Dropped as exc:
+            log.info("[Swarm] %s:%d dropped: %s", *address, exc)
+            delay = limits.BUSY_RETRY_AFTER
+        except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
+            log.info("[Swarm] %s:%d: %s", *address, exc or type(exc).__name__)
+        finally:
+            if link is not None:
+                link.close()
+            self.links.pop(address, None)
+            self.picker.remove_peer(address)
+            self.retry_at[address] = time.monotonic() + delay
+            self._notify()
+
+    async def _drive(self, link: PeerLink) -> None:
+        while True:
+            self._fill(link)
+            if not link.queue:
+                await _wait(self._changed, limits.PEER_STALL_TIMEOUT)
+                continue
+            try:
+                async with asyncio.timeout_at(self._deadline(link)):
+                    index, head, body = await link.read_answer()
+            except TimeoutError:
+                self._late(link)
+                continue
+            self._answer(link, index, head, body)
+
+    def _fill(self, link: PeerLink) -> None:
+        if link.snubbed:
+            return
+        depth = link.depth(self.manifest.piece_size)
+        while len(link.queue) < depth:
+            index = self.picker.pick(link.address)
+            if index is None:
+                return
+            link.request(self.manifest.id, index)
+
+    def _deadline(self, link: PeerLink) -> float:
+        if link.snubbed or link.head_index is None:
+            return link.last_byte + limits.PEER_STALL_TIMEOUT
+        rates = [r for other in self.links.values() if other and (r := other.rate)]
+        rate = statistics.median(rates) if rates else limits.ASSUMED_RATE
+        need = self.manifest.length(link.head_index) / rate
+        return link.head_since + max(limits.PIECE_DEADLINE_MIN,
+                                     limits.PIECE_DEADLINE_FACTOR * need)
+
+    def _late(self, link: PeerLink) -> None:
+        if time.monotonic() - link.last_byte >= limits.PEER_STALL_TIMEOUT:
+            raise PeerGone(f"sent nothing for {limits.PEER_STALL_TIMEOUT:.0f} s")
+        if not link.snubbed:
+            log.info("[Swarm] %s:%d is slow: its %d requests go to others too",
+                     *link.address, len(link.queue))
+            link.snubbed = True
+            for index in link.queue:
+                self.picker.release(index)
+            self._notify()
+
+    def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
+        if head.status == Status.OK and len(body) == self.manifest.length(index) \
+                and sha256_matches(body, self.manifest.digests[index]):
+            self._good(link, index, body)
+        elif head.status == Status.OK:
+            self._bad(link, index, len(body))
+        elif head.status == Status.NOT_FOUND:  # it no longer has it: ask others
+            self.picker.failed(index, link.address, corrupt=True)
+            self._notify()
+        elif head.status == Status.BUSY:
+            raise _Dropped("busy (503)")
+        else:
+            raise _Dropped(f"answered {head.status}")
+
+    def _good(self, link: PeerLink, index: int, body: bytearray) -> None:
+        link.snubbed = False
+        if not self.picker.received(index, link.address):
+            self.wasted += len(body)
+            return
+        self.file.write(index, body)
+        self.received += len(body)
+        self.unreported |= 1 << index
+        self._verified.set()
+        if self.picker.complete:
+            raise _Complete
+        self._notify()
+
+    def _bad(self, link: PeerLink, index: int, length: int) -> None:
+        self.wasted += length
+        self.picker.failed(index, link.address, corrupt=True)
+        self.strikes[link.address] += 1
+        log.warning("[Swarm] piece %d from %s:%d failed its SHA-256 check (%d of %d allowed)",
+                    index, *link.address, self.strikes[link.address], limits.MAX_BAD_PIECES)
+        self._notify()
+        if self.strikes[link.address] >= limits.MAX_BAD_PIECES:
+            self.banned.add(link.address)
+            raise _Dropped("sent corrupted pieces")
+
+    def _notify(self) -> None:
+        """Wake every peer task waiting for something new to ask for."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds pass."""
+    try:
+        async with asyncio.timeout(max(timeout, 0)):
+            await event.wait()
+    except TimeoutError:
+        pass

@@ -1,0 +1,107 @@
+"""One connection from a downloader to another peer's piece server, with pipelining.
+
+Strategy: requests are written as soon as they are picked (``request``); answers come back
+in order and ``read_answer`` returns one whole answer at a time. All reading state lives
+in the object, so a ``read_answer`` cut short by a timeout (the caller's deadline checks)
+loses nothing and the next call carries on. The link also measures its peer: bytes per
+second over recent pieces, and when the oldest request started to be served (the moment
+the previous answer ended), from which the downloader derives deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from .. import limits
+from ..errors import PeerGone
+from ..net.stream import open_stream
+from ..protocol import NEED_DATA, ConnectionClosed, Data, EndOfMessage, Response
+from ..protocol import swarm as sp
+
+Address = tuple[str, int]
+_RATE_WEIGHT = 0.3  # weight of the newest piece in the rate average
+
+
+class PeerLink:
+    """A pipelined piece connection to ``address``."""
+
+    def __init__(self, address: Address, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.address = address
+        self.reader, self.writer = reader, writer
+        self.client = sp.PipelinedClient(limits.MAX_PIECE_SIZE)
+        self.queue: deque[int] = deque()  # pieces asked, oldest first
+        self.rate: float | None = None  # bytes per second, once a piece has arrived
+        self.head_since = time.monotonic()  # when the oldest request began to be served
+        self.last_byte = time.monotonic()
+        self.snubbed = False  # late: no new request until it delivers
+        self._head: Response | None = None
+        self._body = bytearray()
+
+    @classmethod
+    async def connect(cls, address: Address) -> PeerLink:
+        """Raises: PeerGone if the peer cannot be reached."""
+        stream = await open_stream(*address, sp.client_connection())
+        return cls(address, stream.reader, stream.writer)
+
+    def request(self, swarm: str, index: int) -> None:
+        """Ask for piece ``index`` (answers come in the order asked)."""
+        if not self.queue:
+            self.head_since = time.monotonic()
+        self.writer.write(self.client.send(*sp.to_request(sp.GetPiece(swarm, index))))
+        self.queue.append(index)
+
+    async def read_answer(self) -> tuple[int, Response, bytearray]:
+        """The next answer: (piece asked, status head, body).
+
+        Raises:
+            PeerGone: the peer closed or reset the connection.
+            RemoteProtocolError: the peer broke the protocol.
+        """
+        while True:
+            event = self.client.next_event()
+            if event is NEED_DATA:
+                await self._receive()
+            elif isinstance(event, Response):
+                self._head = event
+            elif isinstance(event, Data):
+                self._body += event.data
+            elif isinstance(event, EndOfMessage) and self._head is not None:
+                return self._finish(self._head)
+            elif isinstance(event, ConnectionClosed):
+                raise PeerGone(f"{self.address[0]}:{self.address[1]} closed the connection")
+
+    async def _receive(self) -> None:
+        try:
+            data = await self.reader.read(limits.RECV_CHUNK)
+        except (ConnectionError, OSError):
+            data = b""
+        if data:
+            self.last_byte = time.monotonic()
+        self.client.receive_data(data)
+
+    def _finish(self, head: Response) -> tuple[int, Response, bytearray]:
+        now = time.monotonic()
+        body, self._body, self._head = self._body, bytearray(), None
+        index = self.queue.popleft()
+        if head.status == 200 and body:
+            rate = len(body) / max(now - self.head_since, 1e-6)
+            self.rate = rate if self.rate is None else (
+                _RATE_WEIGHT * rate + (1 - _RATE_WEIGHT) * self.rate)
+        self.head_since = now
+        return index, head, body
+
+    @property
+    def head_index(self) -> int | None:
+        return self.queue[0] if self.queue else None
+
+    def depth(self, piece_size: int) -> int:
+        """Requests to keep in flight: PIPELINE_SECONDS of this peer's rate."""
+        rate = self.rate if self.rate is not None else limits.ASSUMED_RATE
+        wanted = int(rate * limits.PIPELINE_SECONDS / max(piece_size, 1)) + 1
+        return max(limits.MIN_PIPELINE, min(limits.MAX_PIPELINE, wanted))
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,153 @@
+"""The piece picker: which piece to ask of which peer next. Pure code, no I/O.
+
+Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
+
+1. Rarest first: of the pieces a peer can give us and nobody has been asked for, take one
+   held by the fewest peers, ties broken at random, so that rare pieces spread before
+   their holders leave and different downloaders choose different pieces.
+2. Reassignment: a request past its deadline (the downloader decides) is *released*: the
+   piece may then be asked of another peer too, while the slow request stays in flight.
+3. Endgame: when every missing piece that anyone holds has been asked for, a peer with a
+   free slot asks for a piece already in flight elsewhere (fewest requests first, at most
+   ``endgame_max`` at once), so that the last pieces do not wait on the slowest peer.
+   The first good copy wins; later copies are dropped by the caller.
+
+A peer that sent a piece failing its hash is never asked for that piece again.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable
+
+from .. import limits
+from .pieces import Availability, bits, full, random_bit
+
+Peer = Hashable
+
+
+class Picker:
+    """Request bookkeeping for one download of ``count`` pieces.
+
+    Args:
+        count: pieces in the file.
+        have: pieces already verified (a resumed download).
+        rng: source of the random tie-break.
+        endgame_max: most requests for one piece at once in endgame.
+    """
+
+    def __init__(self, count: int, have: int = 0, rng: random.Random | None = None,
+                 endgame_max: int = limits.ENDGAME_MAX_REQUESTS) -> None:
+        self.count = count
+        self.have = have
+        self.availability = Availability(count)
+        self.rng = rng or random.Random()
+        self.endgame_max = endgame_max
+        self.peers: dict[Peer, int] = {}  # what each known peer holds
+        self.requests: dict[int, set[Peer]] = {}  # piece -> peers asked for it now
+        self.asked: dict[Peer, int] = {}  # peer -> pieces asked of it now
+        self.requested = 0  # pieces with at least one request in flight
+        self.released = 0  # requested pieces that another peer may be asked for too
+        self.excluded: dict[Peer, int] = {}  # peer -> pieces it sent corrupted
+
+    # ------------------------------------------------------------------ peers
+    def set_peer(self, peer: Peer, mask: int) -> None:
+        """``peer`` holds ``mask`` (replaces what it held before)."""
+        old = self.peers.get(peer, 0)
+        if mask == old and peer in self.peers:
+            return
+        self.availability.remove(old)
+        self.availability.add(mask)
+        self.peers[peer] = mask
+
+    def remove_peer(self, peer: Peer) -> None:
+        """``peer`` left: forget what it holds and what was asked of it."""
+        self.availability.remove(self.peers.pop(peer, 0))
+        for index in bits(self.asked.get(peer, 0)):
+            self._end_request(index, peer)
+        self.asked.pop(peer, None)
+
+    # ------------------------------------------------------------------ picking
+    @property
+    def missing(self) -> int:
+        return full(self.count) & ~self.have
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0
+
+    @property
+    def endgame(self) -> bool:
+        """Every missing piece that some peer holds has been asked for."""
+        held = ~self.availability.levels[0]
+        return not self.missing & held & ~self.requested
+
+    def pick(self, peer: Peer) -> int | None:
+        """The next piece to ask of ``peer``, recorded as requested; None if none fits."""
+        theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
+        theirs &= ~self.asked.get(peer, 0)
+        fresh = theirs & ~self.requested
+        if fresh:
+            return self._ask(random_bit(self.availability.rarest(fresh), self.rng), peer)
+        again = theirs & self.released
+        if again:
+            return self._ask(random_bit(self.availability.rarest(again), self.rng), peer)
+        if theirs and self.endgame:
+            return self._endgame_pick(theirs, peer)
+        return None
+
+    def _endgame_pick(self, theirs: int, peer: Peer) -> int | None:
+        fewest = self.endgame_max
+        choices: list[int] = []
+        for index in bits(theirs):
+            asked = len(self.requests.get(index, ()))
+            if asked < fewest:
+                fewest, choices = asked, [index]
+            elif asked == fewest:
+                choices.append(index)
+        return self._ask(self.rng.choice(choices), peer) if choices else None
+
+    def _ask(self, index: int, peer: Peer) -> int:
+        bit = 1 << index
+        self.requests.setdefault(index, set()).add(peer)
+        self.asked[peer] = self.asked.get(peer, 0) | bit
+        self.requested |= bit
+        return index
+
+    # ------------------------------------------------------------------ outcomes
+    def received(self, index: int, peer: Peer) -> bool:
+        """A verified copy of ``index`` came from ``peer``; False if we already had it."""
+        self._end_request(index, peer)
+        bit = 1 << index
+        if self.have & bit:
+            return False
+        self.have |= bit
+        for other in self.requests.pop(index, set()):
+            self.asked[other] &= ~bit
+        self.requested &= ~bit
+        self.released &= ~bit
+        return True
+
+    def failed(self, index: int, peer: Peer, *, corrupt: bool = False) -> None:
+        """The request for ``index`` to ``peer`` ended without a good copy."""
+        self._end_request(index, peer)
+        if corrupt:
+            self.excluded[peer] = self.excluded.get(peer, 0) | (1 << index)
+
+    def release(self, index: int) -> None:
+        """The request for ``index`` is late: another peer may be asked for it too."""
+        if self.requested >> index & 1:
+            self.released |= 1 << index
+
+    def _end_request(self, index: int, peer: Peer) -> None:
+        bit = 1 << index
+        if peer in self.asked:
+            self.asked[peer] &= ~bit
+        askers = self.requests.get(index)
+        if askers is None:
+            return
+        askers.discard(peer)
+        if not askers:
+            del self.requests[index]
+            self.requested &= ~bit
+            self.released &= ~bit

@@ -1,0 +1,184 @@
+"""A swarm peer's life: a piece server and a tracker connection, sharing and fetching.
+
+Strategy: ``SwarmPeer`` starts the piece server, connects to the tracker and knows the
+address it advertises; ``share`` and ``Fetch`` are the steps behind the ``share`` and
+``fetch`` commands, so that the CLI only parses arguments and shows progress. A fetch
+resumes from the verified pieces recorded beside its temporary file, verifies the whole
+file once every piece has arrived, and only then renames it to its name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import IntegrityError, P2PError
+from ..net.stream import fsync_and_replace
+from ..protocol.swarm import FileEntry
+from . import resume
+from .client import TrackerClient
+from .fetch import Download
+from .manifest import Manifest
+from .pieces import full
+from .seeder import PieceServer
+from .storage import Library, PieceFile
+
+log = logging.getLogger(__name__)
+_HEX = re.compile(r"[0-9a-f]+\Z")
+
+
+@dataclass(eq=False)
+class SwarmPeer:
+    """Our piece server and tracker connection; ``address`` is what others connect to."""
+
+    library: Library
+    server: PieceServer
+    tracker: TrackerClient
+    address: tuple[str, int]
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, tracker_host: str, tracker_port: int, *, advertise: str | None = None,
+                   listen: str = "0.0.0.0", port: int = 0, rate_limit: float | None = None
+                   ) -> AsyncIterator[SwarmPeer]:
+        """Start a piece server and connect to the tracker; close both on exit.
+
+        Raises:
+            PeerGone: the tracker cannot be reached.
+            OSError: the piece server cannot listen.
+        """
+        library = Library()
+        server = PieceServer(library, rate_limit=rate_limit)
+        _, bound = await server.start(listen, port)
+        try:
+            tracker = await TrackerClient.connect(tracker_host, tracker_port)
+            try:
+                yield cls(library, server, tracker, (advertise or tracker.local_host, bound))
+            finally:
+                await tracker.aclose()
+        finally:
+            await server.aclose()
+            library.close()
+
+    async def share(self, path: Path, manifest: Manifest) -> None:
+        """Serve the whole of ``path`` (hashed into ``manifest``) and tell the tracker."""
+        self.library.add(PieceFile.open_complete(path, manifest))
+        await self.tracker.announce(manifest, *self.address)
+        if manifest.count:
+            await self.tracker.have(manifest.id, full(manifest.count))
+
+
+class NotFound(P2PError):
+    """No swarm matches the id or name asked for."""
+
+
+class Ambiguous(P2PError):
+    """Several swarms match a name: the caller must choose one by id."""
+
+    def __init__(self, matches: list[FileEntry]) -> None:
+        super().__init__(f"{len(matches)} swarms match; give an id")
+        self.matches = matches
+
+
+def match(text: str, files: list[FileEntry]) -> list[FileEntry]:
+    """Swarms that ``text`` names: a whole id, else an id prefix, else an exact name."""
+    text = text.strip()
+    low = text.lower()
+    exact = [f for f in files if f.swarm == low]
+    prefix = [f for f in files if _HEX.match(low) and f.swarm.startswith(low)]
+    return exact or prefix or [f for f in files if f.name == text]
+
+
+class Fetch:
+    """One ``fetch``: resolve, prepare (resume), download, verify, rename."""
+
+    def __init__(self, peer: SwarmPeer, out_dir: Path) -> None:
+        self.peer = peer
+        self.out_dir = out_dir
+        self.download: Download | None = None
+
+    async def resolve(self, text: str) -> Manifest:
+        """The manifest of the swarm ``text`` names, checked against its id.
+
+        Raises:
+            NotFound, Ambiguous: as named.
+            IntegrityError: the tracker sent a manifest that does not match the id.
+        """
+        swarm: str | None = text
+        if not (len(text) == 64 and _HEX.match(text)):
+            found = match(text, await self.peer.tracker.files())
+            if len(found) > 1:
+                raise Ambiguous(found)
+            swarm = found[0].swarm if found else None
+        manifest = await self.peer.tracker.manifest(swarm) if swarm else None
+        if manifest is None:
+            raise NotFound(f"no swarm named {text!r}")
+        return manifest
+
+    def prepare(self, manifest: Manifest) -> Download:
+        """Open the temporary file, keep the pieces that still verify, start serving."""
+        part, resume_path = resume.paths(self.out_dir, manifest)
+        piece_file = PieceFile.create_partial(part, manifest)
+        held = resume.recover(piece_file, resume.load(resume_path, manifest))
+        if held:
+            log.info("[Swarm] resuming %s: %d of %d pieces verified", manifest.name,
+                     held.bit_count(), manifest.count)
+        self.peer.library.add(piece_file)
+        self.download = Download(piece_file, self.peer.tracker, self.peer.address,
+                                 resume_path=resume_path)
+        return self.download
+
+    async def run(self, download: Download) -> Path:
+        """Download, verify the whole file, rename it into place; returns its path.
+
+        Raises:
+            P2PError, OSError: the tracker connection failed (run again to resume).
+        """
+        manifest, piece_file = download.manifest, download.file
+        await self.peer.tracker.announce(manifest, *self.peer.address)
+        while True:
+            await download.run()
+            bad = await asyncio.to_thread(_bad_pieces, piece_file)
+            if not bad:
+                break
+            log.warning("[Swarm] %d pieces changed on disk; fetching them again",
+                        bad.bit_count())
+            piece_file.have &= ~bad
+            download.picker.have &= ~bad
+        final = self.out_dir / manifest.name
+        fsync_and_replace(str(piece_file.path), str(final))
+        piece_file.path = final
+        resume.paths(self.out_dir, manifest)[1].unlink(missing_ok=True)
+        return final
+
+
+def _bad_pieces(piece_file: PieceFile) -> int:
+    """Whole-file verification: the pieces whose bytes on disk fail their hash."""
+    bad = 0
+    for index in range(piece_file.manifest.count):
+        if not piece_file.check(index):
+            bad |= 1 << index
+    return bad
+
+
+def check_existing(path: Path, manifest: Manifest) -> bool:
+    """Whether ``path`` already holds exactly the file (then nothing to fetch).
+
+    Raises:
+        IntegrityError: a different file is in the way.
+    """
+    if not path.exists():
+        return False
+    if path.stat().st_size == manifest.size:
+        piece_file = PieceFile.open_complete(path, manifest)
+        try:
+            if not _bad_pieces(piece_file):
+                return True
+        finally:
+            piece_file.close()
+    raise IntegrityError(f"{path} exists and is not this file; move it away first")
