@@ -1,10 +1,172 @@
-"""Sub-commands of the di system (filled in by its issue)."""
+"""Sub-commands of P2P-DI: rs, di-peer, di-get, di-peers, experiment."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+from pathlib import Path
 from typing import Any
+
+from .. import limits
+from ..dipeer.peer import PEER_FAILURES, DIPeer
+from ..net.stream import split_hostport
+from ..registry.client import RSClient
+from ..registry.server import RegistrationServer
+from ..registry.store import Registry
+from ._run import fail, run
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this system's sub-commands to sub."""
+    """Add the P2P-DI sub-commands to ``sub``."""
+    p = sub.add_parser("rs", help="run the P2P-DI registration server")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    p.add_argument("--port", type=int, default=limits.RS_PORT,
+                   help=f"TCP port (default {limits.RS_PORT}; 0: any free port)")
+    p.add_argument("--ttl", type=float, default=limits.DI_TTL,
+                   help=f"seconds a peer stays active after its last contact "
+                        f"(default {limits.DI_TTL:.0f})")
+    p.add_argument("--no-messages", action="store_true", help="do not print each message")
+    p.set_defaults(func=cmd_rs)
+
+    p = sub.add_parser("di-peer", help="run a P2P-DI peer with an interactive menu")
+    _rs_arg(p)
+    p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
+    p.add_argument("--port", type=int, default=0, help="RFC server port (0: any free port)")
+    p.add_argument("--bind", default="0.0.0.0", help="RFC server address (default all)")
+    p.add_argument("--hostname",
+                   help="host name to advertise (default: the local address towards the RS)")
+    p.add_argument("--no-menu", action="store_true",
+                   help="register and serve until SIGINT/SIGTERM, then leave")
+    p.add_argument("--no-messages", action="store_true", help="do not print each message")
+    p.set_defaults(func=cmd_peer)
+
+    p = sub.add_parser("di-get", help="download one RFC through P2P-DI and exit")
+    _rs_arg(p)
+    p.add_argument("rfc", type=int)
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to save rfc<N>.txt")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("di-peers", help="list the active P2P-DI peers")
+    _rs_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_peers)
+
+
+def _rs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rs", default=f"127.0.0.1:{limits.RS_PORT}", type=rs_address,
+                   help=f"registration server HOST[:PORT] (default 127.0.0.1:{limits.RS_PORT})")
+
+
+def rs_address(text: str) -> tuple[str, int]:
+    try:
+        return split_hostport(text, limits.RS_PORT)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------- rs
+def cmd_rs(args: argparse.Namespace) -> int:
+    return run(serve_rs(args))
+
+
+async def serve_rs(args: argparse.Namespace) -> int:
+    server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say)
+    try:
+        host, port = await server.start(args.host, args.port)
+    except OSError as exc:
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc}")
+    say(f"[RS] listening on {host} port {port} (TTL {args.ttl:g} s)")
+    try:
+        await server.serve_forever()
+    finally:
+        await server.aclose()
+    return 0
+
+
+# --------------------------------------------------------------------------- di-peer
+def cmd_peer(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        return fail(f"{args.dir} is not a folder")
+    return run(run_peer(args))
+
+
+async def run_peer(args: argparse.Namespace) -> int:
+    from .di_menu import run_menu
+
+    trace = None if args.no_messages else say
+    peer = DIPeer(args.rs, args.dir, hostname=args.hostname, bind=args.bind, port=args.port,
+                  trace=trace)
+    try:
+        await peer.start()
+        say(f"[Peer] RFC server on port {peer.me.port}, advertising {peer.me.host}:"
+            f"{peer.me.port}, {len(peer.index.local())} local RFC(s)")
+        await peer.register()
+        say(f"[Peer] registered with the RS at {args.rs[0]}:{args.rs[1]}: cookie "
+            f"{peer.rs.cookie}, TTL {peer.rs.ttl} s")
+        async with asyncio.TaskGroup() as tg:
+            keeper = tg.create_task(peer.stay_registered())
+            if args.no_menu:
+                await peer.server.server.serve_forever()
+            else:
+                await run_menu(peer)
+            keeper.cancel()
+    except PEER_FAILURES as exc:
+        return fail(str(exc))
+    finally:
+        await peer.aclose()
+    return 0
+
+
+# --------------------------------------------------------------------------- one-shot
+def cmd_get(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        return fail(f"{args.dir} is not a folder")
+    return run(get(args))
+
+
+async def get(args: argparse.Namespace) -> int:
+    """Anonymous PQuery, then the peer download algorithm; nothing is registered."""
+    peer = DIPeer(args.rs, args.dir)
+    try:
+        peer.index_folder()
+        result = await peer.get(args.rfc)
+    except PEER_FAILURES as exc:
+        return fail(str(exc))
+    finally:
+        await peer.aclose()
+    got = result.fetched
+    if args.json:
+        print(json.dumps({"rfc": args.rfc, "path": str(got.path) if got else None,
+                          "size": got.size if got else 0, "steps": result.steps}, indent=2))
+    elif got is not None:
+        say(f"saved {got.path} ({got.size} bytes)")
+    if got is None:
+        return fail(f"RFC {args.rfc}: no active peer could send it ("
+                    + ("; ".join(result.steps) or "no active peers") + ")")
+    return 0
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    return run(peers(args))
+
+
+async def peers(args: argparse.Namespace) -> int:
+    client = RSClient(*args.rs)
+    try:
+        reply, found = await client.pquery()
+    except PEER_FAILURES as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps([{"host": p.host, "port": p.port} for p in found.items], indent=2))
+    else:
+        say(f"{reply.status} {reply.response.reason}: {len(found.items)} active peer(s)")
+        for p in found.items:
+            say(f"  {p.host}:{p.port}")
+    return 0 if reply.status in (200, 404) else 1
+

@@ -79,11 +79,15 @@ class DIPeer:
         Raises:
             OSError: the RFC server cannot listen, or the RS's host does not resolve.
         """
-        for rfc, title in paths.scan(self.folder).items():
-            self.index.add_local(rfc, title)
+        self.index_folder()
         await self.server.start(*self._bind)
         host = self._hostname or await local_ip_towards(self.rs.host, self.rs.port)
         self.index.me = di.PeerAddr(host, self.server.port)
+
+    def index_folder(self) -> None:
+        """Add every RFC file of the folder to the index as a local record."""
+        for rfc, title in paths.scan(self.folder).items():
+            self.index.add_local(rfc, title)
 
     async def __aenter__(self) -> DIPeer:
         await self.start()

@@ -56,11 +56,8 @@ class RSClient:
         self.os = os_name()
         self.cookie: int | None = None
         self.ttl = int(limits.DI_TTL)  # as the RS last stated it
-        self.me: di.PeerAddr | None = None  # what we registered
-
-    @property
-    def registered(self) -> bool:
-        return self.me is not None
+        self.me: di.PeerAddr | None = None  # what we registered last
+        self.registered = False  # between a successful Register and our Leave
 
     async def register(self, me: di.PeerAddr) -> wire.Reply:
         """Register ``me`` (hostname, RFC-server port); a new cookie only the first time.
@@ -75,7 +72,7 @@ class RSClient:
             reply = await self._send(di.Register(me.host, me.port, None, self.os))
         if reply.status == Status.OK:
             self.cookie, self.ttl = di.parse_registered(reply.response)
-            self.me = me
+            self.me, self.registered = me, True
         return reply
 
     async def keep_alive(self) -> wire.Reply:
@@ -85,9 +82,9 @@ class RSClient:
     async def pquery(self) -> tuple[wire.Reply, di.Parsed[di.PeerAddr]]:
         """The active peers other than us; empty on the RS's "no active peers" 404.
 
-        Anonymous (every active peer, no TTL reset) until we have registered.
+        Anonymous (every active peer, no TTL reset) while we are not registered.
         """
-        if self.cookie is None:
+        if not self.registered:
             reply = await self._send(di.PQuery(self._host(), None, self.os))
         else:
             reply = await self._as_member(lambda: di.PQuery(self._host(), self.cookie, self.os))
@@ -98,12 +95,12 @@ class RSClient:
     async def leave(self) -> wire.Reply:
         """Tell the RS we are leaving; we stay known by our cookie for a later Register."""
         reply = await self._send(di.Leave(self._host(), self._cookie(), self.os))
-        self.me = None
+        self.registered = False
         return reply
 
     async def _as_member(self, build: _Build) -> wire.Reply:
         reply = await self._send(build())
-        if reply.status == Status.CONFLICT and self.me is not None:
+        if reply.status == Status.CONFLICT and self.registered and self.me is not None:
             again = await self.register(self.me)
             if again.status != Status.OK:
                 return again

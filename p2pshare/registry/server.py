@@ -84,5 +84,20 @@ class RegistrationServer:
         await wire.serve_one(reader, writer, self._respond, self.trace)
 
     async def _respond(self, stream: EventStream, request: Request) -> None:
-        head, body = answer(self.registry, di.interpret(request))
+        msg = di.interpret(request)
+        head, body = answer(self.registry, msg)
+        if head.status == Status.OK and log.isEnabledFor(logging.INFO):
+            self._log_change(msg, head)
         await wire.reply(stream, head, body, self.trace)
+
+    def _log_change(self, msg: di.DIRequest | di.Rejected, head: Response) -> None:
+        """The RS's own log lines: who registered or left, and how many are active."""
+        if isinstance(msg, di.Leave):
+            log.info("[RS] peer %d left; %d active", msg.cookie, self.registry.active_count())
+        if not isinstance(msg, di.Register):
+            return
+        view = self.registry.view(di.parse_registered(head)[0])
+        if view is not None:
+            log.info("[RS] peer %d registered at %s:%d (%d time(s) in 30 days); %d active",
+                     view.cookie, view.hostname, view.port, view.registrations,
+                     self.registry.active_count())

@@ -1,0 +1,115 @@
+"""A peer's RFC index: merge rules, local records fixed at 7200, remote ones expiring."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p2pshare.dipeer.index import RFCIndex
+from p2pshare.protocol.di import IndexLine, PeerAddr
+
+from .clock import FakeClock
+
+ME = PeerAddr("me", 5000)
+
+
+def index(max_records: int = 1000) -> tuple[RFCIndex, FakeClock]:
+    clock = FakeClock()
+    idx = RFCIndex(clock=clock, max_records=max_records)
+    idx.me = ME
+    return idx, clock
+
+
+def line(rfc: int, host: str = "b", port: int = 6000, title: str = "T", ttl: int = 7200
+         ) -> IndexLine:
+    return IndexLine(rfc, title, host, port, ttl)
+
+
+def test_merge_adds_new_records_and_refreshes_known_ones_without_duplicates() -> None:
+    idx, clock = index()
+    result = idx.merge([line(1), line(2), line(1, "c", 7000)])
+    assert (result.added, result.refreshed) == (3, 0)
+    clock.advance(1000)
+    result = idx.merge([line(1, title="New Title"), line(3)])
+    assert (result.added, result.refreshed) == (1, 1)
+    records = idx.records()
+    assert len(records) == 4
+    by_key = {(r.rfc, r.host, r.port): r for r in records}
+    assert by_key[1, "b", 6000] == line(1, title="New Title", ttl=7200)  # refreshed
+    assert by_key[2, "b", 6000].ttl == 6200  # decremented since it was received
+    assert by_key[1, "c", 7000].ttl == 6200
+
+
+def test_the_same_record_twice_in_one_reply_is_kept_once() -> None:
+    idx, _clock = index()
+    result = idx.merge([line(1), line(1), line(1)])
+    assert (result.added, result.refreshed) == (1, 2)
+    assert len(idx) == 1
+
+
+def test_local_records_stay_at_7200_and_come_first() -> None:
+    idx, clock = index()
+    idx.add_local(9, "Local One")
+    idx.merge([line(1)])
+    clock.advance(7200 * 10)
+    assert idx.records() == [IndexLine(9, "Local One", "me", 5000, 7200)]
+
+
+def test_remote_records_expire_after_their_ttl() -> None:
+    idx, clock = index()
+    idx.merge([line(1)])
+    clock.advance(7199)
+    assert [h.rfc for h in idx.holders(1)] == [1]
+    assert idx.records()[0].ttl == 1
+    clock.advance(1)
+    assert idx.holders(1) == [] and idx.records() == [] and len(idx) == 0
+
+
+def test_a_refresh_restarts_the_ttl() -> None:
+    idx, clock = index()
+    idx.merge([line(1)])
+    clock.advance(7000)
+    idx.merge([line(1)])
+    clock.advance(7000)
+    assert idx.records()[0].ttl == 200
+
+
+def test_records_about_ourselves_are_ignored() -> None:
+    idx, _clock = index()
+    idx.add_local(1, "Mine")
+    result = idx.merge([line(1, "me", 5000), line(2, "me", 5000), line(2)])
+    assert (result.added, result.ignored) == (1, 2)
+    assert [(r.rfc, r.host) for r in idx.records()] == [(1, "me"), (2, "b")]
+
+
+def test_merging_beyond_the_record_limit_drops_new_records() -> None:
+    idx, _clock = index(max_records=3)
+    result = idx.merge([line(n) for n in range(1, 6)])
+    assert (result.added, result.ignored) == (3, 2)
+    assert idx.merge([line(1)]).refreshed == 1  # known records are still refreshed
+
+
+def test_holders_are_per_rfc_and_drop_forgets_one() -> None:
+    idx, _clock = index()
+    idx.merge([line(1, "b"), line(2, "b"), line(1, "c"), line(1, "d")])
+    assert [h.host for h in idx.holders(1)] == ["b", "c", "d"]
+    idx.drop(1, PeerAddr("c", 6000))
+    assert [h.host for h in idx.holders(1)] == ["b", "d"]
+    assert [h.host for h in idx.holders(2)] == ["b"]
+    assert idx.holders(3) == []
+
+
+@given(st.lists(st.tuples(st.integers(1, 5), st.sampled_from("bcd"), st.integers(0, 9000)),
+                max_size=40))
+def test_never_a_duplicate_and_never_an_expired_record(steps: list[tuple[int, str, int]]) -> None:
+    idx, clock = index()
+    last_seen: dict[tuple[int, str], float] = {}
+    for rfc, host, wait in steps:
+        clock.advance(wait)
+        idx.merge([line(rfc, host)])
+        last_seen[rfc, host] = clock.now
+    records = idx.records()
+    keys = [(r.rfc, r.host, r.port) for r in records]
+    assert len(keys) == len(set(keys))
+    expected = {k for k, t in last_seen.items() if clock.now - t < 7200}
+    assert {(r.rfc, r.host) for r in records} == expected

@@ -1,0 +1,224 @@
+"""The RS's peer list: cookies, TTL from last contact, 30-day counts, active set; a model."""
+
+from __future__ import annotations
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from p2pshare import limits
+from p2pshare.protocol.di import PeerAddr
+from p2pshare.registry.store import PeerRecord, Refusal, Registry
+
+from .clock import FakeClock
+
+DAY = 24 * 3600.0
+
+
+def registry() -> tuple[Registry, FakeClock]:
+    clock = FakeClock()
+    return Registry(clock=clock, wall=clock.wall), clock
+
+
+def cookie_of(result: PeerRecord | Refusal) -> int:
+    assert isinstance(result, PeerRecord)
+    return result.cookie
+
+
+def test_first_registration_gets_a_new_cookie_and_the_seven_fields() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 5000, None))
+    b = cookie_of(reg.register("b", 5001, None))
+    assert a != b
+    view = reg.view(a)
+    assert view is not None
+    assert (view.hostname, view.cookie, view.active, view.ttl, view.port, view.registrations) \
+        == ("a", a, True, 7200, 5000, 1)
+    assert view.last_registered.timestamp() == clock.wall()
+
+
+def test_ttl_is_computed_from_the_last_contact() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 5000, None))
+    clock.advance(100)
+    assert reg.view(a).ttl == 7100  # type: ignore[union-attr]
+    assert reg.keep_alive(a) is None
+    assert reg.view(a).ttl == 7200  # type: ignore[union-attr]
+    clock.advance(7199.5)
+    assert reg.view(a).active  # type: ignore[union-attr]
+    clock.advance(0.5)
+    view = reg.view(a)
+    assert view is not None and not view.active and view.ttl == 0
+    assert reg.query(None) == []
+    assert reg.keep_alive(a) is Refusal.INACTIVE
+
+
+def test_pquery_excludes_the_asker_and_resets_its_ttl() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 5000, None))
+    reg.register("b", 5001, None)
+    clock.advance(7000)
+    assert reg.query(a) == [PeerAddr("b", 5001)]
+    assert reg.view(a).ttl == 7200  # type: ignore[union-attr]
+    clock.advance(300)  # b has been silent 7300 s, a only 300 s
+    assert reg.query(a) == []
+    assert reg.view(a).active  # type: ignore[union-attr]
+
+
+def test_pquery_lists_active_peers_only() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 5000, None))
+    b = cookie_of(reg.register("b", 5001, None))
+    c = cookie_of(reg.register("c", 5002, None))
+    assert reg.query(a) == [PeerAddr("b", 5001), PeerAddr("c", 5002)]
+    assert reg.leave(b) is None
+    assert reg.query(a) == [PeerAddr("c", 5002)]
+    assert set(reg.query(None)) == {PeerAddr("a", 5000), PeerAddr("c", 5002)}  # anonymous
+    clock.advance(7200)
+    assert reg.query(None) == []
+    assert reg.query(c) is Refusal.INACTIVE
+
+
+def test_re_register_keeps_the_cookie_and_counts() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 5000, None))
+    reg.leave(a)
+    clock.advance(50)
+    again = reg.register("a", 6000, a)
+    assert cookie_of(again) == a
+    view = reg.view(a)
+    assert view is not None and view.active and view.port == 6000 and view.registrations == 2
+    assert view.last_registered.timestamp() == clock.wall()
+
+
+def test_cookies_are_never_reused() -> None:
+    reg, _clock = registry()
+    seen = set()
+    for i in range(50):
+        cookie = cookie_of(reg.register("h", 5000 + i, None))
+        assert cookie not in seen
+        seen.add(cookie)
+        reg.leave(cookie)
+
+
+def test_unknown_cookies_are_refused() -> None:
+    reg, _clock = registry()
+    assert reg.register("a", 1, 99) is Refusal.UNKNOWN
+    assert reg.keep_alive(99) is Refusal.UNKNOWN
+    assert reg.leave(99) is Refusal.UNKNOWN
+    assert reg.query(99) is Refusal.UNKNOWN
+    assert reg.view(99) is None
+
+
+def test_registrations_are_counted_over_the_last_30_days() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 5000, None))
+    clock.advance(10 * DAY)
+    reg.register("a", 5000, a)
+    clock.advance(10 * DAY)
+    reg.register("a", 5000, a)
+    assert reg.view(a).registrations == 3  # type: ignore[union-attr]
+    clock.advance(10 * DAY + 1)  # the first registration is now 30 days and 1 s old
+    assert reg.view(a).registrations == 2  # type: ignore[union-attr]
+
+
+def test_a_new_peer_on_an_active_address_replaces_the_old_record() -> None:
+    reg, _clock = registry()
+    old = cookie_of(reg.register("a", 5000, None))
+    new = cookie_of(reg.register("a", 5000, None))  # restarted without its cookie
+    assert reg.query(None) == [PeerAddr("a", 5000)]
+    assert not reg.view(old).active and reg.view(new).active  # type: ignore[union-attr]
+
+
+def test_inactive_peers_leave_the_active_set() -> None:
+    """PQuery walks only the active set, so its cost does not grow with departed peers."""
+    reg, clock = registry()
+    cookies = [cookie_of(reg.register("h", 1000 + i, None)) for i in range(1000)]
+    for cookie in cookies[:500]:
+        reg.leave(cookie)
+    clock.advance(3600)
+    stay = cookies[-1]
+    reg.keep_alive(stay)
+    assert reg.active_count() == 500
+    clock.advance(3601)  # everyone but `stay` has now been silent 7201 s
+    assert reg.active_count() == 1
+    assert reg.query(None) == [PeerAddr("h", 1999)]
+    assert len(reg.views()) == 1000  # records are kept, inactive
+
+
+class RegistryModel(RuleBasedStateMachine):
+    """The registry against a plain model: cookie -> (address, left?, last contact)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.reg = Registry(ttl=100, clock=self.clock, wall=self.clock.wall)
+        self.model: dict[int, tuple[PeerAddr, bool, float]] = {}
+        self.issued: set[int] = set()
+
+    def active(self, cookie: int) -> bool:
+        _addr, left, contact = self.model[cookie]
+        return not left and self.clock.now - contact < 100
+
+    def touch(self, cookie: int) -> None:
+        addr, _left, _contact = self.model[cookie]
+        self.model[cookie] = (addr, False, self.clock.now)
+
+    def registered(self, cookie: int, port: int) -> None:
+        """The model after ``cookie`` registered ``port``: an active holder of it is replaced."""
+        for other, (addr, _left, contact) in self.model.items():
+            if other != cookie and addr.port == port and self.active(other):
+                self.model[other] = (addr, True, contact)
+        self.model[cookie] = (PeerAddr("h", port), False, self.clock.now)
+
+    @rule(port=st.integers(1, 5))
+    def register_new(self, port: int) -> None:
+        cookie = cookie_of(self.reg.register("h", port, None))
+        assert cookie not in self.issued
+        self.issued.add(cookie)
+        self.registered(cookie, port)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), port=st.integers(1, 5))
+    def register_again(self, data: st.DataObject, port: int) -> None:
+        cookie = data.draw(st.sampled_from(sorted(self.model)))
+        assert cookie_of(self.reg.register("h", port, cookie)) == cookie
+        self.registered(cookie, port)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def leave(self, data: st.DataObject) -> None:
+        cookie = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.reg.leave(cookie) is None
+        addr, _left, contact = self.model[cookie]
+        self.model[cookie] = (addr, True, contact)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def keep_alive(self, data: st.DataObject) -> None:
+        cookie = data.draw(st.sampled_from(sorted(self.model)))
+        expected = None if self.active(cookie) else Refusal.INACTIVE
+        assert self.reg.keep_alive(cookie) is expected
+        if expected is None:
+            self.touch(cookie)
+
+    @rule(seconds=st.sampled_from([1.0, 30.0, 99.0, 100.0, 150.0]))
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    @invariant()
+    def query_matches_the_model(self) -> None:
+        expected = sorted((a.host, a.port) for c, (a, _l, _t) in self.model.items()
+                          if self.active(c))
+        got = self.reg.query(None)
+        assert not isinstance(got, Refusal)
+        assert sorted((p.host, p.port) for p in got) == expected
+        assert self.reg.active_count() == len(expected)
+
+
+TestRegistryModel = RegistryModel.TestCase
+TestRegistryModel.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_limits_are_the_handouts() -> None:
+    assert limits.DI_TTL == 7200 and limits.RS_PORT == 65423
