@@ -1,0 +1,233 @@
+"""P2P-SWARM/1.0 codec: every message whole, byte by byte, with trailing bytes; hypothesis
+round trips; random bytes give events or RemoteProtocolError; pipelined answers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p2pshare import limits
+from p2pshare.errors import LocalProtocolError, RemoteProtocolError, Status
+from p2pshare.protocol import (
+    NEED_DATA,
+    Connection,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Request,
+    Response,
+    Role,
+)
+from p2pshare.protocol import swarm as sp
+
+ID = "ab" * 32
+OTHER = "0123456789abcdef" * 4
+
+
+def encode(msg: sp.SwarmRequest) -> bytes:
+    request, body = sp.to_request(msg)
+    conn = sp.client_connection()
+    return conn.send_all(request, *((Data(body),) if body else ()), EndOfMessage())
+
+
+def decode(wire: bytes, step: int | None = None) -> tuple[Request, bytes, bytes]:
+    """Parse one request from ``wire`` (in chunks of ``step``); returns leftover bytes."""
+    conn = sp.server_connection()
+    chunks = [wire] if step is None else [wire[i:i + step] for i in range(0, len(wire), step)]
+    head: Request | None = None
+    body = b""
+    for chunk in chunks:
+        conn.receive_data(chunk)
+        while (event := conn.next_event()) is not NEED_DATA:
+            if isinstance(event, Request):
+                head = event
+            elif isinstance(event, Data):
+                body += event.data
+            elif isinstance(event, EndOfMessage):
+                assert head is not None
+                return head, body, conn._buf.peek()
+            else:
+                break
+    raise AssertionError("request incomplete")
+
+
+MESSAGES: list[sp.SwarmRequest] = [
+    sp.Announce(ID, "10.0.0.7", 6881, b'{"format":1}'),
+    sp.Have(ID, 0b1011_0000_1111),
+    sp.Have(ID, 1 << (limits.MAX_PIECES - 1)),
+    sp.GetPeers(ID),
+    sp.ListFiles(),
+    sp.GetManifest(OTHER),
+    sp.GetPiece(ID, 0),
+    sp.GetPiece(ID, 14_999),
+]
+
+
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("step", [None, 1, 7])
+def test_round_trip_whole_and_byte_by_byte(msg: sp.SwarmRequest, step: int | None) -> None:
+    head, body, rest = decode(encode(msg), step)
+    assert sp.interpret(head, body) == msg
+    assert rest == b""
+
+
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_trailing_bytes_stay_for_the_next_request(msg: sp.SwarmRequest) -> None:
+    trailer = encode(sp.GetPeers(OTHER))
+    head, body, rest = decode(encode(msg) + trailer)
+    assert sp.interpret(head, body) == msg
+    assert rest == trailer
+
+
+def test_exact_bytes_of_the_documented_examples() -> None:
+    assert encode(sp.GetPiece(ID, 17)) == f"PIECE {ID} 17 P2P-SWARM/1.0\r\n\r\n".encode()
+    assert encode(sp.Have(ID, 0b1110_0001)) == (
+        f"HAVE {ID} P2P-SWARM/1.0\r\nContent-Length: 5\r\n\r\n0,5-7".encode())
+    assert encode(sp.ListFiles()) == b"FILES ALL P2P-SWARM/1.0\r\n\r\n"
+    assert encode(sp.Announce(ID, "h", 9, b"{}")) == (
+        f"ANNOUNCE {ID} P2P-SWARM/1.0\r\nHost: h\r\nPort: 9\r\nContent-Length: 2\r\n\r\n{{}}"
+        .encode())
+
+
+@pytest.mark.parametrize(("line", "status"), [
+    (f"PIECE {ID} 1 P2P-SWARM/2.0", Status.VERSION_NOT_SUPPORTED),
+    (f"FETCH {ID} P2P-SWARM/1.0", Status.BAD_REQUEST),
+    ("PEERS ABCD P2P-SWARM/1.0", Status.BAD_REQUEST),
+    (f"PEERS {ID.upper()} P2P-SWARM/1.0", Status.BAD_REQUEST),
+    (f"PIECE {ID} P2P-SWARM/1.0", Status.BAD_REQUEST),
+    (f"PIECE {ID} -1 P2P-SWARM/1.0", Status.BAD_REQUEST),
+    (f"PIECE {ID} {limits.MAX_PIECES} P2P-SWARM/1.0", Status.BAD_REQUEST),
+    ("FILES SOME P2P-SWARM/1.0", Status.BAD_REQUEST),
+    (f"ANNOUNCE {ID} P2P-SWARM/1.0\r\nPort: 5", Status.BAD_REQUEST),
+    (f"ANNOUNCE {ID} P2P-SWARM/1.0\r\nHost: h\r\nPort: 0", Status.BAD_REQUEST),
+])
+def test_rejections(line: str, status: Status) -> None:
+    head, body, _ = decode(line.encode() + b"\r\n\r\n")
+    rejected = sp.interpret(head, body)
+    assert isinstance(rejected, sp.Rejected)
+    assert rejected.status == status
+
+
+def test_505_names_the_swarm_version() -> None:
+    response, body = sp.response(Status.VERSION_NOT_SUPPORTED)
+    wire = sp.server_connection()
+    wire.receive_data(f"PEERS {ID} P2P-SWARM/9.9\r\n\r\n".encode())
+    while not isinstance(wire.next_event(), EndOfMessage):
+        pass
+    assert wire.send_all(response, EndOfMessage()) == (
+        b"P2P-SWARM/1.0 505 P2P-SWARM Version Not Supported\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("body", [b"1-", b"a", b"3-1", b"1,,2", b"\xff", b"99999999999999999999"])
+def test_bad_have_bodies(body: bytes) -> None:
+    head = Request("HAVE", ID, sp.VERSION, (("Content-Length", str(len(body))),))
+    assert isinstance(sp.interpret(head, body), sp.Rejected)
+
+
+masks = st.integers(min_value=0, max_value=(1 << 300) - 1)
+
+
+@given(masks)
+def test_ranges_round_trip(mask: int) -> None:
+    assert sp.decode_ranges(sp.encode_ranges(mask), 300) == mask
+
+
+@given(masks)
+def test_bitfield_round_trip(mask: int) -> None:
+    assert sp.decode_bitfield(sp.encode_bitfield(mask, 300), 300) == mask
+
+
+def test_bitfield_rejects_bits_past_the_count() -> None:
+    with pytest.raises(RemoteProtocolError):
+        sp.decode_bitfield(sp.encode_bitfield(1 << 9, 16), 9)
+    with pytest.raises(RemoteProtocolError):
+        sp.decode_bitfield("!!", 8)
+
+
+@given(st.lists(st.tuples(st.from_regex(r"[a-z0-9.:]{1,20}", fullmatch=True),
+                          st.integers(1, 65535), masks), max_size=5))
+def test_peers_round_trip(rows: list[tuple[str, int, int]]) -> None:
+    entries = [sp.PeerEntry(h, p, m) for h, p, m in rows]
+    assert sp.decode_peers(sp.encode_peers(entries, 300), 300) == entries
+
+
+@given(st.text(min_size=1, max_size=30).filter(lambda s: s.strip() == s and "\r" not in s
+                                                and "\n" not in s and s.isprintable()))
+def test_files_round_trip(name: str) -> None:
+    entry = sp.FileEntry(ID, 123, 262144, 2, 5, 2.5, name)
+    assert sp.decode_files(entry.to_line()) == [entry]
+
+
+@given(st.one_of(
+    st.builds(sp.Announce, st.just(ID), st.from_regex(r"[a-z0-9.]{1,30}", fullmatch=True),
+              st.integers(1, 65535), st.binary(max_size=64)),
+    st.builds(sp.Have, st.just(OTHER), st.integers(0, (1 << 200) - 1)),
+    st.builds(sp.GetPiece, st.just(ID), st.integers(0, limits.MAX_PIECES - 1)),
+    st.builds(sp.GetPeers, st.just(ID)),
+    st.builds(sp.GetManifest, st.just(OTHER)),
+))
+def test_any_message_round_trips(msg: sp.SwarmRequest) -> None:
+    head, body, _ = decode(encode(msg), 13)
+    assert sp.interpret(head, body) == msg
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_give_events_or_remote_errors(data: bytes) -> None:
+    conn = sp.server_connection()
+    conn.receive_data(data)
+    try:
+        for _ in range(50):
+            event = conn.next_event()
+            if event is NEED_DATA or isinstance(event, (EndOfMessage, ConnectionClosed)):
+                break
+            if isinstance(event, Request):
+                sp.interpret(event, b"")  # never raises
+    except RemoteProtocolError:
+        pass
+
+
+def answer(status: int, body: bytes = b"") -> bytes:
+    server = Connection(Role.SERVER, sp.framing)
+    server.receive_data(f"PIECE {ID} 0 P2P-SWARM/1.0\r\n\r\n".encode())
+    while not isinstance(server.next_event(), EndOfMessage):
+        pass
+    response, _ = sp.response(Status(status), body)
+    return server.send_all(response, *((Data(body),) if body else ()), EndOfMessage())
+
+
+@pytest.mark.parametrize("step", [None, 1, 5])
+def test_pipelined_client_matches_answers_in_order(step: int | None) -> None:
+    client = sp.PipelinedClient()
+    for index in range(3):
+        wire = client.send(*sp.to_request(sp.GetPiece(ID, index)))
+        assert wire == encode(sp.GetPiece(ID, index))
+    assert client.in_flight == 3
+    stream = answer(200, b"first") + answer(404) + answer(200, b"third") + b"tail"
+    chunks = [stream] if step is None else [stream[i:i + step] for i in range(0, len(stream), step)]
+    answers: list[tuple[int, bytes]] = []
+    body = b""
+    status = 0
+    for chunk in chunks:
+        client.receive_data(chunk)
+        while len(answers) < 3 and (event := client.next_event()) is not NEED_DATA:
+            if isinstance(event, Response):
+                status = event.status
+            elif isinstance(event, Data):
+                body += event.data
+            elif isinstance(event, EndOfMessage):
+                answers.append((status, body))
+                body = b""
+    assert answers == [(200, b"first"), (404, b""), (200, b"third")]
+    assert client.in_flight == 0
+    with pytest.raises(LocalProtocolError):
+        client.next_event()  # "tail" answers nothing that was asked
+
+
+def test_pipelined_client_refuses_an_oversized_piece() -> None:
+    client = sp.PipelinedClient(max_body=4)
+    client.send(*sp.to_request(sp.GetPiece(ID, 0)))
+    client.receive_data(answer(200, b"too long"))
+    with pytest.raises(RemoteProtocolError):
+        while client.next_event() is not NEED_DATA:
+            pass

@@ -1,0 +1,210 @@
+"""The pure piece picker and availability counts: rules by example, then a hypothesis
+state machine that checks every invariant after every step."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from p2pshare.swarm.picker import Picker
+from p2pshare.swarm.pieces import Availability, bits, full, random_bit
+
+
+def mask(*indices: int) -> int:
+    return sum(1 << i for i in set(indices))
+
+
+def test_rarest_piece_first() -> None:
+    picker = Picker(4, rng=random.Random(1))
+    picker.set_peer("a", full(4))
+    picker.set_peer("b", mask(0, 1, 2))
+    picker.set_peer("c", mask(0, 1))
+    assert picker.pick("a") == 3  # held by a only
+    assert picker.pick("a") == 2  # then by a and b
+    assert picker.pick("a") in (0, 1)
+
+
+def test_ties_are_broken_at_random() -> None:
+    seen = set()
+    for seed in range(40):
+        picker = Picker(8, rng=random.Random(seed))
+        picker.set_peer("seed", full(8))
+        seen.add(picker.pick("seed"))
+    assert len(seen) >= 4
+
+
+def test_only_pieces_the_peer_has_and_we_lack() -> None:
+    picker = Picker(4, have=mask(0), rng=random.Random(2))
+    picker.set_peer("p", mask(0, 2))
+    assert picker.pick("p") == 2
+    assert picker.pick("p") is None  # 2 is in flight, 0 we have, 1 and 3 it lacks
+
+
+def test_endgame_asks_a_second_peer_for_pieces_in_flight() -> None:
+    picker = Picker(2, rng=random.Random(3))
+    picker.set_peer("slow", full(2))
+    picker.set_peer("fast", full(2))
+    first, second = picker.pick("slow"), picker.pick("slow")
+    assert {first, second} == {0, 1}
+    assert picker.endgame
+    again = picker.pick("fast")
+    assert again in (0, 1)
+    assert picker.received(again, "fast")
+    assert not picker.received(again, "slow")  # the late duplicate is dropped
+    assert picker.pick("fast") == 1 - again
+
+
+def test_endgame_waits_while_fresh_pieces_remain() -> None:
+    picker = Picker(3, rng=random.Random(4))
+    picker.set_peer("a", mask(0, 1))
+    picker.set_peer("b", mask(2))
+    picker.pick("a")
+    assert not picker.endgame
+    assert picker.pick("b") == 2
+
+
+def test_released_piece_goes_to_another_peer_before_endgame() -> None:
+    picker = Picker(4, rng=random.Random(5))
+    picker.set_peer("slow", mask(0))
+    picker.set_peer("other", mask(0, 1, 2, 3))
+    assert picker.pick("slow") == 0
+    picker.release(0)
+    assert not picker.endgame
+    assert picker.pick("other") in (1, 2, 3)  # fresh pieces still come first
+    picker.pick("other"), picker.pick("other")
+    assert picker.pick("other") == 0
+
+
+def test_corrupt_piece_is_never_asked_of_that_peer_again() -> None:
+    picker = Picker(1, rng=random.Random(6))
+    picker.set_peer("liar", full(1))
+    picker.set_peer("honest", full(1))
+    assert picker.pick("liar") == 0
+    picker.failed(0, "liar", corrupt=True)
+    assert picker.pick("liar") is None
+    assert picker.pick("honest") == 0
+
+
+def test_peer_leaving_frees_its_requests() -> None:
+    picker = Picker(2, rng=random.Random(7))
+    picker.set_peer("a", full(2))
+    picker.set_peer("b", mask(1))
+    picker.pick("a"), picker.pick("a")
+    picker.remove_peer("a")
+    assert picker.pick("b") == 1
+    assert picker.availability.of(0) == 0
+
+
+def test_availability_and_copies() -> None:
+    av = Availability(4)
+    av.add(full(4))
+    av.add(mask(0, 1))
+    assert [av.of(i) for i in range(4)] == [2, 2, 1, 1]
+    assert av.copies() == 1.5
+    assert av.rarest(mask(0, 2)) == mask(2)
+    av.remove(full(4))
+    assert [av.of(i) for i in range(4)] == [1, 1, 0, 0]
+    assert av.copies() == 0.5
+
+
+def test_random_bit_and_bits() -> None:
+    rng = random.Random(8)
+    m = mask(3, 64, 200)
+    assert list(bits(m)) == [3, 64, 200]
+    assert {random_bit(m, rng) for _ in range(200)} == {3, 64, 200}
+
+
+COUNT = 12
+PEERS = ["p0", "p1", "p2", "p3"]
+
+
+class PickerMachine(RuleBasedStateMachine):
+    """Random joins, leaves, picks, arrivals, failures and releases; the model is plain
+    Python sets and counts, checked against the picker after every step."""
+
+    @initialize(have=st.integers(0, full(COUNT)), seed=st.integers(0, 2**16))
+    def start(self, have: int, seed: int) -> None:
+        self.picker = Picker(COUNT, have=have, rng=random.Random(seed), endgame_max=2)
+        self.holds: dict[str, int] = {}
+        self.in_flight: dict[int, set[str]] = {}
+        self.corrupt: set[tuple[str, int]] = set()
+
+    @rule(peer=st.sampled_from(PEERS), pieces=st.integers(0, full(COUNT)))
+    def peer_holds(self, peer: str, pieces: int) -> None:
+        self.picker.set_peer(peer, pieces)
+        self.holds[peer] = pieces
+
+    @rule(peer=st.sampled_from(PEERS))
+    def peer_leaves(self, peer: str) -> None:
+        self.picker.remove_peer(peer)
+        self.holds.pop(peer, None)
+        for askers in self.in_flight.values():
+            askers.discard(peer)
+
+    @rule(peer=st.sampled_from(PEERS))
+    def pick(self, peer: str) -> None:
+        p = self.picker
+        open_before = {i for i in range(COUNT) if not self.in_flight.get(i)}
+        endgame = p.endgame
+        released = p.released
+        index = p.pick(peer)
+        if index is None:
+            return
+        theirs = self.holds.get(peer, 0)
+        assert theirs >> index & 1, "asked a peer for a piece it lacks"
+        assert not p.have >> index & 1, "asked for a piece we have"
+        assert (peer, index) not in self.corrupt
+        assert peer not in self.in_flight.get(index, set()), "asked one peer twice"
+        fresh = [i for i in bits(theirs & p.missing) if i in open_before
+                 and (peer, i) not in self.corrupt]
+        if index in open_before:
+            counts = {i: self._count(i) for i in fresh}
+            assert counts[index] == min(counts.values()), "not the rarest"
+        else:
+            assert not fresh, "duplicated a request while a fresh piece was available"
+            assert released >> index & 1 or endgame
+            assert len(self.in_flight[index]) < 2 or released >> index & 1
+        self.in_flight.setdefault(index, set()).add(peer)
+
+    @precondition(lambda self: any(self.in_flight.values()))
+    @rule(data=st.data(), outcome=st.sampled_from(["good", "lost", "corrupt", "late"]))
+    def answer(self, data: st.DataObject, outcome: str) -> None:
+        index = data.draw(st.sampled_from(sorted(i for i, a in self.in_flight.items() if a)))
+        peer = data.draw(st.sampled_from(sorted(self.in_flight[index])))
+        if outcome == "late":
+            self.picker.release(index)
+            return
+        self.in_flight[index].discard(peer)
+        if outcome == "good":
+            new = not self.picker.have >> index & 1
+            assert self.picker.received(index, peer) == new
+            self.in_flight[index] = set()
+        else:
+            self.picker.failed(index, peer, corrupt=outcome == "corrupt")
+            if outcome == "corrupt":
+                self.corrupt.add((peer, index))
+
+    def _count(self, index: int) -> int:
+        return sum(1 for m in self.holds.values() if m >> index & 1)
+
+    @invariant()
+    def availability_matches_the_model(self) -> None:
+        if not hasattr(self, "picker"):
+            return
+        for i in range(COUNT):
+            assert self.picker.availability.of(i) == self._count(i)
+
+    @invariant()
+    def requests_match_the_model(self) -> None:
+        if not hasattr(self, "picker"):
+            return
+        p = self.picker
+        model = {i: a for i, a in self.in_flight.items() if a and not p.have >> i & 1}
+        assert {i: a for i, a in p.requests.items()} == model
+        assert p.requested == mask(*model)
+        assert p.released & ~p.requested == 0
+
+
+TestPickerMachine = PickerMachine.TestCase

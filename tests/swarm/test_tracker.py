@@ -1,0 +1,110 @@
+"""The tracker: directly, then through a real index server on loopback (P2P-CI and
+P2P-SWARM on one port, records gone when the connection closes)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from p2pshare.errors import Status
+from p2pshare.index.server import IndexServer
+from p2pshare.net.stream import open_stream
+from p2pshare.protocol import Request
+from p2pshare.protocol import swarm as sp
+from p2pshare.protocol.ci import index_client_connection
+from p2pshare.swarm.client import TrackerClient
+from p2pshare.swarm.manifest import Manifest
+from p2pshare.swarm.pieces import full
+from p2pshare.swarm.tracker import Tracker
+
+from ..aio import HOST, arun
+from ..helpers import async_wait_for
+
+DATA = bytes(range(256)) * 300  # 76,800 bytes: five pieces of 16 KiB
+
+
+def manifest(name: str = "f.bin") -> Manifest:
+    digests = tuple(hashlib.sha256(DATA[i:i + 16384]).digest()
+                    for i in range(0, len(DATA), 16384))
+    return Manifest(name, len(DATA), 16384, digests)
+
+
+async def ask(tracker: Tracker, owner: object, msg: sp.SwarmRequest) -> tuple[int, bytes]:
+    request, body = sp.to_request(msg)
+    response, payload = await tracker.handle(owner, request, body)
+    assert ("Content-Length", str(len(payload))) in response.headers
+    return response.status, payload
+
+
+@arun
+async def test_announce_have_peers_files_and_drop() -> None:
+    tracker, m = Tracker(), manifest()
+    seed, leech = object(), object()
+    assert await ask(tracker, seed, sp.Announce(m.id, "s", 1, m.to_bytes())) == (200, b"")
+    assert (await ask(tracker, seed, sp.Have(m.id, full(5))))[0] == 200
+    assert (await ask(tracker, leech, sp.Announce(m.id, "l", 2, m.to_bytes())))[0] == 200
+    assert (await ask(tracker, leech, sp.Have(m.id, 0b00011)))[0] == 200
+    status, body = await ask(tracker, leech, sp.GetPeers(m.id))
+    assert status == 200 and sp.decode_peers(body, 5) == [sp.PeerEntry("s", 1, full(5))]
+    status, body = await ask(tracker, seed, sp.ListFiles())
+    assert sp.decode_files(body) == [sp.FileEntry(m.id, len(DATA), 16384, 1, 1, 1.4, "f.bin")]
+    assert await ask(tracker, leech, sp.GetManifest(m.id)) == (200, m.to_bytes())
+    tracker.drop(seed)
+    status, body = await ask(tracker, leech, sp.ListFiles())
+    assert sp.decode_files(body)[0].seeders == 0
+    tracker.drop(leech)
+    assert tracker.swarms == {}
+    assert (await ask(tracker, leech, sp.GetManifest(m.id)))[0] == Status.NOT_FOUND
+
+
+@arun
+async def test_refusals() -> None:
+    tracker, m = Tracker(), manifest()
+    me = object()
+    assert (await ask(tracker, me, sp.Announce("0" * 64, "h", 1, m.to_bytes())))[0] == 400
+    assert (await ask(tracker, me, sp.Announce(m.id, "h", 1, b"{}")))[0] == 400
+    assert (await ask(tracker, me, sp.Have(m.id, 1)))[0] == 404  # unknown swarm
+    await ask(tracker, object(), sp.Announce(m.id, "x", 1, m.to_bytes()))
+    assert (await ask(tracker, me, sp.Have(m.id, 1)))[0] == 404  # not announced by me
+    await ask(tracker, me, sp.Announce(m.id, "h", 1, m.to_bytes()))
+    assert (await ask(tracker, me, sp.Have(m.id, 1 << 5)))[0] == 400  # past the last piece
+    assert (await ask(tracker, me, sp.GetPiece(m.id, 0)))[0] == 400  # not a tracker message
+    response, _ = await tracker.handle(me, Request("PEERS", m.id, "P2P-SWARM/2.0"), b"")
+    assert response.status == 505
+
+
+@arun
+async def test_identical_content_is_one_swarm() -> None:
+    tracker, m = Tracker(), manifest()
+    for host in ("a", "b"):
+        await ask(tracker, object(), sp.Announce(m.id, host, 1, m.to_bytes()))
+    assert len(tracker.swarms) == 1
+    assert len(tracker.swarms[m.id].members) == 2
+
+
+@arun
+async def test_through_a_real_index_server() -> None:
+    tracker = Tracker()
+    server = IndexServer(tracker=tracker)
+    _, port = await server.start(HOST, 0)
+    try:
+        m = manifest()
+        seed = await TrackerClient.connect(HOST, port)
+        await seed.announce(m, "seedhost", 4000)
+        await seed.have(m.id, full(m.count))
+        leech = await TrackerClient.connect(HOST, port)
+        assert [f.name for f in await leech.files()] == ["f.bin"]
+        assert await leech.manifest(m.id) == m
+        assert await leech.peers(m) == [sp.PeerEntry("seedhost", 4000, full(5))]
+        # P2P-CI on the same port, even on the same connection, still answers as before.
+        ci = await open_stream(HOST, port, index_client_connection())
+        await ci.send(Request("LIST", "ALL", "P2P-CI/1.0", (("Host", "h"), ("Port", "1"))))
+        head, lines = await ci.read_p2s_response()
+        assert head.status == 200 and lines == []
+        await ci.aclose()
+        await seed.aclose()  # the seed leaves: its records vanish
+        await async_wait_for(lambda: m.id not in tracker.swarms,
+                             what="the seed's records to vanish")
+        assert await leech.files() == []
+        await leech.aclose()
+    finally:
+        await server.aclose()
