@@ -14,8 +14,9 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import IntegrityError, Status
-from ..net.stream import EventStream, fsync_and_replace
+from ..net.sockstream import SocketStream
 from ..peer import paths
+from ..peer.client import receive_body
 from ..peer.upload import os_name
 from ..protocol import di
 from ..registry import wire
@@ -70,17 +71,19 @@ async def get_rfc(
     return Fetched(folder / paths.rfc_filename(rfc), size, time.perf_counter() - start)
 
 
-async def _save(stream: EventStream, folder: Path, rfc: int, declared: int) -> int:
+async def _save(stream: SocketStream, folder: Path, rfc: int, declared: int) -> int:
     final = folder / paths.rfc_filename(rfc)
     tmp = paths.temp_path(folder, final.name)
     try:
-        # A local file opens in microseconds: cheaper than a hop to a worker thread.
-        with open(tmp, "wb") as out:  # noqa: ASYNC230
-            await wire.read_body(stream, out.write)
-            size = out.tell()
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            size = await receive_body(stream, fd, declared)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if size != declared:
             raise IntegrityError(f"RFC {rfc}: got {size} of {declared} bytes")
-        fsync_and_replace(str(tmp), str(final))
+        os.replace(tmp, final)
     finally:
         if tmp.exists():
             os.unlink(tmp)

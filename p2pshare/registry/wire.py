@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
-from ..net.stream import EventStream, open_stream
+from ..net.sockstream import SocketStream, open_socket_stream
+from ..net.stream import BaseStream, EventStream
 from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di
 
 log = logging.getLogger(__name__)
@@ -41,20 +42,21 @@ class Reply:
 @contextlib.asynccontextmanager
 async def connect(
     host: str, port: int, max_body: int = limits.DI_MAX_LIST_BODY
-) -> AsyncIterator[EventStream]:
-    """A fresh connection for one exchange, closed on exit.
+) -> AsyncIterator[SocketStream]:
+    """A fresh connection for one exchange, closed on exit (a raw socket: a GetRFC body
+    can then go from socket to file without passing through Python).
 
     Raises:
         PeerGone: the connection could not be made.
     """
-    stream = await open_stream(host, port, di.client_connection(max_body))
+    stream = await open_socket_stream(host, port, di.client_connection(max_body))
     try:
         yield stream
     finally:
         await stream.aclose()
 
 
-async def request(stream: EventStream, msg: di.DIRequest, trace: Trace | None) -> Response:
+async def request(stream: BaseStream, msg: di.DIRequest, trace: Trace | None) -> Response:
     """Send ``msg`` and read the reply's head.
 
     Raises:
@@ -73,7 +75,7 @@ async def request(stream: EventStream, msg: di.DIRequest, trace: Trace | None) -
     return head
 
 
-async def read_body(stream: EventStream, sink: Callable[[bytes], object] | None = None) -> bytes:
+async def read_body(stream: BaseStream, sink: Callable[[bytes], object] | None = None) -> bytes:
     """The reply's body, or b"" when every chunk went to ``sink``.
 
     Raises:
@@ -170,5 +172,5 @@ def show(label: str, head: Request | Response, body: bytes = b"") -> str:
     return text
 
 
-def _addr(stream: EventStream) -> str:
+def _addr(stream: BaseStream) -> str:
     return f"{stream.peername[0]}:{stream.peername[1]}"

@@ -6,7 +6,10 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from p2pshare.dipeer.client import get_rfc
+from p2pshare.errors import IntegrityError
 from p2pshare.protocol import di
 from p2pshare.registry.client import RSClient
 from p2pshare.registry.store import Registry
@@ -214,12 +217,8 @@ async def test_a_short_body_leaves_no_file_behind(tmp_path: Path) -> None:
     folder = tmp_path / "a"
     folder.mkdir()
     async with fake_peer(reply) as port:
-        try:
+        with pytest.raises(IntegrityError):
             await get_rfc(di.PeerAddr(HOST, port), 5, folder)
-        except Exception as exc:  # noqa: BLE001 - the type is checked just below
-            assert type(exc).__name__ == "RemoteProtocolError"
-        else:
-            raise AssertionError("a short body was accepted")
     assert os.listdir(folder) == []
 
 
