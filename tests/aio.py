@@ -13,15 +13,17 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from p2pshare.index.server import IndexServer
 from p2pshare.index.store import MemoryIndex
+from p2pshare.peer.upload import UploadServer
 
 from .helpers import DEADLINE
 
 HOST = "127.0.0.1"
-TEST_DEADLINE = 60.0  # seconds a whole async test may take
+TEST_DEADLINE = 8.0  # seconds a whole async test may take
 
 
 def arun(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -47,6 +49,24 @@ async def index_server(index: MemoryIndex | None = None) -> AsyncIterator[tuple[
         yield server, port
     finally:
         await server.aclose()
+
+
+@asynccontextmanager
+async def upload_server(folder: Path) -> AsyncIterator[int]:
+    """A real upload server for ``folder`` on 127.0.0.1; yields its port."""
+    server = UploadServer(folder)
+    _, port = await server.start(HOST, 0)
+    try:
+        yield port
+    finally:
+        await server.aclose()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 class Raw:

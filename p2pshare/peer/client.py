@@ -62,6 +62,7 @@ class IndexClient:
         self._stream: EventStream | None = None
         self._lock = asyncio.Lock()  # one exchange (or idle watch) at a time
         self._watch: asyncio.Timeout | None = None
+        self._wanted = 0  # exchanges waiting for the lock: the watch yields to them
 
     @property
     def connected(self) -> bool:
@@ -82,8 +83,8 @@ class IndexClient:
         """
         while (stream := self._stream) is not None:
             async with self._lock:
-                if stream is not self._stream:
-                    continue
+                if stream is not self._stream or self._wanted:
+                    continue  # an exchange queued before the watch could be told: go after it
                 try:
                     async with asyncio.timeout(None) as self._watch:
                         data = await stream.reader.read(limits.RECV_CHUNK)
@@ -126,10 +127,17 @@ class IndexClient:
             PeerGone: not connected, or the server went away.
             RemoteProtocolError: the reply was malformed.
         """
-        if self._watch is not None:
-            self._watch.reschedule(asyncio.get_running_loop().time())
-        async with self._lock:
+        self._wanted += 1
+        try:
+            if self._watch is not None:
+                self._watch.reschedule(asyncio.get_running_loop().time())
+            await self._lock.acquire()
+        finally:
+            self._wanted -= 1
+        try:
             return await self._exchange(request)
+        finally:
+            self._lock.release()
 
     async def _exchange(self, request: Request) -> Reply:
         stream = self._stream

@@ -22,7 +22,8 @@ from .. import limits
 TITLES_FILE = "titles.txt"
 _RFC_NAME = re.compile(r"rfc(\d{1,6})\.txt\Z", re.I)
 _TITLES_LINE = re.compile(r"\s*(?:RFC\s*)?(\d{1,6})\s*[:\t ]\s*(.+?)\s*\Z", re.I)
-_HEADER_MARK = re.compile(r"Request for Comments\s*:", re.I)
+# "Request for Comments: N" in the header block; the oldest RFCs (791, 793) say "RFC:  N".
+_HEADER_MARK = re.compile(r"Request for Comments\s*:|^\s*RFC\s*:\s*\d", re.I)
 _NOT_TITLE = re.compile(r"(abstract|status of this memo|copyright notice|table of contents)\Z",
                         re.I)
 SHORT_LINE = 100  # a first line longer than this is text, not a title
@@ -111,9 +112,10 @@ def _first_short_line(lines: list[str]) -> str | None:
 
 
 def clean_title(text: str) -> str:
-    """Fold white space, drop control characters, and cut to ``MAX_TITLE``."""
-    text = "".join(c for c in text if c.isprintable())
-    return " ".join(text.split())[: limits.MAX_TITLE]
+    """Fold white space and control characters (tabs too) to single spaces; cut to
+    ``MAX_TITLE``."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(text.split())[: limits.MAX_TITLE].rstrip()
 
 
 def temp_path(folder: Path, final_name: str) -> Path:
