@@ -152,3 +152,9 @@ PEERS_POLL_INTERVAL = 0.25 * SECONDS
 RESUME_SAVE_INTERVAL = 1 * SECONDS
 # Plain progress lines (stdout not a terminal) are printed this often.
 PROGRESS_LOG_INTERVAL = 1 * SECONDS
+
+# --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
+# One step of a run (a process starting, the index queries, one peer's whole download
+# loop) may take this long before the run is abandoned: generous for 50 loopback downloads
+# on a slow, busy machine; a hung worker still cannot stall the command for ever.
+EXPERIMENT_STEP_TIMEOUT = 300 * SECONDS

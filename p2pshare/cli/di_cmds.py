@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from .. import limits
 from ..dipeer.peer import PEER_FAILURES, DIPeer
+from ..experiment import plan
 from ..net.stream import split_hostport
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
@@ -52,6 +54,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _rs_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_peers)
+
+    p = sub.add_parser("experiment", help="the P2P-DI handout's Task 1 and Task 2, measured")
+    p.add_argument("--out", type=Path, default=Path("out/experiment"),
+                   help="folder for the CSVs and PNGs (default out/experiment)")
+    p.add_argument("--system", choices=["di", "ci", "both"], default="both",
+                   help="P2P-DI, P2P-CI, or both on the same charts (default both)")
+    p.add_argument("--peers", type=int, default=6, help="peers (default 6, as the handout)")
+    p.add_argument("--per-peer", type=int, default=10,
+                   help="RFCs each peer holds in Task 2 (default 10: 60 RFCs in all)")
+    p.add_argument("--rfc-dir", type=Path,
+                   help="real rfc<N>.txt files to use (the most recent ones); default: "
+                        "generated files of realistic sizes")
+    p.add_argument("--min-size", type=int, default=plan.MIN_SIZE,
+                   help=f"smallest generated file in bytes (default {plan.MIN_SIZE})")
+    p.add_argument("--max-size", type=int, default=plan.MAX_SIZE,
+                   help=f"largest generated file in bytes (default {plan.MAX_SIZE})")
+    p.add_argument("--no-plot", action="store_true", help="write the CSVs only")
+    p.set_defaults(func=cmd_experiment)
 
 
 def _rs_arg(p: argparse.ArgumentParser) -> None:
@@ -170,3 +190,44 @@ async def peers(args: argparse.Namespace) -> int:
             say(f"  {p.host}:{p.port}")
     return 0 if reply.status in (200, 404) else 1
 
+
+
+# --------------------------------------------------------------------------- experiment
+def cmd_experiment(args: argparse.Namespace) -> int:
+    if args.peers < 2 or args.per_peer < 1 or not 0 < args.min_size <= args.max_size:
+        return fail("need --peers >= 2, --per-peer >= 1 and 0 < --min-size <= --max-size")
+    return run(experiment(args))
+
+
+async def experiment(args: argparse.Namespace) -> int:
+    import platform
+    import tempfile
+
+    from rich.console import Console
+
+    from ..experiment import report
+    from ..experiment.run import SYSTEMS, real_rfcs, run_all, write_sources
+
+    count = args.peers * args.per_peer
+    systems = SYSTEMS if args.system == "both" else (args.system,)
+    with tempfile.TemporaryDirectory(prefix="p2pshare-experiment-") as tmp:
+        if args.rfc_dir is not None:
+            try:
+                rfcs, sources = real_rfcs(args.rfc_dir, count), args.rfc_dir
+            except ValueError as exc:
+                return fail(str(exc))
+        else:
+            rfcs, sources = plan.rfc_numbers(args.peers, args.per_peer), Path(tmp) / "sources"
+            write_sources(sources, plan.sample_sizes(rfcs, args.min_size, args.max_size))
+        say(f"experiment: {len(systems)} system(s) x 3 cases, {args.peers} peers, "
+            f"{count} RFCs, {count - args.per_peer} downloads per peer")
+        results = await run_all(systems, list(plan.Case), rfcs, args.peers, sources,
+                                Path(tmp) / "work")
+    args.out.mkdir(parents=True, exist_ok=True)
+    title = (f"loopback, {args.peers} peers, {count} RFCs; {platform.node()}, "
+             f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
+    written = report.write_task_files(args.out, results, title, plots=not args.no_plot)
+    Console(width=max(110, Console().width)).print(report.summary(results))
+    for path in written:
+        say(f"wrote {path}")
+    return 0

@@ -1,0 +1,69 @@
+"""The handout's experiment: plans (pure), and a small real run through the CLI."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from p2pshare.experiment.plan import Case, make_plan, rfc_numbers, sample_sizes
+
+from ..helpers import run_cli
+
+
+def test_task1_p0_holds_everything_and_the_others_download_50() -> None:
+    plan = make_plan(Case.CENTRALIZED, rfc_numbers(6, 10), 6)
+    assert len(plan.holdings[0]) == 60 and all(not h for h in plan.holdings[1:])
+    assert plan.orders[0] == ()
+    for order in plan.orders[1:]:
+        assert len(order) == 50 and {h for _r, h in order} == {0}
+
+
+@pytest.mark.parametrize("case", [Case.BEST, Case.WORST])
+def test_task2_every_peer_gets_exactly_what_it_lacks(case: Case) -> None:
+    rfcs = rfc_numbers(6, 10)
+    plan = make_plan(case, rfcs, 6)
+    for me, order in enumerate(plan.orders):
+        got = [rfc for rfc, _h in order]
+        assert sorted(got) == sorted(set(rfcs) - set(plan.holdings[me]))
+        assert all(rfc in plan.holdings[h] for rfc, h in order)
+
+
+def test_task2_best_case_spreads_the_load_and_worst_case_crowds_it() -> None:
+    rfcs = rfc_numbers(6, 10)
+    for step in range(50):
+        best = Counter(make_plan(Case.BEST, rfcs, 6).orders[p][step][1] for p in range(6))
+        assert max(best.values()) == 1  # every holder serves exactly one peer at a time
+    worst = Counter(order[0][1] for order in make_plan(Case.WORST, rfcs, 6).orders)
+    assert worst == {0: 5, 1: 1}  # P1..P5 all start at P0
+
+
+def test_sample_sizes_are_realistic_and_reproducible() -> None:
+    sizes = sample_sizes(rfc_numbers(6, 10))
+    assert sizes == sample_sizes(rfc_numbers(6, 10))
+    assert all(3 * 1024 <= s <= 400 * 1024 for s in sizes.values())
+    assert 20 * 1024 < sorted(sizes.values())[30] < 100 * 1024  # median of a typical RFC
+
+
+def test_a_small_experiment_runs_and_writes_measured_results(tmp_path: Path) -> None:
+    done = run_cli(["experiment", "--peers", "3", "--per-peer", "2", "--min-size", "1000",
+                    "--max-size", "5000", "--out", str(tmp_path)], timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Measured downloads" in done.stdout
+    sizes = sample_sizes(rfc_numbers(3, 2), 1000, 5000)
+    for task, downloads in (("task1", 2 * 4), ("task2", 2 * 3 * 4)):
+        assert (tmp_path / f"{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with open(tmp_path / f"{task}.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        for system in ("di", "ci"):
+            mine = [r for r in rows if r["system"] == system]
+            assert len(mine) == downloads
+            assert all(int(r["bytes"]) == sizes[int(r["rfc"])] for r in mine)
+            for key in {(r["case"], r["peer"]) for r in mine}:
+                curve = [r for r in mine if (r["case"], r["peer"]) == key]
+                times = [float(r["seconds"]) for r in curve]
+                cumulative = [float(r["cumulative_s"]) for r in curve]
+                assert all(t > 0 for t in times)
+                assert cumulative[-1] == pytest.approx(sum(times), abs=1e-5)
