@@ -123,7 +123,6 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     job = Fetch(peer, args.out)
     manifest = await job.resolve(args.target)
     final = args.out / manifest.name
-    args.out.mkdir(parents=True, exist_ok=True)
     if check_existing(final, manifest):
         log.info("[Swarm] %s is already complete", final)
         if args.seed:

@@ -2,8 +2,10 @@
 
 Strategy: one connection per process, kept open while the peer takes part (its records
 vanish when it closes, PROTOCOLS.md 1.8); one exchange at a time under a lock, so the
-download's HAVE reports and PEERS polls can come from different tasks. Every non-200
-answer that the caller cannot act on becomes ``TrackerRefused``.
+download's HAVE reports and PEERS polls can come from different tasks. An exchange that
+is cancelled half-way (its task group ended) leaves its answer owed: the next exchange
+reads and drops it first, so the connection stays usable. Every non-200 answer that the
+caller cannot act on becomes ``TrackerRefused``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import asyncio
 import logging
 
 from .. import limits
-from ..errors import P2PError, PeerGone, Status
-from ..net.stream import EventStream, open_stream, set_keepalive
-from ..protocol import ConnectionClosed, Data, EndOfMessage, Response
+from ..errors import P2PError, Status
+from ..net.stream import open_stream, set_keepalive
+from ..protocol import Response
 from ..protocol import swarm as sp
+from .link import PipelinedStream
 from .manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -32,16 +35,18 @@ class TrackerRefused(P2PError):
 class TrackerClient:
     """Requests to the swarm tracker over one open connection."""
 
-    def __init__(self, stream: EventStream) -> None:
+    def __init__(self, stream: PipelinedStream) -> None:
         self.stream = stream
         self._lock = asyncio.Lock()
+        self._owed = 0  # answers to requests whose exchange was cut short
 
     @classmethod
     async def connect(cls, host: str, port: int) -> TrackerClient:
         """Raises: PeerGone if the server cannot be reached."""
-        stream = await open_stream(host, port, sp.client_connection())
-        set_keepalive(stream.writer)
-        return cls(stream)
+        raw = await open_stream(host, port, sp.client_connection())
+        set_keepalive(raw.writer)
+        return cls(PipelinedStream((host, port), raw.reader, raw.writer,
+                                   limits.MAX_TRACKER_BODY))
 
     @property
     def local_host(self) -> str:
@@ -56,19 +61,15 @@ class TrackerClient:
             RemoteProtocolError: the tracker broke the protocol.
             TimeoutError: no whole answer within ``limits.RESPONSE_TIMEOUT``.
         """
-        request, body = sp.to_request(msg)
         async with self._lock, asyncio.timeout(limits.RESPONSE_TIMEOUT):
-            await self.stream.send(request, *((Data(body),) if body else ()), EndOfMessage())
-            head = await self.stream.next_event()
-            if not isinstance(head, Response):
-                raise PeerGone("the tracker closed the connection")
-            parts: list[bytes] = []
-            while not isinstance(event := await self.stream.next_event(), EndOfMessage):
-                if isinstance(event, ConnectionClosed):
-                    raise PeerGone("the tracker closed the connection")
-                if isinstance(event, Data):
-                    parts.append(event.data)
-            return head, b"".join(parts)
+            self.stream.send(msg)
+            self._owed += 1
+            await self.stream.drain()
+            while True:
+                head, body = await self.stream.read_answer()
+                self._owed -= 1
+                if not self._owed:
+                    return head, bytes(body)
 
     async def _ok(self, msg: sp.SwarmRequest) -> bytes:
         head, body = await self.request(msg)
@@ -108,4 +109,8 @@ class TrackerClient:
                 pass
 
     async def aclose(self) -> None:
-        await self.stream.aclose()
+        self.stream.close()
+        try:
+            await self.stream.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

@@ -184,7 +184,7 @@ class Download:
                 continue
             try:
                 async with asyncio.timeout_at(self._deadline(link)):
-                    index, head, body = await link.read_answer()
+                    index, head, body = await link.read_piece()
             except TimeoutError:
                 self._late(link)
                 continue

@@ -1,9 +1,9 @@
-"""One connection from a downloader to another peer's piece server, with pipelining.
+"""Pipelined P2P-SWARM client connections: to another peer's piece server, or the tracker.
 
-Strategy: requests are written as soon as they are picked (``request``); answers come back
-in order and ``read_answer`` returns one whole answer at a time. All reading state lives
-in the object, so a ``read_answer`` cut short by a timeout (the caller's deadline checks)
-loses nothing and the next call carries on. The link also measures its peer: bytes per
+Strategy: requests are written as soon as they are made (``send``); answers come back in
+order and ``read_answer`` returns one whole answer at a time. All reading state lives in
+the object, so a ``read_answer`` cut short by a timeout or a cancellation loses nothing
+and the next call carries on. The link also measures its peer: bytes per
 second over recent pieces, and when the oldest request started to be served (the moment
 the previous answer ended), from which the downloader derives deadlines.
 """
@@ -24,37 +24,31 @@ Address = tuple[str, int]
 _RATE_WEIGHT = 0.3  # weight of the newest piece in the rate average
 
 
-class PeerLink:
-    """A pipelined piece connection to ``address``."""
+class PipelinedStream:
+    """Requests written at once, answers read in order; reading survives cancellation."""
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, max_body: int) -> None:
         self.address = address
         self.reader, self.writer = reader, writer
-        self.client = sp.PipelinedClient(limits.MAX_PIECE_SIZE)
-        self.queue: deque[int] = deque()  # pieces asked, oldest first
-        self.rate: float | None = None  # bytes per second, once a piece has arrived
-        self.head_since = time.monotonic()  # when the oldest request began to be served
+        self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
-        self.snubbed = False  # late: no new request until it delivers
         self._head: Response | None = None
         self._body = bytearray()
 
-    @classmethod
-    async def connect(cls, address: Address) -> PeerLink:
-        """Raises: PeerGone if the peer cannot be reached."""
-        stream = await open_stream(*address, sp.client_connection())
-        return cls(address, stream.reader, stream.writer)
+    def send(self, msg: sp.SwarmRequest) -> None:
+        """Write a request (see ``drain`` for big bodies)."""
+        self.writer.write(self.client.send(*sp.to_request(msg)))
 
-    def request(self, swarm: str, index: int) -> None:
-        """Ask for piece ``index`` (answers come in the order asked)."""
-        if not self.queue:
-            self.head_since = time.monotonic()
-        self.writer.write(self.client.send(*sp.to_request(sp.GetPiece(swarm, index))))
-        self.queue.append(index)
+    async def drain(self) -> None:
+        """Raises: PeerGone if the connection broke."""
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise PeerGone(str(exc)) from exc
 
-    async def read_answer(self) -> tuple[int, Response, bytearray]:
-        """The next answer: (piece asked, status head, body).
+    async def read_answer(self) -> tuple[Response, bytearray]:
+        """The next answer's head and body.
 
         Raises:
             PeerGone: the peer closed or reset the connection.
@@ -69,7 +63,8 @@ class PeerLink:
             elif isinstance(event, Data):
                 self._body += event.data
             elif isinstance(event, EndOfMessage) and self._head is not None:
-                return self._finish(self._head)
+                head, body, self._head, self._body = self._head, self._body, None, bytearray()
+                return head, body
             elif isinstance(event, ConnectionClosed):
                 raise PeerGone(f"{self.address[0]}:{self.address[1]} closed the connection")
 
@@ -82,9 +77,38 @@ class PeerLink:
             self.last_byte = time.monotonic()
         self.client.receive_data(data)
 
-    def _finish(self, head: Response) -> tuple[int, Response, bytearray]:
+    def close(self) -> None:
+        self.writer.close()
+
+
+class PeerLink(PipelinedStream):
+    """A pipelined piece connection to ``address``."""
+
+    def __init__(self, address: Address, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE)
+        self.queue: deque[int] = deque()  # pieces asked, oldest first
+        self.rate: float | None = None  # bytes per second, once a piece has arrived
+        self.head_since = time.monotonic()  # when the oldest request began to be served
+        self.snubbed = False  # late: no new request until it delivers
+
+    @classmethod
+    async def connect(cls, address: Address) -> PeerLink:
+        """Raises: PeerGone if the peer cannot be reached."""
+        stream = await open_stream(*address, sp.client_connection())
+        return cls(address, stream.reader, stream.writer)
+
+    def request(self, swarm: str, index: int) -> None:
+        """Ask for piece ``index`` (answers come in the order asked)."""
+        if not self.queue:
+            self.head_since = time.monotonic()
+        self.send(sp.GetPiece(swarm, index))
+        self.queue.append(index)
+
+    async def read_piece(self) -> tuple[int, Response, bytearray]:
+        """The next answer: (piece asked, status head, body); see ``read_answer``."""
+        head, body = await self.read_answer()
         now = time.monotonic()
-        body, self._body, self._head = self._body, bytearray(), None
         index = self.queue.popleft()
         if head.status == 200 and body:
             rate = len(body) / max(now - self.head_since, 1e-6)
@@ -102,6 +126,3 @@ class PeerLink:
         rate = self.rate if self.rate is not None else limits.ASSUMED_RATE
         wanted = int(rate * limits.PIPELINE_SECONDS / max(piece_size, 1)) + 1
         return max(limits.MIN_PIPELINE, min(limits.MAX_PIPELINE, wanted))
-
-    def close(self) -> None:
-        self.writer.close()

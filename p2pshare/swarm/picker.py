@@ -101,6 +101,8 @@ class Picker:
         choices: list[int] = []
         for index in bits(theirs):
             asked = len(self.requests.get(index, ()))
+            if asked >= self.endgame_max:
+                continue
             if asked < fewest:
                 fewest, choices = asked, [index]
             elif asked == fewest:

@@ -122,6 +122,7 @@ class Fetch:
 
     def prepare(self, manifest: Manifest) -> Download:
         """Open the temporary file, keep the pieces that still verify, start serving."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         part, resume_path = resume.paths(self.out_dir, manifest)
         piece_file = PieceFile.create_partial(part, manifest)
         held = resume.recover(piece_file, resume.load(resume_path, manifest))

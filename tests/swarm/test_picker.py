@@ -56,6 +56,15 @@ def test_endgame_asks_a_second_peer_for_pieces_in_flight() -> None:
     assert picker.pick("fast") == 1 - again
 
 
+def test_endgame_asks_at_most_endgame_max_peers_for_one_piece() -> None:
+    picker = Picker(1, rng=random.Random(9), endgame_max=2)
+    for peer in "abc":
+        picker.set_peer(peer, full(1))
+    assert picker.pick("a") == 0
+    assert picker.pick("b") == 0
+    assert picker.pick("c") is None
+
+
 def test_endgame_waits_while_fresh_pieces_remain() -> None:
     picker = Picker(3, rng=random.Random(4))
     picker.set_peer("a", mask(0, 1))

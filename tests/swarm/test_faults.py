@@ -1,0 +1,146 @@
+"""Downloads against misbehaving peers, over real loopback sockets in one event loop: a
+seeder that corrupts pieces, a peer that never answers, and the piece server's limits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from p2pshare import limits
+from p2pshare.index.server import IndexServer
+from p2pshare.swarm.client import TrackerClient
+from p2pshare.swarm.fetch import Download
+from p2pshare.swarm.manifest import Manifest
+from p2pshare.swarm.pieces import full
+from p2pshare.swarm.session import Fetch, SwarmPeer
+from p2pshare.swarm.storage import PieceFile, hash_file
+from p2pshare.swarm.tracker import Tracker
+
+from ..aio import HOST, arun
+
+MiB = 1024 * 1024
+
+
+@asynccontextmanager
+async def tracker_server() -> AsyncIterator[int]:
+    server = IndexServer(tracker=Tracker())
+    _, port = await server.start(HOST, 0)
+    try:
+        yield port
+    finally:
+        await server.aclose()
+
+
+def peer(port: int, rate_limit: float | None = None) -> SwarmPeer:
+    return SwarmPeer.open(HOST, port, listen=HOST, rate_limit=rate_limit)  # type: ignore
+
+
+def make_file(folder: Path, size: int) -> tuple[Path, Manifest]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "data.bin"
+    path.write_bytes(os.urandom(size))
+    return path, hash_file(path, 64 * 1024)
+
+
+async def leech(port: int, manifest: Manifest, out: Path,
+                tune: object = None) -> tuple[Download, Path]:
+    async with peer(port) as me:
+        job = Fetch(me, out)
+        download = job.prepare(await job.resolve(manifest.id))
+        if callable(tune):
+            tune(download)
+        return download, await job.run(download)
+
+
+@arun
+async def test_corrupting_seeder_cannot_corrupt_the_result(tmp_path: Path) -> None:
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(bytes(b ^ 0x5A for b in path.read_bytes()))  # every piece is wrong
+    async with tracker_server() as port, peer(port, rate_limit=4 * MiB) as honest, \
+            peer(port) as liar:
+        await honest.share(path, manifest)
+        # The liar claims the real manifest but serves other bytes.
+        liar.library.add(PieceFile(manifest, open(bad, "rb", buffering=0), full(manifest.count)))
+        await liar.tracker.announce(manifest, *liar.address)
+        await liar.tracker.have(manifest.id, full(manifest.count))
+        download, result = await leech(port, manifest, tmp_path / "out")
+    assert result.read_bytes() == path.read_bytes()
+    assert liar.address in download.banned
+    assert download.strikes[liar.address] == limits.MAX_BAD_PIECES
+
+
+@asynccontextmanager
+async def silent_peer(port: int, manifest: Manifest) -> AsyncIterator[list[bytes]]:
+    """A peer that claims every piece, reads requests, and never answers."""
+    heard: list[bytes] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            heard.append(data)
+        writer.close()
+
+    server = await asyncio.start_server(swallow, HOST, 0)
+    tracker = await TrackerClient.connect(HOST, port)
+    try:
+        await tracker.announce(manifest, HOST, server.sockets[0].getsockname()[1])
+        await tracker.have(manifest.id, full(manifest.count))
+        yield heard
+    finally:
+        await tracker.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize("endgame", [True, False])
+@arun
+async def test_stalled_peer_does_not_stall_the_download(tmp_path: Path, endgame: bool,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path, manifest = make_file(tmp_path / "seed", 1 * MiB)
+    # Without endgame only the deadline rescues the stalled requests; shorten it.
+    monkeypatch.setattr(limits, "PIECE_DEADLINE_MIN", 0.5)
+
+    def no_endgame(download: Download) -> None:
+        download.picker.endgame_max = 1
+
+    async with tracker_server() as port, silent_peer(port, manifest) as heard, \
+            peer(port, rate_limit=2 * MiB) as seed:
+        await seed.share(path, manifest)
+        download, result = await leech(port, manifest, tmp_path / "out",
+                                       None if endgame else no_endgame)
+    assert result.read_bytes() == path.read_bytes()
+    assert b"PIECE " in b"".join(heard)  # the stalled peer was asked, and never answered
+
+
+@arun
+async def test_piece_server_answers(tmp_path: Path) -> None:
+    from p2pshare.protocol import swarm as sp
+    from p2pshare.swarm.link import PipelinedStream
+
+    path, manifest = make_file(tmp_path / "seed", 200_000)
+    async with tracker_server() as port, peer(port) as seed:
+        await seed.share(path, manifest)
+        seed.server.max_uploads = 1
+        reader, writer = await asyncio.open_connection(*seed.address)
+        link = PipelinedStream(seed.address, reader, writer, limits.MAX_PIECE_SIZE)
+        for msg in (sp.GetPiece(manifest.id, 3), sp.GetPiece(manifest.id, 0),
+                    sp.GetPiece(manifest.id, 4), sp.GetPiece("0" * 64, 0),
+                    sp.GetManifest(manifest.id), sp.ListFiles()):
+            link.send(msg)  # all pipelined at once
+        answers = [await link.read_answer() for _ in range(6)]
+        data = path.read_bytes()
+        assert [(h.status, bytes(b)) for h, b in answers] == [
+            (200, data[3 * 65536:]), (200, data[:65536]), (404, b""), (404, b""),
+            (200, manifest.to_bytes()), (400, b"")]
+        # A second connection while one is served: a clear 503, then close.
+        reader2, writer2 = await asyncio.open_connection(*seed.address)
+        other = PipelinedStream(seed.address, reader2, writer2, limits.MAX_PIECE_SIZE)
+        other.send(sp.GetPiece(manifest.id, 0))
+        head, _ = await other.read_answer()
+        assert head.status == 503 and ("Retry-After", "2") in head.headers
+        link.close()
+        other.close()
