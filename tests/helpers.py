@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -36,11 +39,12 @@ async def async_wait_for(condition: Callable[[], Any], timeout: float = DEADLINE
     """``wait_for`` inside an event loop (yields to the loop between polls)."""
     try:
         async with asyncio.timeout(timeout):
-            while not (value := condition()):
+            while not (value := condition()):  # noqa: ASYNC110 (polling is the point)
                 await asyncio.sleep(POLL)
             return value
     except TimeoutError:
-        raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what or condition}") from None
 
 
 def cli_env() -> dict[str, str]:
@@ -67,20 +71,57 @@ def spawn_cli(args: Sequence[str], *, stdin: int | None = subprocess.DEVNULL,
 
 
 def read_until(stream: IO[str], needle: str, timeout: float = DEADLINE) -> str:
-    """Read lines from a child's output until one contains ``needle``; return all read."""
-    import selectors
+    """Read lines from a child's output until one contains ``needle``; return all read.
 
+    Lines are read by a thread per stream (see ``_lines``), so a line already buffered
+    inside ``stream`` is seen at once: waiting on the pipe's descriptor would miss it.
+    """
+    lines = _lines(stream)
     seen: list[str] = []
     end = time.monotonic() + timeout
-    sel = selectors.DefaultSelector()
-    sel.register(stream, selectors.EVENT_READ)
-    while time.monotonic() < end:
-        if not sel.select(timeout=max(0.0, end - time.monotonic())):
+    while (left := end - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
             break
-        line = stream.readline()
-        if not line:
+        if line is None:
+            lines.put(None)  # EOF stays visible to the next reader
             break
         seen.append(line)
         if needle in line:
             return "".join(seen)
     raise AssertionError(f"{needle!r} not seen within {timeout} s; got:\n{''.join(seen)}")
+
+
+def read_rest(stream: IO[str], timeout: float = DEADLINE) -> str:
+    """Everything a child writes to ``stream`` from here until it closes it."""
+    lines = _lines(stream)
+    seen: list[str] = []
+    end = time.monotonic() + timeout
+    try:
+        while (line := lines.get(timeout=max(0.0, end - time.monotonic()))) is not None:
+            seen.append(line)
+    except queue.Empty:
+        raise AssertionError(f"output not closed within {timeout} s; got:\n"
+                             f"{''.join(seen)}") from None
+    lines.put(None)
+    return "".join(seen)
+
+
+_pumps: weakref.WeakKeyDictionary[IO[str], queue.Queue[str | None]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _lines(stream: IO[str]) -> queue.Queue[str | None]:
+    """The lines of ``stream`` as a queue filled by a daemon thread; None marks EOF."""
+    lines = _pumps.get(stream)
+    if lines is None:
+        lines = _pumps[stream] = queue.Queue()
+
+        def pump(out: queue.Queue[str | None] = lines) -> None:
+            for line in iter(stream.readline, ""):
+                out.put(line)
+            out.put(None)
+
+        threading.Thread(target=pump, daemon=True, name="read_until").start()
+    return lines

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .. import limits
 from ..errors import P2PError
 from ..index.server import IndexServer
 from ..net.stream import split_hostport
@@ -30,13 +31,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-CI sub-commands to ``sub``."""
     p = sub.add_parser("server", help="run the P2P-CI index server (and swarm tracker)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
-    p.add_argument("--port", type=int, default=INDEX_PORT, help="TCP port (default 7734)")
+    p.add_argument("--port", type=port_arg, default=INDEX_PORT, help="TCP port (default 7734)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
     _server_arg(p)
     p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
-    p.add_argument("--upload-port", type=int, default=0, help="upload port (0: any free port)")
+    p.add_argument("--upload-port", type=port_arg, default=0,
+                   help="upload port (0: any free port)")
     p.add_argument("--hostname", help="host name to advertise (default: this host's name)")
     p.add_argument("--no-menu", action="store_true", help="serve until SIGINT/SIGTERM")
     p.set_defaults(func=cmd_peer)
@@ -62,12 +64,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _server_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}",
+    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=server_address,
                    help="index server HOST[:PORT] (default 127.0.0.1:7734)")
 
 
 def server_address(text: str) -> tuple[str, int]:
-    return split_hostport(text, INDEX_PORT)
+    try:
+        host, port = split_hostport(text, INDEX_PORT)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+    return host, port_arg(str(port))
+
+
+def port_arg(text: str) -> int:
+    """A TCP port number, 0 to 65535 (0: any free port)."""
+    if not text.isdigit() or int(text) > limits.MAX_PORT:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return int(text)
 
 
 # --------------------------------------------------------------------------- server
@@ -105,7 +118,7 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
 async def run_peer(args: argparse.Namespace) -> int:
     printer = None if args.no_menu else menu.print_wire
-    peer = Peer(args.dir, server_address(args.server), hostname=args.hostname,
+    peer = Peer(args.dir, args.server, hostname=args.hostname,
                 upload_port=args.upload_port, printer=printer)
     try:
         await peer.start()
@@ -129,11 +142,12 @@ async def run_peer(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- one-shot
 def cmd_query(args: argparse.Namespace) -> int:
+    _quiet_unless_verbose(args)
     return run(query(args))
 
 
 async def query(args: argparse.Namespace) -> int:
-    client = IndexClient(*server_address(args.server), _me(), 0)
+    client = IndexClient(args.server[0], args.server[1], _me(), 0)
     try:
         await client.connect()
         reply = await (client.lookup(args.rfc) if args.command == "lookup"
@@ -150,13 +164,14 @@ async def query(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
+    _quiet_unless_verbose(args)
     if not args.dir.is_dir():
         return fail(f"{args.dir} is not a folder")
     return run(get(args))
 
 
 async def get(args: argparse.Namespace) -> int:
-    client = IndexClient(*server_address(args.server), _me(), 0)
+    client = IndexClient(args.server[0], args.server[1], _me(), 0)
     try:
         await client.connect()
         found = await client.lookup(args.rfc)
@@ -177,6 +192,13 @@ async def get(args: argparse.Namespace) -> int:
         tried = "; ".join(f"{a['peer']}: {a['outcome']}" for a in attempts)
         return fail(f"RFC {args.rfc}: no holder could send it ({tried})")
     return 0
+
+
+def _quiet_unless_verbose(args: argparse.Namespace) -> None:
+    """A one-shot command prints its result and, on failure, one line: no INFO log."""
+    if not args.verbose:
+        level = max(logging.WARNING, logging.getLogger().level)
+        logging.getLogger("p2pshare").setLevel(level)
 
 
 def _me() -> str:
