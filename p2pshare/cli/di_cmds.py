@@ -17,13 +17,14 @@ from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
 from ._run import fail, run
+from .ci_cmds import port_arg
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-DI sub-commands to ``sub``."""
     p = sub.add_parser("rs", help="run the P2P-DI registration server")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
-    p.add_argument("--port", type=int, default=limits.RS_PORT,
+    p.add_argument("--port", type=port_arg, default=limits.RS_PORT,
                    help=f"TCP port (default {limits.RS_PORT}; 0: any free port)")
     p.add_argument("--ttl", type=float, default=limits.DI_TTL,
                    help=f"seconds a peer stays active after its last contact "
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("di-peer", help="run a P2P-DI peer with an interactive menu")
     _rs_arg(p)
     p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
-    p.add_argument("--port", type=int, default=0, help="RFC server port (0: any free port)")
+    p.add_argument("--port", type=port_arg, default=0,
+                   help="RFC server port (0: any free port)")
     p.add_argument("--bind", default="0.0.0.0", help="RFC server address (default all)")
     p.add_argument("--hostname",
                    help="host name to advertise (default: the local address towards the RS)")
@@ -81,9 +83,10 @@ def _rs_arg(p: argparse.ArgumentParser) -> None:
 
 def rs_address(text: str) -> tuple[str, int]:
     try:
-        return split_hostport(text, limits.RS_PORT)
+        host, port = split_hostport(text, limits.RS_PORT)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+    return host, port_arg(str(port))
 
 
 def say(text: str) -> None:
@@ -92,6 +95,8 @@ def say(text: str) -> None:
 
 # --------------------------------------------------------------------------- rs
 def cmd_rs(args: argparse.Namespace) -> int:
+    if not 0 < args.ttl <= limits.DI_MAX_TTL:
+        return fail(f"--ttl must be above 0 and at most {limits.DI_MAX_TTL} seconds")
     return run(serve_rs(args))
 
 
