@@ -17,6 +17,7 @@ from rich.rule import Rule
 
 from ..errors import Status
 from ..index.server import IndexServer
+from ..peer import paths
 from ..peer.client import send_get
 from ..peer.node import Peer
 from ..protocol import Request, ci
@@ -58,6 +59,8 @@ def step(title: str) -> None:
 async def run_demo(folder: Path) -> int:
     _show_server_log()
     dir_a, dir_b = folder / "peerA", folder / "peerB"
+    for stale in (*_rfc_files(dir_a), *_rfc_files(dir_b)):  # a kept --dir from a past run
+        stale.unlink()
     write_sample_rfcs(dir_a, {123: 6_000, 791: 45_000})
     files_b = write_sample_rfcs(dir_b, {2345: 28_000, 3457: 120_000})
     checks = Checks()
@@ -79,6 +82,12 @@ async def run_demo(folder: Path) -> int:
         return 1
     console.print("[green]Every step behaved as the P2P-CI/1.0 handout specifies.[/]")
     return 0
+
+
+def _rfc_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if paths.rfc_number(p.name) is not None]
 
 
 async def _walk(checks: Checks, server: IndexServer, a: Peer, b: Peer,
