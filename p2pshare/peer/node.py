@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
-from ..errors import PeerGone
+from ..errors import P2PError
 from . import paths
 from .client import Download, IndexClient, Printer, Reply, download
 from .upload import UploadServer
@@ -102,7 +102,7 @@ class Peer:
                 await self.index.connect()
                 await self.register()
                 delay = RECONNECT_FIRST
-            except PeerGone as exc:
+            except P2PError as exc:  # unreachable, or it answered something malformed
                 log.info("[Peer] index server unreachable (%s); retry in %.1f s", exc, delay)
                 await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
                 delay = min(delay * 2, RECONNECT_MAX)

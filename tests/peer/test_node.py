@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -109,3 +110,31 @@ async def test_stay_connected_re_registers_after_a_server_restart(tmp_path: Path
                 await second.aclose()
     finally:
         await a.aclose()
+
+
+@arun
+async def test_stay_connected_outlives_a_server_that_answers_garbage(tmp_path: Path) -> None:
+    write_sample_rfcs(tmp_path, {123: 3_000})
+    first = IndexServer()
+    _, port = await first.start(HOST, 0)
+    served = 0
+
+    async def garble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        served += 1
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"\x00\xff not a status line\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    async with started(tmp_path, port) as a, asyncio.TaskGroup() as tg:
+        keeper = tg.create_task(a.stay_connected())
+        await first.aclose()
+        impostor = await asyncio.start_server(garble, HOST, port)
+        try:
+            await async_wait_for(lambda: served >= 2, what="a second try after the garbage")
+            assert not keeper.done()
+        finally:
+            keeper.cancel()
+            impostor.close()
