@@ -62,20 +62,20 @@ def list_all(port: int) -> tuple[float, int]:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         start = time.perf_counter()
         sock.sendall(b"LIST ALL P2P-CI/1.0\r\nHost: bench\r\nPort: 9\r\n\r\n")
-        tail, lines = b"", 0
-        head_seen = False
+        head, body_tail, lines = b"", b"", 0
         while True:
             chunk = sock.recv(1 << 20)
             if not chunk:
-                break
+                raise SystemExit("server closed during LIST")
+            if not body_tail:  # still in the head: status line and blank line
+                head += chunk
+                if b"\r\n\r\n" not in head:
+                    continue
+                chunk = b"\r\n" + head.split(b"\r\n\r\n", 1)[1]  # keep the blank's CRLF
             lines += chunk.count(b"\r\n")
-            tail = (tail + chunk)[-4:]
-            if not head_seen:
-                head_seen = True
-                continue
-            if tail == b"\r\n\r\n":
-                break
-        return time.perf_counter() - start, lines - 3
+            body_tail = (body_tail + chunk)[-4:]
+            if body_tail == b"\r\n\r\n" or (body_tail.endswith(b"\r\n\r\n")):
+                return time.perf_counter() - start, lines - 2
 
 
 def lookup_status(sock: socket.socket, rfc: int) -> bytes:

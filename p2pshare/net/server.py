@@ -18,6 +18,8 @@ from .. import limits
 
 log = logging.getLogger(__name__)
 
+FD_SPARE = 64  # descriptors beyond the connection limit: listeners, files being sent, logs
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -48,6 +50,7 @@ class TCPServer:
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 picks a free port)."""
+        raise_fd_limit(self.max_connections + FD_SPARE)
         self._server = await asyncio.start_server(
             self._accept, host, port, limit=limits.RECV_CHUNK, backlog=1024,
             reuse_address=True,
@@ -90,3 +93,21 @@ class TCPServer:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's soft open-file limit towards ``wanted`` (never above the hard
+    limit); returns the soft limit now in force. Servers need one descriptor per peer."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit to %d", target)
+    return soft

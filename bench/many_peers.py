@@ -1,0 +1,108 @@
+"""Benchmark 4: many simultaneous peers held open on one index server (default 10,000).
+
+Each peer is a real TCP connection that ADDs one RFC and stays connected. Before and while
+they are all connected, a closed-loop client (bench/loadgen.c) measures LOOKUP latency on
+one connection; the ratio shows whether the server still answers within its normal
+latency. Then every peer disconnects at once and we time until the index is empty.
+The benchmark raises its own open-file limit; the server raises its own as well.
+
+Usage: python bench/many_peers.py [--peers 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import selectors
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import child, console, free_port, machine, p2pshare_cmd, result_table, wait_port  # noqa: E402
+from index_rps import build_loadgen, load  # noqa: E402
+from index_scale import PROBES, _add_reply, add_all, list_all, rss_kib  # noqa: E402
+
+
+def open_peers(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections, each ADDing one RFC; returns once every reply arrived."""
+    peers = []
+    for i in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(f"ADD RFC {1 + i % 50_000} P2P-CI/1.0\r\nHost: p{i}\r\nPort: 1\r\n"
+                     f"Title: T\r\n\r\n".encode())
+        peers.append(sock)
+    sel = selectors.DefaultSelector()
+    for sock in peers:
+        sel.register(sock, selectors.EVENT_READ)
+    pending = {sock.fileno(): b"" for sock in peers}
+    deadline = time.monotonic() + 120
+    while pending and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            data = pending[sock.fileno()] + sock.recv(4096)
+            if data.count(b"\r\n\r\n") >= 2:
+                del pending[sock.fileno()]
+                sel.unregister(sock)
+            else:
+                pending[sock.fileno()] = data
+    if pending:
+        raise SystemExit(f"{len(pending)} peers got no ADD reply")
+    return peers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peers", type=int, default=10_000)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.peers + 1000), hard))
+    with tempfile.TemporaryDirectory(prefix="p2pshare-bench-") as name:
+        tmp = Path(name)
+        exe = build_loadgen(tmp)
+        (tmp / "probes").write_bytes(b"".join(
+            f"LOOKUP RFC {n} P2P-CI/1.0\r\nHost: b\r\nPort: 9\r\n\r\n".encode() + b"\0"
+            for n in PROBES))
+        probe_len = len(_add_reply(PROBES[0], "probe", 1))
+        port = free_port()
+        console.print(f"[bold]Many peers[/]: {args.peers:,} connections, {machine()}")
+        with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))) as srv:
+            wait_port(port)
+            feeder = socket.create_connection(("127.0.0.1", port))
+            add_all(feeder, [(n, "probe", 1) for n in PROBES])
+            quiet = load(exe, port, 1, 2.0, tmp / "probes", probe_len)
+            rss0 = rss_kib(srv.pid)
+            start = time.perf_counter()
+            peers = open_peers(port, args.peers)
+            opened = time.perf_counter() - start
+            busy = load(exe, port, 1, 2.0, tmp / "probes", probe_len)
+            rss1 = rss_kib(srv.pid)
+            _, lines = list_all(port)
+            start = time.perf_counter()
+            for sock in peers:
+                sock.close()
+            deadline = time.monotonic() + 60
+            while list_all(port)[1] > len(PROBES) and time.monotonic() < deadline:
+                pass
+            drained = time.perf_counter() - start
+            feeder.close()
+        rows = [
+            ["peers connected and registered", f"{len(peers):,} in {opened:.1f} s"],
+            ["records listed while all connected", f"{lines:,}"],
+            ["LOOKUP p50 / p99, no other peers", f"{quiet['p50_us']:,.0f} / "
+             f"{quiet['p99_us']:,.0f} µs"],
+            [f"LOOKUP p50 / p99, {len(peers):,} peers connected", f"{busy['p50_us']:,.0f} / "
+             f"{busy['p99_us']:,.0f} µs"],
+            ["p50 ratio (connected / quiet)", f"{busy['p50_us'] / quiet['p50_us']:.2f}x"],
+            ["server memory per connected peer", f"{(rss1 - rss0) * 1024 / len(peers):,.0f} B"],
+            ["all peers gone after they disconnect", f"{drained:.2f} s"],
+        ]
+        result_table("many peers on one index server", ["measure", "value"], rows)
+
+
+if __name__ == "__main__":
+    main()
