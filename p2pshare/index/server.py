@@ -3,7 +3,7 @@
 Strategy: one task per peer connection, which stays open while the peer is active
 (PROTOCOLS.md 1.3). The task reads a request, answers it, and repeats; every protocol
 decision is made by ``protocol.ci.interpret`` and ``MemoryIndex``. When the connection
-ends for any reason (clean close, reset, keepalive failure, framing error, idle limit) the
+ends for any reason (clean close, reset, keepalive failure, framing error, head deadline) the
 ``finally`` removes every record the connection owned (1.8). Requests whose version is
 ``P2P-SWARM/...`` go to the swarm tracker on the same connection.
 
@@ -97,17 +97,16 @@ class IndexServer:
             self._leave(owner, stream.peername)
 
     async def _loop(self, stream: EventStream, owner: object) -> None:
-        idle = limits.FIRST_REQUEST_TIMEOUT
         while True:
-            event = await stream.next_event(limits.HEAD_TIMEOUT, idle=idle)
+            # A peer may stay connected, silent, as long as it is active (1.3), even before
+            # a first request (a peer with no RFCs has nothing to ADD): no idle limit, TCP
+            # keepalive notices a vanished host. HEAD_TIMEOUT runs from a request's first byte.
+            event = await stream.next_event(limits.HEAD_TIMEOUT, idle=math.inf)
             if isinstance(event, ConnectionClosed):
                 return
             if not isinstance(event, Request):
                 raise RemoteProtocolError("expected a request")
             body = await self._read_body(stream)
-            # A peer may stay connected, silent, as long as it is active (1.3): no idle
-            # limit after its first request; TCP keepalive notices a vanished host.
-            idle = math.inf
             if event.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
                 response, payload = await self.tracker.handle(owner, event, body)
                 await stream.send(response, Data(payload), EndOfMessage())
