@@ -145,7 +145,7 @@ PEER_RETRY_DELAY = 2 * SECONDS
 MAX_BAD_PIECES = 2
 # Endgame: when every missing piece is requested, one piece may be asked of this many
 # peers at once; the first good copy wins.
-ENDGAME_MAX_REQUESTS = 3
+ENDGAME_MAX_REQUESTS = 2
 # How often a download asks the tracker who holds what.
 PEERS_POLL_INTERVAL = 0.25 * SECONDS
 # How often the resume manifest of verified pieces is rewritten during a download.

@@ -32,7 +32,7 @@ from .client import TrackerClient
 from .link import Address, PeerLink
 from .manifest import Manifest
 from .picker import Picker
-from .pieces import sha256_matches
+from .pieces import full, sha256_matches
 from .resume import save
 from .storage import PieceFile
 
@@ -132,6 +132,9 @@ class Download:
 
     def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
         listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
+        whole = full(self.manifest.count)
+        downloaders = sorted([a for a, p in listed.items() if p != whole] + [self.me])
+        self.picker.set_stripe(downloaders.index(self.me), len(downloaders))
         for address in [a for a in self.picker.peers if a not in listed]:
             if address not in self.links:
                 self.picker.remove_peer(address)
@@ -220,7 +223,7 @@ class Download:
                 self.picker.release(index)
             self._notify()
 
-    def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
+    def _answer(self, link: PeerLink, index: int, head: Response, body: bytes) -> None:
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
             self._good(link, index, body)
@@ -234,7 +237,7 @@ class Download:
         else:
             raise _Dropped(f"answered {head.status}")
 
-    def _good(self, link: PeerLink, index: int, body: bytearray) -> None:
+    def _good(self, link: PeerLink, index: int, body: bytes) -> None:
         link.snubbed = False
         if not self.picker.received(index, link.address):
             self.wasted += len(body)

@@ -17,7 +17,7 @@ from collections import deque
 from .. import limits
 from ..errors import PeerGone
 from ..net.stream import open_stream
-from ..protocol import NEED_DATA, ConnectionClosed, Data, EndOfMessage, Response
+from ..protocol import Response
 from ..protocol import swarm as sp
 
 Address = tuple[str, int]
@@ -33,8 +33,6 @@ class PipelinedStream:
         self.reader, self.writer = reader, writer
         self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
-        self._head: Response | None = None
-        self._body = bytearray()
 
     def send(self, msg: sp.SwarmRequest) -> None:
         """Write a request (see ``drain`` for big bodies)."""
@@ -47,26 +45,18 @@ class PipelinedStream:
         except (ConnectionError, OSError) as exc:
             raise PeerGone(str(exc)) from exc
 
-    async def read_answer(self) -> tuple[Response, bytearray]:
+    async def read_answer(self) -> tuple[Response, bytes]:
         """The next answer's head and body.
 
         Raises:
             PeerGone: the peer closed or reset the connection.
             RemoteProtocolError: the peer broke the protocol.
         """
-        while True:
-            event = self.client.next_event()
-            if event is NEED_DATA:
-                await self._receive()
-            elif isinstance(event, Response):
-                self._head = event
-            elif isinstance(event, Data):
-                self._body += event.data
-            elif isinstance(event, EndOfMessage) and self._head is not None:
-                head, body, self._head, self._body = self._head, self._body, None, bytearray()
-                return head, body
-            elif isinstance(event, ConnectionClosed):
+        while (answer := self.client.next_answer()) is None:
+            if self.client.closed:
                 raise PeerGone(f"{self.address[0]}:{self.address[1]} closed the connection")
+            await self._receive()
+        return answer
 
     async def _receive(self) -> None:
         try:
@@ -105,7 +95,7 @@ class PeerLink(PipelinedStream):
         self.send(sp.GetPiece(swarm, index))
         self.queue.append(index)
 
-    async def read_piece(self) -> tuple[int, Response, bytearray]:
+    async def read_piece(self) -> tuple[int, Response, bytes]:
         """The next answer: (piece asked, status head, body); see ``read_answer``."""
         head, body = await self.read_answer()
         now = time.monotonic()

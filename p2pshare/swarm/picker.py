@@ -3,8 +3,13 @@
 Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
 
 1. Rarest first: of the pieces a peer can give us and nobody has been asked for, take one
-   held by the fewest peers, ties broken at random, so that rare pieces spread before
-   their holders leave and different downloaders choose different pieces.
+   held by the fewest peers, so that rare pieces spread before their holders leave.
+   Ties go first to our *stripe*, then at random. Downloaders that know each other agree
+   on stripes (piece index modulo their number, by their rank in address order): at the
+   start, when the seed alone holds everything, each asks the seed for a different share
+   of the pieces and gets the rest from the others, so the seed's upload, the scarce
+   resource, carries each piece about once. Random ties alone would let downloaders that
+   cannot yet see each other's requests ask the seed for the same pieces.
 2. Reassignment: a request past its deadline (the downloader decides) is *released*: the
    piece may then be asked of another peer too, while the slow request stays in flight.
 3. Endgame: when every missing piece that anyone holds has been asked for, a peer with a
@@ -49,6 +54,14 @@ class Picker:
         self.requested = 0  # pieces with at least one request in flight
         self.released = 0  # requested pieces that another peer may be asked for too
         self.excluded: dict[Peer, int] = {}  # peer -> pieces it sent corrupted
+        self.stripe = (0, 1)  # (our rank, downloaders): our share of the tie-breaks
+        self._stripe_mask = full(count)
+
+    def set_stripe(self, rank: int, downloaders: int) -> None:
+        """Prefer pieces whose index is ``rank`` modulo ``downloaders`` among equals."""
+        if (rank, downloaders) != self.stripe and 0 <= rank < downloaders:
+            self.stripe = (rank, downloaders)
+            self._stripe_mask = sum(1 << i for i in range(rank, self.count, downloaders))
 
     # ------------------------------------------------------------------ peers
     def set_peer(self, peer: Peer, mask: int) -> None:
@@ -88,7 +101,9 @@ class Picker:
         theirs &= ~self.asked.get(peer, 0)
         fresh = theirs & ~self.requested
         if fresh:
-            return self._ask(random_bit(self.availability.rarest(fresh), self.rng), peer)
+            rarest = self.availability.rarest(fresh)
+            ours = rarest & self._stripe_mask
+            return self._ask(random_bit(ours or rarest, self.rng), peer)
         again = theirs & self.released
         if again:
             return self._ask(random_bit(self.availability.rarest(again), self.rng), peer)

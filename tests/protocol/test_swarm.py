@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from p2pshare import limits
-from p2pshare.errors import LocalProtocolError, RemoteProtocolError, Status
+from p2pshare.errors import RemoteProtocolError, Status
 from p2pshare.protocol import (
     NEED_DATA,
     Connection,
@@ -16,7 +16,6 @@ from p2pshare.protocol import (
     Data,
     EndOfMessage,
     Request,
-    Response,
     Role,
 )
 from p2pshare.protocol import swarm as sp
@@ -206,28 +205,48 @@ def test_pipelined_client_matches_answers_in_order(step: int | None) -> None:
     stream = answer(200, b"first") + answer(404) + answer(200, b"third") + b"tail"
     chunks = [stream] if step is None else [stream[i:i + step] for i in range(0, len(stream), step)]
     answers: list[tuple[int, bytes]] = []
-    body = b""
-    status = 0
     for chunk in chunks:
         client.receive_data(chunk)
-        while len(answers) < 3 and (event := client.next_event()) is not NEED_DATA:
-            if isinstance(event, Response):
-                status = event.status
-            elif isinstance(event, Data):
-                body += event.data
-            elif isinstance(event, EndOfMessage):
-                answers.append((status, body))
-                body = b""
+        while len(answers) < 3 and (found := client.next_answer()) is not None:
+            answers.append((found[0].status, found[1]))
     assert answers == [(200, b"first"), (404, b""), (200, b"third")]
     assert client.in_flight == 0
-    with pytest.raises(LocalProtocolError):
-        client.next_event()  # "tail" answers nothing that was asked
+    client.receive_data(b"\r\n\r\n")
+    with pytest.raises(RemoteProtocolError):
+        client.next_answer()  # bytes that answer nothing that was asked
 
 
-def test_pipelined_client_refuses_an_oversized_piece() -> None:
+@pytest.mark.parametrize("wire", [
+    b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 9\r\n\r\ntoo long!",  # over max_body
+    b"P2P-SWARM/1.0 200 OK\r\n\r\n",  # a 200 without Content-Length
+    b"HTTP/1.1 2000 OK\r\n\r\n",
+    b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    b"P2P-SWARM/1.0 200 OK\r\n" + b"X-Pad: " + b"a" * 20000,
+])
+def test_pipelined_client_rejects(wire: bytes) -> None:
     client = sp.PipelinedClient(max_body=4)
     client.send(*sp.to_request(sp.GetPiece(ID, 0)))
-    client.receive_data(answer(200, b"too long"))
+    client.receive_data(wire)
     with pytest.raises(RemoteProtocolError):
-        while client.next_event() is not NEED_DATA:
-            pass
+        client.next_answer()
+
+
+def test_pipelined_client_close_mid_answer() -> None:
+    client = sp.PipelinedClient()
+    client.send(*sp.to_request(sp.GetPiece(ID, 0)))
+    client.receive_data(answer(200, b"abcdef")[:-2])
+    assert client.next_answer() is None and client.wanted == 2
+    client.receive_data(b"")
+    with pytest.raises(RemoteProtocolError):
+        client.next_answer()
+
+
+@given(st.binary(max_size=300))
+def test_pipelined_client_random_bytes(data: bytes) -> None:
+    client = sp.PipelinedClient()
+    client.send(*sp.to_request(sp.GetPiece(ID, 0)))
+    client.receive_data(data)
+    try:
+        client.next_answer()
+    except RemoteProtocolError:
+        pass
