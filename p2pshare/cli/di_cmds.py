@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help=f"smallest generated file in bytes (default {plan.MIN_SIZE})")
     p.add_argument("--max-size", type=int, default=plan.MAX_SIZE,
                    help=f"largest generated file in bytes (default {plan.MAX_SIZE})")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run every case this many times (the plot shows the median run)")
     p.add_argument("--no-plot", action="store_true", help="write the CSVs only")
     p.set_defaults(func=cmd_experiment)
 
@@ -199,8 +201,10 @@ async def peers(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- experiment
 def cmd_experiment(args: argparse.Namespace) -> int:
-    if args.peers < 2 or args.per_peer < 1 or not 0 < args.min_size <= args.max_size:
-        return fail("need --peers >= 2, --per-peer >= 1 and 0 < --min-size <= --max-size")
+    if args.peers < 2 or args.per_peer < 1 or args.repeat < 1 \
+            or not 0 < args.min_size <= args.max_size:
+        return fail("need --peers >= 2, --per-peer >= 1, --repeat >= 1 and "
+                    "0 < --min-size <= --max-size")
     return run(experiment(args))
 
 
@@ -224,13 +228,15 @@ async def experiment(args: argparse.Namespace) -> int:
         else:
             rfcs, sources = plan.rfc_numbers(args.peers, args.per_peer), Path(tmp) / "sources"
             write_sources(sources, plan.sample_sizes(rfcs, args.min_size, args.max_size))
-        say(f"experiment: {len(systems)} system(s) x 3 cases, {args.peers} peers, "
-            f"{count} RFCs, {count - args.per_peer} downloads per peer")
+        say(f"experiment: {len(systems)} system(s) x 3 cases x {args.repeat} run(s), "
+            f"{args.peers} peers, {count} RFCs, {count - args.per_peer} downloads per peer")
         results = await run_all(systems, list(plan.Case), rfcs, args.peers, sources,
-                                Path(tmp) / "work")
+                                Path(tmp) / "work", args.repeat)
     args.out.mkdir(parents=True, exist_ok=True)
-    title = (f"loopback, {args.peers} peers, {count} RFCs; {platform.node()}, "
-             f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
+    title = (f"loopback, {args.peers} peers, {count} RFCs"
+             + (f", median of {args.repeat} runs" if args.repeat > 1 else "")
+             + f"; {platform.node()}, {os.cpu_count()} CPUs, Python "
+             f"{platform.python_version()}")
     written = report.write_task_files(args.out, results, title, plots=not args.no_plot)
     Console(width=max(110, Console().width)).print(report.summary(results))
     for path in written:

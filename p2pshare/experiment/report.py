@@ -19,7 +19,7 @@ from rich.table import Table
 from .plan import Case
 from .run import CaseResult, Row
 
-CSV_FIELDS = ("system", "case", "peer", "seq", "rfc", "bytes", "holder", "lookup_s",
+CSV_FIELDS = ("system", "case", "run", "peer", "seq", "rfc", "bytes", "holder", "lookup_s",
               "transfer_s", "seconds", "cumulative_s")
 TASKS = {"task1": (Case.CENTRALIZED,), "task2": (Case.BEST, Case.WORST)}
 SYSTEM_NAMES = {"di": "P2P-DI", "ci": "P2P-CI"}
@@ -31,7 +31,7 @@ def write_csv(path: Path, rows: Iterable[Row]) -> None:
         out = csv.writer(handle)
         out.writerow(CSV_FIELDS)
         for r in rows:
-            out.writerow([r.system, r.case.value, f"P{r.peer}", r.seq, r.rfc, r.size,
+            out.writerow([r.system, r.case.value, r.run, f"P{r.peer}", r.seq, r.rfc, r.size,
                           f"P{r.holder}", f"{r.lookup_s:.6f}", f"{r.transfer_s:.6f}",
                           f"{r.seconds:.6f}", f"{r.cumulative_s:.6f}"])
 
@@ -62,7 +62,7 @@ def plot(path: Path, task: str, cases: tuple[Case, ...], results: list[CaseResul
                              squeeze=False)
     colours = plt.get_cmap("tab10")
     for ax, case in zip(axes[0], cases, strict=True):
-        for result in (r for r in results if r.case is case):
+        for result in median_runs([r for r in results if r.case is case]):
             for peer, rows in sorted(_by_peer(result.rows).items()):
                 ax.plot([r.seq for r in rows], [r.cumulative_s * 1000 for r in rows],
                         STYLES.get(result.system, "-"), color=colours(peer % 10),
@@ -86,21 +86,37 @@ def _by_peer(rows: list[Row]) -> dict[int, list[Row]]:
     return peers
 
 
+def median_runs(results: list[CaseResult]) -> list[CaseResult]:
+    """Per system, the run whose mean peer total is the median one (the run plotted)."""
+    chosen = []
+    for system in dict.fromkeys(r.system for r in results):
+        runs = sorted((r for r in results if r.system == system),
+                      key=lambda r: statistics.mean(r.peer_totals()))
+        chosen.append(runs[(len(runs) - 1) // 2])
+    return chosen
+
+
 def summary(results: list[CaseResult]) -> Table:
-    """One row per system and case: per-download and per-peer figures, in milliseconds."""
+    """One row per system and case, over all its runs; times in milliseconds."""
     table = Table(title="Measured downloads, ms")
-    for column in ("system", "case", "peers", "RFCs", "MiB", "per RFC: median/p90/max",
+    for column in ("system", "case", "runs", "peers", "RFCs", "MiB", "per RFC: median/p90/max",
                    "per peer: min/mean/max", "index setup"):
         table.add_column(column, justify="left" if column in ("system", "case") else "right")
-    for r in results:
-        each = sorted(row.seconds * 1000 for row in r.rows)
-        totals = [rows[-1].cumulative_s * 1000 for rows in _by_peer(r.rows).values()]
+    groups: dict[tuple[str, Case], list[CaseResult]] = {}
+    for result in results:
+        groups.setdefault((result.system, result.case), []).append(result)
+    for (system, case), runs in groups.items():
+        rows = [row for r in runs for row in r.rows]
+        each = sorted(row.seconds * 1000 for row in rows)
+        totals = [t * 1000 for r in runs for t in r.peer_totals()]
+        setup = [s * 1000 for r in runs for s in r.prepare_s]
         table.add_row(
-            SYSTEM_NAMES.get(r.system, r.system), r.case.value, str(len(totals)),
-            str(len(each)), f"{sum(row.size for row in r.rows) / 2**20:.1f}",
+            SYSTEM_NAMES.get(system, system), case.value, str(len(runs)),
+            str(len(runs[0].peer_totals())), str(len(rows) // len(runs)),
+            f"{sum(row.size for row in runs[0].rows) / 2**20:.1f}",
             f"{statistics.median(each):.2f}/{_p90(each):.2f}/{each[-1]:.2f}",
             f"{min(totals):.0f}/{statistics.mean(totals):.0f}/{max(totals):.0f}",
-            f"{statistics.mean(r.prepare_s) * 1000:.1f}")
+            f"{statistics.mean(setup):.1f}")
     return table
 
 

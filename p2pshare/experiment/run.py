@@ -36,6 +36,7 @@ class Row:
 
     system: str
     case: Case
+    run: int  # 1 for the first repetition of this case
     peer: int
     seq: int  # 1 for the peer's first download
     rfc: int
@@ -54,8 +55,16 @@ class Row:
 class CaseResult:
     system: str
     case: Case
+    run: int
     rows: list[Row]
     prepare_s: list[float]  # per downloading peer: PQuery + RFCQuery (DI) or LIST (CI)
+
+    def peer_totals(self) -> list[float]:
+        """Each downloading peer's total download time, in seconds."""
+        last: dict[int, float] = {}
+        for row in self.rows:
+            last[row.peer] = row.cumulative_s
+        return list(last.values())
 
 
 class Worker:
@@ -110,7 +119,8 @@ async def stopping(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
             await worker.stop()
 
 
-async def run_case(system: str, plan: Plan, sources: Path, work: Path) -> CaseResult:
+async def run_case(system: str, plan: Plan, sources: Path, work: Path, run: int = 1
+                   ) -> CaseResult:
     """One system, one case: fresh processes, fresh folders, measured downloads."""
     async with stopping([]) as workers:
         server = await Worker.start("server", "server", "--system", system)
@@ -130,17 +140,18 @@ async def run_case(system: str, plan: Plan, sources: Path, work: Path) -> CaseRe
             peers[i].send(go=[[rfc, HOST, ports[h]] for rfc, h in plan.orders[i]])
         done = await _gather(peers[i].receive("done") for i in busy)
     rows = [row for i, downloads in zip(busy, done, strict=True)
-            for row in _rows(system, plan, i, downloads)]
-    return CaseResult(system, plan.case, rows, [float(s) for s in prepared])
+            for row in _rows(system, plan, run, i, downloads)]
+    return CaseResult(system, plan.case, run, rows, [float(s) for s in prepared])
 
 
-def _rows(system: str, plan: Plan, peer: int, downloads: list[list[float]]) -> Iterable[Row]:
+def _rows(system: str, plan: Plan, run: int, peer: int, downloads: list[list[float]]
+          ) -> Iterable[Row]:
     total = 0.0
     for seq, ((rfc, size, lookup, transfer), (_rfc, holder)) in enumerate(
             zip(downloads, plan.orders[peer], strict=True), 1):
         total += lookup + transfer
-        yield Row(system, plan.case, peer, seq, int(rfc), int(size), holder, lookup, transfer,
-                  total)
+        yield Row(system, plan.case, run, peer, seq, int(rfc), int(size), holder, lookup,
+                  transfer, total)
 
 
 async def _gather(steps: Iterable[Any]) -> list[Any]:
@@ -181,16 +192,18 @@ def real_rfcs(folder: Path, count: int) -> list[int]:
 
 
 async def run_all(systems: Iterable[str], cases: Iterable[Case], rfcs: list[int], peers: int,
-                  sources: Path, work: Path) -> list[CaseResult]:
-    """Every (system, case), one after the other (never two at once: they would compete).
+                  sources: Path, work: Path, repeat: int = 1) -> list[CaseResult]:
+    """Every (system, case) ``repeat`` times, one after the other (never two at once: they
+    would compete for the CPUs).
 
-    The systems alternate within each case, so a change in the machine's background load
-    during the run falls on both alike rather than on one system's cases.
+    The systems alternate within each case and the cases within each repetition, so a
+    change in the machine's background load falls on all alike rather than on one system.
     """
-    order = tuple(systems)
+    order, plans = tuple(systems), [make_plan(case, rfcs, peers) for case in cases]
     results = []
-    for case in cases:
-        plan = make_plan(case, rfcs, peers)
-        for system in order:
-            results.append(await run_case(system, plan, sources, work / f"{system}-{case}"))
-    return sorted(results, key=lambda r: order.index(r.system))
+    for run in range(1, repeat + 1):
+        for plan in plans:
+            for system in order:
+                where = work / f"{system}-{plan.case}-{run}"
+                results.append(await run_case(system, plan, sources, where, run))
+    return sorted(results, key=lambda r: (order.index(r.system), r.run))
