@@ -230,8 +230,11 @@ async def experiment(args: argparse.Namespace) -> int:
             write_sources(sources, plan.sample_sizes(rfcs, args.min_size, args.max_size))
         say(f"experiment: {len(systems)} system(s) x 3 cases x {args.repeat} run(s), "
             f"{args.peers} peers, {count} RFCs, {count - args.per_peer} downloads per peer")
-        results = await run_all(systems, list(plan.Case), rfcs, args.peers, sources,
-                                Path(tmp) / "work", args.repeat)
+        try:
+            results = await run_all(systems, list(plan.Case), rfcs, args.peers, sources,
+                                    Path(tmp) / "work", args.repeat)
+        except (plan.ExperimentError, OSError, TimeoutError) as exc:
+            return fail(f"experiment failed: {exc}")
     args.out.mkdir(parents=True, exist_ok=True)
     title = (f"loopback, {args.peers} peers, {count} RFCs"
              + (f", median of {args.repeat} runs" if args.repeat > 1 else "")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .. import limits
+from ..errors import P2PError
 
 FIRST_RFC = 9601  # "use the 60 most recent RFCs": numbers in the recent range
 MEDIAN_SIZE = 40 * limits.KiB
@@ -29,6 +30,10 @@ SIZE_SIGMA = 0.9  # log-normal spread: most files 10-200 KiB
 MIN_SIZE = 3 * limits.KiB
 MAX_SIZE = 400 * limits.KiB
 SEED = 573  # the course number: the same files in every run
+
+
+class ExperimentError(P2PError):
+    """A run could not go as planned: a worker died, or a peer could not follow its plan."""
 
 
 class Case(StrEnum):

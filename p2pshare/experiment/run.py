@@ -24,7 +24,7 @@ from typing import Any
 from .. import limits
 from ..peer import paths
 from ..samples import sample_text
-from .plan import Case, Plan, make_plan
+from .plan import Case, ExperimentError, Plan, make_plan
 
 HOST = "127.0.0.1"
 SYSTEMS = ("di", "ci")
@@ -91,10 +91,10 @@ class Worker:
         async with asyncio.timeout(limits.EXPERIMENT_STEP_TIMEOUT):
             line = await self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"{self.name} exited ({await self.proc.wait()}) before {key!r}")
+            raise ExperimentError(f"{self.name} exited ({await self.proc.wait()}) before {key!r}")
         message = json.loads(line)
         if key not in message:
-            raise RuntimeError(f"{self.name} said {message!r}, expected {key!r}")
+            raise ExperimentError(f"{self.name} said {message!r}, expected {key!r}")
         return message[key]
 
     async def stop(self) -> None:

@@ -32,12 +32,14 @@ from typing import Any
 from ..cli.menu import StdinLines
 from ..dipeer.client import Fetched, get_rfc
 from ..dipeer.peer import DIPeer
+from ..errors import P2PError
 from ..index.server import IndexServer
 from ..net.stream import split_hostport
 from ..peer.client import fetch_from
 from ..peer.node import Peer
 from ..protocol import di
 from ..registry.server import RegistrationServer
+from .plan import ExperimentError
 
 HOST = "127.0.0.1"
 Download = list[float]  # [rfc, bytes, lookup seconds, transfer seconds]
@@ -45,10 +47,6 @@ Download = list[float]  # [rfc, bytes, lookup seconds, transfer seconds]
 
 def emit(**message: Any) -> None:
     print(json.dumps(message), flush=True)
-
-
-class ExperimentError(Exception):
-    """A peer could not follow its plan (a holder missing from the index, a failed GET)."""
 
 
 async def serve(system: str) -> None:
@@ -156,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         job = run_peer(args.system, split_hostport(args.server, 0), args.dir)
     try:
         asyncio.run(job)
-    except ExperimentError as exc:
+    except (P2PError, OSError) as exc:  # a failed step: one line; the coordinator reports it
         print(f"experiment worker: {exc}", file=sys.stderr)
         return 1
     return 0
