@@ -75,18 +75,23 @@ async def request(stream: BaseStream, msg: di.DIRequest, trace: Trace | None) ->
     return head
 
 
-async def read_body(stream: BaseStream, sink: Callable[[bytes], object] | None = None) -> bytes:
-    """The reply's body, or b"" when every chunk went to ``sink``.
+async def read_body(stream: BaseStream, limit: int = limits.DI_MAX_LIST_BODY) -> bytes:
+    """The reply's body, held in memory: at most ``limit`` bytes.
 
     Raises:
-        RemoteProtocolError: the body ended before its Content-Length.
+        RemoteProtocolError: the body ended before its Content-Length, or (a reply without
+            Content-Length, read until close) grew beyond ``limit``.
         TimeoutError: the sender fell silent for ``limits.UPLOAD_IDLE_TIMEOUT``.
     """
     chunks: list[bytes] = []
+    size = 0
     while True:
         event = await stream.next_event(limits.UPLOAD_IDLE_TIMEOUT)
         if isinstance(event, Data):
-            (chunks.append if sink is None else sink)(event.data)
+            size += len(event.data)
+            if size > limit:
+                raise RemoteProtocolError(f"reply body over {limit} bytes")
+            chunks.append(event.data)
         elif isinstance(event, (EndOfMessage, ConnectionClosed)):
             return b"".join(chunks)
 
@@ -95,9 +100,10 @@ async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None)
     """Send ``msg`` to ``host:port`` on a new connection and return the whole reply.
 
     Raises:
-        PeerGone, RemoteProtocolError, TimeoutError: as ``request`` and ``read_body``.
+        PeerGone, RemoteProtocolError: as ``request`` and ``read_body``.
+        TimeoutError: the whole exchange took over ``limits.RESPONSE_TIMEOUT``.
     """
-    async with connect(host, port) as stream:
+    async with connect(host, port) as stream, asyncio.timeout(limits.RESPONSE_TIMEOUT):
         head = await request(stream, msg, trace)
         reply = Reply(head, await read_body(stream))
     if trace is not None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from p2pshare.dipeer.client import get_rfc
-from p2pshare.errors import IntegrityError
+from p2pshare.errors import IntegrityError, RemoteProtocolError
 from p2pshare.protocol import di
+from p2pshare.registry import wire
 from p2pshare.registry.client import RSClient
 from p2pshare.registry.store import Registry
 
@@ -257,3 +258,16 @@ async def test_keepalive_keeps_a_peer_active_past_its_ttl(tmp_path: Path) -> Non
             keeper.cancel()
         view = net.rs.registry.view(a.rs.cookie or 0)
         assert view is not None and view.active
+
+
+@arun
+async def test_a_reply_without_content_length_is_read_until_close_but_bounded() -> None:
+    reply = b"P2P-DI/1.0 200 OK\r\n\r\n" + b"peer 1\r\n" * 1000
+    async with fake_peer(reply) as port:
+        async with wire.connect(HOST, port) as stream:
+            await wire.request(stream, di.RFCQuery(HOST), None)
+            assert len(await wire.read_body(stream, limit=8000)) == 8000
+        async with wire.connect(HOST, port) as stream:
+            await wire.request(stream, di.RFCQuery(HOST), None)
+            with pytest.raises(RemoteProtocolError):
+                await wire.read_body(stream, limit=7999)
