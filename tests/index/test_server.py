@@ -321,3 +321,19 @@ async def test_list_while_others_change_the_index() -> None:
             lines.append(parse_record(got.rstrip(b"\r\n")))
         assert len(lines) <= 20_000 and all(r.host == "old" for r in lines)
         await lister.expect(LIST, ok(*(line(n, "New") for n in range(200, 0, -1))))
+
+
+@arun
+async def test_reader_gone_mid_list() -> None:
+    async with index_server() as (server, port):
+        for rfc in range(1, 20_001):
+            server.index.add("seed", rfc, "Some Title Of Moderate Length", "old", 1)
+        lister = await Raw.connect(port, rcvbuf=4096)
+        await lister.expect(add(1, "Mine", "l", 5), ok(line(1, "Mine", "l", 5)))
+        await lister.send(LIST)
+        assert await lister.recv(len(OK)) == OK
+        lister.reset()
+        await async_wait_for(lambda: server.index.lookup(1)[0].host == "old",
+                             what="the lister's record dropped")
+        other = await Raw.connect(port)
+        await other.expect(lookup(1), ok(line(1, "Some Title Of Moderate Length", "old", 1)))
