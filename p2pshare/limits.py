@@ -45,6 +45,10 @@ FIRST_REQUEST_TIMEOUT = 30 * SECONDS
 HEAD_TIMEOUT = 10 * SECONDS
 # Upload (GET) connections: one request, then the file, then close.
 UPLOAD_IDLE_TIMEOUT = 30 * SECONDS
+# A server ending a connection (after a GET's file, or a 400 for lost framing) half-closes
+# and drops what still arrives, for at most this long, before it closes: closing with
+# unread input would send a reset, which can destroy the reply's end in flight.
+CLOSE_LINGER = 2 * SECONDS
 # While receiving a P2S response, a silence this long after the status line ends the
 # message: tolerates servers that omit the terminating blank line (spec ambiguity A2).
 RESPONSE_LINGER = 1.0 * SECONDS

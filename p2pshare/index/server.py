@@ -91,6 +91,7 @@ class IndexServer:
             log.info("[Server] %s:%d sent a malformed message (%s); closing",
                      *stream.peername, exc)
             await stream.send_quietly(ci.p2s_response(exc.status), EndOfMessage())
+            await stream.linger_close()
         except (TimeoutError, PeerGone, OSError) as exc:
             log.info("[Server] %s:%d dropped: %s", *stream.peername, type(exc).__name__)
         finally:

@@ -177,6 +177,20 @@ class EventStream(BaseStream):
             sent += len(chunk)
         return sent
 
+    async def linger_close(self, linger: float = limits.CLOSE_LINGER) -> None:
+        """End our sending half, drop what the other side still sends until it closes (at
+        most ``linger`` seconds), then close; never raises. A close with unread input
+        would reset the connection and could cut off the end of what we sent."""
+        try:
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(linger):
+                while await self.reader.read(limits.RECV_CHUNK):
+                    pass
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Close the socket; never raises."""
         self.writer.close()

@@ -62,6 +62,8 @@ class UploadServer:
             await stream.send_quietly(ci.upload_error(exc.status, self.os_name), EndOfMessage())
         except (TimeoutError, PeerGone, OSError) as exc:
             log.info("[Peer] upload to %s:%d ended: %s", *stream.peername, type(exc).__name__)
+        finally:
+            await stream.linger_close()  # one GET per connection (1.9)
 
     async def _answer(self, stream: EventStream, req: CIRequest | ci.Rejected) -> None:
         if isinstance(req, ci.Rejected):

@@ -172,6 +172,6 @@ class IndexModel(RuleBasedStateMachine):
         assert set(self.index.peers()) == set(self.owner)
 
 
-IndexModel.TestCase.settings = settings(max_examples=200, stateful_step_count=30,
+IndexModel.TestCase.settings = settings(max_examples=100, stateful_step_count=30,
                                         deadline=None)
 test_index_model = IndexModel.TestCase

@@ -147,3 +147,19 @@ async def test_many_downloads_at_once(folder: Path) -> None:
                                          for i in range(40)))
     for i, (status, _, body) in enumerate(replies):
         assert status == b"P2P-CI/1.0 200 OK" and body == files[1 + i % 8]
+
+
+@arun
+async def test_stray_bytes_after_the_request_do_not_cut_the_file(folder: Path) -> None:
+    """Bytes a client sends after its GET (an extra CRLF, say) are read and dropped:
+    closing with them unread would reset the connection and lose the file's tail."""
+    data = os.urandom(8 * 1024 * 1024)
+    (folder / "rfc9.txt").write_bytes(data)
+    async with upload_server(folder) as port:
+        raw = await Raw.connect(port, rcvbuf=65536)
+        await raw.send(get("RFC 9"))
+        head = await raw.reader.readuntil(b"\r\n\r\n")
+        await raw.send(b"\r\n")
+        assert f"Content-Length: {len(data)}\r\n".encode() in head
+        assert await raw.recv(len(data)) == data
+        await raw.close()
