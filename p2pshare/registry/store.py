@@ -7,14 +7,19 @@ while its flag is set and its TTL is above 0.
 
 ``_active`` holds only the active records, ordered by last contact, so the record to expire
 next is always first: expiry pops from the front, and PQuery walks only active peers, so
-its cost does not grow with peers that left or timed out. Records are never deleted and
-cookies come from a counter, so a cookie is never given out twice.
+its cost does not grow with peers that left or timed out.
+
+Cookies are random integers below 2**63, checked against every cookie this RS ever issued
+(records are never deleted), so none is given out twice. Randomness, not a counter, keeps
+them unique across an RS restart too (a counter would start again at 1 and hand a new
+peer the cookie an old peer still holds), and makes another peer's cookie unguessable, so
+no peer can send Leave or KeepAlive on another's behalf.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -81,7 +86,6 @@ class Registry:
         self._peers: dict[int, PeerRecord] = {}
         self._active: OrderedDict[int, PeerRecord] = OrderedDict()  # by last contact
         self._by_addr: dict[tuple[str, int], int] = {}  # (host, port) -> cookie, active only
-        self._cookies = itertools.count(1)
 
     # ----------------------------------------------------------------- messages
     def register(self, host: str, port: int, cookie: int | None) -> PeerRecord | Refusal:
@@ -92,7 +96,7 @@ class Registry:
         """
         now = self._clock()
         if cookie is None:
-            rec = PeerRecord(host, next(self._cookies), port, True, now, self._wall())
+            rec = PeerRecord(host, self._new_cookie(), port, True, now, self._wall())
             self._peers[rec.cookie] = rec
         elif (found := self._peers.get(cookie)) is None:
             return Refusal.UNKNOWN
@@ -146,6 +150,11 @@ class Registry:
         return len(self._active)
 
     # ----------------------------------------------------------------- internals
+    def _new_cookie(self) -> int:
+        while (cookie := 1 + secrets.randbelow(limits.DI_MAX_COOKIE)) in self._peers:
+            pass  # a repeat is astronomically rare; draw again
+        return cookie
+
     def _remaining(self, rec: PeerRecord, now: float) -> float:
         return self.ttl - (now - rec.last_contact)
 

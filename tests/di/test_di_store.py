@@ -91,14 +91,16 @@ def test_re_register_keeps_the_cookie_and_counts() -> None:
     assert view.last_registered.timestamp() == clock.wall()
 
 
-def test_cookies_are_never_reused() -> None:
+def test_cookies_are_never_reused_even_by_a_restarted_rs() -> None:
     reg, _clock = registry()
     seen = set()
     for i in range(50):
         cookie = cookie_of(reg.register("h", 5000 + i, None))
-        assert cookie not in seen
+        assert cookie not in seen and 1 <= cookie <= limits.DI_MAX_COOKIE
         seen.add(cookie)
         reg.leave(cookie)
+    restarted, _clock = registry()  # a fresh RS knows nothing of the cookies above
+    assert all(cookie_of(restarted.register("h", 1, None)) not in seen for _ in range(50))
 
 
 def test_unknown_cookies_are_refused() -> None:
