@@ -168,6 +168,9 @@ async def get(args: argparse.Namespace) -> int:
     finally:
         await peer.aclose()
     got = result.fetched
+    if result.already_local:
+        say(f"RFC {args.rfc} is already in {args.dir}")
+        return 0
     if args.json:
         print(json.dumps({"rfc": args.rfc, "path": str(got.path) if got else None,
                           "size": got.size if got else 0, "steps": result.steps}, indent=2))

@@ -97,8 +97,11 @@ async def run_command(peer: DIPeer, cmd: Command) -> None:
         for step in result.steps:
             say(f"   {step}")
         got = result.fetched
-        say(f"=> saved {got.path} ({got.size} bytes)" if got else
-            f"=> RFC {cmd.rfc}: no active peer could send it")
+        if result.already_local:
+            say(f"=> RFC {cmd.rfc} is already in {peer.folder}")
+        else:
+            say(f"=> saved {got.path} ({got.size} bytes)" if got else
+                f"=> RFC {cmd.rfc}: no active peer could send it")
     elif cmd.name == "index":
         say(f"=> {len(peer.index)} record(s)" + "".join(
             f"\n   {line.to_line().decode()}" for line in peer.index.records()))

@@ -38,6 +38,7 @@ class GetResult:
 
     rfc: int
     fetched: Fetched | None = None
+    already_local: bool = False  # the RFC was in our folder: nothing was asked
     active: list[di.PeerAddr] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # one line per RFCQuery / GetRFC
 
@@ -142,7 +143,7 @@ class DIPeer:
         """Download RFC ``rfc`` by the handout's algorithm (module doc); never raises for
         a peer's failure, only for the RS's (PeerGone, TimeoutError, RemoteProtocolError)."""
         if self.index.has_local(rfc):
-            return GetResult(rfc, steps=[f"RFC {rfc} is already in {self.folder}"])
+            return GetResult(rfc, already_local=True)
         result = GetResult(rfc, active=await self.pquery())
         active = {(p.host, p.port) for p in result.active}
         tried: set[tuple[str, int]] = set()

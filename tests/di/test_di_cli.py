@@ -83,7 +83,8 @@ def test_a_sigkilled_peer_stops_being_listed_once_its_ttl_passes(tmp_path: Path)
         assert active_peers(rs_port) == []
 
 
-MENU_INPUT = "pquery\nrfcquery\nget 2345\nindex\nget 99\nnonsense\nleave\npquery\n"
+MENU_INPUT = ("pquery\nrfcquery\nget 2345\nget 2345\nindex\nget 99\nnonsense\nleave\n"
+              "pquery\n")
 
 
 def test_the_menu_works_from_a_pipe(tmp_path: Path) -> None:
@@ -104,6 +105,7 @@ def test_the_menu_works_from_a_pipe(tmp_path: Path) -> None:
                      "GET RFC 2345 P2P-DI/1.0\n", "Content-Length: 9000\n",
                      f"=> saved {a_dir / 'rfc2345.txt'} (9000 bytes)",
                      "=> RFC 99: no active peer could send it",
+                     f"=> RFC 2345 is already in {a_dir}",
                      "unknown command 'nonsense'", "LEAVE PEER P2P-DI/1.0\n", "=> 200 OK"):
             assert text in out, text
         assert out.count("LEAVE PEER") == 1  # EOF after leave: no second Leave
@@ -120,6 +122,8 @@ def test_one_shot_commands(tmp_path: Path) -> None:
         assert got.returncode == 0, got.stderr
         assert json.loads(got.stdout)["size"] == 2048
         assert (tmp_path / "rfc8.txt").read_bytes() == content(8, 2048)
+        again = run_cli(["di-get", "8", "--rs", rs, "--dir", str(tmp_path)])
+        assert again.returncode == 0 and "already" in again.stdout
         missing = run_cli(["di-get", "9", "--rs", rs, "--dir", str(tmp_path)])
         assert missing.returncode == 1 and "RFC 9" in missing.stderr
         assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == 1
