@@ -31,6 +31,7 @@ from ..errors import RemoteProtocolError, Status
 from ._connection import Connection, Role, _phrase
 from ._events import Framing, Request, Response
 from ._grammar import Headers, decode_text, encode_head, get_header, http_date, parse_int
+from .ci import Rejected  # the same notion in every protocol: well framed, refused
 
 VERSION = "P2P-DI/1.0"
 CONTENT_TYPE = "text/plain"
@@ -106,14 +107,6 @@ class GetRFC:
 DIRequest = Register | Leave | KeepAlive | PQuery | RFCQuery | GetRFC
 RSRequest = Register | Leave | KeepAlive | PQuery
 PeerRequest = RFCQuery | GetRFC
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A well-framed request that must be refused with ``status``."""
-
-    status: Status
-    detail: str
 
 
 # ----------------------------------------------------------------------------- records
