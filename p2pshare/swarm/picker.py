@@ -9,7 +9,8 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    start, when the seed alone holds everything, each asks the seed for a different share
    of the pieces and gets the rest from the others, so the seed's upload, the scarce
    resource, carries each piece about once. Random ties alone would let downloaders that
-   cannot yet see each other's requests ask the seed for the same pieces.
+   cannot yet see each other's requests ask the seed for the same pieces. While a seeder
+   alone holds pieces of others' stripes, we ask it only for our own (``_reserved``).
 2. Reassignment: a request past its deadline (the downloader decides) is *released*: the
    piece may then be asked of another peer too, while the slow request stays in flight.
 3. Endgame: when every missing piece that anyone holds has been asked for, a peer with a
@@ -100,6 +101,9 @@ class Picker:
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
         fresh = theirs & ~self.requested
+        if fresh and self._reserved(peer):
+            fresh &= self._stripe_mask & self.availability.levels[1]
+            return self._ask(random_bit(fresh, self.rng), peer) if fresh else None
         if fresh:
             rarest = self.availability.rarest(fresh)
             ours = rarest & self._stripe_mask
@@ -110,6 +114,21 @@ class Picker:
         if theirs and self.endgame:
             return self._endgame_pick(theirs, peer)
         return None
+
+    def _reserved(self, peer: Peer) -> bool:
+        """Whether ``peer`` is a seeder whose upload should go to first copies for now.
+
+        While a seeder is the only holder of pieces in other downloaders' stripes, asking
+        it for those (their owners are asking for them) or for pieces another peer already
+        holds would spend its upload on second copies and delay the first ones that every
+        downloader waits for. So, while we have requests in flight elsewhere, we ask such
+        a seeder only for pieces of our own stripe that nobody else holds. With nothing in
+        flight (we are starved, or a stripe's owner is gone) this restraint is dropped.
+        """
+        levels = self.availability.levels
+        if self.peers.get(peer) != full(self.count) or not self.requested or len(levels) < 2:
+            return False
+        return bool(levels[1] & self.missing & ~self._stripe_mask)
 
     def _endgame_pick(self, theirs: int, peer: Peer) -> int | None:
         fewest = self.endgame_max
