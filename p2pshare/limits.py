@@ -152,6 +152,9 @@ MAX_BAD_PIECES = 2
 ENDGAME_MAX_REQUESTS = 2
 # How often a download asks the tracker who holds what.
 PEERS_POLL_INTERVAL = 0.25 * SECONDS
+# Characters of one Have header (new pieces told with a PIECE answer); more go in later
+# answers. Well under MAX_LINE.
+MAX_HAVE_HEADER = 4 * KiB
 # How often the resume manifest of verified pieces is rewritten during a download.
 RESUME_SAVE_INTERVAL = 1 * SECONDS
 # Plain progress lines (stdout not a terminal) are printed this often.

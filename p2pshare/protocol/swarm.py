@@ -222,9 +222,27 @@ def busy(retry_after: float) -> tuple[Response, bytes]:
     return response(Status.BUSY, extra=(("Retry-After", str(max(1, round(retry_after)))),))
 
 
-def piece_head(length: int) -> Response:
+def piece_head(length: int, have: str = "") -> Response:
     """The head of a 200 to PIECE; the piece's bytes follow (by sendfile)."""
-    return Response(int(Status.OK), VERSION, (("Content-Length", str(length)),))
+    return Response(int(Status.OK), VERSION,
+                    (*have_header(have), ("Content-Length", str(length))))
+
+
+def have_header(have: str) -> tuple[tuple[str, str], ...]:
+    """``Have: <ranges>`` on a PIECE answer: pieces the server holds verified and has not
+    yet told this connection about (none: no header)."""
+    return (("Have", have),) if have else ()
+
+
+def news(held: int, told: int, limit: int = limits.MAX_HAVE_HEADER) -> tuple[str, int]:
+    """What to put in a Have header: (ranges text, the pieces it covers).
+
+    At most ``limit`` characters: the lowest pieces first, the rest in later answers.
+    """
+    text = encode_ranges(held & ~told)
+    if len(text) > limit:
+        text = text[: text.rindex(",", 0, limit + 1)]
+    return text, decode_ranges(text, held.bit_length()) if text else 0
 
 
 # ----------------------------------------------------------------------------- bodies

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
-from ..protocol import Response
-from ..protocol.swarm import PeerEntry
+from ..protocol import Response, get_header
+from ..protocol.swarm import PeerEntry, decode_ranges
 from .client import TrackerClient
 from .link import Address, PeerLink
 from .manifest import Manifest
@@ -81,6 +81,7 @@ class Download:
         self.strikes: Counter[Address] = Counter()
         self.banned: set[Address] = set()
         self.retry_at: dict[Address, float] = {}
+        self.learned: dict[Address, int] = {}  # pieces peers told us of on their links
         self.unreported = piece_file.have
         self.received = 0  # bytes of good pieces received this run
         self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
@@ -142,6 +143,7 @@ class Download:
         for address, pieces in listed.items():
             if address in self.banned:
                 continue
+            pieces |= self.learned.get(address, 0)
             self.picker.set_peer(address, pieces)
             wanted = pieces & self.picker.missing
             if (wanted and address not in self.links and now >= self.retry_at.get(address, 0)
@@ -156,7 +158,7 @@ class Download:
             await asyncio.sleep(limits.RESUME_SAVE_INTERVAL)  # periodic work, not a wait
             if self.file.have != saved:
                 saved = self.file.have
-                save(path, self.manifest, saved)
+                await asyncio.to_thread(save, path, self.manifest, saved)
 
     # ------------------------------------------------------------------ peers
     async def _peer(self, address: Address) -> None:
@@ -175,6 +177,7 @@ class Download:
             if link is not None:
                 link.close()
             self.links.pop(address, None)
+            self.learned.pop(address, None)
             self.picker.remove_peer(address)
             self.retry_at[address] = time.monotonic() + delay
             self._notify()
@@ -224,6 +227,7 @@ class Download:
             self._notify()
 
     def _answer(self, link: PeerLink, index: int, head: Response, body: bytes) -> None:
+        self._learn(link.address, get_header(head.headers, "Have"))
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
             self._good(link, index, body)
@@ -236,6 +240,16 @@ class Download:
             raise _Dropped("busy (503)")
         else:
             raise _Dropped(f"answered {head.status}")
+
+    def _learn(self, address: Address, have: str | None) -> None:
+        """A peer told us of pieces it now holds: use them before the tracker tells us."""
+        if have:
+            news = decode_ranges(have, self.manifest.count)
+            self.learned[address] = self.learned.get(address, 0) | news
+            held = self.picker.peers.get(address, 0)
+            if news & ~held:
+                self.picker.set_peer(address, held | news)
+                self._notify()
 
     def _good(self, link: PeerLink, index: int, body: bytes) -> None:
         link.snubbed = False

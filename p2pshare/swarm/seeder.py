@@ -95,11 +95,12 @@ class PieceServer:
             await stream.send(head, EndOfMessage())
 
     async def _loop(self, stream: EventStream) -> None:
+        told: dict[str, int] = {}  # per swarm, the pieces this connection was told of
         while (found := await self._read_request(stream, limits.SWARM_IDLE_TIMEOUT)) is not None:
             request, body = found
             msg = sp.interpret(request, body)
             if isinstance(msg, sp.GetPiece):
-                await self._send_piece(stream, msg)
+                await self._send_piece(stream, msg, told)
             elif isinstance(msg, sp.GetManifest) and (pf := self.library.get(msg.swarm)):
                 head, payload = sp.response(Status.OK, pf.manifest.to_bytes())
                 await stream.send(head, Data(payload), EndOfMessage())
@@ -122,16 +123,22 @@ class PieceServer:
                 parts.append(part.data)
         return event, b"".join(parts)
 
-    async def _send_piece(self, stream: EventStream, msg: sp.GetPiece) -> None:
+    async def _send_piece(self, stream: EventStream, msg: sp.GetPiece,
+                          told: dict[str, int]) -> None:
         pf = self.library.get(msg.swarm)
         place = pf.locate(msg.index) if pf is not None else None
+        have = ""
+        if pf is not None:  # news of our pieces travels with every answer
+            have, covered = sp.news(pf.have, told.get(msg.swarm, 0))
+            told[msg.swarm] = told.get(msg.swarm, 0) | covered
         if pf is None or place is None:
-            await stream.send(sp.response(Status.NOT_FOUND)[0], EndOfMessage())
+            await stream.send(sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
+                              EndOfMessage())
             return
         offset, length = place
         if self.throttle is not None:
             await self.throttle.take(length)
-        await stream.send(sp.piece_head(length))
+        await stream.send(sp.piece_head(length, have))
         await stream.sendfile(pf.handle, offset, length)
         await stream.send(EndOfMessage())
         self.bytes_sent += length

@@ -152,7 +152,8 @@ class Fetch:
             piece_file.have &= ~bad
             download.picker.have &= ~bad
         final = self.out_dir / manifest.name
-        fsync_and_replace(str(piece_file.path), str(final))
+        # In a thread: flushing a big file takes a while, and meanwhile we keep serving.
+        await asyncio.to_thread(fsync_and_replace, str(piece_file.path), str(final))
         piece_file.path = final
         resume.paths(self.out_dir, manifest)[1].unlink(missing_ok=True)
         return final

@@ -250,3 +250,12 @@ def test_pipelined_client_random_bytes(data: bytes) -> None:
         client.next_answer()
     except RemoteProtocolError:
         pass
+
+
+def test_news_is_bounded_and_covers_what_it_says() -> None:
+    held = sum(1 << i for i in range(0, 3000, 2))  # 1,500 separate pieces
+    text, covered = sp.news(held, 0, limit=100)
+    assert len(text) <= 100 and covered == sp.decode_ranges(text, 3000)
+    rest, more = sp.news(held, covered, limit=10**6)
+    assert covered | more == held and not covered & more
+    assert sp.news(held, held) == ("", 0)

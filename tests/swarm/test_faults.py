@@ -13,6 +13,7 @@ import pytest
 
 from p2pshare import limits
 from p2pshare.index.server import IndexServer
+from p2pshare.protocol import get_header
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.fetch import Download
 from p2pshare.swarm.manifest import Manifest
@@ -136,6 +137,9 @@ async def test_piece_server_answers(tmp_path: Path) -> None:
         assert [(h.status, bytes(b)) for h, b in answers] == [
             (200, data[3 * 65536:]), (200, data[:65536]), (404, b""), (404, b""),
             (200, manifest.to_bytes()), (400, b"")]
+        # The first answer tells which pieces the server holds; later ones only news.
+        assert [get_header(h.headers, "Have") for h, _ in answers[:4]] == [
+            "0-3", None, None, None]
         # A second connection while one is served: a clear 503, then close.
         reader2, writer2 = await asyncio.open_connection(*seed.address)
         other = PipelinedStream(seed.address, reader2, writer2, limits.MAX_PIECE_SIZE)
