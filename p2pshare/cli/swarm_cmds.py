@@ -17,7 +17,7 @@ from ..errors import P2PError
 from ..net.stream import split_hostport
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
-from ..swarm.fetch import Download
+from ..swarm.fetch import Download, first_error
 from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
 from ..swarm.storage import hash_file
 from ._run import fail, run
@@ -130,10 +130,13 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     else:
         download = job.prepare(manifest)
         with ProgressView(manifest.name, manifest.size) as view:
-            async with asyncio.TaskGroup() as tg:
-                shower = tg.create_task(_show(view, download))
-                final = await job.run(download)
-                shower.cancel()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    shower = tg.create_task(_show(view, download))
+                    final = await job.run(download)
+                    shower.cancel()
+            except BaseExceptionGroup as group:
+                raise first_error(group) from None
             _refresh(view, download)
     print(final, flush=True)
     if args.seed:

@@ -105,15 +105,21 @@ class Download:
         """
         if not self.picker.complete:
             try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._tracker_loop(tg))
-                    if self.resume_path is not None:
-                        tg.create_task(self._save_loop(self.resume_path))
-            except* _Complete:
-                pass
+                await self._swarm()
+            except BaseExceptionGroup as group:
+                raise first_error(group) from None
         await self._report()
         if self.resume_path is not None:
             save(self.resume_path, self.manifest, self.file.have)
+
+    async def _swarm(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._tracker_loop(tg))
+                if self.resume_path is not None:
+                    tg.create_task(self._save_loop(self.resume_path))
+        except* _Complete:
+            pass
 
     # ------------------------------------------------------------------ tracker
     async def _tracker_loop(self, tg: asyncio.TaskGroup) -> None:
@@ -280,6 +286,12 @@ class Download:
         self._changed.set()
         self._changed = asyncio.Event()
 
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception a task group collected (what callers report)."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from p2pshare import limits
+from p2pshare.errors import PeerGone
 from p2pshare.index.server import IndexServer
 from p2pshare.protocol import get_header
 from p2pshare.swarm.client import TrackerClient
@@ -23,6 +24,7 @@ from p2pshare.swarm.storage import PieceFile, hash_file
 from p2pshare.swarm.tracker import Tracker
 
 from ..aio import HOST, arun
+from ..helpers import async_wait_for
 
 MiB = 1024 * 1024
 
@@ -148,3 +150,21 @@ async def test_piece_server_answers(tmp_path: Path) -> None:
         assert head.status == 503 and ("Retry-After", "2") in head.headers
         link.close()
         other.close()
+
+
+@arun
+async def test_losing_the_tracker_ends_the_download_with_a_clear_error(tmp_path: Path) -> None:
+    path, manifest = make_file(tmp_path / "seed", 1 * MiB)
+    server = IndexServer(tracker=Tracker())
+    _, port = await server.start(HOST, 0)
+    async with peer(port, rate_limit=256 * 1024) as seed, peer(port) as me:
+        await seed.share(path, manifest)
+        job = Fetch(me, tmp_path / "out")
+        download = job.prepare(await job.resolve(manifest.id))
+        with pytest.raises(ExceptionGroup) as raised:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(job.run(download))
+                await async_wait_for(lambda: download.file.have, what="a first piece")
+                await server.aclose()  # the index server goes away mid-download
+    assert isinstance(raised.value.exceptions[0], PeerGone)  # one error, not a group
+    assert not (tmp_path / "out" / "data.bin").exists()
