@@ -263,19 +263,26 @@ def encode_ranges(mask: int) -> str:
     return ",".join(out)
 
 
+_RANGES = re.compile(r"\d{1,19}(?:-\d{1,19})?(?:,\d{1,19}(?:-\d{1,19})?)*\Z")
+
+
 def decode_ranges(text: str, count: int) -> int:
     """Inverse of ``encode_ranges``; every index must be below ``count``.
 
     Raises:
         RemoteProtocolError: malformed, or an index out of range.
     """
-    mask = 0
-    if not text.strip():
+    text = text.strip()
+    if not text:
         return 0
-    for part in text.strip().split(","):
-        low, dash, high = part.strip().partition("-")
-        first = parse_int(low, "piece", 0, count - 1)
-        last = parse_int(high, "piece", first, count - 1) if dash else first
+    if not text.isascii() or _RANGES.match(text) is None:
+        raise RemoteProtocolError("pieces are ranges like 0-3,7")
+    mask = 0
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not first <= last < count:
+            raise RemoteProtocolError(f"piece range {part[:40]} is outside 0..{count - 1}")
         mask |= ((1 << (last - first + 1)) - 1) << first
     return mask
 
