@@ -147,6 +147,10 @@ PEER_STALL_TIMEOUT = 15 * SECONDS
 PEER_RETRY_DELAY = 2 * SECONDS
 # Pieces failing their SHA-256 a peer may send before it is dropped for this download.
 MAX_BAD_PIECES = 2
+# While a seeder alone holds pieces of other downloaders' stripes, we ask it only for our
+# own (swarm/picker.py); a link to a seeder that had nothing to ask for this long asks for
+# the others' too, so that a slow or stuck downloader cannot hold its stripe back.
+RESERVE_PATIENCE = 2 * SECONDS
 # Endgame: when every missing piece is requested, one piece may be asked of this many
 # peers at once; the first good copy wins.
 ENDGAME_MAX_REQUESTS = 2

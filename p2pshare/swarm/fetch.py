@@ -192,8 +192,10 @@ class Download:
         while True:
             self._fill(link)
             if not link.queue:
-                await _wait(self._changed, limits.PEER_STALL_TIMEOUT)
+                link.idle_since = link.idle_since or time.monotonic()
+                await _wait(self._changed, limits.RESERVE_PATIENCE)
                 continue
+            link.idle_since = None
             try:
                 async with asyncio.timeout_at(self._deadline(link)):
                     index, head, body = await link.read_piece()
@@ -206,8 +208,10 @@ class Download:
         if link.snubbed:
             return
         depth = link.depth(self.manifest.piece_size)
+        waited = time.monotonic() - (link.idle_since or time.monotonic())
+        restrain = waited < limits.RESERVE_PATIENCE
         while len(link.queue) < depth:
-            index = self.picker.pick(link.address)
+            index = self.picker.pick(link.address, restrain=restrain)
             if index is None:
                 return
             link.request(self.manifest.id, index)

@@ -81,6 +81,7 @@ class PeerLink(PipelinedStream):
         self.rate: float | None = None  # bytes per second, once a piece has arrived
         self.head_since = time.monotonic()  # when the oldest request began to be served
         self.snubbed = False  # late: no new request until it delivers
+        self.idle_since: float | None = None  # when it last had nothing to ask for
 
     @classmethod
     async def connect(cls, address: Address) -> PeerLink:

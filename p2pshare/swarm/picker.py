@@ -96,12 +96,15 @@ class Picker:
         held = ~self.availability.levels[0]
         return not self.missing & held & ~self.requested
 
-    def pick(self, peer: Peer) -> int | None:
-        """The next piece to ask of ``peer``, recorded as requested; None if none fits."""
+    def pick(self, peer: Peer, *, restrain: bool = True) -> int | None:
+        """The next piece to ask of ``peer``, recorded as requested; None if none fits.
+
+        ``restrain=False`` lifts the seeder restraint (``_reserved``) for this pick.
+        """
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
         fresh = theirs & ~self.requested
-        if fresh and self._reserved(peer):
+        if fresh and restrain and self._reserved(peer):
             fresh &= self._stripe_mask & self.availability.levels[1]
             return self._ask(random_bit(fresh, self.rng), peer) if fresh else None
         if fresh:
@@ -123,7 +126,8 @@ class Picker:
         holds would spend its upload on second copies and delay the first ones that every
         downloader waits for. So, while we have requests in flight elsewhere, we ask such
         a seeder only for pieces of our own stripe that nobody else holds. With nothing in
-        flight (we are starved, or a stripe's owner is gone) this restraint is dropped.
+        flight (we are starved, or a stripe's owner is gone) this restraint is dropped, and
+        the caller lifts it for a link that has waited too long (a slow owner).
         """
         levels = self.availability.levels
         if self.peers.get(peer) != full(self.count) or not self.requested or len(levels) < 2:
