@@ -95,7 +95,7 @@ async def serve_index(host: str, port: int) -> int:
     except OSError as exc:
         return fail(f"cannot listen on {host}:{port}: {exc}")
     try:
-        await server.server.serve_forever()
+        await server.serve_forever()
     finally:
         await server.aclose()
     return 0

@@ -1,32 +1,31 @@
 """The central index server (P2P-CI section 1-2, TCP 7734), also the swarm tracker.
 
-Strategy: one task per peer connection, which stays open while the peer is active
-(PROTOCOLS.md 1.3). The task reads a request, answers it, and repeats; every protocol
-decision is made by ``protocol.ci.interpret`` and ``MemoryIndex``. When the connection
-ends for any reason (clean close, reset, keepalive failure, framing error, head deadline) the
-``finally`` removes every record the connection owned (1.8). Requests whose version is
-``P2P-SWARM/...`` go to the swarm tracker on the same connection.
+Strategy: each peer's connection stays open while the peer is active (PROTOCOLS.md 1.3).
+``net.protocol`` feeds its bytes to the sans-IO codec and hands each whole request here;
+every protocol decision is made by ``protocol.ci.interpret`` and ``MemoryIndex``. Small
+answers (ADD, LOOKUP, REMOVE, errors) are computed and written at once, with no task and
+no await; LIST ALL is streamed in batches under backpressure; requests whose version is
+``P2P-SWARM/...`` go to the swarm tracker on the same connection. When the connection
+ends for any reason (clean close, reset, keepalive failure, framing error, head deadline)
+``disconnected`` removes every record the connection owned (1.8).
 
 A well-framed but invalid request gets its 400/505 and the connection goes on (the peer's
 records stay); a framing error gets a 400 and the connection closes, since the next
-request's start can no longer be found.
+request's start can no longer be found. A peer may stay silent, even before its first
+request (a peer with no RFCs has nothing to ADD): TCP keepalive notices a vanished host,
+and HEAD_TIMEOUT runs from the first byte of a request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
-from .. import limits
-from ..errors import PeerGone, RemoteProtocolError, Status, StoreError
-from ..net.server import TCPServer
-from ..net.stream import EventStream, set_keepalive
+from ..errors import RemoteProtocolError, Status, StoreError
+from ..net.protocol import Link, ProtocolServer
 from ..protocol import (
     Connection,
-    ConnectionClosed,
     Data,
     EndOfMessage,
     Event,
@@ -62,80 +61,67 @@ def _framing(request: Request) -> Framing:
     return ci.response_framing(request)
 
 
+def _connection() -> Connection:
+    return Connection(Role.SERVER, _framing, default_framing=Framing.LINES)
+
+
 class IndexServer:
     """Serves P2S requests (and swarm tracker requests) over persistent connections."""
 
     def __init__(self, index: MemoryIndex | None = None, tracker: Tracker | None = None,
-                 *, max_connections: int = limits.MAX_CONNECTIONS) -> None:
+                 *, max_connections: int | None = None,
+                 head_timeout: float | None = None) -> None:
         self.index = index if index is not None else MemoryIndex()
         self.tracker = tracker
-        self.server = TCPServer(self._serve, max_connections=max_connections, name="index")
+        self.server = ProtocolServer(self, _connection, max_connections=max_connections,
+                                     head_timeout=head_timeout, name="index")
+
+    @property
+    def active(self) -> int:
+        """Connections open now."""
+        return self.server.active
 
     async def start(self, host: str = "0.0.0.0", port: int = 7734) -> tuple[str, int]:
         address = await self.server.start(host, port)
         log.info("[Server] listening on %s port %d", address[0], address[1])
         return address
 
+    async def serve_forever(self) -> None:
+        await self.server.serve_forever()
+
     async def aclose(self) -> None:
         await self.server.aclose()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        set_keepalive(writer)
-        conn = Connection(Role.SERVER, _framing, default_framing=Framing.LINES)
-        stream = EventStream(reader, writer, conn)
-        owner = object()
-        log.info("[Server] connection from %s:%d", *stream.peername)
-        try:
-            await self._loop(stream, owner)
-        except RemoteProtocolError as exc:
-            log.info("[Server] %s:%d sent a malformed message (%s); closing",
-                     *stream.peername, exc)
-            await stream.send_quietly(ci.p2s_response(exc.status), EndOfMessage())
-            await stream.linger_close()
-        except (TimeoutError, PeerGone, OSError) as exc:
-            log.info("[Server] %s:%d dropped: %s", *stream.peername, type(exc).__name__)
-        finally:
-            self._leave(owner, stream.peername)
-
-    async def _loop(self, stream: EventStream, owner: object) -> None:
-        while True:
-            # A peer may stay connected, silent, as long as it is active (1.3), even before
-            # a first request (a peer with no RFCs has nothing to ADD): no idle limit, TCP
-            # keepalive notices a vanished host. HEAD_TIMEOUT runs from a request's first byte.
-            event = await stream.next_event(limits.HEAD_TIMEOUT, idle=math.inf)
-            if isinstance(event, ConnectionClosed):
-                return
-            if not isinstance(event, Request):
-                raise RemoteProtocolError("expected a request")
-            body = await self._read_body(stream)
-            if event.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
-                response, payload = await self.tracker.handle(owner, event, body)
-                await stream.send(response, Data(payload), EndOfMessage())
-            else:
-                await self._answer(stream, owner, ci.interpret(event))
-
-    async def _read_body(self, stream: EventStream) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            event = await stream.next_event(limits.HEAD_TIMEOUT)
-            if isinstance(event, EndOfMessage):
-                return b"".join(parts)
-            if isinstance(event, Data):
-                parts.append(event.data)
-
-    async def _answer(self, stream: EventStream, owner: object, req: CIRequest | Rejected) -> None:
+    # ------------------------------------------------------------------ App
+    def request(self, link: Link, request: Request, body: bytes
+                ) -> list[Event] | Awaitable[None]:
+        if request.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
+            return self._swarm(link, request, body)
+        req = ci.interpret(request)
         if isinstance(req, Rejected):
-            log.info("[Server] %s:%d: %d %s", *stream.peername, req.status, req.detail)
-            await stream.send(ci.p2s_response(req.status), EndOfMessage())
-            return
+            log.info("[Server] %s:%d: %d %s", *link.peername, req.status, req.detail)
+            return [ci.p2s_response(req.status), EndOfMessage()]
         if req.method is Method.LIST:
-            await self._stream_list(stream)
-            return
-        status, records = self._apply(owner, req)
-        events: list[Event] = [ci.p2s_response(status)]
-        if status == Status.OK:
-            events.append(Lines(tuple(r.to_line() for r in records)))
-        await stream.send(*events, EndOfMessage())
+            return self._stream_list(link)
+        status, records = self._apply(link.owner, req)
+        if status != Status.OK:
+            return [ci.p2s_response(status), EndOfMessage()]
+        return [ci.p2s_response(status), Lines(tuple(r.to_line() for r in records)),
+                EndOfMessage()]
+
+    def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
+        return [ci.p2s_response(exc.status), EndOfMessage()]
+
+    def disconnected(self, link: Link) -> None:
+        self._leave(link.owner, link.peername)
+
+    def connected(self, link: Link) -> None:
+        log.info("[Server] connection from %s:%d", *link.peername)
+
+    async def _swarm(self, link: Link, request: Request, body: bytes) -> None:
+        assert self.tracker is not None
+        response, payload = await self.tracker.handle(link.owner, request, body)
+        await link.send(response, Data(payload), EndOfMessage())
 
     def _apply(self, owner: object, req: CIRequest) -> tuple[Status, list[Record]]:
         assert req.rfc is not None  # only LIST has no number
@@ -163,12 +149,12 @@ class IndexServer:
         log.info("[Server] Added RFC %d from %s:%d", rfc, host, port)
         return Status.OK, [record]
 
-    async def _stream_list(self, stream: EventStream) -> None:
+    async def _stream_list(self, link: Link) -> None:
         """LIST ALL, newest first, written in batches: never one string of the whole index."""
-        await stream.send(ci.p2s_response(Status.OK))
+        await link.send(ci.p2s_response(Status.OK))
         for batch in _batches(self.index.records(self.index.snapshot()), LIST_BATCH):
-            await stream.send(Lines(batch))
-        await stream.send(EndOfMessage())
+            await link.send(Lines(batch))
+        await link.send(EndOfMessage())
 
     def _leave(self, owner: object, peername: tuple[str, int]) -> None:
         peers = self.index.peers_of(owner)

@@ -201,8 +201,12 @@ class EventStream(BaseStream):
 
 
 def set_keepalive(writer: asyncio.StreamWriter) -> None:
+    """TCP keepalive on a stream's socket (see ``keepalive``)."""
+    keepalive(writer.get_extra_info("socket"))
+
+
+def keepalive(sock: socket.socket | None) -> None:
     """TCP keepalive so that a vanished host is noticed (limits.KEEPALIVE_*)."""
-    sock = writer.get_extra_info("socket")
     if sock is None:
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)

@@ -275,7 +275,7 @@ async def test_peer_with_nothing_to_add_may_stay_silent(monkeypatch: pytest.Monk
     async with index_server() as (server, port):
         mute = await Raw.connect(port)
         await cut_by_head_deadline(port)
-        assert server.server.active == 1
+        assert server.active == 1
         await mute.expect(LIST, b"P2P-CI/1.0 200 OK\r\n\r\n\r\n")
 
 

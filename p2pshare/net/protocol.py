@@ -1,0 +1,297 @@
+"""A callback-driven server for persistent request/response connections (the index server).
+
+Strategy: where ``EventStream`` runs one task per connection and awaits every read, this
+runs no task per connection at all. asyncio calls ``data_received``; the bytes go to the
+sans-IO ``Connection``; each whole request is handed to the application, whose answer is
+written at once. Only a request whose answer must wait (a LIST streamed under
+backpressure, a swarm tracker call) runs as a task, and reading from that connection
+pauses until it is done, so replies keep the order of requests. This is what lets one
+process hold ten thousand peers at a few KiB each and answer small requests at a rate
+close to a bare asyncio Protocol server (README, benchmark 2).
+
+Backpressure: when a client stops reading our replies, asyncio calls ``pause_writing``;
+we stop reading its requests until it catches up, so a slow reader cannot make us buffer
+without bound. Deadlines: a request must arrive whole within ``head_timeout`` of its
+first byte; one sweep per second closes connections past their deadline (one timer for
+the whole server instead of one per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from .. import limits
+from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request
+from ..protocol._events import ConnectionClosed
+from .server import FD_SPARE, raise_fd_limit
+from .stream import keepalive
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 1.0 * limits.SECONDS  # how often deadlines are checked
+
+
+class App(Protocol):
+    """What a ``ProtocolServer`` needs from the application it serves."""
+
+    def request(self, link: Link, request: Request, body: bytes
+                ) -> list[Event] | Awaitable[None]:
+        """Answer at once (events to send) or later (a coroutine that sends via ``link``)."""
+
+    def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
+        """The reply to a framing error, sent before the connection closes."""
+
+    def connected(self, link: Link) -> None:
+        """A connection was admitted."""
+
+    def disconnected(self, link: Link) -> None:
+        """The connection ended, for any reason."""
+
+
+class Link(asyncio.Protocol):
+    """One connection: bytes to a ``Connection``, whole requests to the ``App``."""
+
+    def __init__(self, server: ProtocolServer, conn: Connection) -> None:
+        self.server = server
+        self.conn = conn
+        self.owner = object()  # identifies this connection's records in any index
+        self.peername: tuple[str, int] = ("?", 0)
+        self.deadline: float | None = None  # loop time by which the current request is due
+        self._partial = False  # bytes arrived since the last whole request
+        self._transport: asyncio.Transport | None = None
+        self._request: Request | None = None
+        self._body: list[bytes] = []
+        self._busy = False  # an answer is being produced by a task
+        self._closing = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    # ----------------------------------------------------------- asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peername = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+        if not self.server.admit(self):
+            self._closing = True
+            transport.abort()
+            return
+        keepalive(transport.get_extra_info("socket"))
+        self.server.app.connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return  # lingering after an error: late input is dropped
+        self.conn.receive_data(data)
+        self._partial = True
+        self._process()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        self._process()
+        return True  # keep our sending half open until our last reply is written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._writable.set()  # wake a task waiting to write; it will see the close
+        self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+        if self._transport is not None and not self._busy:
+            self._transport.resume_reading()
+
+    # ----------------------------------------------------------- reading
+    def _process(self) -> None:
+        while not self._busy and not self._closing:
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError as exc:
+                self._fail(exc)
+                return
+            if event is NEED_DATA:
+                self._arm_deadline()
+                return
+            if isinstance(event, Request):
+                self._request, self._body = event, []
+            elif isinstance(event, Data):
+                self._body.append(event.data)
+            elif isinstance(event, EndOfMessage):
+                self._dispatch()
+            elif isinstance(event, ConnectionClosed):
+                self.close()
+                return
+            else:  # PAUSED cannot happen: we answer before reading on
+                return
+
+    def _arm_deadline(self) -> None:
+        """Start the head deadline when a request has begun to arrive."""
+        if self._partial and self.deadline is None:
+            self.deadline = self.server.now() + self.server.head_timeout
+
+    def _dispatch(self) -> None:
+        request, body = self._request, b"".join(self._body)
+        assert request is not None
+        self._request, self._body, self.deadline, self._partial = None, [], None, False
+        answer = self.server.app.request(self, request, body)
+        if isinstance(answer, list):
+            self.send_now(*answer)
+            return
+        self._busy = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+        self.server.spawn(self._finish(answer))
+
+    async def _finish(self, answer: Awaitable[None]) -> None:
+        try:
+            await answer
+        except (P2PError, OSError) as exc:
+            log.info("%s:%d: answer failed: %s", *self.peername, exc)
+            self.close()
+            return
+        self._busy = False
+        if not self._closing and self._transport is not None:
+            if self._writable.is_set():
+                self._transport.resume_reading()
+            self._process()
+
+    def _fail(self, exc: RemoteProtocolError) -> None:
+        log.info("%s:%d sent a malformed message (%s); closing", *self.peername, exc)
+        try:
+            self.send_now(*self.server.app.malformed(self, exc))
+        except P2PError:
+            pass
+        self.close(linger=True)
+
+    # ----------------------------------------------------------- writing
+    def send_now(self, *events: Event) -> None:
+        """Encode and write ``events`` without waiting (small replies)."""
+        data = self.conn.send_all(*events)
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    async def send(self, *events: Event) -> None:
+        """Write ``events`` once the client is reading again (large, streamed replies).
+
+        Raises:
+            PeerGone: the connection closed.
+        """
+        await self._writable.wait()
+        if self._closing:
+            raise PeerGone("connection closed")
+        self.send_now(*events)
+
+    def close(self, *, linger: bool = False) -> None:
+        """Close after what was written is sent; ``linger``: half-close first and drop late
+        input for up to CLOSE_LINGER, so that our last reply is not cut off by a reset."""
+        transport = self._transport
+        self._closing = True
+        if transport is None or transport.is_closing():
+            return
+        if linger and transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(limits.CLOSE_LINGER, transport.close)
+            return
+        transport.close()
+
+
+class ProtocolServer:
+    """Listens, admits up to ``max_connections``, sweeps deadlines, runs answer tasks."""
+
+    def __init__(self, app: App, conn_factory: Callable[[], Connection], *,
+                 max_connections: int | None = None, head_timeout: float | None = None,
+                 name: str = "") -> None:
+        self.app = app
+        self.conn_factory = conn_factory
+        # Defaults are read when the server is made, so limits can be changed at run time.
+        self.max_connections = max_connections or limits.MAX_CONNECTIONS
+        self.head_timeout = head_timeout or limits.HEAD_TIMEOUT
+        self.name = name
+        self.links: set[Link] = set()
+        self.refused = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def active(self) -> int:
+        return len(self.links)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server not started")
+        addr = self._server.sockets[0].getsockname()
+        return str(addr[0]), int(addr[1])
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Bind and listen; returns the bound address (port 0 picks a free port)."""
+        raise_fd_limit(self.max_connections + FD_SPARE)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Link(self, self.conn_factory()), host, port, backlog=4096,
+            reuse_address=True)
+        self.spawn(self._sweep())
+        return self.address
+
+    def admit(self, link: Link) -> bool:
+        if len(self.links) >= self.max_connections:
+            self.refused += 1
+            log.warning("%s: connection limit %d reached, refusing %s:%d", self.name,
+                        self.max_connections, *link.peername)
+            return False
+        self.links.add(link)
+        return True
+
+    def forget(self, link: Link) -> None:
+        if link in self.links:
+            self.links.discard(link)
+            self.app.disconnected(link)
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run ``coro`` as a task owned by this server (cancelled by ``aclose``)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _sweep(self) -> None:
+        while True:
+            # a periodic timer, not synchronisation
+            await asyncio.sleep(min(SWEEP_INTERVAL, self.head_timeout / 2))
+            now = self.now()
+            for link in [lk for lk in self.links if lk.deadline is not None
+                         and lk.deadline < now]:
+                log.info("%s: %s:%d too slow to send a request; closing", self.name,
+                         *link.peername)
+                link.close()
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        await self._server.serve_forever()
+
+    async def aclose(self) -> None:
+        """Stop listening, close every connection, end every task."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self.links):
+            link.close()
+            self.forget(link)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
