@@ -27,7 +27,7 @@ from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
 from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request
 from ..protocol._events import ConnectionClosed
-from .server import FD_SPARE, raise_fd_limit
+from .server import FD_SPARE, Listener, raise_fd_limit
 from .stream import keepalive
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ class Link(asyncio.Protocol):
         transport.close()
 
 
-class ProtocolServer:
+class ProtocolServer(Listener):
     """Listens, admits up to ``max_connections``, sweeps deadlines, runs answer tasks."""
 
     def __init__(self, app: App, conn_factory: Callable[[], Connection], *,
@@ -224,13 +224,6 @@ class ProtocolServer:
     @property
     def active(self) -> int:
         return len(self.links)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("server not started")
-        addr = self._server.sockets[0].getsockname()
-        return str(addr[0]), int(addr[1])
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -275,11 +268,6 @@ class ProtocolServer:
                 log.info("%s: %s:%d too slow to send a request; closing", self.name,
                          *link.peername)
                 link.close()
-
-    async def serve_forever(self) -> None:
-        if self._server is None:
-            raise RuntimeError("server not started")
-        await self._server.serve_forever()
 
     async def aclose(self) -> None:
         """Stop listening, close every connection, end every task."""

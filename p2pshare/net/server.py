@@ -23,7 +23,26 @@ FD_SPARE = 64  # descriptors beyond the connection limit: listeners, files being
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-class TCPServer:
+class Listener:
+    """What every p2pshare server shares: a listening socket, its address, serving."""
+
+    _server: asyncio.Server | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server not started")
+        addr = self._server.sockets[0].getsockname()
+        return str(addr[0]), int(addr[1])
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        await self._server.serve_forever()
+
+
+class TCPServer(Listener):
     """Accepts connections and runs ``handler`` for each, at most ``max_connections`` at once."""
 
     def __init__(
@@ -40,13 +59,6 @@ class TCPServer:
     @property
     def active(self) -> int:
         return len(self._tasks)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("server not started")
-        addr = self._server.sockets[0].getsockname()
-        return str(addr[0]), int(addr[1])
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 picks a free port)."""
@@ -76,11 +88,6 @@ class TCPServer:
         finally:
             self._tasks.discard(task)
             writer.close()
-
-    async def serve_forever(self) -> None:
-        if self._server is None:
-            raise RuntimeError("server not started")
-        await self._server.serve_forever()
 
     async def aclose(self) -> None:
         """Stop listening and end every connection."""
