@@ -3,8 +3,9 @@
 Strategy: bytes are appended to one ``bytearray``; a line is extracted only once its
 terminator has arrived. We remember how far we already scanned for ``\\n`` so that a line
 arriving one byte at a time costs O(n), not O(n^2). A line longer than the limit raises
-``RemoteProtocolError`` (400) instead of growing the buffer without bound. Bare ``\\n`` is
-accepted as a line end and a ``\\r`` before it is dropped (tolerant reading).
+``RemoteProtocolError`` (400) instead of growing the buffer without bound; the limit counts
+the line's bytes without its terminator, so it is the same for CRLF and bare LF lines.
+Bare ``\\n`` is accepted as a line end and a ``\\r`` before it is dropped (tolerant reading).
 """
 
 from __future__ import annotations
@@ -34,18 +35,22 @@ class ReceiveBuffer:
         """The next whole line including its terminator, left in place; None if incomplete.
 
         Raises:
-            RemoteProtocolError: the line (so far) is longer than ``max_len``.
+            RemoteProtocolError: the line (so far) holds more than ``max_len`` bytes,
+                not counting its terminator.
         """
         end = self._data.find(b"\n", self._scanned)
         if end < 0:
             self._scanned = len(self._data)
-            if self._scanned > max_len:
-                raise RemoteProtocolError(f"line longer than {max_len} bytes")
+            self._check_length(self._scanned, max_len)
             return None
-        if end > max_len:
-            raise RemoteProtocolError(f"line longer than {max_len} bytes")
+        self._check_length(end, max_len)
         self._scanned = end  # the next call finds the same terminator at once
         return bytes(self._data[: end + 1])
+
+    def _check_length(self, end: int, max_len: int) -> None:
+        """``end`` bytes precede the line end (or the buffer end); a final CR is no content."""
+        if end > max_len and end - (self._data[end - 1] == 0x0D) > max_len:
+            raise RemoteProtocolError(f"line longer than {max_len} bytes")
 
     def extract_line(self, max_len: int) -> bytes | None:
         """Remove and return one line without its terminator, or None if incomplete.
@@ -70,12 +75,25 @@ class ReceiveBuffer:
         self._scanned = 0
         return out
 
+    def skip_blank_lines(self) -> None:
+        """Drop whole empty lines (CRLF or bare LF) at the front of the buffer."""
+        start = 0
+        while True:
+            if self._data.startswith(b"\n", start):
+                start += 1
+            elif self._data.startswith(b"\r\n", start):
+                start += 2
+            else:
+                break
+        if start:
+            self.extract_bytes(start)
+
     def peek(self) -> bytes:
         return bytes(self._data)
 
 
 def strip_eol(raw: bytes) -> bytes:
-    """A line without its ``\n`` or ``\r\n`` terminator."""
+    """A line without its ``\\n`` or ``\\r\\n`` terminator."""
     if raw.endswith(b"\r\n"):
         return raw[:-2]
     return raw[:-1] if raw.endswith(b"\n") else raw

@@ -5,7 +5,14 @@ are strict about structure and tolerant about spacing: runs of spaces or tabs se
 tokens, trailing white space is ignored (the CI-2018 handout prints a request line with a
 trailing space), header names are matched case-insensitively. Anything else raises
 ``RemoteProtocolError`` with status 400; nothing here raises ValueError or
-UnicodeDecodeError.
+UnicodeDecodeError. Every pattern is linear in the line's length (no nested or adjacent
+lazy repeats that could backtrack for seconds on a crafted 8 KiB line).
+
+Text in a message head is UTF-8; bytes that are not become U+FFFD (``REPLACEMENT``) rather
+than an error, so that a request with a mis-encoded title stays a well-framed request the
+protocol module can answer with 400 and the connection survives. Control characters are a
+framing error. What we send is checked by the ``check_*`` functions, which raise
+``LocalProtocolError``: a value with CR or LF would forge a header line.
 """
 
 from __future__ import annotations
@@ -15,23 +22,35 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from ..errors import RemoteProtocolError
+from ..errors import LocalProtocolError, RemoteProtocolError
 
 Headers = tuple[tuple[str, str], ...]
 
 # RFC 9110 "token" characters for header names and methods.
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-_HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*?)[ \t]*\Z", re.S)
+_HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:(.*)\Z", re.S)
 _VERSION = re.compile(r"[A-Za-z0-9-]+/[0-9]+\.[0-9]+\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BLANKS = re.compile(r"[ \t]+")
+REPLACEMENT = "\ufffd"  # what a byte that is not UTF-8 becomes in a head
 
 
 def decode_text(raw: bytes, what: str) -> str:
-    """Decode UTF-8 text from the wire, mapping failure to a 400."""
+    """Decode strict UTF-8 text from the wire, mapping failure to a 400."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RemoteProtocolError(f"{what} is not valid UTF-8") from None
-    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text):
+    return _no_control(text, what)
+
+
+def decode_head_text(raw: bytes, what: str) -> str:
+    """Decode head text, bytes that are not UTF-8 becoming ``REPLACEMENT``; controls are a 400."""
+    return _no_control(raw.decode("utf-8", "replace"), what)
+
+
+def _no_control(text: str, what: str) -> str:
+    if _CONTROL.search(text) is not None:
         raise RemoteProtocolError(f"{what} holds a control character")
     return text
 
@@ -41,35 +60,41 @@ def is_header_line(line: bytes) -> bool:
 
 
 def parse_header(line: bytes) -> tuple[str, str]:
-    """``Name: value`` -> (name, value); the name keeps its case."""
+    """``Name: value`` -> (name, value); the name keeps its case, the value loses its blanks."""
     m = _HEADER.match(line)
     if m is None:
         raise RemoteProtocolError("malformed header line")
-    return m.group(1).decode("ascii"), decode_text(m.group(2), "header value")
+    value = decode_head_text(m.group(2), "header value").strip(" \t")
+    return m.group(1).decode("ascii"), value
 
 
 def parse_request_line(line: bytes) -> tuple[str, str, str]:
     """``METHOD <target...> VERSION`` -> (method, target, version).
 
     The target is everything between the method and the version, with inner runs of
-    white space folded to one space: ``RFC 123`` in P2P-CI, ``ALL`` for LIST.
+    white space folded to one space: ``RFC 123`` in P2P-CI, ``ALL`` for LIST, and empty in
+    a two-token line such as ``LIST P2P-CI/1.0``. Whether the tokens make sense is for the
+    protocol module to judge (a 400 or 505 that keeps the connection), not for framing.
     """
-    parts = decode_text(line, "request line").split()
-    if len(parts) < 3:
-        raise RemoteProtocolError("request line needs a method, a target and a version")
-    method, version = parts[0], parts[-1]
-    if _TOKEN.match(method.encode()) is None:
-        raise RemoteProtocolError("malformed method")
-    return method, " ".join(parts[1:-1]), version
+    parts = split_blanks(decode_head_text(line, "request line"))
+    if len(parts) < 2:
+        raise RemoteProtocolError("request line needs a method and a version")
+    return parts[0], " ".join(parts[1:-1]), parts[-1]
 
 
 def parse_status_line(line: bytes) -> tuple[str, int, str]:
     """``VERSION CODE PHRASE`` -> (version, code, phrase)."""
-    parts = decode_text(line, "status line").split(None, 2)
+    text = decode_head_text(line, "status line").strip(" \t")
+    parts = _BLANKS.split(text, maxsplit=2)
     if len(parts) < 2 or not is_version(parts[0]):
         raise RemoteProtocolError("malformed status line")
     code = parse_int(parts[1], "status code", 100, 999)
-    return parts[0], code, parts[2].strip() if len(parts) > 2 else ""
+    return parts[0], code, parts[2] if len(parts) > 2 else ""
+
+
+def split_blanks(text: str) -> list[str]:
+    """Tokens separated by runs of spaces and tabs (only those: not Unicode blanks)."""
+    return [part for part in _BLANKS.split(text) if part]
 
 
 def is_version(token: str) -> bool:
@@ -107,8 +132,32 @@ def content_length(headers: Headers, max_value: int) -> int | None:
 
 
 def encode_head(start: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """Start line and headers, each CRLF-terminated (the blank line is the caller's)."""
     lines = [start, *(f"{k}: {v}" for k, v in headers)]
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def check_token(text: str, what: str) -> None:
+    """Raises: LocalProtocolError: ``text`` is not an RFC 9110 token (method, header name)."""
+    if _TOKEN.match(text.encode("utf-8", "replace")) is None:
+        raise LocalProtocolError(f"{what} {text[:40]!r} is not a token")
+
+
+def check_word(text: str, what: str) -> None:
+    """Raises: LocalProtocolError: ``text`` is empty or holds white space or a control."""
+    check_text(text, what)
+    if not text or split_blanks(text) != [text]:
+        raise LocalProtocolError(f"{what} {text[:40]!r} must be one word")
+
+
+def check_text(text: str, what: str) -> None:
+    """Raises: LocalProtocolError: ``text`` holds a control character or is not UTF-8."""
+    if _CONTROL.search(text) is not None:
+        raise LocalProtocolError(f"{what} {text[:40]!r} holds a control character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(f"{what} {text[:40]!r} is not valid UTF-8") from None
 
 
 def http_date(when: float | None = None) -> str:
