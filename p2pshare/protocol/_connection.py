@@ -13,9 +13,20 @@ responses (status, blank, data lines, blank) are not self-describing.
 Tolerance when reading (PROTOCOLS.md section 5): bare LF line ends; blank lines before a
 start line are skipped (A3's optional extra CRLF); a P2S 200 whose first line after the
 status is data, not blank (A1); a P2S body whose terminating blank line never comes ends
-on ``receive_pause()`` (A2) or when the next status line appears; a GET response whose
-body starts without the blank line, once Content-Length is known (handout example).
-Strict when writing: exactly the handout's grammar.
+on ``receive_pause()`` (A2) or when the next status line appears, and a last line without
+its line end then counts as a line; a P2S error's data part is empty, so its message ends
+right after ``status CRLF CRLF`` (A3); a GET response whose body starts without the blank
+line, once Content-Length is known (handout example).
+
+What is fatal when reading (``RemoteProtocolError``, the connection is unusable): going
+over a limit, a head line that is not ``Name: value``, a control character, a bad
+Content-Length, a request line of fewer than two words. Everything else about a request's
+start line and header values (unknown method, missing target, text that is not UTF-8) is
+left to the protocol module, which answers 400 or 505 and keeps the connection.
+
+Strict when writing: exactly the handout's grammar. ``send`` first checks the transition
+table, then the event itself (tokens, no CR/LF or control characters anywhere, a sane
+Content-Length); any failure raises ``LocalProtocolError`` and puts our side in ERROR.
 """
 
 from __future__ import annotations
@@ -41,9 +52,13 @@ from ._events import (
 )
 from ._grammar import (
     Headers,
+    check_text,
+    check_token,
+    check_word,
     content_length,
     encode_head,
     is_header_line,
+    is_version,
     parse_header,
     parse_request_line,
     parse_status_line,
@@ -53,6 +68,9 @@ from ._grammar import (
 class Role(Enum):
     CLIENT = "client"
     SERVER = "server"
+    # Members are singletons: identity hashing is correct and far cheaper than Enum's
+    # name hashing on the hot path (state-table lookups on every event).
+    __hash__ = object.__hash__
 
 
 class State(Enum):
@@ -62,6 +80,7 @@ class State(Enum):
     MUST_CLOSE = "must_close"
     CLOSED = "closed"
     ERROR = "error"
+    __hash__ = object.__hash__
 
 
 _C, _S = Role.CLIENT, Role.SERVER
@@ -137,6 +156,11 @@ class Connection:
     def their_state(self) -> State:
         return self.states[self.their_role]
 
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """Bytes received but not yet parsed, and whether the other side closed (as h11)."""
+        return self._buf.peek(), self._eof
+
     def _advance(self, role: Role, event: Event) -> None:
         key = (role, self.states[role], type(event))
         if key not in TRANSITIONS:
@@ -157,11 +181,16 @@ class Connection:
         """Feed bytes from the socket; ``b""`` means the other side closed."""
         if data:
             self._buf.feed(data)
+            self._paused = False  # the silence is over
         else:
             self._eof = True
 
     def receive_pause(self) -> None:
-        """The other side has been silent a while: end a P2S body that lacks its blank line."""
+        """The other side has been silent a while: end a P2S reply that lacks its blank line.
+
+        Only a LINES-framed reply is ended this way (A2). The pause holds until bytes
+        arrive: one silence ends both a head without its blank line and an empty body.
+        """
         self._paused = True
 
     def next_event(self) -> Event | _Sentinel:
@@ -181,8 +210,7 @@ class Connection:
         except RemoteProtocolError:
             self.states[self.their_role] = State.ERROR
             raise
-        self._paused = False if event is not NEED_DATA else self._paused
-        if isinstance(event, (Request, Response, Data, Lines, EndOfMessage, ConnectionClosed)):
+        if not isinstance(event, _Sentinel) and self.their_state is not State.CLOSED:
             self._advance(self.their_role, event)
         return event
 
@@ -199,6 +227,7 @@ class Connection:
         return self._read_body()
 
     def _read_eof_only(self) -> Event | _Sentinel:
+        self._buf.skip_blank_lines()  # A3's extra CRLF after a reply that already ended
         if self._eof and not self._buf:
             return ConnectionClosed()
         return PAUSED
@@ -224,15 +253,27 @@ class Connection:
             self._in_head.append(line)
 
     def _head_stalled(self) -> _Sentinel | Event:
+        ended = self._eof or (self._paused and self._framing is Framing.LINES)
+        if self.their_role is _S and ended:
+            return self._cut_head()
         if self._eof:
             if not self._in_head and not self._buf:
                 return ConnectionClosed()
-            if self._in_head and self.their_role is _S:
-                return self._finish_head()  # tolerate a reply whose blank line never came
             raise RemoteProtocolError("connection closed in the middle of a message head")
-        if self._paused and self._in_head and self._framing is Framing.LINES:
-            return self._finish_head()  # a P2S status line and then silence (A2)
         return NEED_DATA
+
+    def _cut_head(self) -> _Sentinel | Event:
+        """A reply that stopped short (closed, or silent after a P2S status line: A2).
+
+        What came is its head; an unterminated last line is its status line if nothing
+        came before it, else it stays for the body reader.
+        """
+        if not self._in_head:
+            rest = self._buf.extract_bytes(len(self._buf)).removesuffix(b"\r")
+            if not rest:
+                return ConnectionClosed() if self._eof else NEED_DATA
+            self._in_head.append(rest)
+        return self._finish_head()
 
     def _head_ends_before(self, line: bytes) -> bool:
         """A response head may end without a blank line (A1, handout GET example)."""
@@ -280,30 +321,30 @@ class Connection:
         return NEED_DATA
 
     def _read_lines(self) -> Event | _Sentinel:
-        if self._end_pending:
+        if self._end_pending or self._status != Status.OK:  # A3: an error has no data part
             self._end_pending = False
             return EndOfMessage()
         lines: list[bytes] = []
-        while True:
-            raw = self._buf.peek_line(limits.MAX_LINE)
-            if raw is None:
-                break
+        while (raw := self._buf.peek_line(limits.MAX_LINE)) is not None:
             line = strip_eol(raw)
             if line.startswith(b"P2P-") and _looks_like_status(line):
                 return self._lines_then_end(lines)  # the next reply began (A2)
             self._buf.extract_bytes(len(raw))
             if not line:
                 return self._lines_then_end(lines)
-            if self._status == Status.OK:  # an error reply's stray lines are dropped
-                lines.append(line)
-                self._in_lines += 1
-                if self._in_lines > limits.MAX_RESPONSE_LINES:
-                    raise RemoteProtocolError("too many data lines")
+            lines.append(line)
+            self._count_lines()
         if lines:
             return Lines(tuple(lines))
-        if self._eof or (self._paused and not self._buf):
-            return EndOfMessage()
+        if self._eof or self._paused:  # A2: no blank line came; a last line may lack its end
+            rest = self._buf.extract_bytes(len(self._buf)).removesuffix(b"\r")
+            return self._lines_then_end([rest] if rest else [])
         return NEED_DATA
+
+    def _count_lines(self) -> None:
+        self._in_lines += 1
+        if self._in_lines > limits.MAX_RESPONSE_LINES:
+            raise RemoteProtocolError("too many data lines")
 
     def _lines_then_end(self, lines: list[bytes]) -> Event:
         if lines:
@@ -316,9 +357,18 @@ class Connection:
         """Encode ``event`` for the wire.
 
         Raises:
-            LocalProtocolError: the event is not legal in the current state.
+            LocalProtocolError: the event is not legal in the current state, or malformed
+                (our side then is in ERROR, as in h11).
         """
-        data = self._encode(event)
+        key = (self.our_role, self.our_state, type(event))
+        try:
+            if key not in TRANSITIONS:
+                raise LocalProtocolError(f"{self.our_role.value} cannot send "
+                                         f"{type(event).__name__} in state {key[1].value}")
+            data = self._encode(event)
+        except LocalProtocolError:
+            self.states[self.our_role] = State.ERROR
+            raise
         self._advance(self.our_role, event)
         return data
 
@@ -357,20 +407,27 @@ class Connection:
         return Framing.LENGTH if self.our_role is _C else self._framing
 
     def _encode_request(self, req: Request) -> bytes:
-        if self.our_role is not _C:
-            raise LocalProtocolError("only a client sends requests")
+        check_token(req.method, "method")
+        check_text(req.target, "target")
+        check_word(req.version, "version")
+        self._out_left = _own_length(req.headers) or 0
         self.request = req
         self._framing = self._framing_for(req)
-        self._out_left = content_length(req.headers, 2**62) or 0
-        return encode_head(f"{req.method} {req.target} {req.version}", req.headers) + b"\r\n"
+        self._paused = False  # a silence before our request does not end its reply
+        start = " ".join(part for part in (req.method, req.target, req.version) if part)
+        return encode_head(start, req.headers) + b"\r\n"
 
     def _encode_response(self, resp: Response) -> bytes:
-        if self.our_role is not _S or self.their_state not in (State.DONE, State.ERROR):
+        answered = self.request is not None and self.their_state is State.CLOSED
+        if self.their_state not in (State.DONE, State.ERROR) and not answered:
             raise LocalProtocolError("a response must follow a whole request")
+        if not (100 <= resp.status <= 999 and is_version(resp.version)):
+            raise LocalProtocolError(f"bad status line {resp.version!r} {resp.status}")
+        check_text(resp.reason, "reason")
         if self.request is None:
             self._framing = self._default_framing
         self._status = resp.status
-        self._out_left = content_length(resp.headers, 2**62)
+        self._out_left = _own_length(resp.headers)
         if self._framing is Framing.LENGTH and self._out_left is None and resp.status != 200:
             self._out_left = 0
         reason = resp.reason or _phrase(resp.status)
@@ -382,6 +439,8 @@ class Connection:
         for line in event.lines:
             if b"\n" in line or b"\r" in line or not line:
                 raise LocalProtocolError("a data line must be non-empty and hold no CR/LF")
+            if line.startswith(b"P2P-") and _looks_like_status(line):
+                raise LocalProtocolError("a data line must not read as a status line")
         return b"".join(line + b"\r\n" for line in event.lines)
 
     def _encode_end(self) -> bytes:
@@ -390,6 +449,17 @@ class Connection:
         if self._out_left:
             raise LocalProtocolError(f"body ended {self._out_left} bytes short")
         return b""
+
+
+def _own_length(headers: Headers) -> int | None:
+    """The Content-Length of a message we send; checks the headers on the way."""
+    for name, value in headers:
+        check_token(name, "header name")
+        check_text(value, "header value")
+    try:
+        return content_length(headers, 2**62)
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(str(exc)) from None
 
 
 def _looks_like_status(line: bytes) -> bool:
