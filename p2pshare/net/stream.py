@@ -152,18 +152,37 @@ class EventStream(BaseStream):
             raise PeerGone(str(exc)) from exc
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset`` (zero-copy where possible)."""
+        """Send ``count`` bytes of ``file`` from ``offset`` (zero-copy where possible).
+
+        Bytes go out in runs of ``limits.SENDFILE_RUN``, each of which must leave within
+        ``limits.SEND_STALL_TIMEOUT``: a receiver that stops reading cannot hold an upload
+        slot for ever.
+
+        Raises:
+            PeerGone: the connection failed or stalled.
+        """
         await self.drain()
+        done = 0
+        while done < count:
+            run = min(limits.SENDFILE_RUN, count - done)
+            try:
+                async with asyncio.timeout(limits.SEND_STALL_TIMEOUT):
+                    sent = await self._sendfile_run(file, offset + done, run)
+            except TimeoutError as exc:
+                raise PeerGone(f"receiver stalled after {done} of {count} bytes") from exc
+            self.conn.note_body_sent(sent)
+            done += sent
+            if sent != run:
+                raise PeerGone(f"sent {done} of {count} bytes")
+
+    async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
         loop = asyncio.get_running_loop()
         try:
-            sent = await loop.sendfile(self.writer.transport, file, offset, count)
+            return await loop.sendfile(self.writer.transport, file, offset, count)
         except NotImplementedError:  # an event loop without sendfile (e.g. uvloop)
-            sent = await self._copy_file(file, offset, count)
+            return await self._copy_file(file, offset, count)
         except (ConnectionError, OSError) as exc:
             raise PeerGone(str(exc)) from exc
-        self.conn.note_body_sent(sent)
-        if sent != count:
-            raise PeerGone(f"sent {sent} of {count} bytes")
 
     async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
         file.seek(offset)

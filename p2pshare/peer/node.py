@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
-from ..errors import P2PError
+from ..errors import P2PError, Status
 from . import paths
 from .client import Download, IndexClient, Printer, Reply, download
 from .upload import UploadServer
@@ -52,6 +52,7 @@ class Peer:
         self._upload_addr = (upload_host, upload_port)
         self.printer = printer
         self.index: IndexClient | None = None
+        self.unregistered: set[int] = set()  # RFCs the server refused to ADD (retried)
 
     @property
     def upload_port(self) -> int:
@@ -68,13 +69,27 @@ class Peer:
         await self.index.connect()
         return await self.register()
 
-    async def register(self) -> list[Reply]:
-        """ADD every RFC in the folder (on start and after a reconnect)."""
+    async def register(self, only: set[int] | None = None) -> list[Reply]:
+        """ADD every RFC in the folder (or those in ``only``), on start and after a reconnect.
+
+        RFCs the server refused with 400 are kept in ``unregistered`` for a later retry:
+        after a quick reconnect the server may still hold our previous, half-dead
+        connection, which owns our host:port until keepalive drops it.
+        """
         assert self.index is not None
         replies = []
+        refused = set()
         for rfc, title in paths.scan(self.folder).items():
+            if only is not None and rfc not in only:
+                continue
             log.info("[Peer] Registering RFC %d: %s", rfc, title)
-            replies.append(await self.index.add(rfc, title))
+            reply = await self.index.add(rfc, title)
+            replies.append(reply)
+            if reply.status == Status.BAD_REQUEST:
+                refused.add(rfc)
+        self.unregistered = refused
+        if refused:
+            log.warning("[Peer] the index server refused %d RFC(s); will retry", len(refused))
         return replies
 
     async def get(self, rfc: int) -> GetResult:
@@ -95,6 +110,12 @@ class Peer:
         assert self.index is not None
         delay = RECONNECT_FIRST
         while True:
+            if self.index.connected and self.unregistered:
+                if await self._closed_within(delay):
+                    continue
+                delay = min(delay * 2, RECONNECT_MAX)
+                await self.register(self.unregistered)
+                continue
             if self.index.connected:
                 await self.index.wait_closed()
                 log.warning("[Peer] lost the index server; reconnecting")
@@ -106,6 +127,16 @@ class Peer:
                 log.info("[Peer] index server unreachable (%s); retry in %.1f s", exc, delay)
                 await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
                 delay = min(delay * 2, RECONNECT_MAX)
+
+    async def _closed_within(self, seconds: float) -> bool:
+        """Whether the index connection closes within ``seconds`` (a retry backoff)."""
+        assert self.index is not None
+        try:
+            async with asyncio.timeout(seconds):
+                await self.index.wait_closed()
+        except TimeoutError:
+            return False
+        return True
 
     async def aclose(self) -> None:
         if self.index is not None:

@@ -14,7 +14,7 @@ from p2pshare.peer.node import Peer
 from p2pshare.protocol.ci import Record
 from p2pshare.samples import write_sample_rfcs
 
-from ..aio import HOST, arun, index_server
+from ..aio import HOST, Raw, arun, free_port, index_server
 from ..helpers import async_wait_for
 
 
@@ -138,3 +138,29 @@ async def test_stay_connected_outlives_a_server_that_answers_garbage(tmp_path: P
         finally:
             keeper.cancel()
             impostor.close()
+
+
+@arun
+async def test_refused_adds_are_retried_once_the_stale_owner_leaves(tmp_path: Path) -> None:
+    """After a quick reconnect the server may still hold our old connection, which owns
+    our host:port: the ADDs get 400, and the peer retries until they succeed."""
+    write_sample_rfcs(tmp_path, {123: 3_000})
+    upload = free_port()
+    async with index_server() as (server, port):
+        stale = await Raw.connect(port)
+        await stale.send(b"ADD RFC 9 P2P-CI/1.0\r\nHost: peerA\r\nPort: %d\r\nTitle: Old\r\n\r\n"
+                         % upload)
+        await async_wait_for(lambda: server.index.lookup(9), what="the stale record")
+        node = Peer(tmp_path, (HOST, port), hostname="peerA", upload_host=HOST,
+                    upload_port=upload)
+        replies = await node.start()
+        try:
+            assert [r.status for r in replies] == [400] and node.unregistered == {123}
+            async with asyncio.TaskGroup() as tg:
+                keeper = tg.create_task(node.stay_connected())
+                stale.writer.close()
+                await async_wait_for(lambda: server.index.lookup(123), what="the retried ADD")
+                keeper.cancel()
+            assert server.index.lookup(9) == [] and node.unregistered == set()
+        finally:
+            await node.aclose()
