@@ -7,7 +7,8 @@ so the connection survives). ``to_event`` builds the exact request the handout s
 Section numbers refer to ``shared/spec/PROTOCOLS.md``.
 
 Check order (section 2.4): version first (505), then method and format (400), then the
-lookup itself (404 is an ordinary response, not an error).
+lookup itself (404 is an ordinary response, not an error). Head text that was not UTF-8
+reaches ``interpret`` as U+FFFD (``_grammar``) and is a 400 here.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .. import limits
-from ..errors import RemoteProtocolError, Status
+from ..errors import LocalProtocolError, RemoteProtocolError, Status
 from ._connection import Connection, Role
 from ._events import Framing, Request, Response
-from ._grammar import Headers, get_header, http_date, parse_int
+from ._grammar import REPLACEMENT, Headers, get_header, http_date, parse_int
 
 VERSION = "P2P-CI/1.0"
 CONTENT_TYPE = "text/plain"  # A5: the prose says text/plain
@@ -78,9 +79,10 @@ class Record:
         return f"RFC {self.rfc} {self.title} {self.host} {self.port}".encode()
 
 
-# The title may hold spaces, so host and port are the last two tokens (2.3). The leading
-# "RFC" is tolerated missing.
-_RECORD = re.compile(r"(?:RFC[ \t]+)?(\d+)(?:[ \t]+(.*?))??[ \t]+(\S+)[ \t]+(\d+)[ \t]*\Z", re.I)
+# The title may hold spaces, so host and port are the last two words (2.3), cut from the
+# right; what precedes the title is matched from the left. The leading "RFC" is tolerated
+# missing. (One regex for the whole line backtracks for seconds on a line of blanks.)
+_RECORD_HEAD = re.compile(r"(?:RFC[ \t]+)?([0-9]{1,19})(?:[ \t]+|\Z)", re.I)
 _TARGET = re.compile(r"RFC[ \t]*(\d{1,19})\Z", re.I)
 
 
@@ -91,15 +93,22 @@ def parse_record(line: bytes) -> Record:
         RemoteProtocolError: the line is not ``RFC <n> <title> <host> <port>``.
     """
     try:
-        text = line.decode("utf-8")
+        text = line.decode("utf-8").strip(" \t")
     except UnicodeDecodeError:
         raise RemoteProtocolError("data line is not valid UTF-8") from None
-    m = _RECORD.match(text.strip())
-    if m is None:
+    rest, port = _cut_last_word(text)
+    rest, host = _cut_last_word(rest)
+    m = _RECORD_HEAD.match(rest)
+    if m is None or not host:
         raise RemoteProtocolError(f"malformed data line: {text[:80]!r}")
     rfc = parse_int(m.group(1), "RFC number", limits.MIN_RFC_NUMBER, limits.MAX_RFC_NUMBER)
-    port = parse_int(m.group(4), "port", 1, limits.MAX_PORT)
-    return Record(rfc, m.group(2) or "", m.group(3), port)
+    return Record(rfc, rest[m.end():], host, parse_int(port, "port", 1, limits.MAX_PORT))
+
+
+def _cut_last_word(text: str) -> tuple[str, str]:
+    """(``text`` without its last blank-separated word, that word); ``text`` ends in no blank."""
+    cut = max(text.rfind(" "), text.rfind("\t"))
+    return (text[:cut].rstrip(" \t") if cut >= 0 else ""), text[cut + 1:]
 
 
 def response_framing(request: Request) -> Framing:
@@ -125,17 +134,35 @@ def upload_client_connection() -> Connection:
     return Connection(Role.CLIENT, response_framing, keep_alive=False)
 
 
+# Headers of each request, in the handout's order (2.2, 3).
+_SENT = {
+    Method.ADD: ("Host", "Port", "Title"),
+    Method.LOOKUP: ("Host", "Port", "Title"),
+    Method.REMOVE: ("Host", "Port", "Title"),
+    Method.LIST: ("Host", "Port"),
+    Method.GET: ("Host", "OS"),
+}
+
+
 def to_event(req: CIRequest) -> Request:
-    """The handout's exact request for ``req`` (headers in the handout's order)."""
+    """The handout's exact request for ``req`` (headers in the handout's order).
+
+    A field that is None is left out, except GET's OS, which is always sent.
+
+    Raises:
+        LocalProtocolError: ``req`` lacks its RFC number or a header its method requires.
+    """
+    if req.rfc is None and req.method is not Method.LIST:
+        raise LocalProtocolError(f"{req.method} needs an RFC number")
     target = "ALL" if req.method is Method.LIST else f"RFC {req.rfc}"
-    headers: list[tuple[str, str]] = [("Host", req.host)]
-    if req.method is Method.GET:
-        headers.append(("OS", req.os or ""))
-    else:
-        headers.append(("Port", str(req.port)))
-        if req.title is not None and req.method is not Method.LIST:
-            headers.append(("Title", req.title))
-    return Request(req.method.value, target, VERSION, tuple(headers))
+    values = {"Host": req.host, "Port": None if req.port is None else str(req.port),
+              "Title": req.title, "OS": req.os or ""}
+    headers = tuple((name, value) for name in _SENT[req.method]
+                    if (value := values[name]) is not None)
+    for name in _REQUIRED[req.method]:
+        if not values[name]:
+            raise LocalProtocolError(f"{req.method} needs a {name} header")
+    return Request(req.method.value, target, VERSION, headers)
 
 
 def interpret(req: Request) -> CIRequest | Rejected:
@@ -149,6 +176,9 @@ def interpret(req: Request) -> CIRequest | Rejected:
 
 
 def _interpret(req: Request) -> CIRequest:
+    texts = (req.method, req.target, *(value for _name, value in req.headers))
+    if any(REPLACEMENT in text for text in texts):
+        raise RemoteProtocolError("the request is not valid UTF-8")
     try:
         method = Method(req.method.upper())
     except ValueError:
