@@ -65,8 +65,15 @@ KEEPALIVE_COUNT = 6
 # --- concurrency -------------------------------------------------------------------------
 # Simultaneous connections one server accepts; beyond it new connections are closed at once.
 MAX_CONNECTIONS = 20_000
-# Simultaneous uploads one peer serves; beyond it GET gets a clear error and a close.
+# Simultaneous uploads one peer serves; beyond it a new connection is closed at once
+# (a downloader then moves on to the next holder).
 MAX_UPLOADS = 64
+
+# A file body goes out in runs of SENDFILE_RUN bytes, each due within SEND_STALL_TIMEOUT:
+# a receiver slower than 1 MiB per 30 s (about 35 KB/s) for a whole run is cut off, so
+# clients that stop reading cannot hold upload slots for ever.
+SENDFILE_RUN = 1 * MiB
+SEND_STALL_TIMEOUT = 30 * SECONDS
 
 # --- bulk I/O ----------------------------------------------------------------------------
 # Receive buffer for file bodies: large reads, written straight to disk.
