@@ -103,14 +103,16 @@ class Download:
             P2PError, OSError: the tracker connection failed (peers' failures are not
                 errors: their pieces are fetched from others).
         """
-        if not self.picker.complete:
-            try:
-                await self._swarm()
-            except BaseExceptionGroup as group:
-                raise first_error(group) from None
-        await self._report()
-        if self.resume_path is not None:
-            save(self.resume_path, self.manifest, self.file.have)
+        try:
+            if not self.picker.complete:
+                try:
+                    await self._swarm()
+                except BaseExceptionGroup as group:
+                    raise first_error(group) from None
+            await self._report()
+        finally:  # also when interrupted: keep what was verified since the last save
+            if self.resume_path is not None:
+                save(self.resume_path, self.manifest, self.file.have)
 
     async def _swarm(self) -> None:
         try:
