@@ -31,7 +31,7 @@ from ..errors import RemoteProtocolError, Status
 from ._connection import Connection, Role, _phrase
 from ._events import Framing, Request, Response
 from ._grammar import Headers, decode_text, encode_head, get_header, http_date, parse_int
-from .ci import Rejected  # the same notion in every protocol: well framed, refused
+from .ci import Rejected as Rejected  # the same notion in every protocol: well framed, refused
 
 VERSION = "P2P-DI/1.0"
 CONTENT_TYPE = "text/plain"
