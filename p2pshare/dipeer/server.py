@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 class RFCServer:
     """Answers other peers' RFCQuery and GetRFC for one folder and one index."""
 
-    def __init__(self, folder: Path, index: RFCIndex, trace: wire.Trace | None = None) -> None:
+    def __init__(self, folder: Path, index: RFCIndex, trace: wire.Trace | None = None,
+                 *, max_connections: int = limits.MAX_UPLOADS) -> None:
         self.folder = folder
         self.index = index
         self.trace = trace
         self.os_name = os_name()
         self.served = 0
-        self.server = TCPServer(self._handle, max_connections=limits.MAX_UPLOADS, name="rfc")
+        self.server = TCPServer(self._handle, max_connections=max_connections, name="rfc")
 
     async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
         return await self.server.start(host, port)

@@ -59,12 +59,14 @@ class RegistrationServer:
     Args:
         registry: the peer list (inject one with a test clock).
         trace: called with every message received and sent, ready to print.
+        max_connections: connections served at once; more are closed at once.
     """
 
-    def __init__(self, registry: Registry | None = None, trace: wire.Trace | None = None) -> None:
+    def __init__(self, registry: Registry | None = None, trace: wire.Trace | None = None,
+                 *, max_connections: int = limits.MAX_CONNECTIONS) -> None:
         self.registry = registry if registry is not None else Registry()
         self.trace = trace
-        self._server = TCPServer(self._handle, name="rs")
+        self._server = TCPServer(self._handle, max_connections=max_connections, name="rs")
 
     async def start(self, host: str = "0.0.0.0", port: int = limits.RS_PORT) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 picks a free one)."""
