@@ -31,6 +31,7 @@ Content-Length); any failure raises ``LocalProtocolError`` and puts our side in 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from enum import Enum
 
@@ -234,6 +235,13 @@ class Connection:
 
     # --- heads
     def _read_head(self) -> Event | _Sentinel:
+        if self.their_role is _C and not self._in_head:
+            self._buf.skip_blank_lines()
+            lines = self._buf.extract_head(limits.MAX_HEAD)
+            if lines is not None:  # a whole request head arrived at once (the usual case)
+                _check_head(lines)
+                self._in_head = lines
+                return self._finish_head()
         while True:
             raw = self._buf.peek_line(limits.MAX_LINE)
             if raw is None:
@@ -421,17 +429,15 @@ class Connection:
         answered = self.request is not None and self.their_state is State.CLOSED
         if self.their_state not in (State.DONE, State.ERROR) and not answered:
             raise LocalProtocolError("a response must follow a whole request")
-        if not (100 <= resp.status <= 999 and is_version(resp.version)):
-            raise LocalProtocolError(f"bad status line {resp.version!r} {resp.status}")
-        check_text(resp.reason, "reason")
         if self.request is None:
             self._framing = self._default_framing
         self._status = resp.status
-        self._out_left = _own_length(resp.headers)
+        # P2S replies have no headers: a handful of distinct heads, each encoded once.
+        head = _response_head(resp) if resp.headers else _bare_head(resp)
+        self._out_left = _own_length(resp.headers) if resp.headers else None
         if self._framing is Framing.LENGTH and self._out_left is None and resp.status != 200:
             self._out_left = 0
-        reason = resp.reason or _phrase(resp.status)
-        return encode_head(f"{resp.version} {resp.status} {reason}", resp.headers) + b"\r\n"
+        return head
 
     def _encode_lines(self, event: Lines) -> bytes:
         if self._out_framing() is not Framing.LINES or self._status != Status.OK:
@@ -451,6 +457,22 @@ class Connection:
         return b""
 
 
+def _response_head(resp: Response) -> bytes:
+    """A response's head, checked; raises LocalProtocolError."""
+    if not (100 <= resp.status <= 999 and is_version(resp.version)):
+        raise LocalProtocolError(f"bad status line {resp.version!r} {resp.status}")
+    check_text(resp.reason, "reason")
+    _own_length(resp.headers)
+    reason = resp.reason or _phrase(resp.status)
+    return encode_head(f"{resp.version} {resp.status} {reason}", resp.headers) + b"\r\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _bare_head(resp: Response) -> bytes:
+    """``_response_head`` of a response with no headers, memoised (a hot path)."""
+    return _response_head(resp)
+
+
 def _own_length(headers: Headers) -> int | None:
     """The Content-Length of a message we send; checks the headers on the way."""
     for name, value in headers:
@@ -460,6 +482,14 @@ def _own_length(headers: Headers) -> int | None:
         return content_length(headers, 2**62)
     except RemoteProtocolError as exc:
         raise LocalProtocolError(str(exc)) from None
+
+
+def _check_head(lines: list[bytes]) -> None:
+    """The limits the line-by-line reader enforces, for a head taken whole."""
+    if len(lines) > limits.MAX_HEADERS + 1:
+        raise RemoteProtocolError("message head too large")
+    if any(len(line) > limits.MAX_LINE for line in lines):
+        raise RemoteProtocolError(f"line longer than {limits.MAX_LINE} bytes")
 
 
 def _looks_like_status(line: bytes) -> bool:

@@ -21,7 +21,7 @@ from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError, Status
 from ._connection import Connection, Role
 from ._events import Framing, Request, Response
-from ._grammar import REPLACEMENT, Headers, get_header, http_date, parse_int
+from ._grammar import REPLACEMENT, Headers, http_date, parse_int
 
 VERSION = "P2P-CI/1.0"
 CONTENT_TYPE = "text/plain"  # A5: the prose says text/plain
@@ -183,16 +183,17 @@ def _interpret(req: Request) -> CIRequest:
         method = Method(req.method.upper())
     except ValueError:
         raise RemoteProtocolError(f"unknown method {req.method[:20]!r}") from None
+    fields = {name.lower(): value for name, value in req.headers}  # the last copy wins
     for name in _REQUIRED[method]:
-        if not get_header(req.headers, name):
+        if not fields.get(name.lower()):
             raise RemoteProtocolError(f"{method} needs a {name} header")
     return CIRequest(
         method,
         _target(method, req.target),
-        _host(get_header(req.headers, "Host")),
-        _port(get_header(req.headers, "Port")),
-        _bounded(get_header(req.headers, "Title"), limits.MAX_TITLE, "Title"),
-        _bounded(get_header(req.headers, "OS"), limits.MAX_OS, "OS"),
+        _host(fields.get("host")),
+        _port(fields.get("port")),
+        _bounded(fields.get("title"), limits.MAX_TITLE, "Title"),
+        _bounded(fields.get("os"), limits.MAX_OS, "OS"),
     )
 
 
