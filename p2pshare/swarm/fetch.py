@@ -135,9 +135,10 @@ class Download:
             self._verified.clear()
 
     async def _report(self) -> None:
-        if self.unreported:
-            pieces, self.unreported = self.unreported, 0
+        pieces = self.unreported
+        if pieces:  # forgotten only once told: a report cut short is sent again
             await self.tracker.have(self.manifest.id, pieces)
+            self.unreported &= ~pieces
 
     def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
         listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
