@@ -62,6 +62,7 @@ class PieceServer:
         self.server = TCPServer(self._serve, max_connections=2 * max_uploads, name="pieces")
         self.uploads = 0
         self.bytes_sent = 0
+        self.refused = 0  # connections told 503
 
     async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
@@ -91,6 +92,7 @@ class PieceServer:
     async def _refuse(self, stream: EventStream) -> None:
         if await self._read_request(stream, limits.HEAD_TIMEOUT) is not None:
             log.info("[Swarm] busy: 503 to %s:%d", *stream.peername)
+            self.refused += 1
             head, _ = sp.busy(limits.BUSY_RETRY_AFTER)
             await stream.send(head, EndOfMessage())
 

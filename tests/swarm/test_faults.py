@@ -168,3 +168,17 @@ async def test_losing_the_tracker_ends_the_download_with_a_clear_error(tmp_path:
                 await server.aclose()  # the index server goes away mid-download
     assert isinstance(raised.value.exceptions[0], PeerGone)  # one error, not a group
     assert not (tmp_path / "out" / "data.bin").exists()
+
+
+@arun
+async def test_busy_seeder_sends_leeches_to_each_other(tmp_path: Path) -> None:
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)
+    async with tracker_server() as port, peer(port, rate_limit=4 * MiB) as seed:
+        await seed.share(path, manifest)
+        seed.server.max_uploads = 1  # one leech at a time; the other is told 503
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(leech(port, manifest, tmp_path / f"out{i}"))
+                     for i in range(2)]
+        assert seed.server.refused >= 1  # one leech was turned away, and still finished
+    for task in tasks:
+        assert task.result()[1].read_bytes() == path.read_bytes()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from p2pshare.errors import Status
 from p2pshare.index.server import IndexServer
 from p2pshare.net.stream import open_stream
@@ -108,3 +111,74 @@ async def test_through_a_real_index_server() -> None:
         await leech.aclose()
     finally:
         await server.aclose()
+
+
+OWNERS = [object() for _ in range(3)]
+SWARMS = [manifest("a.bin"), manifest("b.bin")]
+
+
+class TrackerMachine(RuleBasedStateMachine):
+    """Random joins, reports and leaves of three connections in two swarms, checked after
+    every step against plain sets: records are per connection and vanish with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tracker = Tracker()
+        self.model: dict[tuple[int, int], int] = {}  # (owner, swarm) -> pieces
+
+    def ask(self, owner: int, msg: sp.SwarmRequest) -> tuple[int, bytes]:
+        step = ask(self.tracker, OWNERS[owner], msg)  # never waits: run it in place
+        try:
+            step.send(None)
+        except StopIteration as done:
+            result: tuple[int, bytes] = done.value
+            return result
+        raise AssertionError("the tracker waited for something")
+
+    @rule(owner=st.integers(0, 2), swarm=st.integers(0, 1))
+    def announce(self, owner: int, swarm: int) -> None:
+        m = SWARMS[swarm]
+        assert self.ask(owner, sp.Announce(m.id, f"h{owner}", 1000 + owner, m.to_bytes()))[0] \
+            == 200
+        self.model.setdefault((owner, swarm), 0)
+
+    @rule(owner=st.integers(0, 2), swarm=st.integers(0, 1), pieces=st.integers(0, 31))
+    def have(self, owner: int, swarm: int, pieces: int) -> None:
+        status, _ = self.ask(owner, sp.Have(SWARMS[swarm].id, pieces))
+        if (owner, swarm) in self.model:
+            assert status == 200
+            self.model[(owner, swarm)] |= pieces
+        else:
+            assert status == 404
+
+    @rule(owner=st.integers(0, 2))
+    def leave(self, owner: int) -> None:
+        self.tracker.drop(OWNERS[owner])
+        self.model = {k: v for k, v in self.model.items() if k[0] != owner}
+
+    @invariant()
+    def files_match(self) -> None:
+        _, body = self.ask(0, sp.ListFiles())
+        listed = {f.name: f for f in sp.decode_files(body)}
+        for swarm, m in enumerate(SWARMS):
+            holders = [v for (o, s), v in self.model.items() if s == swarm]
+            if not holders:
+                assert m.name not in listed
+                continue
+            entry = listed[m.name]
+            assert entry.seeders == sum(v == full(5) for v in holders)
+            assert entry.seeders + entry.leechers == len(holders)
+            counts = [sum(v >> i & 1 for v in holders) for i in range(5)]
+            low = min(counts)
+            assert round(entry.copies, 3) == round(low + sum(c > low for c in counts) / 5, 3)
+
+    @invariant()
+    def peers_match(self) -> None:
+        for (owner, swarm) in self.model:
+            _, body = self.ask(owner, sp.GetPeers(SWARMS[swarm].id))
+            got = {(p.host, p.pieces) for p in sp.decode_peers(body, 5)}
+            assert got == {(f"h{o}", v) for (o, s), v in self.model.items()
+                           if s == swarm and o != owner}
+
+
+TestTrackerMachine = TrackerMachine.TestCase
