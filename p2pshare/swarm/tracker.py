@@ -71,6 +71,11 @@ class Tracker:
 
     async def handle(self, owner: object, request: Request, body: bytes) -> Answer:
         """Answer one request from the connection ``owner`` (always LENGTH-framed)."""
+        return self.answer(owner, request, body)
+
+    def answer(self, owner: object, request: Request, body: bytes) -> Answer:
+        """``handle`` without the coroutine: the tracker never waits for anything, so a
+        server may answer in its read callback, with no task per request."""
         msg = sp.interpret(request, body)
         if isinstance(msg, sp.Rejected):
             log.info("[Tracker] %s %s: %d %s", request.method[:20], request.target[:20],
