@@ -2,10 +2,13 @@
 
 Strategy (PROTOCOLS.md section 6): local records are the RFCs in our folder, their TTL
 fixed at the full TTL (7200 s) and never decremented. Remote records are learned from
-RFCQuery replies; each is (re)set to the full TTL when a reply carrying it arrives and
-expires after. As in the RS store, nothing ticks: a remote record keeps the monotonic time
-it was last received, and ``_remote`` is ordered by that time, so expired records are
-popped from the front in O(1) each.
+RFCQuery replies. A record about the peer that sent the reply (one of its local RFCs) is
+(re)set to the full TTL, as the handout says. A record the sender only relays, about a
+third peer, keeps the TTL the sender still had for it: were it reset to 7200 on every
+relay, two peers querying each other would keep a departed peer's records alive for ever.
+A refresh never shortens a record's life. As in the RS store, nothing ticks: a record
+keeps the monotonic time it expires, and a heap of expiry times lets expired records be
+popped in O(log n) each (stale heap entries of refreshed records are skipped).
 
 Merge rules: a record is identified by (rfc, hostname, port); a new one is added, a known
 one refreshed (TTL and title), never duplicated; a record naming our own address is
@@ -15,9 +18,9 @@ dropped, so a remote peer cannot grow our memory without bound.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,13 +32,13 @@ Key = tuple[int, str, int]  # (rfc, hostname, port)
 
 @dataclass(slots=True)
 class Remote:
-    """A remote record and when it was last received (monotonic seconds)."""
+    """A remote record and when it expires (monotonic seconds)."""
 
     rfc: int
     title: str
     host: str
     port: int
-    received: float
+    expires: float
 
     @property
     def addr(self) -> PeerAddr:
@@ -69,7 +72,8 @@ class RFCIndex:
         self.max_records = max_records
         self.me: PeerAddr | None = None  # our advertised address, once known
         self._local: dict[int, str] = {}  # rfc -> title
-        self._remote: OrderedDict[Key, Remote] = OrderedDict()  # by time received
+        self._remote: dict[Key, Remote] = {}  # in the order first learned
+        self._expiry: list[tuple[float, Key]] = []  # heap; entries may be stale
         self._by_rfc: dict[int, dict[Key, Remote]] = {}  # the same records, by RFC number
 
     # ----------------------------------------------------------------- local
@@ -83,25 +87,30 @@ class RFCIndex:
         return dict(self._local)
 
     # ----------------------------------------------------------------- remote
-    def merge(self, lines: Iterable[IndexLine]) -> MergeResult:
-        """Merge a remote peer's index (an RFCQuery reply) into ours."""
+    def merge(self, lines: Iterable[IndexLine], source: PeerAddr | None = None) -> MergeResult:
+        """Merge the index ``source`` sent (an RFCQuery reply) into ours (module doc)."""
         now = self._clock()
         self._expire(now)
         added = refreshed = ignored = 0
         for line in lines:
             key = (line.rfc, line.host, line.port)
             known = self._remote.get(key)
+            own = source is not None and (line.host, line.port) == (source.host, source.port)
+            expires = now + (self.ttl if own or source is None else min(self.ttl, line.ttl))
             if self.me is not None and (line.host, line.port) == (self.me.host, self.me.port):
                 ignored += 1
             elif known is not None:
-                known.title, known.received = line.title, now
-                self._remote.move_to_end(key)
+                known.title = line.title
+                if expires > known.expires:
+                    known.expires = expires
+                    heapq.heappush(self._expiry, (expires, key))
                 refreshed += 1
-            elif len(self._remote) >= self.max_records:
+            elif len(self._remote) >= self.max_records or expires <= now:
                 ignored += 1
             else:
-                rec = Remote(line.rfc, line.title, line.host, line.port, now)
+                rec = Remote(line.rfc, line.title, line.host, line.port, expires)
                 self._remote[key] = self._by_rfc.setdefault(line.rfc, {})[key] = rec
+                heapq.heappush(self._expiry, (expires, key))
                 added += 1
         return MergeResult(added, refreshed, ignored)
 
@@ -133,14 +142,17 @@ class RFCIndex:
         return len(self._local) + len(self._remote)
 
     def _ttl(self, rec: Remote, now: float) -> int:
-        return max(0, math.ceil(self.ttl - (now - rec.received)))
+        return max(0, math.ceil(rec.expires - now))
 
     def _expire(self, now: float) -> None:
-        while self._remote:
-            key, rec = next(iter(self._remote.items()))
-            if now - rec.received < self.ttl:
-                break
-            self._remove(key)
+        while self._expiry and self._expiry[0][0] <= now:
+            when, key = heapq.heappop(self._expiry)
+            rec = self._remote.get(key)
+            if rec is not None and rec.expires <= now:
+                self._remove(key)
+        if len(self._expiry) > 4 * len(self._remote) + 64:  # drop stale entries now and then
+            self._expiry = [(r.expires, k) for k, r in self._remote.items()]
+            heapq.heapify(self._expiry)
 
     def _remove(self, key: Key) -> None:
         if self._remote.pop(key, None) is not None:

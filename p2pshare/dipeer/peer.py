@@ -137,7 +137,7 @@ class DIPeer:
         if parsed.skipped:
             log.warning("%s:%d sent %d malformed index line(s); skipped", peer.host, peer.port,
                         parsed.skipped)
-        return self.index.merge(parsed.items)
+        return self.index.merge(parsed.items, peer)
 
     async def get(self, rfc: int) -> GetResult:
         """Download RFC ``rfc`` by the handout's algorithm (module doc); never raises for

@@ -113,3 +113,35 @@ def test_never_a_duplicate_and_never_an_expired_record(steps: list[tuple[int, st
     assert len(keys) == len(set(keys))
     expected = {k for k, t in last_seen.items() if clock.now - t < 7200}
     assert {(r.rfc, r.host) for r in records} == expected
+
+
+B = PeerAddr("b", 6000)
+
+
+def test_the_senders_own_records_get_the_full_ttl_relayed_ones_keep_theirs() -> None:
+    idx, _clock = index()
+    idx.merge([line(1, "b", 6000, ttl=10), line(2, "c", 7000, ttl=100)], source=B)
+    ttls = {(r.rfc, r.host): r.ttl for r in idx.records() if r.host != "me"}
+    assert ttls == {(1, "b"): 7200, (2, "c"): 100}
+
+
+def test_a_relayed_record_dies_with_its_ttl_however_often_it_is_relayed_back() -> None:
+    """Two peers relaying a departed third peer's record to each other must not keep it
+    alive for ever: each relay carries the remaining TTL, never a fresh 7200."""
+    a, clock_a = index()
+    b, clock_b = index()
+    b.me = B
+    a.merge([line(5, "c", 7000, ttl=7200)], source=PeerAddr("c", 7000))  # c then leaves
+    for _ in range(10):  # every 1,000 s a and b RFCQuery each other
+        clock_a.advance(1000)
+        clock_b.advance(1000)
+        b.merge(a.records(), source=a.me)
+        a.merge(b.records(), source=B)
+    assert a.holders(5) == [] and b.holders(5) == []
+
+
+def test_a_refresh_never_shortens_a_records_life() -> None:
+    idx, _clock = index()
+    idx.merge([line(3, "c", 7000, ttl=5000)], source=B)
+    idx.merge([line(3, "c", 7000, ttl=50)], source=B)
+    assert [r.ttl for r in idx.records() if r.rfc == 3] == [5000]
