@@ -46,9 +46,10 @@ LIST_BATCH = 512  # records encoded per write while streaming LIST
 
 
 class Tracker(Protocol):
-    """What the index server needs from the swarm tracker."""
+    """What the index server needs from the swarm tracker (``swarm.tracker.Tracker``)."""
 
-    async def handle(self, owner: object, request: Request, body: bytes) -> tuple[Response, bytes]:
+    def answer(self, owner: object, request: Request, body: bytes) -> tuple[Response, bytes]:
+        """Answer at once: the tracker never waits, so no task is needed per request."""
         ...
 
     def drop(self, owner: object) -> None:
@@ -96,7 +97,8 @@ class IndexServer:
     def request(self, link: Link, request: Request, body: bytes
                 ) -> list[Event] | Awaitable[None]:
         if request.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
-            return self._swarm(link, request, body)
+            response, payload = self.tracker.answer(link.owner, request, body)
+            return [response, Data(payload), EndOfMessage()]
         req = ci.interpret(request)
         if isinstance(req, Rejected):
             log.info("[Server] %s:%d: %d %s", *link.peername, req.status, req.detail)
@@ -117,11 +119,6 @@ class IndexServer:
 
     def connected(self, link: Link) -> None:
         log.info("[Server] connection from %s:%d", *link.peername)
-
-    async def _swarm(self, link: Link, request: Request, body: bytes) -> None:
-        assert self.tracker is not None
-        response, payload = await self.tracker.handle(link.owner, request, body)
-        await link.send(response, Data(payload), EndOfMessage())
 
     def _apply(self, owner: object, req: CIRequest) -> tuple[Status, list[Record]]:
         assert req.rfc is not None  # only LIST has no number
