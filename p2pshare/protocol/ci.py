@@ -14,14 +14,18 @@ reaches ``interpret`` as U+FFFD (``_grammar``) and is a 400 here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError, Status
 from ._connection import Connection, Role
 from ._events import Framing, Request, Response
 from ._grammar import REPLACEMENT, Headers, http_date, parse_int
+
+T = TypeVar("T")
 
 VERSION = "P2P-CI/1.0"
 CONTENT_TYPE = "text/plain"  # A5: the prose says text/plain
@@ -167,10 +171,17 @@ def to_event(req: CIRequest) -> Request:
 
 def interpret(req: Request) -> CIRequest | Rejected:
     """Validate a framed request as P2P-CI; never raises."""
-    if req.version.upper() != VERSION:
+    return checked(req, VERSION, _interpret)
+
+
+def checked(req: Request, version: str, interpret: Callable[[Request], T]) -> T | Rejected:
+    """The check order every p2pshare protocol shares (PROTOCOLS.md 2.4): the version first
+    (505), then ``interpret``, whose ``RemoteProtocolError`` becomes a ``Rejected`` with its
+    status (400); never raises."""
+    if req.version.upper() != version:
         return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
     try:
-        return _interpret(req)
+        return interpret(req)
     except RemoteProtocolError as exc:
         return Rejected(exc.status, str(exc))
 

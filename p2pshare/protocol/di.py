@@ -32,6 +32,7 @@ from ._connection import Connection, Role, _phrase
 from ._events import Framing, Request, Response
 from ._grammar import Headers, decode_text, encode_head, get_header, http_date, parse_int
 from .ci import Rejected as Rejected  # the same notion in every protocol: well framed, refused
+from .ci import checked
 
 VERSION = "P2P-DI/1.0"
 CONTENT_TYPE = "text/plain"
@@ -197,12 +198,7 @@ _RFC_TARGET = re.compile(r"RFC[ \t]*(\d{1,19})\Z", re.I)
 
 def interpret(req: Request) -> DIRequest | Rejected:
     """Validate a framed request as P2P-DI; never raises."""
-    if req.version.upper() != VERSION:
-        return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
-    try:
-        return _interpret(req)
-    except RemoteProtocolError as exc:
-        return Rejected(exc.status, str(exc))
+    return checked(req, VERSION, _interpret)
 
 
 def _interpret(req: Request) -> DIRequest:
@@ -313,8 +309,13 @@ def no_active_peers() -> Response:
 def list_reply(records: Iterable[PeerAddr | IndexLine]) -> tuple[Response, bytes]:
     """200 with one record per CRLF-terminated line (PQuery and RFCQuery replies)."""
     body = b"".join(r.to_line() + b"\r\n" for r in records)
+    return list_head(body), body
+
+
+def list_head(body: bytes) -> Response:
+    """The 200 head of a list reply whose lines, already encoded, are ``body``."""
     headers = (("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body))))
-    return Response(int(Status.OK), VERSION, headers), body
+    return Response(int(Status.OK), VERSION, headers)
 
 
 def file_reply(size: int, mtime: float, os_name: str, now: float | None = None) -> Response:

@@ -27,7 +27,7 @@ from ..errors import RemoteProtocolError, Status
 from ._connection import Connection, Role
 from ._events import Data, EndOfMessage, Event, Framing, Request, Response
 from ._grammar import content_length, get_header, parse_header, parse_int, parse_status_line
-from .ci import Rejected
+from .ci import Rejected, checked
 
 __all__ = [
     "VERSION",
@@ -150,12 +150,7 @@ def interpret(req: Request, body: bytes) -> SwarmRequest | Rejected:
     The version is checked first (505), then method, target and headers (400), as for
     P2P-CI (PROTOCOLS.md 2.4).
     """
-    if req.version.upper() != VERSION:
-        return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
-    try:
-        return _interpret(req, body)
-    except RemoteProtocolError as exc:
-        return Rejected(exc.status, str(exc))
+    return checked(req, VERSION, lambda r: _interpret(r, body))
 
 
 def _interpret(req: Request, body: bytes) -> SwarmRequest:
