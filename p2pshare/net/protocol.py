@@ -271,15 +271,8 @@ class ProtocolServer(Listener):
 
     async def aclose(self) -> None:
         """Stop listening, close every connection, end every task."""
-        if self._server is not None:
-            self._server.close()
         for link in list(self.links):
             link.close()
             self.forget(link)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
-        if self._server is not None:
-            await self._server.wait_closed()
+        await self._shutdown(self._tasks)
 

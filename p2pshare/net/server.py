@@ -41,6 +41,17 @@ class Listener:
             raise RuntimeError("server not started")
         await self._server.serve_forever()
 
+    async def _shutdown(self, tasks: set[asyncio.Task[Any]]) -> None:
+        """Stop listening, cancel ``tasks`` and wait (at most 5 s) for them to end."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(tasks):
+            task.cancel()
+        if tasks:
+            await asyncio.wait(list(tasks), timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
 
 class TCPServer(Listener):
     """Accepts connections and runs ``handler`` for each, at most ``max_connections`` at once."""
@@ -92,14 +103,7 @@ class TCPServer(Listener):
     async def aclose(self) -> None:
         """Stop listening and end every connection."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
-        if self._server is not None:
-            await self._server.wait_closed()
+        await self._shutdown(self._tasks)
 
 
 def raise_fd_limit(wanted: int) -> int:
