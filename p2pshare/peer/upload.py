@@ -54,8 +54,11 @@ class UploadServer:
             event = await stream.next_event(limits.HEAD_TIMEOUT, idle=limits.UPLOAD_IDLE_TIMEOUT)
             if not isinstance(event, Request):
                 return
-            while not isinstance(await stream.next_event(limits.HEAD_TIMEOUT), EndOfMessage):
-                pass  # a GET has no body; drain one if a client sent it anyway
+            # A GET has no body; one sent anyway is drained, all of it within one deadline
+            # (a deadline per chunk would let a body trickled byte by byte hold the slot).
+            async with asyncio.timeout(limits.HEAD_TIMEOUT):
+                while not isinstance(await stream.next_event(), EndOfMessage):
+                    pass
             await self._answer(stream, ci.interpret(event))
         except RemoteProtocolError as exc:
             log.info("[Peer] bad request from %s:%d: %s", *stream.peername, exc)

@@ -1,0 +1,51 @@
+"""Run one of the servers under attack in a process of its own, with lowered deadlines.
+
+    python -m tests.adversarial.serve KIND FOLDER [--idle S] [--head S] [--max-connections N]
+
+KIND is a key of ``targets.TARGETS``. ``--idle`` sets the idle deadlines (``IDLE``: the
+wait for a request's first byte, or for the RS and RFC servers for the whole request) and
+``--head`` the head-read deadline (``HEAD_TIMEOUT``, from a request's first byte), in this
+process only, before the server is built. Prints
+``port N`` once listening, then serves until SIGTERM. A separate process lets a test
+measure the server alone (its resident memory in ``/proc``) while it floods it from its
+own process, as a real attacker would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from p2pshare import limits
+from p2pshare.cli._run import run
+
+from .targets import TARGETS
+
+IDLE = ("UPLOAD_IDLE_TIMEOUT", "FIRST_REQUEST_TIMEOUT", "SWARM_IDLE_TIMEOUT")
+
+
+async def serve(kind: str, folder: Path, limit: int | None) -> int:
+    async with TARGETS[kind].start(folder, limit=limit) as port:
+        print(f"port {port}", flush=True)
+        await asyncio.Event().wait()  # until SIGTERM cancels us
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=sorted(TARGETS))
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--idle", type=float, default=None)
+    parser.add_argument("--head", type=float, default=None)
+    parser.add_argument("--max-connections", type=int, default=None)
+    args = parser.parse_args()
+    for name in IDLE:
+        setattr(limits, name, args.idle or getattr(limits, name))
+    limits.HEAD_TIMEOUT = args.head or limits.HEAD_TIMEOUT
+    return run(serve(args.kind, args.folder, args.max_connections))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
