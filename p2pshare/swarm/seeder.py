@@ -6,9 +6,10 @@ goes out by ``sendfile`` from its offset (zero copy). Only (swarm id, piece inde
 that the library holds verified can be reached; anything else is a 404. Beyond
 ``max_uploads`` connections, a newcomer's first request gets ``503`` with Retry-After and
 the connection is closed. A connection that sends no request for
-``limits.SWARM_IDLE_TIMEOUT`` is closed. An optional rate limit (bytes per second, all
-connections together) paces uploads; tests use it to keep a download in progress long
-enough to interrupt it.
+``limits.SWARM_IDLE_TIMEOUT`` is closed, and so is one whose request head (or body) does
+not arrive whole within ``limits.HEAD_TIMEOUT``. An optional rate limit (bytes per
+second, all connections together) paces uploads; tests use it to keep a download in
+progress long enough to interrupt it.
 """
 
 from __future__ import annotations
@@ -113,16 +114,19 @@ class PieceServer:
 
     async def _read_request(self, stream: EventStream, idle: float
                             ) -> tuple[Request, bytes] | None:
-        # One deadline for the whole head: pipelined requests may already be buffered.
-        event = await stream.next_event(idle)
+        # Up to ``idle`` for a request to begin (a pipelined one may already be buffered);
+        # from its first byte, HEAD_TIMEOUT for the head and another for the whole body, so
+        # that a request trickled byte by byte cannot hold an upload slot.
+        event = await stream.next_event(limits.HEAD_TIMEOUT, idle=idle)
         if isinstance(event, ConnectionClosed):
             return None
         if not isinstance(event, Request):
             raise RemoteProtocolError("expected a request")
         parts: list[bytes] = []
-        while not isinstance(part := await stream.next_event(limits.HEAD_TIMEOUT), EndOfMessage):
-            if isinstance(part, Data):
-                parts.append(part.data)
+        async with asyncio.timeout(limits.HEAD_TIMEOUT):
+            while not isinstance(part := await stream.next_event(), EndOfMessage):
+                if isinstance(part, Data):
+                    parts.append(part.data)
         return event, b"".join(parts)
 
     async def _send_piece(self, stream: EventStream, msg: sp.GetPiece,

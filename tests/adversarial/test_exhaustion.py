@@ -291,7 +291,7 @@ async def read_all(reader: asyncio.StreamReader) -> bytes:
 
 
 @pytest.mark.parametrize("where", ["head", "body"])
-@pytest.mark.parametrize("kind", ["index", "upload", "rs", "rfc", "tracker"])
+@pytest.mark.parametrize("kind", [*KINDS, "tracker"])
 def test_trickling_connections_are_closed_by_the_deadline(kind: str, where: str,
                                                           tmp_path: Path) -> None:
     """TRICKLERS connections send a request one byte every PACE seconds, in its head or in
