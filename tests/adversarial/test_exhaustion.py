@@ -12,13 +12,9 @@ docs/robustness.md.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -26,13 +22,12 @@ import pytest
 from p2pshare.net.server import raise_fd_limit
 
 from ..aio import HOST
-from ..helpers import DEADLINE, async_wait_for, cli_env, read_until
+from ..helpers import DEADLINE, async_wait_for
+from .procs import grown, memory, mib, run_async, server_process
 from .targets import MANIFEST, TARGETS
 
-ROOT = Path(__file__).resolve().parents[2]
 FLOOD = 2000  # connections of one flood
 DEADLINE_S = 0.5  # the idle and head-read deadlines the servers run with here
-MiB = 1024 * 1024
 # Resident memory a server may gain while FLOOD idle connections are open: 50 KiB each.
 # (Measured: see docs/robustness.md; the bound is generous on purpose.)
 RSS_BOUND = FLOOD * 50 * 1024
@@ -40,45 +35,6 @@ TRICKLERS = 50  # connections trickling at once
 PACE = 0.02  # seconds between a trickler's bytes: the attack's own pace (load, not a wait)
 TRICKLE_MAX = 1000  # bytes a trickler sends before it gives up (20 s at PACE)
 KINDS = ["index", "upload", "rs", "rfc", "pieces"]  # the tracker is the index server
-
-
-def run_async(seconds: float, coro: object) -> None:
-    """Run ``coro`` (a coroutine) to completion, failing the test after ``seconds``."""
-
-    async def bounded() -> None:
-        async with asyncio.timeout(seconds):
-            await coro  # type: ignore[misc]
-
-    asyncio.run(bounded())
-
-
-@contextmanager
-def server_process(kind: str, tmp: Path, *, idle: float | None = None,
-                   head: float | None = None, limit: int | None = None
-                   ) -> Iterator[tuple[int, int]]:
-    """``kind`` in a process of its own (options: see ``serve.py``); yields (pid, port)."""
-    args = [sys.executable, "-m", "tests.adversarial.serve", kind, str(tmp)]
-    for option, value in (("--idle", idle), ("--head", head), ("--max-connections", limit)):
-        if value is not None:
-            args += [option, str(value)]
-    with open(tmp / f"{kind}.log", "w") as log:
-        proc = subprocess.Popen(args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE,
-                                stderr=log, text=True)
-    try:
-        assert proc.stdout is not None
-        m = re.search(r"port (\d+)", read_until(proc.stdout, "port "))
-        assert m is not None
-        yield proc.pid, int(m.group(1))
-        assert proc.poll() is None, "the server died"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=DEADLINE)
-
-
-def memory(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of ``pid``, in bytes."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return {k: int(v) * 1024 for k, v in re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", status)}
 
 
 async def flood(port: int, count: int) -> list[socket.socket]:
@@ -133,10 +89,6 @@ def closed_now(sock: socket.socket) -> bool:
         return True
 
 
-def mib(n: float) -> str:
-    return f"{n / MiB:.1f} MiB"
-
-
 @pytest.fixture(autouse=True)
 def descriptors() -> None:
     raise_fd_limit(2 * FLOOD + 500)  # ours: a flood, plus what the test itself opens
@@ -162,7 +114,7 @@ def test_idle_flood_is_closed_by_the_idle_deadline(kind: str, tmp_path: Path) ->
         finally:
             hang_up(socks)
         assert replies == [b""] * FLOOD  # closed, and nothing said
-        grew = memory(pid)["VmHWM"] - before["VmRSS"]
+        grew = grown(pid, before)
         print(f"\n[measure] {kind}: {FLOOD} idle connections all closed {took:.2f} s after "
               f"the first connected (deadline {DEADLINE_S} s); peak RSS grew {mib(grew)} "
               f"(from {mib(before['VmRSS'])})")
@@ -190,7 +142,7 @@ def test_index_holds_idle_peers_in_bounded_memory(tmp_path: Path) -> None:
             assert all(is_open(s) for s in socks)  # held: that is the design
         finally:
             hang_up(socks)
-        grew = memory(pid)["VmHWM"] - before["VmRSS"]
+        grew = grown(pid, before)
         print(f"\n[measure] index: {FLOOD} idle connections held; RSS grew {mib(held)} "
               f"({held / FLOOD / 1024:.1f} KiB each), peak {mib(grew)}; LOOKUP and "
               f"FILES kept working")
@@ -222,7 +174,7 @@ def test_connection_limit_refuses_at_once_and_recovers(kind: str, tmp_path: Path
             hang_up(refused)
         finally:
             hang_up(socks)
-        grew = memory(pid)["VmHWM"] - before["VmRSS"]
+        grew = grown(pid, before)
         print(f"\n[measure] {kind}: limit {admitted} connections: {FLOOD - admitted} of "
               f"{FLOOD} refused at once; peak RSS grew {mib(grew)}")
         await async_wait_for_probe(target.probe, port, tmp_path)

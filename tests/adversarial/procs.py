@@ -1,0 +1,71 @@
+"""Servers under attack in processes of their own, and what can be measured of them.
+
+A server in its own process (``serve.py``) keeps the attack and its measure apart: its
+resident memory, read from ``/proc``, is its own, and its deadlines can be lowered
+without touching the test's process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..helpers import DEADLINE, cli_env, read_until
+
+ROOT = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+
+
+def run_async(seconds: float, coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` to completion, failing the test after ``seconds``."""
+
+    async def bounded() -> None:
+        async with asyncio.timeout(seconds):
+            await coro
+
+    asyncio.run(bounded())
+
+
+@contextmanager
+def server_process(kind: str, tmp: Path, *, idle: float | None = None,
+                   head: float | None = None, limit: int | None = None
+                   ) -> Iterator[tuple[int, int]]:
+    """``kind`` in a process of its own (options: see ``serve.py``); yields (pid, port).
+    Its log goes to ``tmp/KIND.log``."""
+    args = [sys.executable, "-m", "tests.adversarial.serve", kind, str(tmp)]
+    for option, value in (("--idle", idle), ("--head", head), ("--max-connections", limit)):
+        if value is not None:
+            args += [option, str(value)]
+    with open(tmp / f"{kind}.log", "w") as log:
+        proc = subprocess.Popen(args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE,
+                                stderr=log, text=True)
+    try:
+        assert proc.stdout is not None
+        m = re.search(r"port (\d+)", read_until(proc.stdout, "port "))
+        assert m is not None
+        yield proc.pid, int(m.group(1))
+        assert proc.poll() is None, "the server died"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=DEADLINE)
+
+
+def memory(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (its peak so far) of process ``pid``, in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {k: int(v) * 1024 for k, v in re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", status)}
+
+
+def grown(pid: int, before: dict[str, int]) -> int:
+    """Bytes by which the peak resident memory of ``pid`` rose above ``before``'s."""
+    return memory(pid)["VmHWM"] - before["VmRSS"]
+
+
+def mib(n: float) -> str:
+    return f"{n / MiB:.1f} MiB"
