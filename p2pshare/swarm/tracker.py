@@ -3,10 +3,13 @@
 Strategy: per swarm, the manifest (checked against the swarm id before it is stored) and
 each live peer's pieces, keyed by the connection (``owner``) that announced them; a peer
 can change only its own records, and ``drop`` removes them all when its connection ends,
-exactly like P2P-CI records (PROTOCOLS.md 1.8). A swarm with no peer left is forgotten.
-Availability is kept per swarm incrementally (``pieces.Availability``), so FILES costs a
-few mask operations per swarm. ``protocol.swarm.interpret`` makes every protocol
-decision about the bytes; this module only keeps the records.
+exactly like P2P-CI records (PROTOCOLS.md 1.8). As in P2P-CI, an address (host, port)
+belongs to the first live connection that announced it: another connection announcing it
+gets 409, so it cannot make others believe that address holds pieces it does not. A swarm
+with no peer left is forgotten. Availability is kept per swarm incrementally
+(``pieces.Availability``), so FILES costs a few mask operations per swarm.
+``protocol.swarm.interpret`` makes every protocol decision about the bytes; this module
+only keeps the records.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class Tracker:
     def __init__(self, rng: random.Random | None = None) -> None:
         self.swarms: dict[str, _Swarm] = {}
         self._joined: dict[object, set[str]] = {}  # owner -> swarms it announced
+        self._claims: dict[tuple[str, int], object] = {}  # address -> owner announcing it
+        self._claimed: dict[object, set[tuple[str, int]]] = {}  # owner -> its addresses
         self._rng = rng or random.Random()
 
     async def handle(self, owner: object, request: Request, body: bytes) -> Answer:
@@ -89,6 +94,8 @@ class Tracker:
 
     def drop(self, owner: object) -> None:
         """The connection ``owner`` closed: remove every record it made."""
+        for address in self._claimed.pop(owner, set()):
+            del self._claims[address]
         for swarm_id in self._joined.pop(owner, set()):
             swarm = self.swarms[swarm_id]
             swarm.set_pieces(swarm.members.pop(owner), 0)
@@ -115,6 +122,10 @@ class Tracker:
         return self._have(owner, swarm, msg)
 
     def _announce(self, owner: object, msg: sp.Announce) -> Answer:
+        if self._claims.get((msg.host, msg.port), owner) is not owner:
+            log.info("[Tracker] refused ANNOUNCE of %s:%d: another connection's address",
+                     msg.host, msg.port)
+            return sp.response(Status.CONFLICT)
         swarm = self.swarms.get(msg.swarm)
         if swarm is None:
             if len(self._joined.get(owner, ())) >= limits.MAX_SWARMS_PER_PEER:
@@ -129,6 +140,8 @@ class Tracker:
             self._joined.setdefault(owner, set()).add(msg.swarm)
         else:
             member.host, member.port = msg.host, msg.port
+        self._claims[msg.host, msg.port] = owner
+        self._claimed.setdefault(owner, set()).add((msg.host, msg.port))
         log.info("[Tracker] %s:%d joined swarm %s (%s)", msg.host, msg.port, msg.swarm[:12],
                  swarm.manifest.name)
         return sp.response(Status.OK)
