@@ -47,6 +47,11 @@ class _Dropped(P2PError):
     """A peer is disconnected on purpose (bad pieces, or busy)."""
 
 
+class WriteFailed(P2PError):
+    """A verified piece could not be written to the temporary file (e.g. the disk is full):
+    the download stops, keeping what it verified so far for a resume."""
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     """A snapshot for progress displays."""
@@ -100,6 +105,7 @@ class Download:
         """Return once every piece is verified in the temporary file.
 
         Raises:
+            WriteFailed: a piece could not be written to the temporary file.
             P2PError, OSError: the tracker connection failed (peers' failures are not
                 errors: their pieces are fetched from others).
         """
@@ -269,7 +275,12 @@ class Download:
         if not self.picker.received(index, link.address):
             self.wasted += len(body)
             return
-        self.file.write(index, body)
+        try:
+            self.file.write(index, body)
+        except OSError as exc:  # our disk, not the peer: every peer would fail the same
+            raise WriteFailed(f"cannot write {self.file.path}: {exc.strerror or exc}; the "
+                              "verified pieces are kept: run the same command again to "
+                              "resume") from exc
         self.received += len(body)
         self.unreported |= 1 << index
         self._verified.set()

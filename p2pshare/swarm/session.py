@@ -129,6 +129,7 @@ class Fetch:
         if held:
             log.info("[Swarm] resuming %s: %d of %d pieces verified", manifest.name,
                      held.bit_count(), manifest.count)
+        resume.save(resume_path, manifest, held)  # now, while the disk has room for it
         self.peer.library.add(piece_file)
         self.download = Download(piece_file, self.peer.tracker, self.peer.address,
                                  resume_path=resume_path)
