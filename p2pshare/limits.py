@@ -56,6 +56,11 @@ RESPONSE_LINGER = 1.0 * SECONDS
 RESPONSE_TIMEOUT = 30 * SECONDS
 # A peer's connect() to the index server or another peer.
 CONNECT_TIMEOUT = 10 * SECONDS
+# A peer that lost the index server (a P2P-CI peer, a swarm seeder) tries to reconnect
+# after RECONNECT_FIRST, doubling the delay after each failure up to RECONNECT_MAX: quick
+# after a restart, and no storm of connects while it is down.
+RECONNECT_FIRST = 0.2 * SECONDS
+RECONNECT_MAX = 10 * SECONDS
 # TCP keepalive on index-server connections: a vanished host is noticed after about
 # KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT = 60 + 10 * 6 = 120 seconds.
 KEEPALIVE_IDLE = 60

@@ -101,8 +101,8 @@ async def share(args: argparse.Namespace) -> int:
                 print(f"{manifest.id} {manifest.name}", flush=True)
             log.info("[Swarm] serving %d file(s) as %s:%d until interrupted", len(manifests),
                      *peer.address)
-            await peer.tracker.wait_closed()
-            return fail("the index server closed the connection")
+            await peer.stay_connected()
+            return 0
     except (OSError, P2PError) as exc:
         return fail(str(exc))
 
@@ -141,8 +141,7 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     print(final, flush=True)
     if args.seed:
         log.info("[Swarm] seeding %s as %s:%d until interrupted", manifest.name, *peer.address)
-        await peer.tracker.wait_closed()
-        return fail("the index server closed the connection")
+        await peer.stay_connected()
     return 0
 
 

@@ -23,8 +23,8 @@ from .upload import UploadServer
 
 log = logging.getLogger(__name__)
 
-RECONNECT_FIRST = 0.2 * limits.SECONDS  # first retry delay after losing the index server
-RECONNECT_MAX = 10 * limits.SECONDS  # longest delay between retries
+RECONNECT_FIRST = limits.RECONNECT_FIRST  # first retry delay after losing the index server
+RECONNECT_MAX = limits.RECONNECT_MAX  # longest delay between retries
 
 
 @dataclass(slots=True)

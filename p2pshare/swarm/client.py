@@ -11,7 +11,9 @@ caller cannot act on becomes ``TrackerRefused``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterable
 
 from .. import limits
 from ..errors import P2PError, Status
@@ -20,6 +22,7 @@ from ..protocol import Response
 from ..protocol import swarm as sp
 from .link import PipelinedStream
 from .manifest import Manifest
+from .storage import PieceFile
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,18 @@ class TrackerClient:
     @classmethod
     async def connect(cls, host: str, port: int) -> TrackerClient:
         """Raises: PeerGone if the server cannot be reached."""
-        raw = await open_stream(host, port, sp.client_connection())
-        set_keepalive(raw.writer)
-        return cls(PipelinedStream((host, port), raw.reader, raw.writer,
-                                   limits.MAX_TRACKER_BODY))
+        return cls(await _open(host, port))
+
+    async def reopen(self) -> None:
+        """Replace a lost connection with a new one to the same server. The tracker knows
+        nothing of us on it: announce again.
+
+        Raises:
+            PeerGone: the server cannot be reached.
+        """
+        self.stream.close()
+        self.stream = await _open(*self.stream.address)
+        self._owed = 0
 
     @property
     def local_host(self) -> str:
@@ -102,11 +113,31 @@ class TrackerClient:
             raise TrackerRefused("MANIFEST", head.status)
         return Manifest.from_bytes(body, swarm)
 
+    async def rejoin(self, files: Iterable[PieceFile], address: tuple[str, int]) -> None:
+        """Reconnect (retrying with a growing delay, for as long as it takes) and announce
+        ``files`` as served at ``address`` again, each with the pieces it holds verified."""
+        delay = limits.RECONNECT_FIRST
+        while True:
+            try:
+                await self.reopen()
+                for piece_file in list(files):
+                    await self.announce(piece_file.manifest, *address)
+                    if piece_file.have:
+                        await self.have(piece_file.manifest.id, piece_file.have)
+            except (P2PError, OSError, TimeoutError) as exc:
+                log.info("[Swarm] index server unreachable (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
+                delay = min(delay * 2, limits.RECONNECT_MAX)
+                continue
+            log.info("[Swarm] back with the index server")
+            return
+
     async def wait_closed(self) -> None:
         """Return when the tracker closes the connection (it never speaks unasked)."""
         async with self._lock:
-            while await self.stream.reader.read(limits.RECV_CHUNK):
-                pass
+            with contextlib.suppress(ConnectionError, OSError):  # a reset is a close too
+                while await self.stream.reader.read(limits.RECV_CHUNK):
+                    pass
 
     async def aclose(self) -> None:
         self.stream.close()
@@ -114,3 +145,9 @@ class TrackerClient:
             await self.stream.writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+
+
+async def _open(host: str, port: int) -> PipelinedStream:
+    raw = await open_stream(host, port, sp.client_connection())
+    set_keepalive(raw.writer)
+    return PipelinedStream((host, port), raw.reader, raw.writer, limits.MAX_TRACKER_BODY)

@@ -72,6 +72,15 @@ class SwarmPeer:
         if manifest.count:
             await self.tracker.have(manifest.id, full(manifest.count))
 
+    async def stay_connected(self) -> None:
+        """Run until cancelled: whenever the tracker connection drops, reconnect and
+        announce every file we serve again, with its verified pieces."""
+        while True:
+            await self.tracker.wait_closed()
+            log.warning("[Swarm] lost the index server; reconnecting")
+            await self.tracker.rejoin(self.library.files.values(), self.address)
+
+
 
 class NotFound(P2PError):
     """No swarm matches the id or name asked for."""

@@ -29,7 +29,7 @@ from p2pshare.samples import sample_text, write_sample_rfcs
 
 from ..aio import HOST, free_port
 from ..helpers import DEADLINE, cli_env, run_cli, wait_for
-from ..swarm.procs import Proc, fetch, running, seeder, server, verified_pieces
+from ..swarm.procs import LOCAL, Proc, fetch, running, seeder, server, verified_pieces
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -155,3 +155,54 @@ def test_seeder_killed_mid_piece_the_download_continues_from_others(tmp_path: Pa
     assert (out / "data.bin").read_bytes() == data.read_bytes()
     assert sorted(p.name for p in out.iterdir()) == ["data.bin"]  # no part or resume file
     assert verified_pieces(out) == 0
+
+
+def test_index_server_killed_seeders_rejoin_and_downloads_resume(tmp_path: Path) -> None:
+    """The tracker lives in the index server. When it is killed, a seeder notices,
+    reconnects with backoff and announces everything again once it is back on the same
+    port; a download in progress ends with a one-line reason, keeping its verified pieces,
+    and the same command resumes it."""
+    logs, out = tmp_path / "logs", tmp_path / "leech"
+    data = tmp_path / "seed" / "data.bin"
+    data.parent.mkdir()
+    data.write_bytes(os.urandom(4 * MiB + 77))
+    port = free_port()
+    address = f"{HOST}:{port}"
+    args = ["server", "--host", HOST, "--port", str(port)]
+    first = Proc(args, logs)
+    try:
+        first.wait_line("listening on")
+        with running(["share", str(data), "--server", address, *LOCAL, "--piece-size", "64K",
+                      "--max-upload-rate", "1M"], logs) as sharer:
+            swarm = sharer.wait_line(r"^([0-9a-f]{64}) ").group(1)
+            sharer.wait_line("serving")
+            leech = fetch(swarm, address, out, logs)
+            wait_for(lambda: verified_pieces(out) >= 4, what="a download under way")
+            first.stop(signal.SIGKILL)
+            assert leech.popen.wait(timeout=DEADLINE) == 1
+            assert leech.output.strip().splitlines()[-1].startswith("p2pshare: ")
+            assert not (out / "data.bin").exists()
+            kept = verified_pieces(out)
+            sharer.wait_line("lost the index server")
+            sharer.wait_line(r"retry in 0\.4 s")  # it backs off
+            with running(args, logs) as second:
+                second.wait_line("listening on")
+                wait_for(lambda: [f["seeders"] for f in files_of(address)] == [1],
+                         what="the seeder announced again")
+                again = fetch(swarm, address, out, logs, "--seed")
+                again.wait_line(r"data\.bin$")  # complete, and seeding
+                assert f"resuming data.bin: {kept} of" in again.output
+                wait_for(lambda: [f["seeders"] for f in files_of(address)] == [2],
+                         what="two seeders")
+                again.stop()
+    finally:
+        first.stop()
+    assert (out / "data.bin").read_bytes() == data.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["data.bin"]
+
+
+def files_of(address: str) -> list[dict[str, object]]:
+    done = run_cli(["files", "--server", address, "--json"])
+    assert done.returncode == 0, done.stderr
+    entries: list[dict[str, object]] = json.loads(done.stdout)
+    return entries
