@@ -61,6 +61,7 @@ from ._grammar import (
     is_header_line,
     is_version,
     parse_header,
+    parse_request_head,
     parse_request_line,
     parse_status_line,
 )
@@ -240,8 +241,8 @@ class Connection:
             lines = self._buf.extract_head(limits.MAX_HEAD)
             if lines is not None:  # a whole request head arrived at once (the usual case)
                 _check_head(lines)
-                self._in_head = lines
-                return self._finish_head()
+                (method, target, version), headers = parse_request_head(lines)
+                return self._request_head(Request(method, target, version, headers))
         while True:
             raw = self._buf.peek_line(limits.MAX_LINE)
             if raw is None:
@@ -296,19 +297,23 @@ class Connection:
 
     def _finish_head(self) -> Event:
         start, headers = self._in_head[0], self._parsed_headers()
-        self._in_head, self._in_head_size, self._in_lines = [], 0, 0
-        length = content_length(headers, self._max_body[self.their_role])
         if self.their_role is _C:
-            method, target, version = parse_request_line(start)
-            self.request = Request(method, target, version, headers)
-            self._framing = self._framing_for(self.request)
-            self._in_left = length or 0
-            return self.request
+            return self._request_head(Request(*parse_request_line(start), headers))
+        self._in_head, self._in_head_size, self._in_lines = [], 0, 0
+        length = content_length(headers, self._max_body[_S])
         version, status, reason = parse_status_line(start)
         self._status = status
         # A 200 without Content-Length runs until EOF; an error without one has no body.
         self._in_left = length if status == Status.OK else (length or 0)
         return Response(status, version, headers, reason)
+
+    def _request_head(self, request: Request) -> Request:
+        length = content_length(request.headers, self._max_body[_C])
+        self._in_head, self._in_head_size, self._in_lines = [], 0, 0
+        self.request = request
+        self._framing = self._framing_for(request)
+        self._in_left = length or 0
+        return request
 
     # --- bodies
     def _read_body(self) -> Event | _Sentinel:

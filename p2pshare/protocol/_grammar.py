@@ -31,6 +31,8 @@ _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:(.*)\Z", re.S)
 _VERSION = re.compile(r"[A-Za-z0-9-]+/[0-9]+\.[0-9]+\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_BUT_LF = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TOKEN_TEXT = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BLANKS = re.compile(r"[ \t]+")
 REPLACEMENT = "\ufffd"  # what a byte that is not UTF-8 becomes in a head
 
@@ -66,6 +68,27 @@ def parse_header(line: bytes) -> tuple[str, str]:
         raise RemoteProtocolError("malformed header line")
     value = decode_head_text(m.group(2), "header value").strip(" \t")
     return m.group(1).decode("ascii"), value
+
+
+def parse_request_head(lines: list[bytes]) -> tuple[tuple[str, str, str], Headers]:
+    """A whole request head at once: what ``parse_request_line`` and ``parse_header`` give
+    line by line, with one decode and one control-character scan for the whole head (the
+    server's hot path). Raises RemoteProtocolError exactly where they would."""
+    text = b"\n".join(lines).decode("utf-8", "replace")
+    if _CONTROL_BUT_LF.search(text) is not None:
+        raise RemoteProtocolError("message head holds a control character")
+    start, *rest = text.split("\n")
+    parts = split_blanks(start)
+    if len(parts) < 2:
+        raise RemoteProtocolError("request line needs a method and a version")
+    headers = []
+    for line in rest:
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or _TOKEN_TEXT.match(name) is None:
+            raise RemoteProtocolError("malformed header line")
+        headers.append((name, value.strip(" \t")))
+    return (parts[0], " ".join(parts[1:-1]), parts[-1]), tuple(headers)
 
 
 def parse_request_line(line: bytes) -> tuple[str, str, str]:

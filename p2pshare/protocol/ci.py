@@ -87,6 +87,7 @@ class Record:
 # right; what precedes the title is matched from the left. The leading "RFC" is tolerated
 # missing. (One regex for the whole line backtracks for seconds on a line of blanks.)
 _RECORD_HEAD = re.compile(r"(?:RFC[ \t]+)?([0-9]{1,19})(?:[ \t]+|\Z)", re.I)
+_WHITE = re.compile(r"\s")
 _TARGET = re.compile(r"RFC[ \t]*(\d{1,19})\Z", re.I)
 
 
@@ -221,7 +222,7 @@ def _target(method: Method, target: str) -> int | None:
 
 def _host(value: str | None) -> str:
     host = _bounded(value, limits.MAX_HOSTNAME, "Host") or ""
-    if any(c.isspace() for c in host):
+    if _WHITE.search(host) is not None:
         raise RemoteProtocolError("Host holds white space")
     return host
 
