@@ -8,6 +8,7 @@ without touching the test's process.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -34,12 +35,14 @@ def run_async(seconds: float, coro: Coroutine[Any, Any, None]) -> None:
 
 @contextmanager
 def server_process(kind: str, tmp: Path, *, idle: float | None = None,
-                   head: float | None = None, limit: int | None = None
+                   head: float | None = None, stall: float | None = None,
+                   big: int | None = None, limit: int | None = None
                    ) -> Iterator[tuple[int, int]]:
     """``kind`` in a process of its own (options: see ``serve.py``); yields (pid, port).
     Its log goes to ``tmp/KIND.log``."""
     args = [sys.executable, "-m", "tests.adversarial.serve", kind, str(tmp)]
-    for option, value in (("--idle", idle), ("--head", head), ("--max-connections", limit)):
+    for option, value in (("--idle", idle), ("--head", head), ("--stall", stall),
+                          ("--big", big), ("--max-connections", limit)):
         if value is not None:
             args += [option, str(value)]
     with open(tmp / f"{kind}.log", "w") as log:
@@ -60,6 +63,11 @@ def memory(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (its peak so far) of process ``pid``, in bytes."""
     status = Path(f"/proc/{pid}/status").read_text()
     return {k: int(v) * 1024 for k, v in re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", status)}
+
+
+def descriptors(pid: int) -> int:
+    """Open file descriptors of process ``pid``."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def grown(pid: int, before: dict[str, int]) -> int:

@@ -1,11 +1,13 @@
 """Run one of the servers under attack in a process of its own, with lowered deadlines.
 
-    python -m tests.adversarial.serve KIND FOLDER [--idle S] [--head S] [--max-connections N]
+    python -m tests.adversarial.serve KIND FOLDER [--idle S] [--head S] [--stall S] [--big N]
+                                      [--max-connections N]
 
 KIND is a key of ``targets.TARGETS``. ``--idle`` sets the idle deadlines (``IDLE``: the
 wait for a request's first byte, or for the RS and RFC servers for the whole request) and
-``--head`` the head-read deadline (``HEAD_TIMEOUT``, from a request's first byte), in this
-process only, before the server is built. Prints
+``--head`` the head-read deadline (``HEAD_TIMEOUT``, from a request's first byte), and
+``--stall`` how long a receiver may take nothing (``SEND_STALL_TIMEOUT``), in this process
+only, before the server is built; ``--big N`` shares an ``rfc2.txt`` of N bytes. Prints
 ``port N`` once listening, then serves until SIGTERM. A separate process lets a test
 measure the server alone (its resident memory in ``/proc``) while it floods it from its
 own process, as a real attacker would.
@@ -15,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
 from p2pshare import limits
 from p2pshare.cli._run import run
 
-from .targets import TARGETS
+from .targets import TARGETS, rfc_folder
 
 IDLE = ("UPLOAD_IDLE_TIMEOUT", "FIRST_REQUEST_TIMEOUT", "SWARM_IDLE_TIMEOUT")
 
@@ -40,7 +43,14 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=None)
     parser.add_argument("--head", type=float, default=None)
     parser.add_argument("--max-connections", type=int, default=None)
+    parser.add_argument("--stall", type=float, default=None)
+    parser.add_argument("--big", type=int, default=0, help="bytes of rfc2.txt to share")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.stall is not None:
+        limits.SEND_STALL_TIMEOUT = args.stall
+    if args.big:
+        (rfc_folder(args.folder) / "rfc2.txt").write_bytes(b"x" * args.big)
     for name in IDLE:
         setattr(limits, name, args.idle or getattr(limits, name))
     limits.HEAD_TIMEOUT = args.head or limits.HEAD_TIMEOUT

@@ -23,7 +23,7 @@ from p2pshare.net.server import raise_fd_limit
 
 from ..aio import HOST
 from ..helpers import DEADLINE, async_wait_for
-from .procs import grown, memory, mib, run_async, server_process
+from .procs import descriptors, grown, memory, mib, run_async, server_process
 from .targets import MANIFEST, TARGETS
 
 FLOOD = 2000  # connections of one flood
@@ -90,7 +90,7 @@ def closed_now(sock: socket.socket) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def descriptors() -> None:
+def enough_descriptors() -> None:
     raise_fd_limit(2 * FLOOD + 500)  # ours: a flood, plus what the test itself opens
 
 
@@ -267,3 +267,53 @@ def test_trickling_connections_are_closed_by_the_deadline(kind: str, where: str,
     idle = DEADLINE_S if kind in ("rs", "rfc") else None
     with server_process(server, tmp_path, head=DEADLINE_S, idle=idle) as (_, port):
         run_async(TRICKLE_MAX * PACE + DEADLINE, attack(port))
+
+
+# ----------------------------------------------------------------------------- slow readers
+BIG = 32 * 1024 * 1024  # far more than the socket buffers on both sides hold
+STALLERS = 4  # as many as the server serves at once
+
+
+def stalled_request(kind: str) -> bytes:
+    """A request whose answer is BIG bytes (a file, or pieces asked again and again)."""
+    if kind == "pieces":
+        return f"PIECE {MANIFEST.id} 0 P2P-SWARM/1.0\r\n\r\n".encode() * (BIG // (16 * 1024))
+    version = b"P2P-CI/1.0" if kind == "upload" else b"P2P-DI/1.0"
+    return b"GET RFC 2 " + version + b"\r\nHost: h\r\n\r\n"
+
+
+@pytest.mark.parametrize("kind", ["upload", "rfc", "pieces"])
+def test_stalled_readers_are_dropped(kind: str, tmp_path: Path) -> None:
+    """Clients that ask for a big answer and never read it (a slow-read attack) hold every
+    upload slot; each is dropped once it has taken nothing for the send-stall deadline, its
+    descriptor is released, and a normal client is served again."""
+    target = TARGETS[kind]
+    limit = STALLERS // 2 if kind == "pieces" else STALLERS  # pieces: 2 x uploads admitted
+
+    async def attack(pid: int, port: int) -> None:
+        await target.probe(port, tmp_path)
+        fds = descriptors(pid)
+        loop = asyncio.get_running_loop()
+        stallers = []
+        for _ in range(STALLERS):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (HOST, port))
+            await loop.sock_sendall(sock, stalled_request(kind))
+            stallers.append(sock)
+        start = time.monotonic()
+        try:
+            await async_wait_for_probe(target.probe, port, tmp_path)  # slots free again
+            took = time.monotonic() - start
+            got = await asyncio.gather(*(until_closed(s) for s in stallers))
+        finally:
+            hang_up(stallers)
+        assert all(len(data) < BIG for data in got)  # cut off, not served in full
+        await async_wait_for(lambda: descriptors(pid) <= fds, what="descriptors released")
+        print(f"\n[measure] {kind}: {STALLERS} clients that never read: dropped, and a normal "
+              f"client served {took:.1f} s after they stalled (send-stall deadline "
+              f"{DEADLINE_S} s)")
+
+    with server_process(kind, tmp_path, stall=DEADLINE_S, big=BIG, limit=limit) as (pid, port):
+        run_async(3 * DEADLINE, attack(pid, port))

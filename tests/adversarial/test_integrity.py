@@ -247,7 +247,7 @@ def test_a_thousand_di_peers_at_once_lose_no_record(tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def descriptors() -> None:
+def enough_descriptors() -> None:
     from p2pshare.net.server import raise_fd_limit
 
     raise_fd_limit(4 * PEERS)
