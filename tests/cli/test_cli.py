@@ -208,3 +208,17 @@ def test_demo_exits_0(tmp_path: Path) -> None:
         assert "Every step behaved as the P2P-CI/1.0 handout specifies." in done.stdout
         assert "✘" not in done.stdout
         assert (tmp_path / "peerA" / "rfc2345.txt").read_bytes() == sample_text(2345, 28_000)
+
+
+def test_each_command_is_registered_by_the_module_named_in_owners() -> None:
+    import argparse
+    import importlib
+
+    from p2pshare.cli.main import MODULES, OWNERS
+
+    registered = {}
+    for name in MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"p2pshare.cli.{name}").register(sub)
+        registered.update(dict.fromkeys(sub.choices, name))
+    assert registered == OWNERS
