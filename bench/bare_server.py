@@ -3,8 +3,9 @@
 It reads requests up to their blank line and answers each with a fixed byte string of the
 same size as p2pshare's reply: no parsing, no index, no logic. ``--api streams`` uses
 asyncio streams (as p2pshare does); ``--api protocol`` uses the lower-level Protocol API.
+``--oneshot`` answers one request per connection and then closes it (P2P-DI's rule).
 
-Usage: python bench/bare_server.py PORT RESPONSE_FILE [--api streams|protocol]
+Usage: python bench/bare_server.py PORT RESPONSE_FILE [--api streams|protocol] [--oneshot]
 """
 
 from __future__ import annotations
@@ -14,23 +15,27 @@ import asyncio
 from pathlib import Path
 
 
-async def streams(port: int, reply: bytes) -> None:
+async def streams(port: int, reply: bytes, oneshot: bool = False) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 await reader.readuntil(b"\r\n\r\n")
                 writer.write(reply)
                 await writer.drain()
+                if oneshot:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+            pass
+        writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
     await server.serve_forever()
 
 
 class Echo(asyncio.Protocol):
-    def __init__(self, reply: bytes) -> None:
+    def __init__(self, reply: bytes, oneshot: bool = False) -> None:
         self.reply = reply
+        self.oneshot = oneshot
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -39,14 +44,18 @@ class Echo(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buf += data
         count = self.buf.count(b"\r\n\r\n")
-        if count:
+        if count and self.oneshot:
+            self.transport.write(self.reply)  # type: ignore[attr-defined]
+            self.transport.close()
+        elif count:
             self.buf = self.buf[self.buf.rfind(b"\r\n\r\n") + 4:]
             self.transport.write(self.reply * count)  # type: ignore[attr-defined]
 
 
-async def protocol(port: int, reply: bytes) -> None:
+async def protocol(port: int, reply: bytes, oneshot: bool = False) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Echo(reply), "127.0.0.1", port, backlog=4096)
+    server = await loop.create_server(lambda: Echo(reply, oneshot), "127.0.0.1", port,
+                                      backlog=4096)
     await server.serve_forever()
 
 
@@ -55,9 +64,12 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("response", type=Path)
     parser.add_argument("--api", choices=["streams", "protocol"], default="streams")
+    parser.add_argument("--oneshot", action="store_true",
+                        help="one request per connection, then close")
     args = parser.parse_args()
     reply = args.response.read_bytes()
-    asyncio.run((streams if args.api == "streams" else protocol)(args.port, reply))
+    serve = streams if args.api == "streams" else protocol
+    asyncio.run(serve(args.port, reply, args.oneshot))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ because absolute figures drift between runs and machines.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -69,6 +70,21 @@ def child(args: Sequence[str], **kwargs: object) -> Iterator[subprocess.Popen[by
 
 def p2pshare_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "p2pshare", "-q", *args]
+
+
+def build_c(source: Path, tmp: Path) -> Path:
+    """Compile one C file of bench/ with the system compiler into ``tmp``; the executable."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise SystemExit(f"a C compiler is needed to build {source.name}")
+    exe = tmp / source.stem
+    subprocess.run([cc, "-O2", "-o", str(exe), str(source)], check=True)
+    return exe
+
+
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: print it beside the figures)."""
+    return os.getloadavg()[0]
 
 
 def make_file(path: Path, size: int) -> Path:

@@ -24,17 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "latency.h"
+
 typedef struct { int fd; long got; double sent_at; int req; } conn_t;
-
-static double now(void) {
-    struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     if (argc != 7) { fprintf(stderr, "usage: loadgen PORT C SECONDS MAXREQ RESPLEN FILE\n"); return 2; }
