@@ -40,10 +40,10 @@ def answer(registry: Registry, msg: di.DIRequest | di.Rejected) -> tuple[Respons
         refusal = registry.leave(msg.cookie)
         return (_refusal(refusal) if refusal else di.response(Status.OK)), b""
     if isinstance(msg, di.PQuery):
-        peers = registry.query(msg.cookie)
-        if isinstance(peers, Refusal):
-            return _refusal(peers), b""
-        return di.list_reply(peers) if peers else (di.no_active_peers(), b"")
+        body = registry.listing(msg.cookie)
+        if isinstance(body, Refusal):
+            return _refusal(body), b""
+        return (di.list_head(body), body) if body else (di.no_active_peers(), b"")
     return di.response(Status.BAD_REQUEST, reason="Not An RS Request"), b""
 
 

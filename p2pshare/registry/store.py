@@ -9,6 +9,11 @@ while its flag is set and its TTL is above 0.
 next is always first: expiry pops from the front, and PQuery walks only active peers, so
 its cost does not grow with peers that left or timed out.
 
+PQuery's reply body is kept ready: ``_listed`` holds each active peer's ``<host> <port>``
+line, in the order the peers became active, and ``_body`` those lines joined, built again
+only after a peer joined or left the active set. A PQuery then costs one copy of the body
+less the asker's line (C speed), not a Python step per active peer.
+
 Cookies are random integers below 2**63, checked against every cookie this RS ever issued
 (records are never deleted), so none is given out twice. Randomness, not a counter, keeps
 them unique across an RS restart too (a counter would start again at 1 and hand a new
@@ -86,6 +91,8 @@ class Registry:
         self._peers: dict[int, PeerRecord] = {}
         self._active: OrderedDict[int, PeerRecord] = OrderedDict()  # by last contact
         self._by_addr: dict[tuple[str, int], int] = {}  # (host, port) -> cookie, active only
+        self._listed: dict[int, bytes] = {}  # cookie -> its PQuery line, active only
+        self._body: bytes | None = None  # the lines of _listed joined; None: build again
 
     # ----------------------------------------------------------------- messages
     def register(self, host: str, port: int, cookie: int | None) -> PeerRecord | Refusal:
@@ -102,7 +109,8 @@ class Registry:
             return Refusal.UNKNOWN
         else:
             rec = found
-            self._deactivate(rec)  # drop its old address from _by_addr
+            if (rec.hostname, rec.port) != (host, port):
+                self._deactivate(rec)  # its old address leaves _by_addr and the PQuery list
             rec.hostname, rec.port, rec.last_registered = host, port, self._wall()
         rec.registrations.append(now)
         self._supersede(rec)
@@ -127,13 +135,20 @@ class Registry:
 
     def query(self, cookie: int | None) -> list[PeerAddr] | Refusal:
         """The active peers other than the asker, whose TTL is reset (anonymous: all)."""
-        if cookie is not None:
-            rec = self._live(cookie)
-            if isinstance(rec, Refusal):
-                return rec
-            self._touch(rec, self._clock())
-        self._expire()
-        return [PeerAddr(r.hostname, r.port) for c, r in self._active.items() if c != cookie]
+        refusal = self._ask(cookie)
+        if refusal is not None:
+            return refusal
+        peers = (self._peers[c] for c in self._listed if c != cookie)
+        return [PeerAddr(rec.hostname, rec.port) for rec in peers]
+
+    def listing(self, cookie: int | None) -> bytes | Refusal:
+        """``query`` as PQuery's reply body: one ``<host> <port>`` CRLF line per peer."""
+        refusal = self._ask(cookie)
+        if refusal is not None:
+            return refusal
+        if self._body is None:
+            self._body = b"".join(self._listed.values())
+        return self._body if cookie is None else _without(self._body, self._listed[cookie])
 
     # ----------------------------------------------------------------- reading
     def view(self, cookie: int) -> PeerView | None:
@@ -175,11 +190,24 @@ class Registry:
             return Refusal.UNKNOWN
         return rec if rec.active else Refusal.INACTIVE
 
+    def _ask(self, cookie: int | None) -> Refusal | None:
+        """A PQuery's check and contact: the asker must be active; its TTL is reset."""
+        if cookie is not None:
+            rec = self._live(cookie)
+            if isinstance(rec, Refusal):
+                return rec
+            self._touch(rec, self._clock())
+        self._expire()
+        return None
+
     def _touch(self, rec: PeerRecord, now: float) -> None:
         rec.active, rec.last_contact = True, now
         self._active[rec.cookie] = rec
         self._active.move_to_end(rec.cookie)
         self._by_addr[rec.hostname, rec.port] = rec.cookie
+        if rec.cookie not in self._listed:
+            self._listed[rec.cookie] = PeerAddr(rec.hostname, rec.port).to_line() + b"\r\n"
+            self._body = None
 
     def _supersede(self, rec: PeerRecord) -> None:
         other = self._by_addr.get((rec.hostname, rec.port))
@@ -189,6 +217,8 @@ class Registry:
     def _deactivate(self, rec: PeerRecord) -> None:
         rec.active = False
         self._active.pop(rec.cookie, None)
+        if self._listed.pop(rec.cookie, None) is not None:
+            self._body = None
         if self._by_addr.get((rec.hostname, rec.port)) == rec.cookie:
             del self._by_addr[rec.hostname, rec.port]
 
@@ -200,3 +230,16 @@ class Registry:
             if self._remaining(rec, now) > 0:
                 break
             self._deactivate(rec)
+
+
+def _without(body: bytes, line: bytes) -> bytes:
+    """``body`` less its line ``line``. Every line ends in LF and holds no other (a host
+    name has no white space), so a match of LF + ``line`` is that whole line."""
+    if body.startswith(line):
+        at = 0
+    elif (found := body.find(b"\n" + line)) >= 0:
+        at = found + 1
+    else:
+        return body  # not listed (cannot happen: the asker was just made active)
+    view = memoryview(body)
+    return b"".join((view[:at], view[at + len(line):]))

@@ -148,6 +148,39 @@ def test_inactive_peers_leave_the_active_set() -> None:
     assert len(reg.views()) == 1000  # records are kept, inactive
 
 
+def lines(body: bytes | Refusal) -> list[bytes]:
+    assert isinstance(body, bytes)
+    return sorted(body.splitlines(keepends=True))
+
+
+def test_pquery_body_leaves_out_exactly_the_askers_line() -> None:
+    """Host names that are prefixes or suffixes of others, the asker first, middle, last."""
+    reg, _clock = registry()
+    addrs = [("aa", 5000), ("a", 5000), ("a", 50001), ("ba", 5000), ("a", 500)]
+    cookies = [cookie_of(reg.register(h, p, None)) for h, p in addrs]
+    every = [f"{h} {p}\r\n".encode() for h, p in addrs]
+    for cookie, line in zip(cookies, every, strict=True):
+        assert lines(reg.listing(cookie)) == sorted(x for x in every if x != line)
+        assert reg.listing(cookie) == b"".join(
+            p.to_line() + b"\r\n" for p in reg.query(cookie))  # type: ignore[union-attr]
+    assert lines(reg.listing(None)) == sorted(every)
+
+
+def test_pquery_body_follows_joins_leaves_moves_and_expiry() -> None:
+    reg, clock = registry()
+    a = cookie_of(reg.register("a", 1, None))
+    b = cookie_of(reg.register("b", 2, None))
+    assert reg.listing(a) == b"b 2\r\n"
+    reg.register("b", 3, b)  # moved: its new address only
+    assert reg.listing(a) == b"b 3\r\n"
+    reg.leave(b)
+    assert reg.listing(a) == b"" and reg.listing(b) is Refusal.INACTIVE
+    c = cookie_of(reg.register("c", 4, None))
+    clock.advance(7200)  # a and c fall silent
+    assert reg.listing(None) == b"" and reg.listing(c) is Refusal.INACTIVE
+    assert reg.listing(99) is Refusal.UNKNOWN
+
+
 class RegistryModel(RuleBasedStateMachine):
     """The registry against a plain model: cookie -> (address, left?, last contact)."""
 
@@ -204,6 +237,19 @@ class RegistryModel(RuleBasedStateMachine):
         if expected is None:
             self.touch(cookie)
 
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def pquery(self, data: st.DataObject) -> None:
+        cookie = data.draw(st.sampled_from(sorted(self.model)))
+        if not self.active(cookie):
+            assert self.reg.listing(cookie) is Refusal.INACTIVE
+            return
+        body = self.reg.listing(cookie)
+        self.touch(cookie)
+        assert lines(body) == sorted(f"{a.host} {a.port}\r\n".encode()
+                                     for c, (a, _l, _t) in self.model.items()
+                                     if c != cookie and self.active(c))
+
     @rule(seconds=st.sampled_from([1.0, 30.0, 99.0, 100.0, 150.0]))
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -215,6 +261,7 @@ class RegistryModel(RuleBasedStateMachine):
         got = self.reg.query(None)
         assert not isinstance(got, Refusal)
         assert sorted((p.host, p.port) for p in got) == expected
+        assert self.reg.listing(None) == b"".join(p.to_line() + b"\r\n" for p in got)
         assert self.reg.active_count() == len(expected)
 
 
