@@ -32,13 +32,14 @@ def default_piece_size(size: int) -> int:
 
 
 def check_name(name: str) -> str:
-    """A shared file's name: one path component, no control characters.
+    """A shared file's name: one path component, no control characters, no lone
+    surrogate (JSON can spell one, ``"\\ud800"``, but no file system name holds it).
 
     Raises:
         RemoteProtocolError: the name could escape a download folder or is too long.
     """
     bad = (not name or name in (".", "..") or "/" in name or "\\" in name
-           or any(ord(c) < 32 or ord(c) == 127 for c in name)
+           or any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in name)
            or name != name.strip() or len(name.encode("utf-8")) > limits.MAX_SWARM_NAME)
     if bad:
         raise RemoteProtocolError(f"unusable file name {name[:80]!r}")

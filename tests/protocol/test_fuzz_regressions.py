@@ -8,14 +8,16 @@ milliseconds after.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from p2pshare.errors import RemoteProtocolError
 from p2pshare.protocol import di
+from p2pshare.swarm.manifest import Manifest
 
 CPU_BOUND = 2.0  # seconds of CPU an input may take here, on a loaded machine
 
@@ -61,3 +63,24 @@ def test_index_line_still_parses_as_before(line: bytes, record: di.IndexLine) ->
 def test_index_line_still_refuses_as_before(line: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         di.parse_index_line(line)
+
+
+# ----------------------------------------------------------------------- swarm manifest
+# JSON can spell a lone surrogate; the name check encoded it to UTF-8 and raised
+# UnicodeEncodeError instead of refusing the manifest.
+SURROGATE_MANIFEST = (
+    b'{"format":1,"name":"\\ud800","piece_size":16384,"pieces":['
+    b'"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",'
+    b'"4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a",'
+    b'"dbc1b4c900ffe48d575b5da5c638040125f65db0fe3e24494b76ea986457d986"],"size":40000}'
+)
+
+
+@pytest.mark.parametrize("parse", [
+    Manifest.from_bytes,
+    lambda data: Manifest.from_bytes(data, hashlib.sha256(data).hexdigest()),
+])
+def test_manifest_with_a_lone_surrogate_name_is_refused(parse: Callable[[bytes], object]) -> None:
+    with pytest.raises(RemoteProtocolError, match="file name"):
+        parse(SURROGATE_MANIFEST)
+
