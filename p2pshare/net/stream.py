@@ -146,10 +146,27 @@ class EventStream(BaseStream):
         self.writer.write(data)
 
     async def drain(self) -> None:
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError) as exc:
-            raise PeerGone(str(exc)) from exc
+        """Wait until written bytes are handed to the kernel; a receiver that takes none of
+        them for ``limits.SEND_STALL_TIMEOUT`` is cut off (as ``sendfile`` does), so that
+        one that asks for a big reply and never reads it cannot hold a slot for ever.
+
+        Raises:
+            PeerGone: the connection failed or stalled.
+        """
+        transport = self.writer.transport
+        while True:
+            left = transport.get_write_buffer_size()
+            try:
+                async with asyncio.timeout(limits.SEND_STALL_TIMEOUT):
+                    await self.writer.drain()
+                return
+            except TimeoutError as exc:
+                if transport.get_write_buffer_size() < left:
+                    continue  # slow, but taking bytes
+                transport.abort()  # what is buffered will never leave: drop it and the socket
+                raise PeerGone("receiver stalled") from exc
+            except (ConnectionError, OSError) as exc:
+                raise PeerGone(str(exc)) from exc
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` (zero-copy where possible).

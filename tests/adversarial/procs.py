@@ -36,13 +36,13 @@ def run_async(seconds: float, coro: Coroutine[Any, Any, None]) -> None:
 @contextmanager
 def server_process(kind: str, tmp: Path, *, idle: float | None = None,
                    head: float | None = None, stall: float | None = None,
-                   big: int | None = None, limit: int | None = None
-                   ) -> Iterator[tuple[int, int]]:
+                   big: int | None = None, remote: int | None = None,
+                   limit: int | None = None) -> Iterator[tuple[int, int]]:
     """``kind`` in a process of its own (options: see ``serve.py``); yields (pid, port).
     Its log goes to ``tmp/KIND.log``."""
     args = [sys.executable, "-m", "tests.adversarial.serve", kind, str(tmp)]
     for option, value in (("--idle", idle), ("--head", head), ("--stall", stall),
-                          ("--big", big), ("--max-connections", limit)):
+                          ("--big", big), ("--remote", remote), ("--max-connections", limit)):
         if value is not None:
             args += [option, str(value)]
     with open(tmp / f"{kind}.log", "w") as log:

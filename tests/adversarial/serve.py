@@ -1,13 +1,14 @@
 """Run one of the servers under attack in a process of its own, with lowered deadlines.
 
     python -m tests.adversarial.serve KIND FOLDER [--idle S] [--head S] [--stall S] [--big N]
-                                      [--max-connections N]
+                                      [--remote N] [--max-connections N]
 
 KIND is a key of ``targets.TARGETS``. ``--idle`` sets the idle deadlines (``IDLE``: the
 wait for a request's first byte, or for the RS and RFC servers for the whole request) and
 ``--head`` the head-read deadline (``HEAD_TIMEOUT``, from a request's first byte), and
 ``--stall`` how long a receiver may take nothing (``SEND_STALL_TIMEOUT``), in this process
-only, before the server is built; ``--big N`` shares an ``rfc2.txt`` of N bytes. Prints
+only, before the server is built; ``--big N`` shares an ``rfc2.txt`` of N bytes, and
+``--remote N`` gives the RFC server N records of other peers. Prints
 ``port N`` once listening, then serves until SIGTERM. A separate process lets a test
 measure the server alone (its resident memory in ``/proc``) while it floods it from its
 own process, as a real attacker would.
@@ -29,8 +30,9 @@ from .targets import TARGETS, rfc_folder
 IDLE = ("UPLOAD_IDLE_TIMEOUT", "FIRST_REQUEST_TIMEOUT", "SWARM_IDLE_TIMEOUT")
 
 
-async def serve(kind: str, folder: Path, limit: int | None) -> int:
-    async with TARGETS[kind].start(folder, limit=limit) as port:
+async def serve(kind: str, folder: Path, limit: int | None, remote: int) -> int:
+    extra = {"remote": remote} if remote else {}
+    async with TARGETS[kind].start(folder, limit=limit, **extra) as port:
         print(f"port {port}", flush=True)
         await asyncio.Event().wait()  # until SIGTERM cancels us
     return 0
@@ -45,6 +47,7 @@ def main() -> int:
     parser.add_argument("--max-connections", type=int, default=None)
     parser.add_argument("--stall", type=float, default=None)
     parser.add_argument("--big", type=int, default=0, help="bytes of rfc2.txt to share")
+    parser.add_argument("--remote", type=int, default=0, help="rfc: remote records held")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.stall is not None:
@@ -54,7 +57,7 @@ def main() -> int:
     for name in IDLE:
         setattr(limits, name, args.idle or getattr(limits, name))
     limits.HEAD_TIMEOUT = args.head or limits.HEAD_TIMEOUT
-    return run(serve(args.kind, args.folder, args.max_connections))
+    return run(serve(args.kind, args.folder, args.max_connections, args.remote))
 
 
 if __name__ == "__main__":

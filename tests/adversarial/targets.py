@@ -145,9 +145,13 @@ async def probe_rs(port: int, _tmp: Path) -> None:
 
 
 @asynccontextmanager
-async def rfc_server(tmp: Path, *, limit: int | None = None) -> AsyncIterator[int]:
+async def rfc_server(tmp: Path, *, limit: int | None = None, remote: int = 0
+                     ) -> AsyncIterator[int]:
+    """An RFC server holding rfc1.txt, and ``remote`` records of other peers' RFCs."""
     index = RFCIndex()
     index.add_local(1, "One")
+    index.merge(di.IndexLine(n % 999_999 + 1, "A remote RFC title", f"h{n}.example", 1000,
+                             7200) for n in range(remote))
     server = RFCServer(rfc_folder(tmp), index, max_connections=limit or limits.MAX_UPLOADS)
     async with serving(server) as port:
         index.me = di.PeerAddr(HOST, port)

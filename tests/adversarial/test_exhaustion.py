@@ -271,28 +271,36 @@ def test_trickling_connections_are_closed_by_the_deadline(kind: str, where: str,
 
 # ----------------------------------------------------------------------------- slow readers
 BIG = 32 * 1024 * 1024  # far more than the socket buffers on both sides hold
-STALLERS = 4  # as many as the server serves at once
+STALLERS = 4  # as many as the server serves at once (its upload limit)
 
 
 def stalled_request(kind: str) -> bytes:
-    """A request whose answer is BIG bytes (a file, or pieces asked again and again)."""
+    """A request whose answer is about BIG bytes: a file, pieces asked again and again, or
+    (``rfc-index``) an RFC index held in memory."""
     if kind == "pieces":
         return f"PIECE {MANIFEST.id} 0 P2P-SWARM/1.0\r\n\r\n".encode() * (BIG // (16 * 1024))
+    if kind == "rfc-index":
+        return b"GET RFC-INDEX P2P-DI/1.0\r\nHost: h\r\n\r\n"
     version = b"P2P-CI/1.0" if kind == "upload" else b"P2P-DI/1.0"
     return b"GET RFC 2 " + version + b"\r\nHost: h\r\n\r\n"
 
 
-@pytest.mark.parametrize("kind", ["upload", "rfc", "pieces"])
+@pytest.mark.parametrize("kind", ["upload", "rfc", "rfc-index", "pieces"])
 def test_stalled_readers_are_dropped(kind: str, tmp_path: Path) -> None:
     """Clients that ask for a big answer and never read it (a slow-read attack) hold every
     upload slot; each is dropped once it has taken nothing for the send-stall deadline, its
     descriptor is released, and a normal client is served again."""
-    target = TARGETS[kind]
-    limit = STALLERS // 2 if kind == "pieces" else STALLERS  # pieces: 2 x uploads admitted
+    server = "rfc" if kind == "rfc-index" else kind
+    target = TARGETS[server]
+    # An index of about 8 MiB (under DI_MAX_LIST_BODY, so the probe can read it too).
+    remote = 150_000 if kind == "rfc-index" else None
 
     async def attack(pid: int, port: int) -> None:
-        await target.probe(port, tmp_path)
         fds = descriptors(pid)
+        await target.probe(port, tmp_path)
+        # Every slot free again (a closed connection lingers a moment), so that each
+        # staller takes one.
+        await async_wait_for(lambda: descriptors(pid) <= fds, what="the probe's socket closed")
         loop = asyncio.get_running_loop()
         stallers = []
         for _ in range(STALLERS):
@@ -306,14 +314,17 @@ def test_stalled_readers_are_dropped(kind: str, tmp_path: Path) -> None:
         try:
             await async_wait_for_probe(target.probe, port, tmp_path)  # slots free again
             took = time.monotonic() - start
+            # Still reading nothing: the server must let go of the sockets all the same (a
+            # close that waits for unsent bytes to leave would hold them for ever).
+            await async_wait_for(lambda: descriptors(pid) <= fds, what="descriptors released")
             got = await asyncio.gather(*(until_closed(s) for s in stallers))
         finally:
             hang_up(stallers)
         assert all(len(data) < BIG for data in got)  # cut off, not served in full
-        await async_wait_for(lambda: descriptors(pid) <= fds, what="descriptors released")
         print(f"\n[measure] {kind}: {STALLERS} clients that never read: dropped, and a normal "
               f"client served {took:.1f} s after they stalled (send-stall deadline "
               f"{DEADLINE_S} s)")
 
-    with server_process(kind, tmp_path, stall=DEADLINE_S, big=BIG, limit=limit) as (pid, port):
+    with server_process(server, tmp_path, stall=DEADLINE_S, big=BIG, remote=remote,
+                        limit=STALLERS) as (pid, port):
         run_async(3 * DEADLINE, attack(pid, port))
