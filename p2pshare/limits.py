@@ -76,7 +76,8 @@ MAX_UPLOADS = 64
 
 # A file body goes out in runs of SENDFILE_RUN bytes, each due within SEND_STALL_TIMEOUT:
 # a receiver slower than 1 MiB per 30 s (about 35 KB/s) for a whole run is cut off, so
-# clients that stop reading cannot hold upload slots for ever.
+# clients that stop reading cannot hold upload slots for ever. A reply held in memory (an
+# RFC index, a PQuery list) is cut off when the receiver takes none of it for as long.
 SENDFILE_RUN = 1 * MiB
 SEND_STALL_TIMEOUT = 30 * SECONDS
 
