@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from p2pshare.errors import RemoteProtocolError
 from p2pshare.protocol import di
+from p2pshare.protocol import swarm as sp
 from p2pshare.swarm.manifest import Manifest
 
 CPU_BOUND = 2.0  # seconds of CPU an input may take here, on a loaded machine
@@ -33,10 +34,10 @@ def bounded() -> Iterator[None]:
 # A line of blanks that does not end as an index line: the whole-line pattern backtracked
 # in cubic time (800 blanks: 1.2 s; a 16 MiB RFCQuery body: for ever).
 BLANKS_LINE = b"RFC 1" + b" " * 8000 + b"x"
-TABS_LINE = b"RFC 1 a" + b"\t \t" * 2000 + b"1 2 x"
+TABS_LINE = b"RFC 1" + b"\t " * 4000 + b"x"
 
 
-@pytest.mark.parametrize("line", [BLANKS_LINE, TABS_LINE])
+@pytest.mark.parametrize("line", [BLANKS_LINE, TABS_LINE], ids=["spaces", "tabs"])
 def test_index_line_of_blanks_is_refused_in_linear_time(line: bytes) -> None:
     with bounded(), pytest.raises(RemoteProtocolError):
         di.parse_index_line(line)
@@ -67,20 +68,40 @@ def test_index_line_still_refuses_as_before(line: bytes) -> None:
 
 # ----------------------------------------------------------------------- swarm manifest
 # JSON can spell a lone surrogate; the name check encoded it to UTF-8 and raised
-# UnicodeEncodeError instead of refusing the manifest.
-SURROGATE_MANIFEST = (
-    b'{"format":1,"name":"\\ud800","piece_size":16384,"pieces":['
+# UnicodeEncodeError instead of refusing the manifest. Found by swarm_manifest (the first
+# input, as saved) and by swarm_client (the answer to MANIFEST, below).
+SURROGATE_MANIFESTS = [
+    b'{"format":1,"name":"\\udc00m","piece_size":3,"pieces":[],"size":0}',
+    b'{"format":1,"name":"r\\ud800t","piece_size":16384,"pieces":['
     b'"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",'
     b'"4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a",'
-    b'"dbc1b4c900ffe48d575b5da5c638040125f65db0fe3e24494b76ea986457d986"],"size":40000}'
-)
+    b'"dbc1b4c900ffe48d575b5da5c638040125f65db0fe3e24494b76ea986457d986"],"size":40000}',
+]
 
 
-@pytest.mark.parametrize("parse", [
-    Manifest.from_bytes,
-    lambda data: Manifest.from_bytes(data, hashlib.sha256(data).hexdigest()),
-])
-def test_manifest_with_a_lone_surrogate_name_is_refused(parse: Callable[[bytes], object]) -> None:
+@pytest.mark.parametrize("data", SURROGATE_MANIFESTS, ids=["udc00", "ud800"])
+@pytest.mark.parametrize("with_id", [False, True])
+def test_manifest_with_a_lone_surrogate_name_is_refused(data: bytes, with_id: bool) -> None:
+    expected = hashlib.sha256(data).hexdigest() if with_id else None
     with pytest.raises(RemoteProtocolError, match="file name"):
-        parse(SURROGATE_MANIFEST)
+        Manifest.from_bytes(data, expected)
 
+
+def test_manifest_answer_with_a_lone_surrogate_name_is_refused() -> None:
+    """swarm_client's input: FILES then MANIFEST in flight, two answers (control byte cut)."""
+    answers = (
+        b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 97\r\n\r\n"
+        b"3637681c225cc1a1a22831ee6467586445a422b62f5012f009e85be98f851381 40000 16384 1 2 "
+        b"1.500 rfc7.txt\r\n"
+        b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 274\r\n\r\n" + SURROGATE_MANIFESTS[1]
+    )
+    swarm = "3637681c225cc1a1a22831ee6467586445a422b62f5012f009e85be98f851381"
+    client = sp.PipelinedClient(64 * 1024)
+    for msg in (sp.ListFiles(), sp.GetManifest(swarm)):
+        client.send(*sp.to_request(msg))
+    client.receive_data(answers)
+    files, manifest = client.next_answer(), client.next_answer()
+    assert files is not None and manifest is not None
+    assert [f.name for f in sp.decode_files(files[1])] == ["rfc7.txt"]
+    with pytest.raises(RemoteProtocolError, match="file name"):
+        Manifest.from_bytes(manifest[1])
