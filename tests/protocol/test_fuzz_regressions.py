@@ -50,6 +50,21 @@ def test_index_body_of_blank_lines_is_skipped_in_linear_time() -> None:
     assert parsed == di.Parsed((di.IndexLine(7, "A title", "h", 1, 2),), 64)
 
 
+# di_bodies' own input (libFuzzer timeout-19ddd474...), found in 45 s with the long seeds:
+# a number, then a run of blanks, in an RFCQuery body.
+DI_BODIES_TIMEOUT = (
+    b"RFC" + b" \t" * 44 + b"\t " * 25 + b"\t0" + b"\t " * 322 + b"\t*" + b"\t " * 148
+    + b"7 A title with spaces peer-b 65401 7200x\nRFC 8 peer-c 1 0\r\n"
+)
+
+
+def test_index_body_found_by_the_fuzzer() -> None:
+    assert hashlib.sha1(DI_BODIES_TIMEOUT).hexdigest().startswith("19ddd474")
+    with bounded():
+        parsed = di.parse_index(DI_BODIES_TIMEOUT)
+    assert parsed == di.Parsed((di.IndexLine(8, "", "peer-c", 1, 0),), 1)
+
+
 @pytest.mark.parametrize(("line", "record"), [
     (b"RFC 7 h 1 0", di.IndexLine(7, "", "h", 1, 0)),
     (b"rfc\t7\tA  title\th\t1\t0 ", di.IndexLine(7, "A  title", "h", 1, 0)),
