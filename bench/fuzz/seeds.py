@@ -26,6 +26,7 @@ from p2pshare.protocol import swarm as sp
 from p2pshare.swarm.manifest import Manifest
 
 HOST = "thishost.csc.ncsu.edu"
+LONG = 3000  # blank pairs in the long seeds: 6,000 bytes, within limits.MAX_LINE
 HANDOUT_P2S = (
     b"ADD RFC 123 P2P-CI/1.0\r\nHost: thishost.csc.ncsu.edu\r\nPort: 5678\r\n"
     b"Title: A Proferred Official ICP\r\n\r\n",
@@ -102,7 +103,7 @@ def _di(seeds: dict[str, dict[str, bytes]]) -> None:
     peers = di.list_reply([di.PeerAddr("peer-a.example", 65400), di.PeerAddr("10.0.0.2", 1)])
     index = di.list_reply([di.IndexLine(7, "A title with spaces", "peer-b", 65401, 7200),
                            di.IndexLine(8, "", "peer-c", 1, 0)])
-    seeds["di_bodies"] = {"peers": peers[1], "index": index[1]}
+    seeds["di_bodies"] = {"index": index[1], "peers": peers[1]}
 
 
 def _swarm(seeds: dict[str, dict[str, bytes]]) -> None:
@@ -136,11 +137,27 @@ def _swarm(seeds: dict[str, dict[str, bytes]]) -> None:
                                                  ()).to_bytes()}
 
 
+def _long(seeds: dict[str, dict[str, bytes]]) -> None:
+    """Each target's first seed with the first and the last blank of its first line widened
+    to thousands (huge lines; patterns that backtrack on runs of blanks), each whole and
+    with that line's last byte replaced by junk so that it no longer parses."""
+    for files in seeds.values():
+        seed = next(iter(files.values()))
+        eol = seed.find(b"\n") if b"\n" in seed else len(seed)
+        for where, at in (("first", seed.find(b" ", 1)), ("last", seed.rfind(b" ", 1, eol))):
+            at = max(at, 1)
+            wide = seed[:at] + b" \t" * LONG + seed[at:]
+            end = eol + 2 * LONG
+            files[f"long_{where}"] = wide
+            files[f"long_{where}_cut"] = wide[:end - 1] + b"x" + wide[end:]
+
+
 def write(folder: Path) -> int:
     seeds: dict[str, dict[str, bytes]] = {}
     _ci(seeds)
     _di(seeds)
     _swarm(seeds)
+    _long(seeds)
     count = 0
     for target, files in seeds.items():
         (folder / target).mkdir(parents=True, exist_ok=True)
