@@ -188,6 +188,8 @@ async def get(args: argparse.Namespace) -> int:
                           "size": result.size, "attempts": attempts}, indent=2))
     elif result.path is not None:
         print(f"saved {result.path} ({result.size} bytes) from {attempts[-1]['peer']}")
+    if result.local_error is not None:
+        return fail(f"RFC {args.rfc}: {result.local_error}")
     if result.path is None:
         tried = "; ".join(f"{a['peer']}: {a['outcome']}" for a in attempts)
         return fail(f"RFC {args.rfc}: no holder could send it ({tried})")

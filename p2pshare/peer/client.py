@@ -172,6 +172,7 @@ class Download:
     path: Path | None
     attempts: list[tuple[Record, str]] = field(default_factory=list)
     size: int = 0
+    local_error: str | None = None  # our folder refused the file: no holder could help
 
 
 async def download(folder: Path, rfc: int, holders: list[Record], *,
@@ -184,11 +185,15 @@ async def download(folder: Path, rfc: int, holders: list[Record], *,
             continue
         try:
             result.size = await fetch_from(folder, rfc, holder.host, holder.port, printer)
-        except (P2PError, OSError, TimeoutError) as exc:
+        except (P2PError, TimeoutError, ConnectionError) as exc:
             result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))
             log.info("[Peer] GET RFC %d from %s:%d failed: %s", rfc, holder.host, holder.port,
                      exc)
             continue
+        except OSError as exc:  # writing into our folder (a full disk): the next holder
+            result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))  # would fail too
+            result.local_error = f"cannot save it in {folder}: {exc.strerror or exc}"
+            return result
         result.attempts.append((holder, "200 OK"))
         result.path = folder / paths.rfc_filename(rfc)
         return result

@@ -8,6 +8,7 @@ root; elsewhere the tests are skipped, saying why.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from p2pshare.samples import sample_text, write_sample_rfcs
 
 from ..aio import HOST
 from ..helpers import run_cli
-from ..swarm.procs import fetch, running, seeder, server, verified_pieces
+from ..swarm.procs import Proc, fetch, running, seeder, server, verified_pieces
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -54,18 +55,31 @@ def one_line_failure(done: subprocess.CompletedProcess[str], reason: str) -> str
 
 
 def test_ci_get_into_a_full_folder(small_disk: Path, tmp_path: Path) -> None:
-    logs, shared = tmp_path / "logs", tmp_path / "shared"
-    write_sample_rfcs(shared, {2345: 3 * MiB})
-    with server(logs) as address, running(["peer", "--server", address, "--dir", str(shared),
-                                           "--hostname", HOST, "--no-menu"], logs) as peer:
+    """Two holders: a full folder is our trouble, not the holder's, so the second is not
+    asked (it would only fill the disk again)."""
+    logs = tmp_path / "logs"
+    for name in ("a", "b"):
+        write_sample_rfcs(tmp_path / name, {2345: 3 * MiB})
+    with server(logs) as address:
+        holder = ["peer", "--server", address, "--hostname", HOST, "--no-menu", "--dir"]
+        with running([*holder, str(tmp_path / "a")], logs) as a, \
+                running([*holder, str(tmp_path / "b")], logs) as b:
+            ci_get_into_a_full_folder(address, small_disk, (a, b))
+
+
+def ci_get_into_a_full_folder(address: str, small_disk: Path, holders: tuple[Proc, ...]
+                              ) -> None:
+    for peer in holders:
         peer.wait_line("upload server on port")
-        done = run_cli(["get", "2345", "--server", address, "--dir", str(small_disk)])
-        line = one_line_failure(done, "No space left on device")
-        print(f"\n[measure] CI get into a 1 MiB folder: exit {done.returncode}: {line}")
-        assert sorted(os.listdir(small_disk)) == []  # no partial file, no temporary file
-        resize(small_disk, "8m")  # space again: the same command now works
-        assert run_cli(["get", "2345", "--server", address, "--dir", str(small_disk)]
-                       ).returncode == 0
+    done = run_cli(["get", "2345", "--server", address, "--dir", str(small_disk), "--json"])
+    line = one_line_failure(done, "cannot save it in ")
+    assert "No space left on device" in line
+    assert len(json.loads(done.stdout)["attempts"]) == 1
+    print(f"\n[measure] CI get into a 1 MiB folder: exit {done.returncode}: {line}")
+    assert sorted(os.listdir(small_disk)) == []  # no partial file, no temporary file
+    resize(small_disk, "8m")  # space again: the same command now works
+    assert run_cli(["get", "2345", "--server", address, "--dir", str(small_disk)]
+                   ).returncode == 0
     assert (small_disk / "rfc2345.txt").read_bytes() == sample_text(2345, 3 * MiB)
 
 
