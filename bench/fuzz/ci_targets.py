@@ -8,7 +8,9 @@ that what the index server would store from an accepted ADD reads back, through
 
 from __future__ import annotations
 
-from drive import fetch, serve
+from collections.abc import Callable
+
+from drive import fetch, merged, serve, split
 
 from p2pshare.errors import RemoteProtocolError, Status
 from p2pshare.protocol import Data, EndOfMessage, Event, Lines, Request, Response, ci
@@ -104,3 +106,33 @@ def ci_record(data: bytes) -> None:
     """One P2S data line -> parse_record; a record that parses prints back the same."""
     record = ci.parse_record(data)
     assert ci.parse_record(record.to_line()) == record
+
+
+def _transcript(run: Callable[[bytes, list[Event]], None], data: bytes) -> list[Event]:
+    seen: list[Event] = []
+    run(data, seen)
+    return merged(seen)
+
+
+_SIDES: tuple[Callable[[bytes, list[Event]], None], ...] = (
+    lambda data, seen: serve(ci.index_server_connection(), data, _p2s_answer, _p2s_malformed,
+                             seen),
+    lambda data, seen: fetch(ci.index_client_connection(), data, _p2s_request, _p2s_reply,
+                             seen),
+)
+
+
+def ci_split(data: bytes) -> None:
+    """The same bytes give the same events fed whole (the server's whole-head path), one
+    byte at a time and in 7-byte reads (the line-by-line reader); bit 4 of the control
+    byte picks the side (index server, or a peer reading P2S replies). Silences come only
+    at the end (bit 3), since a silence mid-reply may end a P2S reply early (A2). When
+    one way ends in a protocol error, every way must, with the same status."""
+    ctl, payload = split(data)
+    run = _SIDES[ctl >> 4 & 1]
+    ways = [_transcript(run, bytes([ctl & 8 | mode]) + payload) for mode in (0, 1, 2)]
+    errors = [w[-1].status if w and isinstance(w[-1], Response) and w[-1].version == "error"
+              else None for w in ways]
+    assert len(set(errors)) == 1, f"errors differ by how bytes arrive: {errors}"
+    if errors[0] is None:
+        assert ways[0] == ways[1] == ways[2], "events differ by how bytes arrive"

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 
 from p2pshare.errors import LocalProtocolError, RemoteProtocolError
 from p2pshare.protocol import (
-    NEED_DATA,
-    PAUSED,
     Connection,
     ConnectionClosed,
     Data,
@@ -33,6 +31,7 @@ from p2pshare.protocol import (
     Response,
     State,
 )
+from p2pshare.protocol._events import _Sentinel
 
 Answer = Callable[[Request, bytes], list[Event]]
 Malformed = Callable[[RemoteProtocolError], list[Event]]
@@ -45,6 +44,23 @@ PIECE = 7  # bytes per read in mode 2: cuts CRLF pairs and headers at odd places
 
 class NoProgress(Exception):
     """The codec made more events than its input can justify: it would spin for ever."""
+
+
+def merged(events: list[Event]) -> list[Event]:
+    """Runs of Data and of Lines joined, empty ones dropped: how bytes were cut into reads
+    changes how a body is cut into events, and nothing else."""
+    out: list[Event] = []
+    for event in events:
+        last = out[-1] if out else None
+        if event in (Data(b""), Lines(())):
+            continue
+        if isinstance(event, Data) and isinstance(last, Data):
+            out[-1] = Data(last.data + event.data)
+        elif isinstance(event, Lines) and isinstance(last, Lines):
+            out[-1] = Lines(last.lines + event.lines)
+        else:
+            out.append(event)
+    return out
 
 
 def split(data: bytes) -> tuple[int, bytes]:
@@ -107,8 +123,13 @@ def _feed(conn: Connection, ctl: int, payload: bytes, pump: Callable[[], bool]) 
     pump()
 
 
-def serve(conn: Connection, data: bytes, answer: Answer, malformed: Malformed) -> None:
-    """Play the server: ``answer`` every whole request; a framing error ends the input."""
+def serve(conn: Connection, data: bytes, answer: Answer, malformed: Malformed,
+          seen: list[Event] | None = None) -> None:
+    """Play the server: ``answer`` every whole request; a framing error ends the input.
+
+    Every event read, then a framing error's status (as ``Response(status, "error")``), is
+    appended to ``seen``, if given.
+    """
     ctl, payload = split(data)
     steps, msg = Steps.for_input(payload), _Message()
 
@@ -116,8 +137,10 @@ def serve(conn: Connection, data: bytes, answer: Answer, malformed: Malformed) -
         while True:
             steps.take()
             event = conn.next_event()
-            if event is NEED_DATA or event is PAUSED:
-                return True  # PAUSED: bytes past a one-exchange connection wait unread
+            if isinstance(event, _Sentinel):  # NEED_DATA, or PAUSED: bytes past a
+                return True  # one-exchange connection wait unread
+            if seen is not None:
+                seen.append(event)
             if isinstance(event, ConnectionClosed):
                 return False
             if isinstance(event, Request):
@@ -131,16 +154,20 @@ def serve(conn: Connection, data: bytes, answer: Answer, malformed: Malformed) -
     try:
         _feed(conn, ctl, payload, pump)
     except RemoteProtocolError as exc:
+        if seen is not None:
+            seen.append(Response(exc.status, "error"))
         try:  # what net.protocol does: answer the error if the state allows, then close
             conn.send_all(*malformed(exc))
         except LocalProtocolError:
             pass
 
 
-def fetch(conn: Connection, data: bytes, request_for: RequestFor, on_reply: OnReply) -> None:
+def fetch(conn: Connection, data: bytes, request_for: RequestFor, on_reply: OnReply,
+          seen: list[Event] | None = None) -> None:
     """Play the client: send ``request_for(n)`` whenever idle, ``on_reply`` every reply.
 
-    A ``RemoteProtocolError`` from the codec ends the input (the client closes).
+    A ``RemoteProtocolError`` from the codec ends the input (the client closes). ``seen``
+    gets what ``serve`` gives it.
     """
     ctl, payload = split(data)
     steps, msg = Steps.for_input(payload), _Message()
@@ -153,8 +180,10 @@ def fetch(conn: Connection, data: bytes, request_for: RequestFor, on_reply: OnRe
                 conn.send_all(*request_for(sent[0]))
                 sent[0] += 1
             event = conn.next_event()
-            if event is NEED_DATA or event is PAUSED:
+            if isinstance(event, _Sentinel):  # NEED_DATA or PAUSED
                 return True
+            if seen is not None:
+                seen.append(event)
             if isinstance(event, ConnectionClosed):
                 return False
             if isinstance(event, Response):
@@ -169,5 +198,6 @@ def fetch(conn: Connection, data: bytes, request_for: RequestFor, on_reply: OnRe
 
     try:
         _feed(conn, ctl, payload, pump)
-    except RemoteProtocolError:
-        pass
+    except RemoteProtocolError as exc:
+        if seen is not None:
+            seen.append(Response(exc.status, "error"))

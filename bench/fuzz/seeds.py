@@ -82,6 +82,9 @@ def _ci(seeds: dict[str, dict[str, bytes]]) -> None:
                      [ci.upload_error(Status.NOT_FOUND, "Linux", 0), EndOfMessage()])
     seeds["ci_client_get"] = {"ok": b"\0" + served, "not_found": b"\0" + error,
                               "handout": b"\0" + HANDOUT_GET_REPLY}
+    seeds["ci_split"] = {f"{side}_{name}": bytes([bit | data[0] & 8]) + data[1:]
+                         for side, bit in (("server", 0), ("client", 0x10))
+                         for name, data in seeds[f"ci_{side}_p2s"].items()}
     seeds["ci_record"] = {"handout": HANDOUT_ADD_REPLY.split(b"\r\n")[1],
                           "spaces": b"RFC 1  A  B  host 1", "no_title": b"RFC 7 host 80"}
 

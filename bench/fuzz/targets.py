@@ -42,6 +42,7 @@ TARGETS = {t.name: t for t in (
     Target("ci_client_p2s", "ci", ci_targets.ci_client_p2s),
     Target("ci_client_get", "ci", ci_targets.ci_client_get),
     Target("ci_record", "ci", ci_targets.ci_record),
+    Target("ci_split", "ci", ci_targets.ci_split),
     Target("di_server", "di", di_targets.di_server),
     Target("di_client", "di", di_targets.di_client),
     Target("di_bodies", "di", di_targets.di_bodies),
