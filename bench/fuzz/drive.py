@@ -48,7 +48,8 @@ class NoProgress(Exception):
 
 def merged(events: list[Event]) -> list[Event]:
     """Runs of Data and of Lines joined, empty ones dropped: how bytes were cut into reads
-    changes how a body is cut into events, and nothing else."""
+    changes how a body is cut into events, and nothing else. (The same as the tests'
+    ``wire.merged``; bench code does not import the test suite.)"""
     out: list[Event] = []
     for event in events:
         last = out[-1] if out else None
