@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import argparse
 import socket
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -106,6 +110,41 @@ def vanish_time(port: int) -> float:
     return took
 
 
+@dataclass
+class Probed:
+    """A running ``p2pshare server`` holding the 1,000 probe records (one holder each)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    feeder: socket.socket  # the connection that owns the probe records
+    loadgen: Path
+    probes: Path
+    probe_len: int
+
+    def lookup_latency(self, seconds: float = 2.0) -> dict[str, float]:
+        """LOOKUP of the probes on one connection, closed loop."""
+        return load(self.loadgen, self.port, 1, seconds, self.probes, self.probe_len)
+
+
+@contextmanager
+def probed_server(tmp: Path) -> Iterator[Probed]:
+    """Build the load generator, start a server, add the probe records."""
+    exe = build_loadgen(tmp)
+    probes = tmp / "probes"
+    probes.write_bytes(b"".join(
+        f"LOOKUP RFC {n} P2P-CI/1.0\r\nHost: b\r\nPort: 9\r\n\r\n".encode() + b"\0"
+        for n in PROBES))
+    port = free_port()
+    with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))) as srv:
+        wait_port(port)
+        feeder = socket.create_connection(("127.0.0.1", port))
+        add_all(feeder, [(n, "probe", 1) for n in PROBES])
+        try:
+            yield Probed(srv, port, feeder, exe, probes, len(_add_reply(PROBES[0], "probe", 1)))
+        finally:
+            feeder.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--peers", type=int, default=10_000)
@@ -114,31 +153,22 @@ def main() -> None:
     total = args.peers * args.per_peer
     with tempfile.TemporaryDirectory(prefix="p2pshare-bench-") as name:
         tmp = Path(name)
-        exe = build_loadgen(tmp)
-        (tmp / "probes").write_bytes(b"".join(
-            f"LOOKUP RFC {n} P2P-CI/1.0\r\nHost: b\r\nPort: 9\r\n\r\n".encode() + b"\0"
-            for n in PROBES))
-        probe_len = len(_add_reply(PROBES[0], "probe", 1))
-        port = free_port()
         console.print(f"[bold]Index scale[/]: {len(PROBES):,} + {total:,} records, {machine()}")
-        with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))) as srv:
-            wait_port(port)
-            feeder = socket.create_connection(("127.0.0.1", port))
-            add_all(feeder, [(n, "probe", 1) for n in PROBES])
-            small = load(exe, port, 1, 2.0, tmp / "probes", probe_len)
-            before = rss_kib(srv.pid)
+        with probed_server(tmp) as server:
+            port = server.port
+            small = server.lookup_latency()
+            before = rss_kib(server.proc.pid)
             start = time.perf_counter()
             records = [(1 + (p * 7 + r * 13) % 20_000, f"peer{p}.example", 1024 + r % 7)
                        for p in range(args.peers) for r in range(args.per_peer)]
             records = list(dict.fromkeys(records))  # distinct (rfc, host, port)
-            add_all(feeder, records)
+            add_all(server.feeder, records)
             fill = time.perf_counter() - start
-            after = rss_kib(srv.pid)
-            big = load(exe, port, 1, 2.0, tmp / "probes", probe_len)
+            after = rss_kib(server.proc.pid)
+            big = server.lookup_latency()
             listed, lines = list_all(port)
-            after_list = rss_kib(srv.pid)
+            after_list = rss_kib(server.proc.pid)
             vanish = vanish_time(port)
-            feeder.close()
         n = len(records)
         rows = [
             ["records added (distinct)", f"{n:,}"],

@@ -22,9 +22,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import child, console, free_port, machine, p2pshare_cmd, result_table, wait_port  # noqa: E402
-from index_rps import build_loadgen, load  # noqa: E402
-from index_scale import PROBES, _add_reply, add_all, list_all, rss_kib  # noqa: E402
+from common import console, machine, result_table  # noqa: E402
+from index_scale import PROBES, list_all, probed_server, rss_kib  # noqa: E402
 
 
 def open_peers(port: int, count: int) -> list[socket.socket]:
@@ -63,24 +62,16 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.peers + 1000), hard))
     with tempfile.TemporaryDirectory(prefix="p2pshare-bench-") as name:
         tmp = Path(name)
-        exe = build_loadgen(tmp)
-        (tmp / "probes").write_bytes(b"".join(
-            f"LOOKUP RFC {n} P2P-CI/1.0\r\nHost: b\r\nPort: 9\r\n\r\n".encode() + b"\0"
-            for n in PROBES))
-        probe_len = len(_add_reply(PROBES[0], "probe", 1))
-        port = free_port()
         console.print(f"[bold]Many peers[/]: {args.peers:,} connections, {machine()}")
-        with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))) as srv:
-            wait_port(port)
-            feeder = socket.create_connection(("127.0.0.1", port))
-            add_all(feeder, [(n, "probe", 1) for n in PROBES])
-            quiet = load(exe, port, 1, 2.0, tmp / "probes", probe_len)
-            rss0 = rss_kib(srv.pid)
+        with probed_server(tmp) as server:
+            port = server.port
+            quiet = server.lookup_latency()
+            rss0 = rss_kib(server.proc.pid)
             start = time.perf_counter()
             peers = open_peers(port, args.peers)
             opened = time.perf_counter() - start
-            busy = load(exe, port, 1, 2.0, tmp / "probes", probe_len)
-            rss1 = rss_kib(srv.pid)
+            busy = server.lookup_latency()
+            rss1 = rss_kib(server.proc.pid)
             _, lines = list_all(port)
             start = time.perf_counter()
             for sock in peers:
@@ -89,7 +80,6 @@ def main() -> None:
             while list_all(port)[1] > len(PROBES) and time.monotonic() < deadline:
                 pass
             drained = time.perf_counter() - start
-            feeder.close()
         rows = [
             ["peers connected and registered", f"{len(peers):,} in {opened:.1f} s"],
             ["records listed while all connected", f"{lines:,}"],
