@@ -273,7 +273,7 @@ def all_cases() -> Iterator[object]:
             yield pytest.param(target, case, expected, id=f"{name}-{case.id}")
 
 
-@pytest.mark.parametrize(("target", "case", "expected"), all_cases())
+@pytest.mark.parametrize(("target", "case", "expected"), list(all_cases()))
 @arun
 async def test_hostile_input(tmp_path: Path, target: Target, case: Case,
                              expected: Outcome) -> None:
