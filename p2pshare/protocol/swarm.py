@@ -398,6 +398,7 @@ class PipelinedClient:
         self._head: Response | None = None
         self._body_at = 0  # where the current answer's body starts in the buffer
         self._length = 0  # its Content-Length
+        self._scanned = 0  # where the search for the blank line ending a head goes on
 
     def send(self, request: Request, body: bytes = b"") -> bytes:
         """Bytes of ``request`` for the wire; its answer comes after earlier ones."""
@@ -432,13 +433,17 @@ class PipelinedClient:
         end = self._body_at + self._length
         head, body = self._head, bytes(self._buf[self._body_at:end])
         del self._buf[:end]
+        self._scanned = 0
         self._head, self.in_flight = None, self.in_flight - 1
         assert head is not None
         return head, body
 
     def _read_head(self) -> bool:
-        match = _BLANK.search(self._buf, 0, limits.MAX_HEAD)
+        match = _BLANK.search(self._buf, self._scanned, limits.MAX_HEAD)
         if match is None:
+            # A blank line (at most 4 bytes) that is not whole yet starts in the last 3:
+            # search from there next time, so a head sent byte by byte costs O(n), not O(n²).
+            self._scanned = max(0, min(len(self._buf), limits.MAX_HEAD) - 3)
             if len(self._buf) >= limits.MAX_HEAD:
                 raise RemoteProtocolError("answer head too large")
             if self.closed and self._buf:
