@@ -7,6 +7,9 @@ Compares, in one run and on the same file:
   * p2pshare: a real ``p2pshare peer`` process serving ``GET RFC 1``, fetched with the
     library's downloader (temporary file, Content-Length check, fsync, rename).
 
+The methods take turns, run after run, and every run starts after ``sync`` with its
+output file removed, so none pays for the writeback of another's files.
+
 Usage: python bench/get.py [--size-mib 1024] [--runs 5]
 """
 
@@ -14,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,7 +37,6 @@ from common import (  # noqa: E402
     free_port,
     machine,
     make_file,
-    median_of,
     p2pshare_cmd,
     result_table,
     timed,
@@ -75,23 +81,37 @@ http {{ access_log off; sendfile on; tcp_nopush on;
 """
 
 
-def nginx_runs(root: Path, dst: Path, runs: int, tmp: Path) -> float | None:
+def settle(dst: Path) -> None:
+    """The same start for every timed run: no earlier output, no dirty pages.
+
+    Without this the method measured last pays for the writeback of every file the others
+    left in the page cache (6 GiB after three raw and three nginx runs of 1 GiB): the fsync
+    p2pshare does before its rename then waits behind them.
+    """
+    dst.unlink(missing_ok=True)
+    os.sync()
+
+
+@contextlib.contextmanager
+def nginx_server(root: Path, tmp: Path) -> Iterator[Callable[[Path], float] | None]:
+    """Yields a measure (curl fetching rfc1.txt into ``dst``), or None without nginx/curl."""
     nginx, curl = shutil.which("nginx") or "/usr/sbin/nginx", shutil.which("curl")
     if not os.path.exists(nginx) or curl is None:
-        return None
+        yield None
+        return
     port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, root=root))
+    url = f"http://127.0.0.1:{port}/rfc1.txt"
     with child([nginx, "-c", str(conf), "-p", str(tmp)]):
         wait_port(port)
-        url = f"http://127.0.0.1:{port}/rfc1.txt"
-        import subprocess
-
-        return median_of(runs, lambda: timed(lambda: subprocess.run(
-            [curl, "-s", "-o", str(dst), url], check=True)))[0]
+        yield lambda dst: timed(lambda: subprocess.run([curl, "-s", "-o", str(dst), url],
+                                                       check=True))
 
 
-def p2pshare_runs(root: Path, out: Path, runs: int) -> float:
+@contextlib.contextmanager
+def p2pshare_peer(root: Path) -> Iterator[Callable[[Path], float]]:
+    """Yields a measure: the library's downloader fetching RFC 1 into ``dst``'s folder."""
     from p2pshare.peer.client import fetch_from
 
     index_port, upload_port = free_port(), free_port()
@@ -101,10 +121,8 @@ def p2pshare_runs(root: Path, out: Path, runs: int) -> float:
                                 str(root), "--upload-port", str(upload_port), "--hostname",
                                 "127.0.0.1", "--no-menu")):
             wait_port(upload_port)
-
-            def once() -> float:
-                return timed(lambda: asyncio.run(fetch_from(out, 1, "127.0.0.1", upload_port)))
-            return median_of(runs, once)[0]
+            yield lambda dst: timed(lambda: asyncio.run(
+                fetch_from(dst.parent, 1, "127.0.0.1", upload_port)))
 
 
 def main() -> None:
@@ -121,20 +139,30 @@ def main() -> None:
         out.mkdir()
         src = make_file(root / "rfc1.txt", size)
         console.print(f"[bold]GET benchmark[/]: {args.size_mib} MiB, median of {args.runs}, "
-                      f"{machine()}")
-        raw = median_of(args.runs, lambda: raw_once(src, out / "raw"))[0]
-        ngx = nginx_runs(root, out / "nginx", args.runs, tmp)
-        ours = p2pshare_runs(root, out, args.runs)
+                      f"methods in turn, each run after sync, {machine()}")
+        with nginx_server(root, tmp) as ngx, p2pshare_peer(root) as ours:
+            methods: dict[str, tuple[Callable[[Path], float], Path]] = {
+                "raw": (lambda dst: raw_once(src, dst), out / "raw")}
+            if ngx is not None:
+                methods["nginx"] = (ngx, out / "nginx")
+            methods["p2pshare"] = (ours, out / "rfc1.txt")
+            times: dict[str, list[float]] = {name: [] for name in methods}
+            for _ in range(args.runs):
+                for name, (measure, dst) in methods.items():
+                    settle(dst)
+                    times[name].append(measure(dst))
         if (out / "rfc1.txt").read_bytes()[:1 << 20] != src.read_bytes()[:1 << 20]:
             raise SystemExit("p2pshare's copy differs from the source")
+        raw, ours_s = statistics.median(times["raw"]), statistics.median(times["p2pshare"])
         rows = [["raw sendfile -> recv_into (reference)", size / raw / MB, 1.0]]
-        if ngx is not None:
-            rows.append(["nginx + curl", size / ngx / MB, raw / ngx])
-        rows.append(["p2pshare GET", size / ours / MB, raw / ours])
+        if "nginx" in times:
+            ngx_s = statistics.median(times["nginx"])
+            rows.append(["nginx + curl", size / ngx_s / MB, raw / ngx_s])
+        rows.append(["p2pshare GET (with fsync)", size / ours_s / MB, raw / ours_s])
         result_table("one GET over loopback, to a file (MB/s; ratio to raw)",
                      ["method", "MB/s", "x raw"], rows)
-        if ngx is not None:
-            console.print(f"p2pshare / nginx+curl: {ngx / ours:.2f}x")
+        if "nginx" in times:
+            console.print(f"p2pshare / nginx+curl: {ngx_s / ours_s:.2f}x")
 
 
 if __name__ == "__main__":
