@@ -4,10 +4,12 @@ Strategy: each peer's connection stays open while the peer is active (PROTOCOLS.
 ``net.protocol`` feeds its bytes to the sans-IO codec and hands each whole request here;
 every protocol decision is made by ``protocol.ci.interpret`` and ``MemoryIndex``. Small
 answers (ADD, LOOKUP, REMOVE, errors) are computed and written at once, with no task and
-no await; LIST ALL is streamed in batches under backpressure; requests whose version is
-``P2P-SWARM/...`` go to the swarm tracker on the same connection. When the connection
-ends for any reason (clean close, reset, keepalive failure, framing error, head deadline)
-``disconnected`` removes every record the connection owned (1.8).
+no await (a LOOKUP in the common form arriving alone takes ``quick``, which skips the
+codec's general path and gives the same bytes); LIST ALL is streamed in batches under
+backpressure; requests whose version is ``P2P-SWARM/...`` go to the swarm tracker on the
+same connection. When the connection ends for any reason (clean close, reset, keepalive
+failure, framing error, head deadline) ``disconnected`` removes every record the
+connection owned (1.8).
 
 A well-framed but invalid request gets its 400/505 and the connection goes on (the peer's
 records stay); a framing error gets a 400 and the connection closes, since the next
@@ -74,7 +76,8 @@ class IndexServer:
                  head_timeout: float | None = None) -> None:
         self.index = index if index is not None else MemoryIndex()
         self.tracker = tracker
-        self.server = ProtocolServer(self, _connection, max_connections=max_connections,
+        self.server = ProtocolServer(self, _connection, quick=self.quick,
+                                     max_connections=max_connections,
                                      head_timeout=head_timeout, name="index")
 
     @property
@@ -110,6 +113,13 @@ class IndexServer:
             return [ci.p2s_response(status), EndOfMessage()]
         return [ci.p2s_response(status), Lines(tuple(r.to_line() for r in records)),
                 EndOfMessage()]
+
+    def quick(self, data: bytes) -> bytes | None:
+        """The answer to one LOOKUP in the common form, or None (``ci.quick_lookup``)."""
+        rfc = ci.quick_lookup(data)
+        if rfc is None:
+            return None
+        return ci.lookup_answer([record.to_line() for record in self.index.lookup(rfc)])
 
     def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
         return [ci.p2s_response(exc.status), EndOfMessage()]

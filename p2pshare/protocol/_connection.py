@@ -159,6 +159,12 @@ class Connection:
         return self.states[self.their_role]
 
     @property
+    def at_rest(self) -> bool:
+        """Between requests with nothing buffered: the next bytes start a new request."""
+        return (self.states[_C] is State.IDLE and self.states[_S] is State.IDLE
+                and not self._buf and not self._in_head and not self._eof)
+
+    @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not yet parsed, and whether the other side closed (as h11)."""
         return self._buf.peek(), self._eof

@@ -258,3 +258,36 @@ def file_response(size: int, mtime: float, os_name: str, now: float | None = Non
 def upload_error(status: Status, os_name: str, now: float | None = None) -> Response:
     """A 400/404/505 to GET: status, Date and OS, blank line, no data (3)."""
     return Response(int(status), VERSION, (("Date", http_date(now)), ("OS", os_name)))
+
+
+# --------------------------------------------------------------------------- quick path
+# The index server's answer to its commonest request, without the general path's layers
+# (README, benchmark 2). ``quick_lookup`` recognises one LOOKUP written the way the handout
+# and p2pshare's own client write it (exact version, Host, Port, optional Title, in that
+# order, printable ASCII) and nothing else: every other spelling the codec accepts, and
+# everything it refuses, gets None and takes the general path. It never accepts a request
+# the general path would refuse or read differently; tests/protocol/test_ci_quick.py checks
+# the two paths against each other.
+_QUICK_LOOKUP = re.compile(
+    rb"LOOKUP RFC ([1-9][0-9]{0,%d}) P2P-CI/1\.0\r\n"
+    rb"Host: [!-~]{1,%d}\r\n"
+    rb"Port: ([1-9][0-9]{0,4})\r\n"
+    rb"(?:Title: [ -~]{0,%d}\r\n)?"
+    rb"\r\n" % (len(str(limits.MAX_RFC_NUMBER)) - 1, limits.MAX_HOSTNAME, limits.MAX_TITLE))
+_LOOKUP_FOUND, _LOOKUP_NOT_FOUND = (f"{VERSION} {s.value} {s.phrase}\r\n\r\n".encode()
+                                    for s in (Status.OK, Status.NOT_FOUND))
+
+
+def quick_lookup(data: bytes) -> int | None:
+    """The RFC number if ``data`` is exactly one LOOKUP in the common form, else None."""
+    m = _QUICK_LOOKUP.fullmatch(data)
+    if m is None or int(m[2]) > limits.MAX_PORT or int(m[1]) > limits.MAX_RFC_NUMBER:
+        return None
+    return int(m[1])
+
+
+def lookup_answer(lines: list[bytes]) -> bytes:
+    """The whole P2S reply to a LOOKUP whose records are ``lines``: 200 with them, or 404."""
+    if not lines:
+        return _LOOKUP_NOT_FOUND
+    return b"".join([_LOOKUP_FOUND, b"\r\n".join(lines), b"\r\n\r\n"])

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from p2pshare import limits
+from p2pshare.protocol import ci
 from p2pshare.protocol.ci import parse_record
 
 from ..aio import Raw, arun, index_server
@@ -338,3 +339,65 @@ async def test_reader_gone_mid_list() -> None:
                              what="the lister's record dropped")
         other = await Raw.connect(port)
         await other.expect(lookup(1), ok(line(1, "Some Title Of Moderate Length", "old", 1)))
+
+
+# ------------------------------------------------------------------------ the quick path
+def general_form(request: bytes) -> bytes:
+    """The same request in a form only the codec's general path reads (lower-case names)."""
+    return request.replace(b"Host:", b"host:").replace(b"Port:", b"port:")
+
+
+def quick_links(server: object) -> list[bool]:
+    return [link._at_rest for link in server.server.links]  # type: ignore[attr-defined]
+
+
+@arun
+async def test_quick_and_general_paths_answer_lookups_alike() -> None:
+    async with index_server() as (server, port):
+        a = await joined(port, (7, "Seven", "a", 1), (8, "Eight", "a", 1))
+        b = await joined(port, (7, "Seven again", "b", 2))
+        asker = await Raw.connect(port)
+        for rfc, reply in [(7, ok(line(7, "Seven again", "b", 2), line(7, "Seven", "a", 1))),
+                           (8, ok(line(8, "Eight", "a", 1))), (9, NOT_FOUND)]:
+            assert ci.quick_lookup(lookup(rfc)) == rfc  # this one takes the quick path
+            assert ci.quick_lookup(general_form(lookup(rfc))) is None
+            await asker.expect(lookup(rfc), reply)
+            await asker.expect(general_form(lookup(rfc)), reply)
+        assert quick_links(server) == [True, True, True]
+        await a.close()
+        await async_wait_for(lambda: len(server.index) == 1, what="a's records to go")
+        for request in (lookup(8), general_form(lookup(8)), lookup(7)):
+            await asker.expect(request, NOT_FOUND if b"8" in request
+                               else ok(line(7, "Seven again", "b", 2)))
+        await b.close()
+        await asker.close()
+
+
+@arun
+async def test_a_lookup_after_part_of_a_request_is_not_answered_quickly() -> None:
+    """The quick path only sees reads that start a request: here the LOOKUP's bytes are
+    header lines of an unfinished ADD (a framing error), as the general path reads them."""
+    partial = b"ADD RFC 5 P2P-CI/1.0\r\nHost: h\r\n"
+    async with index_server() as (server, port):
+        split = await Raw.connect(port)
+        await split.send(partial)
+        await async_wait_for(lambda: quick_links(server) == [False],
+                             what="the server to hold the partial head")
+        await split.send(lookup(5))
+        answered = await split.rest()
+        whole = await Raw.connect(port)
+        await whole.send(partial + lookup(5))
+        assert answered == await whole.rest() == BAD
+
+
+@arun
+async def test_pipelined_quick_form_lookups_all_answered_in_order() -> None:
+    async with index_server() as (_server, port):
+        holder = await joined(port, (7, "Seven", "a", 1))
+        asker = await Raw.connect(port)
+        replies = ok(line(7, "Seven", "a", 1)) + NOT_FOUND
+        await asker.expect(lookup(7) + lookup(9) + lookup(7)[:10], replies)
+        await asker.expect(lookup(7)[10:] + lookup(9), ok(line(7, "Seven", "a", 1)) + NOT_FOUND)
+        await asker.expect(lookup(7), ok(line(7, "Seven", "a", 1)))  # at rest again
+        await holder.close()
+        await asker.close()

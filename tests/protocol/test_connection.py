@@ -602,3 +602,22 @@ def test_random_and_mutated_bytes_to_clients(name: str, data: bytes, cuts: list[
     make, request = CLIENTS[name]
     drive(client_after(make, request), split(data, cuts), pause=pause, eof=eof,
           next_request=request)
+
+
+@given(st.integers(1, 5), st.binary(max_size=30))
+@settings(max_examples=100, deadline=None)
+def test_at_rest_only_between_requests(cut: int, body: bytes) -> None:
+    """``at_rest`` (the index server's quick path may answer) holds before a request's
+    first byte and after its response is sent, never while any part of it is held."""
+    request = Request("PUT", "x", V, (("Content-Length", str(len(body))), ("A", "b")))
+    data = Connection(Role.CLIENT).send_all(request, Data(body), EndOfMessage())
+    conn = Connection(Role.SERVER)
+    assert conn.at_rest
+    for i in range(0, len(data), cut):
+        conn.receive_data(data[i:i + cut])
+        available(conn)
+        assert not conn.at_rest
+    conn.send_all(Response(200, V, (("Content-Length", "0"),)), EndOfMessage())
+    assert conn.at_rest
+    conn.receive_data(b"\r\n")  # the next request's first bytes (blank lines are skipped)
+    assert not conn.at_rest
