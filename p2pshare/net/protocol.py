@@ -9,6 +9,12 @@ pauses until it is done, so replies keep the order of requests. This is what let
 process hold ten thousand peers at a few KiB each and answer small requests at a rate
 close to a bare asyncio Protocol server (README, benchmark 2).
 
+Quick answers: an application may also give ``quick``, which sees the bytes of one read
+when the connection is at rest (between requests, nothing buffered) and may answer them
+whole, as bytes, without the codec's general path; it returns None for anything it does
+not recognise, and those bytes go to the ``Connection`` as usual. The index server uses
+it for LOOKUP (``protocol.ci.quick_lookup``).
+
 Backpressure: when a client stops reading our replies, asyncio calls ``pause_writing``;
 we stop reading its requests until it catches up, so a slow reader cannot make us buffer
 without bound. Deadlines: a request must arrive whole within ``head_timeout`` of its
@@ -21,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
@@ -33,6 +39,9 @@ from .stream import keepalive
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0 * limits.SECONDS  # how often deadlines are checked
+
+
+Quick = Callable[[bytes], "bytes | None"]  # one whole request's bytes -> its whole answer
 
 
 class App(Protocol):
@@ -66,13 +75,15 @@ class Link(asyncio.Protocol):
         self._request: Request | None = None
         self._body: list[bytes] = []
         self._busy = False  # an answer is being produced by a task
+        self._quick = server.quick
+        self._at_rest = False  # between requests, nothing buffered: ``quick`` may answer
         self._closing = False
         self._writable = asyncio.Event()
         self._writable.set()
 
     # ----------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self.peername = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
@@ -81,11 +92,18 @@ class Link(asyncio.Protocol):
             transport.abort()
             return
         keepalive(transport.get_extra_info("socket"))
+        self._at_rest = self._quick is not None
         self.server.app.connected(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._at_rest and not self._closing:
+            answer = self._quick(data)  # type: ignore[misc]
+            if answer is not None:
+                self._transport.write(answer)  # type: ignore[union-attr]
+                return
         if self._closing:
             return  # lingering after an error: late input is dropped
+        self._at_rest = False
         self.conn.receive_data(data)
         self._partial = True
         self._process()
@@ -120,6 +138,7 @@ class Link(asyncio.Protocol):
                 return
             if event is NEED_DATA:
                 self._arm_deadline()
+                self._at_rest = self._quick is not None and self.conn.at_rest
                 return
             if isinstance(event, Request):
                 self._request, self._body = event, []
@@ -208,10 +227,11 @@ class ProtocolServer(Listener):
     """Listens, admits up to ``max_connections``, sweeps deadlines, runs answer tasks."""
 
     def __init__(self, app: App, conn_factory: Callable[[], Connection], *,
-                 max_connections: int | None = None, head_timeout: float | None = None,
-                 name: str = "") -> None:
+                 quick: Quick | None = None, max_connections: int | None = None,
+                 head_timeout: float | None = None, name: str = "") -> None:
         self.app = app
         self.conn_factory = conn_factory
+        self.quick = quick
         # Defaults are read when the server is made, so limits can be changed at run time.
         self.max_connections = max_connections or limits.MAX_CONNECTIONS
         self.head_timeout = head_timeout or limits.HEAD_TIMEOUT
