@@ -4,6 +4,8 @@ It reads requests up to their blank line and answers each with a fixed byte stri
 same size as p2pshare's reply: no parsing, no index, no logic. ``--api streams`` uses
 asyncio streams (as p2pshare does); ``--api protocol`` uses the lower-level Protocol API.
 ``--oneshot`` answers one request per connection and then closes it (P2P-DI's rule).
+It runs on the event loop p2pshare's commands pick (uvloop when installed, unless
+``P2PSHARE_LOOP=asyncio``), so both sides of a comparison use the same loop.
 
 Usage: python bench/bare_server.py PORT RESPONSE_FILE [--api streams|protocol] [--oneshot]
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+
+from p2pshare.cli._run import loop_factory
 
 
 async def streams(port: int, reply: bytes, oneshot: bool = False) -> None:
@@ -69,7 +73,8 @@ def main() -> None:
     args = parser.parse_args()
     reply = args.response.read_bytes()
     serve = streams if args.api == "streams" else protocol
-    asyncio.run(serve(args.port, reply, args.oneshot))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve(args.port, reply, args.oneshot))
 
 
 if __name__ == "__main__":

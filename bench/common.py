@@ -113,4 +113,8 @@ def result_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obj
 def machine() -> str:
     import platform
 
-    return f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}"
+    from p2pshare.cli._run import loop_factory
+
+    loop = "asyncio" if loop_factory() is None else "uvloop"
+    return (f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"event loop {loop} (P2PSHARE_LOOP=asyncio for the standard one)")

@@ -186,6 +186,7 @@ class EventStream(BaseStream):
                 async with asyncio.timeout(limits.SEND_STALL_TIMEOUT):
                     sent = await self._sendfile_run(file, offset + done, run)
             except TimeoutError as exc:
+                self.writer.transport.abort()  # bytes still buffered would never leave
                 raise PeerGone(f"receiver stalled after {done} of {count} bytes") from exc
             self.conn.note_body_sent(sent)
             done += sent

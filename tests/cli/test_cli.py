@@ -210,6 +210,33 @@ def test_demo_exits_0(tmp_path: Path) -> None:
         assert (tmp_path / "peerA" / "rfc2345.txt").read_bytes() == sample_text(2345, 28_000)
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run on uvloop when it is installed (the ``fast`` extra), else on asyncio's
+    loop; ``P2PSHARE_LOOP=asyncio`` asks for asyncio's. The whole demo works on both."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    monkeypatch.setenv("P2PSHARE_LOOP", loop)
+    done = run_cli(["demo", "--dir", str(tmp_path)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Every step behaved as the P2P-CI/1.0 handout specifies." in done.stdout
+
+
+def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from p2pshare.cli._run import loop_factory
+
+    monkeypatch.setenv("P2PSHARE_LOOP", "asyncio")
+    assert loop_factory() is None
+    monkeypatch.setenv("P2PSHARE_LOOP", "")
+    try:
+        import uvloop
+    except ImportError:
+        assert loop_factory() is None
+    else:
+        assert loop_factory() is uvloop.new_event_loop
+
+
 def test_each_command_is_registered_by_the_module_named_in_owners() -> None:
     import argparse
     import importlib
