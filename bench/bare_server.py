@@ -4,8 +4,9 @@ It reads requests up to their blank line and answers each with a fixed byte stri
 same size as p2pshare's reply: no parsing, no index, no logic. ``--api streams`` uses
 asyncio streams (as p2pshare does); ``--api protocol`` uses the lower-level Protocol API.
 ``--oneshot`` answers one request per connection and then closes it (P2P-DI's rule).
-It runs on the event loop p2pshare's commands pick (uvloop when installed, unless
-``P2PSHARE_LOOP=asyncio``), so both sides of a comparison use the same loop.
+It runs on the event loop p2pshare's servers of small messages pick (uvloop when
+installed, unless ``P2PSHARE_LOOP=asyncio``), so both sides of a comparison use the same
+loop.
 
 Usage: python bench/bare_server.py PORT RESPONSE_FILE [--api streams|protocol] [--oneshot]
 """

@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=max(120, Console().width))  # tables unwrapped in logs and pipes
 MB = 1_000_000
 
 
@@ -115,6 +115,7 @@ def machine() -> str:
 
     from p2pshare.cli._run import loop_factory
 
-    loop = "asyncio" if loop_factory() is None else "uvloop"
-    return (f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"event loop {loop} (P2PSHARE_LOOP=asyncio for the standard one)")
+    loops = {"index and registration servers": loop_factory(True), "peers": loop_factory(False)}
+    used = ", ".join(f"{who} {'asyncio' if f is None else 'uvloop'}" for who, f in loops.items())
+    return (f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"event loops: {used} (P2PSHARE_LOOP=asyncio|uvloop overrides)")

@@ -1,7 +1,10 @@
-"""Running a coroutine as a command: SIGINT/SIGTERM end it cleanly, on uvloop if installed.
+"""Running a coroutine as a command: SIGINT/SIGTERM end it cleanly.
 
-uvloop (the ``fast`` extra) is used when it can be imported, unless ``P2PSHARE_LOOP=asyncio``
-asks for the standard loop; nothing requires it.
+The event loop: the servers of small messages (the index server, the registration server)
+run on uvloop when it is installed (the ``fast`` extra), which answers them faster. Every
+other command runs on asyncio's own loop, whose ``sendfile`` is zero-copy (uvloop has none
+and would copy every file byte through Python). ``P2PSHARE_LOOP=asyncio`` or ``=uvloop``
+overrides the choice for every command; nothing requires uvloop.
 """
 
 from __future__ import annotations
@@ -17,21 +20,23 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, int]) -> int:
+def run(main: Coroutine[Any, Any, int], *, messages_only: bool = False) -> int:
     """Run a command's coroutine; SIGTERM and SIGINT end it (its ``finally`` blocks run).
 
+    ``messages_only``: the command moves no files, so uvloop may run it.
     Returns the coroutine's exit status, or 0 when a signal ended it.
     """
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(messages_only)) as runner:
             return int(runner.run(_cancel_on_sigterm(main)))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when it is installed and not refused by ``P2PSHARE_LOOP=asyncio``."""
-    if os.environ.get("P2PSHARE_LOOP", "").lower() == "asyncio":
+def loop_factory(messages_only: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop, or None for asyncio's (see the module's text)."""
+    choice = os.environ.get("P2PSHARE_LOOP", "").lower()
+    if choice == "asyncio" or (choice != "uvloop" and not messages_only):
         return None
     try:
         import uvloop

@@ -85,7 +85,7 @@ def port_arg(text: str) -> int:
 
 # --------------------------------------------------------------------------- server
 def cmd_server(args: argparse.Namespace) -> int:
-    return run(serve_index(args.host, args.port))
+    return run(serve_index(args.host, args.port), messages_only=True)
 
 
 async def serve_index(host: str, port: int) -> int:

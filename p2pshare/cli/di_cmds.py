@@ -99,7 +99,7 @@ def say(text: str) -> None:
 def cmd_rs(args: argparse.Namespace) -> int:
     if not 0 < args.ttl <= limits.DI_MAX_TTL:
         return fail(f"--ttl must be above 0 and at most {limits.DI_MAX_TTL} seconds")
-    return run(serve_rs(args))
+    return run(serve_rs(args), messages_only=True)
 
 
 async def serve_rs(args: argparse.Namespace) -> int:

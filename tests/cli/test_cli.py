@@ -213,8 +213,7 @@ def test_demo_exits_0(tmp_path: Path) -> None:
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Commands run on uvloop when it is installed (the ``fast`` extra), else on asyncio's
-    loop; ``P2PSHARE_LOOP=asyncio`` asks for asyncio's. The whole demo works on both."""
+    """The demo (index server, peers, uploads) works on either loop when told which."""
     if loop == "uvloop":
         pytest.importorskip("uvloop")
     monkeypatch.setenv("P2PSHARE_LOOP", loop)
@@ -224,17 +223,17 @@ def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
 
 
 def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvloop (when installed) for the servers of small messages only; the variable wins."""
     from p2pshare.cli._run import loop_factory
 
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.delenv("P2PSHARE_LOOP", raising=False)
+    assert loop_factory(messages_only=True) is uvloop.new_event_loop
+    assert loop_factory(messages_only=False) is None  # file movers keep zero-copy sendfile
     monkeypatch.setenv("P2PSHARE_LOOP", "asyncio")
-    assert loop_factory() is None
-    monkeypatch.setenv("P2PSHARE_LOOP", "")
-    try:
-        import uvloop
-    except ImportError:
-        assert loop_factory() is None
-    else:
-        assert loop_factory() is uvloop.new_event_loop
+    assert loop_factory(messages_only=True) is None
+    monkeypatch.setenv("P2PSHARE_LOOP", "uvloop")
+    assert loop_factory(messages_only=False) is uvloop.new_event_loop
 
 
 def test_each_command_is_registered_by_the_module_named_in_owners() -> None:
