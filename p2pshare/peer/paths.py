@@ -81,11 +81,22 @@ def title_of(path: Path, rfc: int) -> str:
     """The title of the RFC text in ``path`` (see module doc), never empty."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(HEAD_BYTES).decode("utf-8", errors="replace")
+            head = _decode(handle.read(HEAD_BYTES))
     except OSError:
         return f"RFC {rfc}"
     lines = head.replace("\r\n", "\n").split("\n")
     return title_from_rfc_page(lines) or _first_short_line(lines) or f"RFC {rfc}"
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 when the bytes are (a character cut off at the end aside), else Latin-1, which
+    gives every byte a character: never U+FFFD, which the index server refuses in a title."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return raw[:exc.start].decode("utf-8")
+        return raw.decode("latin-1")
 
 
 def title_from_rfc_page(lines: list[str]) -> str | None:
@@ -112,9 +123,9 @@ def _first_short_line(lines: list[str]) -> str | None:
 
 
 def clean_title(text: str) -> str:
-    """Fold white space and control characters (tabs too) to single spaces; cut to
-    ``MAX_TITLE``."""
-    text = "".join(c if c.isprintable() else " " for c in text)
+    """Fold white space, control characters (tabs too) and U+FFFD (bytes that were not
+    UTF-8) to single spaces; cut to ``MAX_TITLE``."""
+    text = "".join(c if c.isprintable() and c != "\ufffd" else " " for c in text)
     return " ".join(text.split())[: limits.MAX_TITLE].rstrip()
 
 

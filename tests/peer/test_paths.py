@@ -8,6 +8,7 @@ import pytest
 
 from p2pshare import limits
 from p2pshare.peer import paths
+from p2pshare.protocol import ci
 from p2pshare.samples import sample_text, write_sample_rfcs
 
 # The first pages of real RFCs, as the RFC Editor publishes them (header block, title).
@@ -88,16 +89,35 @@ def test_title_from_text(tmp_path: Path, text: str, title: str) -> None:
     assert paths.title_of(write(tmp_path, "rfc42.txt", text), 42) == title
 
 
-def test_title_of_binary_is_printable_and_bounded(tmp_path: Path) -> None:
-    path = write(tmp_path, "rfc42.txt", bytes(range(256)) * 100)
-    title = paths.title_of(path, 42)
+@pytest.mark.parametrize("data", [bytes(range(256)) * 100, bytes(range(128, 256)) * 8,
+                                  "Résumé of RFC 42".encode("latin-1")])
+def test_title_of_binary_is_printable_bounded_and_accepted(tmp_path: Path, data: bytes) -> None:
+    """Bytes that are not UTF-8 must not reach the title as U+FFFD: the index server
+    refuses such an ADD (400), and the peer would retry it for ever."""
+    title = paths.title_of(write(tmp_path, "rfc42.txt", data), 42)
     assert title and title.isprintable() and len(title) <= limits.MAX_TITLE
+    assert "\ufffd" not in title
+    add = ci.to_event(ci.CIRequest(ci.Method.ADD, 42, "h", 1, title))
+    assert isinstance(ci.interpret(add), ci.CIRequest)
+
+
+def test_title_of_latin_1_text_keeps_its_letters(tmp_path: Path) -> None:
+    path = write(tmp_path, "rfc42.txt", "Résumé of RFC 42\n\nBody".encode("latin-1"))
+    assert paths.title_of(path, 42) == "Résumé of RFC 42"
+
+
+def test_title_of_utf_8_cut_inside_a_character(tmp_path: Path) -> None:
+    first = "Ünïcode title!\n".encode()
+    assert len(first) % 2 == 1  # so the read of HEAD_BYTES ends inside a two-byte "é"
+    text = first + "é".encode() * paths.HEAD_BYTES
+    assert paths.title_of(write(tmp_path, "rfc42.txt", text), 42) == "Ünïcode title!"
 
 
 @pytest.mark.parametrize(("raw", "clean"), [
     ("  A\tB  \x00 C\x7f", "A B C"),
     ("x" * (limits.MAX_TITLE - 1) + " yz", "x" * (limits.MAX_TITLE - 1)),
     ("\x01\x02", ""),
+    ("a\ufffdb", "a b"),
 ])
 def test_clean_title(raw: str, clean: str) -> None:
     assert paths.clean_title(raw) == clean
