@@ -4,6 +4,7 @@ Each target takes one fuzz input and returns, or raises ``RemoteProtocolError`` 
 allowed outcome); anything else is a finding. Beyond "no crash", the server targets check
 that what the index server would store from an accepted ADD reads back, through
 ``parse_record``, as the same record: what one peer may add, every peer can parse.
+``ci_quick`` is differential: the index server's quick LOOKUP path against the codec.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from drive import fetch, merged, serve, split
 
 from p2pshare.errors import RemoteProtocolError, Status
-from p2pshare.protocol import Data, EndOfMessage, Event, Lines, Request, Response, ci
+from p2pshare.protocol import PAUSED, Data, EndOfMessage, Event, Lines, Request, Response, ci
 from p2pshare.protocol._grammar import get_header, parse_http_date
 
 OS_NAME = "Linux 6.1"
@@ -136,3 +137,24 @@ def ci_split(data: bytes) -> None:
     assert len(set(errors)) == 1, f"errors differ by how bytes arrive: {errors}"
     if errors[0] is None:
         assert ways[0] == ways[1] == ways[2], "events differ by how bytes arrive"
+
+
+def ci_quick(data: bytes) -> None:
+    """The input taken as one read of a connection at rest: whatever ``ci.quick_lookup``
+    answers, the general path (server ``Connection``, then ``interpret``) must read as the
+    same LOOKUP, alone, with no byte left over. (No allowed error: the input is raw.)"""
+    rfc = ci.quick_lookup(data)
+    if rfc is None:
+        return
+    conn = ci.index_server_connection()
+    conn.receive_data(data)
+    try:
+        events = [conn.next_event() for _ in range(3)]
+    except RemoteProtocolError as exc:
+        raise AssertionError(f"quick path took RFC {rfc}; the codec refuses: {exc}") from None
+    head, end, rest = events
+    assert isinstance(head, Request) and isinstance(end, EndOfMessage), events
+    assert rest is PAUSED and conn.trailing_data == (b"", False), "bytes left over"
+    req = ci.interpret(head)
+    assert isinstance(req, ci.CIRequest) and req.method is ci.Method.LOOKUP, req
+    assert req.rfc == rfc, (req.rfc, rfc)

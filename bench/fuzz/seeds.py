@@ -85,6 +85,11 @@ def _ci(seeds: dict[str, dict[str, bytes]]) -> None:
     seeds["ci_split"] = {f"{side}_{name}": bytes([bit | data[0] & 8]) + data[1:]
                          for side, bit in (("server", 0), ("client", 0x10))
                          for name, data in seeds[f"ci_{side}_p2s"].items()}
+    lookups = {f"client{n}": requested(ci.index_client_connection(), [ci.to_event(
+        ci.CIRequest(ci.Method.LOOKUP, n, HOST, 5678, title)), EndOfMessage()])
+        for n, title in ((1, None), (999_999, "t" * limits.MAX_TITLE))}
+    seeds["ci_quick"] = {"handout": lookup, **lookups,  # raw bytes: no control byte
+                         "lower_case": lookup.replace(b"Host", b"host")}
     seeds["ci_record"] = {"handout": HANDOUT_ADD_REPLY.split(b"\r\n")[1],
                           "spaces": b"RFC 1  A  B  host 1", "no_title": b"RFC 7 host 80"}
 

@@ -43,6 +43,7 @@ TARGETS = {t.name: t for t in (
     Target("ci_client_get", "ci", ci_targets.ci_client_get),
     Target("ci_record", "ci", ci_targets.ci_record),
     Target("ci_split", "ci", ci_targets.ci_split),
+    Target("ci_quick", "ci", ci_targets.ci_quick),
     Target("di_server", "di", di_targets.di_server),
     Target("di_client", "di", di_targets.di_client),
     Target("di_bodies", "di", di_targets.di_bodies),
