@@ -53,6 +53,12 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listening on port {port} after {timeout} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def child(args: Sequence[str], **kwargs: object) -> Iterator[subprocess.Popen[bytes]]:
     """A child process that is terminated (then killed) when the block ends."""

@@ -27,7 +27,6 @@ Usage: python bench/rs_rps.py [--peers 1000 10000] [--clients 32] [--seconds 3] 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import socket
 import statistics
@@ -45,6 +44,7 @@ from common import (  # noqa: E402
     build_c,
     child,
     console,
+    cpu_seconds,
     free_port,
     load_average,
     machine,
@@ -103,8 +103,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
 
 @dataclass(frozen=True)
