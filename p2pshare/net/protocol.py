@@ -15,11 +15,18 @@ whole, as bytes, without the codec's general path; it returns None for anything 
 not recognise, and those bytes go to the ``Connection`` as usual. The index server uses
 it for LOOKUP (``protocol.ci.quick_lookup``).
 
+One exchange per connection (P2P-DI's registration server): when the ``Connection`` says
+so after an answer (``keep_alive=False``: MUST_CLOSE), the link closes; with
+``first_request_timeout`` the whole request must arrive within that time of the connection
+being made (and TCP keepalive, pointless for so short a life, is not set up).
+
 Backpressure: when a client stops reading our replies, asyncio calls ``pause_writing``;
 we stop reading its requests until it catches up, so a slow reader cannot make us buffer
 without bound. Deadlines: a request must arrive whole within ``head_timeout`` of its
-first byte; one sweep per second closes connections past their deadline (one timer for
-the whole server instead of one per request).
+first byte; a closing link whose unsent bytes make no progress for ``SEND_STALL_TIMEOUT``
+is aborted (a client that never reads cannot hold a connection by not reading our last
+reply); one sweep closes connections past their deadline (one timer for the whole server
+instead of one per request).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any, Protocol, cast
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
-from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request
+from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request, State
 from ..protocol._events import ConnectionClosed
 from .server import FD_SPARE, Listener, raise_fd_limit
 from .stream import keepalive
@@ -77,6 +84,7 @@ class Link(asyncio.Protocol):
         self._busy = False  # an answer is being produced by a task
         self._quick = server.quick
         self._at_rest = False  # between requests, nothing buffered: ``quick`` may answer
+        self._unsent = 0  # bytes still buffered when we closed (for the send-stall deadline)
         self._closing = False
         self._writable = asyncio.Event()
         self._writable.set()
@@ -91,7 +99,10 @@ class Link(asyncio.Protocol):
             self._closing = True
             transport.abort()
             return
-        keepalive(transport.get_extra_info("socket"))
+        if self.server.first_request_timeout is None:
+            keepalive(transport.get_extra_info("socket"))
+        else:
+            self.deadline = self.server.now() + self.server.first_request_timeout
         self._at_rest = self._quick is not None
         self.server.app.connected(self)
 
@@ -164,6 +175,7 @@ class Link(asyncio.Protocol):
         answer = self.server.app.request(self, request, body)
         if isinstance(answer, list):
             self.send_now(*answer)
+            self._close_if_done()
             return
         self._busy = True
         if self._transport is not None:
@@ -178,10 +190,33 @@ class Link(asyncio.Protocol):
             self.close()
             return
         self._busy = False
+        self._close_if_done()
         if not self._closing and self._transport is not None:
             if self._writable.is_set():
                 self._transport.resume_reading()
             self._process()
+
+    def _close_if_done(self) -> None:
+        """Close a one-exchange connection once its answer is written."""
+        if self.conn.our_state is State.MUST_CLOSE:
+            self.close(linger=bool(self.conn.trailing_data[0]))
+
+    def expire(self, now: float) -> None:
+        """The sweep found this link past its deadline."""
+        transport = self._transport
+        if not self._closing:
+            log.info("%s: %s:%d too slow to send a request; closing", self.server.name,
+                     *self.peername)
+            self.close()
+        elif transport is not None:
+            left = transport.get_write_buffer_size()
+            if left == 0:  # all sent: the close goes on as asked
+                self.deadline = None
+            elif left < self._unsent:  # slow, but taking bytes
+                self._unsent, self.deadline = left, now + self.server.stall_timeout
+            else:
+                transport.abort()  # what is buffered will never leave: drop it
+                self.deadline = None
 
     def _fail(self, exc: RemoteProtocolError) -> None:
         log.info("%s:%d sent a malformed message (%s); closing", *self.peername, exc)
@@ -214,8 +249,11 @@ class Link(asyncio.Protocol):
         input for up to CLOSE_LINGER, so that our last reply is not cut off by a reset."""
         transport = self._transport
         self._closing = True
+        self._at_rest = False
         if transport is None or transport.is_closing():
             return
+        self._unsent = transport.get_write_buffer_size()
+        self.deadline = self.server.now() + self.server.stall_timeout if self._unsent else None
         if linger and transport.can_write_eof():
             transport.write_eof()
             asyncio.get_running_loop().call_later(limits.CLOSE_LINGER, transport.close)
@@ -228,13 +266,19 @@ class ProtocolServer(Listener):
 
     def __init__(self, app: App, conn_factory: Callable[[], Connection], *,
                  quick: Quick | None = None, max_connections: int | None = None,
-                 head_timeout: float | None = None, name: str = "") -> None:
+                 head_timeout: float | None = None,
+                 first_request_timeout: float | None = None, name: str = "") -> None:
         self.app = app
         self.conn_factory = conn_factory
         self.quick = quick
         # Defaults are read when the server is made, so limits can be changed at run time.
         self.max_connections = max_connections or limits.MAX_CONNECTIONS
         self.head_timeout = head_timeout or limits.HEAD_TIMEOUT
+        self.first_request_timeout = first_request_timeout
+        self.stall_timeout = limits.SEND_STALL_TIMEOUT
+        self._sweep_every = min(SWEEP_INTERVAL, self.head_timeout / 2,
+                                (first_request_timeout or SWEEP_INTERVAL) / 2,
+                                self.stall_timeout / 2)
         self.name = name
         self.links: set[Link] = set()
         self.refused = 0
@@ -280,14 +324,11 @@ class ProtocolServer(Listener):
 
     async def _sweep(self) -> None:
         while True:
-            # a periodic timer, not synchronisation
-            await asyncio.sleep(min(SWEEP_INTERVAL, self.head_timeout / 2))
+            await asyncio.sleep(self._sweep_every)  # a periodic timer, not synchronisation
             now = self.now()
             for link in [lk for lk in self.links if lk.deadline is not None
                          and lk.deadline < now]:
-                log.info("%s: %s:%d too slow to send a request; closing", self.name,
-                         *link.peername)
-                link.close()
+                link.expire(now)
 
     async def aclose(self) -> None:
         """Stop listening, close every connection, end every task."""

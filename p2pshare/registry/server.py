@@ -1,22 +1,23 @@
 """The registration server (RS): ``p2pshare rs``, one message per connection.
 
-Strategy: ``TCPServer`` accepts; each connection reads one request, ``answer`` maps it to a
-reply using the ``Registry`` (pure), the reply is sent, and the connection closes
-(PROTOCOLS.md section 6). ``wire.serve_one`` catches only ``P2PError``, ``OSError`` and
-timeouts: a bad or silent client costs its own connection, never the server.
+Strategy: a callback ``ProtocolServer`` (as the index server; no task per connection)
+feeds each connection's bytes to the P2P-DI server ``Connection``; the one request is
+handed to ``request``, where ``answer`` maps it to a reply using the ``Registry`` (pure);
+the reply is written at once and the connection closes (PROTOCOLS.md section 6). The whole
+request must arrive within ``FIRST_REQUEST_TIMEOUT`` of the connection being made; a
+malformed one gets its status, then the close: a bad or silent client costs its own
+connection, never the server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 
 from .. import limits
-from ..errors import Status
-from ..net.server import TCPServer
-from ..net.stream import EventStream
-from ..protocol import Request, Response, di
+from ..errors import RemoteProtocolError, Status
+from ..net.protocol import Link, ProtocolServer
+from ..protocol import Data, EndOfMessage, Event, Request, Response, di
 from . import wire
 from .store import Refusal, Registry
 
@@ -66,7 +67,9 @@ class RegistrationServer:
                  *, max_connections: int = limits.MAX_CONNECTIONS) -> None:
         self.registry = registry if registry is not None else Registry()
         self.trace = trace
-        self._server = TCPServer(self._handle, max_connections=max_connections, name="rs")
+        self._server = ProtocolServer(
+            self, di.server_connection, max_connections=max_connections,
+            first_request_timeout=limits.FIRST_REQUEST_TIMEOUT, name="rs")
 
     async def start(self, host: str = "0.0.0.0", port: int = limits.RS_PORT) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 picks a free one)."""
@@ -82,15 +85,29 @@ class RegistrationServer:
     async def aclose(self) -> None:
         await self._server.aclose()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await wire.serve_one(reader, writer, self._respond, self.trace)
-
-    async def _respond(self, stream: EventStream, request: Request) -> None:
+    # ------------------------------------------------------------------ App
+    def request(self, link: Link, request: Request, body: bytes) -> list[Event]:
+        if self.trace is not None:
+            self.trace(wire.show(f"<<< from {_addr(link)}", request))
         msg = di.interpret(request)
-        head, body = answer(self.registry, msg)
+        head, payload = answer(self.registry, msg)
         if head.status == Status.OK and log.isEnabledFor(logging.INFO):
             self._log_change(msg, head)
-        await wire.reply(stream, head, body, self.trace)
+        return self._reply(link, head, payload)
+
+    def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
+        return self._reply(link, di.response(exc.status), b"")
+
+    def connected(self, link: Link) -> None:
+        pass
+
+    def disconnected(self, link: Link) -> None:
+        pass
+
+    def _reply(self, link: Link, head: Response, body: bytes) -> list[Event]:
+        if self.trace is not None:
+            self.trace(wire.show(f">>> to {_addr(link)}", head, body))
+        return [head, Data(body), EndOfMessage()] if body else [head, EndOfMessage()]
 
     def _log_change(self, msg: di.DIRequest | di.Rejected, head: Response) -> None:
         """The RS's own log lines: who registered or left, and how many are active."""
@@ -103,3 +120,7 @@ class RegistrationServer:
             log.info("[RS] peer %d registered at %s:%d (%d time(s) in 30 days); %d active",
                      view.cookie, view.hostname, view.port, view.registrations,
                      self.registry.active_count())
+
+
+def _addr(link: Link) -> str:
+    return f"{link.peername[0]}:{link.peername[1]}"
