@@ -12,9 +12,9 @@ import functools
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from p2pshare.index.server import IndexServer
 from p2pshare.index.store import MemoryIndex
@@ -40,26 +40,32 @@ def arun(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     return run
 
 
-@asynccontextmanager
-async def index_server(index: MemoryIndex | None = None) -> AsyncIterator[tuple[IndexServer, int]]:
-    """A real index server on 127.0.0.1, any free port."""
-    server = IndexServer(index)
-    _, port = await server.start(HOST, 0)
-    try:
-        yield server, port
-    finally:
-        await server.aclose()
+class Server(Protocol):
+    async def start(self, host: str, port: int) -> tuple[str, int]: ...
+    async def aclose(self) -> None: ...
 
 
 @asynccontextmanager
-async def upload_server(folder: Path) -> AsyncIterator[int]:
-    """A real upload server for ``folder`` on 127.0.0.1; yields its port."""
-    server = UploadServer(folder)
+async def serving(server: Server) -> AsyncIterator[int]:
+    """``server`` listening on 127.0.0.1, any free port; yields the port."""
     _, port = await server.start(HOST, 0)
     try:
         yield port
     finally:
         await server.aclose()
+
+
+@asynccontextmanager
+async def index_server(index: MemoryIndex | None = None) -> AsyncIterator[tuple[IndexServer, int]]:
+    """A real index server on 127.0.0.1, any free port."""
+    server = IndexServer(index)
+    async with serving(server) as port:
+        yield server, port
+
+
+def upload_server(folder: Path) -> AbstractAsyncContextManager[int]:
+    """A real upload server for ``folder`` on 127.0.0.1; yields its port."""
+    return serving(UploadServer(folder))
 
 
 def free_port() -> int:

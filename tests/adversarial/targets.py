@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from p2pshare import limits
 from p2pshare.dipeer.index import RFCIndex
@@ -32,7 +31,7 @@ from p2pshare.swarm.seeder import PieceServer
 from p2pshare.swarm.storage import Library, PieceFile
 from p2pshare.swarm.tracker import Tracker
 
-from ..aio import HOST
+from ..aio import HOST, serving
 
 PIECE = 16 * 1024
 DATA = bytes(range(256)) * 300  # 76,800 bytes: five pieces, the last one short
@@ -65,21 +64,6 @@ class Target:
     probe: Probe
     request: bytes
     follow: bytes | None = None
-
-
-class Server(Protocol):
-    async def start(self, host: str, port: int) -> tuple[str, int]: ...
-    async def aclose(self) -> None: ...
-
-
-@asynccontextmanager
-async def serving(server: Server) -> AsyncIterator[int]:
-    """``server`` listening on 127.0.0.1, any free port; yields the port."""
-    _, port = await server.start(HOST, 0)
-    try:
-        yield port
-    finally:
-        await server.aclose()
 
 
 # ----------------------------------------------------------------------------- index

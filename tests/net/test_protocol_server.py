@@ -20,7 +20,7 @@ from p2pshare.errors import RemoteProtocolError
 from p2pshare.net.protocol import Link, ProtocolServer
 from p2pshare.protocol import Connection, Data, EndOfMessage, Event, Request, Response, Role
 
-from ..aio import HOST, Raw, arun
+from ..aio import HOST, Raw, arun, serving
 from ..helpers import async_wait_for
 
 V = "P2P-DI/1.0"
@@ -50,11 +50,8 @@ async def one_exchange_server(first_request_timeout: float = 5.0
                               ) -> AsyncIterator[tuple[ProtocolServer, int]]:
     server = ProtocolServer(Toy(), lambda: Connection(Role.SERVER, keep_alive=False),
                             first_request_timeout=first_request_timeout, name="toy")
-    _, port = await server.start(HOST, 0)
-    try:
+    async with serving(server) as port:
         yield server, port
-    finally:
-        await server.aclose()
 
 
 @arun
