@@ -28,6 +28,7 @@ from p2pshare.cli._run import run
 from .targets import TARGETS, rfc_folder
 
 IDLE = ("UPLOAD_IDLE_TIMEOUT", "FIRST_REQUEST_TIMEOUT", "SWARM_IDLE_TIMEOUT")
+MESSAGE_SERVERS = ("index", "rs")  # the servers p2pshare runs on uvloop when installed
 
 
 async def serve(kind: str, folder: Path, limit: int | None, remote: int) -> int:
@@ -57,7 +58,10 @@ def main() -> int:
     for name in IDLE:
         setattr(limits, name, args.idle or getattr(limits, name))
     limits.HEAD_TIMEOUT = args.head or limits.HEAD_TIMEOUT
-    return run(serve(args.kind, args.folder, args.max_connections, args.remote))
+    # the loop `p2pshare server` and `p2pshare rs` run on (uvloop when installed), as the
+    # other servers run on asyncio's: in-process tests cover the other loop
+    return run(serve(args.kind, args.folder, args.max_connections, args.remote),
+               messages_only=args.kind in MESSAGE_SERVERS)
 
 
 if __name__ == "__main__":
