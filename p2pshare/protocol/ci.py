@@ -177,10 +177,14 @@ def interpret(req: Request) -> CIRequest | Rejected:
 
 def checked(req: Request, version: str, interpret: Callable[[Request], T]) -> T | Rejected:
     """The check order every p2pshare protocol shares (PROTOCOLS.md 2.4): the version first
-    (505), then ``interpret``, whose ``RemoteProtocolError`` becomes a ``Rejected`` with its
-    status (400); never raises."""
+    (505), then a head that was not UTF-8 (400: a host name or title holding U+FFFD would
+    be stored and handed to others), then ``interpret``, whose ``RemoteProtocolError``
+    becomes a ``Rejected`` with its status (400); never raises."""
     if req.version.upper() != version:
         return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
+    texts = (req.method, req.target, *(value for _name, value in req.headers))
+    if any(REPLACEMENT in text for text in texts):
+        return Rejected(Status.BAD_REQUEST, "the request is not valid UTF-8")
     try:
         return interpret(req)
     except RemoteProtocolError as exc:
@@ -188,9 +192,6 @@ def checked(req: Request, version: str, interpret: Callable[[Request], T]) -> T 
 
 
 def _interpret(req: Request) -> CIRequest:
-    texts = (req.method, req.target, *(value for _name, value in req.headers))
-    if any(REPLACEMENT in text for text in texts):
-        raise RemoteProtocolError("the request is not valid UTF-8")
     try:
         method = Method(req.method.upper())
     except ValueError:

@@ -130,6 +130,10 @@ def test_request_is_read_back(msg: di.DIRequest, wire: bytes, step: int | None,
     (b"REGISTER RFC 5 P2P-DI/1.0\r\nHost: a\r\nPort: 1\r\n\r\n", Status.BAD_REQUEST),
     (b"GET RFC 1 P2P-DI/1.0\r\nHost: a\r\nOS: " + b"x" * 300 + b"\r\n\r\n",
      Status.BAD_REQUEST),
+    # bytes that are not UTF-8: the host name would be stored and relayed as U+FFFD
+    (b"REGISTER PEER P2P-DI/1.0\r\nHost: h\xffst\r\nPort: 1\r\n\r\n", Status.BAD_REQUEST),
+    (b"GET RFC 1 P2P-DI/1.0\r\nHost: a\r\nOS: L\xc3nux\r\n\r\n", Status.BAD_REQUEST),
+    (b"GET RFC 1 P2P-DI/9.9\r\nHost: h\xff\r\n\r\n", Status.VERSION_NOT_SUPPORTED),
 ])
 def test_bad_requests_are_rejected_with_their_status(wire: bytes, status: Status) -> None:
     result = receive_request(wire)

@@ -108,6 +108,14 @@ def test_rejections(line: str, status: Status) -> None:
     assert rejected.status == status
 
 
+def test_a_head_that_is_not_utf_8_is_a_400() -> None:
+    head, body, _ = decode(f"ANNOUNCE {ID} P2P-SWARM/1.0\r\nHost: h".encode() + b"\xff"
+                           + b"\r\nPort: 5\r\n\r\n")
+    rejected = sp.interpret(head, body)
+    assert isinstance(rejected, sp.Rejected) and rejected.status == Status.BAD_REQUEST
+    assert "UTF-8" in rejected.detail
+
+
 def test_505_names_the_swarm_version() -> None:
     response, body = sp.response(Status.VERSION_NOT_SUPPORTED)
     wire = sp.server_connection()
