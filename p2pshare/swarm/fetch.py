@@ -11,6 +11,11 @@ after ``limits.MAX_BAD_PIECES``. Deadlines: the request at the head of a peer's 
 pieces are released to other peers and the peer gets no new request until it delivers; a
 peer that sends nothing at all for ``PEER_STALL_TIMEOUT`` is disconnected. Every task
 lives in one TaskGroup, which the task that verifies the last piece ends (``_Complete``).
+
+When the tracker connection fails and a ``rejoin`` was given, the download goes on with
+the peers it is connected to while ``rejoin`` reconnects (with backoff, for as long as it
+takes) and announces our pieces again; polling resumes once it is back. A download that
+completes meanwhile ends normally: its last HAVE is then simply not sent.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,15 +78,19 @@ class Download:
         me: our own piece server's address as announced, never connected to.
         resume_path: where the verified pieces are recorded, or None.
         rng: source of the picker's random tie-breaks.
+        rejoin: reconnects the tracker and announces us again (returns once back); without
+            it a tracker failure ends the download.
     """
 
     def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address, *,
-                 resume_path: Path | None = None, rng: random.Random | None = None) -> None:
+                 resume_path: Path | None = None, rng: random.Random | None = None,
+                 rejoin: Callable[[], Awaitable[None]] | None = None) -> None:
         self.file = piece_file
         self.manifest: Manifest = piece_file.manifest
         self.tracker = tracker
         self.me = me
         self.resume_path = resume_path
+        self.rejoin = rejoin
         self.picker = Picker(self.manifest.count, piece_file.have, rng)
         self.links: dict[Address, PeerLink | None] = {}  # None while connecting
         self.strikes: Counter[Address] = Counter()
@@ -115,7 +125,12 @@ class Download:
                     await self._swarm()
                 except BaseExceptionGroup as group:
                     raise first_error(group) from None
-            await self._report()
+            try:
+                await self._report()
+            except (P2PError, OSError, TimeoutError):
+                if self.rejoin is None:
+                    raise
+                log.info("[Swarm] complete; the index server is away, so it was not told")
         finally:  # also when interrupted: keep what was verified since the last save
             if self.resume_path is not None:
                 save(self.resume_path, self.manifest, self.file.have)
@@ -133,10 +148,20 @@ class Download:
     async def _tracker_loop(self, tg: asyncio.TaskGroup) -> None:
         next_poll = 0.0
         while True:
-            await self._report()
-            if time.monotonic() >= next_poll:
-                self._update_peers(await self.tracker.peers(self.manifest), tg)
-                next_poll = time.monotonic() + limits.PEERS_POLL_INTERVAL
+            try:
+                await self._report()
+                if time.monotonic() >= next_poll:
+                    self._update_peers(await self.tracker.peers(self.manifest), tg)
+                    next_poll = time.monotonic() + limits.PEERS_POLL_INTERVAL
+            except (P2PError, OSError, TimeoutError) as exc:
+                if self.rejoin is None:
+                    raise
+                connected = sum(1 for link in self.links.values() if link is not None)
+                log.warning("[Swarm] lost the index server (%s); going on with %d peer(s), "
+                            "reconnecting", exc, connected)
+                await self.rejoin()  # announces every piece we hold again
+                next_poll = 0.0
+                continue
             await _wait(self._verified, next_poll - time.monotonic())
             self._verified.clear()
 

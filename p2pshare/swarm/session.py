@@ -78,7 +78,12 @@ class SwarmPeer:
         while True:
             await self.tracker.wait_closed()
             log.warning("[Swarm] lost the index server; reconnecting")
-            await self.tracker.rejoin(self.library.files.values(), self.address)
+            await self.rejoin()
+
+    async def rejoin(self) -> None:
+        """Reconnect to the tracker (retrying with backoff) and announce every file we
+        serve, complete or not, with its verified pieces."""
+        await self.tracker.rejoin(self.library.files.values(), self.address)
 
 
 
@@ -141,14 +146,15 @@ class Fetch:
         resume.save(resume_path, manifest, held)  # now, while the disk has room for it
         self.peer.library.add(piece_file)
         self.download = Download(piece_file, self.peer.tracker, self.peer.address,
-                                 resume_path=resume_path)
+                                 resume_path=resume_path, rejoin=self.peer.rejoin)
         return self.download
 
     async def run(self, download: Download) -> Path:
         """Download, verify the whole file, rename it into place; returns its path.
 
         Raises:
-            P2PError, OSError: the tracker connection failed (run again to resume).
+            P2PError, OSError: the tracker connection failed before the download began (once
+                it runs, a lost tracker is reconnected while peers keep sending).
         """
         manifest, piece_file = download.manifest, download.file
         await self.peer.tracker.announce(manifest, *self.peer.address)
