@@ -156,6 +156,12 @@ PIECE_DEADLINE_FACTOR = 4
 ASSUMED_RATE = 256 * KiB
 # A connection with requests in flight that delivers no byte for this long is dropped.
 PEER_STALL_TIMEOUT = 15 * SECONDS
+# Piece links wake the downloader only once this much of a body has arrived (SO_RCVLOWAT),
+# never more than the body still lacks nor more than LOWAT_SECONDS of the link's measured
+# rate (a slow peer still shows progress well within PEER_STALL_TIMEOUT): a 100 Mbit/s
+# link delivering 1-3 KiB per wakeup made a Python reader spend most of its CPU waking.
+MAX_RCVLOWAT = 256 * KiB
+LOWAT_SECONDS = 0.05 * SECONDS
 # A peer whose connection failed or was dropped is tried again after this long.
 PEER_RETRY_DELAY = 2 * SECONDS
 # Pieces failing their SHA-256 a peer may send before it is dropped for this download.

@@ -5,12 +5,15 @@ order and ``read_answer`` returns one whole answer at a time. All reading state 
 the object, so a ``read_answer`` cut short by a timeout or a cancellation loses nothing
 and the next call carries on. The link also measures its peer: bytes per
 second over recent pieces, and when the oldest request started to be served (the moment
-the previous answer ended), from which the downloader derives deadlines.
+the previous answer ended), from which the downloader derives deadlines. While a piece's
+body arrives, the socket's receive low-water mark (``SO_RCVLOWAT``) makes the kernel wake
+us for whole runs of it instead of every few packets (``limits.MAX_RCVLOWAT``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import deque
 
@@ -33,6 +36,8 @@ class PipelinedStream:
         self.reader, self.writer = reader, writer
         self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
+        self._sock: socket.socket | None = writer.get_extra_info("socket")
+        self._lowat = 1
 
     def send(self, msg: sp.SwarmRequest) -> None:
         """Write a request (see ``drain`` for big bodies)."""
@@ -58,7 +63,12 @@ class PipelinedStream:
             await self._receive()
         return answer
 
+    def _low_water(self) -> int:
+        """Bytes the kernel should hold before waking us: 1 unless a body is arriving."""
+        return 1
+
     async def _receive(self) -> None:
+        self._set_low_water(self._low_water())
         try:
             data = await self.reader.read(limits.RECV_CHUNK)
         except (ConnectionError, OSError):
@@ -66,6 +76,14 @@ class PipelinedStream:
         if data:
             self.last_byte = time.monotonic()
         self.client.receive_data(data)
+
+    def _set_low_water(self, lowat: int) -> None:
+        if lowat != self._lowat and self._sock is not None:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
+            except OSError:
+                self._sock = None  # not supported here: read as data comes
+            self._lowat = lowat
 
     def close(self) -> None:
         self.writer.close()
@@ -107,6 +125,11 @@ class PeerLink(PipelinedStream):
                 _RATE_WEIGHT * rate + (1 - _RATE_WEIGHT) * self.rate)
         self.head_since = now
         return index, head, body
+
+    def _low_water(self) -> int:
+        rate = self.rate if self.rate is not None else limits.ASSUMED_RATE
+        return max(1, min(self.client.wanted, limits.MAX_RCVLOWAT,
+                          int(rate * limits.LOWAT_SECONDS)))
 
     @property
     def head_index(self) -> int | None:

@@ -1,0 +1,76 @@
+"""Piece links over real sockets: answers in order, and the receive low-water mark.
+
+While a piece's body arrives, the link sets ``SO_RCVLOWAT`` so that the kernel wakes the
+downloader for runs of the body, not for every few packets; it must never ask for more
+than the body still lacks (or the last bytes would never wake it) and must drop back to
+one byte for the next answer's head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from p2pshare import limits
+from p2pshare.swarm.link import PeerLink
+
+from ..aio import HOST, arun
+from ..helpers import async_wait_for
+
+SWARM = "ab" * 32
+BODY = bytes(range(256)) * 1024  # 256 KiB
+
+
+def answer_head(length: int) -> bytes:
+    return f"P2P-SWARM/1.0 200 OK\r\nContent-Length: {length}\r\n\r\n".encode()
+
+
+def lowat(link: PeerLink) -> int:
+    sock = link.writer.get_extra_info("socket")
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
+
+
+@arun
+async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head() -> None:
+    asked: asyncio.Queue[bytes] = asyncio.Queue()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        try:
+            while True:
+                asked.put_nowait(await reader.readuntil(b"\r\n\r\n"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    server = await asyncio.start_server(serve, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    link = await PeerLink.connect((HOST, port))
+    try:
+        link.request(SWARM, 0)
+        link.request(SWARM, 1)
+        await async_wait_for(lambda: asked.qsize() == 2, what="both requests")
+        server_side = writers[0]
+        reading = asyncio.ensure_future(link.read_piece())
+        cut = 1000
+        server_side.write(answer_head(len(BODY)) + BODY[:cut])
+        await async_wait_for(lambda: link.client.wanted == len(BODY) - cut and lowat(link) > 1,
+                             what="the low-water mark raised for the body")
+        # never above what the body lacks, nor above the cap or the rate's share
+        assert 1 < lowat(link) <= min(len(BODY) - cut, limits.MAX_RCVLOWAT,
+                                      int(limits.ASSUMED_RATE * limits.LOWAT_SECONDS))
+        server_side.write(BODY[cut:] + answer_head(2) + b"ok")
+        index, head, body = await reading
+        assert (index, head.status, body) == (0, 200, BODY)
+        index, head, body = await link.read_piece()  # a 2-byte body: no wait for more
+        assert (index, body) == (1, b"ok")
+        assert link.rate is not None
+        reading = asyncio.ensure_future(link.read_piece())
+        link.request(SWARM, 2)
+        await async_wait_for(lambda: lowat(link) == 1, what="back to one byte for a head")
+        reading.cancel()
+    finally:
+        link.close()
+        server.close()
+        for writer in writers:
+            writer.close()
