@@ -16,7 +16,9 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
 3. Endgame: when every missing piece that anyone holds has been asked for, a peer with a
    free slot asks for a piece already in flight elsewhere (fewest requests first, at most
    ``endgame_max`` at once), so that the last pieces do not wait on the slowest peer.
-   The first good copy wins; later copies are dropped by the caller.
+   The first good copy wins; later copies are dropped by the caller. A seeder is not
+   asked for a second copy of a piece in flight from a downloader (a seeder's upload is
+   what a swarm has least of; a late request is released, and then anyone may be asked).
 
 A peer that sent a piece failing its hash is never asked for that piece again.
 """
@@ -135,6 +137,11 @@ class Picker:
         return bool(levels[1] & self.missing & ~self._stripe_mask)
 
     def _endgame_pick(self, theirs: int, peer: Peer) -> int | None:
+        whole = full(self.count)
+        if self.peers.get(peer) == whole:  # a seeder: not for pieces a downloader sends
+            for other, asked in self.asked.items():
+                if self.peers.get(other) != whole:
+                    theirs &= ~asked
         fewest = self.endgame_max
         choices: list[int] = []
         for index in bits(theirs):

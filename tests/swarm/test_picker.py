@@ -70,6 +70,18 @@ def test_endgame_asks_a_second_peer_for_pieces_in_flight() -> None:
     assert picker.pick("fast") == 1 - again
 
 
+def test_endgame_spares_a_seeder_what_a_downloader_is_sending() -> None:
+    picker = Picker(2, rng=random.Random(3))
+    picker.set_peer("leech", mask(0))
+    picker.set_peer("seed", full(2))
+    assert picker.pick("leech") == 0
+    assert picker.pick("seed") == 1
+    assert picker.endgame
+    assert picker.pick("seed") is None  # 0 is coming from the leech
+    picker.release(0)  # late: now anyone may be asked
+    assert picker.pick("seed") == 0
+
+
 def test_endgame_asks_at_most_endgame_max_peers_for_one_piece() -> None:
     picker = Picker(1, rng=random.Random(9), endgame_max=2)
     for peer in "abc":
@@ -189,6 +201,10 @@ class PickerMachine(RuleBasedStateMachine):
             assert not fresh, "duplicated a request while a fresh piece was available"
             assert released >> index & 1 or endgame
             assert len(self.in_flight[index]) < 2 or released >> index & 1
+            if theirs == full(COUNT) and not released >> index & 1:
+                assert all(self.holds.get(other) == full(COUNT)
+                           for other in self.in_flight[index]), "a seeder asked for a copy " \
+                    "a downloader is sending"
         self.in_flight.setdefault(index, set()).add(peer)
 
     @precondition(lambda self: any(self.in_flight.values()))
