@@ -70,6 +70,10 @@ KEEPALIVE_COUNT = 6
 # --- concurrency -------------------------------------------------------------------------
 # Simultaneous connections one server accepts; beyond it new connections are closed at once.
 MAX_CONNECTIONS = 20_000
+# The index server keeps the encoded answers to this many recent LOOKUPs (each dropped when
+# a record of its RFC changes; all dropped when full): a LOOKUP in the common form is then
+# one dictionary read (README, benchmark 2). About 0.5 MiB when full of one-holder answers.
+LOOKUP_CACHE_ENTRIES = 4096
 # Simultaneous uploads one peer serves; beyond it a new connection is closed at once
 # (a downloader then moves on to the next holder).
 MAX_UPLOADS = 64

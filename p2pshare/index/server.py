@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
+from .. import limits
 from ..errors import RemoteProtocolError, Status, StoreError
 from ..net.protocol import Link, ProtocolServer
 from ..protocol import (
@@ -75,6 +76,8 @@ class IndexServer:
                  *, max_connections: int | None = None,
                  head_timeout: float | None = None) -> None:
         self.index = index if index is not None else MemoryIndex()
+        self.index.on_change = self._stale
+        self._answers: dict[int, bytes] = {}  # rfc -> quick LOOKUP answer, while current
         self.tracker = tracker
         self.server = ProtocolServer(self, _connection, quick=self.quick,
                                      max_connections=max_connections,
@@ -119,7 +122,16 @@ class IndexServer:
         rfc = ci.quick_lookup(data)
         if rfc is None:
             return None
-        return ci.lookup_answer([record.to_line() for record in self.index.lookup(rfc)])
+        answer = self._answers.get(rfc)
+        if answer is None:
+            answer = ci.lookup_answer([record.to_line() for record in self.index.lookup(rfc)])
+            if len(self._answers) >= limits.LOOKUP_CACHE_ENTRIES:
+                self._answers.clear()
+            self._answers[rfc] = answer
+        return answer
+
+    def _stale(self, rfc: int) -> None:
+        self._answers.pop(rfc, None)
 
     def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
         return [ci.p2s_response(exc.status), EndOfMessage()]

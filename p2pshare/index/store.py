@@ -16,13 +16,16 @@ one RFC share one title string.
 A peer is keyed by (host, upload port) (A6, A11), and is owned by the connection that first
 claimed it: another connection cannot add, change or remove its records (``StoreError``).
 Re-adding a record moves it to the front and updates its title.
+
+``on_change``, if set, is called with an RFC number whenever that RFC's holders change
+(add, re-add, remove, a peer gone), so that a cache of answers can drop what went stale.
 """
 
 from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from itertools import count
 
 from ..errors import StoreError
@@ -51,6 +54,7 @@ class MemoryIndex:
         self._by_id: dict[int, _Peer] = {}
         self._owned: dict[Hashable, dict[PeerKey, None]] = {}
         self._ids = count(1)
+        self.on_change: Callable[[int], object] | None = None
 
     def __len__(self) -> int:
         return len(self._records)
@@ -88,6 +92,8 @@ class MemoryIndex:
         holders = self._by_rfc.setdefault(rfc, {})
         holders.pop(peer.id, None)
         holders[peer.id] = None
+        if self.on_change is not None:
+            self.on_change(rfc)
         return Record(rfc, title, peer.host, port)
 
     def _claim(self, owner: Hashable, host: str, port: int) -> _Peer:
@@ -116,6 +122,8 @@ class MemoryIndex:
         del holders[peer.id]
         if not holders:
             del self._by_rfc[rfc]
+        if self.on_change is not None:
+            self.on_change(rfc)
         return title
 
     def drop_owner(self, owner: Hashable) -> int:
