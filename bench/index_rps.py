@@ -73,16 +73,17 @@ def requests_file(tmp: Path, rfcs: range, count: int = 4096) -> Path:
     return path
 
 
-def load(exe: Path, server: subprocess.Popen[bytes], port: int, conns: int, seconds: float,
-         reqs: Path, resplen: int) -> dict[str, float]:
-    """One closed-loop run; adds ``cpu_us``, the server's own CPU time per request (which
-    the load on the machine disturbs much less than the rate)."""
-    cpu = cpu_seconds(server.pid)
+def load(exe: Path, port: int, conns: int, seconds: float, reqs: Path, resplen: int,
+         server_pid: int | None = None) -> dict[str, float]:
+    """One closed-loop run; with ``server_pid``, adds ``cpu_us``: the server's own CPU time
+    per request (which the load on the machine disturbs much less than the rate)."""
+    cpu = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run([str(exe), str(port), str(conns), str(seconds), "100000000",
                           str(resplen), str(reqs)], check=True, capture_output=True, text=True)
-    cpu = cpu_seconds(server.pid) - cpu
     r = {k: float(v) for k, v in (item.split("=") for item in out.stdout.split())}
-    return {**r, "cpu_us": cpu * 1e6 / max(r["requests"], 1)}
+    if server_pid:
+        r["cpu_us"] = (cpu_seconds(server_pid) - cpu) * 1e6 / max(r["requests"], 1)
+    return r
 
 
 def main() -> None:
@@ -108,14 +109,15 @@ def main() -> None:
                 with child([sys.executable, str(HERE / "bare_server.py"), str(port),
                             str(tmp / "reply"), "--api", api]) as server:
                     wait_port(port)
-                    results[api] = load(exe, server, port, conns, args.seconds, reqs, resplen)
+                    results[api] = load(exe, port, conns, args.seconds, reqs, resplen,
+                                        server.pid)
             port = free_port()
             with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))
                        ) as server:
                 wait_port(port)
                 keep = populate(port, rfcs)
-                results["p2pshare"] = load(exe, server, port, conns, args.seconds, reqs,
-                                           resplen)
+                results["p2pshare"] = load(exe, port, conns, args.seconds, reqs, resplen,
+                                           server.pid)
                 keep.close()
             for label, key in (("bare asyncio (streams)", "streams"),
                                ("bare asyncio (Protocol)", "protocol"),
