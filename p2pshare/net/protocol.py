@@ -138,10 +138,13 @@ class Link(asyncio.Protocol):
         self._writable.set()
         if self._transport is not None and not self._busy:
             self._transport.resume_reading()
+            self._process()  # requests that arrived while we held back
 
     # ----------------------------------------------------------- reading
     def _process(self) -> None:
-        while not self._busy and not self._closing:
+        # Not while the client is not reading our answers (``pause_writing``): requests it
+        # pipelined wait in the buffer, so what we hold for it stays bounded.
+        while not self._busy and not self._closing and self._writable.is_set():
             try:
                 event = self.conn.next_event()
             except RemoteProtocolError as exc:
@@ -164,8 +167,14 @@ class Link(asyncio.Protocol):
                 return
 
     def _arm_deadline(self) -> None:
-        """Start the head deadline when a request has begun to arrive."""
-        if self._partial and self.deadline is None:
+        """Start the head deadline when a request has begun to arrive; none while nothing
+        of one is held (bytes that were only blank lines between requests), except the
+        first-request deadline of a one-exchange connection."""
+        if self.conn.at_rest:
+            self._partial = False
+            if self.server.first_request_timeout is None:
+                self.deadline = None
+        elif self._partial and self.deadline is None:
             self.deadline = self.server.now() + self.server.head_timeout
 
     def _dispatch(self) -> None:
@@ -274,6 +283,8 @@ class ProtocolServer(Listener):
         # Defaults are read when the server is made, so limits can be changed at run time.
         self.max_connections = max_connections or limits.MAX_CONNECTIONS
         self.head_timeout = head_timeout or limits.HEAD_TIMEOUT
+        if quick is not None and first_request_timeout is not None:
+            raise ValueError("quick answers are for persistent connections only")
         self.first_request_timeout = first_request_timeout
         self.stall_timeout = limits.SEND_STALL_TIMEOUT
         self._sweep_every = min(SWEEP_INTERVAL, self.head_timeout / 2,

@@ -401,3 +401,45 @@ async def test_pipelined_quick_form_lookups_all_answered_in_order() -> None:
         await asker.expect(lookup(7), ok(line(7, "Seven", "a", 1)))  # at rest again
         await holder.close()
         await asker.close()
+
+
+@arun
+async def test_blank_lines_between_requests_start_no_deadline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stray CRLFs between requests (A3) hold nothing of a request, so no head deadline
+    starts: a peer that sends one, then only LOOKUPs on the quick path or nothing at all,
+    keeps its connection and its records. (Found in review: such a peer was cut off after
+    HEAD_TIMEOUT and lost its records.) The connection cut by the short deadline is the
+    clock: the quiet peer's CRLF arrived before it stalled."""
+    monkeypatch.setattr(limits, "HEAD_TIMEOUT", 0.2)
+    async with index_server() as (server, port):
+        quiet = await joined(port, (1, "One", "q", 1))
+        for _ in range(2):
+            await quiet.send(b"\r\n")
+            await cut_by_head_deadline(port)
+            assert server.index.lookup(1) != []
+            await quiet.expect(lookup(1), ok(line(1, "One", "q", 1)))  # the quick path
+
+
+@arun
+async def test_a_client_that_pipelines_and_never_reads_gets_bounded_buffering() -> None:
+    """1,000 LOOKUPs in one write, each answered by 500 lines (37 MB in all), and nothing
+    read: the server stops taking requests from its buffer while the client is not reading
+    (before, every answer piled up in memory), then answers them all, in order, once the
+    client reads."""
+    title = "A title long enough to make each answer line about seventy bytes"
+    async with index_server() as (server, port):
+        holders = await Raw.connect(port)
+        await holders.send(b"".join(add(7, title, f"h{i}", 1) for i in range(500)))
+        await async_wait_for(lambda: len(server.index.lookup(7)) == 500, what="500 holders")
+        reader = await Raw.connect(port, rcvbuf=4096)
+        await reader.send(general_form(lookup(7)) * 1000)
+        link = await async_wait_for(
+            lambda: next((lk for lk in server.server.links if not lk._writable.is_set()),
+                         None), what="the server to hold back")
+        assert link._transport.get_write_buffer_size() < 4 * 1024 * 1024
+        answer = len(ok(*(line(7, title, f"h{i}", 1) for i in range(500))))
+        got = await reader.recv(1000 * answer)
+        assert len(got) == 1000 * answer and got.count(OK) == 1000
+        await holders.close()
+        await reader.close()
