@@ -70,10 +70,13 @@ KEEPALIVE_COUNT = 6
 # --- concurrency -------------------------------------------------------------------------
 # Simultaneous connections one server accepts; beyond it new connections are closed at once.
 MAX_CONNECTIONS = 20_000
-# The index server keeps the encoded answers to this many recent LOOKUPs (each dropped when
-# a record of its RFC changes; all dropped when full): a LOOKUP in the common form is then
-# one dictionary read (README, benchmark 2). About 0.5 MiB when full of one-holder answers.
-LOOKUP_CACHE_ENTRIES = 4096
+# The index server keeps the encoded answers to recent LOOKUPs, up to this many bytes in
+# all (each dropped when a record of its RFC changes; all dropped when full), each at most
+# LOOKUP_CACHE_MAX_ANSWER (an RFC with many holders is answered afresh): a LOOKUP in the
+# common form is then one dictionary read (README, benchmark 2), and the cache can never
+# become a second copy of a big index.
+LOOKUP_CACHE_BYTES = 1 * MiB
+LOOKUP_CACHE_MAX_ANSWER = 4 * KiB
 # Simultaneous uploads one peer serves; beyond it a new connection is closed at once
 # (a downloader then moves on to the next holder).
 MAX_UPLOADS = 64

@@ -78,6 +78,7 @@ class IndexServer:
         self.index = index if index is not None else MemoryIndex()
         self.index.on_change = self._stale
         self._answers: dict[int, bytes] = {}  # rfc -> quick LOOKUP answer, while current
+        self._cached = 0  # bytes in _answers
         self.tracker = tracker
         self.server = ProtocolServer(self, _connection, quick=self.quick,
                                      max_connections=max_connections,
@@ -125,13 +126,18 @@ class IndexServer:
         answer = self._answers.get(rfc)
         if answer is None:
             answer = ci.lookup_answer([record.to_line() for record in self.index.lookup(rfc)])
-            if len(self._answers) >= limits.LOOKUP_CACHE_ENTRIES:
-                self._answers.clear()
-            self._answers[rfc] = answer
+            if len(answer) <= limits.LOOKUP_CACHE_MAX_ANSWER:
+                if self._cached + len(answer) > limits.LOOKUP_CACHE_BYTES:
+                    self._answers.clear()
+                    self._cached = 0
+                self._answers[rfc] = answer
+                self._cached += len(answer)
         return answer
 
     def _stale(self, rfc: int) -> None:
-        self._answers.pop(rfc, None)
+        answer = self._answers.pop(rfc, None)
+        if answer is not None:
+            self._cached -= len(answer)
 
     def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
         return [ci.p2s_response(exc.status), EndOfMessage()]

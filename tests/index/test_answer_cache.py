@@ -54,17 +54,34 @@ class CacheMachine(RuleBasedStateMachine):
     def every_cached_answer_is_current(self) -> None:
         for rfc, answer in self.server._answers.items():
             assert answer == self.fresh(rfc), rfc
+        assert self.server._cached == sum(map(len, self.server._answers.values()))
 
 
 TestCache = CacheMachine.TestCase
 TestCache.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 
 
-def test_a_full_cache_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "LOOKUP_CACHE_ENTRIES", 3)
+def test_the_cache_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most LOOKUP_CACHE_BYTES in all; an answer over LOOKUP_CACHE_MAX_ANSWER (an RFC
+    with many holders) is never kept; every answer is still right."""
+    monkeypatch.setattr(limits, "LOOKUP_CACHE_BYTES", 100)
+    monkeypatch.setattr(limits, "LOOKUP_CACHE_MAX_ANSWER", 60)
     server = IndexServer()
     for rfc in range(1, 8):
         server.index.add("a", rfc, "T", "h", 1)
+        assert server.quick(lookup(rfc)) == ci.lookup_answer([f"RFC {rfc} T h 1".encode()])
+        assert sum(map(len, server._answers.values())) == server._cached <= 100
+    for port in range(2, 6):  # RFC 7 now has five holders: a 117-byte answer
+        server.index.add("a", 7, "T", "h", port)
+    many = server.quick(lookup(7))
+    assert many is not None and len(many) > 60 and 7 not in server._answers
+    assert many == ci.lookup_answer([r.to_line() for r in server.index.lookup(7)])
+
+
+def test_the_cache_counts_its_bytes_through_changes() -> None:
+    server = IndexServer()
+    for rfc in range(1, 4):
+        server.index.add("a", rfc, "T", "h", 1)
         server.quick(lookup(rfc))
-        assert len(server._answers) <= 3
-    assert server.quick(lookup(7)) == ci.lookup_answer([b"RFC 7 T h 1"])
+    server.index.drop_owner("a")
+    assert server._answers == {} and server._cached == 0
