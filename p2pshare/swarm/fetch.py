@@ -260,7 +260,8 @@ class Download:
                                      limits.PIECE_DEADLINE_FACTOR * need)
 
     def _late(self, link: PeerLink) -> None:
-        if time.monotonic() - link.last_byte >= limits.PEER_STALL_TIMEOUT:
+        held_back = link.wake_for_every_byte()
+        if not held_back and time.monotonic() - link.last_byte >= limits.PEER_STALL_TIMEOUT:
             raise PeerGone(f"sent nothing for {limits.PEER_STALL_TIMEOUT:.0f} s")
         if not link.snubbed:
             log.info("[Swarm] %s:%d is slow: its %d requests go to others too",

@@ -127,9 +127,19 @@ class PeerLink(PipelinedStream):
         return index, head, body
 
     def _low_water(self) -> int:
+        if self.snubbed:  # late: see every byte it sends, however slowly
+            return 1
         rate = self.rate if self.rate is not None else limits.ASSUMED_RATE
         return max(1, min(self.client.wanted, limits.MAX_RCVLOWAT,
                           int(rate * limits.LOWAT_SECONDS)))
+
+    def wake_for_every_byte(self) -> bool:
+        """Drop the low-water mark to one byte. Returns whether it was higher: then the
+        kernel may hold bytes of a peer that slowed down, which we were not woken for, and
+        its silence is not proven."""
+        raised = self._lowat > 1
+        self._set_low_water(1)
+        return raised
 
     @property
     def head_index(self) -> int | None:

@@ -74,3 +74,49 @@ async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head(
         server.close()
         for writer in writers:
             writer.close()
+
+
+@arun
+async def test_a_peer_that_slows_down_is_still_seen_sending() -> None:
+    """After a fast piece the mark is high; if the peer then trickles, the kernel holds its
+    bytes below the mark and we are not woken. When the piece is late, the downloader drops
+    the mark (``wake_for_every_byte``, which says it was raised: the silence is not proven)
+    and the trickled bytes wake the reader at once. (Found in review: such a peer was
+    dropped as silent after PEER_STALL_TIMEOUT.)"""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    server = await asyncio.start_server(serve, HOST, 0)
+    link = await PeerLink.connect((HOST, server.sockets[0].getsockname()[1]))
+    try:
+        link.request(SWARM, 0)
+        link.request(SWARM, 1)
+        await async_wait_for(lambda: writers, what="the connection")
+        big = b"x" * (4 * limits.MiB)
+        writers[0].write(answer_head(len(big)) + big)
+        await link.read_piece()
+        writers[0].write(answer_head(len(big)) + b"y" * 1000)
+        reading = asyncio.ensure_future(link.read_piece())
+        await async_wait_for(lambda: lowat(link) > 1000, what="a high mark for piece 1")
+        seen = link.last_byte
+        writers[0].write(b"y" * 1000)  # a trickle, far below the mark
+        assert link.wake_for_every_byte()  # the downloader's move when the piece is late
+        assert not link.wake_for_every_byte()  # now it is one byte
+        link.snubbed = True  # as the downloader marks a late link
+        reading.cancel()  # the read's deadline passed; the next read starts with mark 1
+        reading = asyncio.ensure_future(link.read_piece())
+        await async_wait_for(lambda: link.last_byte > seen, what="the trickle seen")
+        assert lowat(link) == 1
+        reading.cancel()
+    finally:
+        link.close()
+        server.close()
+        for writer in writers:
+            writer.close()
