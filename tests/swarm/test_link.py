@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from p2pshare import limits
 from p2pshare.swarm.link import PeerLink
@@ -30,8 +33,22 @@ def lowat(link: PeerLink) -> int:
     return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
 
 
-@arun
-async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head() -> None:
+@dataclass
+class Peer:
+    """A hand-driven piece server on the other end of ``link``: ``asked`` holds the
+    requests it read; the test writes answers through ``writer``."""
+
+    link: PeerLink
+    asked: asyncio.Queue[bytes]
+    writers: list[asyncio.StreamWriter]
+
+    @property
+    def writer(self) -> asyncio.StreamWriter:
+        return self.writers[0]
+
+
+@asynccontextmanager
+async def hand_peer() -> AsyncIterator[Peer]:
     asked: asyncio.Queue[bytes] = asyncio.Queue()
     writers: list[asyncio.StreamWriter] = []
 
@@ -44,13 +61,24 @@ async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head(
             pass
 
     server = await asyncio.start_server(serve, HOST, 0)
-    port = server.sockets[0].getsockname()[1]
-    link = await PeerLink.connect((HOST, port))
+    link = await PeerLink.connect((HOST, server.sockets[0].getsockname()[1]))
     try:
+        yield Peer(link, asked, writers)
+    finally:
+        link.close()
+        server.close()
+        for writer in writers:
+            writer.close()
+
+
+@arun
+async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head() -> None:
+    async with hand_peer() as peer:
+        link = peer.link
         link.request(SWARM, 0)
         link.request(SWARM, 1)
-        await async_wait_for(lambda: asked.qsize() == 2, what="both requests")
-        server_side = writers[0]
+        await async_wait_for(lambda: peer.asked.qsize() == 2, what="both requests")
+        server_side = peer.writer
         reading = asyncio.ensure_future(link.read_piece())
         cut = 1000
         server_side.write(answer_head(len(BODY)) + BODY[:cut])
@@ -69,11 +97,6 @@ async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head(
         link.request(SWARM, 2)
         await async_wait_for(lambda: lowat(link) == 1, what="back to one byte for a head")
         reading.cancel()
-    finally:
-        link.close()
-        server.close()
-        for writer in writers:
-            writer.close()
 
 
 @arun
@@ -83,30 +106,19 @@ async def test_a_peer_that_slows_down_is_still_seen_sending() -> None:
     the mark (``wake_for_every_byte``, which says it was raised: the silence is not proven)
     and the trickled bytes wake the reader at once. (Found in review: such a peer was
     dropped as silent after PEER_STALL_TIMEOUT.)"""
-    writers: list[asyncio.StreamWriter] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-
-    server = await asyncio.start_server(serve, HOST, 0)
-    link = await PeerLink.connect((HOST, server.sockets[0].getsockname()[1]))
-    try:
+    async with hand_peer() as peer:
+        link = peer.link
         link.request(SWARM, 0)
         link.request(SWARM, 1)
-        await async_wait_for(lambda: writers, what="the connection")
+        await async_wait_for(lambda: peer.asked.qsize() == 2, what="both requests")
         big = b"x" * (4 * limits.MiB)
-        writers[0].write(answer_head(len(big)) + big)
+        peer.writer.write(answer_head(len(big)) + big)
         await link.read_piece()
-        writers[0].write(answer_head(len(big)) + b"y" * 1000)
+        peer.writer.write(answer_head(len(big)) + b"y" * 1000)
         reading = asyncio.ensure_future(link.read_piece())
         await async_wait_for(lambda: lowat(link) > 1000, what="a high mark for piece 1")
         seen = link.last_byte
-        writers[0].write(b"y" * 1000)  # a trickle, far below the mark
+        peer.writer.write(b"y" * 1000)  # a trickle, far below the mark
         assert link.wake_for_every_byte()  # the downloader's move when the piece is late
         assert not link.wake_for_every_byte()  # now it is one byte
         link.snubbed = True  # as the downloader marks a late link
@@ -115,8 +127,3 @@ async def test_a_peer_that_slows_down_is_still_seen_sending() -> None:
         await async_wait_for(lambda: link.last_byte > seen, what="the trickle seen")
         assert lowat(link) == 1
         reading.cancel()
-    finally:
-        link.close()
-        server.close()
-        for writer in writers:
-            writer.close()
