@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,6 +45,21 @@ async def async_wait_for(condition: Callable[[], Any], timeout: float = DEADLINE
     except TimeoutError:
         raise AssertionError(
             f"timed out after {timeout} s waiting for {what or condition}") from None
+
+
+async def async_retry(attempt: Callable[[], Awaitable[Any]], timeout: float = DEADLINE,
+                      what: str = "", pause: float = POLL) -> Any:
+    """Await ``attempt()`` until it returns something truthy; return that value. For a
+    condition that needs a round trip to a server to check (``async_wait_for`` for one
+    that can be read directly); ``pause`` is a client's retry pace."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not (value := await attempt()):  # noqa: ASYNC110 (retrying is the point)
+                await asyncio.sleep(pause)
+            return value
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what or attempt}"
+                             ) from None
 
 
 def cli_env() -> dict[str, str]:

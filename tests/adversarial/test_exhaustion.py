@@ -22,7 +22,7 @@ import pytest
 from p2pshare.net.server import raise_fd_limit
 
 from ..aio import HOST
-from ..helpers import DEADLINE, async_wait_for
+from ..helpers import DEADLINE, async_retry, async_wait_for
 from .procs import descriptors, grown, memory, mib, run_async, server_process
 from .targets import MANIFEST, TARGETS
 
@@ -194,9 +194,7 @@ async def async_wait_for_probe(probe: object, port: int, tmp: Path) -> None:
             return False
         return True
 
-    async with asyncio.timeout(DEADLINE):
-        while not await attempt():  # noqa: ASYNC110 (retrying is the point)
-            await asyncio.sleep(0.05)  # a client's retry pace
+    await async_retry(attempt, what="a normal client served", pause=0.05)
 
 
 # ----------------------------------------------------------------------------- trickles

@@ -24,7 +24,7 @@ from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.pieces import full
 
 from ..aio import HOST, Raw, arun
-from ..helpers import DEADLINE
+from ..helpers import DEADLINE, async_retry
 from .hostile import Reply, read_reply
 from .procs import run_async, server_process
 from .targets import MANIFEST, TARGETS
@@ -80,11 +80,12 @@ async def test_ci_records_belong_to_the_connection_that_added_them(tmp_path: Pat
         assert (await ask(attacker, remove(1, "b", 2))).status == Status.OK
         assert await listed(port) == mine
         await honest.close()
-        # Only once its holder's connection is gone is an address free to claim again.
-        for _ in range(int(DEADLINE / 0.01)):
-            if (await ask(attacker, add(1, "Now mine", "a", 1))).status == Status.OK:
-                break
-            await asyncio.sleep(0.01)  # the server learns of the close on its own time
+        # Only once its holder's connection is gone is an address free to claim again
+        # (the server learns of the close on its own time).
+        async def claimed() -> bool:
+            return (await ask(attacker, add(1, "Now mine", "a", 1))).status == Status.OK
+
+        await async_retry(claimed, what="the address free to claim")
         assert await listed(port) == {b"RFC 1 Now mine a 1"}
         await attacker.close()
 
