@@ -184,15 +184,17 @@ def test_a_thousand_ci_peers_at_once_lose_no_record(tmp_path: Path) -> None:
         async with asyncio.TaskGroup() as tg:
             for n in range(PEERS):
                 tg.create_task(peer(port, n, ready, done))
-            while len(got := await listed(port)) < len(expected):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)  # the observer's polling pace
-            assert got == expected
+            async def all_listed() -> set[bytes] | None:
+                got = await listed(port)
+                return got if len(got) >= len(expected) else None
+
+            assert await async_retry(all_listed, what="every record", pause=0.05) == expected
             done.set()
-        for _ in range(int(DEADLINE / 0.05)):
-            if not await listed(port):
-                break
-            await asyncio.sleep(0.05)  # the observer's polling pace
-        assert await listed(port) == set()
+
+        async def none_listed() -> bool:
+            return not await listed(port)
+
+        await async_retry(none_listed, what="every record gone", pause=0.05)
 
     with server_process("index", tmp_path) as (_, port):
         run_async(3 * DEADLINE, run(port))
@@ -219,11 +221,12 @@ def test_a_thousand_swarm_peers_at_once_lose_no_record(tmp_path: Path) -> None:
             await ready.wait()
             observer = await TrackerClient.connect(HOST, port)
             try:
-                for _ in range(int(DEADLINE / 0.05)):
+                async def everyone_counted() -> bool:
                     [entry] = await observer.files()
-                    if entry.leechers == PEERS and entry.copies == PEERS / count:
-                        break
-                    await asyncio.sleep(0.05)  # the observer's polling pace
+                    return entry.leechers == PEERS and entry.copies == PEERS / count
+
+                await async_retry(everyone_counted, what="every leecher", pause=0.05)
+                [entry] = await observer.files()
                 assert (entry.seeders, entry.leechers, entry.copies) == (0, PEERS,
                                                                           PEERS / count)
             finally:
