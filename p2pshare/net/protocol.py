@@ -107,7 +107,7 @@ class Link(asyncio.Protocol):
         self.server.app.connected(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._at_rest and not self._closing:
+        if self._at_rest:  # never once closing: close() and connection_lost clear it
             answer = self._quick(data)  # type: ignore[misc]
             if answer is not None:
                 self._transport.write(answer)  # type: ignore[union-attr]
@@ -126,6 +126,7 @@ class Link(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._at_rest = False
         self._writable.set()  # wake a task waiting to write; it will see the close
         self.server.forget(self)
 

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError, Status
-from ._connection import Connection, Role
+from ._connection import Connection, Role, _response_head
 from ._events import Framing, Request, Response
 from ._grammar import REPLACEMENT, Headers, http_date, parse_int
 
@@ -275,7 +275,8 @@ _QUICK_LOOKUP = re.compile(
     rb"Port: ([1-9][0-9]{0,4})\r\n"
     rb"(?:Title: [ -~]{0,%d}\r\n)?"
     rb"\r\n" % (len(str(limits.MAX_RFC_NUMBER)) - 1, limits.MAX_HOSTNAME, limits.MAX_TITLE))
-_LOOKUP_FOUND, _LOOKUP_NOT_FOUND = (f"{VERSION} {s.value} {s.phrase}\r\n\r\n".encode()
+# the heads as the codec encodes them (a P2S head is its status line and a blank line)
+_LOOKUP_FOUND, _LOOKUP_NOT_FOUND = (_response_head(p2s_response(s))
                                     for s in (Status.OK, Status.NOT_FOUND))
 
 
