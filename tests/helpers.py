@@ -37,14 +37,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = DEADLINE, what: str 
 async def async_wait_for(condition: Callable[[], Any], timeout: float = DEADLINE,
                          what: str = "") -> Any:
     """``wait_for`` inside an event loop (yields to the loop between polls)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not (value := condition()):  # noqa: ASYNC110 (polling is the point)
-                await asyncio.sleep(POLL)
-            return value
-    except TimeoutError:
-        raise AssertionError(
-            f"timed out after {timeout} s waiting for {what or condition}") from None
+
+    async def check() -> Any:
+        return condition()
+
+    return await async_retry(check, timeout, what or str(condition))
 
 
 async def async_retry(attempt: Callable[[], Awaitable[Any]], timeout: float = DEADLINE,
