@@ -70,6 +70,10 @@ KEEPALIVE_COUNT = 6
 # --- concurrency -------------------------------------------------------------------------
 # Simultaneous connections one server accepts; beyond it new connections are closed at once.
 MAX_CONNECTIONS = 20_000
+# Simultaneous connections one source address (IP) may hold at one server; beyond it its
+# new connections are closed at once, so one host cannot take every slot. Generous for a
+# classroom behind one NAT address; uploads and piece servers set tighter caps (below).
+MAX_CONNECTIONS_PER_SOURCE = 4096
 # The index server keeps the encoded answers to recent LOOKUPs, up to this many bytes in
 # all (each dropped when a record of its RFC changes; all dropped when full), each at most
 # LOOKUP_CACHE_MAX_ANSWER (an RFC with many holders is answered afresh): a LOOKUP in the
@@ -80,13 +84,22 @@ LOOKUP_CACHE_MAX_ANSWER = 4 * KiB
 # Simultaneous uploads one peer serves; beyond it a new connection is closed at once
 # (a downloader then moves on to the next holder).
 MAX_UPLOADS = 64
+# Of those, how many one source address may hold at once: a quarter, so one host cannot
+# hold every slot of an upload or piece server.
+MAX_UPLOADS_PER_SOURCE = 16
 
-# A file body goes out in runs of SENDFILE_RUN bytes, each due within SEND_STALL_TIMEOUT:
+# A file body goes out in runs of SENDFILE_RUN bytes, each due within WRITE_STALL_TIMEOUT:
 # a receiver slower than 1 MiB per 30 s (about 35 KB/s) for a whole run is cut off, so
-# clients that stop reading cannot hold upload slots for ever. A reply held in memory (an
-# RFC index, a PQuery list) is cut off when the receiver takes none of it for as long.
+# clients that stop reading cannot hold upload slots for ever. Any other reply (an index,
+# a PQuery list, a streamed LIST ALL) is cut off, and what was buffered for it dropped,
+# when the receiver takes none of it for as long.
 SENDFILE_RUN = 1 * MiB
-SEND_STALL_TIMEOUT = 30 * SECONDS
+WRITE_STALL_TIMEOUT = 30 * SECONDS
+# A reply up to this size is written with one call (status line, data lines and final
+# CRLF; a GET's headers with its file), so it leaves in one segment on loopback and most
+# LANs: course clients that read a reply with a single recv() get all of it. 64 KiB is
+# the largest one loopback segment carries and the default write-buffer high-water mark.
+COALESCE_BYTES = 64 * KiB
 
 # --- bulk I/O ----------------------------------------------------------------------------
 # Receive buffer for file bodies: large reads, written straight to disk.

@@ -82,9 +82,13 @@ class Raw:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, port: int, *, rcvbuf: int | None = None) -> Raw:
-        """Connect to ``127.0.0.1:port``; ``rcvbuf`` shrinks our receive window."""
+    async def connect(cls, port: int, *, rcvbuf: int | None = None,
+                      source: str | None = None) -> Raw:
+        """Connect to ``127.0.0.1:port``; ``rcvbuf`` shrinks our receive window; ``source``
+        is the address to connect from (any 127.x address on Linux loopback)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source is not None:
+            sock.bind((source, 0))
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)

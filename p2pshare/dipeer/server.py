@@ -1,25 +1,24 @@
 """A P2P-DI peer's RFC server: RFCQuery (the whole index) and GetRFC (one file).
 
-Strategy: one request per connection (PROTOCOLS.md section 6), read and refused or
-answered by ``registry.wire.serve_one``. RFCQuery returns every record the index holds,
-local and remote. GetRFC serves only ``rfc<N>.txt`` truly inside the folder
-(``peer.paths.resolve_rfc``), with Content-Length and the exact bytes by ``sendfile``.
+Strategy: one request per connection (PROTOCOLS.md section 6), on the one server runtime
+(``net.runtime``), which reads it and answers a malformed one with its status. RFCQuery
+returns every record the index holds, local and remote. GetRFC serves only ``rfc<N>.txt``
+truly inside the folder (``peer.paths.resolve_rfc``), with Content-Length and the exact
+bytes by ``sendfile``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from pathlib import Path
 
 from .. import limits
 from ..errors import Status
-from ..net.server import TCPServer
-from ..net.stream import EventStream
+from ..net.runtime import Answer, Link, Policy, Server
 from ..peer import paths
 from ..peer.upload import os_name
-from ..protocol import EndOfMessage, Request, di
+from ..protocol import Data, EndOfMessage, Event, Request, Response, di
 from ..registry import wire
 from .index import RFCIndex
 
@@ -36,7 +35,11 @@ class RFCServer:
         self.trace = trace
         self.os_name = os_name()
         self.served = 0
-        self.server = TCPServer(self._handle, max_connections=max_connections, name="rfc")
+        policy = Policy("rfc", max_connections=max_connections,
+                        max_per_source=min(max_connections, limits.MAX_UPLOADS_PER_SOURCE),
+                        first_request_timeout=limits.FIRST_REQUEST_TIMEOUT,
+                        one_exchange=True, keepalive=False)
+        self.server = Server(self, di.server_connection, policy)
 
     async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
         return await self.server.start(host, port)
@@ -48,37 +51,49 @@ class RFCServer:
     async def aclose(self) -> None:
         await self.server.aclose()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await wire.serve_one(reader, writer, self._respond, self.trace)
-
-    async def _respond(self, stream: EventStream, request: Request) -> None:
+    # ------------------------------------------------------------------ App
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
+        if self.trace is not None:
+            self.trace(wire.show(f"<<< from {link.label}", request))
         msg = di.interpret(request)
         if isinstance(msg, di.RFCQuery):
-            await wire.reply(stream, *di.list_reply(self.index.records()), self.trace)
-        elif isinstance(msg, di.GetRFC):
-            await self._send_file(stream, msg.rfc)
-        elif isinstance(msg, di.Rejected):
-            await wire.reply(stream, di.rejected(msg), b"", self.trace)
-        else:
-            head = di.response(Status.BAD_REQUEST, reason="Not A Peer Request")
-            await wire.reply(stream, head, b"", self.trace)
+            return self._reply(link, *di.list_reply(self.index.records()))
+        if isinstance(msg, di.GetRFC):
+            return self._send_file(link, msg.rfc)
+        if isinstance(msg, di.Rejected):
+            return self._reply(link, di.rejected(msg))
+        return self._reply(link, di.response(Status.BAD_REQUEST, reason="Not A Peer Request"))
 
-    async def _send_file(self, stream: EventStream, rfc: int) -> None:
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return self._reply(link, di.response(status))
+
+    def connected(self, link: Link) -> None:
+        pass
+
+    def disconnected(self, link: Link) -> None:
+        pass
+
+    def _reply(self, link: Link, head: Response, body: bytes = b"") -> list[Event]:
+        if self.trace is not None:
+            self.trace(wire.show(f">>> to {link.label}", head, body))
+        return [head, Data(body), EndOfMessage()] if body else [head, EndOfMessage()]
+
+    async def _send_file(self, link: Link, rfc: int) -> None:
         path = paths.resolve_rfc(self.folder, rfc)
         try:  # a local open takes microseconds: cheaper than a hop to a worker thread
             handle = open(path, "rb") if path is not None else None  # noqa: ASYNC230
         except OSError:
             handle = None
         if handle is None:
-            await wire.reply(stream, di.response(Status.NOT_FOUND), b"", self.trace)
+            link.send_now(*self._reply(link, di.response(Status.NOT_FOUND)))
             return
         with handle:
             info = os.fstat(handle.fileno())
             head = di.file_reply(info.st_size, info.st_mtime, self.os_name)
             if self.trace is not None:
-                self.trace(wire.show(f">>> to {stream.peername[0]}:{stream.peername[1]}", head)
+                self.trace(wire.show(f">>> to {link.label}", head)
                            + f"[{info.st_size} bytes of {path.name if path else ''}]\n")
-            await stream.send(head)
-            await stream.sendfile(handle, 0, info.st_size)
-            await stream.send(EndOfMessage())
+            link.send_now(head)
+            await link.sendfile(handle, 0, info.st_size)
+            link.send_now(EndOfMessage())
         self.served += 1

@@ -1,7 +1,8 @@
 """The central index server (P2P-CI section 1-2, TCP 7734), also the swarm tracker.
 
 Strategy: each peer's connection stays open while the peer is active (PROTOCOLS.md 1.3).
-``net.protocol`` feeds its bytes to the sans-IO codec and hands each whole request here;
+the server runtime (``net.runtime``) feeds its bytes to the sans-IO codec and hands each
+whole request here;
 every protocol decision is made by ``protocol.ci.interpret`` and ``MemoryIndex``. Small
 answers (ADD, LOOKUP, REMOVE, errors) are computed and written at once, with no task and
 no await (a LOOKUP in the common form arriving alone takes ``quick``, which skips the
@@ -21,12 +22,12 @@ and HEAD_TIMEOUT runs from the first byte of a request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from typing import Protocol
 
 from .. import limits
-from ..errors import RemoteProtocolError, Status, StoreError
-from ..net.protocol import Link, ProtocolServer
+from ..errors import Status, StoreError
+from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import (
     Connection,
     Data,
@@ -48,7 +49,7 @@ SWARM_PREFIX = "P2P-SWARM/"
 LIST_BATCH = 512  # records encoded per write while streaming LIST
 
 
-class Tracker(Protocol):
+class TrackerService(Protocol):
     """What the index server needs from the swarm tracker (``swarm.tracker.Tracker``)."""
 
     def answer(self, owner: object, request: Request, body: bytes) -> tuple[Response, bytes]:
@@ -72,7 +73,7 @@ def _connection() -> Connection:
 class IndexServer:
     """Serves P2S requests (and swarm tracker requests) over persistent connections."""
 
-    def __init__(self, index: MemoryIndex | None = None, tracker: Tracker | None = None,
+    def __init__(self, index: MemoryIndex | None = None, tracker: TrackerService | None = None,
                  *, max_connections: int | None = None,
                  head_timeout: float | None = None) -> None:
         self.index = index if index is not None else MemoryIndex()
@@ -80,9 +81,9 @@ class IndexServer:
         self._answers: dict[int, bytes] = {}  # rfc -> quick LOOKUP answer, while current
         self._cached = 0  # bytes in _answers
         self.tracker = tracker
-        self.server = ProtocolServer(self, _connection, quick=self.quick,
-                                     max_connections=max_connections,
-                                     head_timeout=head_timeout, name="index")
+        policy = Policy("index", max_connections=max_connections or limits.MAX_CONNECTIONS,
+                        head_timeout=head_timeout or limits.HEAD_TIMEOUT)
+        self.server = Server(self, _connection, policy, quick=self.quick)
 
     @property
     def active(self) -> int:
@@ -101,8 +102,7 @@ class IndexServer:
         await self.server.aclose()
 
     # ------------------------------------------------------------------ App
-    def request(self, link: Link, request: Request, body: bytes
-                ) -> list[Event] | Awaitable[None]:
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
         if request.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
             response, payload = self.tracker.answer(link.owner, request, body)
             return [response, Data(payload), EndOfMessage()]
@@ -139,8 +139,8 @@ class IndexServer:
         if answer is not None:
             self._cached -= len(answer)
 
-    def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
-        return [ci.p2s_response(exc.status), EndOfMessage()]
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return [ci.p2s_response(status), EndOfMessage()]
 
     def disconnected(self, link: Link) -> None:
         self._leave(link.owner, link.peername)

@@ -1,9 +1,9 @@
-"""The one place where sans-IO connections meet asyncio sockets.
+"""Client streams: where a client's sans-IO connection meets an asyncio socket.
 
 Strategy (after h11's TrioHTTPWrapper): ``EventStream`` owns a StreamReader/StreamWriter
 pair and a ``Connection``. ``next_event`` reads on ``NEED_DATA``; ``send`` writes
-``conn.send(event)`` and drains; ``sendfile`` hands file bytes to the kernel. No protocol
-decision is taken here: servers and clients decide, this only moves bytes.
+``conn.send(event)`` and drains. No protocol decision is taken here: clients decide, this
+only moves bytes. Servers do not use it: they run on ``net.runtime``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import BinaryIO
 
 from .. import limits
 from ..errors import LocalProtocolError, P2PError, PeerGone
@@ -130,7 +129,7 @@ class BaseStream:
 
 
 class EventStream(BaseStream):
-    """A ``Connection`` bound to an asyncio StreamReader/StreamWriter pair (servers)."""
+    """A ``Connection`` bound to an asyncio StreamReader/StreamWriter pair (clients)."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection
@@ -147,7 +146,7 @@ class EventStream(BaseStream):
 
     async def drain(self) -> None:
         """Wait until written bytes are handed to the kernel; a receiver that takes none of
-        them for ``limits.SEND_STALL_TIMEOUT`` is cut off (as ``sendfile`` does), so that
+        them for ``limits.WRITE_STALL_TIMEOUT`` is cut off (as ``sendfile`` does), so that
         one that asks for a big reply and never reads it cannot hold a slot for ever.
 
         Raises:
@@ -157,7 +156,7 @@ class EventStream(BaseStream):
         while True:
             left = transport.get_write_buffer_size()
             try:
-                async with asyncio.timeout(limits.SEND_STALL_TIMEOUT):
+                async with asyncio.timeout(limits.WRITE_STALL_TIMEOUT):
                     await self.writer.drain()
                 return
             except TimeoutError as exc:
@@ -167,66 +166,6 @@ class EventStream(BaseStream):
                 raise PeerGone("receiver stalled") from exc
             except (ConnectionError, OSError) as exc:
                 raise PeerGone(str(exc)) from exc
-
-    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset`` (zero-copy where possible).
-
-        Bytes go out in runs of ``limits.SENDFILE_RUN``, each of which must leave within
-        ``limits.SEND_STALL_TIMEOUT``: a receiver that stops reading cannot hold an upload
-        slot for ever.
-
-        Raises:
-            PeerGone: the connection failed or stalled.
-        """
-        await self.drain()
-        done = 0
-        while done < count:
-            run = min(limits.SENDFILE_RUN, count - done)
-            try:
-                async with asyncio.timeout(limits.SEND_STALL_TIMEOUT):
-                    sent = await self._sendfile_run(file, offset + done, run)
-            except TimeoutError as exc:
-                self.writer.transport.abort()  # bytes still buffered would never leave
-                raise PeerGone(f"receiver stalled after {done} of {count} bytes") from exc
-            self.conn.note_body_sent(sent)
-            done += sent
-            if sent != run:
-                raise PeerGone(f"sent {done} of {count} bytes")
-
-    async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.sendfile(self.writer.transport, file, offset, count)
-        except NotImplementedError:  # an event loop without sendfile (e.g. uvloop)
-            return await self._copy_file(file, offset, count)
-        except (ConnectionError, OSError) as exc:
-            raise PeerGone(str(exc)) from exc
-
-    async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
-        file.seek(offset)
-        sent = 0
-        while sent < count:
-            chunk = file.read(min(limits.RECV_CHUNK, count - sent))
-            if not chunk:
-                break
-            self.writer.write(chunk)
-            await self.drain()
-            sent += len(chunk)
-        return sent
-
-    async def linger_close(self, linger: float = limits.CLOSE_LINGER) -> None:
-        """End our sending half, drop what the other side still sends until it closes (at
-        most ``linger`` seconds), then close; never raises. A close with unread input
-        would reset the connection and could cut off the end of what we sent."""
-        try:
-            if self.writer.can_write_eof():
-                self.writer.write_eof()
-            async with asyncio.timeout(linger):
-                while await self.reader.read(limits.RECV_CHUNK):
-                    pass
-        except (TimeoutError, ConnectionError, OSError):
-            pass
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the socket; never raises."""

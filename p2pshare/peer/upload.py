@@ -1,25 +1,26 @@
 """A peer's upload server: one GET per connection, the file's exact bytes, then close.
 
-Strategy: the handout's P2P exchange (PROTOCOLS.md 1.9, 3). Read one request under a
-head deadline; ``protocol.ci.interpret`` decides 400/505; ``paths.resolve_rfc`` decides
-404 (only ``rfc<N>.txt`` inside the folder can ever be served); a 200 carries the five
-headers in the handout's order and the body goes out by ``sendfile`` (zero copy). At most
-``limits.MAX_UPLOADS`` uploads run at once; beyond that a connection is closed at once.
+Strategy: the handout's P2P exchange (PROTOCOLS.md 1.9, 3), served by the one server runtime
+(``net.runtime``: one exchange per connection, an idle and a head deadline);
+``protocol.ci.interpret`` decides 400/505; ``paths.resolve_rfc`` decides 404 (only
+``rfc<N>.txt`` inside the folder can ever be served); a 200 carries the five headers in the
+handout's order and the body goes out by ``sendfile`` (zero copy). At most
+``limits.MAX_UPLOADS`` uploads run at once, at most ``limits.MAX_UPLOADS_PER_SOURCE`` of
+them for one source address; beyond that a connection is closed at once. A small file leaves
+in one write with its headers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import platform
 from pathlib import Path
 
 from .. import limits
-from ..errors import PeerGone, RemoteProtocolError, Status
-from ..net.server import TCPServer
-from ..net.stream import EventStream
-from ..protocol import EndOfMessage, Request, ci
+from ..errors import Status
+from ..net.runtime import Answer, Link, Policy, Server
+from ..protocol import EndOfMessage, Event, Request, ci
 from ..protocol.ci import CIRequest, Method
 from . import paths
 
@@ -37,7 +38,11 @@ class UploadServer:
     def __init__(self, folder: Path, *, max_uploads: int = limits.MAX_UPLOADS) -> None:
         self.folder = folder
         self.os_name = os_name()
-        self.server = TCPServer(self._serve, max_connections=max_uploads, name="upload")
+        policy = Policy("upload", max_connections=max_uploads,
+                        max_per_source=min(max_uploads, limits.MAX_UPLOADS_PER_SOURCE),
+                        idle_timeout=limits.UPLOAD_IDLE_TIMEOUT, one_exchange=True,
+                        keepalive=False)
+        self.server = Server(self, ci.upload_server_connection, policy)
         self.served = 0
 
     async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
@@ -48,51 +53,38 @@ class UploadServer:
     async def aclose(self) -> None:
         await self.server.aclose()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream = EventStream(reader, writer, ci.upload_server_connection())
-        try:
-            event = await stream.next_event(limits.HEAD_TIMEOUT, idle=limits.UPLOAD_IDLE_TIMEOUT)
-            if not isinstance(event, Request):
-                return
-            # A GET has no body; one sent anyway is drained, all of it within one deadline
-            # (a deadline per chunk would let a body trickled byte by byte hold the slot).
-            async with asyncio.timeout(limits.HEAD_TIMEOUT):
-                while not isinstance(await stream.next_event(), EndOfMessage):
-                    pass
-            await self._answer(stream, ci.interpret(event))
-        except RemoteProtocolError as exc:
-            log.info("[Peer] bad request from %s:%d: %s", *stream.peername, exc)
-            await stream.send_quietly(ci.upload_error(exc.status, self.os_name), EndOfMessage())
-        except (TimeoutError, PeerGone, OSError) as exc:
-            log.info("[Peer] upload to %s:%d ended: %s", *stream.peername, type(exc).__name__)
-        finally:
-            await stream.linger_close()  # one GET per connection (1.9)
-
-    async def _answer(self, stream: EventStream, req: CIRequest | ci.Rejected) -> None:
+    # ------------------------------------------------------------------ App
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
+        req = ci.interpret(request)
         if isinstance(req, ci.Rejected):
-            log.info("[Peer] %s:%d: %d %s", *stream.peername, req.status, req.detail)
-            await stream.send(ci.upload_error(req.status, self.os_name), EndOfMessage())
-            return
+            log.info("[Peer] %s: %d %s", link.label, req.status, req.detail)
+            return self.error(link, req.status)
         path = paths.resolve_rfc(self.folder, req.rfc or 0) if req.method is Method.GET else None
         if path is None:
             status = Status.NOT_FOUND if req.method is Method.GET else Status.BAD_REQUEST
-            log.info("[Peer] GET RFC %s from %s:%d -> %d", req.rfc, *stream.peername, status)
-            await stream.send(ci.upload_error(status, self.os_name), EndOfMessage())
-            return
-        await self._send_file(stream, path, req)
+            log.info("[Peer] GET RFC %s from %s -> %d", req.rfc, link.label, status)
+            return self.error(link, status)
+        return self._send_file(link, path, req)
 
-    async def _send_file(self, stream: EventStream, path: Path, req: CIRequest) -> None:
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 (closed below, after sendfile)
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return [ci.upload_error(status, self.os_name), EndOfMessage()]
+
+    def connected(self, link: Link) -> None:
+        pass
+
+    def disconnected(self, link: Link) -> None:
+        pass
+
+    async def _send_file(self, link: Link, path: Path, req: CIRequest) -> None:
+        try:  # a local open takes microseconds: cheaper than a hop to a worker thread
+            handle = open(path, "rb")  # noqa: ASYNC230, SIM115 (closed below)
         except OSError:
-            await stream.send(ci.upload_error(Status.NOT_FOUND, self.os_name), EndOfMessage())
+            link.send_now(*self.error(link, Status.NOT_FOUND))
             return
         with handle:
             info = os.fstat(handle.fileno())
-            await stream.send(ci.file_response(info.st_size, info.st_mtime, self.os_name))
-            await stream.sendfile(handle, 0, info.st_size)
-            await stream.send(EndOfMessage())
+            link.send_now(ci.file_response(info.st_size, info.st_mtime, self.os_name))
+            await link.sendfile(handle, 0, info.st_size)
+            link.send_now(EndOfMessage())
         self.served += 1
-        log.info("[Peer] sent RFC %s (%d bytes) to %s:%d", req.rfc, info.st_size,
-                 *stream.peername)
-
+        log.info("[Peer] sent RFC %s (%d bytes) to %s", req.rfc, info.st_size, link.label)

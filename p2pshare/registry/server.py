@@ -1,6 +1,6 @@
 """The registration server (RS): ``p2pshare rs``, one message per connection.
 
-Strategy: a callback ``ProtocolServer`` (as the index server; no task per connection)
+Strategy: the server runtime (``net.runtime``, as the index server; no task per connection)
 feeds each connection's bytes to the P2P-DI server ``Connection``; the one request is
 handed to ``request``, where ``answer`` maps it to a reply using the ``Registry`` (pure);
 the reply is written at once and the connection closes (PROTOCOLS.md section 6). The whole
@@ -15,8 +15,8 @@ import logging
 import math
 
 from .. import limits
-from ..errors import RemoteProtocolError, Status
-from ..net.protocol import Link, ProtocolServer
+from ..errors import Status
+from ..net.runtime import Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request, Response, di
 from . import wire
 from .store import Refusal, Registry
@@ -67,9 +67,9 @@ class RegistrationServer:
                  *, max_connections: int = limits.MAX_CONNECTIONS) -> None:
         self.registry = registry if registry is not None else Registry()
         self.trace = trace
-        self._server = ProtocolServer(
-            self, di.server_connection, max_connections=max_connections,
-            first_request_timeout=limits.FIRST_REQUEST_TIMEOUT, name="rs")
+        policy = Policy("rs", max_connections=max_connections, one_exchange=True,
+                        first_request_timeout=limits.FIRST_REQUEST_TIMEOUT, keepalive=False)
+        self._server = Server(self, di.server_connection, policy)
 
     async def start(self, host: str = "0.0.0.0", port: int = limits.RS_PORT) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 picks a free one)."""
@@ -95,8 +95,8 @@ class RegistrationServer:
             self._log_change(msg, head)
         return self._reply(link, head, payload)
 
-    def malformed(self, link: Link, exc: RemoteProtocolError) -> list[Event]:
-        return self._reply(link, di.response(exc.status), b"")
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return self._reply(link, di.response(status), b"")
 
     def connected(self, link: Link) -> None:
         pass

@@ -1,10 +1,11 @@
 """One P2P-DI exchange over asyncio: the part the RS, RFC servers and clients share.
 
-Strategy: every P2P-DI message travels on its own TCP connection (PROTOCOLS.md section
-6), so a client is ``connect`` + ``request`` + ``read_body`` and a server is
-``read_request`` + ``reply``. Protocol decisions live in ``protocol.di``; here bytes move,
-and each message can be shown to the user through a ``Trace`` callback, as the handout
-asks ("the two peers and the RS print to the screen the format of the messages").
+Strategy: every P2P-DI message travels on its own TCP connection (PROTOCOLS.md section 6),
+so a client is ``connect`` + ``request`` + ``read_body``; servers run on the one server
+runtime (``net.runtime``) and use ``show`` to print what they exchange. Protocol decisions
+live in ``protocol.di``; here bytes move, and each message can be shown to the user through
+a ``Trace`` callback, as the handout asks ("the two peers and the RS print to the screen the
+format of the messages").
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .. import limits
-from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..errors import PeerGone, RemoteProtocolError
 from ..net.sockstream import SocketStream, open_socket_stream
-from ..net.stream import BaseStream, EventStream
+from ..net.stream import BaseStream
 from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di
 
 log = logging.getLogger(__name__)
@@ -109,65 +110,6 @@ async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None)
     if trace is not None:
         trace(show(f"<<< from {host}:{port}", head, reply.body))
     return reply
-
-
-async def read_request(stream: EventStream, trace: Trace | None) -> Request | None:
-    """The one request of a server-side connection (its body, if any, is dropped).
-
-    Returns None if the client closed without sending one.
-
-    Raises:
-        RemoteProtocolError: the request is malformed (answer ``.status``, then close).
-        TimeoutError: the request did not arrive in time.
-    """
-    event = await stream.next_event(limits.FIRST_REQUEST_TIMEOUT)
-    if not isinstance(event, Request):
-        return None
-    async with asyncio.timeout(limits.HEAD_TIMEOUT):
-        while not isinstance(await stream.next_event(), EndOfMessage):
-            pass
-    if trace is not None:
-        trace(show(f"<<< from {_addr(stream)}", event))
-    return event
-
-
-async def reply(stream: EventStream, head: Response, body: bytes, trace: Trace | None) -> None:
-    """Send a whole reply with a body held in memory."""
-    if trace is not None:
-        trace(show(f">>> to {_addr(stream)}", head, body))
-    events = (head, Data(body), EndOfMessage()) if body else (head, EndOfMessage())
-    await stream.send(*events)
-
-
-async def refuse(stream: EventStream, exc: RemoteProtocolError, trace: Trace | None) -> None:
-    """Answer a malformed request with its status, if the socket still allows it."""
-    with contextlib.suppress(P2PError, OSError):
-        await reply(stream, di.response(exc.status), b"", trace)
-
-
-Respond = Callable[[EventStream, Request], Awaitable[None]]
-
-
-async def serve_one(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, respond: Respond,
-    trace: Trace | None,
-) -> None:
-    """A server's whole handling of one connection: read the request, ``respond``, close.
-
-    A malformed request is answered with its status; a client that vanishes or stalls
-    costs only its own connection.
-    """
-    stream = EventStream(reader, writer, di.server_connection())
-    try:
-        request = await read_request(stream, trace)
-        if request is not None:
-            await respond(stream, request)
-    except RemoteProtocolError as exc:
-        await refuse(stream, exc, trace)
-    except (P2PError, OSError, TimeoutError) as exc:
-        log.info("connection from %s ended: %s", _addr(stream), exc)
-    finally:
-        await stream.aclose()
 
 
 def show(label: str, head: Request | Response, body: bytes = b"") -> str:

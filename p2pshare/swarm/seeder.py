@@ -1,15 +1,15 @@
 """The piece server: serves verified pieces of the files in a ``Library`` to other peers.
 
-Strategy: one task per connection, many requests per connection, answered in order (the
-codec leaves pipelined requests in its buffer until the current answer is sent). A piece
-goes out by ``sendfile`` from its offset (zero copy). Only (swarm id, piece index) pairs
-that the library holds verified can be reached; anything else is a 404. Beyond
+Strategy: on the one server runtime (``net.runtime``): many requests per connection,
+answered in order (the runtime reads no further request until the current answer is sent). A
+piece goes out by ``sendfile`` from its offset (zero copy). Only (swarm id, piece index)
+pairs that the library holds verified can be reached; anything else is a 404. Beyond
 ``max_uploads`` connections, a newcomer's first request gets ``503`` with Retry-After and
-the connection is closed. A connection that sends no request for
-``limits.SWARM_IDLE_TIMEOUT`` is closed, and so is one whose request head (or body) does
-not arrive whole within ``limits.HEAD_TIMEOUT``. An optional rate limit (bytes per
-second, all connections together) paces uploads; tests use it to keep a download in
-progress long enough to interrupt it.
+the connection is closed; one source address holds at most ``limits.MAX_UPLOADS_PER_SOURCE``
+connections. A connection that sends no request for ``limits.SWARM_IDLE_TIMEOUT`` is closed,
+and so is one whose request head (or body) does not arrive whole within
+``limits.HEAD_TIMEOUT``. An optional rate limit (bytes per second, all connections together)
+paces uploads; tests use it to keep a download in progress long enough to interrupt it.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import logging
 import time
 
 from .. import limits
-from ..errors import PeerGone, RemoteProtocolError, Status
-from ..net.server import TCPServer
-from ..net.stream import EventStream
-from ..protocol import ConnectionClosed, Data, EndOfMessage, Request
+from ..errors import Status
+from ..net.runtime import Answer, Link, Policy, Server
+from ..protocol import Data, EndOfMessage, Event, Request
 from ..protocol import swarm as sp
 from .storage import Library
 
@@ -60,10 +59,18 @@ class PieceServer:
         self.throttle = Throttle(rate_limit) if rate_limit else None
         # Connections past max_uploads are accepted only to be told 503; past twice as
         # many they are closed at once.
-        self.server = TCPServer(self._serve, max_connections=2 * max_uploads, name="pieces")
-        self.uploads = 0
+        policy = Policy("pieces", max_connections=2 * max_uploads,
+                        max_per_source=min(2 * max_uploads, limits.MAX_UPLOADS_PER_SOURCE),
+                        idle_timeout=limits.SWARM_IDLE_TIMEOUT, keepalive=False)
+        self.server = Server(self, sp.server_connection, policy)
+        self._told: dict[Link, dict[str, int]] = {}  # per upload: per swarm, pieces told of
         self.bytes_sent = 0
         self.refused = 0  # connections told 503
+
+    @property
+    def uploads(self) -> int:
+        """Connections holding an upload slot now."""
+        return len(self._told)
 
     async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
@@ -73,64 +80,37 @@ class PieceServer:
     async def aclose(self) -> None:
         await self.server.aclose()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream = EventStream(reader, writer, sp.server_connection())
-        try:
-            if self.uploads >= self.max_uploads:
-                await self._refuse(stream)
-                return
-            self.uploads += 1
-            try:
-                await self._loop(stream)
-            finally:
-                self.uploads -= 1
-        except RemoteProtocolError as exc:
-            log.info("[Swarm] bad request from %s:%d: %s", *stream.peername, exc)
-            await stream.send_quietly(sp.response(exc.status)[0], EndOfMessage())
-        except (TimeoutError, PeerGone, OSError) as exc:
-            log.debug("[Swarm] upload to %s:%d ended: %r", *stream.peername, exc)
+    # ------------------------------------------------------------------ App
+    def connected(self, link: Link) -> None:
+        if len(self._told) < self.max_uploads:
+            self._told[link] = {}
 
-    async def _refuse(self, stream: EventStream) -> None:
-        if await self._read_request(stream, limits.HEAD_TIMEOUT) is not None:
-            log.info("[Swarm] busy: 503 to %s:%d", *stream.peername)
+    def disconnected(self, link: Link) -> None:
+        self._told.pop(link, None)
+
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return [sp.response(status)[0], EndOfMessage()]
+
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
+        told = self._told.get(link)
+        if told is None:  # no upload slot: told to come back later, then closed
+            log.info("[Swarm] busy: 503 to %s", link.label)
             self.refused += 1
             head, _ = sp.busy(limits.BUSY_RETRY_AFTER)
-            await stream.send(head, EndOfMessage())
+            link.send_now(head, EndOfMessage())
+            link.close("busy", linger=True)
+            return []
+        msg = sp.interpret(request, body)
+        if isinstance(msg, sp.GetPiece):
+            return self._send_piece(link, msg, told)
+        if isinstance(msg, sp.GetManifest) and (pf := self.library.get(msg.swarm)):
+            head, payload = sp.response(Status.OK, pf.manifest.to_bytes())
+            return [head, Data(payload), EndOfMessage()]
+        status = msg.status if isinstance(msg, sp.Rejected) else (
+            Status.NOT_FOUND if isinstance(msg, sp.GetManifest) else Status.BAD_REQUEST)
+        return self.error(link, status)
 
-    async def _loop(self, stream: EventStream) -> None:
-        told: dict[str, int] = {}  # per swarm, the pieces this connection was told of
-        while (found := await self._read_request(stream, limits.SWARM_IDLE_TIMEOUT)) is not None:
-            request, body = found
-            msg = sp.interpret(request, body)
-            if isinstance(msg, sp.GetPiece):
-                await self._send_piece(stream, msg, told)
-            elif isinstance(msg, sp.GetManifest) and (pf := self.library.get(msg.swarm)):
-                head, payload = sp.response(Status.OK, pf.manifest.to_bytes())
-                await stream.send(head, Data(payload), EndOfMessage())
-            else:
-                status = msg.status if isinstance(msg, sp.Rejected) else (
-                    Status.NOT_FOUND if isinstance(msg, sp.GetManifest) else Status.BAD_REQUEST)
-                await stream.send(sp.response(status)[0], EndOfMessage())
-
-    async def _read_request(self, stream: EventStream, idle: float
-                            ) -> tuple[Request, bytes] | None:
-        # Up to ``idle`` for a request to begin (a pipelined one may already be buffered);
-        # from its first byte, HEAD_TIMEOUT for the head and another for the whole body, so
-        # that a request trickled byte by byte cannot hold an upload slot.
-        event = await stream.next_event(limits.HEAD_TIMEOUT, idle=idle)
-        if isinstance(event, ConnectionClosed):
-            return None
-        if not isinstance(event, Request):
-            raise RemoteProtocolError("expected a request")
-        parts: list[bytes] = []
-        async with asyncio.timeout(limits.HEAD_TIMEOUT):
-            while not isinstance(part := await stream.next_event(), EndOfMessage):
-                if isinstance(part, Data):
-                    parts.append(part.data)
-        return event, b"".join(parts)
-
-    async def _send_piece(self, stream: EventStream, msg: sp.GetPiece,
-                          told: dict[str, int]) -> None:
+    async def _send_piece(self, link: Link, msg: sp.GetPiece, told: dict[str, int]) -> None:
         pf = self.library.get(msg.swarm)
         place = pf.locate(msg.index) if pf is not None else None
         have = ""
@@ -138,13 +118,13 @@ class PieceServer:
             have, covered = sp.news(pf.have, told.get(msg.swarm, 0))
             told[msg.swarm] = told.get(msg.swarm, 0) | covered
         if pf is None or place is None:
-            await stream.send(sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
-                              EndOfMessage())
+            link.send_now(sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
+                          EndOfMessage())
             return
         offset, length = place
         if self.throttle is not None:
             await self.throttle.take(length)
-        await stream.send(sp.piece_head(length, have))
-        await stream.sendfile(pf.handle, offset, length)
-        await stream.send(EndOfMessage())
+        link.send_now(sp.piece_head(length, have))
+        await link.sendfile(pf.handle, offset, length)
+        link.send_now(EndOfMessage())
         self.bytes_sent += length

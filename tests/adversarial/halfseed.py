@@ -17,23 +17,24 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from p2pshare.net.stream import EventStream
+from p2pshare.net.runtime import Link
 from p2pshare.swarm.session import SwarmPeer
 from p2pshare.swarm.storage import hash_file
 
 HOST = "127.0.0.1"
-_sendfile = EventStream.sendfile
+_sendfile = Link.sendfile
 
 
-async def half_then_die(self: EventStream, file: BinaryIO, offset: int, count: int) -> None:
+async def half_then_die(self: Link, file: BinaryIO, offset: int, count: int) -> None:
     await _sendfile(self, file, offset, count // 2)
+    self.flush()
     await self.drain()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def main(port: int, path: Path, piece_size: int) -> None:
     manifest = hash_file(path, piece_size)
-    EventStream.sendfile = half_then_die  # type: ignore[method-assign]
+    Link.sendfile = half_then_die  # type: ignore[method-assign]
     async with SwarmPeer.open(HOST, port, listen=HOST) as peer:
         await peer.share(path, manifest)
         print("serving", flush=True)

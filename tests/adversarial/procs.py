@@ -33,16 +33,26 @@ def run_async(seconds: float, coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(bounded())
 
 
+# The floods and trickles here come from one address (127.0.0.1, as the probes do) and test
+# the global connection limit and the deadlines; the per-address caps would refuse them
+# first, so they are lifted to this. The caps are tested in tests/net/test_runtime.py.
+SAME_SOURCE = 1_000_000
+
+
 @contextmanager
 def server_process(kind: str, tmp: Path, *, idle: float | None = None,
                    head: float | None = None, stall: float | None = None,
                    big: int | None = None, remote: int | None = None,
-                   limit: int | None = None) -> Iterator[tuple[int, int]]:
+                   limit: int | None = None, per_source: int | None = SAME_SOURCE
+                   ) -> Iterator[tuple[int, int]]:
     """``kind`` in a process of its own (options: see ``serve.py``); yields (pid, port).
-    Its log goes to ``tmp/KIND.log``."""
+    Its log goes to ``tmp/KIND.log``. ``per_source`` (None: the server's own caps) lifts
+    the per-address caps for attacks that test the global limit and the deadlines from
+    one address."""
     args = [sys.executable, "-m", "tests.adversarial.serve", kind, str(tmp)]
     for option, value in (("--idle", idle), ("--head", head), ("--stall", stall),
-                          ("--big", big), ("--remote", remote), ("--max-connections", limit)):
+                          ("--big", big), ("--remote", remote), ("--max-connections", limit),
+                          ("--per-source", per_source)):
         if value is not None:
             args += [option, str(value)]
     with open(tmp / f"{kind}.log", "w") as log:

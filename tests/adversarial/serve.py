@@ -6,7 +6,7 @@
 KIND is a key of ``targets.TARGETS``. ``--idle`` sets the idle deadlines (``IDLE``: the
 wait for a request's first byte, or for the RS and RFC servers for the whole request) and
 ``--head`` the head-read deadline (``HEAD_TIMEOUT``, from a request's first byte), and
-``--stall`` how long a receiver may take nothing (``SEND_STALL_TIMEOUT``), in this process
+``--stall`` how long a receiver may take nothing (``WRITE_STALL_TIMEOUT``), in this process
 only, before the server is built; ``--big N`` shares an ``rfc2.txt`` of N bytes, and
 ``--remote N`` gives the RFC server N records of other peers. Prints
 ``port N`` once listening, then serves until SIGTERM. A separate process lets a test
@@ -47,12 +47,16 @@ def main() -> int:
     parser.add_argument("--head", type=float, default=None)
     parser.add_argument("--max-connections", type=int, default=None)
     parser.add_argument("--stall", type=float, default=None)
+    parser.add_argument("--per-source", type=int, default=None,
+                        help="connections (and uploads) one address may hold")
     parser.add_argument("--big", type=int, default=0, help="bytes of rfc2.txt to share")
     parser.add_argument("--remote", type=int, default=0, help="rfc: remote records held")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.per_source is not None:
+        limits.MAX_CONNECTIONS_PER_SOURCE = limits.MAX_UPLOADS_PER_SOURCE = args.per_source
     if args.stall is not None:
-        limits.SEND_STALL_TIMEOUT = args.stall
+        limits.WRITE_STALL_TIMEOUT = args.stall
     if args.big:
         (rfc_folder(args.folder) / "rfc2.txt").write_bytes(b"x" * args.big)
     for name in IDLE:

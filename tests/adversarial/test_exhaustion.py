@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pshare.net.server import raise_fd_limit
+from p2pshare.net.runtime import raise_fd_limit
 
 from ..aio import HOST
 from ..helpers import DEADLINE, async_retry, async_wait_for

@@ -252,6 +252,6 @@ def test_a_thousand_di_peers_at_once_lose_no_record(tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def enough_descriptors() -> None:
-    from p2pshare.net.server import raise_fd_limit
+    from p2pshare.net.runtime import raise_fd_limit
 
     raise_fd_limit(4 * PEERS)

@@ -435,7 +435,7 @@ async def test_a_client_that_pipelines_and_never_reads_gets_bounded_buffering() 
         reader = await Raw.connect(port, rcvbuf=4096)
         await reader.send(general_form(lookup(7)) * 1000)
         link = await async_wait_for(
-            lambda: next((lk for lk in server.server.links if not lk._writable.is_set()),
+            lambda: next((lk for lk in server.server.links if lk.paused),
                          None), what="the server to hold back")
         assert link._transport.get_write_buffer_size() < 4 * 1024 * 1024
         answer = len(ok(*(line(7, title, f"h{i}", 1) for i in range(500))))

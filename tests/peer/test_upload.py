@@ -22,12 +22,14 @@ def get(rfc: str, version: str = "P2P-CI/1.0") -> bytes:
             "OS: Mac OS 10.4.1\r\n\r\n").encode()
 
 
-async def fetch(port: int, request: bytes) -> tuple[bytes, list[bytes], bytes]:
-    """Send ``request`` on a new connection; the status line, header lines and body.
+async def fetch(port: int, request: bytes, source: str | None = None
+                ) -> tuple[bytes, list[bytes], bytes]:
+    """Send ``request`` on a new connection (from ``source``); the status line, header
+    lines and body.
 
     The upload server closes after one answer, so everything up to the close is the reply.
     """
-    raw = await Raw.connect(port)
+    raw = await Raw.connect(port, source=source)
     await raw.send(request)
     reply = await raw.rest()
     head, sep, body = reply.partition(b"\r\n\r\n")
@@ -143,7 +145,9 @@ async def test_many_downloads_at_once(folder: Path) -> None:
     for n, data in files.items():
         (folder / f"rfc{n}.txt").write_bytes(data)
     async with upload_server(folder) as port:
-        replies = await asyncio.gather(*(fetch(port, get(f"RFC {1 + i % 8}"))
+        # from four addresses: one address may hold only MAX_UPLOADS_PER_SOURCE slots
+        replies = await asyncio.gather(*(fetch(port, get(f"RFC {1 + i % 8}"),
+                                               source=f"127.0.0.{1 + i % 4}")
                                          for i in range(40)))
     for i, (status, _, body) in enumerate(replies):
         assert status == b"P2P-CI/1.0 200 OK" and body == files[1 + i % 8]
