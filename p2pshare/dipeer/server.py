@@ -1,6 +1,6 @@
 """A P2P-DI peer's RFC server: RFCQuery (the whole index) and GetRFC (one file).
 
-Strategy: one request per connection (PROTOCOLS.md section 6), read and refused or
+Strategy: one request per connection (docs/p2p-di.md#di-connections), read and refused or
 answered by ``registry.wire.serve_one``. RFCQuery returns every record the index holds,
 local and remote. GetRFC serves only ``rfc<N>.txt`` truly inside the folder
 (``peer.paths.resolve_rfc``), with Content-Length and the exact bytes by ``sendfile``.

@@ -1,6 +1,7 @@
 """A peer's upload server: one GET per connection, the file's exact bytes, then close.
 
-Strategy: the handout's P2P exchange (PROTOCOLS.md 1.9, 3). Read one request under a
+Strategy: the handout's P2P exchange (docs/p2p-ci.md#upload-server, docs/p2p-ci.md#p2p-get).
+Read one request under a
 head deadline; ``protocol.ci.interpret`` decides 400/505; ``paths.resolve_rfc`` decides
 404 (only ``rfc<N>.txt`` inside the folder can ever be served); a 200 carries the five
 headers in the handout's order and the body goes out by ``sendfile`` (zero copy). At most
