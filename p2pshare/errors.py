@@ -32,7 +32,7 @@ __all__ = [
 
 
 class Status(IntEnum):
-    """Status codes shared by every p2pshare protocol (P2P-CI handout, section 2.4)."""
+    """Status codes shared by every p2pshare protocol (docs/p2p-ci.md#status-codes)."""
 
     OK = 200
     BAD_REQUEST = 400

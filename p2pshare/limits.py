@@ -50,7 +50,7 @@ UPLOAD_IDLE_TIMEOUT = 30 * SECONDS
 # unread input would send a reset, which can destroy the reply's end in flight.
 CLOSE_LINGER = 2 * SECONDS
 # While receiving a P2S response, a silence this long after the status line ends the
-# message: tolerates servers that omit the terminating blank line (spec ambiguity A2).
+# message: tolerates servers that omit the terminating blank line (docs/p2p-ci.md#a2).
 RESPONSE_LINGER = 1.0 * SECONDS
 # How long a client waits for any response before giving up.
 RESPONSE_TIMEOUT = 30 * SECONDS
@@ -105,8 +105,9 @@ COALESCE_BYTES = 64 * KiB
 # Receive buffer for file bodies: large reads, written straight to disk.
 RECV_CHUNK = 1 * MiB
 
-# --- P2P-DI (PROTOCOLS.md section 6) -----------------------------------------------------
-# The registration server's well-known port (DI-573, Figure 1; DI-401 prints 65243: A13).
+# --- P2P-DI (docs/p2p-di.md#handout-rules) ---------------------------------------------
+# The registration server's well-known port (DI-573, Figure 1; DI-401 prints 65243:
+# docs/p2p-ci.md#a13).
 RS_PORT = 65423
 # A peer's TTL at the RS and a remote RFC record's TTL at a peer: "initialized to a value of
 # 7200 (in seconds) every time a peer contacts the RS".

@@ -7,7 +7,7 @@ driven by ``drive`` starts with its control byte (0: fed whole, then closed; see
 ``drive.reads``). Replies are made by a server ``Connection`` that has read the request,
 so they are exactly what our servers send; the handout's own odd forms (a P2S reply with
 no blank line, A1; a GET reply with no blank line before its data) are written out by
-hand from PROTOCOLS.md.
+hand from docs/p2p-ci.md#p2s-responses and docs/p2p-ci.md#get-response.
 """
 
 from __future__ import annotations

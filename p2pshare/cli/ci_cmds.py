@@ -24,7 +24,7 @@ from . import menu
 from ._run import fail, run
 
 log = logging.getLogger(__name__)
-INDEX_PORT = 7734  # the handout's well-known port (PROTOCOLS.md 1.2)
+INDEX_PORT = 7734  # the handout's well-known port (docs/p2p-ci.md#well-known-port)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -1,4 +1,4 @@
-"""``p2pshare demo``: the handout's demo (PROTOCOLS.md 4, DEMO-2025), checked step by step.
+"""``p2pshare demo``: the handout's demo (docs/p2p-ci.md#demo), checked step by step.
 
 Strategy: a real index server and two real peers on loopback sockets in this process,
 with generated RFC files. Each step prints the exchange as it crossed the wire and checks

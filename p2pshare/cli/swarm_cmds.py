@@ -24,7 +24,7 @@ from ._run import fail, run
 from .progress import ProgressView, human
 
 log = logging.getLogger(__name__)
-INDEX_PORT = 7734  # the swarm tracker lives in the index server (PROTOCOLS.md 1.2)
+INDEX_PORT = 7734  # the swarm tracker lives in the index server (docs/p2p-ci.md#well-known-port)
 _SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?\Z", re.I)
 _REFRESH = 0.1  # seconds between progress-bar refreshes
 

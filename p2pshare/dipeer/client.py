@@ -1,6 +1,6 @@
 """A P2P-DI peer's requests to other peers: RFCQuery and GetRFC.
 
-Strategy: each is one exchange on a new connection (PROTOCOLS.md section 6). A GetRFC body
+Strategy: each is one exchange on a new connection (docs/p2p-di.md#di-connections). A GetRFC body
 goes straight to a temporary file in the folder and is renamed to ``rfc<N>.txt`` only once
 exactly Content-Length bytes arrived; on any failure the temporary file is removed.
 """

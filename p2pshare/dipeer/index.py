@@ -1,6 +1,6 @@
 """A P2P-DI peer's RFC index: (number, title, hostname, port, TTL) records, pure.
 
-Strategy (PROTOCOLS.md section 6): local records are the RFCs in our folder, their TTL
+Strategy (docs/p2p-di.md#di-rfc-index): local records are the RFCs in our folder, their TTL
 fixed at the full TTL (7200 s) and never decremented. Remote records are learned from
 RFCQuery replies. A record about the peer that sent the reply (one of its local RFCs) is
 (re)set to the full TTL, as the handout says. A record the sender only relays, about a

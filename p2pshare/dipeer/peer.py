@@ -4,7 +4,7 @@ Strategy: ``start`` scans the folder into the index as local records, starts the
 and settles the address it advertises (``--hostname``, else the local address that routes
 to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL the RS stated,
 so two KeepAlives may be lost before the RS flags us. ``get`` is the handout's algorithm
-(PROTOCOLS.md section 6): PQuery; try the active holders already in the index; then
+(docs/p2p-di.md#di-download): PQuery; try the active holders already in the index; then
 RFCQuery each active peer in turn, merge, and try the active holders it revealed; stop at
 the first complete download or when the active peers are exhausted.
 """

@@ -1,10 +1,10 @@
 """A P2P-DI peer's RFC server: RFCQuery (the whole index) and GetRFC (one file).
 
-Strategy: one request per connection (PROTOCOLS.md section 6), on the one server runtime
-(``net.runtime``), which reads it and answers a malformed one with its status. RFCQuery
-returns every record the index holds, local and remote. GetRFC serves only ``rfc<N>.txt``
-truly inside the folder (``peer.paths.resolve_rfc``), with Content-Length and the exact
-bytes by ``sendfile``.
+Strategy: one request per connection (docs/p2p-di.md#di-connections), on the one server
+runtime (``net.runtime``), which reads it and answers a malformed one with its status.
+RFCQuery returns every record the index holds, local and remote. GetRFC serves only
+``rfc<N>.txt`` truly inside the folder (``peer.paths.resolve_rfc``), with Content-Length
+and the exact bytes by ``sendfile``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What each peer holds and in which order it downloads: the handout's tasks, pure.
 
-Strategy (PROTOCOLS.md section 6, "Experiments"): with ``peers`` peers and ``per_peer``
+Strategy (docs/p2p-di.md#di-experiments): with ``peers`` peers and ``per_peer``
 RFCs each (the handout: 6 and 10, so 60 RFCs and 50 downloads per peer):
 
 - Task 1, centralized: P0 holds all RFCs; P1.. each download the first ``total - per_peer``

@@ -1,8 +1,8 @@
 """The central index server (P2P-CI section 1-2, TCP 7734), also the swarm tracker.
 
-Strategy: each peer's connection stays open while the peer is active (PROTOCOLS.md 1.3).
-the server runtime (``net.runtime``) feeds its bytes to the sans-IO codec and hands each
-whole request here;
+Strategy: each peer's connection stays open while the peer is active
+(docs/p2p-ci.md#persistent-connection). The server runtime (``net.runtime``) feeds its
+bytes to the sans-IO codec and hands each whole request here;
 every protocol decision is made by ``protocol.ci.interpret`` and ``MemoryIndex``. Small
 answers (ADD, LOOKUP, REMOVE, errors) are computed and written at once, with no task and
 no await (a LOOKUP in the common form arriving alone takes ``quick``, which skips the

@@ -1,7 +1,7 @@
 """The P2P-CI index: who holds which RFC, newest first, owned by the connection that added it.
 
 Strategy: the handout keeps two linked lists (peers, RFC records) and inserts at the front
-(PROTOCOLS.md 1.5-1.8). We keep the same order with insertion-ordered dicts read
+(docs/p2p-ci.md#index-records). We keep the same order with insertion-ordered dicts read
 backwards, and add the indexes that make each operation cheap:
 
 * ``_records``: record key -> title, in insertion order: LIST walks it backwards.

@@ -1,10 +1,11 @@
 """A peer's two client roles: its persistent index connection, and GET from other peers.
 
 Strategy: ``IndexClient`` sends one P2S request at a time over the connection that stays
-open while the peer is active (PROTOCOLS.md 1.3) and returns a ``Reply`` (status, records,
-and the exact bytes that crossed the wire, for printing). ``download`` asks each holder in
-turn (2.3 LOOKUP order, newest first, skipping ourselves) until one sends the file; the
-body goes to a temporary name and is renamed only once Content-Length bytes arrived.
+open while the peer is active (docs/p2p-ci.md#persistent-connection) and returns a
+``Reply`` (status, records, and the exact bytes that crossed the wire, for printing).
+``download`` asks each holder in turn (2.3 LOOKUP order, newest first, skipping ourselves)
+until one sends the file; the body goes to a temporary name and is renamed only once
+Content-Length bytes arrived.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A whole P2P-CI peer: upload server, index connection, and the GET-then-ADD routine.
 
-Strategy: the handout's start-up order (PROTOCOLS.md 4): upload server first, then the
+Strategy: the handout's start-up order (docs/p2p-ci.md#startup-order): upload server first, then the
 connection to the index, then one ADD per local RFC. ``get`` is LOOKUP, then each holder
 in turn, then ADD (A10: after a complete, length-checked download). ``stay_connected``
 re-opens the index connection with exponential backoff when the server goes away and

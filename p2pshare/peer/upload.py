@@ -1,13 +1,13 @@
 """A peer's upload server: one GET per connection, the file's exact bytes, then close.
 
-Strategy: the handout's P2P exchange (PROTOCOLS.md 1.9, 3), served by the one server runtime
-(``net.runtime``: one exchange per connection, an idle and a head deadline);
-``protocol.ci.interpret`` decides 400/505; ``paths.resolve_rfc`` decides 404 (only
-``rfc<N>.txt`` inside the folder can ever be served); a 200 carries the five headers in the
-handout's order and the body goes out by ``sendfile`` (zero copy). At most
-``limits.MAX_UPLOADS`` uploads run at once, at most ``limits.MAX_UPLOADS_PER_SOURCE`` of
-them for one source address; beyond that a connection is closed at once. A small file leaves
-in one write with its headers.
+Strategy: the handout's P2P exchange (docs/p2p-ci.md#upload-server,
+docs/p2p-ci.md#p2p-get), served by the one server runtime (``net.runtime``: one exchange
+per connection, an idle and a head deadline); ``protocol.ci.interpret`` decides 400/505;
+``paths.resolve_rfc`` decides 404 (only ``rfc<N>.txt`` inside the folder can ever be
+served); a 200 carries the five headers in the handout's order and the body goes out by
+``sendfile`` (zero copy). At most ``limits.MAX_UPLOADS`` uploads run at once, at most
+``limits.MAX_UPLOADS_PER_SOURCE`` of them for one source address; beyond that a connection
+is closed at once. A small file leaves in one write with its headers.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Requests carry a body only with Content-Length. Responses are framed in one of t
 (``Framing``), chosen per request by the ``framing_for`` callable, because P2P-CI's P2S
 responses (status, blank, data lines, blank) are not self-describing.
 
-Tolerance when reading (PROTOCOLS.md section 5): bare LF line ends; blank lines before a
+Tolerance when reading (docs/p2p-ci.md#tolerances): bare LF line ends; blank lines before a
 start line are skipped (A3's optional extra CRLF); a P2S 200 whose first line after the
 status is data, not blank (A1); a P2S body whose terminating blank line never comes ends
 on ``receive_pause()`` (A2) or when the next status line appears, and a last line without

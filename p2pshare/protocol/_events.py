@@ -72,7 +72,7 @@ PAUSED = _Sentinel.PAUSED
 class Framing(Enum):
     """How a response body is delimited.
 
-    LINES: P2S (P2P-CI section 2.3): status line, blank line, data lines, blank line.
+    LINES: P2S (docs/p2p-ci.md#p2s-responses): status line, blank line, data lines, blank line.
     LENGTH: P2P GET and the extensions: headers, blank line, Content-Length bytes
     (a 200 without Content-Length runs until the connection closes).
     """

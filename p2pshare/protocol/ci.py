@@ -4,7 +4,7 @@ Strategy: ``Connection`` (``_connection``) frames messages; this module gives th
 meaning. ``interpret`` turns a framed ``Request`` into a ``CIRequest`` or a ``Rejected``
 (a well-framed request we answer with 400 or 505 and then carry on: the framing is intact,
 so the connection survives). ``to_event`` builds the exact request the handout shows.
-Section numbers refer to ``shared/spec/PROTOCOLS.md``.
+Section numbers (2.4, A1, ...) are those of docs/p2p-ci.md#contents.
 
 Check order (section 2.4): version first (505), then method and format (400), then the
 lookup itself (404 is an ordinary response, not an error). Head text that was not UTF-8
@@ -36,7 +36,7 @@ class Method(StrEnum):
     LOOKUP = "LOOKUP"
     LIST = "LIST"
     GET = "GET"
-    REMOVE = "REMOVE"  # extension: withdraw one's own record (README, "Extensions")
+    REMOVE = "REMOVE"  # extension: withdraw one's own record (docs/p2p-ci.md#remove)
 
 
 P2S_METHODS = frozenset({Method.ADD, Method.LOOKUP, Method.LIST, Method.REMOVE})
@@ -176,8 +176,8 @@ def interpret(req: Request) -> CIRequest | Rejected:
 
 
 def checked(req: Request, version: str, interpret: Callable[[Request], T]) -> T | Rejected:
-    """The check order every p2pshare protocol shares (PROTOCOLS.md 2.4): the version first
-    (505), then a head that was not UTF-8 (400: a host name or title holding U+FFFD would
+    """The check order every p2pshare protocol shares (docs/p2p-ci.md#check-order): the version
+    first (505), then a head that was not UTF-8 (400: a host name or title holding U+FFFD would
     be stored and handed to others), then ``interpret``, whose ``RemoteProtocolError``
     becomes a ``Rejected`` with its status (400); never raises."""
     if req.version.upper() != version:

@@ -1,17 +1,17 @@
 """P2P-DI/1.0: registration-server and peer-to-peer messages, typed.
 
-Strategy: the handout leaves the wire format to us (PROTOCOLS.md section 6), so P2P-DI is
-P2P-CI's family with one framing: a request line ``METHOD <target> P2P-DI/1.0``, ``Name:
-value`` headers, a blank line, and a body of exactly Content-Length bytes (LENGTH framing).
-Every exchange uses its own TCP connection, one request and one response (section 6:
-"the TCP connection is closed at the end of each message exchange"), so connections are
-built with ``keep_alive=False``. ``Connection`` frames; this module gives meaning:
-``interpret`` turns a framed request into a typed message or a ``Rejected``; ``to_event``
-builds the exact request; the ``parse_*`` functions read replies. The full grammar, with
-byte-exact examples, is in docs/p2p-di.md.
+Strategy: the handout leaves the wire format to us (docs/p2p-di.md#di-wire-format), so
+P2P-DI is P2P-CI's family with one framing: a request line ``METHOD <target> P2P-DI/1.0``,
+``Name: value`` headers, a blank line, and a body of exactly Content-Length bytes (LENGTH
+framing). Every exchange uses its own TCP connection, one request and one response
+(docs/p2p-di.md#di-connections: "the TCP connection is closed at the end of each message
+exchange"), so connections are built with ``keep_alive=False``. ``Connection`` frames;
+this module gives meaning: ``interpret`` turns a framed request into a typed message or a
+``Rejected``; ``to_event`` builds the exact request; the ``parse_*`` functions read
+replies. The full grammar, with byte-exact examples, is in docs/p2p-di.md.
 
-Check order (as P2P-CI, section 2.4): version (505), then method, target and headers
-(400), then the operation itself (404, 409 are ordinary responses, not errors).
+Check order (as P2P-CI, docs/p2p-ci.md#check-order): version (505), then method, target
+and headers (400), then the operation itself (404, 409 are ordinary responses, not errors).
 
 Robustness: list bodies (PQuery, RFCQuery) come from remote peers. A malformed line is
 skipped and counted, never raised past ``parse_peers``/``parse_index``: one bad record
@@ -36,7 +36,8 @@ from .ci import _cut_last_word, checked
 
 VERSION = "P2P-DI/1.0"
 CONTENT_TYPE = "text/plain"
-NO_ACTIVE_PEERS = "No Active Peers"  # the reason phrase of PQuery's 404 (section 6)
+# the reason phrase of PQuery's 404 (docs/p2p-di.md#di-messages)
+NO_ACTIVE_PEERS = "No Active Peers"
 UNKNOWN_COOKIE = "Unknown Cookie"  # 409: the RS never issued this cookie
 NOT_ACTIVE = "Not Active"  # 409: the peer left or its TTL ran out; register again
 VERSION_PHRASE = "P2P-DI Version Not Supported"
@@ -319,7 +320,7 @@ def list_head(body: bytes) -> Response:
 
 
 def file_reply(size: int, mtime: float, os_name: str, now: float | None = None) -> Response:
-    """200 to GetRFC: P2P-CI's five headers in P2P-CI's order (section 3)."""
+    """200 to GetRFC: P2P-CI's five headers in P2P-CI's order (docs/p2p-ci.md#get-response)."""
     headers: Headers = (
         ("Date", http_date(now)),
         ("OS", os_name),

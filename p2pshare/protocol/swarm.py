@@ -148,7 +148,7 @@ def interpret(req: Request, body: bytes) -> SwarmRequest | Rejected:
     """Validate a framed request as P2P-SWARM/1.0; never raises.
 
     The version is checked first (505), then method, target and headers (400), as for
-    P2P-CI (PROTOCOLS.md 2.4).
+    P2P-CI (docs/p2p-ci.md#check-order).
     """
     return checked(req, VERSION, lambda r: _interpret(r, body))
 

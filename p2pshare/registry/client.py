@@ -2,7 +2,7 @@
 
 Strategy: ``RSClient`` remembers what the RS gave it (cookie, TTL) and what it registered
 (hostname, RFC-server port), so each call is one message on one new connection
-(PROTOCOLS.md section 6). A 409 means the RS no longer knows us as active (our TTL ran out,
+(docs/p2p-di.md#di-connections). A 409 means the RS no longer knows us as active (our TTL ran out,
 or the RS restarted): the client registers again, with its cookie if the RS still knows it,
 without one if not, and retries the message once.
 """

@@ -3,7 +3,7 @@
 Strategy: the server runtime (``net.runtime``, as the index server; no task per connection)
 feeds each connection's bytes to the P2P-DI server ``Connection``; the one request is
 handed to ``request``, where ``answer`` maps it to a reply using the ``Registry`` (pure);
-the reply is written at once and the connection closes (PROTOCOLS.md section 6). The whole
+the reply is written at once and the connection closes (docs/p2p-di.md#di-connections). The whole
 request must arrive within ``FIRST_REQUEST_TIMEOUT`` of the connection being made; a
 malformed one gets its status, then the close: a bad or silent client costs its own
 connection, never the server.

@@ -1,4 +1,4 @@
-"""The registration server's peer list (PROTOCOLS.md section 6), pure and clock-driven.
+"""The registration server's peer list (docs/p2p-di.md#di-peer-record), pure and clock-driven.
 
 Strategy: nothing ticks. A record stores when the peer last contacted the RS, and its TTL
 is computed on demand from an injectable monotonic clock: ``ttl - (now - last_contact)``,

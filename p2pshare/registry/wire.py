@@ -1,11 +1,11 @@
 """One P2P-DI exchange over asyncio: the part the RS, RFC servers and clients share.
 
-Strategy: every P2P-DI message travels on its own TCP connection (PROTOCOLS.md section 6),
-so a client is ``connect`` + ``request`` + ``read_body``; servers run on the one server
-runtime (``net.runtime``) and use ``show`` to print what they exchange. Protocol decisions
-live in ``protocol.di``; here bytes move, and each message can be shown to the user through
-a ``Trace`` callback, as the handout asks ("the two peers and the RS print to the screen the
-format of the messages").
+Strategy: every P2P-DI message travels on its own TCP connection
+(docs/p2p-di.md#di-connections), so a client is ``connect`` + ``request`` + ``read_body``;
+servers run on the one server runtime (``net.runtime``) and use ``show`` to print what they
+exchange. Protocol decisions live in ``protocol.di``; here bytes move, and each message can
+be shown to the user through a ``Trace`` callback, as the handout asks ("the two peers and
+the RS print to the screen the format of the messages").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A peer's tracker client: P2P-SWARM requests on its persistent index-server connection.
 
 Strategy: one connection per process, kept open while the peer takes part (its records
-vanish when it closes, PROTOCOLS.md 1.8); one exchange at a time under a lock, so the
+vanish when it closes, docs/p2p-ci.md#leaving); one exchange at a time under a lock, so the
 download's HAVE reports and PEERS polls can come from different tasks. An exchange that
 is cancelled half-way (its task group ended) leaves its answer owed: the next exchange
 reads and drops it first, so the connection stays usable. Every non-200 answer that the

@@ -3,7 +3,7 @@
 Strategy: per swarm, the manifest (checked against the swarm id before it is stored) and
 each live peer's pieces, keyed by the connection (``owner``) that announced them; a peer
 can change only its own records, and ``drop`` removes them all when its connection ends,
-exactly like P2P-CI records (PROTOCOLS.md 1.8). As in P2P-CI, an address (host, port)
+exactly like P2P-CI records (docs/p2p-ci.md#leaving). As in P2P-CI, an address (host, port)
 belongs to the first live connection that announced it: another connection announcing it
 gets 409, so it cannot make others believe that address holds pieces it does not. A swarm
 with no peer left is forgotten. Availability is kept per swarm incrementally

@@ -126,9 +126,10 @@ def test_idle_flood_is_closed_by_the_idle_deadline(kind: str, tmp_path: Path) ->
 
 
 def test_index_holds_idle_peers_in_bounded_memory(tmp_path: Path) -> None:
-    """The index server lets a silent peer stay (PROTOCOLS.md 1.3: a peer with nothing to
-    ADD is still a peer), so a flood of idle connections is held, not closed: bounded by
-    the connection limit and TCP keepalive. Memory stays bounded and peers are served."""
+    """The index server lets a silent peer stay (docs/p2p-ci.md#persistent-connection: a
+    peer with nothing to ADD is still a peer), so a flood of idle connections is held, not
+    closed: bounded by the connection limit and TCP keepalive. Memory stays bounded and
+    peers are served."""
     target = TARGETS["index"]
 
     async def attack(pid: int, port: int) -> None:

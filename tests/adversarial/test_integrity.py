@@ -2,7 +2,7 @@
 thousand peers registering at once lose none.
 
 Strategy: records belong to the connection that made them (P2P-CI, the swarm tracker) or
-to the holder of a cookie (P2P-DI, docs/p2p-di.md "Cookies"). Each test has an honest
+to the holder of a cookie (P2P-DI, docs/p2p-di.md#rs-behaviour). Each test has an honest
 peer, an attacker trying every way in with its own connection, and an observer that reads
 the index afterwards. The concurrency tests run the server in a process of its own and
 compare what the index lists with exactly what was registered.

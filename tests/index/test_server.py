@@ -19,7 +19,7 @@ NOT_FOUND = b"P2P-CI/1.0 404 Not Found\r\n\r\n"
 BAD = b"P2P-CI/1.0 400 Bad Request\r\n\r\n"
 OLD = b"P2P-CI/1.0 505 P2P-CI Version Not Supported\r\n\r\n"
 
-# PROTOCOLS.md 2.2, exactly as the handout prints them.
+# docs/p2p-ci.md#p2s-examples, exactly as the handout prints them.
 ADD_123 = (b"ADD RFC 123 P2P-CI/1.0\r\n"
            b"Host: thishost.csc.ncsu.edu\r\n"
            b"Port: 5678\r\n"

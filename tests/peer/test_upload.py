@@ -17,7 +17,7 @@ from ..aio import Raw, arun, upload_server
 
 
 def get(rfc: str, version: str = "P2P-CI/1.0") -> bytes:
-    """The handout's GET example (PROTOCOLS.md 3) for ``rfc``."""
+    """The handout's GET example (docs/p2p-ci.md#get-request) for ``rfc``."""
     return (f"GET {rfc} {version}\r\nHost: somehost.csc.ncsu.edu\r\n"
             "OS: Mac OS 10.4.1\r\n\r\n").encode()
 

@@ -1,6 +1,7 @@
-"""P2P-CI/1.0 on the wire: the handout's own messages, byte-exact, both ways (PROTOCOLS.md).
+"""P2P-CI/1.0 on the wire: the handout's own messages, byte-exact, both ways (docs/p2p-ci.md#p2s).
 
-Every fixture below is copied from PROTOCOLS.md 2.2, 2.3 and 3 (CRLF line ends added where
+Every fixture below is copied from the handout's examples in docs/p2p-ci.md#p2s-examples,
+docs/p2p-ci.md#p2s-responses and docs/p2p-ci.md#get-response (CRLF line ends added where
 the handout's grammar puts them, and left out where its examples leave them out).
 """
 
