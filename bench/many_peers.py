@@ -27,10 +27,13 @@ from index_scale import PROBES, list_all, probed_server, rss_kib  # noqa: E402
 
 
 def open_peers(port: int, count: int) -> list[socket.socket]:
-    """``count`` connections, each ADDing one RFC; returns once every reply arrived."""
+    """``count`` connections, each ADDing one RFC; returns once every reply arrived. They
+    come from 127.0.0.2 upwards, 1,000 an address: the index server admits at most
+    MAX_CONNECTIONS_PER_SOURCE connections from one address."""
     peers = []
     for i in range(count):
-        sock = socket.create_connection(("127.0.0.1", port))
+        source = f"127.0.{2 + i // 1000 // 254}.{2 + i // 1000 % 254}"
+        sock = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
         sock.sendall(f"ADD RFC {1 + i % 50_000} P2P-CI/1.0\r\nHost: p{i}\r\nPort: 1\r\n"
                      f"Title: T\r\n\r\n".encode())
         peers.append(sock)
