@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections.abc import Callable
 from typing import BinaryIO
@@ -282,9 +281,3 @@ def split_hostport(text: str, default_port: int) -> tuple[str, int]:
         return host, int(port)
     return text, default_port
 
-
-def fsync_and_replace(tmp: str, final: str) -> None:
-    """Make a completed download durable, then give it its final name atomically."""
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..files import AtomicFile
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import EventStream, open_stream
 from ..protocol import Data, EndOfMessage, Request, Response, ci, get_header
@@ -251,20 +252,11 @@ async def send_get(host: str, port: int, request: Request, printer: Printer | No
 
 async def _receive_file(stream: SocketStream, folder: Path, rfc: int, head: Response) -> int:
     declared = get_header(head.headers, "Content-Length")
-    tmp = paths.temp_path(folder, paths.rfc_filename(rfc))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            size = await receive_body(stream, fd, int(declared) if declared else None)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with AtomicFile(folder, paths.rfc_filename(rfc)) as out:
+        size = await receive_body(stream, out.fd, int(declared) if declared else None)
         if declared is not None and int(declared) != size:
             raise PeerGone(f"got {size} of {declared} bytes")
-        os.replace(tmp, folder / paths.rfc_filename(rfc))
-    finally:
-        if tmp.exists():
-            os.unlink(tmp)
+        out.commit()
     return size
 
 
