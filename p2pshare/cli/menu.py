@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import P2PError
+from ..host import join_hostport
 from ..peer import paths
 from ..peer.client import Reply
 from ..peer.node import Peer
@@ -147,7 +148,7 @@ async def _get(peer: Peer, rfc: int) -> None:
         report(result.lookup)
         return
     for holder, outcome in result.download.attempts:
-        print(f"   {holder.host}:{holder.port} -> {outcome}", flush=True)
+        print(f"   {join_hostport(holder.host, holder.port)} -> {outcome}", flush=True)
     if result.download.path is None:
         print(f"=> RFC {rfc}: no holder could send it", flush=True)
     else:

@@ -14,10 +14,10 @@ from pathlib import Path
 from .. import limits
 from ..errors import IntegrityError, Status
 from ..files import AtomicFile
+from ..host import join_hostport, os_name
 from ..net.sockstream import SocketStream
 from ..peer import paths
 from ..peer.client import receive_body
-from ..peer.upload import os_name
 from ..protocol import di
 from ..registry import wire
 
@@ -65,7 +65,7 @@ async def get_rfc(
                                                                    limits.DI_MAX_RFC_FILE))
     if trace is not None:
         note = "" if head.status != Status.OK else f"[{size} bytes saved]\n"
-        trace(wire.show(f"<<< from {peer.host}:{peer.port}", head) + note)
+        trace(wire.show(f"<<< from {join_hostport(peer.host, peer.port)}", head) + note)
     if head.status != Status.OK:
         return reply
     return Fetched(folder / paths.rfc_filename(rfc), size, time.perf_counter() - start)

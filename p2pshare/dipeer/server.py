@@ -15,10 +15,10 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import Status
+from ..host import os_name
 from ..net.server import TCPServer
 from ..net.stream import EventStream
 from ..peer import paths
-from ..peer.upload import os_name
 from ..protocol import EndOfMessage, Request, di
 from ..registry import wire
 from .index import RFCIndex

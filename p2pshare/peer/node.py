@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..backoff import Backoff
 from ..errors import P2PError, Status
+from ..host import host_name
 from . import paths
 from .client import Download, IndexClient, Printer, Reply, download
 from .upload import UploadServer
@@ -32,11 +32,6 @@ class GetResult:
     add: Reply | None
 
 
-def default_hostname() -> str:
-    """The name this peer advertises unless told otherwise (A11: configurable)."""
-    return socket.gethostname() or "localhost"
-
-
 class Peer:
     """A P2P-CI peer sharing the ``rfc<N>.txt`` files of ``folder``."""
 
@@ -45,7 +40,7 @@ class Peer:
                  printer: Printer | None = None) -> None:
         self.folder = folder
         self.server = server
-        self.hostname = hostname or default_hostname()
+        self.hostname = hostname or host_name()  # A11: configurable
         self.upload = UploadServer(folder)
         self._upload_addr = (upload_host, upload_port)
         self.printer = printer

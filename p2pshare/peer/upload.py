@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import platform
 from pathlib import Path
 
 from .. import limits
 from ..errors import PeerGone, RemoteProtocolError, Status
+from ..host import join_hostport, os_name
 from ..net.server import TCPServer
 from ..net.stream import EventStream
 from ..protocol import EndOfMessage, Request, ci
@@ -24,11 +24,6 @@ from ..protocol.ci import CIRequest, Method
 from . import paths
 
 log = logging.getLogger(__name__)
-
-
-def os_name() -> str:
-    """The OS header value, e.g. ``Linux 6.1.0``."""
-    return f"{platform.system()} {platform.release()}".strip() or "unknown"
 
 
 class UploadServer:
@@ -61,22 +56,24 @@ class UploadServer:
                     pass
             await self._answer(stream, ci.interpret(event))
         except RemoteProtocolError as exc:
-            log.info("[Peer] bad request from %s:%d: %s", *stream.peername, exc)
+            log.info("[Peer] bad request from %s: %s", join_hostport(*stream.peername), exc)
             await stream.send_quietly(ci.upload_error(exc.status, self.os_name), EndOfMessage())
         except (TimeoutError, PeerGone, OSError) as exc:
-            log.info("[Peer] upload to %s:%d ended: %s", *stream.peername, type(exc).__name__)
+            log.info("[Peer] upload to %s ended: %s", join_hostport(*stream.peername),
+                     type(exc).__name__)
         finally:
             await stream.linger_close()  # one GET per connection (1.9)
 
     async def _answer(self, stream: EventStream, req: CIRequest | ci.Rejected) -> None:
         if isinstance(req, ci.Rejected):
-            log.info("[Peer] %s:%d: %d %s", *stream.peername, req.status, req.detail)
+            log.info("[Peer] %s: %d %s", join_hostport(*stream.peername), req.status, req.detail)
             await stream.send(ci.upload_error(req.status, self.os_name), EndOfMessage())
             return
         path = paths.resolve_rfc(self.folder, req.rfc or 0) if req.method is Method.GET else None
         if path is None:
             status = Status.NOT_FOUND if req.method is Method.GET else Status.BAD_REQUEST
-            log.info("[Peer] GET RFC %s from %s:%d -> %d", req.rfc, *stream.peername, status)
+            log.info("[Peer] GET RFC %s from %s -> %d", req.rfc, join_hostport(*stream.peername),
+                     status)
             await stream.send(ci.upload_error(status, self.os_name), EndOfMessage())
             return
         await self._send_file(stream, path, req)
@@ -93,6 +90,6 @@ class UploadServer:
             await stream.sendfile(handle, 0, info.st_size)
             await stream.send(EndOfMessage())
         self.served += 1
-        log.info("[Peer] sent RFC %s (%d bytes) to %s:%d", req.rfc, info.st_size,
-                 *stream.peername)
+        log.info("[Peer] sent RFC %s (%d bytes) to %s", req.rfc, info.st_size,
+                 join_hostport(*stream.peername))
 

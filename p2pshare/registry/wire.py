@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..host import join_hostport
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import BaseStream, EventStream
 from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di
@@ -107,7 +108,7 @@ async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None)
         head = await request(stream, msg, trace)
         reply = Reply(head, await read_body(stream))
     if trace is not None:
-        trace(show(f"<<< from {host}:{port}", head, reply.body))
+        trace(show(f"<<< from {join_hostport(host, port)}", head, reply.body))
     return reply
 
 
@@ -179,4 +180,4 @@ def show(label: str, head: Request | Response, body: bytes = b"") -> str:
 
 
 def _addr(stream: BaseStream) -> str:
-    return f"{stream.peername[0]}:{stream.peername[1]}"
+    return join_hostport(*stream.peername)
