@@ -1,6 +1,6 @@
 """The P2P-DI peer's menu: numbers or typed commands, from a terminal or a pipe.
 
-Strategy: lines come from ``menu.StdinLines`` (EOF means quit); each is parsed into a
+Strategy: lines come from ``stdin.StdinLines`` (EOF means quit); each is parsed into a
 ``Command`` and run against the ``DIPeer``. The messages themselves are printed by the
 peer's trace as they cross the wire (the handout: "print to the screen the format of the
 messages they receive"); after each command one ``=>`` line sums up the outcome.
@@ -14,7 +14,7 @@ from ..dipeer.peer import PEER_FAILURES, DIPeer
 from ..errors import Status
 from ..host import join_hostport, split_hostport
 from ..protocol import Response, di
-from .menu import StdinLines
+from ..stdin import StdinLines
 
 MENU = """\
   1) register            register (again) with the RS   2) pquery      the active peers
