@@ -117,11 +117,9 @@ def result_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obj
 
 
 def machine() -> str:
-    import platform
-
     from p2pshare.cli._run import loop_factory
+    from p2pshare.host import machine as describe
 
     loops = {"index and registration servers": loop_factory(True), "peers": loop_factory(False)}
     used = ", ".join(f"{who} {'asyncio' if f is None else 'uvloop'}" for who, f in loops.items())
-    return (f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"event loops: {used} (P2PSHARE_LOOP=asyncio|uvloop overrides)")
+    return f"{describe()}; event loops: {used} (P2PSHARE_LOOP=asyncio|uvloop overrides)"

@@ -58,9 +58,12 @@ RESPONSE_TIMEOUT = 30 * SECONDS
 CONNECT_TIMEOUT = 10 * SECONDS
 # A peer that lost the index server (a P2P-CI peer, a swarm seeder) tries to reconnect
 # after RECONNECT_FIRST, doubling the delay after each failure up to RECONNECT_MAX: quick
-# after a restart, and no storm of connects while it is down.
+# after a restart, and no storm of connects while it is down. Each delay is spread by up
+# to RECONNECT_JITTER of itself either way, so that peers that lost the server together
+# do not all come back in the same instant.
 RECONNECT_FIRST = 0.2 * SECONDS
 RECONNECT_MAX = 10 * SECONDS
+RECONNECT_JITTER = 0.1  # a fraction of each delay
 # TCP keepalive on index-server connections: a vanished host is noticed after about
 # KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT = 60 + 10 * 6 = 120 seconds.
 KEEPALIVE_IDLE = 60

@@ -7,16 +7,16 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .. import limits
 from ..errors import P2PError
+from ..host import host_name, join_hostport, parse_port, split_hostport
 from ..index.server import IndexServer
-from ..net.stream import split_hostport
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
@@ -64,23 +64,26 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _server_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=server_address,
+    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=address_arg(INDEX_PORT),
                    help="index server HOST[:PORT] (default 127.0.0.1:7734)")
 
 
-def server_address(text: str) -> tuple[str, int]:
-    try:
-        host, port = split_hostport(text, INDEX_PORT)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
-    return host, port_arg(str(port))
+def address_arg(default_port: int) -> Callable[[str], tuple[str, int]]:
+    """An argparse type for ``HOST[:PORT]`` (``[v6]:PORT`` too) with ``default_port``."""
+    def address(text: str) -> tuple[str, int]:
+        try:
+            return split_hostport(text, default_port)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+    return address
 
 
 def port_arg(text: str) -> int:
     """A TCP port number, 0 to 65535 (0: any free port)."""
-    if not text.isdigit() or int(text) > limits.MAX_PORT:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
-    return int(text)
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- server
@@ -93,7 +96,7 @@ async def serve_index(host: str, port: int) -> int:
     try:
         await server.start(host, port)
     except OSError as exc:
-        return fail(f"cannot listen on {host}:{port}: {exc}")
+        return fail(f"cannot listen on {join_hostport(host, port)}: {exc}")
     try:
         await server.serve_forever()
     finally:
@@ -126,7 +129,7 @@ async def run_peer(args: argparse.Namespace) -> int:
         await peer.aclose()
         return fail(str(exc))
     print(f"[Peer] upload server on port {peer.upload_port}; advertising "
-          f"{peer.hostname}:{peer.upload_port}", flush=True)
+          f"{join_hostport(peer.hostname, peer.upload_port)}", flush=True)
     try:
         async with asyncio.TaskGroup() as tg:
             keeper = tg.create_task(peer.stay_connected())
@@ -147,7 +150,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 async def query(args: argparse.Namespace) -> int:
-    client = IndexClient(args.server[0], args.server[1], _me(), 0)
+    client = IndexClient(args.server[0], args.server[1], host_name(), 0)
     try:
         await client.connect()
         reply = await (client.lookup(args.rfc) if args.command == "lookup"
@@ -171,7 +174,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 async def get(args: argparse.Namespace) -> int:
-    client = IndexClient(args.server[0], args.server[1], _me(), 0)
+    client = IndexClient(args.server[0], args.server[1], host_name(), 0)
     try:
         await client.connect()
         found = await client.lookup(args.rfc)
@@ -182,7 +185,8 @@ async def get(args: argparse.Namespace) -> int:
     if not found.ok:
         return fail(f"RFC {args.rfc}: {found.status} {found.reason}")
     result = await download(args.dir, args.rfc, found.records)
-    attempts = [{"peer": f"{r.host}:{r.port}", "outcome": o} for r, o in result.attempts]
+    attempts = [{"peer": join_hostport(r.host, r.port), "outcome": o}
+                for r, o in result.attempts]
     if args.json:
         print(json.dumps({"rfc": args.rfc, "path": str(result.path) if result.path else None,
                           "size": result.size, "attempts": attempts}, indent=2))
@@ -201,12 +205,6 @@ def _quiet_unless_verbose(args: argparse.Namespace) -> None:
     if not args.verbose:
         level = max(logging.WARNING, logging.getLogger().level)
         logging.getLogger("p2pshare").setLevel(level)
-
-
-def _me() -> str:
-    from ..peer.node import default_hostname
-
-    return default_hostname()
 
 
 def _record_json(r: Record) -> dict[str, Any]:

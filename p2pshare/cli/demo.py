@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from ..errors import Status
+from ..host import join_hostport
 from ..index.server import IndexServer
 from ..peer import paths
 from ..peer.client import send_get
@@ -96,10 +97,11 @@ async def _walk(checks: Checks, server: IndexServer, a: Peer, b: Peer,
     for peer in (a, b):
         replies = await peer.start()
         checks.expect(all(r.ok for r in replies) and len(replies) == 2,
-                      f"{peer.hostname}:{peer.upload_port} registered 2 RFCs (200 OK each)")
+                      f"{join_hostport(peer.hostname, peer.upload_port)} registered 2 RFCs "
+                      "(200 OK each)")
     step("2. The server's lists: peers connected and RFCs added")
     for host, port in server.index.peers():
-        console.print(f"   peer {host}:{port}")
+        console.print(f"   peer {join_hostport(host, port)}")
     checks.expect(server.index.peer_count == 2 and len(server.index) == 4,
                   "server holds 2 peers and 4 RFC records")
     assert a.index is not None
@@ -118,7 +120,7 @@ async def _walk(checks: Checks, server: IndexServer, a: Peer, b: Peer,
     saved = a.folder / "rfc2345.txt"
     same = saved.is_file() and saved.read_bytes() == files_b[2345].read_bytes()
     for holder, outcome in got.download.attempts if got.download else []:
-        console.print(f"   GET from {holder.host}:{holder.port}: {outcome}")
+        console.print(f"   GET from {join_hostport(holder.host, holder.port)}: {outcome}")
     checks.expect(got.download is not None and got.download.path is not None and same,
                   "GET 200: the file arrived byte-identical under its final name")
     checks.expect(got.add is not None and got.add.ok, "peer A then ADDed RFC 2345 (A10)")

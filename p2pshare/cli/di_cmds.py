@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from .. import limits
 from ..dipeer.peer import PEER_FAILURES, DIPeer
 from ..experiment import plan
-from ..net.stream import split_hostport
+from ..host import join_hostport, machine
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
 from ._run import fail, run
-from .ci_cmds import port_arg
+from .ci_cmds import address_arg, port_arg
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -79,16 +78,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _rs_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rs", default=f"127.0.0.1:{limits.RS_PORT}", type=rs_address,
+    p.add_argument("--rs", default=f"127.0.0.1:{limits.RS_PORT}", type=address_arg(limits.RS_PORT),
                    help=f"registration server HOST[:PORT] (default 127.0.0.1:{limits.RS_PORT})")
-
-
-def rs_address(text: str) -> tuple[str, int]:
-    try:
-        host, port = split_hostport(text, limits.RS_PORT)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
-    return host, port_arg(str(port))
 
 
 def say(text: str) -> None:
@@ -107,7 +98,7 @@ async def serve_rs(args: argparse.Namespace) -> int:
     try:
         host, port = await server.start(args.host, args.port)
     except OSError as exc:
-        return fail(f"cannot listen on {args.host}:{args.port}: {exc}")
+        return fail(f"cannot listen on {join_hostport(args.host, args.port)}: {exc}")
     say(f"[RS] listening on {host} port {port} (TTL {args.ttl:g} s)")
     try:
         await server.serve_forever()
@@ -134,7 +125,7 @@ async def run_peer(args: argparse.Namespace) -> int:
         say(f"[Peer] RFC server on port {peer.me.port}, advertising {peer.me.host}:"
             f"{peer.me.port}, {len(peer.index.local())} local RFC(s)")
         await peer.register()
-        say(f"[Peer] registered with the RS at {args.rs[0]}:{args.rs[1]}: cookie "
+        say(f"[Peer] registered with the RS at {join_hostport(*args.rs)}: cookie "
             f"{peer.rs.cookie}, TTL {peer.rs.ttl} s")
         async with asyncio.TaskGroup() as tg:
             keeper = tg.create_task(peer.stay_registered())
@@ -197,7 +188,7 @@ async def peers(args: argparse.Namespace) -> int:
     else:
         say(f"{reply.status} {reply.response.reason}: {len(found.items)} active peer(s)")
         for p in found.items:
-            say(f"  {p.host}:{p.port}")
+            say(f"  {join_hostport(p.host, p.port)}")
     return 0 if reply.status in (200, 404) else 1
 
 
@@ -212,7 +203,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 async def experiment(args: argparse.Namespace) -> int:
-    import platform
     import tempfile
 
     from rich.console import Console
@@ -241,8 +231,7 @@ async def experiment(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     title = (f"loopback, {args.peers} peers, {count} RFCs"
              + (f", median of {args.repeat} runs" if args.repeat > 1 else "")
-             + f"; {platform.node()}, {os.cpu_count()} CPUs, Python "
-             f"{platform.python_version()}")
+             + f"; {machine()}")
     written = report.write_task_files(args.out, results, title, plots=not args.no_plot)
     Console(width=max(110, Console().width)).print(report.summary(results))
     for path in written:

@@ -1,6 +1,6 @@
 """The P2P-DI peer's menu: numbers or typed commands, from a terminal or a pipe.
 
-Strategy: lines come from ``menu.StdinLines`` (EOF means quit); each is parsed into a
+Strategy: lines come from ``stdin.StdinLines`` (EOF means quit); each is parsed into a
 ``Command`` and run against the ``DIPeer``. The messages themselves are printed by the
 peer's trace as they cross the wire (the handout: "print to the screen the format of the
 messages they receive"); after each command one ``=>`` line sums up the outcome.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from ..dipeer.peer import PEER_FAILURES, DIPeer
 from ..errors import Status
-from ..net.stream import split_hostport
+from ..host import join_hostport, split_hostport
 from ..protocol import Response, di
-from .menu import StdinLines
+from ..stdin import StdinLines
 
 MENU = """\
   1) register            register (again) with the RS   2) pquery      the active peers
@@ -53,7 +53,7 @@ def parse_command(line: str) -> Command | str:
             host, port = split_hostport(words[1], 0)
         except ValueError:
             return "rfcquery takes HOST:PORT"
-        if not 0 < port <= 65535:
+        if port == 0:
             return "rfcquery takes HOST:PORT"
         return Command(name, peer=di.PeerAddr(host, port))
     return Command(name)
@@ -89,7 +89,8 @@ async def run_command(peer: DIPeer, cmd: Command) -> None:
         say(f"=> {_status((await peer.leave()).response)}")
     elif cmd.name == "pquery":
         peers = await peer.pquery()
-        say(f"=> {len(peers)} active peer(s)" + "".join(f"\n   {p.host}:{p.port}" for p in peers))
+        say(f"=> {len(peers)} active peer(s)"
+            + "".join(f"\n   {join_hostport(p.host, p.port)}" for p in peers))
     elif cmd.name == "rfcquery":
         await _rfcquery(peer, cmd.peer)
     elif cmd.name == "get" and cmd.rfc is not None:
@@ -113,9 +114,9 @@ async def _rfcquery(peer: DIPeer, target: di.PeerAddr | None) -> None:
         try:
             merged = await peer.rfc_query(source)
         except PEER_FAILURES as exc:
-            say(f"=> {source.host}:{source.port}: {exc}")
+            say(f"=> {join_hostport(source.host, source.port)}: {exc}")
             continue
-        say(f"=> {source.host}:{source.port}: {merged.added} new, {merged.refreshed} "
+        say(f"=> {join_hostport(source.host, source.port)}: {merged.added} new, {merged.refreshed} "
             f"refreshed; index now {len(peer.index)} record(s)")
 
 

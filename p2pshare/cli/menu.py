@@ -1,23 +1,22 @@
 """The interactive peer menu: numbers or typed commands, from a terminal or a pipe.
 
-Strategy: a daemon thread reads standard input line by line into an asyncio queue (so
-the event loop never blocks, and a quiet terminal never keeps the process alive at exit);
-each line is parsed into a ``Command`` and run against the ``Peer``. EOF means quit. Every
-request and response is printed exactly as it crossed the wire, as the handout asks.
+Strategy: lines come from ``stdin.StdinLines`` (a daemon thread: the event loop never
+blocks, and a quiet terminal never keeps the process alive at exit); each line is parsed
+into a ``Command`` and run against the ``Peer``. EOF means quit. Every request and
+response is printed exactly as it crossed the wire, as the handout asks.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import threading
 from dataclasses import dataclass
 
 from ..errors import P2PError
+from ..host import join_hostport
 from ..peer import paths
 from ..peer.client import Reply
 from ..peer.node import Peer
 from ..protocol import Request, ci
+from ..stdin import StdinLines
 
 MENU = """\
   1) ADD <n>       announce a local RFC        2) LOOKUP <n>   who has an RFC
@@ -61,23 +60,6 @@ def print_wire(direction: str, data: bytes) -> None:
     label = ">>> sent" if direction == ">" else "<<< received"
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     print(f"{label}\n{text}", end="" if text.endswith("\n") else "\n", flush=True)
-
-
-class StdinLines:
-    """Lines of standard input, read by a daemon thread; None at EOF."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._loop = asyncio.get_running_loop()
-        threading.Thread(target=self._pump, daemon=True, name="stdin").start()
-
-    def _pump(self) -> None:
-        for line in sys.stdin:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
-
-    async def next(self) -> str | None:
-        return await self._queue.get()
 
 
 async def run_menu(peer: Peer) -> None:
@@ -147,7 +129,7 @@ async def _get(peer: Peer, rfc: int) -> None:
         report(result.lookup)
         return
     for holder, outcome in result.download.attempts:
-        print(f"   {holder.host}:{holder.port} -> {outcome}", flush=True)
+        print(f"   {join_hostport(holder.host, holder.port)} -> {outcome}", flush=True)
     if result.download.path is None:
         print(f"=> RFC {rfc}: no holder could send it", flush=True)
     else:

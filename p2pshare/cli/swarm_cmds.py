@@ -14,17 +14,17 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import P2PError
-from ..net.stream import split_hostport
+from ..host import join_hostport
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
 from ..swarm.fetch import Download, first_error
 from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
 from ..swarm.storage import hash_file
 from ._run import fail, run
+from .ci_cmds import INDEX_PORT, address_arg  # the swarm tracker is in the index server
 from .progress import ProgressView, human
 
 log = logging.getLogger(__name__)
-INDEX_PORT = 7734  # the swarm tracker lives in the index server (docs/p2p-ci.md#well-known-port)
 _SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?\Z", re.I)
 _REFRESH = 0.1  # seconds between progress-bar refreshes
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _server_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=_hostport,
+    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=address_arg(INDEX_PORT),
                    help=f"index server HOST[:PORT] (default 127.0.0.1:{INDEX_PORT})")
 
 
@@ -64,10 +64,6 @@ def _peer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="piece server port (default: any)")
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
                    help="upload limit per second for all peers together, e.g. 10M")
-
-
-def _hostport(text: str) -> tuple[str, int]:
-    return split_hostport(text, INDEX_PORT)
 
 
 def size_arg(text: str) -> int:
@@ -99,8 +95,8 @@ async def share(args: argparse.Namespace) -> int:
             for path, manifest in zip(args.paths, manifests, strict=True):
                 await peer.share(path, manifest)
                 print(f"{manifest.id} {manifest.name}", flush=True)
-            log.info("[Swarm] serving %d file(s) as %s:%d until interrupted", len(manifests),
-                     *peer.address)
+            log.info("[Swarm] serving %d file(s) as %s until interrupted", len(manifests),
+                     join_hostport(*peer.address))
             await peer.stay_connected()
             return 0
     except (OSError, P2PError) as exc:
@@ -140,7 +136,8 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
             _refresh(view, download)
     print(final, flush=True)
     if args.seed:
-        log.info("[Swarm] seeding %s as %s:%d until interrupted", manifest.name, *peer.address)
+        log.info("[Swarm] seeding %s as %s until interrupted", manifest.name,
+                 join_hostport(*peer.address))
         await peer.stay_connected()
     return 0
 

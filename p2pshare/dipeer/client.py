@@ -7,17 +7,17 @@ exactly Content-Length bytes arrived; on any failure the temporary file is remov
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
 from ..errors import IntegrityError, Status
+from ..files import AtomicFile
+from ..host import join_hostport, os_name
 from ..net.sockstream import SocketStream
 from ..peer import paths
 from ..peer.client import receive_body
-from ..peer.upload import os_name
 from ..protocol import di
 from ..registry import wire
 
@@ -65,26 +65,16 @@ async def get_rfc(
                                                                    limits.DI_MAX_RFC_FILE))
     if trace is not None:
         note = "" if head.status != Status.OK else f"[{size} bytes saved]\n"
-        trace(wire.show(f"<<< from {peer.host}:{peer.port}", head) + note)
+        trace(wire.show(f"<<< from {join_hostport(peer.host, peer.port)}", head) + note)
     if head.status != Status.OK:
         return reply
     return Fetched(folder / paths.rfc_filename(rfc), size, time.perf_counter() - start)
 
 
 async def _save(stream: SocketStream, folder: Path, rfc: int, declared: int) -> int:
-    final = folder / paths.rfc_filename(rfc)
-    tmp = paths.temp_path(folder, final.name)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            size = await receive_body(stream, fd, declared)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with AtomicFile(folder, paths.rfc_filename(rfc)) as out:
+        size = await receive_body(stream, out.fd, declared)
         if size != declared:
             raise IntegrityError(f"RFC {rfc}: got {size} of {declared} bytes")
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            os.unlink(tmp)
+        out.commit()
     return size

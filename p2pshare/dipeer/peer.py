@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, Status
+from ..host import join_hostport
 from ..peer import paths
 from ..protocol import di
 from ..registry import wire
@@ -135,8 +136,8 @@ class DIPeer:
         """
         reply, parsed = await rfc_query(peer, self.trace)
         if parsed.skipped:
-            log.warning("%s:%d sent %d malformed index line(s); skipped", peer.host, peer.port,
-                        parsed.skipped)
+            log.warning("%s sent %d malformed index line(s); skipped",
+                        join_hostport(peer.host, peer.port), parsed.skipped)
         return self.index.merge(parsed.items, peer)
 
     async def get(self, rfc: int) -> GetResult:
@@ -149,12 +150,13 @@ class DIPeer:
         tried: set[tuple[str, int]] = set()
         for source in [None, *result.active]:
             if source is not None:
+                where = join_hostport(source.host, source.port)
                 try:
                     merged = await self.rfc_query(source)
                 except PEER_FAILURES as exc:
-                    result.steps.append(f"RFCQuery {source.host}:{source.port}: {exc!r}")
+                    result.steps.append(f"RFCQuery {where}: {exc!r}")
                     continue
-                result.steps.append(f"RFCQuery {source.host}:{source.port}: {merged.added} "
+                result.steps.append(f"RFCQuery {where}: {merged.added} "
                                     f"new, {merged.refreshed} refreshed")
             for holder in self.index.holders(rfc):
                 key = (holder.host, holder.port)
@@ -168,7 +170,7 @@ class DIPeer:
         return result
 
     async def _fetch(self, holder: di.PeerAddr, rfc: int, result: GetResult) -> Fetched | None:
-        where = f"GetRFC {rfc} from {holder.host}:{holder.port}"
+        where = f"GetRFC {rfc} from {join_hostport(holder.host, holder.port)}"
         try:
             got = await get_rfc(holder, rfc, self.folder, self.trace)
         except PEER_FAILURES as exc:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import Status
+from ..host import os_name
 from ..net.runtime import Answer, Link, Policy, Server
 from ..peer import paths
-from ..peer.upload import os_name
 from ..protocol import Data, EndOfMessage, Event, Request, Response, di
 from ..registry import wire
 from .index import RFCIndex

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import limits
+from ..host import join_hostport
 from ..peer import paths
 from ..samples import sample_text
 from .plan import Case, ExperimentError, Plan, make_plan
@@ -125,7 +126,7 @@ async def run_case(system: str, plan: Plan, sources: Path, work: Path, run: int 
     async with stopping([]) as workers:
         server = await Worker.start("server", "server", "--system", system)
         workers.append(server)
-        address = f"{HOST}:{await server.receive('ready')}"
+        address = join_hostport(HOST, await server.receive("ready"))
         folders = [_fill(work / f"P{i}", sources, rfcs) for i, rfcs in enumerate(plan.holdings)]
         peers = [await Worker.start(f"P{i}", "peer", "--system", system, "--server", address,
                                     "--dir", str(folder)) for i, folder in enumerate(folders)]

@@ -29,16 +29,16 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from ..cli.menu import StdinLines
 from ..dipeer.client import Fetched, get_rfc
 from ..dipeer.peer import DIPeer
 from ..errors import P2PError
+from ..host import split_hostport
 from ..index.server import IndexServer
-from ..net.stream import split_hostport
 from ..peer.client import fetch_from
 from ..peer.node import Peer
 from ..protocol import di
 from ..registry.server import RegistrationServer
+from ..stdin import StdinLines
 from .plan import ExperimentError
 
 HOST = "127.0.0.1"

@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable, Iterator
 from itertools import count
 
 from ..errors import StoreError
+from ..host import join_hostport
 from ..protocol.ci import Record
 
 PeerKey = tuple[str, int]
@@ -104,7 +105,7 @@ class MemoryIndex:
             self._peers[key] = self._by_id[peer.id] = peer
             self._owned.setdefault(owner, {})[key] = None
         elif peer.owner != owner:
-            raise StoreError(f"{host}:{port} belongs to another connection")
+            raise StoreError(f"{join_hostport(host, port)} belongs to another connection")
         return peer
 
     def remove(self, owner: Hashable, rfc: int, host: str, port: int) -> Record | None:

@@ -52,6 +52,7 @@ from typing import Any, BinaryIO, Protocol, cast
 
 from .. import limits
 from ..errors import P2PError, PeerGone, ProtocolError, RemoteProtocolError, Status
+from ..host import join_hostport
 from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request, State
 from ..protocol._events import ConnectionClosed
 from .stream import keepalive
@@ -456,7 +457,7 @@ class Link(asyncio.Protocol):
     # ----------------------------------------------------------- closing
     @property
     def label(self) -> str:
-        return f"{self.peername[0]}:{self.peername[1]}"
+        return join_hostport(*self.peername)
 
     @property
     def closing(self) -> bool:

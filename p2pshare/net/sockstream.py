@@ -16,6 +16,7 @@ import socket
 
 from .. import limits
 from ..errors import PeerGone
+from ..host import join_hostport
 from ..protocol import Connection
 from .stream import BaseStream
 
@@ -151,7 +152,7 @@ async def open_socket_stream(host: str, port: int, conn: Connection,
                 return SocketStream(sock, conn)
             raise last
     except (OSError, TimeoutError) as exc:
-        raise PeerGone(f"cannot connect to {host}:{port}: {exc}") from exc
+        raise PeerGone(f"cannot connect to {join_hostport(host, port)}: {exc}") from exc
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections.abc import Callable
 
 from .. import limits
 from ..errors import LocalProtocolError, P2PError, PeerGone
+from ..host import join_hostport
 from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response
 from ..protocol._events import ConnectionClosed, EndOfMessage, _Sentinel
 
@@ -207,23 +207,6 @@ async def open_stream(
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, limit=limits.RECV_CHUNK)
     except (OSError, TimeoutError) as exc:
-        raise PeerGone(f"cannot connect to {host}:{port}: {exc}") from exc
+        raise PeerGone(f"cannot connect to {join_hostport(host, port)}: {exc}") from exc
     return EventStream(reader, writer, conn)
 
-
-def split_hostport(text: str, default_port: int) -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port`` -> (host, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, default_port
-
-
-def fsync_and_replace(tmp: str, final: str) -> None:
-    """Make a completed download durable, then give it its final name atomically."""
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)

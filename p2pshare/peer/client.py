@@ -19,12 +19,13 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..files import AtomicFile
+from ..host import join_hostport, os_name
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import EventStream, open_stream
 from ..protocol import Data, EndOfMessage, Request, Response, ci, get_header
 from ..protocol.ci import CIRequest, Method, Record
 from . import paths
-from .upload import os_name
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,8 @@ async def download(folder: Path, rfc: int, holders: list[Record], *,
             result.size = await fetch_from(folder, rfc, holder.host, holder.port, printer)
         except (P2PError, TimeoutError, ConnectionError) as exc:
             result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))
-            log.info("[Peer] GET RFC %d from %s:%d failed: %s", rfc, holder.host, holder.port,
-                     exc)
+            log.info("[Peer] GET RFC %d from %s failed: %s", rfc,
+                     join_hostport(holder.host, holder.port), exc)
             continue
         except OSError as exc:  # writing into our folder (a full disk): the next holder
             result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))  # would fail too
@@ -252,20 +253,11 @@ async def send_get(host: str, port: int, request: Request, printer: Printer | No
 
 async def _receive_file(stream: SocketStream, folder: Path, rfc: int, head: Response) -> int:
     declared = get_header(head.headers, "Content-Length")
-    tmp = paths.temp_path(folder, paths.rfc_filename(rfc))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            size = await receive_body(stream, fd, int(declared) if declared else None)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with AtomicFile(folder, paths.rfc_filename(rfc)) as out:
+        size = await receive_body(stream, out.fd, int(declared) if declared else None)
         if declared is not None and int(declared) != size:
             raise PeerGone(f"got {size} of {declared} bytes")
-        os.replace(tmp, folder / paths.rfc_filename(rfc))
-    finally:
-        if tmp.exists():
-            os.unlink(tmp)
+        out.commit()
     return size
 
 

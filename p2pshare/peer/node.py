@@ -3,28 +3,26 @@
 Strategy: the handout's start-up order (docs/p2p-ci.md#startup-order): upload server first, then the
 connection to the index, then one ADD per local RFC. ``get`` is LOOKUP, then each holder
 in turn, then ADD (A10: after a complete, length-checked download). ``stay_connected``
-re-opens the index connection with exponential backoff when the server goes away and
-re-registers every RFC, so a restarted index server fills up again by itself.
+re-opens the index connection with exponential backoff (``backoff.Backoff``) when the
+server goes away and re-registers every RFC, so a restarted index server fills up again
+by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import limits
+from ..backoff import Backoff
 from ..errors import P2PError, Status
+from ..host import host_name
 from . import paths
 from .client import Download, IndexClient, Printer, Reply, download
 from .upload import UploadServer
 
 log = logging.getLogger(__name__)
-
-RECONNECT_FIRST = limits.RECONNECT_FIRST  # first retry delay after losing the index server
-RECONNECT_MAX = limits.RECONNECT_MAX  # longest delay between retries
 
 
 @dataclass(slots=True)
@@ -32,11 +30,6 @@ class GetResult:
     lookup: Reply
     download: Download | None
     add: Reply | None
-
-
-def default_hostname() -> str:
-    """The name this peer advertises unless told otherwise (A11: configurable)."""
-    return socket.gethostname() or "localhost"
 
 
 class Peer:
@@ -47,7 +40,7 @@ class Peer:
                  printer: Printer | None = None) -> None:
         self.folder = folder
         self.server = server
-        self.hostname = hostname or default_hostname()
+        self.hostname = hostname or host_name()  # A11: configurable
         self.upload = UploadServer(folder)
         self._upload_addr = (upload_host, upload_port)
         self.printer = printer
@@ -108,13 +101,11 @@ class Peer:
     async def stay_connected(self) -> None:
         """Run until cancelled: reconnect and re-register whenever the index connection drops."""
         assert self.index is not None
-        delay = RECONNECT_FIRST
+        backoff = Backoff()
         while True:
             if self.index.connected and self.unregistered:
-                if await self._closed_within(delay):
-                    continue
-                delay = min(delay * 2, RECONNECT_MAX)
-                await self.register(self.unregistered)
+                if not await self._closed_within(backoff.next_delay()):
+                    await self.register(self.unregistered)
                 continue
             if self.index.connected:
                 await self.index.wait_closed()
@@ -122,11 +113,11 @@ class Peer:
             try:
                 await self.index.connect()
                 await self.register()
-                delay = RECONNECT_FIRST
+                backoff.reset()
             except P2PError as exc:  # unreachable, or it answered something malformed
-                log.info("[Peer] index server unreachable (%s); retry in %.1f s", exc, delay)
+                delay = backoff.next_delay()
+                log.info("[Peer] index server unreachable (%s); retry in %.2f s", exc, delay)
                 await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
-                delay = min(delay * 2, RECONNECT_MAX)
 
     async def _closed_within(self, seconds: float) -> bool:
         """Whether the index connection closes within ``seconds`` (a retry backoff)."""

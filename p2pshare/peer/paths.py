@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from .. import limits
@@ -128,9 +127,3 @@ def clean_title(text: str) -> str:
     text = "".join(c if c.isprintable() and c != "\ufffd" else " " for c in text)
     return " ".join(text.split())[: limits.MAX_TITLE].rstrip()
 
-
-def temp_path(folder: Path, final_name: str) -> Path:
-    """A fresh hidden temporary file in ``folder`` for a download of ``final_name``."""
-    fd, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    return Path(name)

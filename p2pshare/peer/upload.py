@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 from pathlib import Path
 
 from .. import limits
 from ..errors import Status
+from ..host import os_name
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import EndOfMessage, Event, Request, ci
 from ..protocol.ci import CIRequest, Method
 from . import paths
 
 log = logging.getLogger(__name__)
-
-
-def os_name() -> str:
-    """The OS header value, e.g. ``Linux 6.1.0``."""
-    return f"{platform.system()} {platform.release()}".strip() or "unknown"
 
 
 class UploadServer:

@@ -10,19 +10,14 @@ without one if not, and retries the message once.
 from __future__ import annotations
 
 import asyncio
-import platform
 import socket
 from collections.abc import Callable
 
 from .. import limits
 from ..errors import LocalProtocolError, Status
+from ..host import host_name, os_name
 from ..protocol import di
 from . import wire
-
-
-def os_name() -> str:
-    """The OS header value: ``Linux 6.1.0``."""
-    return f"{platform.system()} {platform.release()}".strip()[: limits.MAX_OS]
 
 
 async def local_ip_towards(host: str, port: int) -> str:
@@ -111,7 +106,7 @@ class RSClient:
         return await wire.exchange(self.host, self.port, msg, self.trace)
 
     def _host(self) -> str:
-        return self.me.host if self.me is not None else socket.gethostname()
+        return self.me.host if self.me is not None else host_name()
 
     def _cookie(self) -> int:
         if self.cookie is None:

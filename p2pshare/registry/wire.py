@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .. import limits
 from ..errors import PeerGone, RemoteProtocolError
+from ..host import join_hostport
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import BaseStream
 from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di
@@ -108,7 +109,7 @@ async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None)
         head = await request(stream, msg, trace)
         reply = Reply(head, await read_body(stream))
     if trace is not None:
-        trace(show(f"<<< from {host}:{port}", head, reply.body))
+        trace(show(f"<<< from {join_hostport(host, port)}", head, reply.body))
     return reply
 
 
@@ -121,4 +122,4 @@ def show(label: str, head: Request | Response, body: bytes = b"") -> str:
 
 
 def _addr(stream: BaseStream) -> str:
-    return f"{stream.peername[0]}:{stream.peername[1]}"
+    return join_hostport(*stream.peername)

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 
 from .. import limits
+from ..backoff import Backoff
 from ..errors import P2PError, Status
 from ..net.stream import open_stream, set_keepalive
 from ..protocol import Response
@@ -116,7 +117,7 @@ class TrackerClient:
     async def rejoin(self, files: Iterable[PieceFile], address: tuple[str, int]) -> None:
         """Reconnect (retrying with a growing delay, for as long as it takes) and announce
         ``files`` as served at ``address`` again, each with the pieces it holds verified."""
-        delay = limits.RECONNECT_FIRST
+        backoff = Backoff()
         while True:
             try:
                 await self.reopen()
@@ -125,9 +126,9 @@ class TrackerClient:
                     if piece_file.have:
                         await self.have(piece_file.manifest.id, piece_file.have)
             except (P2PError, OSError, TimeoutError) as exc:
-                log.info("[Swarm] index server unreachable (%s); retry in %.1f s", exc, delay)
+                delay = backoff.next_delay()
+                log.info("[Swarm] index server unreachable (%s); retry in %.2f s", exc, delay)
                 await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
-                delay = min(delay * 2, limits.RECONNECT_MAX)
                 continue
             log.info("[Swarm] back with the index server")
             return

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..host import join_hostport
 from ..protocol import Response, get_header
 from ..protocol.swarm import PeerEntry, decode_ranges
 from .client import TrackerClient
@@ -209,10 +210,10 @@ class Download:
             self.links[address] = link
             await self._drive(link)
         except _Dropped as exc:
-            log.info("[Swarm] %s:%d dropped: %s", *address, exc)
+            log.info("[Swarm] %s dropped: %s", join_hostport(*address), exc)
             delay = limits.BUSY_RETRY_AFTER
         except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
-            log.info("[Swarm] %s:%d: %s", *address, exc or type(exc).__name__)
+            log.info("[Swarm] %s: %s", join_hostport(*address), exc or type(exc).__name__)
         finally:
             if link is not None:
                 link.close()
@@ -264,8 +265,8 @@ class Download:
         if not held_back and time.monotonic() - link.last_byte >= limits.PEER_STALL_TIMEOUT:
             raise PeerGone(f"sent nothing for {limits.PEER_STALL_TIMEOUT:.0f} s")
         if not link.snubbed:
-            log.info("[Swarm] %s:%d is slow: its %d requests go to others too",
-                     *link.address, len(link.queue))
+            log.info("[Swarm] %s is slow: its %d requests go to others too",
+                     join_hostport(*link.address), len(link.queue))
             link.snubbed = True
             for index in link.queue:
                 self.picker.release(index)
@@ -318,8 +319,9 @@ class Download:
         self.wasted += length
         self.picker.failed(index, link.address, corrupt=True)
         self.strikes[link.address] += 1
-        log.warning("[Swarm] piece %d from %s:%d failed its SHA-256 check (%d of %d allowed)",
-                    index, *link.address, self.strikes[link.address], limits.MAX_BAD_PIECES)
+        log.warning("[Swarm] piece %d from %s failed its SHA-256 check (%d of %d allowed)",
+                    index, join_hostport(*link.address), self.strikes[link.address],
+                    limits.MAX_BAD_PIECES)
         self._notify()
         if self.strikes[link.address] >= limits.MAX_BAD_PIECES:
             self.banned.add(link.address)

@@ -19,6 +19,7 @@ from collections import deque
 
 from .. import limits
 from ..errors import PeerGone
+from ..host import join_hostport
 from ..net.stream import open_stream
 from ..protocol import Response
 from ..protocol import swarm as sp
@@ -59,7 +60,7 @@ class PipelinedStream:
         """
         while (answer := self.client.next_answer()) is None:
             if self.client.closed:
-                raise PeerGone(f"{self.address[0]}:{self.address[1]} closed the connection")
+                raise PeerGone(f"{join_hostport(*self.address)} closed the connection")
             await self._receive()
         return answer
 

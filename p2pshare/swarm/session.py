@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import IntegrityError, P2PError
-from ..net.stream import fsync_and_replace
+from ..files import publish
 from ..protocol.swarm import FileEntry
 from . import resume
 from .client import TrackerClient
@@ -169,7 +169,7 @@ class Fetch:
             download.picker.have &= ~bad
         final = self.out_dir / manifest.name
         # In a thread: flushing a big file takes a while, and meanwhile we keep serving.
-        await asyncio.to_thread(fsync_and_replace, str(piece_file.path), str(final))
+        await asyncio.to_thread(publish, piece_file.fd, piece_file.path, final)
         piece_file.path = final
         resume.paths(self.out_dir, manifest)[1].unlink(missing_ok=True)
         return final

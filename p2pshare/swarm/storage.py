@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from ..files import open_partial
 from .manifest import Manifest, default_piece_size
 from .pieces import full, sha256_matches
 
@@ -67,8 +68,12 @@ class PieceFile:
 
     @classmethod
     def create_partial(cls, path: Path, manifest: Manifest) -> PieceFile:
-        """Open (or create) a download's temporary file at its full size."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Open (or create) a download's temporary file at its full size.
+
+        Raises:
+            OSError: ``path`` is a symlink, or the file cannot be opened or sized.
+        """
+        fd = open_partial(path)
         handle = os.fdopen(fd, "r+b", buffering=0)
         if os.fstat(fd).st_size != manifest.size:
             # Sparse, not reserved with fallocate: on ext4, writing into fallocated

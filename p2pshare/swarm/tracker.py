@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from .. import limits
 from ..errors import IntegrityError, RemoteProtocolError, Status
+from ..host import join_hostport
 from ..protocol import Request, Response
 from ..protocol import swarm as sp
 from .manifest import Manifest
@@ -123,8 +124,8 @@ class Tracker:
 
     def _announce(self, owner: object, msg: sp.Announce) -> Answer:
         if self._claims.get((msg.host, msg.port), owner) is not owner:
-            log.info("[Tracker] refused ANNOUNCE of %s:%d: another connection's address",
-                     msg.host, msg.port)
+            log.info("[Tracker] refused ANNOUNCE of %s: another connection's address",
+                     join_hostport(msg.host, msg.port))
             return sp.response(Status.CONFLICT)
         swarm = self.swarms.get(msg.swarm)
         if swarm is None:
@@ -142,8 +143,8 @@ class Tracker:
             member.host, member.port = msg.host, msg.port
         self._claims[msg.host, msg.port] = owner
         self._claimed.setdefault(owner, set()).add((msg.host, msg.port))
-        log.info("[Tracker] %s:%d joined swarm %s (%s)", msg.host, msg.port, msg.swarm[:12],
-                 swarm.manifest.name)
+        log.info("[Tracker] %s joined swarm %s (%s)", join_hostport(msg.host, msg.port),
+                 msg.swarm[:12], swarm.manifest.name)
         return sp.response(Status.OK)
 
     def _have(self, owner: object, swarm: _Swarm, msg: sp.Have) -> Answer:

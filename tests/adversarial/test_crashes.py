@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from p2pshare import limits
 from p2pshare.samples import sample_text, write_sample_rfcs
 
 from ..aio import HOST, free_port
@@ -40,6 +41,19 @@ def listed(address: str) -> set[tuple[int, str, int]]:
     done = run_cli(["list", "--server", address, "--json"])
     assert done.returncode == 0, done.stderr
     return {(r["rfc"], r["host"], r["port"]) for r in json.loads(done.stdout)}
+
+
+def backs_off(proc: Proc, count: int) -> list[float]:
+    """Wait for ``proc``'s first ``count`` retry delays; check that they double from
+    ``RECONNECT_FIRST`` (each within its jitter, as logged to 0.01 s)."""
+    found = wait_for(lambda: len(d := re.findall(r"retry in ([\d.]+) s", proc.output)) >= count
+                     and d, what=f"{count} retries")
+    delays = [float(d) for d in found]
+    for n, delay in enumerate(delays[:count]):
+        base = limits.RECONNECT_FIRST * 2 ** n
+        spread = base * limits.RECONNECT_JITTER + 0.005
+        assert base - spread <= delay <= base + spread, delays
+    return delays
 
 
 def final_files(folder: Path) -> list[str]:
@@ -69,15 +83,14 @@ def test_index_server_killed_peers_back_off_and_re_register_everything(
         first.stop(signal.SIGKILL)
         for peer in peers:  # each noticed, and retries with a growing delay
             peer.wait_line("lost the index server")
-            peer.wait_line(r"retry in 0\.8 s")
-            delays = re.findall(r"retry in ([\d.]+) s", peer.output)
-            assert delays[:3] == ["0.2", "0.4", "0.8"], delays
+            delays = backs_off(peer, 3)
         with running(args, logs) as second:
             second.wait_line("listening on")
             back = time.monotonic()
             wait_for(lambda: listed(address) == everything, what="every RFC registered again")
+            shown = ", ".join(f"{d:.2f}" for d in delays[:4])
             print(f"\n[measure] index server killed: 3 peers logged retries after "
-                  f"{', '.join(delays[:4])} s...; all {len(everything)} records back "
+                  f"{shown} s...; all {len(everything)} records back "
                   f"{time.monotonic() - back:.1f} s after the restart")
         assert all(p.popen.poll() is None for p in peers)  # nobody gave up
     finally:
@@ -188,7 +201,7 @@ def test_index_server_killed_seeders_and_downloads_carry_on_and_rejoin(tmp_path:
             first.stop(signal.SIGKILL)
             leech.wait_line(r"lost the index server .*going on with 1 peer")
             sharer.wait_line("lost the index server")
-            sharer.wait_line(r"retry in 0\.4 s")  # it backs off
+            backs_off(sharer, 2)
             assert leech.popen.poll() is None  # still downloading
             with running(args, logs) as second:
                 second.wait_line("listening on")

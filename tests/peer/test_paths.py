@@ -170,8 +170,3 @@ def test_resolve_rfc_stays_inside_the_folder(tmp_path: Path) -> None:
     assert paths.resolve_rfc(shared, 0) is None
     assert paths.resolve_rfc(shared, limits.MAX_RFC_NUMBER + 1) is None
 
-
-def test_temp_path_is_hidden_and_unique(tmp_path: Path) -> None:
-    first, second = paths.temp_path(tmp_path, "rfc1.txt"), paths.temp_path(tmp_path, "rfc1.txt")
-    assert first != second and first.parent == tmp_path
-    assert first.name.startswith(".rfc1.txt.") and paths.rfc_number(first.name) is None

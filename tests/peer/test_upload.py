@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pshare.peer.upload import os_name
+from p2pshare.host import os_name
 from p2pshare.protocol import get_header
 from p2pshare.protocol._grammar import parse_http_date
 

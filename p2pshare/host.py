@@ -1,0 +1,69 @@
+"""Facts about this host, and host:port text: the OS header, our name, address display.
+
+Strategy: one spelling of each fact, so that every header and every log line agree. An
+address is shown as ``host:port``, with an IPv6 address in brackets (``[::1]:7734``) so
+that the port cannot be read as part of it; ``split_hostport`` reads back what
+``join_hostport`` writes, and also a bare host (the port is then the default).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+
+from . import limits
+
+
+def os_name() -> str:
+    """The OS header value, e.g. ``Linux 6.1.0``; never empty, at most ``MAX_OS`` long."""
+    return f"{platform.system()} {platform.release()}".strip()[: limits.MAX_OS] or "unknown"
+
+
+def host_name() -> str:
+    """This host's name (what a peer advertises unless told otherwise)."""
+    return socket.gethostname() or "localhost"
+
+
+def machine() -> str:
+    """A one-line description of this machine for reports: name, CPUs, Python."""
+    return f"{host_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def join_hostport(host: str, port: int) -> str:
+    """``127.0.0.1:7734``, ``example.org:7734``, ``[::1]:7734`` (IPv6 in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def split_hostport(text: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port``, ``[v6]`` or a bare IPv6 address ->
+    (host, port); ``default_port`` when the text names none.
+
+    Raises:
+        ValueError: no host, a bracket left open or followed by something other than
+            ``:port``, or a port that is not a number from 0 to ``MAX_PORT``.
+    """
+    port: str | None = None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"not [address]:port: {text!r}")
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host = text  # a name, an IPv4 address, or an IPv6 address without a port
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    return host, default_port if port is None else parse_port(port)
+
+
+def parse_port(text: str) -> int:
+    """A TCP port number, 0 to ``MAX_PORT`` (0: any free port), in ASCII digits.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if not (text.isascii() and text.isdigit()) or int(text) > limits.MAX_PORT:
+        raise ValueError(f"not a port number: {text!r}")
+    return int(text)
