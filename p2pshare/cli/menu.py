@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import P2PError
 from ..peer import paths
-from ..peer.client import Reply
+from ..peer.client import P2SReply
 from ..peer.node import Peer
 from ..protocol import Request, ci
 
@@ -137,7 +137,7 @@ def _rfc(cmd: Command) -> int:
     return cmd.rfc
 
 
-def report(reply: Reply) -> None:
+def report(reply: P2SReply) -> None:
     print(f"=> {reply.status} {reply.reason}: {len(reply.records)} record(s)", flush=True)
 
 

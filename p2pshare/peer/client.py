@@ -1,7 +1,7 @@
 """A peer's two client roles: its persistent index connection, and GET from other peers.
 
 Strategy: ``IndexClient`` sends one P2S request at a time over the connection that stays
-open while the peer is active (PROTOCOLS.md 1.3) and returns a ``Reply`` (status, records,
+open while the peer is active (PROTOCOLS.md 1.3) and returns a ``P2SReply`` (status, records,
 and the exact bytes that crossed the wire, for printing). ``download`` asks each holder in
 turn (2.3 LOOKUP order, newest first, skipping ourselves) until one sends the file; the
 body goes to a temporary name and is renamed only once Content-Length bytes arrived.
@@ -31,7 +31,7 @@ Printer = Callable[[str, bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class P2SReply:
     """The answer to one P2S request."""
 
     status: int
@@ -108,19 +108,19 @@ class IndexClient:
     def _request(self, method: Method, rfc: int | None, title: str | None = None) -> Request:
         return ci.to_event(CIRequest(method, rfc, self.me_host, self.me_port, title))
 
-    async def add(self, rfc: int, title: str) -> Reply:
+    async def add(self, rfc: int, title: str) -> P2SReply:
         return await self.exchange(self._request(Method.ADD, rfc, title))
 
-    async def lookup(self, rfc: int, title: str | None = None) -> Reply:
+    async def lookup(self, rfc: int, title: str | None = None) -> P2SReply:
         return await self.exchange(self._request(Method.LOOKUP, rfc, title))
 
-    async def list_all(self) -> Reply:
+    async def list_all(self) -> P2SReply:
         return await self.exchange(self._request(Method.LIST, None))
 
-    async def remove(self, rfc: int) -> Reply:
+    async def remove(self, rfc: int) -> P2SReply:
         return await self.exchange(self._request(Method.REMOVE, rfc))
 
-    async def exchange(self, request: Request) -> Reply:
+    async def exchange(self, request: Request) -> P2SReply:
         """Send any request (even a deliberately bad one) and read the whole reply.
 
         Raises:
@@ -139,7 +139,7 @@ class IndexClient:
         finally:
             self._lock.release()
 
-    async def _exchange(self, request: Request) -> Reply:
+    async def _exchange(self, request: Request) -> P2SReply:
         stream = self._stream
         if stream is None:
             raise PeerGone("not connected to the index server")
@@ -154,7 +154,7 @@ class IndexClient:
                 raise
             raise PeerGone(f"index server connection lost: {exc}") from exc
         records = [ci.parse_record(line) for line in lines] if head.status == Status.OK else []
-        return Reply(head.status, head.reason, records, bytes(sent), bytes(received))
+        return P2SReply(head.status, head.reason, records, bytes(sent), bytes(received))
 
 
 def _recorder(sent: bytearray, received: bytearray, printer: Printer | None) -> Printer:
@@ -166,7 +166,7 @@ def _recorder(sent: bytearray, received: bytearray, printer: Printer | None) -> 
 
 
 @dataclass(slots=True)
-class Download:
+class RFCDownload:
     """The outcome of ``download``: the saved path, or None, and what each holder said."""
 
     path: Path | None
@@ -177,9 +177,9 @@ class Download:
 
 async def download(folder: Path, rfc: int, holders: list[Record], *,
                    skip: tuple[str, int] | None = None, printer: Printer | None = None
-                   ) -> Download:
+                   ) -> RFCDownload:
     """Fetch RFC ``rfc`` from the first of ``holders`` that has it; save as ``rfc<N>.txt``."""
-    result = Download(None)
+    result = RFCDownload(None)
     for holder in holders:
         if skip is not None and (holder.host, holder.port) == skip:
             continue

@@ -69,7 +69,7 @@ class Progress:
     peers: int  # connected peers
 
 
-class Download:
+class SwarmDownload:
     """Fetches the missing pieces of ``piece_file`` (resumed pieces already in ``have``).
 
     Args:
