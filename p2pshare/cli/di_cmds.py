@@ -16,7 +16,7 @@ from ..net.stream import split_hostport
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
-from ._run import fail, run
+from ._run import fail, run, say
 from .ci_cmds import port_arg
 
 
@@ -89,10 +89,6 @@ def rs_address(text: str) -> tuple[str, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
     return host, port_arg(str(port))
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 # --------------------------------------------------------------------------- rs

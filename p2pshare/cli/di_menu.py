@@ -14,6 +14,7 @@ from ..dipeer.peer import PEER_FAILURES, DIPeer
 from ..errors import Status
 from ..net.stream import split_hostport
 from ..protocol import Response, di
+from ._run import say
 from .menu import StdinLines
 
 MENU = """\
@@ -121,7 +122,3 @@ async def _rfcquery(peer: DIPeer, target: di.PeerAddr | None) -> None:
 
 def _status(resp: Response) -> str:
     return f"{resp.status} {resp.reason}" if resp.status != Status.OK else "200 OK"
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
