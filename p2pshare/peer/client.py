@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..errors import AlreadyClosed, P2PError, PeerGone, RemoteProtocolError, Status
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import EventStream, open_stream
 from ..protocol import Data, EndOfMessage, Request, Response, ci, get_header
@@ -63,13 +63,19 @@ class IndexClient:
         self._lock = asyncio.Lock()  # one exchange (or idle watch) at a time
         self._watch: asyncio.Timeout | None = None
         self._wanted = 0  # exchanges waiting for the lock: the watch yields to them
+        self._left = False  # aclose() was called and connect() was not called since
 
     @property
     def connected(self) -> bool:
         return self._stream is not None
 
     async def connect(self) -> None:
-        """Open the connection. Raises PeerGone if the server cannot be reached."""
+        """Open the connection (again, after ``aclose``: the peer joins anew).
+
+        Raises:
+            PeerGone: the server cannot be reached.
+        """
+        self._left = False
         self._stream = await open_stream(self.host, self.port, ci.index_client_connection())
         self._stream.on_bytes = self.printer
         if self.me_port == 0:  # a one-shot client with no upload server: name its own socket
@@ -95,12 +101,16 @@ class IndexClient:
                 finally:
                     self._watch = None
                 if not data:
-                    await self.aclose()
+                    await self._drop()
                     return
                 stream.conn.receive_data(data)  # e.g. A3's stray CRLF: the codec skips it
 
     async def aclose(self) -> None:
         """Leave the system: closing the connection is how a peer leaves (A8)."""
+        self._left = True
+        await self._drop()
+
+    async def _drop(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
             await stream.aclose()
@@ -124,6 +134,7 @@ class IndexClient:
         """Send any request (even a deliberately bad one) and read the whole reply.
 
         Raises:
+            AlreadyClosed: we left (``aclose``) and did not ``connect`` again.
             PeerGone: not connected, or the server went away.
             RemoteProtocolError: the reply was malformed.
         """
@@ -141,6 +152,8 @@ class IndexClient:
 
     async def _exchange(self, request: Request) -> P2SReply:
         stream = self._stream
+        if self._left:
+            raise AlreadyClosed("this peer left the index server (aclose); connect() first")
         if stream is None:
             raise PeerGone("not connected to the index server")
         sent, received = bytearray(), bytearray()
@@ -149,7 +162,7 @@ class IndexClient:
             await stream.send(request, EndOfMessage())
             head, lines = await stream.read_p2s_response()
         except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
-            await self.aclose()
+            await self._drop()
             if isinstance(exc, RemoteProtocolError):
                 raise
             raise PeerGone(f"index server connection lost: {exc}") from exc
