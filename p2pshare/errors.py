@@ -3,13 +3,15 @@
 Strategy: every failure a caller may want to tell apart has its own class, and every
 protocol failure carries the status code the other side should see (as h11's
 ``error_status_hint``). "Not found" is not an exception: it is an ordinary 404 response.
+``PeerGone`` and ``AlreadyClosed`` split as trio's ``BrokenResourceError`` and
+``ClosedResourceError`` do: the first is the other side's doing, the second our own bug.
 
     P2PError
     ├── ProtocolError(msg, status=400)      (abstract: raise a subclass)
-    │   ├── LocalProtocolError              we misused a codec
+    │   ├── LocalProtocolError              we asked for something the protocol forbids
     │   └── RemoteProtocolError             the other side sent something malformed
     ├── IntegrityError                      a SHA-256 (or length) check failed
-    ├── PeerGone                            the other side went away mid-exchange
+    ├── PeerGone                            the other side is unreachable, went away or stalled
     ├── AlreadyClosed                       we used something we had already closed
     └── StoreError                          an index store refused an operation
 """
@@ -75,23 +77,31 @@ class ProtocolError(P2PError):
 
 
 class LocalProtocolError(ProtocolError):
-    """We asked a codec to do something the protocol forbids (a bug on our side)."""
+    """We asked for something the protocol forbids (a bug on our side): an event a codec
+    cannot send in its state, or a message before the one it depends on."""
 
 
 class RemoteProtocolError(ProtocolError):
-    """The other side sent bytes that break the protocol. Raised only by ``next_event``."""
+    """The other side sent bytes that break the protocol or go over a limit.
+
+    Raised where those bytes are read and understood: a codec's ``next_event`` and
+    ``interpret``, a record or manifest parser, and the body limits of the I/O layer.
+    """
 
 
 class IntegrityError(P2PError):
-    """Received data does not match its SHA-256 digest or its announced length."""
+    """Data (received, or a file already in place) does not match its SHA-256 digest or
+    its announced length."""
 
 
 class PeerGone(P2PError):
-    """The other side closed or reset the connection before the exchange finished."""
+    """The other side could not be reached, closed or reset the connection before the
+    exchange finished, or neither read nor sent anything past a deadline."""
 
 
 class AlreadyClosed(P2PError):
-    """We used a connection or resource that we had already closed ourselves."""
+    """We used a connection or client that we had closed ourselves (e.g. an ``IndexClient``
+    after ``aclose``): a bug on our side, where ``PeerGone`` would blame the other side."""
 
 
 class StoreError(P2PError):

@@ -1,7 +1,9 @@
 """Helpers for tests over real loopback sockets: running async tests, raw-byte clients.
 
 ``arun`` runs an async test function with ``asyncio.run`` (pytest-asyncio is not used),
-under an overall deadline. ``Raw`` is a byte-level client: it sends exactly the bytes it is
+under an overall deadline; ``arun_steady`` without one, for a test whose length is a
+transfer's, which a busy machine stretches (each of its waits has a deadline instead).
+``Raw`` is a byte-level client: it sends exactly the bytes it is
 given and reads exact counts, so a test can compare replies byte for byte.
 """
 
@@ -26,13 +28,25 @@ HOST = "127.0.0.1"
 TEST_DEADLINE = 8.0  # seconds a whole async test may take
 
 
-def arun(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Turn ``async def test_x(...)`` into a sync test run by ``asyncio.run``."""
+AsyncTest = Callable[..., Coroutine[Any, Any, None]]
 
+
+def arun(test: AsyncTest) -> Callable[..., None]:
+    """Turn ``async def test_x(...)`` into a sync test run by ``asyncio.run``."""
+    return _run_under(test, TEST_DEADLINE)
+
+
+def arun_steady(test: AsyncTest) -> Callable[..., None]:
+    """``arun`` with no overall deadline: every wait of ``test`` must have its own (e.g.
+    ``Raw.recv_steadily``), so that it fails when nothing moves, not when the machine is slow."""
+    return _run_under(test, None)
+
+
+def _run_under(test: AsyncTest, deadline: float | None) -> Callable[..., None]:
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> None:
         async def bounded() -> None:
-            async with asyncio.timeout(TEST_DEADLINE):
+            async with asyncio.timeout(deadline):
                 await test(*args, **kwargs)
 
         asyncio.run(bounded())
@@ -106,6 +120,18 @@ class Raw:
                 return await self.reader.readexactly(count)
         except asyncio.IncompleteReadError as exc:
             return exc.partial
+
+    async def recv_steadily(self, count: int) -> bytes:
+        """Exactly ``count`` bytes (fewer only if the other side closed), however long they
+        take in all, as long as each read brings some within ``DEADLINE``."""
+        got = bytearray()
+        while len(got) < count:
+            async with asyncio.timeout(DEADLINE):
+                chunk = await self.reader.read(count - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return bytes(got)
 
     async def expect(self, request: bytes, reply: bytes) -> None:
         """Send ``request``; the next ``len(reply)`` bytes must be exactly ``reply``."""

@@ -1,4 +1,4 @@
-"""Running a coroutine as a command: SIGINT/SIGTERM end it cleanly.
+"""Running a coroutine as a command: SIGINT/SIGTERM end it cleanly; ``say`` prints its lines.
 
 The event loop: the servers of small messages (the index server, the registration server)
 run on uvloop when it is installed (the ``fast`` extra), which answers them faster. Every
@@ -58,3 +58,8 @@ def fail(message: str, status: int = 1) -> int:
     """Print a one-line reason on stderr and return the exit status."""
     print(f"p2pshare: {message}", file=sys.stderr)
     return status
+
+
+def say(text: str) -> None:
+    """Print one line of a command's output at once, even into a pipe."""
+    print(text, flush=True)

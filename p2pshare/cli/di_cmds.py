@@ -15,7 +15,7 @@ from ..host import join_hostport, machine
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
-from ._run import fail, run
+from ._run import fail, run, say
 from .ci_cmds import address_arg, port_arg
 
 
@@ -82,8 +82,6 @@ def _rs_arg(p: argparse.ArgumentParser) -> None:
                    help=f"registration server HOST[:PORT] (default 127.0.0.1:{limits.RS_PORT})")
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 # --------------------------------------------------------------------------- rs

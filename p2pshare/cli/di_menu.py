@@ -15,6 +15,7 @@ from ..errors import Status
 from ..host import join_hostport, split_hostport
 from ..protocol import Response, di
 from ..stdin import StdinLines
+from ._run import say
 
 MENU = """\
   1) register            register (again) with the RS   2) pquery      the active peers
@@ -122,7 +123,3 @@ async def _rfcquery(peer: DIPeer, target: di.PeerAddr | None) -> None:
 
 def _status(resp: Response) -> str:
     return f"{resp.status} {resp.reason}" if resp.status != Status.OK else "200 OK"
-
-
-def say(text: str) -> None:
-    print(text, flush=True)

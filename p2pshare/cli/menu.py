@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..errors import P2PError
 from ..host import join_hostport
 from ..peer import paths
-from ..peer.client import Reply
+from ..peer.client import P2SReply
 from ..peer.node import Peer
 from ..protocol import Request, ci
 from ..stdin import StdinLines
@@ -119,7 +119,7 @@ def _rfc(cmd: Command) -> int:
     return cmd.rfc
 
 
-def report(reply: Reply) -> None:
+def report(reply: P2SReply) -> None:
     print(f"=> {reply.status} {reply.reason}: {len(reply.records)} record(s)", flush=True)
 
 

@@ -17,7 +17,7 @@ from ..errors import P2PError
 from ..host import join_hostport
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
-from ..swarm.fetch import Download, first_error
+from ..swarm.fetch import SwarmDownload, first_error
 from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
 from ..swarm.storage import hash_file
 from ._run import fail, run
@@ -142,13 +142,13 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     return 0
 
 
-async def _show(view: ProgressView, download: Download) -> None:
+async def _show(view: ProgressView, download: SwarmDownload) -> None:
     while True:
         _refresh(view, download)
         await asyncio.sleep(_REFRESH)  # redraw period, not a wait for an event
 
 
-def _refresh(view: ProgressView, download: Download) -> None:
+def _refresh(view: ProgressView, download: SwarmDownload) -> None:
     p = download.progress()
     view.update(p.done, f"{p.peers} peers, pieces {p.pieces}/{p.count}")
 

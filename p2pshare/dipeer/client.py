@@ -33,7 +33,7 @@ class Fetched:
 
 async def rfc_query(
     peer: di.PeerAddr, trace: wire.Trace | None = None
-) -> tuple[wire.Reply, di.Parsed[di.IndexLine]]:
+) -> tuple[wire.DIReply, di.Parsed[di.IndexLine]]:
     """Ask ``peer`` for its whole RFC index; malformed lines are skipped and counted.
 
     Raises:
@@ -47,7 +47,7 @@ async def rfc_query(
 
 async def get_rfc(
     peer: di.PeerAddr, rfc: int, folder: Path, trace: wire.Trace | None = None
-) -> Fetched | wire.Reply:
+) -> Fetched | wire.DIReply:
     """Download RFC ``rfc`` from ``peer`` into ``folder``; a non-200 reply is returned.
 
     Raises:
@@ -59,7 +59,7 @@ async def get_rfc(
     async with wire.connect(peer.host, peer.port, limits.DI_MAX_RFC_FILE) as stream:
         head = await wire.request(stream, msg, trace)
         if head.status != Status.OK:
-            reply = wire.Reply(head, await wire.read_body(stream))
+            reply = wire.DIReply(head, await wire.read_body(stream))
         else:
             size = await _save(stream, folder, rfc, di.header_int(head, "Content-Length",
                                                                    limits.DI_MAX_RFC_FILE))

@@ -34,7 +34,7 @@ PEER_FAILURES = (P2PError, OSError, TimeoutError)
 
 
 @dataclass(slots=True)
-class GetResult:
+class DIGetResult:
     """The outcome of ``DIPeer.get``: the file, or None, and what each step said."""
 
     rfc: int
@@ -99,10 +99,10 @@ class DIPeer:
         await self.aclose()
 
     # ----------------------------------------------------------------- RS messages
-    async def register(self) -> wire.Reply:
+    async def register(self) -> wire.DIReply:
         return await self.rs.register(self.me)
 
-    async def keep_alive(self) -> wire.Reply:
+    async def keep_alive(self) -> wire.DIReply:
         return await self.rs.keep_alive()
 
     async def pquery(self) -> list[di.PeerAddr]:
@@ -110,7 +110,7 @@ class DIPeer:
         _reply, peers = await self.rs.pquery()
         return list(peers.items)
 
-    async def leave(self) -> wire.Reply:
+    async def leave(self) -> wire.DIReply:
         return await self.rs.leave()
 
     async def stay_registered(self) -> None:
@@ -140,12 +140,12 @@ class DIPeer:
                         join_hostport(peer.host, peer.port), parsed.skipped)
         return self.index.merge(parsed.items, peer)
 
-    async def get(self, rfc: int) -> GetResult:
+    async def get(self, rfc: int) -> DIGetResult:
         """Download RFC ``rfc`` by the handout's algorithm (module doc); never raises for
         a peer's failure, only for the RS's (PeerGone, TimeoutError, RemoteProtocolError)."""
         if self.index.has_local(rfc):
-            return GetResult(rfc, already_local=True)
-        result = GetResult(rfc, active=await self.pquery())
+            return DIGetResult(rfc, already_local=True)
+        result = DIGetResult(rfc, active=await self.pquery())
         active = {(p.host, p.port) for p in result.active}
         tried: set[tuple[str, int]] = set()
         for source in [None, *result.active]:
@@ -169,14 +169,14 @@ class DIPeer:
                         return result
         return result
 
-    async def _fetch(self, holder: di.PeerAddr, rfc: int, result: GetResult) -> Fetched | None:
+    async def _fetch(self, holder: di.PeerAddr, rfc: int, result: DIGetResult) -> Fetched | None:
         where = f"GetRFC {rfc} from {join_hostport(holder.host, holder.port)}"
         try:
             got = await get_rfc(holder, rfc, self.folder, self.trace)
         except PEER_FAILURES as exc:
             result.steps.append(f"{where}: {exc!r}")
             return None
-        if isinstance(got, wire.Reply):
+        if isinstance(got, wire.DIReply):
             result.steps.append(f"{where}: {got.status} {got.response.reason}")
             self.index.drop(rfc, holder)
             return None

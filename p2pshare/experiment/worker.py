@@ -42,7 +42,7 @@ from ..stdin import StdinLines
 from .plan import ExperimentError
 
 HOST = "127.0.0.1"
-Download = list[float]  # [rfc, bytes, lookup seconds, transfer seconds]
+DownloadRow = list[float]  # [rfc, bytes, lookup seconds, transfer seconds]
 
 
 def emit(**message: Any) -> None:
@@ -77,7 +77,7 @@ class DIWorker:
                 raise ExperimentError(f"{source} is not active at the RS")
             await self.peer.rfc_query(source)
 
-    async def download(self, rfc: int, holder: di.PeerAddr) -> Download:
+    async def download(self, rfc: int, holder: di.PeerAddr) -> DownloadRow:
         if holder not in [h.addr for h in self.peer.index.holders(rfc)]:
             raise ExperimentError(f"RFC {rfc}: {holder} is not in the merged index")
         got = await get_rfc(holder, rfc, self.folder)
@@ -103,7 +103,7 @@ class CIWorker:
         assert self.peer.index is not None
         await self.peer.index.list_all()
 
-    async def download(self, rfc: int, holder: di.PeerAddr) -> Download:
+    async def download(self, rfc: int, holder: di.PeerAddr) -> DownloadRow:
         assert self.peer.index is not None
         start = time.perf_counter()
         found = await self.peer.index.lookup(rfc)
@@ -117,7 +117,8 @@ class CIWorker:
         await self.peer.aclose()
 
 
-async def run_peer(system: str, server: tuple[str, int], folder: Path) -> None:
+async def run_experiment_peer(system: str, server: tuple[str, int], folder: Path) -> None:
+    """A peer that runs the coordinator's steps, one JSON line of stdin each, until EOF."""
     worker = DIWorker(server, folder) if system == "di" else CIWorker(server, folder)
     try:
         emit(ready=await worker.start())
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "server":
         job = serve(args.system)
     else:
-        job = run_peer(args.system, split_hostport(args.server, 0), args.dir)
+        job = run_experiment_peer(args.system, split_hostport(args.server, 0), args.dir)
     try:
         asyncio.run(job)
     except (P2PError, OSError) as exc:  # a failed step: one line; the coordinator reports it

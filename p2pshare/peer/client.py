@@ -2,7 +2,7 @@
 
 Strategy: ``IndexClient`` sends one P2S request at a time over the connection that stays
 open while the peer is active (docs/p2p-ci.md#persistent-connection) and returns a
-``Reply`` (status, records, and the exact bytes that crossed the wire, for printing).
+``P2SReply`` (status, records, and the exact bytes that crossed the wire, for printing).
 ``download`` asks each holder in turn (2.3 LOOKUP order, newest first, skipping ourselves)
 until one sends the file; the body goes to a temporary name and is renamed only once
 Content-Length bytes arrived.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..errors import AlreadyClosed, P2PError, PeerGone, RemoteProtocolError, Status
 from ..files import AtomicFile
 from ..host import join_hostport, os_name
 from ..net.sockstream import SocketStream, open_socket_stream
@@ -33,7 +33,7 @@ Printer = Callable[[str, bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class P2SReply:
     """The answer to one P2S request."""
 
     status: int
@@ -65,13 +65,19 @@ class IndexClient:
         self._lock = asyncio.Lock()  # one exchange (or idle watch) at a time
         self._watch: asyncio.Timeout | None = None
         self._wanted = 0  # exchanges waiting for the lock: the watch yields to them
+        self._left = False  # aclose() was called and connect() was not called since
 
     @property
     def connected(self) -> bool:
         return self._stream is not None
 
     async def connect(self) -> None:
-        """Open the connection. Raises PeerGone if the server cannot be reached."""
+        """Open the connection (again, after ``aclose``: the peer joins anew).
+
+        Raises:
+            PeerGone: the server cannot be reached.
+        """
+        self._left = False
         self._stream = await open_stream(self.host, self.port, ci.index_client_connection())
         self._stream.on_bytes = self.printer
         if self.me_port == 0:  # a one-shot client with no upload server: name its own socket
@@ -97,12 +103,16 @@ class IndexClient:
                 finally:
                     self._watch = None
                 if not data:
-                    await self.aclose()
+                    await self._drop()
                     return
                 stream.conn.receive_data(data)  # e.g. A3's stray CRLF: the codec skips it
 
     async def aclose(self) -> None:
         """Leave the system: closing the connection is how a peer leaves (A8)."""
+        self._left = True
+        await self._drop()
+
+    async def _drop(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
             await stream.aclose()
@@ -110,22 +120,23 @@ class IndexClient:
     def _request(self, method: Method, rfc: int | None, title: str | None = None) -> Request:
         return ci.to_event(CIRequest(method, rfc, self.me_host, self.me_port, title))
 
-    async def add(self, rfc: int, title: str) -> Reply:
+    async def add(self, rfc: int, title: str) -> P2SReply:
         return await self.exchange(self._request(Method.ADD, rfc, title))
 
-    async def lookup(self, rfc: int, title: str | None = None) -> Reply:
+    async def lookup(self, rfc: int, title: str | None = None) -> P2SReply:
         return await self.exchange(self._request(Method.LOOKUP, rfc, title))
 
-    async def list_all(self) -> Reply:
+    async def list_all(self) -> P2SReply:
         return await self.exchange(self._request(Method.LIST, None))
 
-    async def remove(self, rfc: int) -> Reply:
+    async def remove(self, rfc: int) -> P2SReply:
         return await self.exchange(self._request(Method.REMOVE, rfc))
 
-    async def exchange(self, request: Request) -> Reply:
+    async def exchange(self, request: Request) -> P2SReply:
         """Send any request (even a deliberately bad one) and read the whole reply.
 
         Raises:
+            AlreadyClosed: we left (``aclose``) and did not ``connect`` again.
             PeerGone: not connected, or the server went away.
             RemoteProtocolError: the reply was malformed.
         """
@@ -141,8 +152,10 @@ class IndexClient:
         finally:
             self._lock.release()
 
-    async def _exchange(self, request: Request) -> Reply:
+    async def _exchange(self, request: Request) -> P2SReply:
         stream = self._stream
+        if self._left:
+            raise AlreadyClosed("this peer left the index server (aclose); connect() first")
         if stream is None:
             raise PeerGone("not connected to the index server")
         sent, received = bytearray(), bytearray()
@@ -151,12 +164,12 @@ class IndexClient:
             await stream.send(request, EndOfMessage())
             head, lines = await stream.read_p2s_response()
         except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
-            await self.aclose()
+            await self._drop()
             if isinstance(exc, RemoteProtocolError):
                 raise
             raise PeerGone(f"index server connection lost: {exc}") from exc
         records = [ci.parse_record(line) for line in lines] if head.status == Status.OK else []
-        return Reply(head.status, head.reason, records, bytes(sent), bytes(received))
+        return P2SReply(head.status, head.reason, records, bytes(sent), bytes(received))
 
 
 def _recorder(sent: bytearray, received: bytearray, printer: Printer | None) -> Printer:
@@ -168,7 +181,7 @@ def _recorder(sent: bytearray, received: bytearray, printer: Printer | None) -> 
 
 
 @dataclass(slots=True)
-class Download:
+class RFCDownload:
     """The outcome of ``download``: the saved path, or None, and what each holder said."""
 
     path: Path | None
@@ -179,9 +192,9 @@ class Download:
 
 async def download(folder: Path, rfc: int, holders: list[Record], *,
                    skip: tuple[str, int] | None = None, printer: Printer | None = None
-                   ) -> Download:
+                   ) -> RFCDownload:
     """Fetch RFC ``rfc`` from the first of ``holders`` that has it; save as ``rfc<N>.txt``."""
-    result = Download(None)
+    result = RFCDownload(None)
     for holder in holders:
         if skip is not None and (holder.host, holder.port) == skip:
             continue

@@ -19,17 +19,19 @@ from ..backoff import Backoff
 from ..errors import P2PError, Status
 from ..host import host_name
 from . import paths
-from .client import Download, IndexClient, Printer, Reply, download
+from .client import IndexClient, P2SReply, Printer, RFCDownload, download
 from .upload import UploadServer
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class GetResult:
-    lookup: Reply
-    download: Download | None
-    add: Reply | None
+class CIGetResult:
+    """The outcome of ``Peer.get``: the LOOKUP reply, the download if one was tried, the ADD."""
+
+    lookup: P2SReply
+    download: RFCDownload | None
+    add: P2SReply | None
 
 
 class Peer:
@@ -51,7 +53,7 @@ class Peer:
     def upload_port(self) -> int:
         return self.upload.server.address[1]
 
-    async def start(self) -> list[Reply]:
+    async def start(self) -> list[P2SReply]:
         """Start the upload server, connect to the index, ADD every local RFC.
 
         Raises:
@@ -62,7 +64,7 @@ class Peer:
         await self.index.connect()
         return await self.register()
 
-    async def register(self, only: set[int] | None = None) -> list[Reply]:
+    async def register(self, only: set[int] | None = None) -> list[P2SReply]:
         """ADD every RFC in the folder (or those in ``only``), on start and after a reconnect.
 
         RFCs the server refused with 400 are kept in ``unregistered`` for a later retry:
@@ -85,18 +87,18 @@ class Peer:
             log.warning("[Peer] the index server refused %d RFC(s); will retry", len(refused))
         return replies
 
-    async def get(self, rfc: int) -> GetResult:
+    async def get(self, rfc: int) -> CIGetResult:
         """LOOKUP ``rfc``, download it from a holder, then ADD it."""
         assert self.index is not None
         found = await self.index.lookup(rfc)
         if not found.ok:
-            return GetResult(found, None, None)
+            return CIGetResult(found, None, None)
         result = await download(self.folder, rfc, found.records,
                                 skip=(self.hostname, self.upload_port), printer=self.printer)
         if result.path is None:
-            return GetResult(found, result, None)
+            return CIGetResult(found, result, None)
         title = next((r.title for r in found.records if r.title), f"RFC {rfc}")
-        return GetResult(found, result, await self.index.add(rfc, title))
+        return CIGetResult(found, result, await self.index.add(rfc, title))
 
     async def stay_connected(self) -> None:
         """Run until cancelled: reconnect and re-register whenever the index connection drops."""

@@ -54,7 +54,7 @@ class RSClient:
         self.me: di.PeerAddr | None = None  # what we registered last
         self.registered = False  # between a successful Register and our Leave
 
-    async def register(self, me: di.PeerAddr) -> wire.Reply:
+    async def register(self, me: di.PeerAddr) -> wire.DIReply:
         """Register ``me`` (hostname, RFC-server port); a new cookie only the first time.
 
         Raises:
@@ -70,11 +70,11 @@ class RSClient:
             self.me, self.registered = me, True
         return reply
 
-    async def keep_alive(self) -> wire.Reply:
+    async def keep_alive(self) -> wire.DIReply:
         """Reset our TTL at the RS (re-registering if the RS forgot us)."""
         return await self._as_member(lambda: di.KeepAlive(self._host(), self._cookie(), self.os))
 
-    async def pquery(self) -> tuple[wire.Reply, di.Parsed[di.PeerAddr]]:
+    async def pquery(self) -> tuple[wire.DIReply, di.Parsed[di.PeerAddr]]:
         """The active peers other than us; empty on the RS's "no active peers" 404.
 
         Anonymous (every active peer, no TTL reset) while we are not registered.
@@ -87,13 +87,13 @@ class RSClient:
             return reply, di.parse_peers(reply.body)
         return reply, di.Parsed((), 0)
 
-    async def leave(self) -> wire.Reply:
+    async def leave(self) -> wire.DIReply:
         """Tell the RS we are leaving; we stay known by our cookie for a later Register."""
         reply = await self._send(di.Leave(self._host(), self._cookie(), self.os))
         self.registered = False
         return reply
 
-    async def _as_member(self, build: _Build) -> wire.Reply:
+    async def _as_member(self, build: _Build) -> wire.DIReply:
         reply = await self._send(build())
         if reply.status == Status.CONFLICT and self.registered and self.me is not None:
             again = await self.register(self.me)
@@ -102,7 +102,7 @@ class RSClient:
             reply = await self._send(build())
         return reply
 
-    async def _send(self, msg: di.DIRequest) -> wire.Reply:
+    async def _send(self, msg: di.DIRequest) -> wire.DIReply:
         return await wire.exchange(self.host, self.port, msg, self.trace)
 
     def _host(self) -> str:

@@ -30,7 +30,7 @@ Trace = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class DIReply:
     """A whole reply: its head and its body (list replies only; files are streamed)."""
 
     response: Response
@@ -98,7 +98,7 @@ async def read_body(stream: BaseStream, limit: int = limits.DI_MAX_LIST_BODY) ->
             return b"".join(chunks)
 
 
-async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None) -> Reply:
+async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None) -> DIReply:
     """Send ``msg`` to ``host:port`` on a new connection and return the whole reply.
 
     Raises:
@@ -107,7 +107,7 @@ async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None)
     """
     async with connect(host, port) as stream, asyncio.timeout(limits.RESPONSE_TIMEOUT):
         head = await request(stream, msg, trace)
-        reply = Reply(head, await read_body(stream))
+        reply = DIReply(head, await read_body(stream))
     if trace is not None:
         trace(show(f"<<< from {join_hostport(host, port)}", head, reply.body))
     return reply

@@ -70,7 +70,7 @@ class Progress:
     peers: int  # connected peers
 
 
-class Download:
+class SwarmDownload:
     """Fetches the missing pieces of ``piece_file`` (resumed pieces already in ``have``).
 
     Args:

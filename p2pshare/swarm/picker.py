@@ -31,7 +31,7 @@ from collections.abc import Hashable
 from .. import limits
 from .pieces import Availability, bits, full, random_bit
 
-Peer = Hashable
+PeerId = Hashable  # whatever the caller tells its peers apart by (the downloader: an address)
 
 
 class Picker:
@@ -51,12 +51,12 @@ class Picker:
         self.availability = Availability(count)
         self.rng = rng or random.Random()
         self.endgame_max = endgame_max
-        self.peers: dict[Peer, int] = {}  # what each known peer holds
-        self.requests: dict[int, set[Peer]] = {}  # piece -> peers asked for it now
-        self.asked: dict[Peer, int] = {}  # peer -> pieces asked of it now
+        self.peers: dict[PeerId, int] = {}  # what each known peer holds
+        self.requests: dict[int, set[PeerId]] = {}  # piece -> peers asked for it now
+        self.asked: dict[PeerId, int] = {}  # peer -> pieces asked of it now
         self.requested = 0  # pieces with at least one request in flight
         self.released = 0  # requested pieces that another peer may be asked for too
-        self.excluded: dict[Peer, int] = {}  # peer -> pieces it sent corrupted
+        self.excluded: dict[PeerId, int] = {}  # peer -> pieces it sent corrupted
         self.stripe = (0, 1)  # (our rank, downloaders): our share of the tie-breaks
         self._stripe_mask = full(count)
 
@@ -67,7 +67,7 @@ class Picker:
             self._stripe_mask = sum(1 << i for i in range(rank, self.count, downloaders))
 
     # ------------------------------------------------------------------ peers
-    def set_peer(self, peer: Peer, mask: int) -> None:
+    def set_peer(self, peer: PeerId, mask: int) -> None:
         """``peer`` holds ``mask`` (replaces what it held before)."""
         old = self.peers.get(peer, 0)
         if mask == old and peer in self.peers:
@@ -76,7 +76,7 @@ class Picker:
         self.availability.add(mask)
         self.peers[peer] = mask
 
-    def remove_peer(self, peer: Peer) -> None:
+    def remove_peer(self, peer: PeerId) -> None:
         """``peer`` left: forget what it holds and what was asked of it."""
         self.availability.remove(self.peers.pop(peer, 0))
         for index in bits(self.asked.get(peer, 0)):
@@ -98,7 +98,7 @@ class Picker:
         held = ~self.availability.levels[0]
         return not self.missing & held & ~self.requested
 
-    def pick(self, peer: Peer, *, restrain: bool = True) -> int | None:
+    def pick(self, peer: PeerId, *, restrain: bool = True) -> int | None:
         """The next piece to ask of ``peer``, recorded as requested; None if none fits.
 
         ``restrain=False`` lifts the seeder restraint (``_reserved``) for this pick.
@@ -120,7 +120,7 @@ class Picker:
             return self._endgame_pick(theirs, peer)
         return None
 
-    def _reserved(self, peer: Peer) -> bool:
+    def _reserved(self, peer: PeerId) -> bool:
         """Whether ``peer`` is a seeder whose upload should go to first copies for now.
 
         While a seeder is the only holder of pieces in other downloaders' stripes, asking
@@ -136,7 +136,7 @@ class Picker:
             return False
         return bool(levels[1] & self.missing & ~self._stripe_mask)
 
-    def _endgame_pick(self, theirs: int, peer: Peer) -> int | None:
+    def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:
         whole = full(self.count)
         if self.peers.get(peer) == whole:  # a seeder: not for pieces a downloader sends
             for other, asked in self.asked.items():
@@ -154,7 +154,7 @@ class Picker:
                 choices.append(index)
         return self._ask(self.rng.choice(choices), peer) if choices else None
 
-    def _ask(self, index: int, peer: Peer) -> int:
+    def _ask(self, index: int, peer: PeerId) -> int:
         bit = 1 << index
         self.requests.setdefault(index, set()).add(peer)
         self.asked[peer] = self.asked.get(peer, 0) | bit
@@ -162,7 +162,7 @@ class Picker:
         return index
 
     # ------------------------------------------------------------------ outcomes
-    def received(self, index: int, peer: Peer) -> bool:
+    def received(self, index: int, peer: PeerId) -> bool:
         """A verified copy of ``index`` came from ``peer``; False if we already had it."""
         self._end_request(index, peer)
         bit = 1 << index
@@ -175,7 +175,7 @@ class Picker:
         self.released &= ~bit
         return True
 
-    def failed(self, index: int, peer: Peer, *, corrupt: bool = False) -> None:
+    def failed(self, index: int, peer: PeerId, *, corrupt: bool = False) -> None:
         """The request for ``index`` to ``peer`` ended without a good copy."""
         self._end_request(index, peer)
         if corrupt:
@@ -186,7 +186,7 @@ class Picker:
         if self.requested >> index & 1:
             self.released |= 1 << index
 
-    def _end_request(self, index: int, peer: Peer) -> None:
+    def _end_request(self, index: int, peer: PeerId) -> None:
         bit = 1 << index
         if peer in self.asked:
             self.asked[peer] &= ~bit

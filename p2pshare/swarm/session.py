@@ -22,7 +22,7 @@ from ..files import publish
 from ..protocol.swarm import FileEntry
 from . import resume
 from .client import TrackerClient
-from .fetch import Download
+from .fetch import SwarmDownload
 from .manifest import Manifest
 from .pieces import full
 from .seeder import PieceServer
@@ -114,7 +114,7 @@ class Fetch:
     def __init__(self, peer: SwarmPeer, out_dir: Path) -> None:
         self.peer = peer
         self.out_dir = out_dir
-        self.download: Download | None = None
+        self.download: SwarmDownload | None = None
 
     async def resolve(self, text: str) -> Manifest:
         """The manifest of the swarm ``text`` names, checked against its id.
@@ -134,7 +134,7 @@ class Fetch:
             raise NotFound(f"no swarm named {text!r}")
         return manifest
 
-    def prepare(self, manifest: Manifest) -> Download:
+    def prepare(self, manifest: Manifest) -> SwarmDownload:
         """Open the temporary file, keep the pieces that still verify, start serving."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         part, resume_path = resume.paths(self.out_dir, manifest)
@@ -145,11 +145,11 @@ class Fetch:
                      held.bit_count(), manifest.count)
         resume.save(resume_path, manifest, held)  # now, while the disk has room for it
         self.peer.library.add(piece_file)
-        self.download = Download(piece_file, self.peer.tracker, self.peer.address,
+        self.download = SwarmDownload(piece_file, self.peer.tracker, self.peer.address,
                                  resume_path=resume_path, rejoin=self.peer.rejoin)
         return self.download
 
-    async def run(self, download: Download) -> Path:
+    async def run(self, download: SwarmDownload) -> Path:
         """Download, verify the whole file, rename it into place; returns its path.
 
         Raises:

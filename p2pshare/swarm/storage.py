@@ -22,11 +22,11 @@ from ..files import open_partial
 from .manifest import Manifest, default_piece_size
 from .pieces import full, sha256_matches
 
-Progress = Callable[[int], None]  # called with the bytes just processed
+ProgressCallback = Callable[[int], None]  # called with the bytes just processed
 
 
 def hash_file(path: Path, piece_size: int | None = None,
-              progress: Progress | None = None) -> Manifest:
+              progress: ProgressCallback | None = None) -> Manifest:
     """Read ``path`` once and build its manifest.
 
     Raises:

@@ -28,7 +28,7 @@ from .pieces import Availability, full
 
 log = logging.getLogger(__name__)
 
-Answer = tuple[Response, bytes]
+TrackerAnswer = tuple[Response, bytes]
 
 
 @dataclass(eq=False)
@@ -75,11 +75,11 @@ class Tracker:
         self._claimed: dict[object, set[tuple[str, int]]] = {}  # owner -> its addresses
         self._rng = rng or random.Random()
 
-    async def handle(self, owner: object, request: Request, body: bytes) -> Answer:
+    async def handle(self, owner: object, request: Request, body: bytes) -> TrackerAnswer:
         """Answer one request from the connection ``owner`` (always LENGTH-framed)."""
         return self.answer(owner, request, body)
 
-    def answer(self, owner: object, request: Request, body: bytes) -> Answer:
+    def answer(self, owner: object, request: Request, body: bytes) -> TrackerAnswer:
         """``handle`` without the coroutine: the tracker never waits for anything, so a
         server may answer in its read callback, with no task per request."""
         msg = sp.interpret(request, body)
@@ -105,7 +105,7 @@ class Tracker:
                 log.info("[Tracker] swarm %s (%s) has no peer left", swarm_id[:12],
                          swarm.manifest.name)
 
-    def _apply(self, owner: object, msg: sp.SwarmRequest) -> Answer:
+    def _apply(self, owner: object, msg: sp.SwarmRequest) -> TrackerAnswer:
         if isinstance(msg, sp.ListFiles):
             lines = b"".join(s.entry().to_line() for s in self.swarms.values())
             return sp.response(Status.OK, lines)
@@ -122,7 +122,7 @@ class Tracker:
             return sp.response(Status.OK, self._peers(owner, swarm))
         return self._have(owner, swarm, msg)
 
-    def _announce(self, owner: object, msg: sp.Announce) -> Answer:
+    def _announce(self, owner: object, msg: sp.Announce) -> TrackerAnswer:
         if self._claims.get((msg.host, msg.port), owner) is not owner:
             log.info("[Tracker] refused ANNOUNCE of %s: another connection's address",
                      join_hostport(msg.host, msg.port))
@@ -147,7 +147,7 @@ class Tracker:
                  msg.swarm[:12], swarm.manifest.name)
         return sp.response(Status.OK)
 
-    def _have(self, owner: object, swarm: _Swarm, msg: sp.Have) -> Answer:
+    def _have(self, owner: object, swarm: _Swarm, msg: sp.Have) -> TrackerAnswer:
         member = swarm.members.get(owner)
         if member is None:
             return sp.response(Status.NOT_FOUND)  # ANNOUNCE comes first

@@ -130,7 +130,7 @@ async def test_tracker_records_belong_to_the_connection_that_announced_them(
 
 
 # ----------------------------------------------------------------------------- P2P-DI
-async def rs(port: int, msg: di.DIRequest) -> wire.Reply:
+async def rs(port: int, msg: di.DIRequest) -> wire.DIReply:
     return await wire.exchange(HOST, port, msg, None)
 
 

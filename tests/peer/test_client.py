@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pshare.errors import P2PError, PeerGone
+from p2pshare.errors import AlreadyClosed, P2PError, PeerGone
 from p2pshare.peer.client import IndexClient, NotServed, download, fetch_from
 from p2pshare.protocol.ci import Record
 
@@ -176,6 +176,21 @@ async def test_exchanges_interrupt_the_idle_watch() -> None:
         assert not client.connected
         with pytest.raises(PeerGone):
             await client.lookup(1)
+
+
+@arun
+async def test_a_client_we_closed_says_so() -> None:
+    """After ``aclose`` (the peer left) a request is our misuse, not the server going away
+    (that is ``PeerGone``: the test above); ``connect`` joins again."""
+    async with index_server() as (_, port):
+        client = IndexClient(HOST, port, "me", 1)
+        await client.connect()
+        await client.aclose()
+        with pytest.raises(AlreadyClosed):
+            await client.list_all()
+        await client.connect()
+        assert (await client.add(1, "One")).ok
+        await client.aclose()
 
 
 @arun

@@ -513,17 +513,6 @@ def test_malformed_records(line: bytes) -> None:
         ci.parse_record(line)
 
 
-def test_parse_record_is_linear() -> None:
-    """A line of blanks made the old whole-line pattern backtrack for minutes."""
-    for line in (b"RFC 1 " + b" " * limits.MAX_LINE + b"x",
-                 b"RFC 1 " + b"a " * (limits.MAX_LINE // 2),
-                 b"RFC 1 " + b"\t 9" * (limits.MAX_LINE // 3)):
-        try:
-            ci.parse_record(line)
-        except RemoteProtocolError:
-            pass
-
-
 # ----------------------------------------------------------------------------- hypothesis
 SETTINGS = settings(max_examples=300, deadline=None)
 TEXT_CHAR = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\ufffd")

@@ -15,7 +15,7 @@ from p2pshare import limits
 from p2pshare.index.server import IndexServer
 from p2pshare.protocol import get_header
 from p2pshare.swarm.client import TrackerClient
-from p2pshare.swarm.fetch import Download
+from p2pshare.swarm.fetch import SwarmDownload
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.pieces import full
 from p2pshare.swarm.session import Fetch, SwarmPeer
@@ -50,7 +50,7 @@ def make_file(folder: Path, size: int) -> tuple[Path, Manifest]:
 
 
 async def leech(port: int, manifest: Manifest, out: Path,
-                tune: object = None) -> tuple[Download, Path]:
+                tune: object = None) -> tuple[SwarmDownload, Path]:
     async with peer(port) as me:
         job = Fetch(me, out)
         download = job.prepare(await job.resolve(manifest.id))
@@ -106,7 +106,7 @@ async def test_stalled_peer_does_not_stall_the_download(tmp_path: Path, endgame:
     # Without endgame only the deadline rescues the stalled requests; shorten it.
     monkeypatch.setattr(limits, "PIECE_DEADLINE_MIN", 0.5)
 
-    def no_endgame(download: Download) -> None:
+    def no_endgame(download: SwarmDownload) -> None:
         download.picker.endgame_max = 1
 
     async with tracker_server() as port, silent_peer(port, manifest) as heard, \
