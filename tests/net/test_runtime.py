@@ -226,28 +226,55 @@ async def test_answers_from_tasks_keep_the_order_of_requests() -> None:
 
 # ------------------------------------------------------------------ admission
 @arun
-async def test_one_source_cannot_take_every_slot() -> None:
-    """Connections from 127.0.0.2 beyond ``max_per_source`` are closed at once; another
-    address is still served."""
+async def test_an_address_at_its_cap_makes_room_from_its_own_connections() -> None:
+    """A newcomer from 127.0.0.2, which holds its cap, is admitted in place of that
+    address's least productive connection; other addresses are untouched."""
     async with toy_server(max_connections=10, max_per_source=2) as (server, _, port):
-        held = [await Raw.connect(port, source="127.0.0.2") for _ in range(2)]
-        await async_wait_for(lambda: server.active == 2, what="two admitted")
-        extra = await Raw.connect(port, source="127.0.0.2")
-        assert await extra.rest() == b""
-        assert server.refused == 1
-        assert await served(port, source="127.0.0.1")
-        await held[0].close()
-        await async_wait_for(lambda: server.per_source.get("127.0.0.2") == 1,
-                             what="the slot given back")
-        assert await served(port, source="127.0.0.2")
+        busy = await Raw.connect(port, source="127.0.0.2")
+        await busy.expect(req("SMALL"), ok_reply())  # it has moved bytes: kept
+        idle = await Raw.connect(port, source="127.0.0.2")
+        other = await Raw.connect(port, source="127.0.0.1")
+        await async_wait_for(lambda: server.active == 3, what="three admitted")
+        newcomer = await Raw.connect(port, source="127.0.0.2")
+        assert await idle.rest() == b""  # made room
+        assert server.evicted == 1 and server.refused == 0
+        await newcomer.expect(req("SMALL"), ok_reply())
+        await busy.expect(req("SMALL"), ok_reply())
+        await other.expect(req("SMALL"), ok_reply())
+        assert server.per_source == {"127.0.0.2": 2, "127.0.0.1": 1}
 
 
 @arun
-async def test_connection_cap_refuses_newcomers_at_once() -> None:
-    async with toy_server(max_connections=1) as (server, _, port):
+async def test_a_full_server_takes_room_from_the_address_holding_most() -> None:
+    """127.0.0.2 fills the server; a newcomer from 127.0.0.1 gets in, one of 127.0.0.2's
+    connections making room; once no address holds more than its share, a newcomer from
+    the biggest one is refused."""
+    async with toy_server(max_connections=4, max_per_source=100) as (server, _, port):
+        flood = [await Raw.connect(port, source="127.0.0.2") for _ in range(4)]
+        await async_wait_for(lambda: server.active == 4, what="the server full")
+        assert await served(port, source="127.0.0.1")  # room made, served, gone
+        await async_wait_for(lambda: server.per_source == {"127.0.0.2": 3},
+                             what="the newcomer's visit over")
+        held = [await Raw.connect(port, source=f"127.0.0.{n}") for n in (3, 4)]
+        await async_wait_for(lambda: server.per_source == {"127.0.0.2": 2, "127.0.0.3": 1,
+                                                           "127.0.0.4": 1},
+                             what="one in the free slot, one in room made")
+        assert server.evicted == 2
+        late = await Raw.connect(port, source="127.0.0.2")
+        assert await late.rest() == b""  # 127.0.0.2 already holds no more than its share
+        assert server.refused == 1
+        closed = [await raw.rest() == b"" for raw in flood[:2]]
+        assert closed == [True] * 2  # the longest-held, least productive made room
+        for raw in [*flood[2:], *held]:
+            await raw.expect(req("SMALL"), ok_reply())
+
+
+@arun
+async def test_without_eviction_a_full_server_refuses_newcomers_at_once() -> None:
+    async with toy_server(max_connections=1, evict=False) as (server, _, port):
         first = await Raw.connect(port)
         await first.expect(req("SMALL"), ok_reply())
-        second = await Raw.connect(port)
+        second = await Raw.connect(port, source="127.0.0.2")
         assert await second.rest() == b""
         assert server.refused == 1 and server.active == 1
 
