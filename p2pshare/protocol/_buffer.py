@@ -91,23 +91,22 @@ class ReceiveBuffer:
     def peek(self) -> bytes:
         return bytes(self._data)
 
-    def extract_head(self, max_head: int) -> list[bytes] | None:
-        """Remove and return a whole message head (its lines, without terminators, up to
-        the blank line that ends it), or None if no whole head is buffered within
-        ``max_head`` bytes. A fast path: one search instead of one per line; the caller
-        still checks every limit on the lines it gets."""
+    def peek_head(self, max_head: int) -> tuple[bytes, int] | None:
+        """A whole message head (its lines with their ends, without the blank line that
+        ends it) and the bytes it takes up with that blank line, left in place; None if no
+        whole head is buffered within ``max_head`` bytes. A fast path: one search instead
+        of one per line; the caller still checks every limit (``_grammar.parse_head``)."""
         data = self._data
-        crlf, lf = data.find(b"\n\r\n", 0, max_head), data.find(b"\n\n", 0, max_head)
+        first = data.find(b"\n", self._scanned, max_head)
+        if first < 0:  # a first line arriving byte by byte is scanned once, not once a byte
+            self._scanned = min(len(data), max_head)
+            return None
+        crlf, lf = data.find(b"\n\r\n", first, max_head), data.find(b"\n\n", first, max_head)
         if crlf < 0 and lf < 0:
             return None
         if lf < 0 or 0 <= crlf < lf:
-            end, skip = crlf, 3
-        else:
-            end, skip = lf, 2
-        lines = bytes(data[:end]).split(b"\n")
-        del data[: end + skip]
-        self._scanned = 0
-        return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+            return bytes(data[:crlf + 1]), crlf + 3
+        return bytes(data[:lf + 1]), lf + 2
 
 
 def strip_eol(raw: bytes) -> bytes:

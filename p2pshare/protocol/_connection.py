@@ -10,9 +10,11 @@ Requests carry a body only with Content-Length. Responses are framed in one of t
 (``Framing``), chosen per request by the ``framing_for`` callable, because P2P-CI's P2S
 responses (status, blank, data lines, blank) are not self-describing.
 
-Tolerance when reading (docs/p2p-ci.md#tolerances): bare LF line ends; blank lines before a
-start line are skipped (A3's optional extra CRLF); a P2S 200 whose first line after the
-status is data, not blank (A1); a P2S body whose terminating blank line never comes ends
+Heads are found by ``_heads.HeadReader`` and parsed by ``_grammar.parse_head``, the one head
+grammar and set of head limits (the pipelined swarm client reads heads through the same
+two). Tolerance when reading (docs/p2p-ci.md#tolerances): bare LF line ends; blank lines
+before a start line are skipped (A3's optional extra CRLF); a P2S 200 whose first line after
+the status is data, not blank (A1); a P2S body whose terminating blank line never comes ends
 on ``receive_pause()`` (A2) or when the next status line appears, and a last line without
 its line end then counts as a line; a P2S error's data part is empty, so its message ends
 right after ``status CRLF CRLF`` (A3); a GET response whose body starts without the blank
@@ -58,13 +60,12 @@ from ._grammar import (
     check_word,
     content_length,
     encode_head,
-    is_header_line,
     is_version,
-    parse_header,
-    parse_request_head,
-    parse_request_line,
     parse_status_line,
+    request_start,
+    status_start,
 )
+from ._heads import HeadReader
 
 
 class Role(Enum):
@@ -142,8 +143,7 @@ class Connection:
         self.request: Request | None = None  # the current cycle's request
         self._status = 0  # status of the response in this cycle
         self._framing = default_framing
-        self._in_head: list[bytes] = []  # head lines of the incoming message so far
-        self._in_head_size = 0
+        self._heads = HeadReader(of_responses=self.their_role is _S)
         self._in_left: int | None = 0  # incoming body bytes left; None = until EOF
         self._in_lines = 0
         self._end_pending = False
@@ -162,7 +162,7 @@ class Connection:
     def at_rest(self) -> bool:
         """Between requests with nothing buffered: the next bytes start a new request."""
         return (self.states[_C] is State.IDLE and self.states[_S] is State.IDLE
-                and not self._buf and not self._in_head and not self._eof)
+                and not self._buf and not self._heads.started and not self._eof)
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
@@ -242,72 +242,16 @@ class Connection:
 
     # --- heads
     def _read_head(self) -> Event | _Sentinel:
-        if self.their_role is _C and not self._in_head:
-            self._buf.skip_blank_lines()
-            lines = self._buf.extract_head(limits.MAX_HEAD)
-            if lines is not None:  # a whole request head arrived at once (the usual case)
-                _check_head(lines)
-                (method, target, version), headers = parse_request_head(lines)
-                return self._request_head(Request(method, target, version, headers))
-        while True:
-            raw = self._buf.peek_line(limits.MAX_LINE)
-            if raw is None:
-                return self._head_stalled()
-            line = strip_eol(raw)
-            if not self._in_head and not line:  # blank lines before a start line
-                self._buf.extract_bytes(len(raw))
-                continue
-            if self._in_head and self._head_ends_before(line):
-                return self._finish_head()
-            self._buf.extract_bytes(len(raw))
-            if not line:
-                return self._finish_head()
-            self._in_head_size += len(raw)
-            if self._in_head_size > limits.MAX_HEAD or len(self._in_head) > limits.MAX_HEADERS:
-                raise RemoteProtocolError("message head too large")
-            self._in_head.append(line)
-
-    def _head_stalled(self) -> _Sentinel | Event:
-        ended = self._eof or (self._paused and self._framing is Framing.LINES)
-        if self.their_role is _S and ended:
-            return self._cut_head()
-        if self._eof:
-            if not self._in_head and not self._buf:
-                return ConnectionClosed()
-            raise RemoteProtocolError("connection closed in the middle of a message head")
-        return NEED_DATA
-
-    def _cut_head(self) -> _Sentinel | Event:
-        """A reply that stopped short (closed, or silent after a P2S status line: A2).
-
-        What came is its head; an unterminated last line is its status line if nothing
-        came before it, else it stays for the body reader.
-        """
-        if not self._in_head:
-            rest = self._buf.extract_bytes(len(self._buf)).removesuffix(b"\r")
-            if not rest:
-                return ConnectionClosed() if self._eof else NEED_DATA
-            self._in_head.append(rest)
-        return self._finish_head()
-
-    def _head_ends_before(self, line: bytes) -> bool:
-        """A response head may end without a blank line (A1, handout GET example)."""
-        if self.their_role is not _S or not line or is_header_line(line):
-            return False
-        if self._framing is Framing.LINES:
-            return True
-        return content_length(self._parsed_headers(), self._max_body[_S]) is not None
-
-    def _parsed_headers(self) -> Headers:
-        return tuple(parse_header(h) for h in self._in_head[1:])
-
-    def _finish_head(self) -> Event:
-        start, headers = self._in_head[0], self._parsed_headers()
+        head = self._heads.read(self._buf, self._framing, self._max_body[_S], eof=self._eof,
+                                paused=self._paused)
+        if not isinstance(head, tuple):
+            return head
+        start, headers = head
         if self.their_role is _C:
-            return self._request_head(Request(*parse_request_line(start), headers))
-        self._in_head, self._in_head_size, self._in_lines = [], 0, 0
+            return self._request_head(Request(*request_start(start), headers))
+        version, status, reason = status_start(start)
         length = content_length(headers, self._max_body[_S])
-        version, status, reason = parse_status_line(start)
+        self._in_lines = 0
         self._status = status
         # A 200 without Content-Length runs until EOF; an error without one has no body.
         self._in_left = length if status == Status.OK else (length or 0)
@@ -315,7 +259,7 @@ class Connection:
 
     def _request_head(self, request: Request) -> Request:
         length = content_length(request.headers, self._max_body[_C])
-        self._in_head, self._in_head_size, self._in_lines = [], 0, 0
+        self._in_lines = 0
         self.request = request
         self._framing = self._framing_for(request)
         self._in_left = length or 0
@@ -493,14 +437,6 @@ def _own_length(headers: Headers) -> int | None:
         return content_length(headers, 2**62)
     except RemoteProtocolError as exc:
         raise LocalProtocolError(str(exc)) from None
-
-
-def _check_head(lines: list[bytes]) -> None:
-    """The limits the line-by-line reader enforces, for a head taken whole."""
-    if len(lines) > limits.MAX_HEADERS + 1:
-        raise RemoteProtocolError("message head too large")
-    if any(len(line) > limits.MAX_LINE for line in lines):
-        raise RemoteProtocolError(f"line longer than {limits.MAX_LINE} bytes")
 
 
 def _looks_like_status(line: bytes) -> bool:

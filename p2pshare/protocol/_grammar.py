@@ -1,9 +1,12 @@
-"""Line-level grammar shared by every p2pshare protocol.
+"""The head and line grammar shared by every p2pshare protocol.
 
-Strategy: pure functions from one line (bytes, terminator removed) to typed tuples. They
-are strict about structure and tolerant about spacing: runs of spaces or tabs separate
-tokens, trailing white space is ignored (the CI-2018 handout prints a request line with a
-trailing space), header names are matched case-insensitively. Anything else raises
+Strategy: pure functions from bytes to typed tuples. ``parse_head`` is the one parser of a
+message head (start line and headers) and applies the head limits (``MAX_LINE``,
+``MAX_HEADERS``, ``MAX_HEAD``); every reader of a head calls it, whatever finds where the
+head ends (``_heads.HeadReader``). The functions are strict about structure and tolerant
+about spacing: runs of spaces or tabs separate tokens, trailing white space is ignored (the
+CI-2018 handout prints a request line with a trailing space), header names are matched
+case-insensitively. Anything else raises
 ``RemoteProtocolError`` with status 400; nothing here raises ValueError or
 UnicodeDecodeError. Every pattern is linear in the line's length (no nested or adjacent
 lazy repeats that could backtrack for seconds on a crafted 8 KiB line).
@@ -22,13 +25,13 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError
 
 Headers = tuple[tuple[str, str], ...]
 
 # RFC 9110 "token" characters for header names and methods.
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-_HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:(.*)\Z", re.S)
 _VERSION = re.compile(r"[A-Za-z0-9-]+/[0-9]+\.[0-9]+\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL_BUT_LF = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -58,29 +61,39 @@ def _no_control(text: str, what: str) -> str:
 
 
 def is_header_line(line: bytes) -> bool:
-    return _HEADER.match(line) is not None
+    """``line`` (no line end) reads as ``Name: value``: the rule ``parse_head`` applies."""
+    name, colon, _value = line.partition(b":")
+    return bool(colon) and _TOKEN.match(name.rstrip(b" \t")) is not None
 
 
-def parse_header(line: bytes) -> tuple[str, str]:
-    """``Name: value`` -> (name, value); the name keeps its case, the value loses its blanks."""
-    m = _HEADER.match(line)
-    if m is None:
-        raise RemoteProtocolError("malformed header line")
-    value = decode_head_text(m.group(2), "header value").strip(" \t")
-    return m.group(1).decode("ascii"), value
+def check_head_size(size: int, lines: int) -> None:
+    """Raises: RemoteProtocolError: a head of ``size`` bytes (line ends included) in
+    ``lines`` lines (start line included) is over ``MAX_HEAD`` or ``MAX_HEADERS``."""
+    if size > limits.MAX_HEAD or lines > limits.MAX_HEADERS + 1:
+        raise RemoteProtocolError("message head too large")
 
 
-def parse_request_head(lines: list[bytes]) -> tuple[tuple[str, str, str], Headers]:
-    """A whole request head at once: what ``parse_request_line`` and ``parse_header`` give
-    line by line, with one decode and one control-character scan for the whole head (the
-    server's hot path). Raises RemoteProtocolError exactly where they would."""
-    text = b"\n".join(lines).decode("utf-8", "replace")
+def parse_head(head: bytes) -> tuple[str, Headers]:
+    """The one head parser: every reader of a message head ends here.
+
+    ``head`` is the start line and the header lines, each ended by CRLF or a bare LF (the
+    last one's end may be missing: a reply cut short), without the blank line that ends
+    the head. Returns the start line, decoded (left to ``request_start`` or
+    ``status_start``), and the headers: names keep their case, values lose their outer
+    blanks. One decode and one control-character scan cover the whole head.
+
+    Raises:
+        RemoteProtocolError: a limit (``MAX_HEAD``, ``MAX_HEADERS``, ``MAX_LINE``) is
+            exceeded, a control character, or a header line that is not ``Name: value``.
+    """
+    _check_lines(head)
+    text = head.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     if _CONTROL_BUT_LF.search(text) is not None:
         raise RemoteProtocolError("message head holds a control character")
-    start, *rest = text.split("\n")
-    parts = split_blanks(start)
-    if len(parts) < 2:
-        raise RemoteProtocolError("request line needs a method and a version")
+    start, *rest = text.removesuffix("\n").split("\n")
+    check_head_size(len(head), len(rest) + 1)
     headers = []
     for line in rest:
         name, colon, value = line.partition(":")
@@ -88,10 +101,18 @@ def parse_request_head(lines: list[bytes]) -> tuple[tuple[str, str, str], Header
         if not colon or _TOKEN_TEXT.match(name) is None:
             raise RemoteProtocolError("malformed header line")
         headers.append((name, value.strip(" \t")))
-    return (parts[0], " ".join(parts[1:-1]), parts[-1]), tuple(headers)
+    return start, tuple(headers)
 
 
-def parse_request_line(line: bytes) -> tuple[str, str, str]:
+def _check_lines(head: bytes) -> None:
+    """``MAX_LINE`` on every line, its end (CRLF or LF) not counted."""
+    if len(head) > limits.MAX_LINE:  # else no line can be too long: skip the split
+        for line in head.split(b"\n"):
+            if len(line) - line.endswith(b"\r") > limits.MAX_LINE:
+                raise RemoteProtocolError(f"line longer than {limits.MAX_LINE} bytes")
+
+
+def request_start(line: str) -> tuple[str, str, str]:
     """``METHOD <target...> VERSION`` -> (method, target, version).
 
     The target is everything between the method and the version, with inner runs of
@@ -99,20 +120,24 @@ def parse_request_line(line: bytes) -> tuple[str, str, str]:
     a two-token line such as ``LIST P2P-CI/1.0``. Whether the tokens make sense is for the
     protocol module to judge (a 400 or 505 that keeps the connection), not for framing.
     """
-    parts = split_blanks(decode_head_text(line, "request line"))
+    parts = split_blanks(line)
     if len(parts) < 2:
         raise RemoteProtocolError("request line needs a method and a version")
     return parts[0], " ".join(parts[1:-1]), parts[-1]
 
 
-def parse_status_line(line: bytes) -> tuple[str, int, str]:
-    """``VERSION CODE PHRASE`` -> (version, code, phrase)."""
-    text = decode_head_text(line, "status line").strip(" \t")
-    parts = _BLANKS.split(text, maxsplit=2)
+def status_start(line: str) -> tuple[str, int, str]:
+    """``VERSION CODE PHRASE`` -> (version, code, phrase); the phrase keeps inner blanks."""
+    parts = _BLANKS.split(line.strip(" \t"), maxsplit=2)
     if len(parts) < 2 or not is_version(parts[0]):
         raise RemoteProtocolError("malformed status line")
     code = parse_int(parts[1], "status code", 100, 999)
     return parts[0], code, parts[2] if len(parts) > 2 else ""
+
+
+def parse_status_line(line: bytes) -> tuple[str, int, str]:
+    """One status line alone (a P2S data line is told from the next reply's start by it)."""
+    return status_start(decode_head_text(line, "status line"))
 
 
 def split_blanks(text: str) -> list[str]:

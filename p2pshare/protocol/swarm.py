@@ -24,9 +24,11 @@ from enum import StrEnum
 
 from .. import limits
 from ..errors import RemoteProtocolError, Status
+from ._buffer import ReceiveBuffer
 from ._connection import Connection, Role
 from ._events import Data, EndOfMessage, Event, Framing, Request, Response
-from ._grammar import content_length, get_header, parse_header, parse_int, parse_status_line
+from ._grammar import content_length, get_header, parse_int, status_start
+from ._heads import HeadReader
 from .ci import Rejected, checked
 
 __all__ = [
@@ -375,9 +377,6 @@ def _lines(body: bytes) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- pipelining
-_BLANK = re.compile(rb"\r?\n\r?\n")
-
-
 class PipelinedClient:
     """The client side of a connection with many requests in flight.
 
@@ -386,19 +385,19 @@ class PipelinedClient:
     whole, so this reader is built for that case (and measured to matter: the generic
     codec's per-event work was a tenth of a busy leech's CPU). Requests are still encoded
     by the framing codec (a fresh one each), so their bytes are exactly the framing's; an
-    answer head is parsed with the shared grammar; its body is cut from the buffer in one
-    piece once Content-Length bytes are there.
+    answer head is found and parsed by what the codec uses (``HeadReader``, which
+    ends in ``parse_head``), so both accept the same heads; its body is cut from the
+    buffer in one piece once Content-Length bytes are there.
     """
 
     def __init__(self, max_body: int = limits.MAX_PIECE_SIZE) -> None:
         self.max_body = max_body
         self.in_flight = 0  # requests sent whose answer has not been returned yet
         self.closed = False  # the server closed its side
-        self._buf = bytearray()
+        self._buf = ReceiveBuffer()
+        self._heads = HeadReader(of_responses=True)
         self._head: Response | None = None
-        self._body_at = 0  # where the current answer's body starts in the buffer
-        self._length = 0  # its Content-Length
-        self._scanned = 0  # where the search for the blank line ending a head goes on
+        self._length = 0  # the current answer's Content-Length
 
     def send(self, request: Request, body: bytes = b"") -> bytes:
         """Bytes of ``request`` for the wire; its answer comes after earlier ones."""
@@ -408,14 +407,14 @@ class PipelinedClient:
     def receive_data(self, data: bytes) -> None:
         """Feed received bytes; ``b""`` means the server closed."""
         if data:
-            self._buf += data
+            self._buf.feed(data)
         else:
             self.closed = True
 
     @property
     def wanted(self) -> int:
         """Bytes still missing from the current answer's body (0 if none is started)."""
-        return max(0, self._body_at + self._length - len(self._buf)) if self._head else 0
+        return max(0, self._length - len(self._buf)) if self._head else 0
 
     def next_answer(self) -> tuple[Response, bytes] | None:
         """The oldest unanswered request's whole answer, or None until more bytes arrive.
@@ -426,39 +425,31 @@ class PipelinedClient:
         """
         if self._head is None and not self._read_head():
             return None
-        if len(self._buf) < self._body_at + self._length:
+        if len(self._buf) < self._length:
             if self.closed:
                 raise RemoteProtocolError("connection closed in the middle of an answer")
             return None
-        end = self._body_at + self._length
-        head, body = self._head, bytes(self._buf[self._body_at:end])
-        del self._buf[:end]
-        self._scanned = 0
+        head, body = self._head, self._buf.extract_bytes(self._length)
         self._head, self.in_flight = None, self.in_flight - 1
         assert head is not None
         return head, body
 
     def _read_head(self) -> bool:
-        match = _BLANK.search(self._buf, self._scanned, limits.MAX_HEAD)
-        if match is None:
-            # A blank line (at most 4 bytes) that is not whole yet starts in the last 3:
-            # search from there next time, so a head sent byte by byte costs O(n), not O(n²).
-            self._scanned = max(0, min(len(self._buf), limits.MAX_HEAD) - 3)
-            if len(self._buf) >= limits.MAX_HEAD:
-                raise RemoteProtocolError("answer head too large")
-            if self.closed and self._buf:
-                raise RemoteProtocolError("connection closed in the middle of an answer")
-            return False
         if not self.in_flight:
-            raise RemoteProtocolError("the server sent bytes no request asked for")
-        lines = bytes(self._buf[:match.start()]).replace(b"\r\n", b"\n").split(b"\n")
-        version, status, reason = parse_status_line(lines[0])
-        headers = tuple(parse_header(line) for line in lines[1:])
+            self._buf.skip_blank_lines()  # as the codec does between answers (A3)
+            if self._buf:
+                raise RemoteProtocolError("the server sent bytes no request asked for")
+            return False
+        head = self._heads.read(self._buf, Framing.LENGTH, self.max_body, eof=self.closed)
+        if not isinstance(head, tuple):
+            return False
+        start, headers = head
+        version, status, reason = status_start(start)
         length = content_length(headers, self.max_body)
         if length is None and status == Status.OK:
             raise RemoteProtocolError("a 200 answer needs a Content-Length")
         self._head = Response(status, version, headers, reason)
-        self._body_at, self._length = match.end(), length or 0
+        self._length = length or 0
         return True
 
 

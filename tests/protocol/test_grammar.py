@@ -24,13 +24,24 @@ from p2pshare.protocol._grammar import (
     http_date,
     is_header_line,
     is_version,
-    parse_header,
+    parse_head,
     parse_http_date,
     parse_int,
-    parse_request_line,
     parse_status_line,
+    request_start,
     split_blanks,
+    status_start,
 )
+
+
+def parse_header(line: bytes) -> tuple[str, str]:
+    """The one header of a head whose start line is ``S``."""
+    (header,) = parse_head(b"S\r\n" + line + b"\r\n")[1]
+    return header
+
+
+def parse_request_line(line: bytes) -> tuple[str, str, str]:
+    return request_start(parse_head(line + b"\r\n")[0])
 
 
 # ----------------------------------------------------------------------------- headers
@@ -97,6 +108,48 @@ def test_bad_content_length(headers: tuple[tuple[str, str], ...]) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         content_length(headers, 10**6)
     assert info.value.status == 400
+
+
+# ----------------------------------------------------------------------------- whole heads
+HEAD = b"ADD RFC 1 P2P-CI/1.0\r\nHost: h\nPort: 1 \r\n"
+
+
+def test_a_head_is_its_start_line_and_headers() -> None:
+    assert parse_head(HEAD) == ("ADD RFC 1 P2P-CI/1.0", (("Host", "h"), ("Port", "1")))
+    assert parse_head(HEAD.removesuffix(b"\r\n")) == parse_head(HEAD)  # a reply cut short
+    start, headers = parse_head(b"P2P-CI/1.0  404 Not  Found\n")
+    assert (status_start(start), headers) == (("P2P-CI/1.0", 404, "Not  Found"), ())
+
+
+def _head(lines: int, length: int) -> bytes:
+    """A start line and ``lines - 1`` headers, each line ``length`` bytes before its CRLF."""
+    return b"".join(b"X: " + b"a" * (length - 3) + b"\r\n" for _ in range(lines))
+
+
+@pytest.mark.parametrize(("lines", "length", "ok"), [
+    (limits.MAX_HEADERS + 1, 10, True),
+    (limits.MAX_HEADERS + 2, 10, False),
+    (1, limits.MAX_LINE, True),
+    (1, limits.MAX_LINE + 1, False),
+    (2, limits.MAX_HEAD // 2 - 2, True),  # exactly MAX_HEAD bytes with the line ends
+    (2, limits.MAX_HEAD // 2 - 1, False),
+])
+def test_head_limits(lines: int, length: int, ok: bool) -> None:
+    head = _head(lines, length)
+    if ok:
+        parse_head(head)
+    else:
+        with pytest.raises(RemoteProtocolError) as info:
+            parse_head(head)
+        assert info.value.status == 400
+
+
+def test_a_line_end_is_not_counted_in_the_line() -> None:
+    line = b"X: " + b"a" * (limits.MAX_LINE - 3)
+    parse_head(line + b"\r\n")
+    parse_head(line + b"\n")
+    with pytest.raises(RemoteProtocolError):
+        parse_head(line + b"\r\r\n")  # a CR inside the line
 
 
 # ----------------------------------------------------------------------------- start lines
