@@ -62,14 +62,14 @@ class Admission(Generic[K]):
         own = self.count(source)
         victim: K | None = None
         why = ""
-        if own >= self.max_per_source:
-            why = f"per-source limit {self.max_per_source}"
-            victim = self._least(source, score) if self.evict else None
-        elif self.total >= self.max_total:
+        if self.total >= self.max_total:
             why = f"connection limit {self.max_total}"
             biggest = max(self.by_source, key=self.count, default=None)
             if self.evict and biggest is not None and self.count(biggest) > own + 1:
                 victim = self._least(biggest, score)
+        elif own >= self.max_per_source:
+            why = f"per-source limit {self.max_per_source}"
+            victim = self._least(source, score) if self.evict else None
         else:
             self._hold(key, source)
             return Verdict(True)

@@ -85,7 +85,8 @@ class Slots(RuleBasedStateMachine):
             assert self.slots.remove(verdict.evict, loser)
         if verdict.admitted:
             self.held[self.next] = source
-        elif counts[source] < self.slots.max_per_source:  # refused for the total
+        else:  # refused only when full and no address holds more than its share
+            assert sum(counts.values()) == self.slots.max_total
             assert max(counts.values()) <= counts[source] + 1
 
     @rule(data=st.data())
