@@ -103,6 +103,10 @@ WRITE_STALL_TIMEOUT = 30 * SECONDS
 # LANs: course clients that read a reply with a single recv() get all of it. 64 KiB is
 # the largest one loopback segment carries and the default write-buffer high-water mark.
 COALESCE_BYTES = 64 * KiB
+# Pipelined requests a server answers on one connection before it lets the loop serve
+# others: one read can carry thousands of small requests (asyncio reads up to 256 KiB at
+# once), and answering them all in one go would stall every other client for that long.
+REQUESTS_PER_TURN = 64
 
 # --- bulk I/O ----------------------------------------------------------------------------
 # Receive buffer for file bodies: large reads, written straight to disk.

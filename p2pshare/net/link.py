@@ -43,7 +43,7 @@ class Link(asyncio.Protocol):
         "server", "conn", "owner", "peername", "deadline", "stall_at", "_stalled_size",
         "_due_first", "_head_armed", "_transport", "_request", "_body", "_busy", "_quick",
         "_at_rest", "_closing", "_released", "_lingering", "_out", "_out_size", "_corked",
-        "_paused", "_drain_waiter", "_answered_later", "moved", "born")
+        "_paused", "_drain_waiter", "_answered_later", "moved", "born", "_yielding")
 
     def __init__(self, server: Server, conn: Connection) -> None:
         self.server = server
@@ -71,6 +71,7 @@ class Link(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._answered_later = False  # an answer ran as a task (reading was paused)
         self.moved = 0  # bytes received and sent: what admission judges productivity by
+        self._yielding = False  # a turn's worth of requests answered: others go first
         self.born = 0.0  # loop time the connection was made
 
     # ----------------------------------------------------------- asyncio callbacks
@@ -131,7 +132,7 @@ class Link(asyncio.Protocol):
         if not self._closing:
             self.stall_at = None
         self._wake_writer()
-        if self._transport is not None and not self._busy and not self._closing:
+        if self._transport is not None and not (self._busy or self._closing or self._yielding):
             self._transport.resume_reading()
             self._process()  # requests that arrived while we held back
 
@@ -141,8 +142,9 @@ class Link(asyncio.Protocol):
         # pipelined wait in the buffer, so what we hold for it stays bounded. Answers made
         # here are corked and written together at the end.
         self._corked = True
+        turn = limits.REQUESTS_PER_TURN
         try:
-            while not self._busy and not self._closing and not self._paused:
+            while not (self._busy or self._closing or self._paused or self._yielding):
                 try:
                     event = self.conn.next_event()
                 except RemoteProtocolError as exc:
@@ -158,6 +160,9 @@ class Link(asyncio.Protocol):
                     self._body.append(event.data)
                 elif isinstance(event, EndOfMessage):
                     self._dispatch()
+                    turn -= 1
+                    if not turn:
+                        self._yield_turn()
                 elif isinstance(event, ConnectionClosed):
                     self.close("closed by the client")
                     return
@@ -167,6 +172,21 @@ class Link(asyncio.Protocol):
             self._corked = self._busy
             if not self._corked:
                 self.flush()
+
+    def _yield_turn(self) -> None:
+        """Let the loop serve others before this link's next pipelined request: a read of
+        many small requests costs one turn of ``REQUESTS_PER_TURN`` answers, not the
+        whole read, however much the client packs into it."""
+        self._yielding = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+        asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._yielding = False
+        if self._transport is not None and not (self._busy or self._closing or self._paused):
+            self._transport.resume_reading()
+            self._process()
 
     def _rest(self) -> None:
         """Between requests: the first-request deadline, or the idle one, or none."""
@@ -224,7 +244,8 @@ class Link(asyncio.Protocol):
                 self.close(reason)
         self.flush()
         self._answered()
-        if not self._closing and self._transport is not None and not self._paused:
+        if self._transport is not None and not (self._closing or self._paused or
+                                                self._yielding):
             self._transport.resume_reading()
             self._process()
 

@@ -41,9 +41,11 @@ class Toy:
     def __init__(self) -> None:
         self.gone: list[Link] = []
         self.answered = 0
+        self.order: list[str] = []  # the source address of each request, in dispatch order
 
     def request(self, link: Link, request: Request, body: bytes) -> Answer:
         method = request.method
+        self.order.append(link.peername[0])
         if method == "BUG":
             raise RuntimeError("a bug in a handler")
         if method == "REFUSE":
@@ -222,6 +224,24 @@ async def test_answers_from_tasks_keep_the_order_of_requests() -> None:
         await raw.send(req("SLOW") + req("SMALL") + req("SLOW"))
         assert await raw.recv(3 * len(ok_reply())) == ok_reply() * 3
         assert app.answered == 3
+
+
+@arun
+async def test_a_pipelined_flood_yields_to_other_clients() -> None:
+    """3,000 requests in one send from 127.0.0.2 (one read of the server's): a request from
+    127.0.0.1 sent after them is answered after at most a few turns of the flood's, not
+    after all of it."""
+    flood_count = 3000
+    async with toy_server() as (_server, app, port):
+        flood = await Raw.connect(port, source="127.0.0.2")
+        victim = await Raw.connect(port, source="127.0.0.1")
+        await flood.send(req("SMALL") * flood_count)
+        await victim.expect(req("SMALL"), ok_reply())
+        assert await flood.recv(flood_count * len(ok_reply())) == ok_reply() * flood_count
+        served_first = app.order.index("127.0.0.1")
+        assert served_first < flood_count  # without turns: after all 3,000
+        print(f"\n[measure] victim answered after {served_first} of {flood_count} "
+              f"pipelined requests (turns of {limits.REQUESTS_PER_TURN})")
 
 
 # ------------------------------------------------------------------ admission
