@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .. import limits
@@ -43,7 +43,8 @@ class Link(asyncio.Protocol):
         "server", "conn", "owner", "peername", "deadline", "stall_at", "_stalled_size",
         "_due_first", "_head_armed", "_transport", "_request", "_body", "_busy", "_quick",
         "_at_rest", "_closing", "_released", "_lingering", "_out", "_out_size", "_corked",
-        "_paused", "_drain_waiter", "_answered_later", "moved", "born", "_yielding")
+        "_paused", "_drain_waiter", "_answered_later", "moved", "born", "_yielding",
+        "_task")
 
     def __init__(self, server: Server, conn: Connection) -> None:
         self.server = server
@@ -72,6 +73,7 @@ class Link(asyncio.Protocol):
         self._answered_later = False  # an answer ran as a task (reading was paused)
         self.moved = 0  # bytes received and sent: what admission judges productivity by
         self._yielding = False  # a turn's worth of requests answered: others go first
+        self._task: asyncio.Task[None] | None = None  # the answer being produced, if any
         self.born = 0.0  # loop time the connection was made
 
     # ----------------------------------------------------------- asyncio callbacks
@@ -226,7 +228,7 @@ class Link(asyncio.Protocol):
         self.deadline = None  # the answer's own writes are watched by the stall deadline
         if self._transport is not None:
             self._transport.pause_reading()
-        self.server.tasks.spawn(self._finish(answer))
+        self._task = self.server.tasks.spawn(self._finish(answer))
 
     async def _finish(self, answer: Coroutine[Any, Any, None]) -> None:
         reason = "answer cancelled"
@@ -299,12 +301,20 @@ class Link(asyncio.Protocol):
 
     async def send(self, *events: Event) -> None:
         """Write ``events``, waiting while the client is not reading (streamed replies).
+        Each ``COALESCE_BYTES`` written lets the loop serve others first: the kernel takes
+        megabytes from a fast or stalling reader before asyncio sees any backpressure, and
+        a long reply must not hold the loop for all of that.
 
         Raises:
             PeerGone: the connection closed.
         """
         await self.drain()
+        before = self.moved
         self.send_now(*events)
+        if self.moved != before:  # flushed a full cork
+            await asyncio.sleep(0)  # a turn for others, not synchronisation
+            if self._closing:
+                raise PeerGone("connection closed")
 
     async def drain(self) -> None:
         """Wait until the client reads again (the stall deadline cuts off one that never
@@ -431,6 +441,8 @@ class Link(asyncio.Protocol):
         self._wake_writer()
         if transport is None or transport.is_closing() or self._lingering:
             return
+        if self._after_answer(transport.close):
+            return
         if transport.get_write_buffer_size():
             self._measure_stall()
         if linger and transport.can_write_eof():
@@ -446,5 +458,17 @@ class Link(asyncio.Protocol):
         self._closing = True
         self.stall_at = self.deadline = None
         self.server.release(self)
-        if self._transport is not None:
-            self._transport.abort()
+        transport = self._transport
+        if transport is not None and not self._after_answer(transport.abort):
+            transport.abort()
+
+    def _after_answer(self, action: Callable[[], object]) -> bool:
+        """If an answer is running in another task, cancel it and ``action`` once it has
+        ended (it may be inside ``loop.sendfile``, which must undo its own hold on the
+        transport before the transport goes); True if so."""
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return False
+        task.cancel()
+        task.add_done_callback(lambda _task: action())
+        return True
