@@ -13,6 +13,7 @@ protocol failure carries the status code the other side should see (as h11's
     ├── IntegrityError                      a SHA-256 (or length) check failed
     ├── PeerGone                            the other side is unreachable, went away or stalled
     ├── AlreadyClosed                       we used something we had already closed
+    ├── LocalIOError                        our own folder refused a file (full, read-only)
     └── StoreError                          an index store refused an operation
 """
 
@@ -23,6 +24,7 @@ from enum import IntEnum
 __all__ = [
     "AlreadyClosed",
     "IntegrityError",
+    "LocalIOError",
     "LocalProtocolError",
     "P2PError",
     "PeerGone",
@@ -102,6 +104,19 @@ class PeerGone(P2PError):
 class AlreadyClosed(P2PError):
     """We used a connection or client that we had closed ourselves (e.g. an ``IndexClient``
     after ``aclose``): a bug on our side, where ``PeerGone`` would blame the other side."""
+
+
+class LocalIOError(P2PError):
+    """Our own file system refused a download (no space, quota, permission, read-only):
+    no peer is to blame, and another holder would fail the same way.
+
+    Attributes:
+        errno: the ``OSError``'s errno (e.g. ``ENOSPC``), or None.
+    """
+
+    def __init__(self, msg: str, errno: int | None = None) -> None:
+        super().__init__(msg)
+        self.errno = errno
 
 
 class StoreError(P2PError):

@@ -11,17 +11,31 @@ whole new file or nothing of it. A temporary file that is not committed is remov
 Mode: files are created ``0o644`` and the process umask applies (a user who asked for
 private files with ``umask 077`` gets them), as for any file a program creates.
 
+A partial file that lives across runs (a swarm download's, for resuming) is created the
+same way when it is new; an existing one is opened ``O_NOFOLLOW`` and used only if it is a
+regular file. Small records (a resume record) are written whole under a temporary name
+and renamed (``write_whole``), never through a fixed name someone could plant.
+
+A name chosen by a sender (a shared file's name) becomes a local name only through
+``safe_name``, on the sharing side and the fetching side alike: one path component, no
+leading dot (no ``.bash_profile``), no control characters, no name Windows reserves, and
+short enough that every temporary name we build from it fits the file system's 255 bytes.
+
 Plain ``os`` calls only: callers in an event loop decide which calls run in a thread.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+from . import limits
 
 FILE_MODE = 0o644
 # A random 64-bit suffix is taken only if someone planted that very name: a few retries
@@ -31,8 +45,51 @@ _CREATE = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def temp_name(final_name: str, suffix: str) -> str:
-    """The hidden temporary name of a download of ``final_name``: ``.<final>.<suffix>.part``."""
-    return f".{final_name}.{suffix}.part"
+    """The hidden temporary name of a download of ``final_name``: ``.<final>.<suffix>.part``,
+    ``final`` cut (at a character boundary) so that the whole is at most
+    ``MAX_NAME_BYTES`` bytes."""
+    room = limits.MAX_NAME_BYTES - len(f"..{suffix}.part".encode())
+    return f".{cut_utf8(final_name, room)}.{suffix}.part"
+
+
+def cut_utf8(text: str, size: int) -> str:
+    """The longest start of ``text`` whose UTF-8 form is at most ``size`` bytes."""
+    return text.encode("utf-8", "surrogatepass")[: max(size, 0)].decode("utf-8", "ignore")
+
+
+# Names Windows gives to devices, whatever their extension (``nul.txt`` too).
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{n}" for d in ("COM", "LPT") for n in "123456789")}
+_FORBIDDEN = set('/\\<>:"|?*')  # separators, and what Windows refuses in a name
+_EXTENSION = 16  # bytes of an extension kept whole when a long name is shortened
+_HASH = 8  # hex digits of the full name's SHA-256 added to a shortened name
+
+
+def safe_name(name: str) -> str:
+    """The local name for a file a sender calls ``name`` (see the module text).
+
+    Forbidden characters become ``_``; surrounding blanks and final dots go; a leading dot
+    or a reserved name gets a ``_`` in front; a name over ``MAX_NAME_BYTES -
+    TEMP_NAME_ROOM`` bytes of UTF-8 keeps its extension and the start of its stem, followed
+    by ``~`` and a hash of the whole name. Deterministic, and ``safe_name(safe_name(n)) ==
+    safe_name(n)``.
+    """
+    text = "".join("_" if c in _FORBIDDEN or not c.isprintable() and c != " "
+                   or 0xD800 <= ord(c) <= 0xDFFF else c for c in name)
+    text = text.strip().rstrip(". ")
+    if not text or text.startswith(".") or text.split(".")[0].rstrip().upper() in _RESERVED:
+        text = f"_{text}"
+    return _shorten(text, limits.MAX_NAME_BYTES - limits.TEMP_NAME_ROOM)
+
+
+def _shorten(name: str, size: int) -> str:
+    data = name.encode("utf-8")
+    if len(data) <= size:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not stem or len(f"{dot}{ext}".encode()) > _EXTENSION:
+        stem, dot, ext = name, "", ""
+    tail = f"~{hashlib.sha256(data).hexdigest()[:_HASH]}{dot}{ext}"
+    return cut_utf8(stem, size - len(tail.encode())) + tail
 
 
 def random_suffix() -> str:
@@ -59,15 +116,49 @@ def create_temp(folder: Path, final_name: str,
 
 
 def open_partial(path: Path) -> int:
-    """Open (or create) a long-lived partial file read-write, never through a symlink.
+    """Create a long-lived partial file read-write (``O_EXCL``), or open the one an earlier
+    run left, never through a symlink and only if it is a regular file.
 
-    Not ``O_EXCL``: a partial file from an earlier run is reused on resume, and its
-    content is trusted only after its pieces are hashed again.
+    A partial file from an earlier run is reused on resume; its content is trusted only
+    after its pieces are hashed again.
 
     Raises:
-        OSError: ``path`` is a symlink (ELOOP) or cannot be opened.
+        OSError: ``path`` is a symlink (ELOOP), not a regular file, or cannot be opened.
     """
-    return os.open(path, os.O_RDWR | _CREATE, FILE_MODE)
+    try:
+        return os.open(path, os.O_RDWR | os.O_EXCL | _CREATE, FILE_MODE)
+    except FileExistsError:
+        pass
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    os.set_blocking(fd, True)
+    return fd
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Replace the file at ``path`` with ``data``: written under a new temporary name,
+    flushed, then renamed over ``path`` (a symlink there is replaced, never followed).
+
+    Raises:
+        OSError: the file could not be written (``path`` is then as it was).
+    """
+    with AtomicFile(path.parent, path.name) as out:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out.fd, view):]
+        out.commit()
+
+
+def free_space(folder: Path) -> int:
+    """Bytes an unprivileged user may still write in ``folder``'s file system.
+
+    Raises:
+        OSError: ``folder`` cannot be examined.
+    """
+    info = os.statvfs(folder)
+    return info.f_bavail * info.f_frsize
 
 
 def publish(fd: int, temp: Path, final: Path) -> None:

@@ -4,12 +4,19 @@ Strategy: one spelling of each fact, so that every header and every log line agr
 address is shown as ``host:port``, with an IPv6 address in brackets (``[::1]:7734``) so
 that the port cannot be read as part of it; ``split_hostport`` reads back what
 ``join_hostport`` writes, and also a bare host (the port is then the default).
+
+A host read from the network (an index record, a PQuery line, a tracker's peer list) is
+used only if ``valid_host`` accepts it: a name of RFC 1123 labels, or an IP literal. The
+resolver refuses anything else, and not always with an ``OSError`` (a 64-character label
+or an empty one, ``a..b``, raises ``UnicodeError`` from the IDNA codec).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
+import re
 import socket
 
 from . import limits
@@ -56,6 +63,32 @@ def split_hostport(text: str, default_port: int) -> tuple[str, int]:
     if not host:
         raise ValueError(f"no host in {text!r}")
     return host, default_port if port is None else parse_port(port)
+
+
+# One RFC 1123 label: letters, digits and hyphens, 1 to 63 of them, no hyphen at either end.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+MAX_NAME = 253  # characters of a domain name written without its final dot (RFC 1035)
+
+
+def valid_host(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 literal (a zone like ``%eth0`` allowed), or a
+    name of RFC 1123 labels with at most one final dot."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    return 0 < len(name) <= MAX_NAME and all(_LABEL.match(label) for label in name.split("."))
+
+
+def address_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` read from the network must not be connected to, or None."""
+    if not valid_host(host):
+        return f"unusable host {host[:80]!r}"
+    if not 1 <= port <= limits.MAX_PORT:
+        return f"unusable port {port}"
+    return None
 
 
 def parse_port(text: str) -> int:

@@ -111,6 +111,28 @@ REQUESTS_PER_TURN = 64
 # --- bulk I/O ----------------------------------------------------------------------------
 # Receive buffer for file bodies: large reads, written straight to disk.
 RECV_CHUNK = 1 * MiB
+# An RFC file a peer accepts (P2P-CI GET, P2P-DI GetRFC): the largest real RFC is a few
+# MiB. A holder announcing more is refused before a byte is written, as is one announcing
+# more than the download folder's free space less FREE_SPACE_MARGIN (room left for the
+# rest of the system: a download must not be what fills the disk).
+MAX_DOWNLOAD = 1 * GiB
+FREE_SPACE_MARGIN = 1 * MiB
+# Bytes of a file name in UTF-8 on common file systems (ext4, XFS, APFS, NTFS in UTF-16).
+MAX_NAME_BYTES = 255
+# Of those, what a name chosen by a sender may use (files.safe_name): the rest is kept for
+# the longest decoration we add beside it, ``.<name>.<16 hex>.resume.json`` (30 bytes).
+TEMP_NAME_ROOM = 32
+
+# --- holders (docs/p2p-ci.md#a10) --------------------------------------------------------
+# Several holders of one RFC are tried at once, Happy Eyeballs style (RFC 8305): the first
+# at once, the next HOLDER_STAGGER later or as soon as one fails; the first whose reply
+# head is valid wins and the others are cancelled. A holder that takes longer than
+# HOLDER_CONNECT_TIMEOUT to accept, or HOLDER_FIRST_BYTE_TIMEOUT to start its reply, has
+# failed: a loopback or LAN holder answers in milliseconds, and a record pointing at a
+# black hole then costs seconds, not a RESPONSE_TIMEOUT each.
+HOLDER_STAGGER = 1 * SECONDS
+HOLDER_CONNECT_TIMEOUT = 3 * SECONDS
+HOLDER_FIRST_BYTE_TIMEOUT = 5 * SECONDS
 
 # --- P2P-DI (docs/p2p-di.md#handout-rules) ---------------------------------------------
 # The registration server's well-known port (DI-573, Figure 1; DI-401 prints 65243:
@@ -132,8 +154,6 @@ DI_MAX_LIST_BODY = 16 * MiB
 # Records one peer's RFC index holds; records merged beyond it are dropped (a remote peer
 # cannot make us hold an unbounded index).
 DI_MAX_INDEX_RECORDS = 1_000_000
-# An RFC file a peer accepts in GetRFC; the largest real RFC is a few MiB.
-DI_MAX_RFC_FILE = 1 * GiB
 # Largest cookie accepted: fits a signed 64-bit integer, for peers written in other languages.
 DI_MAX_COOKIE = 2**63 - 1
 # Largest TTL a reply may state (an RS may be configured with a TTL other than DI_TTL).

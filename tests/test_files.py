@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from p2pshare import files
+from p2pshare import files, limits
+from p2pshare.swarm.manifest import check_name
 
 
 def names(*suffixes: str) -> Callable[[], str]:
@@ -128,3 +131,74 @@ def test_publish_renames_a_long_lived_partial_file(tmp_path: Path) -> None:
         os.close(fd)
     assert os.listdir(tmp_path) == ["data.bin"]
     assert (tmp_path / "data.bin").read_bytes() == b"whole"
+
+
+# ------------------------------------------------------------------ names chosen by a sender
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
+                    *(f"LPT{n}" for n in range(1, 10))}
+
+
+def is_safe(name: str) -> bool:
+    """Every rule of ``files.safe_name``, checked independently of it."""
+    return (bool(name) and not name.startswith(".") and name not in (".", "..")
+            and not any(c in '/\\<>:"|?*' or (not c.isprintable() and c != " ") for c in name)
+            and name == name.strip() and not name.endswith(".")
+            and name.split(".")[0].rstrip().upper() not in WINDOWS_RESERVED
+            and len(name.encode("utf-8")) + limits.TEMP_NAME_ROOM <= limits.MAX_NAME_BYTES)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    (".bash_profile", "_.bash_profile"), ("..", "_"), (".", "_"), ("", "_"),
+    ("a/b\\c", "a_b_c"), ("CON", "_CON"), ("nul.txt", "_nul.txt"), ("com1", "_com1"),
+    ("CONSOLE", "CONSOLE"), (" x.txt ", "x.txt"), ("x.", "x"), ("a\x1bb\r", "a_b_"),
+    ("rfc1.txt", "rfc1.txt"), ("é.txt", "é.txt"),
+])
+def test_safe_name_examples(name: str, expected: str) -> None:
+    assert files.safe_name(name) == expected
+
+
+def test_a_long_name_keeps_its_extension_and_gains_a_hash() -> None:
+    name = "n" * 240 + ".txt"
+    short = files.safe_name(name)
+    assert short.endswith(".txt") and short.startswith("nnnn") and "~" in short
+    assert len(short.encode()) == limits.MAX_NAME_BYTES - limits.TEMP_NAME_ROOM
+    assert files.safe_name("n" * 241 + ".txt") != short  # the hash tells them apart
+
+
+@given(st.text(max_size=400))
+def test_safe_name_is_safe_deterministic_and_idempotent(name: str) -> None:
+    safe = files.safe_name(name)
+    assert is_safe(safe), safe
+    assert check_name(safe) == safe  # a manifest can carry it
+    assert files.safe_name(name) == safe
+    assert files.safe_name(safe) == safe
+    for decorated in (f".{safe}.{'0' * 16}.resume.json", files.temp_name(safe, "0" * 16)):
+        assert len(decorated.encode()) <= limits.MAX_NAME_BYTES
+
+
+@given(st.text(max_size=400))
+def test_a_temporary_name_always_fits(name: str) -> None:
+    assert len(files.temp_name(name, "0" * 16).encode("utf-8", "surrogatepass")) \
+        <= limits.MAX_NAME_BYTES
+
+
+def test_open_partial_refuses_a_symlink_and_a_fifo(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_bytes(b"keep")
+    (tmp_path / "link").symlink_to(target)
+    os.mkfifo(tmp_path / "fifo")
+    for name in ("link", "fifo"):
+        with pytest.raises(OSError):
+            files.open_partial(tmp_path / name)
+    assert target.read_bytes() == b"keep"
+
+
+def test_write_whole_replaces_a_symlink_instead_of_following_it(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_bytes(b"keep")
+    (tmp_path / "record").symlink_to(target)
+    files.write_whole(tmp_path / "record", b"new")
+    assert target.read_bytes() == b"keep"
+    assert (tmp_path / "record").read_bytes() == b"new"
+    assert not (tmp_path / "record").is_symlink()
+    assert sorted(os.listdir(tmp_path)) == ["record", "target"]

@@ -74,3 +74,39 @@ ipv6 = st.ip_addresses(v=6).map(str)
 @given(names | ipv6, st.integers(0, limits.MAX_PORT))
 def test_split_reads_back_what_join_writes(name: str, port: int) -> None:
     assert host.split_hostport(host.join_hostport(name, port), 1) == (name, port)
+
+
+# ------------------------------------------------------------------ hosts from the network
+@pytest.mark.parametrize("text", ["example.org", "example.org.", "a", "a-b.c1", "1host",
+                                  "x" * 63 + ".example", "127.0.0.1", "::1", "fe80::1%eth0",
+                                  "2001:db8::7734", ".".join(["a" * 63] * 3 + ["a" * 61])])
+def test_valid_hosts(text: str) -> None:
+    assert host.valid_host(text)
+
+
+@pytest.mark.parametrize("text", ["", ".", "a..b", ".a", "a" * 64, "a" * 64 + ".example",
+                                  "-a", "a-", "a_b", "münchen.de", "a b", "a/b", "[::1]",
+                                  "h[/x]", "a\x00", ".".join(["a" * 63] * 4)])
+def test_invalid_hosts(text: str) -> None:
+    assert not host.valid_host(text)
+    assert host.address_problem(text, 7734) == f"unusable host {text[:80]!r}"
+
+
+@given(st.text(max_size=300))
+def test_a_valid_host_never_breaks_the_resolver(text: str) -> None:
+    """What ``valid_host`` accepts, the IDNA codec of getaddrinfo encodes (the crash it
+    prevents is UnicodeError there)."""
+    if host.valid_host(text):
+        text.encode("idna")
+
+
+@given(st.lists(st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", fullmatch=True),
+                min_size=1, max_size=4))
+def test_every_name_of_rfc1123_labels_is_valid(labels: list[str]) -> None:
+    assert host.valid_host(".".join(labels))
+
+
+def test_ports_out_of_range_are_a_problem() -> None:
+    assert host.address_problem("example.org", 0) == "unusable port 0"
+    assert host.address_problem("example.org", limits.MAX_PORT + 1) is not None
+    assert host.address_problem("example.org", 1) is None

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .text import shown, shown_lines
+
 T = TypeVar("T")
 
 
@@ -55,11 +57,12 @@ async def _cancel_on_sigterm(main: Coroutine[Any, Any, T]) -> T:
 
 
 def fail(message: str, status: int = 1) -> int:
-    """Print a one-line reason on stderr and return the exit status."""
-    print(f"p2pshare: {message}", file=sys.stderr)
+    """Print a one-line reason on stderr (``text.shown``) and return the exit status."""
+    print(f"p2pshare: {shown(message)}", file=sys.stderr)
     return status
 
 
 def say(text: str) -> None:
-    """Print one line of a command's output at once, even into a pipe."""
-    print(text, flush=True)
+    """Print one line of a command's output at once, even into a pipe (what came from the
+    network shown safely: ``text.shown``)."""
+    print(shown_lines(text), flush=True)

@@ -21,7 +21,8 @@ from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
 from . import menu
-from ._run import fail, run
+from ._run import fail, run, say
+from .text import cell
 
 log = logging.getLogger(__name__)
 INDEX_PORT = 7734  # the handout's well-known port (docs/p2p-ci.md#well-known-port)
@@ -191,7 +192,7 @@ async def get(args: argparse.Namespace) -> int:
         print(json.dumps({"rfc": args.rfc, "path": str(result.path) if result.path else None,
                           "size": result.size, "attempts": attempts}, indent=2))
     elif result.path is not None:
-        print(f"saved {result.path} ({result.size} bytes) from {attempts[-1]['peer']}")
+        say(f"saved {result.path} ({result.size} bytes) from {attempts[-1]['peer']}")
     if result.local_error is not None:
         return fail(f"RFC {args.rfc}: {result.local_error}")
     if result.path is None:
@@ -212,11 +213,11 @@ def _record_json(r: Record) -> dict[str, Any]:
 
 
 def _print_records(records: list[Record], status: str) -> None:
-    table = Table(title=f"{status}: {len(records)} record(s)")
+    table = Table(title=cell(f"{status}: {len(records)} record(s)"))
     for column in ("RFC", "Title", "Host", "Port"):
         table.add_column(column)
     for r in records:
-        table.add_row(str(r.rfc), r.title, r.host, str(r.port))
+        table.add_row(str(r.rfc), cell(r.title), cell(r.host), str(r.port))
     Console().print(table)
 
 

@@ -165,6 +165,8 @@ async def get(args: argparse.Namespace) -> int:
                           "size": got.size if got else 0, "steps": result.steps}, indent=2))
     elif got is not None:
         say(f"saved {got.path} ({got.size} bytes)")
+    if result.local_error is not None:
+        return fail(f"RFC {args.rfc}: {result.local_error}")
     if got is None:
         return fail(f"RFC {args.rfc}: no active peer could send it ("
                     + ("; ".join(result.steps) or "no active peers") + ")")

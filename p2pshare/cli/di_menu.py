@@ -101,6 +101,8 @@ async def run_command(peer: DIPeer, cmd: Command) -> None:
         got = result.fetched
         if result.already_local:
             say(f"=> RFC {cmd.rfc} is already in {peer.folder}")
+        elif result.local_error is not None:
+            say(f"=> RFC {cmd.rfc}: {result.local_error}")
         else:
             say(f"=> saved {got.path} ({got.size} bytes)" if got else
                 f"=> RFC {cmd.rfc}: no active peer could send it")

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from .text import shown_lines
 
 MODULES = ("ci_cmds", "di_cmds", "swarm_cmds")
 # The module that registers each sub-command: a command imports only its own system's
@@ -49,8 +50,16 @@ def _command(argv: Sequence[str]) -> str | None:
 
 def setup_logging(verbose: int, quiet: int) -> None:
     level = logging.INFO - 10 * verbose + 10 * quiet
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Shown("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler])
+
+
+class _Shown(logging.Formatter):
+    """Log lines carry names and reasons from the network: shown safely (``text.shown``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return shown_lines(super().format(record))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

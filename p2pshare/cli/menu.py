@@ -17,6 +17,7 @@ from ..peer.client import P2SReply
 from ..peer.node import Peer
 from ..protocol import Request, ci
 from ..stdin import StdinLines
+from .text import shown, shown_lines
 
 MENU = """\
   1) ADD <n>       announce a local RFC        2) LOOKUP <n>   who has an RFC
@@ -59,7 +60,7 @@ def print_wire(direction: str, data: bytes) -> None:
     """Print bytes as they crossed the wire, CRLF shown as line breaks."""
     label = ">>> sent" if direction == ">" else "<<< received"
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    print(f"{label}\n{text}", end="" if text.endswith("\n") else "\n", flush=True)
+    print(f"{label}\n{shown_lines(text)}", end="" if text.endswith("\n") else "\n", flush=True)
 
 
 async def run_menu(peer: Peer) -> None:
@@ -84,7 +85,7 @@ async def run_menu(peer: Peer) -> None:
         try:
             await run_command(peer, command)
         except P2PError as exc:
-            print(f"error: {exc}", flush=True)
+            print(f"error: {shown(str(exc))}", flush=True)
 
 
 async def run_command(peer: Peer, cmd: Command) -> None:
@@ -120,7 +121,7 @@ def _rfc(cmd: Command) -> int:
 
 
 def report(reply: P2SReply) -> None:
-    print(f"=> {reply.status} {reply.reason}: {len(reply.records)} record(s)", flush=True)
+    print(f"=> {reply.status} {shown(reply.reason)}: {len(reply.records)} record(s)", flush=True)
 
 
 async def _get(peer: Peer, rfc: int) -> None:
@@ -129,8 +130,10 @@ async def _get(peer: Peer, rfc: int) -> None:
         report(result.lookup)
         return
     for holder, outcome in result.download.attempts:
-        print(f"   {join_hostport(holder.host, holder.port)} -> {outcome}", flush=True)
-    if result.download.path is None:
+        print(shown(f"   {join_hostport(holder.host, holder.port)} -> {outcome}"), flush=True)
+    if result.download.local_error is not None:
+        print(f"=> RFC {rfc}: {shown(result.download.local_error)}", flush=True)
+    elif result.download.path is None:
         print(f"=> RFC {rfc}: no holder could send it", flush=True)
     else:
         print(f"=> saved {result.download.path} ({result.download.size} bytes)", flush=True)

@@ -52,7 +52,7 @@ class ProgressView:
     def __enter__(self) -> ProgressView:
         if self.live:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                 TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),
             )
             self._progress.start()

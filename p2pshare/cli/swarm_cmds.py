@@ -18,11 +18,13 @@ from ..host import join_hostport
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
 from ..swarm.fetch import SwarmDownload, first_error
+from ..swarm.resume import local_name
 from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
 from ..swarm.storage import hash_file
 from ._run import fail, run
 from .ci_cmds import INDEX_PORT, address_arg  # the swarm tracker is in the index server
 from .progress import ProgressView, human
+from .text import cell, shown
 
 log = logging.getLogger(__name__)
 _SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?\Z", re.I)
@@ -118,14 +120,14 @@ async def fetch(args: argparse.Namespace) -> int:
 async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     job = Fetch(peer, args.out)
     manifest = await job.resolve(args.target)
-    final = args.out / manifest.name
+    final = args.out / local_name(manifest)
     if check_existing(final, manifest):
         log.info("[Swarm] %s is already complete", final)
         if args.seed:
             await peer.share(final, manifest)
     else:
         download = job.prepare(manifest)
-        with ProgressView(manifest.name, manifest.size) as view:
+        with ProgressView(shown(manifest.name), manifest.size) as view:
             try:
                 async with asyncio.TaskGroup() as tg:
                     shower = tg.create_task(_show(view, download))
@@ -178,7 +180,7 @@ def _entry_json(e: FileEntry) -> dict[str, Any]:
 def _print_files(entries: list[FileEntry]) -> None:
     table = Table("name", "size", "id", "seeders", "leechers", "availability")
     for e in entries:
-        table.add_row(e.name, human(e.size), e.swarm[:12], str(e.seeders), str(e.leechers),
+        table.add_row(cell(e.name), human(e.size), e.swarm[:12], str(e.seeders), str(e.leechers),
                       f"{e.copies:.2f}")
     Console(soft_wrap=True).print(table)
 

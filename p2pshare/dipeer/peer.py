@@ -6,31 +6,37 @@ to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL the RS 
 so two KeepAlives may be lost before the RS flags us. ``get`` is the handout's algorithm
 (docs/p2p-di.md#di-download): PQuery; try the active holders already in the index; then
 RFCQuery each active peer in turn, merge, and try the active holders it revealed; stop at
-the first complete download or when the active peers are exhausted.
+the first complete download or when the active peers are exhausted. The holders of one
+step are asked at once with staggered starts (``peer.holders``: the first valid reply
+wins); a record with an unusable host, port or title is skipped with its reason, and our
+own folder refusing the file (``LocalIOError``) ends the download without blaming anyone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import P2PError, Status
-from ..host import join_hostport
+from ..errors import LocalIOError, RemoteProtocolError, Status
+from ..host import address_problem, join_hostport
 from ..peer import paths
+from ..peer.client import Offer, holder_problem, room_in
+from ..peer.holders import DEFAULT_PATIENCE, HOLDER_FAILURES, Patience, fetch_first
 from ..protocol import di
 from ..registry import wire
 from ..registry.client import RSClient, local_ip_towards
-from .client import Fetched, get_rfc, rfc_query
-from .index import MergeResult, RFCIndex
+from .client import Declined, Fetched, offer_getrfc, rfc_query, save_rfc
+from .index import MergeResult, Remote, RFCIndex
 from .server import RFCServer
 
 log = logging.getLogger(__name__)
 
 # What a failed exchange with another peer may raise; the algorithm moves on to the next.
-PEER_FAILURES = (P2PError, OSError, TimeoutError)
+PEER_FAILURES = HOLDER_FAILURES
 
 
 @dataclass(slots=True)
@@ -42,6 +48,7 @@ class DIGetResult:
     already_local: bool = False  # the RFC was in our folder: nothing was asked
     active: list[di.PeerAddr] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # one line per RFCQuery / GetRFC
+    local_error: str | None = None  # our folder refused the file: no holder could help
 
 
 class DIPeer:
@@ -54,14 +61,16 @@ class DIPeer:
         bind, port: where the RFC server listens (port 0: any free port).
         trace: called with every message sent and received, ready to print.
         index: inject an index (e.g. one with a test clock).
+        patience: how long holders get (``peer.holders``); tests shorten it.
     """
 
     def __init__(
         self, rs: tuple[str, int], folder: Path, *, hostname: str | None = None,
         bind: str = "0.0.0.0", port: int = 0, trace: wire.Trace | None = None,
-        index: RFCIndex | None = None,
+        index: RFCIndex | None = None, patience: Patience = DEFAULT_PATIENCE,
     ) -> None:
         self.folder = folder
+        self.patience = patience
         self.trace = trace
         self.index = index if index is not None else RFCIndex()
         self.rs = RSClient(*rs, trace=trace)
@@ -149,38 +158,73 @@ class DIPeer:
         active = {(p.host, p.port) for p in result.active}
         tried: set[tuple[str, int]] = set()
         for source in [None, *result.active]:
-            if source is not None:
-                where = join_hostport(source.host, source.port)
-                try:
-                    merged = await self.rfc_query(source)
-                except PEER_FAILURES as exc:
-                    result.steps.append(f"RFCQuery {where}: {exc!r}")
-                    continue
-                result.steps.append(f"RFCQuery {where}: {merged.added} "
-                                    f"new, {merged.refreshed} refreshed")
-            for holder in self.index.holders(rfc):
-                key = (holder.host, holder.port)
-                if key in active and key not in tried:
-                    tried.add(key)
-                    result.fetched = await self._fetch(holder.addr, rfc, result)
-                    if result.fetched is not None:
-                        self.index.add_local(rfc, holder.title or paths.title_of(
-                            result.fetched.path, rfc))
-                        return result
+            if source is not None and not await self._query(source, result):
+                continue
+            holders = [h for h in self.index.holders(rfc)
+                       if (h.host, h.port) in active and (h.host, h.port) not in tried]
+            tried.update((h.host, h.port) for h in holders)
+            result.fetched = await self._fetch(holders, rfc, result)
+            if result.fetched is not None:
+                winner = next(h for h in holders if h.addr == result.fetched.source)
+                self.index.add_local(rfc, winner.title or paths.title_of(
+                    result.fetched.path, rfc))
+                return result
+            if result.local_error is not None:
+                return result
         return result
 
-    async def _fetch(self, holder: di.PeerAddr, rfc: int, result: DIGetResult) -> Fetched | None:
-        where = f"GetRFC {rfc} from {join_hostport(holder.host, holder.port)}"
+    async def _query(self, source: di.PeerAddr, result: DIGetResult) -> bool:
+        """RFCQuery ``source`` and merge its index; False (and the reason noted) if not."""
+        where = join_hostport(source.host, source.port)
         try:
-            got = await get_rfc(holder, rfc, self.folder, self.trace)
+            problem = address_problem(source.host, source.port)
+            if problem is not None:
+                raise RemoteProtocolError(problem)
+            merged = await self.rfc_query(source)
         except PEER_FAILURES as exc:
-            result.steps.append(f"{where}: {exc!r}")
+            result.steps.append(f"RFCQuery {where}: {exc!r}")
+            return False
+        result.steps.append(f"RFCQuery {where}: {merged.added} new, {merged.refreshed} "
+                            "refreshed")
+        return True
+
+    async def _fetch(self, holders: list[Remote], rfc: int, result: DIGetResult
+                     ) -> Fetched | None:
+        """GetRFC from the first of ``holders`` to answer (``peer.holders``)."""
+        usable = []
+        for holder in holders:
+            problem = holder_problem(holder.host, holder.port, holder.title)
+            if problem is not None:
+                result.steps.append(f"{_where(rfc, holder)}: skipped: {problem}")
+            else:
+                usable.append(holder)
+        start = time.perf_counter()
+
+        def failed(holder: Remote, exc: BaseException) -> None:
+            if isinstance(exc, Declined):
+                result.steps.append(f"{_where(rfc, holder)}: {exc}")
+                self.index.drop(rfc, holder.addr)
+            else:
+                result.steps.append(f"{_where(rfc, holder)}: {exc!r}")
+
+        async def attempt(holder: Remote) -> Offer:
+            return await offer_getrfc(holder.addr, rfc, room, self.trace, self.patience)
+
+        async def save(holder: Remote, offer: Offer) -> Fetched:
+            return await save_rfc(holder.addr, rfc, self.folder, offer, start, self.trace)
+
+        try:
+            room = room_in(self.folder)
+            won = await fetch_first(usable, attempt, save, Offer.release, failed,
+                                    self.patience.stagger)
+        except LocalIOError as exc:
+            result.local_error = str(exc)
             return None
-        if isinstance(got, wire.DIReply):
-            result.steps.append(f"{where}: {got.status} {got.response.reason}")
-            self.index.drop(rfc, holder)
+        if won is None:
             return None
-        result.steps.append(f"{where}: {got.size} bytes in {got.seconds * 1000:.1f} ms")
+        holder, got = won
+        result.steps.append(f"{_where(rfc, holder)}: {got.size} bytes in "
+                            f"{got.seconds * 1000:.1f} ms")
         return got
 
     async def aclose(self) -> None:
@@ -191,3 +235,7 @@ class DIPeer:
             except PEER_FAILURES as exc:
                 log.warning("Leave to the RS failed: %s", exc)
         await self.server.aclose()
+
+
+def _where(rfc: int, holder: Remote) -> str:
+    return f"GetRFC {rfc} from {join_hostport(holder.host, holder.port)}"

@@ -3,9 +3,12 @@
 Strategy: ``IndexClient`` sends one P2S request at a time over the connection that stays
 open while the peer is active (docs/p2p-ci.md#persistent-connection) and returns a
 ``P2SReply`` (status, records, and the exact bytes that crossed the wire, for printing).
-``download`` asks each holder in turn (2.3 LOOKUP order, newest first, skipping ourselves)
-until one sends the file; the body goes to a temporary name and is renamed only once
-Content-Length bytes arrived.
+``download`` asks the holders (2.3 LOOKUP order, newest first, skipping ourselves) at
+once with staggered starts (``holders``): the first valid reply head wins; a record whose
+host, port or title is unusable is skipped with its reason, and a body longer than
+``limits.MAX_DOWNLOAD`` or the folder's free space is refused before a byte is written.
+The body goes to a temporary name and is renamed only once Content-Length bytes arrived;
+our own folder refusing it is a ``LocalIOError``, blamed on no holder.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import AlreadyClosed, P2PError, PeerGone, RemoteProtocolError, Status
-from ..files import AtomicFile
-from ..host import join_hostport, os_name
+from ..errors import AlreadyClosed, LocalIOError, P2PError, PeerGone, RemoteProtocolError, Status
+from ..files import AtomicFile, free_space
+from ..host import address_problem, join_hostport, os_name
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import EventStream, open_stream
 from ..protocol import Data, EndOfMessage, Request, Response, ci, get_header
 from ..protocol.ci import CIRequest, Method, Record
 from . import paths
+from .holders import DEFAULT_PATIENCE, Patience, fetch_first
 
 log = logging.getLogger(__name__)
 
@@ -190,31 +194,6 @@ class RFCDownload:
     local_error: str | None = None  # our folder refused the file: no holder could help
 
 
-async def download(folder: Path, rfc: int, holders: list[Record], *,
-                   skip: tuple[str, int] | None = None, printer: Printer | None = None
-                   ) -> RFCDownload:
-    """Fetch RFC ``rfc`` from the first of ``holders`` that has it; save as ``rfc<N>.txt``."""
-    result = RFCDownload(None)
-    for holder in holders:
-        if skip is not None and (holder.host, holder.port) == skip:
-            continue
-        try:
-            result.size = await fetch_from(folder, rfc, holder.host, holder.port, printer)
-        except (P2PError, TimeoutError, ConnectionError) as exc:
-            result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))
-            log.info("[Peer] GET RFC %d from %s failed: %s", rfc,
-                     join_hostport(holder.host, holder.port), exc)
-            continue
-        except OSError as exc:  # writing into our folder (a full disk): the next holder
-            result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))  # would fail too
-            result.local_error = f"cannot save it in {folder}: {exc.strerror or exc}"
-            return result
-        result.attempts.append((holder, "200 OK"))
-        result.path = folder / paths.rfc_filename(rfc)
-        return result
-    return result
-
-
 class NotServed(P2PError):
     """A holder answered GET with a status other than 200."""
 
@@ -223,38 +202,149 @@ class NotServed(P2PError):
         self.status = status
 
 
+class TooLarge(P2PError):
+    """A holder announced (or sent) a body we will not take: over ``limits.MAX_DOWNLOAD``,
+    or over the download folder's free space less ``limits.FREE_SPACE_MARGIN``."""
+
+
+@dataclass(slots=True)
+class Offer:
+    """A holder's 200 reply: the stream at the start of its body, the announced length
+    (None: until the close), and the most bytes we take."""
+
+    stream: SocketStream
+    length: int | None
+    room: int
+
+    async def release(self) -> None:
+        await self.stream.aclose()
+
+
+def holder_problem(host: str, port: int, title: str) -> str | None:
+    """Why a record read from the network cannot be used (its holder is then skipped
+    with this one-line reason), or None."""
+    if len(title) > limits.MAX_TITLE or not title.isprintable():
+        return f"unusable title {title[:40]!r}"
+    return address_problem(host, port)
+
+
+def room_in(folder: Path) -> int:
+    """The most bytes a download into ``folder`` may bring.
+
+    Raises:
+        LocalIOError: the folder cannot be examined.
+    """
+    try:
+        free = free_space(folder) - limits.FREE_SPACE_MARGIN
+    except OSError as exc:
+        raise LocalIOError(f"cannot save it in {folder}: {exc.strerror or exc}",
+                           exc.errno) from exc
+    return max(0, min(limits.MAX_DOWNLOAD, free))
+
+
+def check_length(declared: int | None, room: int) -> None:
+    """Raises: TooLarge: ``declared`` is more than ``room`` bytes."""
+    if declared is not None and declared > room:
+        why = ("the most accepted (MAX_DOWNLOAD)" if room == limits.MAX_DOWNLOAD
+               else "the room in our folder (its free space less FREE_SPACE_MARGIN)")
+        raise TooLarge(f"announces {declared} bytes; {room} bytes is {why}")
+
+
+async def download(folder: Path, rfc: int, holders: list[Record], *,
+                   skip: tuple[str, int] | None = None, printer: Printer | None = None,
+                   patience: Patience = DEFAULT_PATIENCE) -> RFCDownload:
+    """Fetch RFC ``rfc`` from the holders (first answer wins, see ``holders``); save it as
+    ``rfc<N>.txt``. A record that cannot be used fails at once with its reason."""
+    result = RFCDownload(None)
+    usable = []
+    for holder in holders:
+        if skip is not None and (holder.host, holder.port) == skip:
+            continue
+        problem = holder_problem(holder.host, holder.port, holder.title)
+        if problem is not None:
+            result.attempts.append((holder, f"skipped: {problem}"))
+        else:
+            usable.append(holder)
+
+    def failed(holder: Record, exc: BaseException) -> None:
+        result.attempts.append((holder, f"{type(exc).__name__}: {exc}"))
+        log.info("[Peer] GET RFC %d from %s failed: %s", rfc,
+                 join_hostport(holder.host, holder.port), exc)
+
+    async def attempt(holder: Record) -> Offer:
+        return await offer_get(rfc, holder.host, holder.port, room, printer, patience)
+
+    async def save(_holder: Record, offer: Offer) -> int:
+        return await save_offer(folder, paths.rfc_filename(rfc), offer)
+
+    try:
+        room = room_in(folder)  # our folder first: no holder is asked if it is unusable
+        won = await fetch_first(usable, attempt, save, Offer.release, failed, patience.stagger)
+    except LocalIOError as exc:
+        result.local_error = str(exc)
+        return result
+    if won is not None:
+        result.attempts.append((won[0], "200 OK"))
+        result.path, result.size = folder / paths.rfc_filename(rfc), won[1]
+    return result
+
+
 async def fetch_from(folder: Path, rfc: int, host: str, port: int,
                      printer: Printer | None = None) -> int:
     """GET RFC ``rfc`` from ``host:port`` into ``folder``; returns the byte count.
 
     Raises:
         NotServed: the peer answered 400/404/505.
+        TooLarge: the peer announced more than we take.
         PeerGone, RemoteProtocolError, TimeoutError: the transfer failed; nothing is kept.
+        LocalIOError: our folder refused the file.
+    """
+    offer = await offer_get(rfc, host, port, room_in(folder), printer)
+    return await save_offer(folder, paths.rfc_filename(rfc), offer)
+
+
+async def offer_get(rfc: int, host: str, port: int, room: int, printer: Printer | None = None,
+                    patience: Patience = DEFAULT_PATIENCE) -> Offer:
+    """Send GET RFC ``rfc`` to ``host:port`` and read a 200 reply's head.
+
+    Raises:
+        NotServed, TooLarge, PeerGone, RemoteProtocolError, TimeoutError: as ``fetch_from``.
     """
     request = ci.to_event(CIRequest(Method.GET, rfc, host, os=os_name()))
-    stream, head = await send_get(host, port, request, printer)
+    stream, head = await send_get(host, port, request, printer, patience)
     try:
         if head.status != Status.OK:
             raise NotServed(head.status, head.reason)
-        return await _receive_file(stream, folder, rfc, head)
-    finally:
+        declared = get_header(head.headers, "Content-Length")
+        length = int(declared) if declared is not None else None  # the codec checked it
+        check_length(length, room)
+    except BaseException:
         await stream.aclose()
+        raise
+    return Offer(stream, length, room)
 
 
-async def send_get(host: str, port: int, request: Request, printer: Printer | None = None
-                   ) -> tuple[SocketStream, Response]:
+async def send_get(host: str, port: int, request: Request, printer: Printer | None = None,
+                   patience: Patience | None = None) -> tuple[SocketStream, Response]:
     """Send any GET-style request (even a malformed one) to an upload server.
 
     Returns the open stream, positioned at the response body, and the response head.
+    ``patience``: the holder deadlines (default: the general connect and response ones).
 
     Raises:
         PeerGone: no connection, or the peer closed without answering.
+        TimeoutError: no reply head in time.
     """
-    stream = await open_socket_stream(host, port, ci.upload_client_connection())
+    connect = patience.connect if patience else limits.CONNECT_TIMEOUT
+    try:
+        stream = await open_socket_stream(host, port, ci.upload_client_connection(), connect)
+    except UnicodeError as exc:  # a name the resolver's IDNA codec refuses
+        raise PeerGone(f"cannot connect to {join_hostport(host, port)}: {exc}") from exc
     stream.on_bytes = _head_only(printer)
     try:
         await stream.send(request, EndOfMessage())
-        head = await stream.next_event(limits.RESPONSE_TIMEOUT)
+        head = await stream.next_event(limits.RESPONSE_TIMEOUT,
+                                       idle=patience.first_byte if patience else None)
     except BaseException:
         await stream.aclose()
         raise
@@ -264,26 +354,46 @@ async def send_get(host: str, port: int, request: Request, printer: Printer | No
     return stream, head
 
 
-async def _receive_file(stream: SocketStream, folder: Path, rfc: int, head: Response) -> int:
-    declared = get_header(head.headers, "Content-Length")
-    with AtomicFile(folder, paths.rfc_filename(rfc)) as out:
-        size = await receive_body(stream, out.fd, int(declared) if declared else None)
-        if declared is not None and int(declared) != size:
-            raise PeerGone(f"got {size} of {declared} bytes")
-        out.commit()
+async def save_offer(folder: Path, name: str, offer: Offer,
+                     short: type[P2PError] = PeerGone) -> int:
+    """Write ``offer``'s body to ``folder/name`` (whole or not at all), then close it.
+
+    Raises:
+        ``short``: fewer bytes than announced arrived (default PeerGone).
+        TooLarge: a body without a length grew beyond the room for it.
+        PeerGone, TimeoutError: the holder went away or fell silent.
+        LocalIOError: our folder refused the file (nothing is kept).
+    """
+    try:
+        with AtomicFile(folder, name) as out:
+            size = await receive_body(offer.stream, out.fd, offer.length, offer.room)
+            if offer.length is not None and size != offer.length:
+                raise short(f"got {size} of {offer.length} bytes")
+            out.commit()
+    except (TimeoutError, ConnectionError):
+        raise
+    except OSError as exc:  # our folder, not the holder: every holder would fail the same
+        raise LocalIOError(f"cannot save it in {folder}: {exc.strerror or exc}",
+                           exc.errno) from exc
+    finally:
+        await offer.release()
     return size
 
 
-async def receive_body(stream: SocketStream, fd: int, length: int | None) -> int:
+async def receive_body(stream: SocketStream, fd: int, length: int | None,
+                       room: int = limits.MAX_DOWNLOAD) -> int:
     """Write a LENGTH-framed body to ``fd``: what the codec holds, then socket-to-file.
 
     Returns the bytes written; fewer than ``length`` means the peer closed early.
+
+    Raises:
+        TooLarge: without a ``length``, the body went on past ``room`` bytes.
     """
     size = 0
     while True:  # body bytes that arrived with the head
         event = stream.conn.next_event()
         if isinstance(event, Data):
-            size += os.write(fd, event.data)
+            size += _write_within(fd, event.data, size, room)
         elif isinstance(event, EndOfMessage):
             return size
         else:
@@ -291,8 +401,14 @@ async def receive_body(stream: SocketStream, fd: int, length: int | None) -> int
     if length is not None:
         return size + await stream.recv_to_file(fd, length - size)
     while isinstance(event := await stream.next_event(limits.RESPONSE_TIMEOUT), Data):
-        size += os.write(fd, event.data)  # no Content-Length: the body runs until close
+        size += _write_within(fd, event.data, size, room)  # no Content-Length: until close
     return size
+
+
+def _write_within(fd: int, data: bytes, size: int, room: int) -> int:
+    if size + len(data) > room:
+        raise TooLarge(f"sent more than the {room} bytes accepted")
+    return os.write(fd, data)
 
 
 def _head_only(printer: Printer | None) -> Printer | None:

@@ -1,11 +1,11 @@
 """A whole P2P-CI peer: upload server, index connection, and the GET-then-ADD routine.
 
-Strategy: the handout's start-up order (docs/p2p-ci.md#startup-order): upload server first, then the
-connection to the index, then one ADD per local RFC. ``get`` is LOOKUP, then each holder
-in turn, then ADD (A10: after a complete, length-checked download). ``stay_connected``
-re-opens the index connection with exponential backoff (``backoff.Backoff``) when the
-server goes away and re-registers every RFC, so a restarted index server fills up again
-by itself.
+Strategy: the handout's start-up order (docs/p2p-ci.md#startup-order): upload server first,
+then the connection to the index, then one ADD per local RFC. ``get`` is LOOKUP, then the
+holders (first answer wins, ``client.download``), then ADD (A10: after a complete,
+length-checked download). ``stay_connected`` re-opens the index connection with
+exponential backoff (``backoff.Backoff``) when the server goes away and re-registers every
+RFC, so a restarted index server fills up again by itself.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ class Peer:
                                 skip=(self.hostname, self.upload_port), printer=self.printer)
         if result.path is None:
             return CIGetResult(found, result, None)
-        title = next((r.title for r in found.records if r.title), f"RFC {rfc}")
+        winner = result.attempts[-1][0]  # its title was checked before it was asked
+        title = winner.title or f"RFC {rfc}"
         return CIGetResult(found, result, await self.index.add(rfc, title))
 
     async def stay_connected(self) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from .. import limits
 from ..backoff import Backoff
 from ..errors import P2PError, Status
+from ..host import address_problem
 from ..net.stream import open_stream, set_keepalive
 from ..protocol import Response
 from ..protocol import swarm as sp
@@ -96,7 +97,13 @@ class TrackerClient:
         await self._ok(sp.Have(swarm, pieces))
 
     async def peers(self, manifest: Manifest) -> list[sp.PeerEntry]:
-        return sp.decode_peers(await self._ok(sp.GetPeers(manifest.id)), manifest.count)
+        """The swarm's peers, less those whose address cannot be used (``valid_host``)."""
+        entries = sp.decode_peers(await self._ok(sp.GetPeers(manifest.id)), manifest.count)
+        usable = [e for e in entries if address_problem(e.host, e.port) is None]
+        if len(usable) < len(entries):
+            log.warning("[Swarm] the tracker listed %d peer(s) with an unusable address; "
+                        "skipped", len(entries) - len(usable))
+        return usable
 
     async def files(self) -> list[sp.FileEntry]:
         return sp.decode_files(await self._ok(sp.ListFiles()))

@@ -7,6 +7,10 @@ and only those that still match are kept: a byte is trusted only after its hash 
 checked, whatever happened to the file while we were not running (a SIGKILL between
 writing a piece and saving this file, a crash of the machine, a user editing the file).
 
+The record is written under a new temporary name (``O_EXCL | O_NOFOLLOW``) and renamed,
+and the record in place is rewritten only through ``O_NOFOLLOW``: a symlink planted at
+either name is replaced or refused, never written through.
+
 A full disk must not cost a download the pieces it verified, yet writing a new record
 needs space. So the record is padded with blanks (valid JSON) to hold twice its text, and
 when the disk refuses a new copy, the record is rewritten in place, in one write of its
@@ -18,9 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 
 from ..errors import RemoteProtocolError
+from ..files import safe_name, write_whole
 from ..protocol.swarm import decode_ranges, encode_ranges
 from .manifest import Manifest
 from .pieces import bits
@@ -30,11 +36,20 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 BLOCK = 4096  # the record's size is a multiple of this (a page, a file-system block)
+# A record lists at most MAX_PIECES pieces as ranges, padded to twice its text: far less.
+MAX_RECORD = 1024 * 1024
+
+
+def local_name(manifest: Manifest) -> str:
+    """The name a fetched file takes in the download folder: the sender's name made safe
+    (``files.safe_name``, as ``share`` names what it sends)."""
+    return safe_name(manifest.name)
 
 
 def paths(out_dir: Path, manifest: Manifest) -> tuple[Path, Path]:
-    """(temporary file, resume file) of a download into ``out_dir``."""
-    stem = f".{manifest.name}.{manifest.id[:16]}"
+    """(temporary file, resume file) of a download into ``out_dir``; each fits a name's 255
+    bytes (``limits.TEMP_NAME_ROOM``)."""
+    stem = f".{local_name(manifest)}.{manifest.id[:16]}"
     return out_dir / f"{stem}.part", out_dir / f"{stem}.resume.json"
 
 
@@ -48,12 +63,9 @@ def save(path: Path, manifest: Manifest, verified: int) -> None:
     text = json.dumps({"format": FORMAT, "id": manifest.id, "name": manifest.name,
                        "verified": encode_ranges(verified)}).encode("utf-8")
     room = -(-2 * len(text) // BLOCK) * BLOCK
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_bytes(text.ljust(room))
-        os.replace(tmp, path)
+        write_whole(path, text.ljust(room))
     except OSError:
-        tmp.unlink(missing_ok=True)
         if not _rewrite(path, text):
             raise
 
@@ -62,12 +74,15 @@ def _rewrite(path: Path, text: bytes) -> bool:
     """Overwrite the record at ``path`` with ``text`` padded to its length (no new space
     needed); False if there is no record or ``text`` does not fit in it."""
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        size = os.fstat(fd).st_size
-        return len(text) <= size and os.pwrite(fd, text.ljust(size), 0) == size
+        info = os.fstat(fd)
+        size = info.st_size
+        if not stat.S_ISREG(info.st_mode) or len(text) > size:
+            return False
+        return os.pwrite(fd, text.ljust(size), 0) == size
     except OSError:
         return False
     finally:
@@ -77,7 +92,7 @@ def _rewrite(path: Path, text: bytes) -> bool:
 def load(path: Path, manifest: Manifest) -> int:
     """The pieces a resume file claims are verified (0 if none, or the file is unusable)."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(_read_record(path).decode("utf-8"))
         if obj.get("format") != FORMAT or obj.get("id") != manifest.id:
             return 0
         return decode_ranges(str(obj.get("verified", "")), manifest.count)
@@ -85,6 +100,20 @@ def load(path: Path, manifest: Manifest) -> int:
         if not isinstance(exc, FileNotFoundError):
             log.warning("ignoring resume file %s: %s", path, exc)
         return 0
+
+
+def _read_record(path: Path) -> bytes:
+    """The record at ``path``, read only if it is a regular file (never through a symlink,
+    never blocking on a planted FIFO), at most ``MAX_RECORD`` bytes.
+
+    Raises:
+        OSError: anything else is there, or nothing.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return handle.read(MAX_RECORD)
 
 
 def recover(piece_file: PieceFile, claimed: int) -> int:

@@ -167,7 +167,7 @@ class Fetch:
                         bad.bit_count())
             piece_file.have &= ~bad
             download.picker.have &= ~bad
-        final = self.out_dir / manifest.name
+        final = self.out_dir / resume.local_name(manifest)
         # In a thread: flushing a big file takes a while, and meanwhile we keep serving.
         await asyncio.to_thread(publish, piece_file.fd, piece_file.path, final)
         piece_file.path = final

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..files import open_partial
+from ..files import open_partial, safe_name
 from .manifest import Manifest, default_piece_size
 from .pieces import full, sha256_matches
 
@@ -27,7 +27,8 @@ ProgressCallback = Callable[[int], None]  # called with the bytes just processed
 
 def hash_file(path: Path, piece_size: int | None = None,
               progress: ProgressCallback | None = None) -> Manifest:
-    """Read ``path`` once and build its manifest.
+    """Read ``path`` once and build its manifest, named ``files.safe_name(path.name)`` (the
+    name a fetcher will give it).
 
     Raises:
         OSError: the file cannot be read.
@@ -42,7 +43,7 @@ def hash_file(path: Path, piece_size: int | None = None,
             digests.append(hashlib.sha256(data).digest())
             if progress is not None:
                 progress(len(data))
-    return Manifest(path.name, size, piece, tuple(digests))
+    return Manifest(safe_name(path.name), size, piece, tuple(digests))
 
 
 @dataclass(eq=False)

@@ -2,8 +2,10 @@
 
 A download that runs out of space must fail with a clear one-line reason and a non-zero
 exit, leave no partial or corrupt file under a final name, leave no temporary file behind
-for P2P-CI, and keep its verified swarm pieces so that a later fetch resumes. Mounting needs
-root; elsewhere the tests are skipped, saying why.
+for P2P-CI, and keep its verified swarm pieces so that a later fetch resumes. A P2P-CI
+file larger than the folder's free space is refused before a byte is written (each holder
+says so); a folder that refuses to be written (read-only) is our error, so no second holder
+is asked. Mounting needs root; elsewhere the tests are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def one_line_failure(done: subprocess.CompletedProcess[str], reason: str) -> str
 
 
 def test_ci_get_into_a_full_folder(small_disk: Path, tmp_path: Path) -> None:
-    """Two holders: a full folder is our trouble, not the holder's, so the second is not
-    asked (it would only fill the disk again)."""
+    """Two holders: a file that cannot fit is refused from each before anything is written;
+    a read-only folder is our trouble, not the holder's, so the second is not asked."""
     logs = tmp_path / "logs"
     for name in ("a", "b"):
         write_sample_rfcs(tmp_path / name, {2345: 3 * MiB})
@@ -71,13 +73,18 @@ def ci_get_into_a_full_folder(address: str, small_disk: Path, holders: tuple[Pro
                               ) -> None:
     for peer in holders:
         peer.wait_line("upload server on port")
-    done = run_cli(["get", "2345", "--server", address, "--dir", str(small_disk), "--json"])
-    line = one_line_failure(done, "cannot save it in ")
-    assert "No space left on device" in line
-    assert len(json.loads(done.stdout)["attempts"]) == 1
+    get = ["get", "2345", "--server", address, "--dir", str(small_disk), "--json"]
+    done = run_cli(get)
+    line = one_line_failure(done, "no holder could send it")
+    assert line.count("TooLarge: announces 3145728 bytes") == 2 and "room in our folder" in line
     print(f"\n[measure] CI get into a 1 MiB folder: exit {done.returncode}: {line}")
     assert sorted(os.listdir(small_disk)) == []  # no partial file, no temporary file
-    resize(small_disk, "8m")  # space again: the same command now works
+    resize(small_disk, "8m,ro")
+    done = run_cli(get)
+    line = one_line_failure(done, "cannot save it in ")
+    assert "Read-only file system" in line
+    assert len(json.loads(done.stdout)["attempts"]) == 1
+    resize(small_disk, "8m,rw")  # space again, and writable: the same command now works
     assert run_cli(["get", "2345", "--server", address, "--dir", str(small_disk)]
                    ).returncode == 0
     assert (small_disk / "rfc2345.txt").read_bytes() == sample_text(2345, 3 * MiB)
@@ -119,11 +126,11 @@ def test_resume_record_is_rewritten_in_place_when_the_disk_is_full(
     record = tmp_path / "r.resume.json"
     resume.save(record, MANIFEST, 0b1)
 
-    def full(self: Path, data: bytes) -> int:
-        self.touch()
+    def full(fd: int, data: bytes) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", full)
+    monkeypatch.setattr(os, "write", full)  # the write aside (files.write_whole) fails
     resume.save(record, MANIFEST, 0b10111)
+    monkeypatch.undo()
     assert resume.load(record, MANIFEST) == 0b10111
     assert os.listdir(tmp_path) == ["r.resume.json"]
