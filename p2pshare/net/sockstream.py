@@ -132,7 +132,7 @@ async def open_socket_stream(host: str, port: int, conn: Connection,
     """Connect to ``host:port`` with a raw socket.
 
     Raises:
-        PeerGone: the connection could not be made in time.
+        PeerGone: the connection could not be made in time, or the name is unusable.
     """
     loop = asyncio.get_running_loop()
     try:
@@ -148,10 +148,13 @@ async def open_socket_stream(host: str, port: int, conn: Connection,
                     sock.close()
                     last = exc
                     continue
+                except BaseException:  # cancelled (a holder that lost a race) or timed out
+                    sock.close()
+                    raise
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return SocketStream(sock, conn)
             raise last
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, UnicodeError) as exc:  # UnicodeError: a name IDNA refuses
         raise PeerGone(f"cannot connect to {join_hostport(host, port)}: {exc}") from exc
 
 

@@ -201,12 +201,12 @@ async def open_stream(
     """Connect to ``host:port`` and wrap the connection.
 
     Raises:
-        PeerGone: the connection could not be made in time.
+        PeerGone: the connection could not be made in time, or the name is unusable.
     """
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, limit=limits.RECV_CHUNK)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, UnicodeError) as exc:  # UnicodeError: a name IDNA refuses
         raise PeerGone(f"cannot connect to {join_hostport(host, port)}: {exc}") from exc
     return EventStream(reader, writer, conn)
 
