@@ -121,3 +121,13 @@ class LocalIOError(P2PError):
 
 class StoreError(P2PError):
     """An index store refused a mutation (e.g. a peer touching another peer's record)."""
+
+
+class OverBudget(StoreError):
+    """A mutation would take a connection, a source address or the whole server past one of
+    its budgets (``limits``, "index and tracker budgets"); ``everyone`` says it was the
+    server's budget in all, not this requester's share."""
+
+    def __init__(self, message: str, *, everyone: bool = False) -> None:
+        super().__init__(message)
+        self.everyone = everyone

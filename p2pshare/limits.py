@@ -108,6 +108,37 @@ COALESCE_BYTES = 64 * KiB
 # once), and answering them all in one go would stall every other client for that long.
 REQUESTS_PER_TURN = 64
 
+# --- index and tracker budgets (docs/p2p-ci.md#budgets, docs/swarm.md#tracker-budgets) ------
+# What one connection, one source address (IP) and the whole index server may make the
+# server hold. Over a budget a P2P-CI ADD gets 400 (P2P-CI has no better code) and a
+# tracker ANNOUNCE 409 (this connection or address) or 503 (the server is full); the
+# connection goes on, and everything it made is released when it ends.
+# Records one P2P-CI connection may hold: the handout experiment's peers hold 60 RFCs and
+# bench/index_scale.py's 1,400; ten thousand is a whole RFC collection.
+MAX_RECORDS_PER_CONNECTION = 10_000
+# Distinct host:port pairs one connection may claim (P2P-CI Host/Port, tracker addresses):
+# a peer has one upload server; a few more allow a peer with several names or ports.
+MAX_CLAIMS_PER_CONNECTION = 16
+# Records all connections from one address may hold: a classroom behind one NAT address
+# (a hundred peers with a thousand RFCs each), and a tenth of the whole index, so that one
+# host cannot fill it (about 150 MiB of records at worst: long, distinct titles).
+MAX_RECORDS_PER_SOURCE = 100_000
+# Records in the whole index: twice benchmark 3's million (about 200 bytes a record with
+# shared titles, README benchmark 3).
+MAX_INDEX_RECORDS = 2_000_000
+# Tracker addresses (host:port claims) of all connections from one address, and in all.
+MAX_TRACKER_CLAIMS_PER_SOURCE = 1024
+MAX_TRACKER_CLAIMS = 65_536
+# Manifest bytes the tracker holds (each swarm's manifest once, up to MAX_REQUEST_BODY):
+# for the swarms one address's connections announce, and in all. A 1 GiB file's manifest
+# is 275 KB, so an address may announce a hundred big files and the server holds a
+# thousand.
+MAX_MANIFEST_BYTES_PER_SOURCE = 32 * MiB
+MAX_MANIFEST_BYTES = 256 * MiB
+# Lines of one FILES answer (most recently announced first; the rest by ``Offset:``, or
+# filtered by ``Name:``): at most 400 bytes a line, well under MAX_TRACKER_BODY.
+MAX_FILES_LISTED = 1000
+
 # --- bulk I/O ----------------------------------------------------------------------------
 # Receive buffer for file bodies: large reads, written straight to disk.
 RECV_CHUNK = 1 * MiB

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("server", help="run the P2P-CI index server (and swarm tracker)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
     p.add_argument("--port", type=port_arg, default=INDEX_PORT, help="TCP port (default 7734)")
+    p.add_argument("--trust-named-hosts", action="store_true",
+                   help="tracker: record the host a peer names, not the address it connects "
+                        "from (NAT set-ups and demos)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
@@ -89,11 +92,11 @@ def port_arg(text: str) -> int:
 
 # --------------------------------------------------------------------------- server
 def cmd_server(args: argparse.Namespace) -> int:
-    return run(serve_index(args.host, args.port), messages_only=True)
+    return run(serve_index(args.host, args.port, args.trust_named_hosts), messages_only=True)
 
 
-async def serve_index(host: str, port: int) -> int:
-    server = IndexServer(tracker=_tracker())
+async def serve_index(host: str, port: int, trust_named_hosts: bool = False) -> int:
+    server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts)
     try:
         await server.start(host, port)
     except OSError as exc:

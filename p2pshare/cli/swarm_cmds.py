@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("files", help="list the swarms the tracker knows")
     _server_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--offset", type=int, default=0,
+                   help="skip this many swarms (the list is newest first, in pages)")
+    p.add_argument("--name", default="", help="only swarms of this name (or id prefix)")
     p.set_defaults(func=lambda a: run(files(a)))
 
 
@@ -160,11 +164,15 @@ async def files(args: argparse.Namespace) -> int:
     try:
         tracker = await TrackerClient.connect(*args.server)
         try:
-            entries = await tracker.files()
+            page = await tracker.file_page(max(0, args.offset), args.name)
         finally:
             await tracker.aclose()
     except (OSError, P2PError) as exc:
         return fail(str(exc))
+    entries = page.entries
+    if page.cut:
+        print(f"swarms {page.offset + 1}-{page.offset + len(entries)} of {page.total}, "
+              "newest first (--offset for more, --name to filter)", file=sys.stderr)
     if args.json:
         print(json.dumps([_entry_json(e) for e in entries], indent=2))
     else:

@@ -52,8 +52,11 @@ LIST_BATCH = 512  # records encoded per write while streaming LIST
 class TrackerService(Protocol):
     """What the index server needs from the swarm tracker (``swarm.tracker.Tracker``)."""
 
-    def answer(self, owner: object, request: Request, body: bytes) -> tuple[Response, bytes]:
-        """Answer at once: the tracker never waits, so no task is needed per request."""
+    def answer(self, owner: object, request: Request, body: bytes, source: str = "",
+               named: bool = True) -> tuple[Response, bytes]:
+        """Answer at once: the tracker never waits, so no task is needed per request.
+        ``source`` is the address ``owner`` connects from; ``named`` trusts the host an
+        ANNOUNCE names instead of it."""
         ...
 
     def drop(self, owner: object) -> None:
@@ -75,8 +78,9 @@ class IndexServer:
 
     def __init__(self, index: MemoryIndex | None = None, tracker: TrackerService | None = None,
                  *, max_connections: int | None = None,
-                 head_timeout: float | None = None) -> None:
+                 head_timeout: float | None = None, trust_named_hosts: bool = False) -> None:
         self.index = index if index is not None else MemoryIndex()
+        self.trust_named_hosts = trust_named_hosts  # tracker: named hosts over source IPs
         self.index.on_change = self._stale
         self._answers: dict[int, bytes] = {}  # rfc -> quick LOOKUP answer, while current
         self._cached = 0  # bytes in _answers
@@ -104,7 +108,8 @@ class IndexServer:
     # ------------------------------------------------------------------ App
     def request(self, link: Link, request: Request, body: bytes) -> Answer:
         if request.version.upper().startswith(SWARM_PREFIX) and self.tracker is not None:
-            response, payload = self.tracker.answer(link.owner, request, body)
+            response, payload = self.tracker.answer(link.owner, request, body,
+                                                    link.peername[0], self.trust_named_hosts)
             return [response, Data(payload), EndOfMessage()]
         req = ci.interpret(request)
         if isinstance(req, Rejected):
@@ -112,7 +117,7 @@ class IndexServer:
             return [ci.p2s_response(req.status), EndOfMessage()]
         if req.method is Method.LIST:
             return self._stream_list(link)
-        status, records = self._apply(link.owner, req)
+        status, records = self._apply(link, req)
         if status != Status.OK:
             return [ci.p2s_response(status), EndOfMessage()]
         return [ci.p2s_response(status), Lines(tuple(r.to_line() for r in records)),
@@ -148,7 +153,7 @@ class IndexServer:
     def connected(self, link: Link) -> None:
         log.info("[Server] connection from %s:%d", *link.peername)
 
-    def _apply(self, owner: object, req: CIRequest) -> tuple[Status, list[Record]]:
+    def _apply(self, link: Link, req: CIRequest) -> tuple[Status, list[Record]]:
         assert req.rfc is not None  # only LIST has no number
         if req.method is Method.LOOKUP:
             found = self.index.lookup(req.rfc)
@@ -157,15 +162,17 @@ class IndexServer:
             return Status.BAD_REQUEST, []
         assert req.port is not None  # ADD and REMOVE require Port
         if req.method is Method.REMOVE:
-            gone = self.index.remove(owner, req.rfc, req.host, req.port)
+            gone = self.index.remove(link.owner, req.rfc, req.host, req.port)
             return (Status.OK, [gone]) if gone else (Status.NOT_FOUND, [])
-        return self._add(owner, req.rfc, req.title or "", req.host, req.port)
+        return self._add(link.owner, req.rfc, req.title or "", req.host, req.port,
+                         link.peername[0])
 
-    def _add(self, owner: object, rfc: int, title: str, host: str, port: int
-             ) -> tuple[Status, list[Record]]:
+    def _add(self, owner: object, rfc: int, title: str, host: str, port: int,
+             source: str = "") -> tuple[Status, list[Record]]:
+        """ADD; a claim or record over a budget is a 400 (docs/p2p-ci.md#budgets)."""
         first = not self.index.has_peer(host, port)
         try:
-            record = self.index.add(owner, rfc, title, host, port)
+            record = self.index.add(owner, rfc, title, host, port, source)
         except StoreError as exc:
             log.warning("[Server] refused ADD RFC %d: %s", rfc, exc)
             return Status.BAD_REQUEST, []
@@ -177,8 +184,9 @@ class IndexServer:
     async def _stream_list(self, link: Link) -> None:
         """LIST ALL, newest first, written in batches: never one string of the whole index."""
         await link.send(ci.p2s_response(Status.OK))
-        for batch in _batches(self.index.records(self.index.snapshot()), LIST_BATCH):
-            await link.send(Lines(batch))
+        with self.index.listing() as records:
+            for batch in _batches(iter(records), LIST_BATCH):
+                await link.send(Lines(batch))
         await link.send(EndOfMessage())
 
     def _leave(self, owner: object, peername: tuple[str, int]) -> None:

@@ -85,7 +85,12 @@ class GetPeers:
 
 @dataclass(frozen=True, slots=True)
 class ListFiles:
-    pass
+    """FILES: at most ``MAX_FILES_LISTED`` swarms, most recently announced first, after
+    skipping ``offset`` of them; with ``name``, only those it names (an exact name or, if
+    it is hex, an id prefix)."""
+
+    offset: int = 0
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,9 @@ def to_request(msg: SwarmRequest) -> tuple[Request, bytes]:
         target = f"{msg.swarm} {msg.index}"
     else:
         target = msg.swarm
+    if isinstance(msg, ListFiles):
+        headers += [("Offset", str(msg.offset))] if msg.offset else []
+        headers += [("Name", msg.name)] if msg.name else []
     if isinstance(msg, Announce):
         headers += [("Host", msg.host), ("Port", str(msg.port))]
         body = msg.manifest
@@ -163,7 +171,11 @@ def _interpret(req: Request, body: bytes) -> SwarmRequest:
     if method is Method.FILES:
         if req.target.upper() != "ALL":
             raise RemoteProtocolError("FILES takes ALL")
-        return ListFiles()
+        offset = (get_header(req.headers, "Offset") or "0").strip()
+        name = (get_header(req.headers, "Name") or "").strip()
+        if len(name.encode()) > limits.MAX_SWARM_NAME:
+            raise RemoteProtocolError("Name is longer than a file name")
+        return ListFiles(parse_int(offset, "Offset", 0, 2**31), name)
     if method is Method.PIECE:
         swarm, _, index = req.target.partition(" ")
         return GetPiece(parse_id(swarm), parse_int(index, "piece", 0, limits.MAX_PIECES - 1))

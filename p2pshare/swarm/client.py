@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from .. import limits
 from ..backoff import Backoff
 from ..errors import P2PError, Status
 from ..host import address_problem
 from ..net.stream import open_stream, set_keepalive
-from ..protocol import Response
+from ..protocol import Response, get_header
 from ..protocol import swarm as sp
 from .link import PipelinedStream
 from .manifest import Manifest
@@ -35,6 +36,20 @@ class TrackerRefused(P2PError):
     def __init__(self, what: str, status: int) -> None:
         super().__init__(f"tracker refused {what}: {status}")
         self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class FilePage:
+    """One FILES answer: ``entries`` from ``offset`` of ``total`` swarms."""
+
+    entries: list[sp.FileEntry]
+    offset: int
+    total: int
+
+    @property
+    def cut(self) -> bool:
+        """Swarms exist that this page does not show."""
+        return self.offset > 0 or self.offset + len(self.entries) < self.total
 
 
 class TrackerClient:
@@ -105,8 +120,27 @@ class TrackerClient:
                         "skipped", len(entries) - len(usable))
         return usable
 
-    async def files(self) -> list[sp.FileEntry]:
-        return sp.decode_files(await self._ok(sp.ListFiles()))
+    async def files(self, name: str = "") -> list[sp.FileEntry]:
+        """The first page of FILES (``file_page``); a cut list is logged."""
+        page = await self.file_page(name=name)
+        if page.cut:
+            log.warning("[Swarm] the tracker listed %d of %d swarms", len(page.entries),
+                        page.total)
+        return page.entries
+
+    async def file_page(self, offset: int = 0, name: str = "") -> FilePage:
+        """FILES from ``offset``, newest first; with ``name``, only the swarms it names
+        (an exact name, or an id prefix)."""
+        head, body = await self.request(sp.ListFiles(offset, name))
+        if head.status != Status.OK:
+            raise TrackerRefused("ListFiles", head.status)
+        entries = sp.decode_files(body)
+        total = get_header(head.headers, "Total")
+        try:
+            count = int(total) if total else offset + len(entries)
+        except ValueError:
+            count = offset + len(entries)
+        return FilePage(entries, offset, max(count, offset + len(entries)))
 
     async def manifest(self, swarm: str) -> Manifest | None:
         """The swarm's manifest, checked against its id; None if the tracker has none.

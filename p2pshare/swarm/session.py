@@ -125,7 +125,7 @@ class Fetch:
         """
         swarm: str | None = text
         if not (len(text) == 64 and _HEX.match(text)):
-            found = match(text, await self.peer.tracker.files())
+            found = match(text, await self.peer.tracker.files(name=text.strip()))
             if len(found) > 1:
                 raise Ambiguous(found)
             swarm = found[0].swarm if found else None

@@ -3,11 +3,22 @@
 Strategy: per swarm, the manifest (checked against the swarm id before it is stored) and
 each live peer's pieces, keyed by the connection (``owner``) that announced them; a peer
 can change only its own records, and ``drop`` removes them all when its connection ends,
-exactly like P2P-CI records (docs/p2p-ci.md#leaving). As in P2P-CI, an address (host, port)
-belongs to the first live connection that announced it: another connection announcing it
-gets 409, so it cannot make others believe that address holds pieces it does not. A swarm
-with no peer left is forgotten. Availability is kept per swarm incrementally
-(``pieces.Availability``), so FILES costs a few mask operations per swarm.
+exactly like P2P-CI records (docs/p2p-ci.md#leaving). A swarm with no peer left is
+forgotten, and its manifest with it.
+
+Addresses: a member is recorded at the address its connection comes from (``source``)
+and the port it names, as BitTorrent trackers do, so that nobody can make others believe
+that someone else's piece server holds pieces; the host an ANNOUNCE names is used only
+when the server trusts named hosts (NAT set-ups and demos, ``named``). An address (host,
+port) belongs to the live connection that announced it: another connection announcing it
+gets 409. Every claim belongs to its connection (released when it ends, or when no
+swarm of that connection uses it any more).
+
+Budgets (``TrackerBudget``, docs/swarm.md#tracker-budgets): claims per connection, per
+source address and in all; manifest bytes per source (each swarm its connections are in,
+once) and in all. Over this requester's share: 409; over the server's: 503. The books are
+kept by ``Ledger``. Availability is counted per piece (``census.PieceCensus``), so a HAVE
+costs O(1) per piece it adds, and FILES a few operations per swarm listed.
 ``protocol.swarm.interpret`` makes every protocol decision about the bytes; this module
 only keeps the records.
 """
@@ -16,19 +27,26 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import count, islice
 
 from .. import limits
-from ..errors import IntegrityError, RemoteProtocolError, Status
+from ..errors import IntegrityError, OverBudget, RemoteProtocolError, Status
 from ..host import join_hostport
 from ..protocol import Request, Response
 from ..protocol import swarm as sp
+from .census import PieceCensus
+from .ledger import Address, Ledger, TrackerBudget
 from .manifest import Manifest
-from .pieces import Availability, full
+from .pieces import full
 
 log = logging.getLogger(__name__)
 
 TrackerAnswer = tuple[Response, bytes]
+_HEX = re.compile(r"[0-9a-f]{1,64}\Z")
+_MAPPED = "::ffff:"  # an IPv4 peer on a dual-stack socket
 
 
 @dataclass(eq=False)
@@ -41,78 +59,98 @@ class _Member:
 @dataclass(eq=False)
 class _Swarm:
     manifest: Manifest
+    size: int  # bytes of the manifest's canonical form
+    announced: int = 0  # tick of the latest ANNOUNCE: FILES lists the newest first
     members: dict[object, _Member] = field(default_factory=dict)
-    availability: Availability = field(init=False)
+    seeders: int = 0
+    census: PieceCensus = field(init=False)
 
     def __post_init__(self) -> None:
-        self.availability = Availability(self.manifest.count)
+        self.census = PieceCensus(self.manifest.count)
 
-    def set_pieces(self, member: _Member, mask: int) -> None:
-        self.availability.remove(member.pieces)
-        member.pieces = mask
-        self.availability.add(mask)
+    def gain(self, member: _Member, mask: int) -> None:
+        """``member`` now also holds ``mask``: O(1) per piece it did not hold."""
+        new = mask & ~member.pieces
+        if not new:
+            return
+        self.census.add(new)
+        member.pieces |= new
+        self.seeders += member.pieces == full(self.manifest.count)
+
+    def lose(self, owner: object) -> None:
+        member = self.members.pop(owner)
+        self.census.remove(member.pieces)
+        self.seeders -= member.pieces == full(self.manifest.count)
 
     def entry(self) -> sp.FileEntry:
         m = self.manifest
-        whole = full(m.count)
-        seeders = sum(1 for p in self.members.values() if p.pieces == whole)
-        return sp.FileEntry(m.id, m.size, m.piece_size, seeders, len(self.members) - seeders,
-                            self.copies(), m.name)
-
-    def copies(self) -> float:
-        if self.manifest.count == 0:
-            return float(len(self.members))
-        return self.availability.copies()
+        copies = self.census.copies() if m.count else float(len(self.members))
+        return sp.FileEntry(m.id, m.size, m.piece_size, self.seeders,
+                            len(self.members) - self.seeders, copies, m.name)
 
 
 class Tracker:
-    """Swarm records of the index server; ``handle`` answers one P2P-SWARM request."""
+    """Swarm records of the index server; ``answer`` answers one P2P-SWARM request."""
 
-    def __init__(self, rng: random.Random | None = None) -> None:
-        self.swarms: dict[str, _Swarm] = {}
-        self._joined: dict[object, set[str]] = {}  # owner -> swarms it announced
-        self._claims: dict[tuple[str, int], object] = {}  # address -> owner announcing it
-        self._claimed: dict[object, set[tuple[str, int]]] = {}  # owner -> its addresses
+    def __init__(self, rng: random.Random | None = None,
+                 budget: TrackerBudget | None = None) -> None:
+        self.swarms: dict[str, _Swarm] = {}  # oldest announce first
+        self.books = Ledger(budget or TrackerBudget())
+        self._named: dict[str, dict[str, None]] = {}  # file name -> swarm ids
+        self._ticks = count()
         self._rng = rng or random.Random()
 
     async def handle(self, owner: object, request: Request, body: bytes) -> TrackerAnswer:
-        """Answer one request from the connection ``owner`` (always LENGTH-framed)."""
+        """Answer one request from the connection ``owner`` (always LENGTH-framed), trusting
+        the host it names (no source address is known here)."""
         return self.answer(owner, request, body)
 
-    def answer(self, owner: object, request: Request, body: bytes) -> TrackerAnswer:
+    def answer(self, owner: object, request: Request, body: bytes, source: str = "",
+               named: bool = True) -> TrackerAnswer:
         """``handle`` without the coroutine: the tracker never waits for anything, so a
-        server may answer in its read callback, with no task per request."""
+        server may answer in its read callback, with no task per request. ``source`` is
+        the address ``owner`` connects from; unless ``named``, a member is recorded there."""
         msg = sp.interpret(request, body)
         if isinstance(msg, sp.Rejected):
             log.info("[Tracker] %s %s: %d %s", request.method[:20], request.target[:20],
                      msg.status, msg.detail)
             return sp.response(msg.status)
+        if isinstance(msg, sp.Announce) and not named and source:
+            msg = sp.Announce(msg.swarm, _plain(source), msg.port, msg.manifest)
         try:
-            return self._apply(owner, msg)
+            return self._apply(owner, source, msg)
+        except OverBudget as exc:
+            log.info("[Tracker] refused %s: %s", type(msg).__name__, exc)
+            return sp.response(Status.BUSY if exc.everyone else Status.CONFLICT)
         except (RemoteProtocolError, IntegrityError) as exc:
             log.info("[Tracker] refused %s: %s", type(msg).__name__, exc)
             return sp.response(Status.BAD_REQUEST)
 
     def drop(self, owner: object) -> None:
-        """The connection ``owner`` closed: remove every record it made."""
-        for address in self._claimed.pop(owner, set()):
-            del self._claims[address]
-        for swarm_id in self._joined.pop(owner, set()):
-            swarm = self.swarms[swarm_id]
-            swarm.set_pieces(swarm.members.pop(owner), 0)
-            if not swarm.members:
-                del self.swarms[swarm_id]
-                log.info("[Tracker] swarm %s (%s) has no peer left", swarm_id[:12],
-                         swarm.manifest.name)
+        """The connection ``owner`` closed: remove every record and claim it made."""
+        for swarm_id in self.books.leave(owner):
+            self._leave_swarm(owner, self.swarms[swarm_id])
 
-    def _apply(self, owner: object, msg: sp.SwarmRequest) -> TrackerAnswer:
+    def _leave_swarm(self, owner: object, swarm: _Swarm) -> None:
+        swarm.lose(owner)
+        if swarm.members:
+            return
+        m = swarm.manifest
+        del self.swarms[m.id]
+        ids = self._named[m.name]
+        del ids[m.id]
+        if not ids:
+            del self._named[m.name]
+        self.books.forget(m.id, swarm.size)
+        log.info("[Tracker] swarm %s (%s) has no peer left", m.id[:12], m.name)
+
+    def _apply(self, owner: object, source: str, msg: sp.SwarmRequest) -> TrackerAnswer:
         if isinstance(msg, sp.ListFiles):
-            lines = b"".join(s.entry().to_line() for s in self.swarms.values())
-            return sp.response(Status.OK, lines)
+            return self._files(msg)
         if isinstance(msg, sp.GetPiece):
             return sp.response(Status.BAD_REQUEST)  # pieces come from peers, not from here
         if isinstance(msg, sp.Announce):
-            return self._announce(owner, msg)
+            return self._announce(owner, source, msg)
         swarm = self.swarms.get(msg.swarm)
         if swarm is None:
             return sp.response(Status.NOT_FOUND)
@@ -122,30 +160,38 @@ class Tracker:
             return sp.response(Status.OK, self._peers(owner, swarm))
         return self._have(owner, swarm, msg)
 
-    def _announce(self, owner: object, msg: sp.Announce) -> TrackerAnswer:
-        if self._claims.get((msg.host, msg.port), owner) is not owner:
+    def _announce(self, owner: object, source: str, msg: sp.Announce) -> TrackerAnswer:
+        address: Address = (msg.host, msg.port)
+        if self.books.holder(address, owner) is not owner:
             log.info("[Tracker] refused ANNOUNCE of %s: another connection's address",
-                     join_hostport(msg.host, msg.port))
+                     join_hostport(*address))
             return sp.response(Status.CONFLICT)
         swarm = self.swarms.get(msg.swarm)
-        if swarm is None:
-            if len(self._joined.get(owner, ())) >= limits.MAX_SWARMS_PER_PEER:
-                return sp.response(Status.CONFLICT)
-            swarm = _Swarm(Manifest.from_bytes(msg.manifest, msg.swarm))
-            self.swarms[msg.swarm] = swarm
-        elif msg.manifest != swarm.manifest.to_bytes():
+        if swarm is not None and msg.manifest != swarm.manifest.to_bytes():
             raise IntegrityError("manifest does not match its id")
-        member = swarm.members.get(owner)
+        member = swarm.members.get(owner) if swarm else None
+        old = (member.host, member.port) if member else None
+        self.books.check_join(owner, source, msg.swarm, len(msg.manifest), address, old,
+                              new_swarm=swarm is None)
+        if swarm is None:
+            swarm = self._open(msg)
+        self.books.join(owner, source, msg.swarm, swarm.size, address, old)
         if member is None:
-            swarm.members[owner] = _Member(msg.host, msg.port)
-            self._joined.setdefault(owner, set()).add(msg.swarm)
+            swarm.members[owner] = _Member(*address)
         else:
-            member.host, member.port = msg.host, msg.port
-        self._claims[msg.host, msg.port] = owner
-        self._claimed.setdefault(owner, set()).add((msg.host, msg.port))
-        log.info("[Tracker] %s joined swarm %s (%s)", join_hostport(msg.host, msg.port),
-                 msg.swarm[:12], swarm.manifest.name)
+            member.host, member.port = address
+        swarm.announced = next(self._ticks)
+        self.swarms[msg.swarm] = self.swarms.pop(msg.swarm)  # the newest last
+        log.info("[Tracker] %s joined swarm %s (%s)", join_hostport(*address), msg.swarm[:12],
+                 swarm.manifest.name)
         return sp.response(Status.OK)
+
+    def _open(self, msg: sp.Announce) -> _Swarm:
+        """A new swarm for ``msg``'s manifest (checked against the id: raises if not)."""
+        swarm = _Swarm(Manifest.from_bytes(msg.manifest, msg.swarm), len(msg.manifest))
+        self.swarms[msg.swarm] = swarm
+        self._named.setdefault(swarm.manifest.name, {})[msg.swarm] = None
+        return swarm
 
     def _have(self, owner: object, swarm: _Swarm, msg: sp.Have) -> TrackerAnswer:
         member = swarm.members.get(owner)
@@ -153,8 +199,26 @@ class Tracker:
             return sp.response(Status.NOT_FOUND)  # ANNOUNCE comes first
         if msg.pieces >> swarm.manifest.count:
             return sp.response(Status.BAD_REQUEST)
-        swarm.set_pieces(member, member.pieces | msg.pieces)
+        swarm.gain(member, msg.pieces)
         return sp.response(Status.OK)
+
+    def _files(self, msg: sp.ListFiles) -> TrackerAnswer:
+        """At most MAX_FILES_LISTED swarms, most recently announced first, from
+        ``msg.offset``; ``Total`` says how many there are (docs/swarm.md#files)."""
+        chosen, total = self._chosen(msg.name)
+        page = islice(chosen, msg.offset, msg.offset + self.books.budget.files_listed)
+        lines = b"".join(s.entry().to_line() for s in page)
+        return sp.response(Status.OK, lines, (("Total", str(total)),))
+
+    def _chosen(self, name: str) -> tuple[Iterable[_Swarm], int]:
+        if not name:
+            return reversed(self.swarms.values()), len(self.swarms)
+        ids = dict(self._named.get(name, {}))
+        low = name.lower()
+        if _HEX.match(low):
+            ids.update((i, None) for i in self.swarms if i.startswith(low))
+        found = sorted((self.swarms[i] for i in ids), key=lambda s: -s.announced)
+        return found, len(found)
 
     def _peers(self, owner: object, swarm: _Swarm) -> bytes:
         """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""
@@ -164,3 +228,8 @@ class Tracker:
         entries = [sp.PeerEntry(m.host, m.port, m.pieces)
                    for m in others[: limits.MAX_PEERS_LISTED]]
         return sp.encode_peers(entries, swarm.manifest.count)
+
+
+def _plain(source: str) -> str:
+    """A source address as peers reach it: an IPv4 peer of a dual-stack socket unmapped."""
+    return source[len(_MAPPED):] if source.lower().startswith(_MAPPED) else source

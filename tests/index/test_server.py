@@ -8,11 +8,18 @@ import socket
 import pytest
 
 from p2pshare import limits
+from p2pshare.index.store import IndexBudget, MemoryIndex
 from p2pshare.protocol import ci
 from p2pshare.protocol.ci import parse_record
 
 from ..aio import Raw, arun, arun_steady, index_server
 from ..helpers import async_wait_for
+
+
+def roomy() -> MemoryIndex:
+    """An index whose budgets let one connection hold a big index (as a test fixture)."""
+    return MemoryIndex(IndexBudget(per_connection=10**6, claims_per_connection=10**6))
+
 
 V = b"P2P-CI/1.0"
 OK = b"P2P-CI/1.0 200 OK\r\n\r\n"
@@ -309,7 +316,7 @@ async def test_claimed_host_port_cannot_be_hijacked() -> None:
 @arun
 async def test_list_while_others_change_the_index() -> None:
     """A LIST long enough to stall on a full socket, while records come and go."""
-    async with index_server() as (server, port):
+    async with index_server(roomy()) as (server, port):
         gone = object()
         for rfc in range(1, 20_001):
             server.index.add(gone, rfc, "Some Title Of Moderate Length", "old", 1)
@@ -328,7 +335,7 @@ async def test_list_while_others_change_the_index() -> None:
 
 @arun
 async def test_reader_gone_mid_list() -> None:
-    async with index_server() as (server, port):
+    async with index_server(roomy()) as (server, port):
         for rfc in range(1, 20_001):
             server.index.add("seed", rfc, "Some Title Of Moderate Length", "old", 1)
         lister = await Raw.connect(port, rcvbuf=4096)
@@ -429,7 +436,7 @@ async def test_a_client_that_pipelines_and_never_reads_gets_bounded_buffering() 
     (before, every answer piled up in memory), then answers them all, in order, once the
     client reads. The transfer takes what the machine gives it: only a stall fails it."""
     title = "A title long enough to make each answer line about seventy bytes"
-    async with index_server() as (server, port):
+    async with index_server(roomy()) as (server, port):
         holders = await Raw.connect(port)
         await holders.send(b"".join(add(7, title, f"h{i}", 1) for i in range(500)))
         await async_wait_for(lambda: len(server.index.lookup(7)) == 500, what="500 holders")

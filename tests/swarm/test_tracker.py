@@ -11,12 +11,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from p2pshare.errors import Status
 from p2pshare.index.server import IndexServer
 from p2pshare.net.stream import open_stream
-from p2pshare.protocol import Request
+from p2pshare.protocol import Request, Response
 from p2pshare.protocol import swarm as sp
 from p2pshare.protocol.ci import index_client_connection
+from p2pshare.swarm.census import PieceCensus
 from p2pshare.swarm.client import TrackerClient
+from p2pshare.swarm.ledger import TrackerBudget
 from p2pshare.swarm.manifest import Manifest
-from p2pshare.swarm.pieces import full
+from p2pshare.swarm.pieces import Availability, full
 from p2pshare.swarm.tracker import Tracker
 
 from ..aio import HOST, arun
@@ -97,7 +99,8 @@ async def test_through_a_real_index_server() -> None:
         leech = await TrackerClient.connect(HOST, port)
         assert [f.name for f in await leech.files()] == ["f.bin"]
         assert await leech.manifest(m.id) == m
-        assert await leech.peers(m) == [sp.PeerEntry("seedhost", 4000, full(5))]
+        # recorded where the seed connects from, with the port it named
+        assert await leech.peers(m) == [sp.PeerEntry(HOST, 4000, full(5))]
         # P2P-CI on the same port, even on the same connection, still answers as before.
         ci = await open_stream(HOST, port, index_client_connection())
         await ci.send(Request("LIST", "ALL", "P2P-CI/1.0", (("Host", "h"), ("Port", "1"))))
@@ -111,6 +114,99 @@ async def test_through_a_real_index_server() -> None:
         await leech.aclose()
     finally:
         await server.aclose()
+
+
+@arun
+async def test_a_server_that_trusts_named_hosts_records_them() -> None:
+    server = IndexServer(tracker=Tracker(), trust_named_hosts=True)
+    _, port = await server.start(HOST, 0)
+    try:
+        m = manifest()
+        seed, leech = [await TrackerClient.connect(HOST, port) for _ in range(2)]
+        await seed.announce(m, "seedhost", 4000)
+        assert await leech.peers(m) == [sp.PeerEntry("seedhost", 4000, 0)]
+        await seed.aclose()
+        await leech.aclose()
+    finally:
+        await server.aclose()
+
+
+def answer(tracker: Tracker, owner: object, msg: sp.SwarmRequest, source: str = "10.0.0.1"
+           ) -> tuple[Response, bytes]:
+    return tracker.answer(owner, *sp.to_request(msg), source, named=True)
+
+
+def test_claims_belong_to_their_connection_and_are_bounded() -> None:
+    budget = TrackerBudget(claims_per_connection=2, claims_per_source=3, claims_in_all=4)
+    tracker, m = Tracker(budget=budget), manifest()
+    a, b, c = object(), object(), object()
+    statuses = [answer(tracker, a, sp.Announce(m.id, "h", port, m.to_bytes()))[0].status
+                for port in (1, 1, 2)]
+    assert statuses == [200, 200, 200] and tracker.books.claims_of(a) == 1  # re-announce moves
+    other = manifest("other.bin")
+    assert answer(tracker, a, sp.Announce(other.id, "h", 3, other.to_bytes()))[0].status == 200
+    third = manifest("third.bin")
+    assert answer(tracker, a, sp.Announce(third.id, "h", 4, third.to_bytes()))[0].status == 409
+    assert answer(tracker, b, sp.Announce(m.id, "h", 2, m.to_bytes()))[0].status == 409  # a's
+    assert answer(tracker, b, sp.Announce(m.id, "g", 1, m.to_bytes()))[0].status == 200
+    assert answer(tracker, b, sp.Announce(other.id, "g", 2, other.to_bytes()))[0].status == 409
+    assert answer(tracker, c, sp.Announce(m.id, "k", 1, m.to_bytes()), "10.0.0.2"
+                  )[0].status == 200
+    assert answer(tracker, object(), sp.Announce(m.id, "k", 2, m.to_bytes()), "10.0.0.3"
+                  )[0].status == 503  # the tracker holds its 4
+    assert tracker.books.claims == 4 and tracker.books.claims_from("10.0.0.1") == 3
+    tracker.drop(a)
+    assert tracker.books.claims == 2 and tracker.books.holder(("h", 2), None) is None
+    assert answer(tracker, b, sp.Announce(m.id, "h", 2, m.to_bytes()))[0].status == 200
+
+
+def test_manifest_bytes_are_bounded_and_dropped_with_their_last_member() -> None:
+    files = [manifest(f"f{i}.bin") for i in range(4)]
+    size = len(files[0].to_bytes())
+    tracker = Tracker(budget=TrackerBudget(bytes_per_source=2 * size, bytes_in_all=3 * size))
+    a, b = object(), object()
+    got = [answer(tracker, a, sp.Announce(f.id, "h", 1, f.to_bytes()))[0].status
+           for f in files[:3]]
+    assert got == [200, 200, 409] and tracker.books.bytes_from("10.0.0.1") == 2 * size
+    got = [answer(tracker, b, sp.Announce(f.id, "g", 1, f.to_bytes()), "10.0.0.2")[0].status
+           for f in files[1:3]]
+    assert got == [200, 200]  # a known manifest costs nothing more in all
+    c = object()
+    assert answer(tracker, c, sp.Announce(files[3].id, "k", 1, files[3].to_bytes()),
+                  "10.0.0.3")[0].status == 503
+    assert tracker.books.manifest_bytes == 3 * size
+    tracker.drop(a)
+    assert list(tracker.swarms) == [files[1].id, files[2].id]  # f0 had only a
+    tracker.drop(b)
+    assert tracker.swarms == {} and tracker.books.manifest_bytes == 0
+
+
+def test_files_is_bounded_newest_first_with_offset_and_name() -> None:
+    tracker = Tracker(budget=TrackerBudget(files_listed=2))
+    files = [manifest(f"f{i}.bin") for i in range(3)]
+    for i, f in enumerate(files):
+        answer(tracker, object(), sp.Announce(f.id, "h", i + 1, f.to_bytes()))
+    head, body = answer(tracker, object(), sp.ListFiles())
+    assert [e.name for e in sp.decode_files(body)] == ["f2.bin", "f1.bin"]
+    assert ("Total", "3") in head.headers
+    _, body = answer(tracker, object(), sp.ListFiles(offset=2))
+    assert [e.name for e in sp.decode_files(body)] == ["f0.bin"]
+    head, body = answer(tracker, object(), sp.ListFiles(name="f0.bin"))
+    assert [e.name for e in sp.decode_files(body)] == ["f0.bin"] and ("Total", "1") in head.headers
+    _, body = answer(tracker, object(), sp.ListFiles(name=files[1].id[:8].upper()))
+    assert [e.swarm for e in sp.decode_files(body)] == [files[1].id]
+
+
+def test_census_counts_like_the_levels() -> None:
+    census, levels = PieceCensus(10), Availability(10)
+    for mask in (0b1111111111, 0b0000000011, 0b0101010100):
+        census.add(mask)
+        levels.add(mask)
+        assert [census.of(i) for i in range(10)] == [levels.of(i) for i in range(10)]
+        assert census.copies() == levels.copies()
+    census.remove(0b1111111111)
+    levels.remove(0b1111111111)
+    assert census.copies() == levels.copies() and census.of(0) == 1
 
 
 OWNERS = [object() for _ in range(3)]
