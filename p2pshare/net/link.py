@@ -229,6 +229,8 @@ class Link(asyncio.Protocol):
         if self._transport is not None:
             self._transport.pause_reading()
         self._task = self.server.tasks.spawn(self._finish(answer))
+        # a task cancelled before its first step never starts the answer: close it then
+        self._task.add_done_callback(lambda _task: answer.close())
 
     async def _finish(self, answer: Coroutine[Any, Any, None]) -> None:
         reason = "answer cancelled"
