@@ -178,16 +178,29 @@ PIECE_DEADLINE_MIN = 2 * SECONDS
 PIECE_DEADLINE_FACTOR = 4
 # Rate assumed for a link before any piece has arrived on it (bytes per second).
 ASSUMED_RATE = 256 * KiB
-# A connection with requests in flight that delivers no byte for this long is dropped.
-PEER_STALL_TIMEOUT = 15 * SECONDS
 # Piece links wake the downloader only once this much of a body has arrived (SO_RCVLOWAT),
 # never more than the body still lacks nor more than LOWAT_SECONDS of the link's measured
-# rate (a slow peer still shows progress well within PEER_STALL_TIMEOUT): a 100 Mbit/s
+# rate (a slow peer still shows progress well within LINK_JUDGE_AFTER): a 100 Mbit/s
 # link delivering 1-3 KiB per wakeup made a Python reader spend most of its CPU waking.
 MAX_RCVLOWAT = 256 * KiB
 LOWAT_SECONDS = 0.05 * SECONDS
 # A peer whose connection failed or was dropped is tried again after this long.
 PEER_RETRY_DELAY = 2 * SECONDS
+# Sybil members (fake peers that accept a connection and trickle a byte now and then) must
+# not hold a download's link slots (swarm/roster.py). A link's progress on its oldest
+# request is judged LINK_JUDGE_AFTER seconds after that request began to be served, and
+# again every as long: below 1/SLOW_LINK_FRACTION of the median rate of the links that
+# delivered good pieces (or below MIN_LINK_RATE, 64 kbit/s, while none has) the link is
+# dropped. One second leaves an honest peer time for a round trip and TCP's slow start.
+LINK_JUDGE_AFTER = 1 * SECONDS
+SLOW_LINK_FRACTION = 8
+MIN_LINK_RATE = 8 * KiB
+# Links open at once to peers that have not yet delivered a good piece to this download:
+# the other slots stay free for peers that did.
+MAX_UNTESTED_LINKS = 4
+# A peer dropped for slowness is tried again after PEER_RETRY_DELAY, doubling with each
+# such drop, at most this long.
+SLOW_PEER_MAX_DELAY = 300 * SECONDS
 # Pieces failing their SHA-256 a peer may send before it is dropped for this download.
 MAX_BAD_PIECES = 2
 # While a seeder alone holds pieces of other downloaders' stripes, we ask it only for our
