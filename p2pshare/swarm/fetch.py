@@ -107,7 +107,9 @@ class SwarmDownload:
         self.received = 0  # bytes of good pieces received this run
         self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
         self._changed = asyncio.Event()
-        self._verified = asyncio.Event()
+        self._wake_tracker = asyncio.Event()  # a piece to report, or a link slot freed
+        self._listed: list[PeerEntry] = []  # the last PEERS answer
+        self._slot_freed = False
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have
@@ -157,8 +159,11 @@ class SwarmDownload:
             try:
                 await self._report()
                 if time.monotonic() >= next_poll:
-                    self._update_peers(await self.tracker.peers(self.manifest), tg)
+                    self._listed = await self.tracker.peers(self.manifest)
                     next_poll = time.monotonic() + limits.PEERS_POLL_INTERVAL
+                    self._update_peers(self._listed, tg)
+                elif self._slot_freed:  # fill it now from what we know, not at the next poll
+                    self._update_peers(self._listed, tg)
             except (P2PError, OSError, TimeoutError) as exc:
                 if self.rejoin is None:
                     raise
@@ -168,8 +173,8 @@ class SwarmDownload:
                 await self.rejoin()  # announces every piece we hold again
                 next_poll = 0.0
                 continue
-            await _wait(self._verified, next_poll - time.monotonic())
-            self._verified.clear()
+            await _wait(self._wake_tracker, next_poll - time.monotonic())
+            self._wake_tracker.clear()
 
     async def _report(self) -> None:
         pieces = self.unreported
@@ -193,6 +198,7 @@ class SwarmDownload:
             self.picker.set_peer(address, pieces)
             if pieces & self.picker.missing:
                 holders.append(address)
+        self._slot_freed = False
         for address in self.roster.choose(holders, self.links, time.monotonic()):
             self.links[address] = None
             tg.create_task(self._peer(address))
@@ -229,6 +235,8 @@ class SwarmDownload:
             self.learned.pop(address, None)
             self.picker.remove_peer(address)
             self.roster.dropped(address, time.monotonic(), slow=slow, wait=wait)
+            self._slot_freed = True
+            self._wake_tracker.set()
             self._notify()
 
     async def _drive(self, link: PeerLink) -> None:
@@ -332,7 +340,7 @@ class SwarmDownload:
                               "resume") from exc
         self.received += len(body)
         self.unreported |= 1 << index
-        self._verified.set()
+        self._wake_tracker.set()
         if self.picker.complete:
             raise _Complete
         self._notify()
