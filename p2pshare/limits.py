@@ -160,6 +160,9 @@ MAX_TRACKER_BODY = 4 * MiB
 MAX_PEER_CONNECTIONS = 32
 # Connections one piece server serves at once; the next gets 503 and is closed.
 SWARM_MAX_UPLOADS = 64
+# A piece server with an upload rate limit sends a piece in runs of this many bytes, each
+# when the limit allows, so that downloaders see steady progress, not a pause then a burst.
+THROTTLE_RUN = 16 * KiB
 # Seconds a peer told 503 waits before asking that piece server again.
 BUSY_RETRY_AFTER = 2 * SECONDS
 # A piece-server connection that sends no request for this long is closed.
@@ -191,13 +194,15 @@ PEER_RETRY_DELAY = 2 * SECONDS
 # request is judged LINK_JUDGE_AFTER seconds after that request began to be served, and
 # again every as long: below 1/SLOW_LINK_FRACTION of the median rate of the links that
 # delivered good pieces (or below MIN_LINK_RATE, 64 kbit/s, while none has) the link is
-# dropped. One second leaves an honest peer time for a round trip and TCP's slow start.
-LINK_JUDGE_AFTER = 1 * SECONDS
+# dropped. Half a second leaves an honest peer time for a round trip and the first TCP
+# window (a peer that delivered before is judged from its piece deadline instead).
+LINK_JUDGE_AFTER = 0.5 * SECONDS
 SLOW_LINK_FRACTION = 8
 MIN_LINK_RATE = 8 * KiB
 # Links open at once to peers that have not yet delivered a good piece to this download:
-# the other slots stay free for peers that did.
-MAX_UNTESTED_LINKS = 4
+# the other slots stay free for peers that did. With LINK_JUDGE_AFTER, a victim among 32
+# tricklers each on its own host finds an honest peer within 4 rounds (2 s).
+MAX_UNTESTED_LINKS = 8
 # A peer dropped for slowness is tried again after PEER_RETRY_DELAY, doubling with each
 # such drop, at most this long.
 SLOW_PEER_MAX_DELAY = 300 * SECONDS

@@ -14,7 +14,8 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
   one host queue behind each other instead of in front of honest peers on other hosts.
 * **When a link goes** (``judge``). A link's *progress* is what its oldest request's
   answer has delivered per second since it began to be served. From ``LINK_JUDGE_AFTER``
-  seconds on, a link below the *bar* is dropped: 1/``SLOW_LINK_FRACTION`` of the median
+  seconds on (from its piece deadline for a peer that delivered before), a link below the
+  *bar* is dropped: 1/``SLOW_LINK_FRACTION`` of the median
   rate of the other links that delivered good pieces, or ``MIN_LINK_RATE`` while none
   has. Past the piece deadline (``PIECE_DEADLINE_*``) its requests are released to other
   peers. Past twice the deadline's time (four times, eight times ... for a peer dropped
@@ -174,6 +175,8 @@ def judge(link: LinkState, others: Sequence[float], now: float) -> Judgement:
     deadline = piece_deadline(link.head_since, link.head_length, rates)
     give_up = link.head_since + (deadline - link.head_since) * 2 ** (1 + link.slow)
     judged_from = link.head_since + limits.LINK_JUDGE_AFTER
+    if link.tested:  # it proved itself: a pause (a busy or paced peer) is judged at its deadline
+        judged_from = max(judged_from, deadline)
     if now >= judged_from:
         progress = link.progress / (now - link.head_since)
         bar = slow_bar(others)

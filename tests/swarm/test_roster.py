@@ -108,6 +108,14 @@ def test_a_trickler_is_dropped_when_judged_with_no_other_link() -> None:
     assert j.verdict is LinkVerdict.KEEP
 
 
+def test_a_proven_peer_that_pauses_is_judged_at_its_deadline() -> None:
+    deadline = piece_deadline(0.0, PIECE, [])
+    assert judge(state(0, tested=True), [], now=limits.LINK_JUDGE_AFTER).verdict \
+        is LinkVerdict.KEEP
+    j = judge(state(0, tested=True), [], now=deadline)
+    assert j.verdict is LinkVerdict.DROP and "under" in j.why
+
+
 def test_a_link_far_below_the_others_is_dropped() -> None:
     others = [10 * MiB, 12 * MiB, 30 * MiB]
     assert slow_bar(others) == 12 * MiB / limits.SLOW_LINK_FRACTION
