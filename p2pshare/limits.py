@@ -215,6 +215,9 @@ MAX_TRACKER_BODY = 4 * MiB
 MAX_PEER_CONNECTIONS = 32
 # Connections one piece server serves at once; the next gets 503 and is closed.
 SWARM_MAX_UPLOADS = 64
+# A piece server with an upload rate limit sends a piece in runs of this many bytes, each
+# when the limit allows, so that downloaders see steady progress, not a pause then a burst.
+THROTTLE_RUN = 16 * KiB
 # Seconds a peer told 503 waits before asking that piece server again.
 BUSY_RETRY_AFTER = 2 * SECONDS
 # A piece-server connection that sends no request for this long is closed.
@@ -233,16 +236,31 @@ PIECE_DEADLINE_MIN = 2 * SECONDS
 PIECE_DEADLINE_FACTOR = 4
 # Rate assumed for a link before any piece has arrived on it (bytes per second).
 ASSUMED_RATE = 256 * KiB
-# A connection with requests in flight that delivers no byte for this long is dropped.
-PEER_STALL_TIMEOUT = 15 * SECONDS
 # Piece links wake the downloader only once this much of a body has arrived (SO_RCVLOWAT),
 # never more than the body still lacks nor more than LOWAT_SECONDS of the link's measured
-# rate (a slow peer still shows progress well within PEER_STALL_TIMEOUT): a 100 Mbit/s
+# rate (a slow peer still shows progress well within LINK_JUDGE_AFTER): a 100 Mbit/s
 # link delivering 1-3 KiB per wakeup made a Python reader spend most of its CPU waking.
 MAX_RCVLOWAT = 256 * KiB
 LOWAT_SECONDS = 0.05 * SECONDS
 # A peer whose connection failed or was dropped is tried again after this long.
 PEER_RETRY_DELAY = 2 * SECONDS
+# Sybil members (fake peers that accept a connection and trickle a byte now and then) must
+# not hold a download's link slots (swarm/roster.py). A link's progress on its oldest
+# request is judged LINK_JUDGE_AFTER seconds after that request began to be served, and
+# again every as long: below 1/SLOW_LINK_FRACTION of the median rate of the links that
+# delivered good pieces (or below MIN_LINK_RATE, 64 kbit/s, while none has) the link is
+# dropped. Half a second leaves an honest peer time for a round trip and the first TCP
+# window (a peer that delivered before is judged from its piece deadline instead).
+LINK_JUDGE_AFTER = 0.5 * SECONDS
+SLOW_LINK_FRACTION = 8
+MIN_LINK_RATE = 8 * KiB
+# Links open at once to peers that have not yet delivered a good piece to this download:
+# the other slots stay free for peers that did. With LINK_JUDGE_AFTER, a victim among 32
+# tricklers each on its own host finds an honest peer within 4 rounds (2 s).
+MAX_UNTESTED_LINKS = 8
+# A peer dropped for slowness is tried again after PEER_RETRY_DELAY, doubling with each
+# such drop, at most this long.
+SLOW_PEER_MAX_DELAY = 300 * SECONDS
 # Pieces failing their SHA-256 a peer may send before it is dropped for this download.
 MAX_BAD_PIECES = 2
 # While a seeder alone holds pieces of other downloaders' stripes, we ask it only for our

@@ -428,6 +428,11 @@ class PipelinedClient:
         """Bytes still missing from the current answer's body (0 if none is started)."""
         return max(0, self._length - len(self._buf)) if self._head else 0
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned in an answer."""
+        return len(self._buf)
+
     def next_answer(self) -> tuple[Response, bytes] | None:
         """The oldest unanswered request's whole answer, or None until more bytes arrive.
 

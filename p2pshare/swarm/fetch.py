@@ -6,11 +6,12 @@ per connected peer keeps that peer's pipeline full with pieces from the ``Picker
 takes the answers. A piece is hashed as soon as it arrives: a good one is written at its
 offset in the temporary file and is at once served by our own piece server; a bad one is
 discarded, never asked of that peer again, and counts against the peer, which is dropped
-after ``limits.MAX_BAD_PIECES``. Deadlines: the request at the head of a peer's queue gets
-``PIECE_DEADLINE_FACTOR`` times what the swarm's median link needs for it; past that its
-pieces are released to other peers and the peer gets no new request until it delivers; a
-peer that sends nothing at all for ``PEER_STALL_TIMEOUT`` is disconnected. Every task
-lives in one TaskGroup, which the task that verifies the last piece ends (``_Complete``).
+after ``limits.MAX_BAD_PIECES``. Which peers get a link, and when a link is judged too
+slow to keep (a Sybil trickler) or late (its pieces are released to other peers and it
+gets no new request until it delivers), is decided by pure code (``roster``) given the
+link's state and the time; a peer that has not yet delivered is probed with one request
+at a time. Every task lives in one TaskGroup, which the task that verifies the last piece
+ends (``_Complete``).
 
 When the tracker connection fails and a ``rejoin`` was given, the download goes on with
 the peers it is connected to while ``rejoin`` reconnects (with backoff, for as long as it
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import statistics
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -41,6 +41,7 @@ from .manifest import Manifest
 from .picker import Picker
 from .pieces import full, sha256_matches
 from .resume import save
+from .roster import LinkState, LinkVerdict, Roster, judge
 from .storage import PieceFile
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class _Complete(Exception):
 
 class _Dropped(P2PError):
     """A peer is disconnected on purpose (bad pieces, or busy)."""
+
+
+class _Slow(P2PError):
+    """A peer is disconnected for delivering too slowly (``roster.judge``)."""
 
 
 class WriteFailed(P2PError):
@@ -96,13 +101,15 @@ class SwarmDownload:
         self.links: dict[Address, PeerLink | None] = {}  # None while connecting
         self.strikes: Counter[Address] = Counter()
         self.banned: set[Address] = set()
-        self.retry_at: dict[Address, float] = {}
+        self.roster = Roster(rng)
         self.learned: dict[Address, int] = {}  # pieces peers told us of on their links
         self.unreported = piece_file.have
         self.received = 0  # bytes of good pieces received this run
         self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
         self._changed = asyncio.Event()
-        self._verified = asyncio.Event()
+        self._wake_tracker = asyncio.Event()  # a piece to report, or a link slot freed
+        self._listed: list[PeerEntry] = []  # the last PEERS answer
+        self._slot_freed = False
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have
@@ -152,8 +159,11 @@ class SwarmDownload:
             try:
                 await self._report()
                 if time.monotonic() >= next_poll:
-                    self._update_peers(await self.tracker.peers(self.manifest), tg)
+                    self._listed = await self.tracker.peers(self.manifest)
                     next_poll = time.monotonic() + limits.PEERS_POLL_INTERVAL
+                    self._update_peers(self._listed, tg)
+                elif self._slot_freed:  # fill it now from what we know, not at the next poll
+                    self._update_peers(self._listed, tg)
             except (P2PError, OSError, TimeoutError) as exc:
                 if self.rejoin is None:
                     raise
@@ -163,8 +173,8 @@ class SwarmDownload:
                 await self.rejoin()  # announces every piece we hold again
                 next_poll = 0.0
                 continue
-            await _wait(self._verified, next_poll - time.monotonic())
-            self._verified.clear()
+            await _wait(self._wake_tracker, next_poll - time.monotonic())
+            self._wake_tracker.clear()
 
     async def _report(self) -> None:
         pieces = self.unreported
@@ -180,17 +190,18 @@ class SwarmDownload:
         for address in [a for a in self.picker.peers if a not in listed]:
             if address not in self.links:
                 self.picker.remove_peer(address)
-        now = time.monotonic()
+        holders = []
         for address, pieces in listed.items():
             if address in self.banned:
                 continue
             pieces |= self.learned.get(address, 0)
             self.picker.set_peer(address, pieces)
-            wanted = pieces & self.picker.missing
-            if (wanted and address not in self.links and now >= self.retry_at.get(address, 0)
-                    and len(self.links) < limits.MAX_PEER_CONNECTIONS):
-                self.links[address] = None
-                tg.create_task(self._peer(address))
+            if pieces & self.picker.missing:
+                holders.append(address)
+        self._slot_freed = False
+        for address in self.roster.choose(holders, self.links, time.monotonic()):
+            self.links[address] = None
+            tg.create_task(self._peer(address))
         self._notify()
 
     async def _save_loop(self, path: Path) -> None:
@@ -204,14 +215,17 @@ class SwarmDownload:
     # ------------------------------------------------------------------ peers
     async def _peer(self, address: Address) -> None:
         link = None
-        delay = limits.PEER_RETRY_DELAY
+        slow, wait = False, limits.PEER_RETRY_DELAY
         try:
             link = await PeerLink.connect(address)
             self.links[address] = link
             await self._drive(link)
+        except _Slow as exc:
+            slow = True
+            log.info("[Swarm] %s dropped as too slow: %s", join_hostport(*address), exc)
         except _Dropped as exc:
             log.info("[Swarm] %s dropped: %s", join_hostport(*address), exc)
-            delay = limits.BUSY_RETRY_AFTER
+            wait = limits.BUSY_RETRY_AFTER
         except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
             log.info("[Swarm] %s: %s", join_hostport(*address), exc or type(exc).__name__)
         finally:
@@ -220,7 +234,9 @@ class SwarmDownload:
             self.links.pop(address, None)
             self.learned.pop(address, None)
             self.picker.remove_peer(address)
-            self.retry_at[address] = time.monotonic() + delay
+            self.roster.dropped(address, time.monotonic(), slow=slow, wait=wait)
+            self._slot_freed = True
+            self._wake_tracker.set()
             self._notify()
 
     async def _drive(self, link: PeerLink) -> None:
@@ -232,17 +248,17 @@ class SwarmDownload:
                 continue
             link.idle_since = None
             try:
-                async with asyncio.timeout_at(self._deadline(link)):
+                async with asyncio.timeout_at(self._review(link)):
                     index, head, body = await link.read_piece()
             except TimeoutError:
-                self._late(link)
-                continue
+                continue  # judged again at the top of the loop
             self._answer(link, index, head, body)
 
     def _fill(self, link: PeerLink) -> None:
         if link.snubbed:
             return
-        depth = link.depth(self.manifest.piece_size)
+        probe = not self.roster.tested(link.address)  # one request at a time until it delivers
+        depth = 1 if probe else link.depth(self.manifest.piece_size)
         waited = time.monotonic() - (link.idle_since or time.monotonic())
         restrain = waited < limits.RESERVE_PATIENCE
         while len(link.queue) < depth:
@@ -251,19 +267,31 @@ class SwarmDownload:
                 return
             link.request(self.manifest.id, index)
 
-    def _deadline(self, link: PeerLink) -> float:
-        if link.snubbed or link.head_index is None:
-            return link.last_byte + limits.PEER_STALL_TIMEOUT
-        rates = [r for other in self.links.values() if other and (r := other.rate)]
-        rate = statistics.median(rates) if rates else limits.ASSUMED_RATE
-        need = self.manifest.length(link.head_index) / rate
-        return link.head_since + max(limits.PIECE_DEADLINE_MIN,
-                                     limits.PIECE_DEADLINE_FACTOR * need)
+    def _review(self, link: PeerLink) -> float:
+        """Judge ``link`` (``roster.judge``); returns when to judge it next.
 
-    def _late(self, link: PeerLink) -> None:
-        held_back = link.wake_for_every_byte()
-        if not held_back and time.monotonic() - link.last_byte >= limits.PEER_STALL_TIMEOUT:
-            raise PeerGone(f"sent nothing for {limits.PEER_STALL_TIMEOUT:.0f} s")
+        Raises:
+            _Slow: the link is dropped for slowness.
+        """
+        assert link.head_index is not None
+        now = time.monotonic()
+        others = [other.rate for other in self.links.values()
+                  if other and other is not link and other.rate and other.good]
+        state = LinkState(link.head_since, self.manifest.length(link.head_index),
+                          link.progress, link.rate, self.roster.tested(link.address),
+                          self.roster.slow_drops(link.address))
+        verdict = judge(state, others, now)
+        if verdict.verdict is not LinkVerdict.KEEP:
+            self._snub(link)
+        if verdict.verdict is LinkVerdict.DROP:
+            if link.wake_for_every_byte():  # the kernel may hold bytes we were not shown
+                return now + limits.LOWAT_SECONDS
+            raise _Slow(verdict.why)
+        return verdict.again
+
+    def _snub(self, link: PeerLink) -> None:
+        """``link`` is late: its requests go to others too, and it gets no new one (and
+        wakes us for every byte) until it delivers."""
         if not link.snubbed:
             log.info("[Swarm] %s is slow: its %d requests go to others too",
                      join_hostport(*link.address), len(link.queue))
@@ -299,6 +327,8 @@ class SwarmDownload:
 
     def _good(self, link: PeerLink, index: int, body: bytes) -> None:
         link.snubbed = False
+        link.good += 1
+        self.roster.delivered(link.address, len(body))
         if not self.picker.received(index, link.address):
             self.wasted += len(body)
             return
@@ -310,7 +340,7 @@ class SwarmDownload:
                               "resume") from exc
         self.received += len(body)
         self.unreported |= 1 << index
-        self._verified.set()
+        self._wake_tracker.set()
         if self.picker.complete:
             raise _Complete
         self._notify()

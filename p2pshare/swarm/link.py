@@ -4,8 +4,9 @@ Strategy: requests are written as soon as they are made (``send``); answers come
 order and ``read_answer`` returns one whole answer at a time. All reading state lives in
 the object, so a ``read_answer`` cut short by a timeout or a cancellation loses nothing
 and the next call carries on. The link also measures its peer: bytes per
-second over recent pieces, and when the oldest request started to be served (the moment
-the previous answer ended), from which the downloader derives deadlines. While a piece's
+second over recent pieces, when the oldest request started to be served (the moment
+the previous answer ended) and how much of its answer has arrived (``progress``), by which
+the downloader judges it (``roster.judge``). While a piece's
 body arrives, the socket's receive low-water mark (``SO_RCVLOWAT``) makes the kernel wake
 us for whole runs of it instead of every few packets (``limits.MAX_RCVLOWAT``).
 """
@@ -37,6 +38,7 @@ class PipelinedStream:
         self.reader, self.writer = reader, writer
         self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
+        self.received = 0  # bytes read in all
         self._sock: socket.socket | None = writer.get_extra_info("socket")
         self._lowat = 1
 
@@ -76,6 +78,7 @@ class PipelinedStream:
             data = b""
         if data:
             self.last_byte = time.monotonic()
+            self.received += len(data)
         self.client.receive_data(data)
 
     def _set_low_water(self, lowat: int) -> None:
@@ -99,7 +102,9 @@ class PeerLink(PipelinedStream):
         self.queue: deque[int] = deque()  # pieces asked, oldest first
         self.rate: float | None = None  # bytes per second, once a piece has arrived
         self.head_since = time.monotonic()  # when the oldest request began to be served
+        self._head_mark = 0  # ``received`` when it began, less what earlier answers used
         self.snubbed = False  # late: no new request until it delivers
+        self.good = 0  # good pieces it delivered (the downloader counts them)
         self.idle_since: float | None = None  # when it last had nothing to ask for
 
     @classmethod
@@ -111,7 +116,7 @@ class PeerLink(PipelinedStream):
     def request(self, swarm: str, index: int) -> None:
         """Ask for piece ``index`` (answers come in the order asked)."""
         if not self.queue:
-            self.head_since = time.monotonic()
+            self._head_began(time.monotonic())
         self.send(sp.GetPiece(swarm, index))
         self.queue.append(index)
 
@@ -124,8 +129,17 @@ class PeerLink(PipelinedStream):
             rate = len(body) / max(now - self.head_since, 1e-6)
             self.rate = rate if self.rate is None else (
                 _RATE_WEIGHT * rate + (1 - _RATE_WEIGHT) * self.rate)
-        self.head_since = now
+        self._head_began(now)
         return index, head, body
+
+    def _head_began(self, now: float) -> None:
+        self.head_since = now
+        self._head_mark = self.received - self.client.buffered
+
+    @property
+    def progress(self) -> int:
+        """Bytes of the oldest request's answer received so far."""
+        return self.received - self._head_mark
 
     def _low_water(self) -> int:
         if self.snubbed:  # late: see every byte it sends, however slowly

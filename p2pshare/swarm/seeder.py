@@ -3,13 +3,22 @@
 Strategy: on the one server runtime (``net.runtime``): many requests per connection,
 answered in order (the runtime reads no further request until the current answer is sent). A
 piece goes out by ``sendfile`` from its offset (zero copy). Only (swarm id, piece index)
-pairs that the library holds verified can be reached; anything else is a 404. Beyond
-``max_uploads`` connections, a newcomer's first request gets ``503`` with Retry-After and
-the connection is closed; one source address holds at most ``limits.MAX_UPLOADS_PER_SOURCE``
-connections. A connection that sends no request for ``limits.SWARM_IDLE_TIMEOUT`` is closed,
-and so is one whose request head (or body) does not arrive whole within
+pairs that the library holds verified can be reached; anything else is a 404.
+
+Upload slots are shared fairly among source addresses (the TCP source, which cannot be
+forged), by the rule the runtime admits connections with (``net.admission``):
+``max_uploads`` slots, at most ``limits.MAX_UPLOADS_PER_SOURCE`` of them held by one
+address. When every slot is taken, a newcomer from an address holding fewer than the
+address holding the most gets that address's least productive slot (its connection is
+closed); a newcomer that gets no slot (its own address holds its share, or none holds
+more) gets ``503`` with Retry-After to its first request, and is closed. So a host that
+opens 64 connections holds at most 16 slots, and a host with none gets one even when every
+slot is taken. A connection that sends no request for ``limits.SWARM_IDLE_TIMEOUT`` is
+closed, and so is one whose request head (or body) does not arrive whole within
 ``limits.HEAD_TIMEOUT``. An optional rate limit (bytes per second, all connections together)
-paces uploads; tests use it to keep a download in progress long enough to interrupt it.
+paces uploads in runs of ``limits.THROTTLE_RUN`` bytes (so that a paced peer shows steady
+progress to a downloader judging it); tests use it to keep a download in progress long
+enough to interrupt it.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import time
 
 from .. import limits
 from ..errors import Status
+from ..net.admission import Admission
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request
 from ..protocol import swarm as sp
@@ -48,14 +58,13 @@ class PieceServer:
 
     Args:
         library: the files (and verified pieces) that may be served.
-        max_uploads: connections served at once; more get 503.
+        max_uploads: connections served at once (upload slots); more get 503.
         rate_limit: bytes per second for all uploads together, or None.
     """
 
     def __init__(self, library: Library, *, max_uploads: int = limits.SWARM_MAX_UPLOADS,
                  rate_limit: float | None = None) -> None:
         self.library = library
-        self.max_uploads = max_uploads
         self.throttle = Throttle(rate_limit) if rate_limit else None
         # Connections past max_uploads are accepted only to be told 503; past twice as
         # many they are closed at once.
@@ -63,9 +72,21 @@ class PieceServer:
                         max_per_source=min(2 * max_uploads, limits.MAX_UPLOADS_PER_SOURCE),
                         idle_timeout=limits.SWARM_IDLE_TIMEOUT, keepalive=False)
         self.server = Server(self, sp.server_connection, policy)
+        self.slots: Admission[Link] = Admission(0, 0)
+        self.max_uploads = max_uploads
         self._told: dict[Link, dict[str, int]] = {}  # per upload: per swarm, pieces told of
         self.bytes_sent = 0
         self.refused = 0  # connections told 503
+        self.evicted = 0  # upload slots taken from an address holding more than its share
+
+    @property
+    def max_uploads(self) -> int:
+        return self.slots.max_total
+
+    @max_uploads.setter
+    def max_uploads(self, count: int) -> None:
+        self.slots.max_total = count
+        self.slots.max_per_source = min(count, limits.MAX_UPLOADS_PER_SOURCE)
 
     @property
     def uploads(self) -> int:
@@ -82,11 +103,25 @@ class PieceServer:
 
     # ------------------------------------------------------------------ App
     def connected(self, link: Link) -> None:
-        if len(self._told) < self.max_uploads:
-            self._told[link] = {}
+        source = link.peername[0]
+        if self.slots.count(source) >= self.slots.max_per_source:
+            return  # its address holds its share: 503, rather than churn among its own
+        verdict = self.slots.admit(link, source, Link.productivity)
+        if not verdict.admitted:
+            return
+        self._told[link] = {}
+        if verdict.evict is not None:
+            log.info("[Swarm] %s: the upload slot of %s goes to %s", verdict.why,
+                     verdict.evict.label, link.label)
+            self.evicted += 1
+            verdict.evict.abort(f"upload slot given to {link.label}")
 
     def disconnected(self, link: Link) -> None:
-        self._told.pop(link, None)
+        self._free(link)
+
+    def _free(self, link: Link) -> None:
+        if self._told.pop(link, None) is not None:
+            self.slots.remove(link, link.peername[0])
 
     def error(self, link: Link, status: Status) -> list[Event]:
         return [sp.response(status)[0], EndOfMessage()]
@@ -122,9 +157,13 @@ class PieceServer:
                           EndOfMessage())
             return
         offset, length = place
-        if self.throttle is not None:
-            await self.throttle.take(length)
         link.send_now(sp.piece_head(length, have))
-        await link.sendfile(pf.handle, offset, length)
+        if self.throttle is None:
+            await link.sendfile(pf.handle, offset, length)
+        else:  # paced in small runs: the downloader sees steady progress (roster.judge)
+            for at in range(offset, offset + length, limits.THROTTLE_RUN):
+                run = min(limits.THROTTLE_RUN, offset + length - at)
+                await self.throttle.take(run)
+                await link.sendfile(pf.handle, at, run)
         link.send_now(EndOfMessage())
         self.bytes_sent += length

@@ -105,7 +105,7 @@ async def test_a_peer_that_slows_down_is_still_seen_sending() -> None:
     bytes below the mark and we are not woken. When the piece is late, the downloader drops
     the mark (``wake_for_every_byte``, which says it was raised: the silence is not proven)
     and the trickled bytes wake the reader at once. (Found in review: such a peer was
-    dropped as silent after PEER_STALL_TIMEOUT.)"""
+    dropped as silent.)"""
     async with hand_peer() as peer:
         link = peer.link
         link.request(SWARM, 0)
