@@ -42,7 +42,7 @@ class Status(IntEnum):
     BAD_REQUEST = 400
     NOT_FOUND = 404
     CONFLICT = 409  # extension: used by P2P-DI and swarm, never by P2P-CI
-    BUSY = 503  # extension: swarm piece server at its upload limit
+    BUSY = 503  # extension: swarm piece server at its upload limit; the RS over a budget
     VERSION_NOT_SUPPORTED = 505
 
     @property

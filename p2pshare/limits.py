@@ -180,11 +180,41 @@ DI_REGISTRATION_WINDOW = 30 * 24 * 3600 * SECONDS
 # Registration times kept per peer for that count; beyond it the oldest are forgotten, so a
 # peer re-registering in a loop cannot grow the RS's memory (the count then saturates).
 DI_MAX_REGISTRATIONS_KEPT = 10_000
-# Body of a PQuery or RFCQuery reply a client accepts: about 200,000 index lines.
-DI_MAX_LIST_BODY = 16 * MiB
-# Records one peer's RFC index holds; records merged beyond it are dropped (a remote peer
-# cannot make us hold an unbounded index).
-DI_MAX_INDEX_RECORDS = 1_000_000
+# Peer records the RS holds for one source address (IP): the handout's six peers on one
+# machine, a thousand-peer test from one address, a classroom behind one NAT address. A
+# source at its budget registering a new peer forgets its oldest inactive record, or is
+# told 503 when all of its records are active: one host cannot fill the RS.
+DI_MAX_PEERS_PER_SOURCE = 1024
+# Peer records the RS holds in all, active or remembered (about 1 KiB each: 50 MiB); when
+# full, the oldest inactive record is forgotten, or the newcomer is told 503.
+DI_MAX_PEERS = 50_000
+# An inactive peer's record is kept this long after the RS found it inactive (Leave, or its
+# TTL ran out), so that it can come back with its cookie and its 30-day count; then it is
+# forgotten, so the RS's memory does not grow with its history.
+DI_FORGET_AFTER = 24 * 3600 * SECONDS
+# Forgotten records deleted per RS request at most: purging is lazy and bounded (each
+# request adds at most one record, so the purge keeps pace).
+DI_PURGE_STEP = 64
+# Active peers one PQuery reply lists at most (newest first); the ``Offset`` header pages
+# through the rest. As many as one source may register, so one host's peers fit one page.
+DI_MAX_PEERS_LISTED = 1024
+# Largest ``Offset`` a PQuery may carry (a signed 32-bit integer).
+DI_MAX_OFFSET = 2**31 - 1
+# Body of a PQuery reply a client accepts: DI_MAX_PEERS_LISTED lines of the longest host name
+# (255 characters, a port, CRLF: 263 bytes) fit in 270,000 bytes.
+DI_MAX_PEER_LIST_BODY = 512 * KiB
+# Body of an RFCQuery reply a client accepts; an RFC server sends no more (local records
+# first, then remote ones while they fit). About 100,000 index lines of usual length.
+DI_MAX_INDEX_BODY = 8 * MiB
+# Remote records one peer's RFC index holds in all. Local records are apart and never
+# evicted by remote ones. The experiment holds 60; a peer that knows every RFC of the
+# series from ten holders holds 100,000.
+DI_MAX_INDEX_RECORDS = 100_000
+# Records one remote peer may bring into our index: lines read from one RFCQuery reply, and
+# records held that it told us of. Every RFC published so far, twice over. When the index is
+# full, a peer holding fewer records than the peer holding the most takes that one's oldest
+# record's place (fair share): a peer cannot fill our index and keep others' records out.
+DI_MAX_RECORDS_PER_PEER = 20_000
 # Largest cookie accepted: fits a signed 64-bit integer, for peers written in other languages.
 DI_MAX_COOKIE = 2**63 - 1
 # Largest TTL a reply may state (an RS may be configured with a TTL other than DI_TTL).

@@ -78,7 +78,7 @@ def _reply(n: int, head: Response, _lines: list[bytes], body: bytes) -> None:
     elif isinstance(msg, di.RFCQuery):
         di.parse_index(body)
     elif isinstance(msg, di.GetRFC):
-        di.header_int(head, "Content-Length", limits.DI_MAX_RFC_FILE)
+        di.header_int(head, "Content-Length", limits.MAX_DOWNLOAD)
         parse_http_date(get_header(head.headers, "Last-Modified") or "")
 
 

@@ -62,6 +62,11 @@ def fail(message: str, status: int = 1) -> int:
     return status
 
 
+def note(text: str) -> None:
+    """Print a remark about a command's output on stderr (stdout may be JSON)."""
+    print(f"p2pshare: {text}", file=sys.stderr, flush=True)
+
+
 def say(text: str) -> None:
     """Print one line of a command's output at once, even into a pipe (what came from the
     network shown safely: ``text.shown``)."""

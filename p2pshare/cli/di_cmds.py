@@ -12,10 +12,11 @@ from .. import limits
 from ..dipeer.peer import PEER_FAILURES, DIPeer
 from ..experiment import plan
 from ..host import join_hostport, machine
+from ..protocol import di
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
-from ._run import fail, run, say
+from ._run import fail, note, run, say
 from .ci_cmds import address_arg, port_arg
 
 
@@ -53,6 +54,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("di-peers", help="list the active P2P-DI peers")
     _rs_arg(p)
+    p.add_argument("--all", action="store_true",
+                   help=f"every active peer, page after page (default: the first page, "
+                        f"at most {limits.DI_MAX_PEERS_LISTED}, newest first)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_peers)
 
@@ -122,7 +126,10 @@ async def run_peer(args: argparse.Namespace) -> int:
         await peer.start()
         say(f"[Peer] RFC server on port {peer.me.port}, advertising {peer.me.host}:"
             f"{peer.me.port}, {len(peer.index.local())} local RFC(s)")
-        await peer.register()
+        reply = await peer.register()
+        if reply.status != 200:  # e.g. 409 Address In Use, 503 over the RS's budgets
+            return fail(f"the RS at {join_hostport(*args.rs)} refused to register us: "
+                        f"{reply.status} {reply.response.reason}")
         say(f"[Peer] registered with the RS at {join_hostport(*args.rs)}: cookie "
             f"{peer.rs.cookie}, TTL {peer.rs.ttl} s")
         async with asyncio.TaskGroup() as tg:
@@ -180,7 +187,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
 async def peers(args: argparse.Namespace) -> int:
     client = RSClient(*args.rs)
     try:
-        reply, found = await client.pquery()
+        reply, found = await (client.pquery_all() if args.all else client.pquery())
+        more = None if args.all else di.next_offset(reply.response)
     except PEER_FAILURES as exc:
         return fail(str(exc))
     if args.json:
@@ -189,6 +197,11 @@ async def peers(args: argparse.Namespace) -> int:
         say(f"{reply.status} {reply.response.reason}: {len(found.items)} active peer(s)")
         for p in found.items:
             say(f"  {join_hostport(p.host, p.port)}")
+    if more is not None:
+        note(f"the first page only: more active peers from offset {more}; --all lists them")
+    if found.cut:
+        note(f"list cut: {found.cut} line(s) beyond {limits.DI_MAX_PEERS_LISTED} a page "
+             f"were not read")
     return 0 if reply.status in (200, 404) else 1
 
 

@@ -12,8 +12,15 @@ popped in O(log n) each (stale heap entries of refreshed records are skipped).
 
 Merge rules: a record is identified by (rfc, hostname, port); a new one is added, a known
 one refreshed (TTL and title), never duplicated; a record naming our own address is
-ignored (our own files are the truth about us); past ``max_records`` new records are
-dropped, so a remote peer cannot grow our memory without bound.
+ignored (our own files are the truth about us).
+
+Budgets (docs/p2p-di.md#peer-budgets): a new record belongs to the peer whose reply
+brought it (``source``). One merge considers at most ``max_per_peer`` lines, and a source
+holds at most ``max_per_peer`` records; the index holds at most ``max_records`` remote
+records. When it is full, a source holding fewer records than the source holding the most
+(less one) takes the place of that one's oldest record: the fair share of
+``net.admission``, for records. Beyond that, new records are dropped and counted
+(``MergeResult.dropped``; the peer logs it). Local records are apart and never evicted.
 """
 
 from __future__ import annotations
@@ -22,12 +29,16 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TypeVar
 
 from .. import limits
 from ..protocol.di import IndexLine, PeerAddr
 
 Key = tuple[int, str, int]  # (rfc, hostname, port)
+_G = TypeVar("_G")
+_V = TypeVar("_V")
 
 
 @dataclass(slots=True)
@@ -39,17 +50,22 @@ class Remote:
     host: str
     port: int
     expires: float
+    source: PeerAddr | None = None  # the peer whose reply brought it (None: unknown)
 
     @property
     def addr(self) -> PeerAddr:
         return PeerAddr(self.host, self.port)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MergeResult:
     added: int = 0
     refreshed: int = 0
-    ignored: int = 0  # about ourselves, or beyond max_records
+    ignored: int = 0  # about ourselves, or already expired
+    dropped: int = 0  # beyond a budget (max_per_peer or max_records)
+    evicted: int = 0  # other sources' records that made room (fair share)
+    # during the merge: the source to evict from next; False once none holds more than us
+    victim: PeerAddr | None | bool = field(default=True, repr=False, compare=False)
 
 
 class RFCIndex:
@@ -59,6 +75,7 @@ class RFCIndex:
         ttl: seconds a received remote record lives; local records always show it.
         clock: monotonic seconds (inject one in tests).
         max_records: remote records held at most.
+        max_per_peer: lines of one merge considered, and records one source holds, at most.
     """
 
     def __init__(
@@ -66,15 +83,18 @@ class RFCIndex:
         ttl: float = limits.DI_TTL,
         clock: Callable[[], float] = time.monotonic,
         max_records: int = limits.DI_MAX_INDEX_RECORDS,
+        max_per_peer: int = limits.DI_MAX_RECORDS_PER_PEER,
     ) -> None:
         self.ttl = ttl
         self._clock = clock
         self.max_records = max_records
+        self.max_per_peer = max_per_peer
         self.me: PeerAddr | None = None  # our advertised address, once known
         self._local: dict[int, str] = {}  # rfc -> title
         self._remote: dict[Key, Remote] = {}  # in the order first learned
         self._expiry: list[tuple[float, Key]] = []  # heap; entries may be stale
         self._by_rfc: dict[int, dict[Key, Remote]] = {}  # the same records, by RFC number
+        self._from: dict[PeerAddr | None, dict[Key, None]] = {}  # by source, oldest first
 
     # ----------------------------------------------------------------- local
     def add_local(self, rfc: int, title: str) -> None:
@@ -91,28 +111,60 @@ class RFCIndex:
         """Merge the index ``source`` sent (an RFCQuery reply) into ours (module doc)."""
         now = self._clock()
         self._expire(now)
-        added = refreshed = ignored = 0
-        for line in lines:
-            key = (line.rfc, line.host, line.port)
-            known = self._remote.get(key)
-            own = source is not None and (line.host, line.port) == (source.host, source.port)
-            expires = now + (self.ttl if own or source is None else min(self.ttl, line.ttl))
-            if self.me is not None and (line.host, line.port) == (self.me.host, self.me.port):
-                ignored += 1
-            elif known is not None:
-                known.title = line.title
-                if expires > known.expires:
-                    known.expires = expires
-                    heapq.heappush(self._expiry, (expires, key))
-                refreshed += 1
-            elif len(self._remote) >= self.max_records or expires <= now:
-                ignored += 1
-            else:
-                rec = Remote(line.rfc, line.title, line.host, line.port, expires)
-                self._remote[key] = self._by_rfc.setdefault(line.rfc, {})[key] = rec
+        counts = MergeResult()
+        lines = iter(lines)
+        for line in islice(lines, self.max_per_peer):
+            self._merge_one(line, source, now, counts)
+        counts.dropped += sum(1 for _ in lines)  # beyond max_per_peer: not even read
+        return counts
+
+    def _merge_one(self, line: IndexLine, source: PeerAddr | None, now: float,
+                   counts: MergeResult) -> None:
+        key = (line.rfc, line.host, line.port)
+        known = self._remote.get(key)
+        own = source is not None and (line.host, line.port) == (source.host, source.port)
+        expires = now + (self.ttl if own or source is None else min(self.ttl, line.ttl))
+        if self.me is not None and (line.host, line.port) == (self.me.host, self.me.port):
+            counts.ignored += 1
+        elif known is not None:
+            known.title = line.title
+            if expires > known.expires:
+                known.expires = expires
                 heapq.heappush(self._expiry, (expires, key))
-                added += 1
-        return MergeResult(added, refreshed, ignored)
+            counts.refreshed += 1
+        elif expires <= now:
+            counts.ignored += 1
+        elif not self._room_for(source, counts):
+            counts.dropped += 1
+        else:
+            rec = Remote(line.rfc, line.title, line.host, line.port, expires, source)
+            self._remote[key] = self._by_rfc.setdefault(line.rfc, {})[key] = rec
+            self._from.setdefault(source, {})[key] = None
+            heapq.heappush(self._expiry, (expires, key))
+            counts.added += 1
+
+    def _room_for(self, source: PeerAddr | None, counts: MergeResult) -> bool:
+        """Room for one more record of ``source``: within its budget, and in the index or
+        in the place of the oldest record of a source holding more (fair share)."""
+        mine = len(self._from.get(source, ()))
+        if mine >= self.max_per_peer:
+            return False
+        if len(self._remote) < self.max_records:
+            return True
+        victim = counts.victim
+        if victim is False:
+            return False  # no source held more than us: nor will one in this merge
+        if victim is True or len(self._from.get(victim, ())) <= mine + 1:
+            if not self._from:
+                return False
+            victim = max(self._from, key=lambda s: len(self._from[s]))  # O(sources), rarely
+            if len(self._from[victim]) <= mine + 1:
+                counts.victim = False
+                return False
+        counts.victim = victim
+        self._remove(next(iter(self._from[victim])))
+        counts.evicted += 1
+        return True
 
     def holders(self, rfc: int) -> list[Remote]:
         """Unexpired remote records of ``rfc``, in the order they were first learned."""
@@ -155,8 +207,19 @@ class RFCIndex:
             heapq.heapify(self._expiry)
 
     def _remove(self, key: Key) -> None:
-        if self._remote.pop(key, None) is not None:
-            same = self._by_rfc[key[0]]
-            del same[key]
-            if not same:
-                del self._by_rfc[key[0]]
+        rec = self._remote.pop(key, None)
+        if rec is not None:
+            _unfile(self._by_rfc, key[0], key)
+            _unfile(self._from, rec.source, key)
+
+    def held_from(self, source: PeerAddr | None) -> int:
+        """Remote records ``source`` brought that we still hold."""
+        return len(self._from.get(source, ()))
+
+
+def _unfile(groups: dict[_G, dict[Key, _V]], group: _G, key: Key) -> None:
+    """Remove ``key`` from its group, and the group once empty."""
+    same = groups[group]
+    del same[key]
+    if not same:
+        del groups[group]

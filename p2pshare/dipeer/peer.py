@@ -144,10 +144,15 @@ class DIPeer:
             PeerGone, RemoteProtocolError, TimeoutError: the exchange failed.
         """
         reply, parsed = await rfc_query(peer, self.trace)
+        where = join_hostport(peer.host, peer.port)
         if parsed.skipped:
-            log.warning("%s sent %d malformed index line(s); skipped",
-                        join_hostport(peer.host, peer.port), parsed.skipped)
-        return self.index.merge(parsed.items, peer)
+            log.warning("%s sent %d malformed index line(s); skipped", where, parsed.skipped)
+        merged = self.index.merge(parsed.items, peer)
+        if parsed.cut or merged.dropped:  # one line per reply, however many were dropped
+            log.warning("%s: %d index record(s) dropped over budget (%d a peer, %d in all)",
+                        where, parsed.cut + merged.dropped, self.index.max_per_peer,
+                        self.index.max_records)
+        return merged
 
     async def get(self, rfc: int) -> DIGetResult:
         """Download RFC ``rfc`` by the handout's algorithm (module doc); never raises for

@@ -2,7 +2,8 @@
 
 Strategy: one request per connection (docs/p2p-di.md#di-connections), on the one server
 runtime (``net.runtime``), which reads it and answers a malformed one with its status.
-RFCQuery returns every record the index holds, local and remote. GetRFC serves only
+RFCQuery returns every record the index holds, local first, then remote, as many as fit
+in ``DI_MAX_INDEX_BODY`` (what a client accepts). GetRFC serves only
 ``rfc<N>.txt`` truly inside the folder (``peer.paths.resolve_rfc``), with Content-Length
 and the exact bytes by ``sendfile``.
 """
@@ -57,7 +58,8 @@ class RFCServer:
             self.trace(wire.show(f"<<< from {link.label}", request))
         msg = di.interpret(request)
         if isinstance(msg, di.RFCQuery):
-            return self._reply(link, *di.list_reply(self.index.records()))
+            return self._reply(link, *di.list_reply(self.index.records(),
+                                                    limits.DI_MAX_INDEX_BODY))
         if isinstance(msg, di.GetRFC):
             return self._send_file(link, msg.rfc)
         if isinstance(msg, di.Rejected):

@@ -40,6 +40,9 @@ CONTENT_TYPE = "text/plain"
 NO_ACTIVE_PEERS = "No Active Peers"
 UNKNOWN_COOKIE = "Unknown Cookie"  # 409: the RS never issued this cookie
 NOT_ACTIVE = "Not Active"  # 409: the peer left or its TTL ran out; register again
+ADDRESS_IN_USE = "Address In Use"  # 409: another live peer, registered elsewhere, holds it
+SOURCE_FULL = "Too Many Peers From Your Address"  # 503: DI_MAX_PEERS_PER_SOURCE active
+RS_FULL = "Too Many Peers"  # 503: DI_MAX_PEERS records, all active
 VERSION_PHRASE = "P2P-DI Version Not Supported"
 
 
@@ -82,11 +85,13 @@ class KeepAlive:
 
 @dataclass(frozen=True, slots=True)
 class PQuery:
-    """Peer -> RS: the active peers. Without a cookie nobody is excluded (docs: anonymous)."""
+    """Peer -> RS: the active peers. Without a cookie nobody is excluded (docs: anonymous);
+    ``offset`` pages through a list longer than ``DI_MAX_PEERS_LISTED``."""
 
     host: str
     cookie: int | None = None
     os: str = ""
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +148,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Parsed(Generic[T]):
-    """The well-formed records of a list body and how many lines were skipped."""
+    """The well-formed records of a list body, how many lines were skipped, and how many
+    were left unread beyond the reader's cap (``cut``)."""
 
     items: tuple[T, ...]
     skipped: int
+    cut: int = 0
 
 
 # ------------------------------------------------------------------------- connections
@@ -159,20 +166,22 @@ def server_connection() -> Connection:
     return Connection(Role.SERVER, _length, keep_alive=False)
 
 
-def client_connection(max_body: int = limits.DI_MAX_LIST_BODY) -> Connection:
+def client_connection(max_body: int = limits.DI_MAX_PEER_LIST_BODY) -> Connection:
     """The client side of one P2P-DI exchange accepting a reply body up to ``max_body``."""
     return Connection(Role.CLIENT, _length, keep_alive=False, max_response_body=max_body)
 
 
 # ---------------------------------------------------------------------- encode requests
 def to_event(msg: DIRequest) -> Request:
-    """The request for ``msg``; headers in the order Host, Port, Cookie, OS."""
+    """The request for ``msg``; headers in the order Host, Port, Cookie, Offset, OS."""
     headers: list[tuple[str, str]] = [("Host", msg.host)]
     if isinstance(msg, Register):
         headers.append(("Port", str(msg.port)))
     cookie = getattr(msg, "cookie", None)
     if cookie is not None:
         headers.append(("Cookie", str(cookie)))
+    if isinstance(msg, PQuery) and msg.offset:
+        headers.append(("Offset", str(msg.offset)))
     if msg.os:
         headers.append(("OS", msg.os))
     method, target = _start(msg)
@@ -237,7 +246,10 @@ def _keepalive(headers: Headers, host: str, os_name: str) -> DIRequest:
 
 def _pquery(headers: Headers, host: str, os_name: str) -> DIRequest:
     cookie = get_header(headers, "Cookie")
-    return PQuery(host, None if cookie is None else _cookie(cookie), os_name)
+    offset = get_header(headers, "Offset")
+    return PQuery(host, None if cookie is None else _cookie(cookie), os_name,
+                  0 if offset is None else parse_int(offset.strip(), "Offset", 0,
+                                                     limits.DI_MAX_OFFSET))
 
 
 def _rfcquery(_headers: Headers, host: str, os_name: str) -> DIRequest:
@@ -307,15 +319,28 @@ def no_active_peers() -> Response:
     return response(Status.NOT_FOUND, reason=NO_ACTIVE_PEERS)
 
 
-def list_reply(records: Iterable[PeerAddr | IndexLine]) -> tuple[Response, bytes]:
-    """200 with one record per CRLF-terminated line (PQuery and RFCQuery replies)."""
-    body = b"".join(r.to_line() + b"\r\n" for r in records)
+def list_reply(records: Iterable[PeerAddr | IndexLine], max_bytes: int | None = None
+               ) -> tuple[Response, bytes]:
+    """200 with one record per CRLF-terminated line (PQuery and RFCQuery replies); with
+    ``max_bytes``, the records that fit whole in that many bytes, in order."""
+    lines = (r.to_line() + b"\r\n" for r in records)
+    body = b"".join(lines if max_bytes is None else _within(lines, max_bytes))
     return list_head(body), body
 
 
-def list_head(body: bytes) -> Response:
-    """The 200 head of a list reply whose lines, already encoded, are ``body``."""
-    headers = (("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body))))
+def _within(lines: Iterable[bytes], max_bytes: int) -> Iterable[bytes]:
+    for line in lines:
+        max_bytes -= len(line)
+        if max_bytes < 0:
+            return
+        yield line
+
+
+def list_head(body: bytes, next_offset: int | None = None) -> Response:
+    """The 200 head of a list reply whose lines, already encoded, are ``body``;
+    ``next_offset``: a PQuery page with more peers after it."""
+    more = () if next_offset is None else (("Next-Offset", str(next_offset)),)
+    headers = (("Content-Type", CONTENT_TYPE), *more, ("Content-Length", str(len(body))))
     return Response(int(Status.OK), VERSION, headers)
 
 
@@ -360,6 +385,17 @@ def parse_ttl(resp: Response) -> int:
     return header_int(resp, "TTL", limits.DI_MAX_TTL)
 
 
+def next_offset(resp: Response) -> int | None:
+    """A PQuery page's ``Next-Offset`` (the rest of the list starts there), None if absent.
+
+    Raises:
+        RemoteProtocolError: the header is not a number in 1..DI_MAX_OFFSET.
+    """
+    if get_header(resp.headers, "Next-Offset") is None:
+        return None
+    return header_int(resp, "Next-Offset", limits.DI_MAX_OFFSET)
+
+
 # Host, port and TTL are the last words, cut from the right; the title (possibly empty,
 # possibly with spaces) is what stands between the number and them. (One pattern for the
 # whole index line backtracked in cubic time: 800 blanks took a second, as in P2P-CI.)
@@ -392,20 +428,24 @@ def parse_index_line(line: bytes) -> IndexLine:
     )
 
 
-def parse_peers(body: bytes) -> Parsed[PeerAddr]:
-    """The records of a PQuery reply body; malformed lines are skipped and counted."""
-    return _parse_lines(body, parse_peer_line)
+def parse_peers(body: bytes, limit: int = limits.DI_MAX_PEERS_LISTED) -> Parsed[PeerAddr]:
+    """The records of a PQuery reply body, at most ``limit`` lines of it read; malformed
+    lines are skipped and counted, lines beyond ``limit`` counted as ``cut``."""
+    return _parse_lines(body, parse_peer_line, limit)
 
 
-def parse_index(body: bytes) -> Parsed[IndexLine]:
-    """The records of an RFCQuery reply body; malformed lines are skipped and counted."""
-    return _parse_lines(body, parse_index_line)
+def parse_index(body: bytes, limit: int = limits.DI_MAX_RECORDS_PER_PEER
+                ) -> Parsed[IndexLine]:
+    """The records of an RFCQuery reply body, as ``parse_peers``."""
+    return _parse_lines(body, parse_index_line, limit)
 
 
-def _parse_lines(body: bytes, parse: Callable[[bytes], T]) -> Parsed[T]:
+def _parse_lines(body: bytes, parse: Callable[[bytes], T], limit: int) -> Parsed[T]:
     items: list[T] = []
     skipped = 0
-    for line in body.split(b"\n"):
+    lines = body.split(b"\n", limit)  # a hostile body of tiny lines is not split whole
+    rest = lines.pop() if len(lines) > limit else b""
+    for line in lines:
         line = line.removesuffix(b"\r")
         if not line.strip():
             continue
@@ -413,7 +453,14 @@ def _parse_lines(body: bytes, parse: Callable[[bytes], T]) -> Parsed[T]:
             items.append(parse(line))
         except RemoteProtocolError:
             skipped += 1
-    return Parsed(tuple(items), skipped)
+    return Parsed(tuple(items), skipped, _count_lines(rest))
+
+
+def _count_lines(text: bytes) -> int:
+    """Lines (not only white space) in ``text``, without splitting it (C speed)."""
+    if not text.strip():
+        return 0
+    return text.count(b"\n") + (not text.endswith(b"\n"))
 
 
 # ------------------------------------------------------------------------------ display

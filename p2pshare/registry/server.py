@@ -24,13 +24,14 @@ from .store import Refusal, Registry
 log = logging.getLogger(__name__)
 
 
-def answer(registry: Registry, msg: di.DIRequest | di.Rejected) -> tuple[Response, bytes]:
-    """The RS's reply to one interpreted request (pure: no I/O)."""
+def answer(registry: Registry, msg: di.DIRequest | di.Rejected, source: str = ""
+           ) -> tuple[Response, bytes]:
+    """The RS's reply to one interpreted request from ``source`` (an IP; pure: no I/O)."""
     if isinstance(msg, di.Rejected):
         return di.rejected(msg), b""
     ttl = math.ceil(registry.ttl)
     if isinstance(msg, di.Register):
-        rec = registry.register(msg.host, msg.port, msg.cookie)
+        rec = registry.register(msg.host, msg.port, msg.cookie, source)
         if isinstance(rec, Refusal):
             return _refusal(rec), b""
         return di.registered(rec.cookie, ttl), b""
@@ -41,17 +42,28 @@ def answer(registry: Registry, msg: di.DIRequest | di.Rejected) -> tuple[Respons
         refusal = registry.leave(msg.cookie)
         return (_refusal(refusal) if refusal else di.response(Status.OK)), b""
     if isinstance(msg, di.PQuery):
-        body = registry.listing(msg.cookie)
-        if isinstance(body, Refusal):
-            return _refusal(body), b""
-        return (di.list_head(body), body) if body else (di.no_active_peers(), b"")
+        page = registry.listing(msg.cookie, msg.offset)
+        if isinstance(page, Refusal):
+            return _refusal(page), b""
+        if not page.body and page.next_offset is None:
+            return di.no_active_peers(), b""
+        return di.list_head(page.body, page.next_offset), page.body
     return di.response(Status.BAD_REQUEST, reason="Not An RS Request"), b""
+
+
+_REFUSALS = {
+    Refusal.INACTIVE: (Status.CONFLICT, di.NOT_ACTIVE),
+    Refusal.ADDRESS_TAKEN: (Status.CONFLICT, di.ADDRESS_IN_USE),
+    Refusal.SOURCE_FULL: (Status.BUSY, di.SOURCE_FULL),
+    Refusal.FULL: (Status.BUSY, di.RS_FULL),
+}
 
 
 def _refusal(refusal: Refusal) -> Response:
     if refusal is Refusal.UNKNOWN:
         return di.unknown_cookie()
-    return di.response(Status.CONFLICT, reason=di.NOT_ACTIVE)
+    status, reason = _REFUSALS[refusal]
+    return di.response(status, reason=reason)
 
 
 class RegistrationServer:
@@ -67,6 +79,7 @@ class RegistrationServer:
                  *, max_connections: int = limits.MAX_CONNECTIONS) -> None:
         self.registry = registry if registry is not None else Registry()
         self.trace = trace
+        self._refused: dict[str, int] = {}  # Registers refused, by reason phrase
         policy = Policy("rs", max_connections=max_connections, one_exchange=True,
                         first_request_timeout=limits.FIRST_REQUEST_TIMEOUT, keepalive=False)
         self._server = Server(self, di.server_connection, policy)
@@ -90,9 +103,11 @@ class RegistrationServer:
         if self.trace is not None:
             self.trace(wire.show(f"<<< from {_addr(link)}", request))
         msg = di.interpret(request)
-        head, payload = answer(self.registry, msg)
+        head, payload = answer(self.registry, msg, link.peername[0])
         if head.status == Status.OK and log.isEnabledFor(logging.INFO):
             self._log_change(msg, head)
+        elif head.status == Status.BUSY:
+            self._log_budget(link, head)
         return self._reply(link, head, payload)
 
     def error(self, link: Link, status: Status) -> list[Event]:
@@ -108,6 +123,15 @@ class RegistrationServer:
         if self.trace is not None:
             self.trace(wire.show(f">>> to {_addr(link)}", head, body))
         return [head, Data(body), EndOfMessage()] if body else [head, EndOfMessage()]
+
+    def _log_budget(self, link: Link, head: Response) -> None:
+        """A Register refused over a budget: logged at the 1st, 2nd, 4th, 8th... refusal
+        for that reason, so a flood costs a few log lines, not one per request."""
+        count = self._refused[head.reason] = self._refused.get(head.reason, 0) + 1
+        if count & (count - 1) == 0:
+            log.warning("[RS] %s: Register from %s refused (%d time(s) so far; %d records "
+                        "from there, %d in all)", head.reason, link.peername[0], count,
+                        self.registry.held(link.peername[0]), self.registry.held())
 
     def _log_change(self, msg: di.DIRequest | di.Rejected, head: Response) -> None:
         """The RS's own log lines: who registered or left, and how many are active."""

@@ -7,18 +7,25 @@ while its flag is set and its TTL is above 0.
 
 ``_active`` holds only the active records, ordered by last contact, so the record to expire
 next is always first: expiry pops from the front, and PQuery walks only active peers, so
-its cost does not grow with peers that left or timed out.
+its cost does not grow with peers that left or timed out. ``_idle`` holds the inactive
+ones in the order the RS found them inactive: a record idle for ``forget_after`` is
+deleted from the front, at most ``DI_PURGE_STEP`` per request (docs/p2p-di.md#rs-budgets).
 
-PQuery's reply body is kept ready: ``_listed`` holds each active peer's ``<host> <port>``
-line, in the order the peers became active, and ``_body`` those lines joined, built again
-only after a peer joined or left the active set. A PQuery then costs one copy of the body
-less the asker's line (C speed), not a Python step per active peer.
+Budgets (docs/p2p-di.md#rs-budgets): each record belongs to the source address (IP) that
+last registered it. A source at ``max_per_source`` records, or an RS at ``max_peers``,
+makes room by forgetting its oldest inactive record (the source's own, or any); when every
+record there is active the Register is refused. So one host cannot fill the RS, and the
+RS's memory is bounded by the budgets, not by its history.
 
-Cookies are random integers below 2**63, checked against every cookie this RS ever issued
-(records are never deleted), so none is given out twice. Randomness, not a counter, keeps
-them unique across an RS restart too (a counter would start again at 1 and hand a new
-peer the cookie an old peer still holds), and makes another peer's cookie unguessable, so
-no peer can send Leave or KeepAlive on another's behalf.
+PQuery's list: ``_listed`` holds each active peer's ``<host> <port>`` line in the order
+the peers became active; a page is at most ``listed`` lines of it, newest first, from an
+offset (``islice`` over the dict: C speed), less the asker's line.
+
+Cookies are random integers below 2**63, checked against every cookie this RS holds, so
+none is given out twice while its record lives. Randomness, not a counter, keeps them
+unique across an RS restart and past a forgotten record too (a counter would start again
+at 1 and hand a new peer the cookie an old peer still holds), and makes another peer's
+cookie unguessable, so no peer can send Leave or KeepAlive on another's behalf.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from itertools import islice
 
 from .. import limits
 from ..protocol.di import PeerAddr
@@ -39,10 +47,13 @@ Clock = Callable[[], float]
 
 
 class Refusal(Enum):
-    """Why the RS cannot act on a cookie."""
+    """Why the RS cannot act on a request."""
 
-    UNKNOWN = "unknown cookie"  # never issued by this RS
+    UNKNOWN = "unknown cookie"  # never issued by this RS (or forgotten)
     INACTIVE = "not active"  # issued, but the peer left or its TTL ran out
+    ADDRESS_TAKEN = "address in use"  # a live peer registered from elsewhere holds it
+    SOURCE_FULL = "source over budget"  # max_per_source records from there, all active
+    FULL = "registry full"  # max_peers records, all active
 
 
 @dataclass(slots=True)
@@ -55,6 +66,7 @@ class PeerRecord:
     active: bool  # the flag: cleared by Leave; TTL expiry is checked beside it
     last_contact: float  # monotonic seconds
     last_registered: float  # wall-clock seconds (shown as a date)
+    source: str = ""  # the address (IP) that last registered it
     registrations: deque[float] = field(
         default_factory=lambda: deque(maxlen=limits.DI_MAX_REGISTRATIONS_KEPT)
     )  # monotonic times of registrations, oldest first
@@ -73,47 +85,78 @@ class PeerView:
     last_registered: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One PQuery reply: its lines, and where the next page starts (None: the last)."""
+
+    body: bytes
+    next_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """The RS's budgets (docs/p2p-di.md#rs-budgets); tests lower them."""
+
+    max_peers: int = limits.DI_MAX_PEERS
+    max_per_source: int = limits.DI_MAX_PEERS_PER_SOURCE
+    forget_after: float = limits.DI_FORGET_AFTER
+    listed: int = limits.DI_MAX_PEERS_LISTED
+
+
 class Registry:
-    """Active and past peers of one RS.
+    """Active and recently inactive peers of one RS.
 
     Args:
         ttl: seconds a peer stays active after its last contact (``limits.DI_TTL``).
         clock: monotonic seconds, for TTLs and the 30-day window (inject one in tests).
         wall: wall-clock seconds, for the registration date shown to people.
+        budgets: records held, per source and in all; how long idle ones are kept; a page.
     """
 
     def __init__(
-        self, ttl: float = limits.DI_TTL, clock: Clock = time.monotonic, wall: Clock = time.time
+        self, ttl: float = limits.DI_TTL, clock: Clock = time.monotonic, wall: Clock = time.time,
+        budgets: Budgets | None = None,
     ) -> None:
         self.ttl = ttl
+        self.budgets = budgets if budgets is not None else Budgets()
         self._clock = clock
         self._wall = wall
         self._peers: dict[int, PeerRecord] = {}
         self._active: OrderedDict[int, PeerRecord] = OrderedDict()  # by last contact
         self._by_addr: dict[tuple[str, int], int] = {}  # (host, port) -> cookie, active only
         self._listed: dict[int, bytes] = {}  # cookie -> its PQuery line, active only
-        self._body: bytes | None = None  # the lines of _listed joined; None: build again
+        self._idle: OrderedDict[int, float] = OrderedDict()  # cookie -> found inactive at
+        self._idle_of: dict[str, OrderedDict[int, None]] = {}  # source -> its idle cookies
+        self._held: dict[str, int] = {}  # source -> records it holds
 
     # ----------------------------------------------------------------- messages
-    def register(self, host: str, port: int, cookie: int | None) -> PeerRecord | Refusal:
-        """Register a peer: a new cookie the first time, the same one afterwards.
+    def register(self, host: str, port: int, cookie: int | None,
+                 source: str = "") -> PeerRecord | Refusal:
+        """Register a peer from ``source``: a new cookie the first time, the same one after.
 
-        A peer that registers an address an active peer holds replaces that peer (it
-        restarted without its cookie), so PQuery never lists one address twice.
+        An address another active peer holds is refused (``ADDRESS_TAKEN``) unless that peer
+        was registered from the same source (it restarted without its cookie): then it is
+        replaced, so PQuery never lists one address twice. Over a budget: ``SOURCE_FULL``
+        or ``FULL`` (module doc).
         """
         now = self._clock()
-        if cookie is None:
-            rec = PeerRecord(host, self._new_cookie(), port, True, now, self._wall())
-            self._peers[rec.cookie] = rec
-        elif (found := self._peers.get(cookie)) is None:
+        self._expire()
+        self._purge(now)
+        rec = None if cookie is None else self._peers.get(cookie)
+        if cookie is not None and rec is None:
             return Refusal.UNKNOWN
+        refusal = self._claim(host, port, cookie, source) or self._room(rec, source)
+        if refusal is not None:
+            return refusal
+        if rec is None:
+            rec = PeerRecord(host, self._new_cookie(), port, False, now, self._wall(), source)
+            self._peers[rec.cookie] = rec
+            self._hold(rec)
         else:
-            rec = found
-            if (rec.hostname, rec.port) != (host, port):
-                self._deactivate(rec)  # its old address leaves _by_addr and the PQuery list
+            self._unlist(rec)  # its old address leaves _by_addr and the PQuery list
+            self._move(rec, source)
             rec.hostname, rec.port, rec.last_registered = host, port, self._wall()
         rec.registrations.append(now)
-        self._supersede(rec)
         self._touch(rec, now)
         return rec
 
@@ -122,7 +165,8 @@ class Registry:
         rec = self._peers.get(cookie)
         if rec is None:
             return Refusal.UNKNOWN
-        self._deactivate(rec)
+        if rec.active:
+            self._deactivate(rec, self._clock())
         return None
 
     def keep_alive(self, cookie: int) -> Refusal | None:
@@ -134,21 +178,24 @@ class Registry:
         return None
 
     def query(self, cookie: int | None) -> list[PeerAddr] | Refusal:
-        """The active peers other than the asker, whose TTL is reset (anonymous: all)."""
+        """Every active peer other than the asker, newest first, whose TTL is reset
+        (anonymous: all). In-process use and tests; PQuery answers with ``listing``."""
         refusal = self._ask(cookie)
         if refusal is not None:
             return refusal
-        peers = (self._peers[c] for c in self._listed if c != cookie)
+        peers = (self._peers[c] for c in reversed(self._listed) if c != cookie)
         return [PeerAddr(rec.hostname, rec.port) for rec in peers]
 
-    def listing(self, cookie: int | None) -> bytes | Refusal:
-        """``query`` as PQuery's reply body: one ``<host> <port>`` CRLF line per peer."""
+    def listing(self, cookie: int | None, offset: int = 0) -> Page | Refusal:
+        """PQuery's reply: the ``listed`` active peers from ``offset`` (newest first; the
+        asker counts in the offsets but is left out), one ``<host> <port>`` CRLF line each."""
         refusal = self._ask(cookie)
         if refusal is not None:
             return refusal
-        if self._body is None:
-            self._body = b"".join(self._listed.values())
-        return self._body if cookie is None else _without(self._body, self._listed[cookie])
+        end = offset + self.budgets.listed
+        page = islice(reversed(self._listed.items()), offset, end)
+        body = b"".join(line for c, line in page if c != cookie)
+        return Page(body, end if end < len(self._listed) else None)
 
     # ----------------------------------------------------------------- reading
     def view(self, cookie: int) -> PeerView | None:
@@ -156,13 +203,17 @@ class Registry:
         return None if rec is None else self._view(rec, self._clock())
 
     def views(self) -> list[PeerView]:
-        """Every record, active or not, in cookie order."""
+        """Every record held, active or not, in the order first registered."""
         now = self._clock()
         return [self._view(rec, now) for rec in self._peers.values()]
 
     def active_count(self) -> int:
         self._expire()
         return len(self._active)
+
+    def held(self, source: str | None = None) -> int:
+        """Records held in all, or registered from ``source``."""
+        return len(self._peers) if source is None else self._held.get(source, 0)
 
     # ----------------------------------------------------------------- internals
     def _new_cookie(self) -> int:
@@ -198,29 +249,84 @@ class Registry:
                 return rec
             self._touch(rec, self._clock())
         self._expire()
+        self._purge(self._clock())
         return None
 
+    def _claim(self, host: str, port: int, cookie: int | None, source: str) -> Refusal | None:
+        """May ``cookie`` (None: a new peer) from ``source`` take ``host:port``? A live
+        holder registered from the same source is replaced; from elsewhere, it stays."""
+        other = self._by_addr.get((host, port))
+        if other is None or other == cookie:
+            return None
+        holder = self._peers[other]
+        if holder.source != source:
+            return Refusal.ADDRESS_TAKEN
+        self._deactivate(holder, self._clock())
+        return None
+
+    def _room(self, rec: PeerRecord | None, source: str) -> Refusal | None:
+        """Room for ``rec`` (None: a new record) under ``source``'s budget and the RS's."""
+        if rec is not None and rec.source == source:
+            return None
+        if self._held.get(source, 0) >= self.budgets.max_per_source:
+            idle = self._idle_of.get(source)
+            if not idle:
+                return Refusal.SOURCE_FULL
+            self._forget(next(iter(idle)))
+        if rec is None and len(self._peers) >= self.budgets.max_peers:
+            if not self._idle:
+                return Refusal.FULL
+            self._forget(next(iter(self._idle)))
+        return None
+
+    def _hold(self, rec: PeerRecord) -> None:
+        self._held[rec.source] = self._held.get(rec.source, 0) + 1
+
+    def _release(self, rec: PeerRecord) -> None:
+        left = self._held.pop(rec.source) - 1
+        if left:
+            self._held[rec.source] = left
+
+    def _move(self, rec: PeerRecord, source: str) -> None:
+        if rec.source != source:
+            self._unidle(rec)
+            self._release(rec)
+            rec.source = source
+            self._hold(rec)
+
     def _touch(self, rec: PeerRecord, now: float) -> None:
+        if not rec.active:
+            self._unidle(rec)
         rec.active, rec.last_contact = True, now
         self._active[rec.cookie] = rec
         self._active.move_to_end(rec.cookie)
         self._by_addr[rec.hostname, rec.port] = rec.cookie
         if rec.cookie not in self._listed:
             self._listed[rec.cookie] = PeerAddr(rec.hostname, rec.port).to_line() + b"\r\n"
-            self._body = None
 
-    def _supersede(self, rec: PeerRecord) -> None:
-        other = self._by_addr.get((rec.hostname, rec.port))
-        if other is not None and other != rec.cookie:
-            self._deactivate(self._peers[other])
-
-    def _deactivate(self, rec: PeerRecord) -> None:
-        rec.active = False
-        self._active.pop(rec.cookie, None)
-        if self._listed.pop(rec.cookie, None) is not None:
-            self._body = None
+    def _unlist(self, rec: PeerRecord) -> None:
+        self._listed.pop(rec.cookie, None)
         if self._by_addr.get((rec.hostname, rec.port)) == rec.cookie:
             del self._by_addr[rec.hostname, rec.port]
+
+    def _deactivate(self, rec: PeerRecord, now: float) -> None:
+        rec.active = False
+        self._active.pop(rec.cookie, None)
+        self._unlist(rec)
+        self._idle[rec.cookie] = now
+        self._idle_of.setdefault(rec.source, OrderedDict())[rec.cookie] = None
+
+    def _unidle(self, rec: PeerRecord) -> None:
+        if self._idle.pop(rec.cookie, None) is not None:
+            mine = self._idle_of[rec.source]
+            del mine[rec.cookie]
+            if not mine:
+                del self._idle_of[rec.source]
+
+    def _forget(self, cookie: int) -> None:
+        rec = self._peers.pop(cookie)
+        self._unidle(rec)
+        self._release(rec)
 
     def _expire(self) -> None:
         """Flag every peer whose TTL reached 0; the oldest contact is always first."""
@@ -229,17 +335,14 @@ class Registry:
             rec = next(iter(self._active.values()))
             if self._remaining(rec, now) > 0:
                 break
-            self._deactivate(rec)
+            self._deactivate(rec, now)
 
-
-def _without(body: bytes, line: bytes) -> bytes:
-    """``body`` less its line ``line``. Every line ends in LF and holds no other (a host
-    name has no white space), so a match of LF + ``line`` is that whole line."""
-    if body.startswith(line):
-        at = 0
-    elif (found := body.find(b"\n" + line)) >= 0:
-        at = found + 1
-    else:
-        return body  # not listed (cannot happen: the asker was just made active)
-    view = memoryview(body)
-    return b"".join((view[:at], view[at + len(line):]))
+    def _purge(self, now: float) -> None:
+        """Forget up to DI_PURGE_STEP records idle for ``forget_after``, oldest first."""
+        for _ in range(limits.DI_PURGE_STEP):
+            if not self._idle:
+                return
+            cookie, since = next(iter(self._idle.items()))
+            if now - since < self.budgets.forget_after:
+                return
+            self._forget(cookie)

@@ -43,7 +43,7 @@ class DIReply:
 
 @contextlib.asynccontextmanager
 async def connect(
-    host: str, port: int, max_body: int = limits.DI_MAX_LIST_BODY
+    host: str, port: int, max_body: int = limits.DI_MAX_PEER_LIST_BODY
 ) -> AsyncIterator[SocketStream]:
     """A fresh connection for one exchange, closed on exit (a raw socket: a GetRFC body
     can then go from socket to file without passing through Python).
@@ -77,7 +77,7 @@ async def request(stream: BaseStream, msg: di.DIRequest, trace: Trace | None) ->
     return head
 
 
-async def read_body(stream: BaseStream, limit: int = limits.DI_MAX_LIST_BODY) -> bytes:
+async def read_body(stream: BaseStream, limit: int = limits.DI_MAX_PEER_LIST_BODY) -> bytes:
     """The reply's body, held in memory: at most ``limit`` bytes.
 
     Raises:
@@ -105,12 +105,19 @@ async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None)
         PeerGone, RemoteProtocolError: as ``request`` and ``read_body``.
         TimeoutError: the whole exchange took over ``limits.RESPONSE_TIMEOUT``.
     """
-    async with connect(host, port) as stream, asyncio.timeout(limits.RESPONSE_TIMEOUT):
+    limit = reply_limit(msg)
+    async with connect(host, port, limit) as stream, asyncio.timeout(limits.RESPONSE_TIMEOUT):
         head = await request(stream, msg, trace)
-        reply = DIReply(head, await read_body(stream))
+        reply = DIReply(head, await read_body(stream, limit))
     if trace is not None:
         trace(show(f"<<< from {join_hostport(host, port)}", head, reply.body))
     return reply
+
+
+def reply_limit(msg: di.DIRequest) -> int:
+    """The reply body accepted for ``msg``: an RFC index (RFCQuery), else a peer list."""
+    return limits.DI_MAX_INDEX_BODY if isinstance(msg, di.RFCQuery) else \
+        limits.DI_MAX_PEER_LIST_BODY
 
 
 def show(label: str, head: Request | Response, body: bytes = b"") -> str:

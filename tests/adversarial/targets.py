@@ -131,8 +131,10 @@ async def probe_rs(port: int, _tmp: Path) -> None:
 @asynccontextmanager
 async def rfc_server(tmp: Path, *, limit: int | None = None, remote: int = 0
                      ) -> AsyncIterator[int]:
-    """An RFC server holding rfc1.txt, and ``remote`` records of other peers' RFCs."""
-    index = RFCIndex()
+    """An RFC server holding rfc1.txt, and ``remote`` records of other peers' RFCs (its
+    index budgets raised to hold them all)."""
+    index = RFCIndex(max_records=max(remote, limits.DI_MAX_INDEX_RECORDS),
+                     max_per_peer=max(remote, limits.DI_MAX_RECORDS_PER_PEER))
     index.add_local(1, "One")
     index.merge(di.IndexLine(n % 999_999 + 1, "A remote RFC title", f"h{n}.example", 1000,
                              7200) for n in range(remote))

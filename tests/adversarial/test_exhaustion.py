@@ -295,7 +295,7 @@ def test_stalled_readers_are_dropped(kind: str, tmp_path: Path) -> None:
     descriptor is released, and a normal client is served again."""
     server = "rfc" if kind == "rfc-index" else kind
     target = TARGETS[server]
-    # An index of about 8 MiB (under DI_MAX_LIST_BODY, so the probe can read it too).
+    # An index of about 8 MiB (under DI_MAX_INDEX_BODY, so the probe can read it too).
     remote = 150_000 if kind == "rfc-index" else None
 
     async def attack(pid: int, port: int) -> None:

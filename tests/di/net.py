@@ -62,8 +62,9 @@ async def di_net(root: Path, registry: Registry | None = None) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def fake_peer(reply: bytes) -> AsyncIterator[int]:
-    """A server that reads one request head and answers every connection with ``reply``."""
+async def fake_peer(reply: bytes, host: str = HOST) -> AsyncIterator[int]:
+    """A server on ``host`` that reads one request head and answers every connection with
+    ``reply``."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -75,7 +76,7 @@ async def fake_peer(reply: bytes) -> AsyncIterator[int]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(answer, HOST, 0)
+    server = await asyncio.start_server(answer, host, 0)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:

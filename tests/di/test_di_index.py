@@ -11,6 +11,7 @@ from p2pshare.protocol.di import IndexLine, PeerAddr
 from .clock import FakeClock
 
 ME = PeerAddr("me", 5000)
+B = PeerAddr("b", 6000)
 
 
 def index(max_records: int = 1000) -> tuple[RFCIndex, FakeClock]:
@@ -85,8 +86,63 @@ def test_records_about_ourselves_are_ignored() -> None:
 def test_merging_beyond_the_record_limit_drops_new_records() -> None:
     idx, _clock = index(max_records=3)
     result = idx.merge([line(n) for n in range(1, 6)])
-    assert (result.added, result.ignored) == (3, 2)
+    assert (result.added, result.dropped, result.evicted) == (3, 2, 0)
     assert idx.merge([line(1)]).refreshed == 1  # known records are still refreshed
+
+
+def test_one_reply_brings_at_most_max_per_peer_records() -> None:
+    idx, _clock = index()
+    idx.max_per_peer = 4
+    result = idx.merge(iter([line(n) for n in range(1, 11)]), source=B)
+    assert (result.added, result.dropped) == (4, 6)
+    # and a source holds at most that many, whatever it sends later
+    result = idx.merge([line(n) for n in range(11, 14)], source=B)
+    assert (result.added, result.dropped) == (0, 3)
+    assert idx.held_from(B) == 4 and len(idx.records()) == 4
+
+
+def test_a_full_index_makes_room_for_a_peer_holding_fewer_records() -> None:
+    """Fair share: the flooding source gives up its oldest records, down to one more
+    than the newcomer holds; local records are never touched."""
+    idx, _clock = index(max_records=10)
+    idx.add_local(500, "Mine")
+    flood = PeerAddr("x", 1)
+    assert idx.merge([line(n, "x", 1) for n in range(1, 11)], source=flood).added == 10
+    result = idx.merge([line(n, "b") for n in range(100, 104)], source=B)
+    assert (result.added, result.evicted, result.dropped) == (4, 4, 0)
+    assert idx.held_from(flood) == 6 and idx.held_from(B) == 4
+    assert [h.host for h in idx.holders(1)] == []  # the flood's oldest went first
+    assert [h.host for h in idx.holders(10)] == ["x"]
+    assert idx.local() == {500: "Mine"}
+    # even shares: nobody gives way any more
+    c = PeerAddr("c", 7000)
+    result = idx.merge([line(n, "c", 7000) for n in range(200, 210)], source=c)
+    assert idx.held_from(c) <= idx.held_from(flood) + 1
+    assert len(idx.records()) == 1 + 10
+    result = idx.merge([line(n, "b") for n in range(300, 310)], source=B)
+    assert result.added == result.evicted and len(idx.records()) == 1 + 10
+
+
+@given(st.lists(st.tuples(st.sampled_from("xyz"), st.integers(0, 30), st.integers(0, 8)),
+                max_size=30))
+def test_budgets_always_hold(merges: list[tuple[str, int, int]]) -> None:
+    """Whatever sources send, the index and each source stay within their budgets, and a
+    source that holds fewer than another (less one) is never refused for room."""
+    idx, clock = index(max_records=12)
+    idx.max_per_peer = 6
+    for host, first, count in merges:
+        src = PeerAddr(host, 1)
+        clock.advance(100)
+        before = {h: idx.held_from(PeerAddr(h, 1)) for h in "xyz"}
+        result = idx.merge([line(n, host, 1) for n in range(first, first + count)], src)
+        assert len(idx.records()) <= 12
+        assert all(idx.held_from(PeerAddr(h, 1)) <= 6 for h in "xyz")
+        if result.dropped and count <= 6:
+            mine = idx.held_from(src)
+            assert mine == 6 or all(n <= mine + 1 for n in
+                                    (idx.held_from(PeerAddr(h, 1)) for h in "xyz"))
+        assert sum(before.values()) + result.added - result.evicted == \
+            sum(idx.held_from(PeerAddr(h, 1)) for h in "xyz")
 
 
 def test_holders_are_per_rfc_and_drop_forgets_one() -> None:
@@ -113,9 +169,6 @@ def test_never_a_duplicate_and_never_an_expired_record(steps: list[tuple[int, st
     assert len(keys) == len(set(keys))
     expected = {k for k, t in last_seen.items() if clock.now - t < 7200}
     assert {(r.rfc, r.host) for r in records} == expected
-
-
-B = PeerAddr("b", 6000)
 
 
 def test_the_senders_own_records_get_the_full_ttl_relayed_ones_keep_theirs() -> None:

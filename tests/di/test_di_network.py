@@ -130,8 +130,8 @@ async def test_the_rs_refuses_bad_requests_and_carries_on(tmp_path: Path) -> Non
 @arun
 async def test_get_falls_back_to_a_second_holder_when_the_first_is_gone(tmp_path: Path) -> None:
     async with di_net(tmp_path) as net:
-        b = await net.peer("b", {7: 20_000})
         c = await net.peer("c", {7: 20_000})
+        b = await net.peer("b", {7: 20_000})  # newer: PQuery lists it first
         a = await net.peer("a")
         for source in await a.pquery():
             await a.rfc_query(source)
@@ -147,8 +147,8 @@ async def test_get_falls_back_to_a_second_holder_when_the_first_is_gone(tmp_path
 @arun
 async def test_get_falls_back_when_a_holder_no_longer_has_the_file(tmp_path: Path) -> None:
     async with di_net(tmp_path) as net:
-        b = await net.peer("b", {7: 500})
         await net.peer("c", {7: 500})
+        b = await net.peer("b", {7: 500})  # newer: PQuery lists it first
         a = await net.peer("a")
         for source in await a.pquery():
             await a.rfc_query(source)
@@ -201,10 +201,10 @@ async def test_broken_peers_are_skipped_by_the_download_algorithm(tmp_path: Path
     async with di_net(tmp_path) as net:
         async with fake_peer(replies[0]) as p1, fake_peer(replies[1]) as p2, \
                 fake_peer(replies[2]) as p3:
-            for port in (p1, p2, p3):  # the fakes register, so PQuery lists them first
+            await net.peer("c", {9: 999})
+            for port in (p3, p2, p1):  # the fakes register last, so PQuery lists them first
                 client = RSClient(HOST, net.rs_port)
                 assert (await client.register(di.PeerAddr(HOST, port))).status == 200
-            await net.peer("c", {9: 999})
             a = await net.peer("a")
             result = await a.get(9)
             assert result.fetched is not None and result.fetched.size == 999

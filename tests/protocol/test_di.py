@@ -263,7 +263,8 @@ requests = st.one_of(
     st.builds(di.Register, hosts, ports, st.none() | cookies, os_names),
     st.builds(di.Leave, hosts, cookies, os_names),
     st.builds(di.KeepAlive, hosts, cookies, os_names),
-    st.builds(di.PQuery, hosts, st.none() | cookies, os_names),
+    st.builds(di.PQuery, hosts, st.none() | cookies, os_names,
+              st.just(0) | st.integers(0, limits.DI_MAX_OFFSET)),
     st.builds(di.RFCQuery, hosts, os_names),
     st.builds(di.GetRFC, rfcs, hosts, os_names),
 )
@@ -319,3 +320,36 @@ def test_random_list_bodies_never_raise(data: bytes) -> None:
 def test_interpret_never_raises(req: Request) -> None:
     result = di.interpret(req)
     assert isinstance(result, (di.Rejected, *di.DIRequest.__args__))
+
+
+@given(st.lists(st.builds(di.PeerAddr, hosts, ports), max_size=20), st.integers(1, 25))
+def test_a_reader_reads_at_most_its_limit_of_lines_and_counts_the_rest(
+        peers: list[di.PeerAddr], limit: int) -> None:
+    _head, body = di.list_reply(peers)
+    parsed = di.parse_peers(body, limit)
+    assert parsed.items == tuple(peers[:limit])
+    assert parsed.cut == max(0, len(peers) - limit)
+
+
+@given(st.lists(index_lines, max_size=20), st.integers(0, 2000))
+def test_a_bounded_list_reply_holds_the_records_that_fit_whole(
+        lines: list[di.IndexLine], max_bytes: int) -> None:
+    _head, body = di.list_reply(lines, max_bytes)
+    assert len(body) <= max_bytes
+    kept = di.parse_index(body).items
+    assert kept == tuple(lines[:len(kept)])
+    if len(kept) < len(lines):
+        assert len(body) + len(lines[len(kept)].to_line()) + 2 > max_bytes
+
+
+def test_pquery_pages_carry_offset_and_next_offset() -> None:
+    assert request_bytes(di.PQuery("a", 7, "L", 1024)) == (
+        b"PQUERY ALL P2P-DI/1.0\r\nHost: a\r\nCookie: 7\r\nOffset: 1024\r\nOS: L\r\n\r\n")
+    assert receive_request(b"PQUERY ALL P2P-DI/1.0\r\nHost: a\r\noffset:  3 \r\n\r\n") \
+        == di.PQuery("a", None, "", 3)
+    for bad in (b"-1", b"x", b"2147483648"):
+        msg = receive_request(b"PQUERY ALL P2P-DI/1.0\r\nHost: a\r\nOffset: " + bad
+                              + b"\r\n\r\n")
+        assert isinstance(msg, di.Rejected) and msg.status == 400
+    head = di.list_head(b"a 1\r\n", 1024)
+    assert di.next_offset(head) == 1024 and di.next_offset(di.list_head(b"")) is None
