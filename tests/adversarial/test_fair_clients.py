@@ -226,13 +226,14 @@ async def test_di_get_through_hostile_records_gets_the_file_from_the_real_holder
                  di.IndexLine(9, "real", HOST, real.me.port, 7200)]
         index = di_index(lines)
         async with listening(index.handle) as index_port:
-            # PQuery lists peers in the order they became active: a bad host first, then
-            # the index that names every holder, then the holders themselves.
-            for host, port in [(LONG_LABEL, 7000), (ATTACKER, index_port),
-                               (ATTACKER, hole_port), (ATTACKER, huge_port),
-                               (EMPTY_LABEL, 7000), (ATTACKER, gone_port)]:
-                await register(net.rs_port, host, port)
+            # PQuery lists peers newest first: registered in this order, a bad host comes
+            # first, then the index that names every holder, then the holders, the real
+            # one last.
             await real.register()
+            for host, port in [(ATTACKER, gone_port), (EMPTY_LABEL, 7000),
+                               (ATTACKER, huge_port), (ATTACKER, hole_port),
+                               (ATTACKER, index_port), (LONG_LABEL, 7000)]:
+                await register(net.rs_port, host, port)
             folder = tmp_path / "mine"
             folder.mkdir()
             me = DIPeer((HOST, net.rs_port), folder, hostname=HOST, bind=HOST,
