@@ -123,8 +123,8 @@ MAX_CLAIMS_PER_CONNECTION = 16
 # (a hundred peers with a thousand RFCs each), and a tenth of the whole index, so that one
 # host cannot fill it (about 150 MiB of records at worst: long, distinct titles).
 MAX_RECORDS_PER_SOURCE = 100_000
-# Records in the whole index: twice benchmark 3's million (about 200 bytes a record with
-# shared titles, README benchmark 3).
+# Records in the whole index: twice benchmark 3's million (about 280 bytes a record with
+# shared titles, measured by bench/index_scale.py: about 540 MiB when full).
 MAX_INDEX_RECORDS = 2_000_000
 # Tracker addresses (host:port claims) of all connections from one address, and in all.
 MAX_TRACKER_CLAIMS_PER_SOURCE = 1024

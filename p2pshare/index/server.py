@@ -12,6 +12,12 @@ same connection. When the connection ends for any reason (clean close, reset, ke
 failure, framing error, head deadline) ``disconnected`` removes every record the
 connection owned (1.8).
 
+Budgets: ``MemoryIndex`` counts records and claims per connection and per source address
+(the connection's IP); an ADD over one is a 400 (docs/p2p-ci.md#budgets). The tracker is
+given the source address too, and records members there unless ``trust_named_hosts``.
+LIST ALL walks a ``Listing`` (no copy of the index), so a client that stops reading holds
+O(1) memory until the write-stall deadline cuts it off.
+
 A well-framed but invalid request gets its 400/505 and the connection goes on (the peer's
 records stay); a framing error gets a 400 and the connection closes, since the next
 request's start can no longer be found. A peer may stay silent, even before its first

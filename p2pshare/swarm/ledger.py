@@ -17,7 +17,7 @@ from .. import limits
 from ..errors import OverBudget
 from ..host import join_hostport
 
-Address = tuple[str, int]
+ClaimedAddress = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class TrackerBudget:
 @dataclass(eq=False)
 class _Account:
     source: str
-    claims: dict[Address, int] = field(default_factory=dict)  # address -> swarms using it
+    claims: dict[ClaimedAddress, int] = field(default_factory=dict)  # address -> swarms using it
     swarms: set[str] = field(default_factory=set)
 
 
@@ -47,7 +47,7 @@ class Ledger:
 
     def __init__(self, budget: TrackerBudget) -> None:
         self.budget = budget
-        self._holder: dict[Address, object] = {}
+        self._holder: dict[ClaimedAddress, object] = {}
         self._accounts: dict[object, _Account] = {}
         self._source_claims: dict[str, int] = {}
         self._source_swarms: dict[str, dict[str, int]] = {}  # swarm -> its connections in it
@@ -71,12 +71,12 @@ class Ledger:
         account = self._accounts.get(owner)
         return len(account.claims) if account else 0
 
-    def holder(self, address: Address, default: object) -> object:
+    def holder(self, address: ClaimedAddress, default: object) -> object:
         """The connection that claims ``address``, or ``default`` if none does."""
         return self._holder.get(address, default)
 
     def check_join(self, owner: object, source: str, swarm: str, size: int,
-                   address: Address, old: Address | None, *, new_swarm: bool) -> None:
+                   address: ClaimedAddress, old: ClaimedAddress | None, *, new_swarm: bool) -> None:
         """Raises OverBudget if ``owner`` may not announce ``swarm`` (of ``size`` manifest
         bytes) at ``address`` (instead of ``old``)."""
         account = self._accounts.get(owner) or _Account(source)
@@ -94,7 +94,8 @@ class Ledger:
         if address not in account.claims:
             self._check_claim(account, address, old)
 
-    def _check_claim(self, account: _Account, address: Address, old: Address | None) -> None:
+    def _check_claim(self, account: _Account, address: ClaimedAddress,
+                     old: ClaimedAddress | None) -> None:
         b = self.budget
         freed = old is not None and account.claims.get(old) == 1
         if len(account.claims) - freed >= b.claims_per_connection:
@@ -106,8 +107,8 @@ class Ledger:
             raise OverBudget(f"the tracker holds its {b.claims_in_all} addresses",
                              everyone=True)
 
-    def join(self, owner: object, source: str, swarm: str, size: int, address: Address,
-             old: Address | None) -> None:
+    def join(self, owner: object, source: str, swarm: str, size: int, address: ClaimedAddress,
+             old: ClaimedAddress | None) -> None:
         """Enter what ``check_join`` allowed."""
         account = self._accounts.setdefault(owner, _Account(source))
         if swarm not in self._sizes:
@@ -139,13 +140,13 @@ class Ledger:
         if left:
             self._source_bytes[source] = left
 
-    def _claim(self, owner: object, account: _Account, address: Address) -> None:
+    def _claim(self, owner: object, account: _Account, address: ClaimedAddress) -> None:
         if address not in account.claims:
             self._holder[address] = owner
             self._add_claims(account.source, 1)
         account.claims[address] = account.claims.get(address, 0) + 1
 
-    def _release(self, account: _Account, address: Address) -> None:
+    def _release(self, account: _Account, address: ClaimedAddress) -> None:
         account.claims[address] -= 1
         if not account.claims[address]:
             del account.claims[address], self._holder[address]

@@ -38,7 +38,7 @@ from ..host import join_hostport
 from ..protocol import Request, Response
 from ..protocol import swarm as sp
 from .census import PieceCensus
-from .ledger import Address, Ledger, TrackerBudget
+from .ledger import ClaimedAddress, Ledger, TrackerBudget
 from .manifest import Manifest
 from .pieces import full
 
@@ -161,7 +161,7 @@ class Tracker:
         return self._have(owner, swarm, msg)
 
     def _announce(self, owner: object, source: str, msg: sp.Announce) -> TrackerAnswer:
-        address: Address = (msg.host, msg.port)
+        address: ClaimedAddress = (msg.host, msg.port)
         if self.books.holder(address, owner) is not owner:
             log.info("[Tracker] refused ANNOUNCE of %s: another connection's address",
                      join_hostport(*address))

@@ -43,8 +43,8 @@ SAME_SOURCE = 1_000_000
 def server_process(kind: str, tmp: Path, *, idle: float | None = None,
                    head: float | None = None, stall: float | None = None,
                    big: int | None = None, remote: int | None = None,
-                   limit: int | None = None, per_source: int | None = SAME_SOURCE
-                   ) -> Iterator[tuple[int, int]]:
+                   limit: int | None = None, per_source: int | None = SAME_SOURCE,
+                   records: int | None = None) -> Iterator[tuple[int, int]]:
     """``kind`` in a process of its own (options: see ``serve.py``); yields (pid, port).
     Its log goes to ``tmp/KIND.log``. ``per_source`` (None: the server's own caps) lifts
     the per-address caps for attacks that test the global limit and the deadlines from
@@ -52,7 +52,7 @@ def server_process(kind: str, tmp: Path, *, idle: float | None = None,
     args = [sys.executable, "-m", "tests.adversarial.serve", kind, str(tmp)]
     for option, value in (("--idle", idle), ("--head", head), ("--stall", stall),
                           ("--big", big), ("--remote", remote), ("--max-connections", limit),
-                          ("--per-source", per_source)):
+                          ("--per-source", per_source), ("--records", records)):
         if value is not None:
             args += [option, str(value)]
     with open(tmp / f"{kind}.log", "w") as log:

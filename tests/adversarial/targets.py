@@ -67,10 +67,18 @@ class Target:
 
 
 # ----------------------------------------------------------------------------- index
-def index_server(_tmp: Path, *, limit: int | None = None) -> AbstractAsyncContextManager[int]:
-    """The index server with its swarm tracker, as ``p2pshare server`` runs it."""
-    return serving(IndexServer(tracker=Tracker(),
-                               max_connections=limit or limits.MAX_CONNECTIONS))
+def index_server(_tmp: Path, *, limit: int | None = None, records: int = 0
+                 ) -> AbstractAsyncContextManager[int]:
+    """The index server with its swarm tracker, as ``p2pshare server`` runs it, holding
+    ``records`` records of 10,000 a connection (gone connections of 127.0.0.9)."""
+    server = IndexServer(tracker=Tracker(), max_connections=limit or limits.MAX_CONNECTIONS)
+    per = limits.MAX_RECORDS_PER_CONNECTION
+    for n in range(records):
+        owner = f"filler-{n // per}"
+        source = f"127.0.0.{9 + n // limits.MAX_RECORDS_PER_SOURCE}"
+        server.index.add(owner, 1 + n % 999_999, "A title of a filler record",
+                         f"filler{n // per}.example", 1, source)
+    return serving(server)
 
 
 async def probe_index(port: int, _tmp: Path) -> None:

@@ -107,23 +107,23 @@ async def test_tracker_records_belong_to_the_connection_that_announced_them(
     async with TARGETS["tracker"].start(tmp_path) as port:
         honest = await TrackerClient.connect(HOST, port)
         attacker = await TrackerClient.connect(HOST, port)
-        await honest.announce(MANIFEST, "a", 1)
+        await honest.announce(MANIFEST, HOST, 1)
         await honest.have(MANIFEST.id, 0b00011)
         # No HAVE before its own ANNOUNCE; no ANNOUNCE of an address another peer holds.
         head, _ = await attacker.request(sp.Have(MANIFEST.id, full(MANIFEST.count)))
         assert head.status == Status.NOT_FOUND
-        head, _ = await attacker.request(sp.Announce(MANIFEST.id, "a", 1, MANIFEST.to_bytes()))
+        head, _ = await attacker.request(sp.Announce(MANIFEST.id, HOST, 1, MANIFEST.to_bytes()))
         assert head.status == Status.CONFLICT
         # Its own record: what it says of itself changes nothing of the honest peer's.
-        await attacker.announce(MANIFEST, "b", 2)
+        await attacker.announce(MANIFEST, HOST, 2)
         await attacker.have(MANIFEST.id, full(MANIFEST.count))
-        head, _ = await attacker.request(sp.Announce(MANIFEST.id, "a", 1, MANIFEST.to_bytes()))
+        head, _ = await attacker.request(sp.Announce(MANIFEST.id, HOST, 1, MANIFEST.to_bytes()))
         assert head.status == Status.CONFLICT  # nor by moving its own record onto it
-        assert await peer_view(port) == {("a", 1): 0b00011, ("b", 2): full(MANIFEST.count)}
+        assert await peer_view(port) == {(HOST, 1): 0b00011, (HOST, 2): full(MANIFEST.count)}
         await honest.aclose()
 
         async def honest_gone() -> bool:  # the server learns of the close on its own time
-            return await peer_view(port) == {("b", 2): full(MANIFEST.count)}
+            return await peer_view(port) == {(HOST, 2): full(MANIFEST.count)}
 
         await async_retry(honest_gone, what="the honest peer's record gone")
         await attacker.aclose()
