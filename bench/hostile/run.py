@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from common import child, console, free_port, machine, result_table, wait_port  
 from p2pshare.peer.client import IndexClient, fetch_from  # noqa: E402
 
 ATTACKS = ["idle", "hog", "pipeline", "records", "stall"]
-SAMPLE_DEADLINE = 60.0  # seconds one victim action may take before it counts as failed
+SAMPLE_DEADLINE = 60.0  # seconds one victim action may take; a failure counts as this long
 
 
 def p99(values: list[float]) -> float:
@@ -66,9 +67,10 @@ async def sample(action: object, count: int) -> tuple[list[float], int]:
         try:
             async with asyncio.timeout(SAMPLE_DEADLINE):
                 times.append(await action())  # type: ignore[operator]
-        except Exception:  # noqa: BLE001 (a failed victim action is the measurement)
+        except Exception as exc:  # noqa: BLE001 (a failed victim action is the measurement)
             failed += 1
             times.append(SAMPLE_DEADLINE)
+            console.print(f"[dim]  failed: {type(exc).__name__}: {exc}[/dim]")
     return times, failed
 
 
@@ -77,6 +79,15 @@ def start(stack: ExitStack, args: list[str], log: Path) -> subprocess.Popen[str]
     out = stack.enter_context(open(log, "w"))
     return stack.enter_context(child([sys.executable, *args], stdout=subprocess.PIPE,
                                       stderr=out, text=True, cwd=HERE.parent.parent))
+
+
+def upload_port(peer: subprocess.Popen[str]) -> int:
+    """The port the peer's upload server got (it prints it once listening)."""
+    assert peer.stdout is not None
+    for line in peer.stdout:
+        if m := re.search(r"upload server on port (\d+)", line):
+            return int(m.group(1))
+    raise RuntimeError("the peer exited before its upload server listened")
 
 
 def main() -> int:
@@ -93,15 +104,15 @@ def main() -> int:
         got.mkdir()
         (shared / "rfc1.txt").write_bytes(os.urandom(256 * 1024))
         (shared / "rfc2.txt").write_bytes(os.urandom(64 * 1024 * 1024))
-        index, upload = free_port(), free_port()
+        index = free_port()
         with ExitStack() as stack:
             start(stack, ["-m", "p2pshare", "server", "--host", "127.0.0.1", "--port",
                           str(index)], work / "server.log")
             wait_port(index)  # a peer started before its server quits
-            start(stack, ["-m", "p2pshare", "peer", "--server", f"127.0.0.1:{index}",
-                          "--dir", str(shared), "--upload-port", str(upload), "--hostname",
-                          "127.0.0.1", "--no-menu"], work / "peer.log")
-            wait_port(upload)
+            peer = start(stack, ["-m", "p2pshare", "peer", "--server", f"127.0.0.1:{index}",
+                                 "--dir", str(shared), "--upload-port", "0", "--hostname",
+                                 "127.0.0.1", "--no-menu"], work / "peer.log")
+            upload = upload_port(peer)
             rows = run_attacks(args, index, upload, work, got)
     result_table("victim (127.0.0.1) under attack (127.0.0.2+)",
                  ["attack", "LOOKUP p50 / p99", "ratio", "get p50 / p99", "ratio", "failed",

@@ -11,7 +11,10 @@ share of it, and a host with one connection always gets in while anyone holds mo
 
 "Least productive" is the caller's ``score`` (lower goes first: the runtime scores bytes
 moved per second of life), looked at over the ``SAMPLE`` longest-held connections of that
-address, so that choosing costs O(SAMPLE) however many connections an address holds.
+address, so that choosing costs O(SAMPLE) however many connections an address holds. A
+negative score means a connection that is over already (closing, lingering for the
+client's close): a newcomer from the same address takes its place first, so an address
+is never refused for connections it has finished with.
 """
 
 from __future__ import annotations
@@ -63,9 +66,14 @@ class Admission(Generic[K]):
         victim: K | None = None
         why = ""
         if self.total >= self.max_total:
-            why = f"connection limit {self.max_total}"
             biggest = max(self.by_source, key=self.count, default=None)
-            if self.evict and biggest is not None and self.count(biggest) > own + 1:
+            most = self.count(biggest) if biggest is not None else 0
+            why = (f"connection limit {self.max_total} ({source} holds {own}, "
+                   f"{biggest} the most: {most})")
+            mine = self._least(source, score) if self.evict else None
+            if mine is not None and score(mine) < 0:  # one of its own is over already
+                victim = mine
+            elif self.evict and biggest is not None and most > own + 1:
                 victim = self._least(biggest, score)
         elif own >= self.max_per_source:
             why = f"per-source limit {self.max_per_source}"

@@ -450,6 +450,7 @@ class Link(asyncio.Protocol):
         if linger and transport.can_write_eof():
             self._lingering = True
             transport.write_eof()
+            transport.resume_reading()  # late input is dropped; the client's EOF ends this
             asyncio.get_running_loop().call_later(self.server.policy.linger, transport.close)
             return
         transport.close()

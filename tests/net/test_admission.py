@@ -40,6 +40,16 @@ def test_a_full_server_takes_from_the_biggest_address_only_beyond_a_fair_share()
     assert slots.admit(8, "d", zero).evict in (2, 3)
 
 
+def test_a_full_server_lets_an_address_replace_its_own_finished_connection() -> None:
+    """A connection that is over (closing: a negative score) does not count against its
+    address: a newcomer from it takes its place, however the others stand."""
+    slots: Admission[int] = Admission(4, 10)
+    for key, source in ((1, "a"), (2, "a"), (3, "b"), (4, "c")):
+        slots.admit(key, source, zero)
+    verdict = slots.admit(5, "b", {3: -1.0}.get)  # type: ignore[arg-type]
+    assert verdict.admitted and verdict.evict == 3
+
+
 def test_without_eviction_every_newcomer_over_a_cap_is_refused() -> None:
     slots: Admission[int] = Admission(1, 1, evict=False)
     slots.admit(1, "a", zero)

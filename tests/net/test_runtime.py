@@ -135,6 +135,18 @@ async def test_the_clients_close_ends_the_linger_at_once() -> None:
         await async_wait_for(lambda: server.active == 0, what="the linger ended by EOF")
 
 
+@arun
+async def test_after_an_answer_from_a_task_the_clients_close_ends_the_linger() -> None:
+    """Reading pauses while a task answers; the closing link must read again, or it would
+    hold its slot (and count against its address) for the whole linger."""
+    async with toy_server(one_exchange=True, linger=3600.0) as (server, _, port):
+        raw = await Raw.connect(port)
+        await raw.send(req("SLOW"))
+        assert await raw.recv(len(ok_reply())) == ok_reply()
+        await raw.close()
+        await async_wait_for(lambda: server.active == 0, what="the linger ended by EOF")
+
+
 # ------------------------------------------------------------------ deadlines
 @arun
 async def test_silent_connection_is_closed_by_the_first_request_deadline() -> None:
