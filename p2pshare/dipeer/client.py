@@ -39,14 +39,18 @@ class Fetched:
 
 
 async def rfc_query(
-    peer: di.PeerAddr, trace: wire.Trace | None = None
+    peer: di.PeerAddr, trace: wire.Trace | None = None, *,
+    connect_timeout: float = limits.CONNECT_TIMEOUT,
+    first_byte: float = limits.RESPONSE_TIMEOUT,
 ) -> tuple[wire.DIReply, di.Parsed[di.IndexLine]]:
     """Ask ``peer`` for its whole RFC index; malformed lines are skipped and counted.
 
     Raises:
-        PeerGone, RemoteProtocolError, TimeoutError: the exchange failed.
+        PeerGone, RemoteProtocolError, TimeoutError: the exchange failed (within
+            ``connect_timeout`` to connect and ``first_byte`` for the reply to begin).
     """
-    reply = await wire.exchange(peer.host, peer.port, di.RFCQuery(peer.host, os_name()), trace)
+    reply = await wire.exchange(peer.host, peer.port, di.RFCQuery(peer.host, os_name()), trace,
+                                connect_timeout=connect_timeout, first_byte=first_byte)
     if reply.status != Status.OK:
         return reply, di.Parsed((), 0)
     return reply, di.parse_index(reply.body)

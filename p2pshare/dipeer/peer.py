@@ -6,7 +6,9 @@ to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL the RS 
 so two KeepAlives may be lost before the RS flags us. ``get`` is the handout's algorithm
 (docs/p2p-di.md#di-download): PQuery; try the active holders already in the index; then
 RFCQuery each active peer in turn, merge, and try the active holders it revealed; stop at
-the first complete download or when the active peers are exhausted. The holders of one
+the first complete download or when the active peers are exhausted. The RFCQueries run a
+few peers ahead (``QUERIES_AHEAD``) under the holders' connect and first-byte deadlines,
+so fake peers that accept and never answer cost seconds, not minutes. The holders of one
 step are asked at once with staggered starts (``peer.holders``: the first valid reply
 wins); a record with an unusable host, port or title is skipped with its reason, and our
 own folder refusing the file (``LocalIOError``) ends the download without blaming anyone.
@@ -49,6 +51,11 @@ class DIGetResult:
     active: list[di.PeerAddr] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # one line per RFCQuery / GetRFC
     local_error: str | None = None  # our folder refused the file: no holder could help
+    tried: set[tuple[str, int]] = field(default_factory=set)  # holders already asked
+
+
+# RFCQueries started ahead of the one whose answer the algorithm uses next.
+QUERIES_AHEAD = 4
 
 
 class DIPeer:
@@ -137,13 +144,19 @@ class DIPeer:
                 log.warning("KeepAlive refused: %d %s", reply.status, reply.response.reason)
 
     # ----------------------------------------------------------------- peer messages
-    async def rfc_query(self, peer: di.PeerAddr) -> MergeResult:
-        """RFCQuery ``peer`` and merge its index into ours.
+    async def rfc_query(self, peer: di.PeerAddr, patience: Patience | None = None
+                        ) -> MergeResult:
+        """RFCQuery ``peer`` and merge its index into ours; with ``patience``, under its
+        connect and first-byte deadlines (else the usual client ones).
 
         Raises:
             PeerGone, RemoteProtocolError, TimeoutError: the exchange failed.
         """
-        reply, parsed = await rfc_query(peer, self.trace)
+        if patience is None:
+            reply, parsed = await rfc_query(peer, self.trace)
+        else:
+            reply, parsed = await rfc_query(peer, self.trace, connect_timeout=patience.connect,
+                                            first_byte=patience.first_byte)
         where = join_hostport(peer.host, peer.port)
         if parsed.skipped:
             log.warning("%s sent %d malformed index line(s); skipped", where, parsed.skipped)
@@ -160,38 +173,52 @@ class DIPeer:
         if self.index.has_local(rfc):
             return DIGetResult(rfc, already_local=True)
         result = DIGetResult(rfc, active=await self.pquery())
-        active = {(p.host, p.port) for p in result.active}
-        tried: set[tuple[str, int]] = set()
-        for source in [None, *result.active]:
-            if source is not None and not await self._query(source, result):
-                continue
-            holders = [h for h in self.index.holders(rfc)
-                       if (h.host, h.port) in active and (h.host, h.port) not in tried]
-            tried.update((h.host, h.port) for h in holders)
-            result.fetched = await self._fetch(holders, rfc, result)
-            if result.fetched is not None:
-                winner = next(h for h in holders if h.addr == result.fetched.source)
-                self.index.add_local(rfc, winner.title or paths.title_of(
-                    result.fetched.path, rfc))
-                return result
-            if result.local_error is not None:
-                return result
+        sources = result.active
+        async with asyncio.TaskGroup() as group:
+            # RFCQueries run QUERIES_AHEAD peers ahead of the one whose answer is used,
+            # under the holders' short deadlines: peers that accept and never answer
+            # cost seconds together, not RESPONSE_TIMEOUT each in turn.
+            queries: dict[int, asyncio.Task[tuple[bool, str]]] = {}
+            for i in range(-1, len(sources)):  # -1: the holders the index knows already
+                for j in range(i, min(i + QUERIES_AHEAD, len(sources)) if i >= 0 else i):
+                    if j not in queries:
+                        queries[j] = group.create_task(self._query(sources[j]))
+                if i >= 0:
+                    answered, step = await queries.pop(i)
+                    result.steps.append(step)
+                    if not answered:
+                        continue
+                if await self._try_holders(rfc, result) or result.local_error is not None:
+                    for task in queries.values():
+                        task.cancel()
+                    break
         return result
 
-    async def _query(self, source: di.PeerAddr, result: DIGetResult) -> bool:
-        """RFCQuery ``source`` and merge its index; False (and the reason noted) if not."""
+    async def _try_holders(self, rfc: int, result: DIGetResult) -> bool:
+        """GetRFC from the active holders the index knows of and not yet tried."""
+        active = {(p.host, p.port) for p in result.active}
+        holders = [h for h in self.index.holders(rfc)
+                   if (h.host, h.port) in active and (h.host, h.port) not in result.tried]
+        result.tried.update((h.host, h.port) for h in holders)
+        result.fetched = await self._fetch(holders, rfc, result)
+        if result.fetched is None:
+            return False
+        winner = next(h for h in holders if h.addr == result.fetched.source)
+        self.index.add_local(rfc, winner.title or paths.title_of(result.fetched.path, rfc))
+        return True
+
+    async def _query(self, source: di.PeerAddr) -> tuple[bool, str]:
+        """RFCQuery ``source`` and merge its index: whether it answered, and the step's
+        line (noted by the caller in the order of the peers, whatever order they end)."""
         where = join_hostport(source.host, source.port)
         try:
             problem = address_problem(source.host, source.port)
             if problem is not None:
                 raise RemoteProtocolError(problem)
-            merged = await self.rfc_query(source)
+            merged = await self.rfc_query(source, self.patience)
         except PEER_FAILURES as exc:
-            result.steps.append(f"RFCQuery {where}: {exc!r}")
-            return False
-        result.steps.append(f"RFCQuery {where}: {merged.added} new, {merged.refreshed} "
-                            "refreshed")
-        return True
+            return False, f"RFCQuery {where}: {exc!r}"
+        return True, f"RFCQuery {where}: {merged.added} new, {merged.refreshed} refreshed"
 
     async def _fetch(self, holders: list[Remote], rfc: int, result: DIGetResult
                      ) -> Fetched | None:

@@ -43,7 +43,8 @@ class DIReply:
 
 @contextlib.asynccontextmanager
 async def connect(
-    host: str, port: int, max_body: int = limits.DI_MAX_PEER_LIST_BODY
+    host: str, port: int, max_body: int = limits.DI_MAX_PEER_LIST_BODY,
+    timeout: float = limits.CONNECT_TIMEOUT,
 ) -> AsyncIterator[SocketStream]:
     """A fresh connection for one exchange, closed on exit (a raw socket: a GetRFC body
     can then go from socket to file without passing through Python).
@@ -51,26 +52,27 @@ async def connect(
     Raises:
         PeerGone: the connection could not be made.
     """
-    stream = await open_socket_stream(host, port, di.client_connection(max_body))
+    stream = await open_socket_stream(host, port, di.client_connection(max_body), timeout)
     try:
         yield stream
     finally:
         await stream.aclose()
 
 
-async def request(stream: BaseStream, msg: di.DIRequest, trace: Trace | None) -> Response:
+async def request(stream: BaseStream, msg: di.DIRequest, trace: Trace | None,
+                  first_byte: float = limits.RESPONSE_TIMEOUT) -> Response:
     """Send ``msg`` and read the reply's head.
 
     Raises:
         PeerGone: the other side closed or reset before its reply.
         RemoteProtocolError: the reply is malformed or not P2P-DI/1.0 (505).
-        TimeoutError: no reply within ``limits.RESPONSE_TIMEOUT``.
+        TimeoutError: no reply head within ``first_byte`` seconds.
     """
     event = di.to_event(msg)
     if trace is not None:
         trace(show(f">>> to {_addr(stream)}", event))
     await stream.send(event, EndOfMessage())
-    head = await stream.next_event(limits.RESPONSE_TIMEOUT)
+    head = await stream.next_event(first_byte)
     if not isinstance(head, Response):
         raise PeerGone(f"{_addr(stream)} closed without a reply")
     di.check_version(head)
@@ -98,16 +100,20 @@ async def read_body(stream: BaseStream, limit: int = limits.DI_MAX_PEER_LIST_BOD
             return b"".join(chunks)
 
 
-async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None) -> DIReply:
+async def exchange(host: str, port: int, msg: di.DIRequest, trace: Trace | None, *,
+                   connect_timeout: float = limits.CONNECT_TIMEOUT,
+                   first_byte: float = limits.RESPONSE_TIMEOUT) -> DIReply:
     """Send ``msg`` to ``host:port`` on a new connection and return the whole reply.
 
     Raises:
         PeerGone, RemoteProtocolError: as ``request`` and ``read_body``.
-        TimeoutError: the whole exchange took over ``limits.RESPONSE_TIMEOUT``.
+        TimeoutError: no connection within ``connect_timeout``, no reply head within
+            ``first_byte``, or the whole exchange took over ``limits.RESPONSE_TIMEOUT``.
     """
     limit = reply_limit(msg)
-    async with connect(host, port, limit) as stream, asyncio.timeout(limits.RESPONSE_TIMEOUT):
-        head = await request(stream, msg, trace)
+    async with connect(host, port, limit, connect_timeout) as stream, \
+            asyncio.timeout(limits.RESPONSE_TIMEOUT):
+        head = await request(stream, msg, trace, first_byte)
         reply = DIReply(head, await read_body(stream, limit))
     if trace is not None:
         trace(show(f"<<< from {join_hostport(host, port)}", head, reply.body))

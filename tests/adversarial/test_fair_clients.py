@@ -341,3 +341,28 @@ async def test_symlinks_planted_at_the_resume_record_are_not_followed(tmp_path: 
         final = await fetch(me, manifest, out)
     assert final.read_bytes() == data
     assert [t.read_bytes() for t in targets] == [b"keep me"] * 2
+
+
+@arun
+async def test_di_get_queries_black_hole_peers_ahead_under_short_deadlines(
+        tmp_path: Path) -> None:
+    """Eight registered peers that accept RFCQuery and never answer, listed before the real
+    holder: their RFCQueries run a few ahead under the first-byte deadline, so the download
+    ends within the test's few seconds (one at a time with RESPONSE_TIMEOUT, 30 s each,
+    it could not: the test's deadline would fail it)."""
+    hole = Hostile()
+    async with di_net(tmp_path) as net, listening(hole.handle, "0.0.0.0") as hole_port:
+        real = await net.peer("real", {9: 5000})  # registered first: listed last
+        for n in range(8):  # one listener, eight addresses the RS lists newest first
+            await register(net.rs_port, f"127.0.0.{2 + n}", hole_port)
+        folder = tmp_path / "mine"
+        folder.mkdir()
+        me = DIPeer((HOST, net.rs_port), folder, hostname=HOST, bind=HOST, patience=QUICK)
+        async with me:
+            result = await me.get(9)
+        await async_wait_for(lambda: hole.open == 0, what="every black hole released")
+    steps = "\n".join(result.steps)
+    assert result.fetched is not None and result.fetched.source == real.me, steps
+    assert steps.count("TimeoutError()") >= 7, steps  # asked, and given up on
+    assert [s.split(":")[0] for s in result.steps[:8]] == [
+        f"RFCQuery 127.0.0.{9 - n}" for n in range(8)]  # noted in the order listed
