@@ -29,7 +29,9 @@ swarm piece server:
   or ``limits.COALESCE_BYTES`` are waiting, then written with one call: a small reply
   (status line, data lines, final CRLF; a GET's headers with a small file) leaves as one
   segment, so clients that read a reply with a single ``recv()`` see all of it. Bigger
-  replies stream under backpressure.
+  replies stream under backpressure, yielding the loop after each ``COALESCE_BYTES``.
+* **Turns.** A link answers at most ``limits.REQUESTS_PER_TURN`` pipelined requests, then
+  lets the loop serve others: no client's read, however packed, holds everyone else.
 * **Closing.** ``Link.close(reason)`` logs the reason at debug level and tells the App at
   once (``disconnected``: the index drops the peer's records then, not when the socket is
   finally gone). A close that may meet unread input lingers: half-close, drop input, and
