@@ -101,18 +101,24 @@ async def test_every_index_reply_arrives_in_one_recv(writes: list[int]) -> None:
     assert writes[100:] == [len(expected) for _, expected in replies]
 
 
+async def get_once(folder: Path, rfc: int) -> bytes:
+    """GET RFC ``rfc`` from an upload server for ``folder``; the one recv's bytes."""
+    async with upload_server(folder) as port:
+        client = await OneRecv.connect(port)
+        try:
+            return await client.ask(f"GET RFC {rfc} P2P-CI/1.0\r\nHost: h\r\nOS: x\r\n\r\n"
+                                    .encode())
+        finally:
+            client.close()
+
+
 @pytest.mark.parametrize("size", [0, 4096, 60_000])
 @arun
 async def test_a_small_get_arrives_in_one_recv(tmp_path: Path, size: int,
                                                 writes: list[int]) -> None:
     data = os.urandom(size)
     (tmp_path / "rfc4.txt").write_bytes(data)
-    async with upload_server(tmp_path) as port:
-        client = await OneRecv.connect(port)
-        try:
-            reply = await client.ask(b"GET RFC 4 P2P-CI/1.0\r\nHost: h\r\nOS: x\r\n\r\n")
-        finally:
-            client.close()
+    reply = await get_once(tmp_path, 4)
     head, sep, body = reply.partition(b"\r\n\r\n")
     assert sep and head.startswith(b"P2P-CI/1.0 200 OK\r\n")
     pairs = [h.decode().partition(": ") for h in head.split(b"\r\n")[1:]]
@@ -123,12 +129,7 @@ async def test_a_small_get_arrives_in_one_recv(tmp_path: Path, size: int,
 
 @arun
 async def test_a_get_error_arrives_in_one_recv(tmp_path: Path, writes: list[int]) -> None:
-    async with upload_server(tmp_path) as port:
-        client = await OneRecv.connect(port)
-        try:
-            reply = await client.ask(b"GET RFC 5 P2P-CI/1.0\r\nHost: h\r\nOS: x\r\n\r\n")
-        finally:
-            client.close()
+    reply = await get_once(tmp_path, 5)
     assert reply.startswith(b"P2P-CI/1.0 404 Not Found\r\nDate: ")
     assert reply.endswith(b"\r\n\r\n") and b"OS: " in reply
     assert writes == [len(reply)]
