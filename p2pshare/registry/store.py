@@ -17,9 +17,14 @@ makes room by forgetting its oldest inactive record (the source's own, or any); 
 record there is active the Register is refused. So one host cannot fill the RS, and the
 RS's memory is bounded by the budgets, not by its history.
 
-PQuery's list: ``_listed`` holds each active peer's ``<host> <port>`` line in the order
-the peers became active; a page is at most ``listed`` lines of it, newest first, from an
-offset (``islice`` over the dict: C speed), less the asker's line.
+PQuery's list: ``_listed`` holds each active peer's ``<host> <port>`` line, and
+``_listed_by`` the same lines per source address, in the order the peers became active. A
+page is at most ``listed`` lines, from an offset, less the asker's line, in turns: one
+peer of each source address (the source that listed a peer most recently first), each
+source's newest first, then the next of each, and so on. So a host that registered a
+thousand peers gets one line a turn like every other host, and cannot push them off the
+first page, which is all that a download reads (docs/p2p-di.md#pquery-paging). A page
+costs its offset plus its length, however many sources there are (``_in_turn``).
 
 Cookies are random integers below 2**63, checked against every cookie this RS holds, so
 none is given out twice while its record lives. Randomness, not a counter, keeps them
@@ -34,7 +39,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -125,6 +130,9 @@ class Registry:
         self._active: OrderedDict[int, PeerRecord] = OrderedDict()  # by last contact
         self._by_addr: dict[tuple[str, int], int] = {}  # (host, port) -> cookie, active only
         self._listed: dict[int, bytes] = {}  # cookie -> its PQuery line, active only
+        self._listed_by: dict[str, dict[int, bytes]] = {}  # source -> its lines, oldest first
+        self._listed_at: dict[int, str] = {}  # cookie -> the source it is listed under
+        self._sources: dict[str, None] = {}  # sources with listed peers, latest to list last
         self._idle: OrderedDict[int, float] = OrderedDict()  # cookie -> found inactive at
         self._idle_of: dict[str, OrderedDict[int, None]] = {}  # source -> its idle cookies
         self._held: dict[str, int] = {}  # source -> records it holds
@@ -187,13 +195,14 @@ class Registry:
         return [PeerAddr(rec.hostname, rec.port) for rec in peers]
 
     def listing(self, cookie: int | None, offset: int = 0) -> Page | Refusal:
-        """PQuery's reply: the ``listed`` active peers from ``offset`` (newest first; the
-        asker counts in the offsets but is left out), one ``<host> <port>`` CRLF line each."""
+        """PQuery's reply: the ``listed`` active peers from ``offset`` (in turns by source
+        address, each source's newest first: module doc; the asker counts in the offsets
+        but is left out), one ``<host> <port>`` CRLF line each."""
         refusal = self._ask(cookie)
         if refusal is not None:
             return refusal
         end = offset + self.budgets.listed
-        page = islice(reversed(self._listed.items()), offset, end)
+        page = islice(self._in_turn(), offset, end)
         body = b"".join(line for c, line in page if c != cookie)
         return Page(body, end if end < len(self._listed) else None)
 
@@ -303,9 +312,47 @@ class Registry:
         self._by_addr[rec.hostname, rec.port] = rec.cookie
         if rec.cookie not in self._listed:
             self._listed[rec.cookie] = PeerAddr(rec.hostname, rec.port).to_line() + b"\r\n"
+            self._list_under(rec.cookie, rec.source)
+        elif self._listed_at[rec.cookie] != rec.source:  # registered again from elsewhere
+            self._unlist_source(rec.cookie)
+            self._list_under(rec.cookie, rec.source)
+
+    def _list_under(self, cookie: int, source: str) -> None:
+        self._listed_by.setdefault(source, {})[cookie] = self._listed[cookie]
+        self._listed_at[cookie] = source
+        self._sources.pop(source, None)
+        self._sources[source] = None
+
+    def _unlist_source(self, cookie: int) -> None:
+        source = self._listed_at.pop(cookie, None)
+        if source is None:
+            return
+        lines = self._listed_by[source]
+        del lines[cookie]
+        if not lines:
+            del self._listed_by[source], self._sources[source]
+
+    def _in_turn(self) -> Iterator[tuple[int, bytes]]:
+        """Every listed peer, one source address after another in turns (module doc). The
+        first turn walks the sources lazily, so a page near the start touches only as
+        many sources as it has lines."""
+        left: list[Iterator[tuple[int, bytes]]] = []
+        for source in reversed(self._sources):
+            lines = reversed(self._listed_by[source].items())
+            yield next(lines)  # never empty: an emptied source is dropped
+            left.append(lines)
+        while left:
+            going = []
+            for lines in left:
+                item = next(lines, None)
+                if item is not None:
+                    yield item
+                    going.append(lines)
+            left = going
 
     def _unlist(self, rec: PeerRecord) -> None:
         self._listed.pop(rec.cookie, None)
+        self._unlist_source(rec.cookie)
         if self._by_addr.get((rec.hostname, rec.port)) == rec.cookie:
             del self._by_addr[rec.hostname, rec.port]
 

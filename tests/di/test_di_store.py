@@ -204,6 +204,25 @@ def test_pquery_pages_newest_first_and_the_pages_cover_everyone() -> None:
     assert reg.listing(None, 100) == Page(b"", None)  # beyond the end
 
 
+def test_pquery_pages_take_turns_by_source_so_a_flood_cannot_fill_the_first_page() -> None:
+    """One victim from 127.0.0.1 registered before 100 peers of 127.0.0.2: the first page
+    (all a download reads) has one line of each source a turn, so the victim is on it."""
+    reg, _clock = registry(Budgets(listed=4))
+    reg.register("victim", 1, None, source="127.0.0.1")
+    for i in range(100):
+        reg.register("flood", 100 + i, None, source="127.0.0.2")
+    reg.register("other", 2, None, source="127.0.0.3")
+    first = reg.listing(None)
+    assert first == Page(b"other 2\r\nflood 199\r\nvictim 1\r\nflood 198\r\n", 4)
+    seen, offset = b"", 0
+    while (page := reg.listing(None, offset)) and isinstance(page, Page):
+        seen += page.body
+        if page.next_offset is None:
+            break
+        offset = page.next_offset
+    assert seen.count(b"\r\n") == 102 and seen.endswith(b"flood 100\r\n")
+
+
 def test_a_live_address_cannot_be_taken_from_another_source() -> None:
     reg, _clock = registry()
     victim = cookie_of(reg.register("v", 5000, None, "10.0.0.1"))
@@ -372,9 +391,9 @@ class RegistryModel(RuleBasedStateMachine):
         if not self.active(cookie):
             assert self.reg.listing(cookie) is Refusal.INACTIVE
             return
-        got = self.pages(cookie)
+        expected = self.newest_first(cookie)
+        self.pages_take_turns(expected, cookie)
         self.touch(cookie)
-        assert got == b"".join(p.to_line() + b"\r\n" for p in self.newest_first(cookie))
 
     @rule(seconds=st.sampled_from([1.0, 30.0, 99.0, 100.0, 150.0]))
     def advance(self, seconds: float) -> None:
@@ -401,8 +420,22 @@ class RegistryModel(RuleBasedStateMachine):
     def query_matches_the_model(self) -> None:
         expected = self.newest_first(None)
         assert self.reg.query(None) == expected
-        assert self.pages(None) == b"".join(p.to_line() + b"\r\n" for p in expected)
+        self.pages_take_turns(expected)
         assert self.reg.active_count() == len(expected)
+
+    def pages_take_turns(self, expected: list[PeerAddr], asker: int | None = None) -> None:
+        """The pages list every active peer but the asker once, in turns by source
+        address: the first turn has one line of each source (when no one is left out),
+        and each source's lines come newest first."""
+        got = self.pages(asker).splitlines()
+        assert sorted(got) == sorted(p.to_line() for p in expected)
+        source_of = {m[0].to_line(): m[3] for c, m in self.model.items() if self.active(c)}
+        sources = {source_of[line] for line in got}
+        if asker is None:
+            assert {source_of[line] for line in got[:len(sources)]} == sources
+        for source in sources:
+            mine = [p.to_line() for p in expected if source_of[p.to_line()] == source]
+            assert [line for line in got if source_of[line] == source] == mine
 
     @invariant()
     def budgets_hold(self) -> None:
