@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""One libtorrent peer for ``bench/swarm --loopback``: seeds or leeches one .torrent.
+
+Strategy: one libtorrent session per process, with either libtorrent's default settings or
+its ``high_performance_seed()`` preset (``--preset``), listening on one address and making
+its outgoing connections from it (``--listen ADDR:PORT``), so that every peer of the
+benchmark is a host of its own on the loopback network. DHT, local peer discovery, UPnP and
+NAT-PMP are off: the tracker named in the .torrent is the only way peers meet. The seed
+adds the file in seed mode (not checked again, like aria2's ``--bt-seed-unverified``).
+A leech creates ``--done-file`` once every piece has arrived and passed its hash check.
+Both keep serving until they are stopped (SIGTERM; the benchmark also sets "die with the
+parent") or ``--max-seconds`` pass: the loop waits at most 0.2 s per alert check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import libtorrent as lt  # the `libtorrent` wheel; only bench/swarm --loopback needs it
+
+PRESETS = ("default", "high-performance")
+
+
+def settings(preset: str, listen: str) -> dict[str, Any]:
+    """The session settings: the preset, with only discovery and addresses changed."""
+    pack: dict[str, Any] = dict(lt.default_settings())
+    if preset == "high-performance":
+        pack.update(lt.high_performance_seed())
+    pack.update({
+        "listen_interfaces": listen,
+        "outgoing_interfaces": listen.rsplit(":", 1)[0],
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False,
+        "alert_mask": lt.alert_category.status | lt.alert_category.error,
+    })
+    return pack
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    p.add_argument("--torrent", type=Path, required=True)
+    p.add_argument("--save", type=Path, required=True, help="folder of the file")
+    p.add_argument("--listen", required=True, metavar="ADDR:PORT")
+    p.add_argument("--preset", choices=PRESETS, default="default")
+    p.add_argument("--seed", action="store_true", help="the folder holds the whole file")
+    p.add_argument("--done-file", type=Path, default=None, help="created when complete")
+    p.add_argument("--max-seconds", type=float, default=600.0)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    session = lt.session(settings(args.preset, args.listen))
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(str(args.torrent))
+    params.save_path = str(args.save)
+    if args.seed:
+        params.flags |= lt.torrent_flags.seed_mode
+    session.add_torrent(params)
+    done = args.done_file is None
+    end = time.monotonic() + args.max_seconds
+    while time.monotonic() < end:
+        session.wait_for_alert(200)
+        for alert in session.pop_alerts():
+            if isinstance(alert, lt.torrent_finished_alert) and not done:
+                args.done_file.touch()
+                done = True
+            elif isinstance(alert, (lt.torrent_error_alert, lt.listen_failed_alert,
+                                    lt.file_error_alert)):
+                print(f"lt_peer: {alert.message()}", file=sys.stderr, flush=True)
+                return 1
+    print("lt_peer: --max-seconds passed", file=sys.stderr)
+    return 0 if done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
