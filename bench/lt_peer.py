@@ -7,7 +7,9 @@ its outgoing connections from it (``--listen ADDR:PORT``), so that every peer of
 benchmark is a host of its own on the loopback network. DHT, local peer discovery, UPnP and
 NAT-PMP are off: the tracker named in the .torrent is the only way peers meet. The seed
 adds the file in seed mode (not checked again, like aria2's ``--bt-seed-unverified``).
-A leech creates ``--done-file`` once every piece has arrived and passed its hash check.
+A leech creates ``--done-file`` once every piece has arrived, passed its hash check and
+been flushed to the file: libtorrent may hash a piece from memory before it is written, so
+"finished" alone does not mean the file holds it (seen: a copy that differed).
 Both keep serving until they are stopped (SIGTERM; the benchmark also sets "die with the
 parent") or ``--max-seconds`` pass: the loop waits at most 0.2 s per alert check.
 """
@@ -35,7 +37,8 @@ def settings(preset: str, listen: str) -> dict[str, Any]:
         "outgoing_interfaces": listen.rsplit(":", 1)[0],
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
-        "alert_mask": lt.alert_category.status | lt.alert_category.error,
+        "alert_mask": (lt.alert_category.status | lt.alert_category.error
+                       | lt.alert_category.storage),
     })
     return pack
 
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         session.wait_for_alert(200)
         for alert in session.pop_alerts():
             if isinstance(alert, lt.torrent_finished_alert) and not done:
+                alert.handle.flush_cache()  # answered by a cache_flushed_alert
+            elif isinstance(alert, lt.cache_flushed_alert) and not done:
                 args.done_file.touch()
                 done = True
             elif isinstance(alert, (lt.torrent_error_alert, lt.listen_failed_alert,

@@ -1,0 +1,88 @@
+"""bench/swarm's loopback mode: its /proc readers and result arithmetic on known inputs, and
+one tiny p2pshare run on 127.0.0.0/8 (no root needed). No figure is judged (the suite holds
+no timed assertion)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "swarm"
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def swarm() -> ModuleType:
+    loader = SourceFileLoader("bench_swarm", str(SCRIPT))
+    spec = spec_from_loader("bench_swarm", loader)
+    assert spec is not None
+    module = module_from_spec(spec)
+    sys.modules["bench_swarm"] = module  # dataclasses look their module up
+    loader.exec_module(module)
+    return module
+
+
+def test_stat_line_with_parentheses_in_the_name(swarm: ModuleType) -> None:
+    # pid (comm) state ppid ... utime stime cutime cstime are fields 14-17 of the line
+    rest = " ".join(str(v) for v in range(5, 14))  # fields 5..13
+    line = f"4242 (a (b) c) S 77 {rest} 100 20 3 4 20 0 1"
+    assert swarm.parse_stat(line) == (77, 127)
+
+
+def test_peak_rss_from_status(swarm: ModuleType) -> None:
+    status = "Name:\tpython3\nVmPeak:\t  999 kB\nVmHWM:\t   30720 kB\nVmRSS:\t 1 kB\n"
+    assert swarm.parse_peak_rss(status) == 30 * MiB
+    assert swarm.parse_peak_rss("Name:\tkthread\n") == 0
+
+
+def test_descendants_walk_is_bounded(swarm: ModuleType) -> None:
+    kids = {1: [2, 3], 2: [4], 4: [5]}
+    assert sorted(swarm.descendants(1, kids)) == [1, 2, 3, 4, 5]
+    assert len(swarm.descendants(1, kids, limit=2)) == 2
+    cycle = {1: [2], 2: [1]}  # a pid reused while we read: the bound still ends the walk
+    assert len(swarm.descendants(1, cycle, limit=10)) == 10
+
+
+def _outcome(swarm: ModuleType, system: str, n: int, seconds: float, cpu: float,
+             rss: int) -> object:
+    leeches = {f"l{i}": seconds - i * 0.1 for i in range(n)}
+    return swarm.Outcome(system, n, seconds, leeches, {}, None, None, cpu, None, [],
+                         {"seed": rss, **{leech: 2 * rss for leech in leeches}}, 1.0)
+
+
+def test_medians_and_ratio_to_the_best_other_contender(swarm: ModuleType) -> None:
+    size = 500_000_000  # two leeches receive 1 GB in all
+    runs = [_outcome(swarm, "p2pshare", 2, s, cpu, 30 * MiB)
+            for s, cpu in [(4.0, 8.0), (2.0, 6.0), (3.0, 7.0)]]
+    runs += [_outcome(swarm, "aria2", 2, 6.0, 2.0, 20 * MiB),
+             _outcome(swarm, "libtorrent", 2, 1.5, 10.0, 40 * MiB)]
+    med = swarm.medians(runs, size)
+    mine = med[("p2pshare", 2)]
+    assert mine["total s"] == 3.0 and mine["first done s"] == pytest.approx(2.9)
+    assert mine["CPU s/GB"] == 7.0
+    assert mine["peak RSS seed MiB"] == 30 and mine["peak RSS leech MiB"] == 60
+    ratios = swarm.versus_best(med, "p2pshare", 2)
+    assert ratios["total s"] == (2.0, "libtorrent")
+    assert ratios["CPU s/GB"] == (3.5, "aria2")
+    assert ratios["peak RSS leech MiB"] == (1.5, "aria2")
+    assert swarm.versus_best(med, "p2pshare", 8) == {}
+
+
+def test_a_tiny_loopback_run(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--loopback", "--systems", "p2pshare", "--size-mib", "2",
+         "--leeches", "2", "--runs", "1", "--workdir", str(tmp_path), "--prefix", "p2pst"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    row = next(line for line in out.stdout.splitlines() if re.match(r"│ 2 +│ p2pshare", line))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert float(cells[2]) >= float(cells[3]) > 0  # total, first done
+    assert float(cells[4]) > 0 and float(cells[6]) > 0  # CPU per GB, leech peak RSS
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # its own folders removed
