@@ -86,3 +86,29 @@ def test_a_tiny_loopback_run(tmp_path: Path) -> None:
     assert float(cells[2]) >= float(cells[3]) > 0  # total, first done
     assert float(cells[4]) > 0 and float(cells[6]) > 0  # CPU per GB, leech peak RSS
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # its own folders removed
+
+
+@pytest.fixture(scope="module")
+def cpu_profile() -> ModuleType:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import cpu_profile as module
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
+def test_profile_roles_and_categories(cpu_profile: ModuleType) -> None:
+    assert cpu_profile.role(["-q", "share", "f.bin", "--server", "h:1"]) == "seed"
+    assert cpu_profile.role(["fetch", "ID", "--out", "/x/run/l1", "--seed"]) == "l1"
+    assert cpu_profile.role(["fetch", "ID", "--out", "/x/run/l12"]) is None
+    assert cpu_profile.role(["server", "--port", "1"]) is None
+    label, count = cpu_profile.spy_leaf(
+        "main (a.py:3);PieceFile.write (p2pshare/swarm/storage.py:104) 852")
+    assert (label, count) == ("p2pshare/swarm/storage.py:104(PieceFile.write)", 852)
+    assert cpu_profile.category(label) == "writes (pwrite, fsync)"
+    assert cpu_profile.category("~:0(<built-in method _hashlib.openssl_sha256>)") == "hashing"
+    assert cpu_profile.category("p2pshare/swarm/picker.py:115(Picker.pick)").startswith("sched")
+    idle = ("_worker (concurrent/futures/thread.py:81)", "EpollSelector.select (selectors.py:468)")
+    waits = [cpu_profile.spy_leaf(f"x (y.py:1);{leaf} 1")[0] for leaf in idle]
+    assert all(re.search(cpu_profile.WAITING, w) for w in waits)
