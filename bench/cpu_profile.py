@@ -21,7 +21,8 @@ copies): read the categories of the report as an upper bound for per-call overhe
 sampling profile (``bench/swarm --profile``) has the opposite bias.
 
 ``report`` charges each function's own time (not its callees') to the first category whose
-pattern matches the function's file and name (``CATEGORIES``, in order). For py-spy's
+pattern matches the function's file and name (``CATEGORIES``, in order); a builtin that
+matches none (``len``, ``isinstance``, ...) is charged to its callers' categories. For py-spy's
 collapsed stacks (``.txt``, from ``bench/swarm --profile``) it charges each sample to its
 innermost frame the same way; samples in an idle wait (``WAITING``: a worker thread waiting
 for work, the loop in ``epoll_wait``) are counted apart, since py-spy counts a thread as
@@ -103,6 +104,11 @@ def categorise(stats: pstats.Stats) -> dict[str, float]:
     totals: dict[str, float] = {}
     for (file, line, func), entry in stats.stats.items():  # type: ignore[attr-defined]
         name = category(f"{file}:{line}({func})")
+        if name == "other" and file == "~":  # a builtin (len, isinstance, ...): its callers'
+            for (cfile, cline, cfunc), calls in entry[4].items():
+                caller = category(f"{cfile}:{cline}({cfunc})")
+                totals[caller] = totals.get(caller, 0.0) + calls[2]
+            continue
         totals[name] = totals.get(name, 0.0) + entry[2]  # tottime
     return totals
 

@@ -5,7 +5,10 @@ Strategy: one libtorrent session per process, with either libtorrent's default s
 its ``high_performance_seed()`` preset (``--preset``), listening on one address and making
 its outgoing connections from it (``--listen ADDR:PORT``), so that every peer of the
 benchmark is a host of its own on the loopback network. DHT, local peer discovery, UPnP and
-NAT-PMP are off: the tracker named in the .torrent is the only way peers meet. The seed
+NAT-PMP are off: the tracker named in the .torrent is the only way peers meet. Peers speak
+over TCP only, as p2pshare and aria2 do, unless ``--utp``: libtorrent's default also uses uTP
+(its congestion-controlled transport over UDP), which on loopback was 5-20x slower and
+spent 3x the CPU per byte (measured with bench/swarm --loopback). The seed
 adds the file in seed mode (not checked again, like aria2's ``--bt-seed-unverified``).
 A leech creates ``--done-file`` once every piece has arrived, passed its hash check and
 been flushed to the file: libtorrent may hash a piece from memory before it is written, so
@@ -27,8 +30,9 @@ import libtorrent as lt  # the `libtorrent` wheel; only bench/swarm --loopback n
 PRESETS = ("default", "high-performance")
 
 
-def settings(preset: str, listen: str) -> dict[str, Any]:
-    """The session settings: the preset, with only discovery and addresses changed."""
+def settings(preset: str, listen: str, utp: bool = False) -> dict[str, Any]:
+    """The session settings: the preset, with only discovery, addresses and (unless
+    ``utp``) the transport changed."""
     pack: dict[str, Any] = dict(lt.default_settings())
     if preset == "high-performance":
         pack.update(lt.high_performance_seed())
@@ -37,6 +41,7 @@ def settings(preset: str, listen: str) -> dict[str, Any]:
         "outgoing_interfaces": listen.rsplit(":", 1)[0],
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
+        "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
         "alert_mask": (lt.alert_category.status | lt.alert_category.error
                        | lt.alert_category.storage),
     })
@@ -52,12 +57,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", action="store_true", help="the folder holds the whole file")
     p.add_argument("--done-file", type=Path, default=None, help="created when complete")
     p.add_argument("--max-seconds", type=float, default=600.0)
+    p.add_argument("--utp", action="store_true", help="also uTP (libtorrent's default)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    session = lt.session(settings(args.preset, args.listen))
+    session = lt.session(settings(args.preset, args.listen, args.utp))
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(str(args.torrent))
     params.save_path = str(args.save)
