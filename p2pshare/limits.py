@@ -56,6 +56,9 @@ RESPONSE_LINGER = 1.0 * SECONDS
 RESPONSE_TIMEOUT = 30 * SECONDS
 # A peer's connect() to the index server or another peer.
 CONNECT_TIMEOUT = 10 * SECONDS
+# Checking, once at start-up, that the name a peer is told to advertise resolves here; a
+# resolver slower than this counts as "does not resolve" (a warning, never a failure).
+RESOLVE_TIMEOUT = 3 * SECONDS
 # A peer that lost the index server (a P2P-CI peer, a swarm seeder) tries to reconnect
 # after RECONNECT_FIRST, doubling the delay after each failure up to RECONNECT_MAX: quick
 # after a restart, and no storm of connects while it is down. Each delay is spread by up

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +21,19 @@ from typing import IO, Any
 
 DEADLINE = 20.0  # seconds any single wait may take before the test fails
 POLL = 0.01
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether this machine can bind ``::1`` (tests over IPv6 are skipped without it)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+IPV6_LOOPBACK = has_ipv6_loopback()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "") -> Any:

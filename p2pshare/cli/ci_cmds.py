@@ -133,7 +133,7 @@ async def run_peer(args: argparse.Namespace) -> int:
         await peer.aclose()
         return fail(str(exc))
     print(f"[Peer] upload server on port {peer.upload_port}; advertising "
-          f"{join_hostport(peer.hostname, peer.upload_port)}", flush=True)
+          f"{peer.advertised.shown(peer.upload_port)}", flush=True)
     try:
         async with asyncio.TaskGroup() as tg:
             keeper = tg.create_task(peer.stay_connected())

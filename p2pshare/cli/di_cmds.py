@@ -101,7 +101,7 @@ async def serve_rs(args: argparse.Namespace) -> int:
         host, port = await server.start(args.host, args.port)
     except OSError as exc:
         return fail(f"cannot listen on {join_hostport(args.host, args.port)}: {exc}")
-    say(f"[RS] listening on {host} port {port} (TTL {args.ttl:g} s)")
+    say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
         await server.serve_forever()
     finally:
@@ -124,8 +124,8 @@ async def run_peer(args: argparse.Namespace) -> int:
                   trace=trace)
     try:
         await peer.start()
-        say(f"[Peer] RFC server on port {peer.me.port}, advertising {peer.me.host}:"
-            f"{peer.me.port}, {len(peer.index.local())} local RFC(s)")
+        say(f"[Peer] RFC server on port {peer.me.port}, advertising "
+            f"{peer.advertised.shown(peer.me.port)}, {len(peer.index.local())} local RFC(s)")
         reply = await peer.register()
         if reply.status != 200:  # e.g. 409 Address In Use, 503 over the RS's budgets
             return fail(f"the RS at {join_hostport(*args.rs)} refused to register us: "

@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import P2PError
-from ..host import join_hostport
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
 from ..swarm.fetch import SwarmDownload, first_error
@@ -102,7 +101,7 @@ async def share(args: argparse.Namespace) -> int:
                 await peer.share(path, manifest)
                 print(f"{manifest.id} {manifest.name}", flush=True)
             log.info("[Swarm] serving %d file(s) as %s until interrupted", len(manifests),
-                     join_hostport(*peer.address))
+                     peer.advertised.shown(peer.address[1]))
             await peer.stay_connected()
             return 0
     except (OSError, P2PError) as exc:
@@ -143,7 +142,7 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     print(final, flush=True)
     if args.seed:
         log.info("[Swarm] seeding %s as %s until interrupted", manifest.name,
-                 join_hostport(*peer.address))
+                 peer.advertised.shown(peer.address[1]))
         await peer.stay_connected()
     return 0
 

@@ -1,17 +1,18 @@
 """A whole P2P-DI peer: RFC server, RFC index, the RS messages, and the download algorithm.
 
 Strategy: ``start`` scans the folder into the index as local records, starts the RFC server
-and settles the address it advertises (``--hostname``, else the local address that routes
-to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL the RS stated,
-so two KeepAlives may be lost before the RS flags us. ``get`` is the handout's algorithm
-(docs/p2p-di.md#di-download): PQuery; try the active holders already in the index; then
-RFCQuery each active peer in turn, merge, and try the active holders it revealed; stop at
-the first complete download or when the active peers are exhausted. The RFCQueries run a
-few peers ahead (``QUERIES_AHEAD``) under the holders' connect and first-byte deadlines,
-so fake peers that accept and never answer cost seconds, not minutes. The holders of one
-step are asked at once with staggered starts (``peer.holders``: the first valid reply
-wins); a record with an unusable host, port or title is skipped with its reason, and our
-own folder refusing the file (``LocalIOError``) ends the download without blaming anyone.
+and settles the address it advertises (``net.advertise``: ``--advertise``, else the local
+address that routes to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL
+the RS stated, so two KeepAlives may be lost before the RS flags us. ``get`` is the
+handout's algorithm (docs/p2p-di.md#di-download): PQuery; try the active holders already in
+the index; then RFCQuery each active peer in turn, merge, and try the active holders it
+revealed; stop at the first complete download or when the active peers are exhausted. The
+RFCQueries run a few peers ahead (``QUERIES_AHEAD``) under the holders' connect and
+first-byte deadlines, so fake peers that accept and never answer cost seconds, not minutes.
+The holders of one step are asked at once with staggered starts (``peer.holders``: the first
+valid reply wins); a record with an unusable host, port or title is skipped with its reason,
+and our own folder refusing the file (``LocalIOError``) ends the download without blaming
+anyone.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from pathlib import Path
 from .. import limits
 from ..errors import LocalIOError, RemoteProtocolError, Status
 from ..host import address_problem, join_hostport
+from ..net.advertise import Advertised, advertised_host, local_address_towards
 from ..peer import paths
 from ..peer.client import Offer, holder_problem, room_in
 from ..peer.holders import DEFAULT_PATIENCE, HOLDER_FAILURES, Patience, fetch_first
 from ..protocol import di
 from ..registry import wire
-from ..registry.client import RSClient, local_ip_towards
+from ..registry.client import RSClient
 from .client import Declined, Fetched, offer_getrfc, rfc_query, save_rfc
 from .index import MergeResult, Remote, RFCIndex
 from .server import RFCServer
@@ -65,7 +67,8 @@ class DIPeer:
         rs: the registration server's (host, port).
         folder: where the RFC files are read from and downloaded to.
         hostname: the name to advertise; default the local address that routes to the RS.
-        bind, port: where the RFC server listens (port 0: any free port).
+        bind, port: where the RFC server listens (None: every address, IPv4 and IPv6;
+            port 0: any free port).
         trace: called with every message sent and received, ready to print.
         index: inject an index (e.g. one with a test clock).
         patience: how long holders get (``peer.holders``); tests shorten it.
@@ -73,7 +76,7 @@ class DIPeer:
 
     def __init__(
         self, rs: tuple[str, int], folder: Path, *, hostname: str | None = None,
-        bind: str = "0.0.0.0", port: int = 0, trace: wire.Trace | None = None,
+        bind: str | None = None, port: int = 0, trace: wire.Trace | None = None,
         index: RFCIndex | None = None, patience: Patience = DEFAULT_PATIENCE,
     ) -> None:
         self.folder = folder
@@ -84,6 +87,7 @@ class DIPeer:
         self.server = RFCServer(folder, self.index, trace)
         self._hostname = hostname
         self._bind = (bind, port)
+        self.advertised = Advertised("")  # settled by ``start``
 
     @property
     def me(self) -> di.PeerAddr:
@@ -99,8 +103,9 @@ class DIPeer:
         """
         self.index_folder()
         await self.server.start(*self._bind)
-        host = self._hostname or await local_ip_towards(self.rs.host, self.rs.port)
-        self.index.me = di.PeerAddr(host, self.server.port)
+        local = "" if self._hostname else await local_address_towards(self.rs.host, self.rs.port)
+        self.advertised = await advertised_host(self._hostname, self.rs.host, local)
+        self.index.me = di.PeerAddr(self.advertised.host, self.server.port)
 
     def index_folder(self) -> None:
         """Add every RFC file of the folder to the index as a local record."""

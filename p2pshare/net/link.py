@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .. import limits
 from ..errors import P2PError, PeerGone, ProtocolError, RemoteProtocolError
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request, State
 from ..protocol._events import ConnectionClosed
 from .stream import keepalive
@@ -82,7 +82,7 @@ class Link(asyncio.Protocol):
         self._transport = transport
         self.born = now()
         peer = transport.get_extra_info("peername")
-        self.peername = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+        self.peername = (plain_ip(str(peer[0])), int(peer[1])) if peer else ("?", 0)
         if not self.server.admit(self):
             self._closing = self._released = True
             transport.abort()

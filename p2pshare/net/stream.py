@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from .. import limits
 from ..errors import LocalProtocolError, P2PError, PeerGone
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response
 from ..protocol._events import ConnectionClosed, EndOfMessage, _Sentinel
 
@@ -31,7 +31,8 @@ class BaseStream:
         # lets a peer print the messages it exchanges, as the handout asks.
         self.on_bytes: Callable[[str, bytes], None] | None = None
         peer = peername if isinstance(peername, tuple) else None
-        self.peername: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+        self.peername: tuple[str, int] = ((plain_ip(str(peer[0])), int(peer[1])) if peer
+                                          else ("?", 0))
 
     async def _recv(self) -> bytes:
         """Up to RECV_CHUNK bytes; b"" at EOF. Raises ConnectionError/OSError on reset."""

@@ -86,7 +86,14 @@ class IndexClient:
         self._stream.on_bytes = self.printer
         if self.me_port == 0:  # a one-shot client with no upload server: name its own socket
             self.me_port = int(self._stream.writer.get_extra_info("sockname")[1])
-        log.info("[Peer] Connected to server at %s port %d", self.host, self.port)
+        log.info("[Peer] Connected to server at %s", join_hostport(self.host, self.port))
+
+    @property
+    def local_host(self) -> str:
+        """Our address on the connection to the server (what the server sees)."""
+        if self._stream is None:
+            raise PeerGone("not connected to the index server")
+        return str(self._stream.writer.get_extra_info("sockname")[0])
 
     async def wait_closed(self) -> None:
         """Return once the server has closed the connection (or it was never open).

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..backoff import Backoff
 from ..errors import P2PError, Status
-from ..host import host_name
+from ..net.advertise import Advertised, advertised_host
 from . import paths
 from .client import IndexClient, P2SReply, Printer, RFCDownload, download
 from .upload import UploadServer
@@ -38,11 +38,13 @@ class Peer:
     """A P2P-CI peer sharing the ``rfc<N>.txt`` files of ``folder``."""
 
     def __init__(self, folder: Path, server: tuple[str, int], *, hostname: str | None = None,
-                 upload_host: str = "0.0.0.0", upload_port: int = 0,
+                 upload_host: str | None = None, upload_port: int = 0,
                  printer: Printer | None = None) -> None:
         self.folder = folder
         self.server = server
-        self.hostname = hostname or host_name()  # A11: configurable
+        self._advertise = hostname  # A11: configurable
+        self.advertised = Advertised(hostname or "")  # settled by ``start``
+        self.hostname = self.advertised.host
         self.upload = UploadServer(folder)
         self._upload_addr = (upload_host, upload_port)
         self.printer = printer
@@ -54,7 +56,9 @@ class Peer:
         return self.upload.server.address[1]
 
     async def start(self) -> list[P2SReply]:
-        """Start the upload server, connect to the index, ADD every local RFC.
+        """Start the upload server, connect to the index, settle the host we advertise
+        (``net.advertise``: the given one, else our address on that connection), ADD every
+        local RFC.
 
         Raises:
             PeerGone: the index server cannot be reached.
@@ -62,6 +66,9 @@ class Peer:
         await self.upload.start(*self._upload_addr)
         self.index = IndexClient(*self.server, self.hostname, self.upload_port, self.printer)
         await self.index.connect()
+        self.advertised = await advertised_host(self._advertise, self.server[0],
+                                                self.index.local_host)
+        self.hostname = self.index.me_host = self.advertised.host
         return await self.register()
 
     async def register(self, only: set[int] | None = None) -> list[P2SReply]:

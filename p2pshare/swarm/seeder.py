@@ -29,6 +29,7 @@ import time
 
 from .. import limits
 from ..errors import Status
+from ..host import join_hostport
 from ..net.admission import Admission
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request
@@ -93,9 +94,9 @@ class PieceServer:
         """Connections holding an upload slot now."""
         return len(self._told)
 
-    async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
+    async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
-        log.info("[Swarm] piece server listening on %s port %d", *address)
+        log.info("[Swarm] piece server listening on %s", join_hostport(*address))
         return address
 
     async def aclose(self) -> None:

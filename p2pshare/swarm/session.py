@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import IntegrityError, P2PError
 from ..files import publish
+from ..net.advertise import Advertised, advertised_host
 from ..protocol.swarm import FileEntry
 from . import resume
 from .client import TrackerClient
@@ -34,19 +35,22 @@ _HEX = re.compile(r"[0-9a-f]+\Z")
 
 @dataclass(eq=False)
 class SwarmPeer:
-    """Our piece server and tracker connection; ``address`` is what others connect to."""
+    """Our piece server and tracker connection; ``address`` is what others connect to
+    (its host chosen by ``net.advertise``, whose note ``advertised`` keeps)."""
 
     library: Library
     server: PieceServer
     tracker: TrackerClient
     address: tuple[str, int]
+    advertised: Advertised = Advertised("")
 
     @classmethod
     @asynccontextmanager
     async def open(cls, tracker_host: str, tracker_port: int, *, advertise: str | None = None,
-                   listen: str = "0.0.0.0", port: int = 0, rate_limit: float | None = None
+                   listen: str | None = None, port: int = 0, rate_limit: float | None = None
                    ) -> AsyncIterator[SwarmPeer]:
-        """Start a piece server and connect to the tracker; close both on exit.
+        """Start a piece server on ``listen`` (None: every address, IPv4 and IPv6) and
+        connect to the tracker; close both on exit.
 
         Raises:
             PeerGone: the tracker cannot be reached.
@@ -58,7 +62,8 @@ class SwarmPeer:
         try:
             tracker = await TrackerClient.connect(tracker_host, tracker_port)
             try:
-                yield cls(library, server, tracker, (advertise or tracker.local_host, bound))
+                chosen = await advertised_host(advertise, tracker_host, tracker.local_host)
+                yield cls(library, server, tracker, (chosen.host, bound), chosen)
             finally:
                 await tracker.aclose()
         finally:

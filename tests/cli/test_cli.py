@@ -19,7 +19,7 @@ from p2pshare.samples import sample_text, write_sample_rfcs
 from ..aio import HOST, free_port
 from ..helpers import read_rest, read_until, run_cli, spawn_cli, wait_for
 
-SERVER_UP = re.compile(r"\[Server\] listening on \S+ port (\d+)")
+SERVER_UP = re.compile(r"\[Server\] listening on \S+:(\d+)")
 PEER_UP = re.compile(r"\[Peer\] upload server on port (\d+)")
 
 

@@ -40,7 +40,7 @@ def start_rs(started: list[subprocess.Popen[str]], *extra: str) -> int:
     started.append(rs)
     assert rs.stdout is not None
     seen = read_until(rs.stdout, "listening on")
-    port = re.search(r"listening on \S+ port (\d+)", seen)
+    port = re.search(r"listening on \S+:(\d+)", seen)
     assert port is not None, seen
     return int(port.group(1))
 
