@@ -56,6 +56,12 @@ def join_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def listen_label(host: str | None, port: int) -> str:
+    """What a server listens on, for a message: ``*:7734`` for every address (host None or
+    empty), else ``join_hostport``."""
+    return join_hostport(host, port) if host else f"*:{port}"
+
+
 def split_hostport(text: str, default_port: int) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6]:port``, ``[v6]`` or a bare IPv6 address ->
     (host, port); ``default_port`` when the text names none.

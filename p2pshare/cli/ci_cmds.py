@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import P2PError
-from ..host import host_name, join_hostport, parse_port, split_hostport
+from ..host import host_name, join_hostport, listen_label, parse_port, split_hostport
 from ..index.server import IndexServer
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
@@ -31,7 +31,7 @@ INDEX_PORT = 7734  # the handout's well-known port (docs/p2p-ci.md#well-known-po
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-CI sub-commands to ``sub``."""
     p = sub.add_parser("server", help="run the P2P-CI index server (and swarm tracker)")
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    p.add_argument("--host", default=None, help="address to listen on (default all)")
     p.add_argument("--port", type=port_arg, default=INDEX_PORT, help="TCP port (default 7734)")
     p.add_argument("--trust-named-hosts", action="store_true",
                    help="tracker: record the host a peer names, not the address it connects "
@@ -43,7 +43,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
     p.add_argument("--upload-port", type=port_arg, default=0,
                    help="upload port (0: any free port)")
-    p.add_argument("--hostname", help="host name to advertise (default: this host's name)")
+    p.add_argument("--listen", default=None,
+                   help="upload server address (default: all addresses, IPv4 and IPv6)")
+    p.add_argument("--hostname", help="host name to advertise (default: our address on the "
+                                      "connection to the server)")
     p.add_argument("--no-menu", action="store_true", help="serve until SIGINT/SIGTERM")
     p.set_defaults(func=cmd_peer)
 
@@ -95,12 +98,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     return run(serve_index(args.host, args.port, args.trust_named_hosts), messages_only=True)
 
 
-async def serve_index(host: str, port: int, trust_named_hosts: bool = False) -> int:
+async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False) -> int:
     server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts)
     try:
         await server.start(host, port)
     except OSError as exc:
-        return fail(f"cannot listen on {join_hostport(host, port)}: {exc}")
+        return fail(f"cannot listen on {listen_label(host, port)}: {exc}")
     try:
         await server.serve_forever()
     finally:
@@ -125,7 +128,7 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
 async def run_peer(args: argparse.Namespace) -> int:
     printer = None if args.no_menu else menu.print_wire
-    peer = Peer(args.dir, args.server, hostname=args.hostname,
+    peer = Peer(args.dir, args.server, hostname=args.hostname, upload_host=args.listen,
                 upload_port=args.upload_port, printer=printer)
     try:
         await peer.start()

@@ -11,7 +11,7 @@ from typing import Any
 from .. import limits
 from ..dipeer.peer import PEER_FAILURES, DIPeer
 from ..experiment import plan
-from ..host import join_hostport, machine
+from ..host import join_hostport, listen_label, machine
 from ..protocol import di
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
@@ -23,7 +23,7 @@ from .ci_cmds import address_arg, port_arg
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-DI sub-commands to ``sub``."""
     p = sub.add_parser("rs", help="run the P2P-DI registration server")
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    p.add_argument("--host", default=None, help="address to listen on (default all)")
     p.add_argument("--port", type=port_arg, default=limits.RS_PORT,
                    help=f"TCP port (default {limits.RS_PORT}; 0: any free port)")
     p.add_argument("--ttl", type=float, default=limits.DI_TTL,
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
     p.add_argument("--port", type=port_arg, default=0,
                    help="RFC server port (0: any free port)")
-    p.add_argument("--bind", default="0.0.0.0", help="RFC server address (default all)")
+    p.add_argument("--bind", default=None, help="RFC server address (default all)")
     p.add_argument("--hostname",
                    help="host name to advertise (default: the local address towards the RS)")
     p.add_argument("--no-menu", action="store_true",
@@ -100,7 +100,7 @@ async def serve_rs(args: argparse.Namespace) -> int:
     try:
         host, port = await server.start(args.host, args.port)
     except OSError as exc:
-        return fail(f"cannot listen on {join_hostport(args.host, args.port)}: {exc}")
+        return fail(f"cannot listen on {listen_label(args.host, args.port)}: {exc}")
     say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
         await server.serve_forever()

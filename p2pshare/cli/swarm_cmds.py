@@ -65,7 +65,7 @@ def _peer_args(p: argparse.ArgumentParser) -> None:
     _server_arg(p)
     p.add_argument("--host", default=None,
                    help="address other peers reach us at (default: ours towards the server)")
-    p.add_argument("--listen", default="0.0.0.0", help="piece server bind address")
+    p.add_argument("--listen", default=None, help="piece server bind address (default all)")
     p.add_argument("--port", type=int, default=0, help="piece server port (default: any)")
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
                    help="upload limit per second for all peers together, e.g. 10M")
