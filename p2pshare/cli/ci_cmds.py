@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("demo", help="run the handout's demo on this machine")
     p.add_argument("--dir", type=Path, help="keep the demo's files here (default: temporary)")
+    p.add_argument("--listen", default="127.0.0.1",
+                   help="the address the demo's server and peers listen on (default "
+                        "127.0.0.1; ::1 runs the demo over IPv6)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -237,4 +240,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
             import tempfile
 
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="p2pshare-")))
-        return run(run_demo(folder))
+        return run(run_demo(folder, args.listen))

@@ -86,3 +86,13 @@ def test_swarm_share_and_fetch_over_ipv6(tmp_path: Path) -> None:
                        timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "out" / "shared.bin").read_bytes() == shared.read_bytes()
+
+
+def test_the_demo_over_ipv6(tmp_path: Path) -> None:
+    done = run_cli(["demo", "--listen", V6, "--dir", str(tmp_path)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Every step behaved as the P2P-CI/1.0 handout specifies." in done.stdout
+    assert "✘" not in done.stdout
+    assert re.search(r"✔ \[::1\]:\d+ registered 2 RFCs", done.stdout), done.stdout
+    assert re.search(r"GET from \[::1\]:\d+: 200 OK", done.stdout), done.stdout
+    assert (tmp_path / "peerA" / "rfc2345.txt").read_bytes() == sample_text(2345, 28_000)
