@@ -34,7 +34,7 @@ from itertools import count, islice
 
 from .. import limits
 from ..errors import IntegrityError, OverBudget, RemoteProtocolError, Status
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..protocol import Request, Response
 from ..protocol import swarm as sp
 from .census import PieceCensus
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 TrackerAnswer = tuple[Response, bytes]
 _HEX = re.compile(r"[0-9a-f]{1,64}\Z")
-_MAPPED = "::ffff:"  # an IPv4 peer on a dual-stack socket
 
 
 @dataclass(eq=False)
@@ -116,7 +115,7 @@ class Tracker:
                      msg.status, msg.detail)
             return sp.response(msg.status)
         if isinstance(msg, sp.Announce) and not named and source:
-            msg = sp.Announce(msg.swarm, _plain(source), msg.port, msg.manifest)
+            msg = sp.Announce(msg.swarm, plain_ip(source), msg.port, msg.manifest)
         try:
             return self._apply(owner, source, msg)
         except OverBudget as exc:
@@ -228,8 +227,3 @@ class Tracker:
         entries = [sp.PeerEntry(m.host, m.port, m.pieces)
                    for m in others[: limits.MAX_PEERS_LISTED]]
         return sp.encode_peers(entries, swarm.manifest.count)
-
-
-def _plain(source: str) -> str:
-    """A source address as peers reach it: an IPv4 peer of a dual-stack socket unmapped."""
-    return source[len(_MAPPED):] if source.lower().startswith(_MAPPED) else source
