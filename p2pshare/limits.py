@@ -235,6 +235,13 @@ MAX_PIECE_SIZE = 16 * MiB
 MAX_PIECES = 15_000
 # Bytes of a shared file's name in UTF-8 (the usual file-system limit).
 MAX_SWARM_NAME = 255
+# A shared folder (a collection, docs/swarm.md#collections), checked by anyone who receives
+# its manifest: files listed (each non-empty one costs at least a piece, so MAX_PIECES
+# bounds them too), folders deep, and bytes of one relative path in UTF-8 (with the
+# download folder's own path it must fit the system's PATH_MAX, 4,096 bytes).
+MAX_COLLECTION_FILES = 10_000
+MAX_PATH_DEPTH = 32
+MAX_PATH_BYTES = 1024
 # Swarms one tracker connection may announce; each holds a manifest of up to 1 MiB.
 MAX_SWARMS_PER_PEER = 1024
 # Peers listed in one PEERS answer (a random sample when there are more).

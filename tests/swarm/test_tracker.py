@@ -28,9 +28,12 @@ DATA = bytes(range(256)) * 300  # 76,800 bytes: five pieces of 16 KiB
 
 
 def manifest(name: str = "f.bin") -> Manifest:
-    digests = tuple(hashlib.sha256(DATA[i:i + 16384]).digest()
-                    for i in range(0, len(DATA), 16384))
-    return Manifest(name, len(DATA), 16384, digests)
+    """A manifest of DATA named ``name``; another name is other content (the id does not
+    cover the name: ``f.bin`` is DATA itself)."""
+    data = DATA if name == "f.bin" else name.encode() + DATA[len(name):]
+    digests = tuple(hashlib.sha256(data[i:i + 16384]).digest()
+                    for i in range(0, len(data), 16384))
+    return Manifest(name, len(data), 16384, digests)
 
 
 async def ask(tracker: Tracker, owner: object, msg: sp.SwarmRequest) -> tuple[int, bytes]:
