@@ -15,7 +15,8 @@ renamed (``os.replace`` within its folder) only once the whole download is verif
 file whose final name already holds exactly its content counts as held, and one holding
 anything else stops the fetch. Only the files asked for (``--only``) and their folders
 are created. Folders appear while the download runs, holding only hidden temporary
-files until the end.
+files until the end. Files are created ``FETCHED_MODE`` (0o666) less the umask, folders
+0o777 less the umask, as any program's.
 
 Two fetches of one swarm into one folder would write the same temporary files: the lock
 file (``fcntl.flock``, held for the whole fetch) makes the second stop at once. The lock
@@ -43,6 +44,9 @@ from .pieces import bits
 from .storage import PieceFile, sized
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A fetched file's mode before the umask, as for any file a program creates (``touch``,
+# ``cp``): 0o644 under the usual umask 022, 0o664 under 002.
+FETCHED_MODE = 0o666
 LOCK_ATTEMPTS = 3  # a lock file removed under us each time means someone else is busy
 
 
@@ -130,7 +134,7 @@ class Target:
     """The files of ``manifest`` that a fetch into ``out_dir`` writes (``wanted``)."""
 
     def __init__(self, out_dir: Path, manifest: Manifest, wanted: list[int],
-                 mode: int = FILE_MODE) -> None:
+                 mode: int = FETCHED_MODE) -> None:
         self.out_dir = out_dir
         self.manifest = manifest
         self.wanted = wanted

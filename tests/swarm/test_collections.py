@@ -147,7 +147,7 @@ def listing(root: Path) -> dict[str, bytes]:
 
 def test_a_folder_is_shared_and_fetched_as_one_swarm(folder: Path, tmp_path: Path) -> None:
     logs, out = tmp_path / "logs", tmp_path / "out"
-    old = os.umask(0o022)
+    old = os.umask(0o002)  # inherited by the processes
     try:
         with server(logs) as address, seeder(folder, address, logs, "--piece-size", "16K"
                                              ) as swarm:
@@ -162,7 +162,7 @@ def test_a_folder_is_shared_and_fetched_as_one_swarm(folder: Path, tmp_path: Pat
     assert sorted(os.listdir(out)) == ["photos"]  # no temporary, resume or lock file
     assert not [p for p in (out / "photos").rglob(".*")]
     modes = {stat.S_IMODE(p.stat().st_mode) for p in (out / "photos").rglob("*") if p.is_file()}
-    assert modes == {0o644}  # 0666 less the umask, like any file a program creates
+    assert modes == {0o664}  # 0666 less the umask, like any file a program creates
     assert (entry["kind"], entry["files"], entry["name"]) == ("folder", 4, "photos")
     assert entry["size"] == sum(len(b) for b in listing(folder).values())
 
