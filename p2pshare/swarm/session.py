@@ -3,8 +3,10 @@
 Strategy: ``SwarmPeer`` starts the piece server, connects to the tracker and knows the
 address it advertises; ``share`` and ``Fetch`` are the steps behind the ``share`` and
 ``fetch`` commands, so that the CLI only parses arguments and shows progress. A fetch
-resumes from the verified pieces recorded beside its temporary file, verifies the whole
-file once every piece has arrived, and only then renames it to its name.
+takes the swarm's lock in its folder, opens the wanted files (``tree``: a file, or a
+folder's files picked by ``--only``), resumes from the verified pieces recorded in the
+folder, verifies the wanted files whole once every piece has arrived, and only then
+renames each to its name.
 """
 
 from __future__ import annotations

@@ -44,6 +44,23 @@ async def ask(tracker: Tracker, owner: object, msg: sp.SwarmRequest) -> tuple[in
 
 
 @arun
+async def test_the_same_content_under_another_name_joins_the_same_swarm() -> None:
+    """The id covers the content, not the name: a second seeder that calls the file
+    otherwise joins the swarm (the first name stays), but other content under that id is
+    refused."""
+    tracker, m = Tracker(), manifest()
+    renamed = m.renamed("copy of f.bin")
+    assert renamed.id == m.id
+    assert (await ask(tracker, object(), sp.Announce(m.id, "a", 1, m.to_bytes())))[0] == 200
+    assert (await ask(tracker, object(), sp.Announce(m.id, "b", 2, renamed.to_bytes()))
+            )[0] == 200
+    _, body = await ask(tracker, object(), sp.ListFiles())
+    assert [(f.swarm, f.name, f.kind) for f in sp.decode_files(body)] == [(m.id, "f.bin", "file")]
+    other = manifest("other.bin")
+    assert (await ask(tracker, object(), sp.Announce(m.id, "c", 3, other.to_bytes())))[0] == 400
+
+
+@arun
 async def test_announce_have_peers_files_and_drop() -> None:
     tracker, m = Tracker(), manifest()
     seed, leech = object(), object()
