@@ -105,31 +105,43 @@ class _Shared:
     sources: list[Source] | None  # None for a file
 
 
-def _check_share(args: argparse.Namespace) -> list[_Shared] | str:
-    """Every argument checked before any hashing (which may take minutes): each path is
-    a readable file or a folder of readable files, the piece size is one we allow, the
-    port is a port. Returns the paths to share, or the reason they cannot be."""
+class _Refused(Exception):
+    """``share`` cannot start: the reason and the exit status."""
+
+    def __init__(self, reason: str, status: Exit) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _check_share(args: argparse.Namespace) -> list[_Shared]:
+    """Every argument checked before any hashing (which may take minutes): the piece size
+    is one we allow, the port is a port, each path is a readable file or a folder of
+    readable files. (The server address was parsed with the command line.)
+
+    Raises:
+        _Refused: the first argument that is not usable.
+    """
     if args.piece_size is not None and \
             not limits.MIN_PIECE_SIZE <= args.piece_size <= limits.MAX_PIECE_SIZE:
-        return (f"--piece-size must be from {human(limits.MIN_PIECE_SIZE)} to "
-                f"{human(limits.MAX_PIECE_SIZE)}")
+        raise _Refused(f"--piece-size must be from {human(limits.MIN_PIECE_SIZE)} to "
+                       f"{human(limits.MAX_PIECE_SIZE)}", Exit.USAGE)
     if not 0 <= args.port <= 65535:
-        return f"--port {args.port} is not a port"
-    shared = []
-    for path in args.paths:
-        try:
-            if path.is_dir():
-                sources = scan_tree(path)
-                for source in sources:
-                    open_regular(source.where).close()
-                shared.append(_Shared(path, sum(s.size for s in sources), sources))
-            else:
-                with open_regular(path) as handle:
-                    shared.append(_Shared(path, os.fstat(handle.fileno()).st_size, None))
-        except (OSError, P2PError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            return f"cannot share {path}: {reason}"
-    return shared
+        raise _Refused(f"--port {args.port} is not a port", Exit.USAGE)
+    return [_check_path(path) for path in args.paths]
+
+
+def _check_path(path: Path) -> _Shared:
+    try:
+        if not path.is_dir():
+            with open_regular(path, follow=True) as handle:
+                return _Shared(path, os.fstat(handle.fileno()).st_size, None)
+        sources = scan_tree(path)
+        for source in sources:
+            open_regular(source.where).close()
+        return _Shared(path, sum(s.size for s in sources), sources)
+    except (OSError, P2PError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _Refused(f"cannot share {path}: {reason}", Exit.LOCAL) from None
 
 
 def _hash(item: _Shared, piece_size: int | None, advance: Callable[[int], None]) -> Manifest:
@@ -139,9 +151,10 @@ def _hash(item: _Shared, piece_size: int | None, advance: Callable[[int], None])
 
 
 async def share(args: argparse.Namespace) -> int:
-    checked = _check_share(args)
-    if isinstance(checked, str):
-        return fail(checked, Exit.LOCAL if checked.startswith("cannot share") else Exit.USAGE)
+    try:
+        checked = _check_share(args)
+    except _Refused as exc:
+        return fail(str(exc), exc.status)
     manifests = []
     for item in checked:
         try:

@@ -29,11 +29,14 @@ from typing import BinaryIO
 from .. import limits
 from ..errors import RemoteProtocolError
 from ..files import open_partial
+from ..net.runtime import raise_fd_limit
 from .manifest import Manifest, TreeFile, default_piece_size, local
 from .pieces import full, sha256_matches
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int], None]  # called with the bytes just processed
+# Descriptors a peer needs besides its shared files (sockets, the loop, logs).
+DESCRIPTORS_SPARE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,8 @@ def hash_file(path: Path, piece_size: int | None = None,
     """
     size = path.stat().st_size
     piece = piece_size or default_piece_size(size)
-    return Manifest(local(path.name), size, piece, _digests(path, size, piece, progress))
+    return Manifest(local(path.name), size, piece,
+                    _digests(path, size, piece, progress, follow=True))
 
 
 def scan_tree(root: Path) -> list[Source]:
@@ -122,18 +126,18 @@ def hash_tree(root: Path, sources: list[Source], piece_size: int | None = None,
     piece = piece_size or tree_piece_size([s.size for s in sources])
     digests: list[bytes] = []
     for source in sources:
-        digests += _digests(source.where, source.size, piece, progress)
+        digests += _digests(source.where, source.size, piece, progress, follow=False)
     files = tuple(TreeFile(s.path, s.size) for s in sources)
     return Manifest(local(root.resolve().name), sum(s.size for s in sources), piece,
                     tuple(digests), files)
 
 
-def _digests(path: Path, size: int, piece: int,
-             progress: ProgressCallback | None) -> tuple[bytes, ...]:
+def _digests(path: Path, size: int, piece: int, progress: ProgressCallback | None, *,
+             follow: bool) -> tuple[bytes, ...]:
     if -(-size // piece) > limits.MAX_PIECES:
         raise RemoteProtocolError(f"{path}: more than {limits.MAX_PIECES} pieces")
     digests: list[bytes] = []
-    with open_regular(path) as handle:
+    with open_regular(path, follow=follow) as handle:
         for offset in range(0, size, piece):
             data = os.pread(handle.fileno(), min(piece, size - offset), offset)
             digests.append(hashlib.sha256(data).digest())
@@ -142,14 +146,16 @@ def _digests(path: Path, size: int, piece: int,
     return tuple(digests)
 
 
-def open_regular(path: Path) -> BinaryIO:
-    """``path`` opened for reading, never through a symlink, only if a regular file (a
-    FIFO does not block the open).
+def open_regular(path: Path, *, follow: bool = False) -> BinaryIO:
+    """``path`` opened for reading, only if a regular file (a FIFO does not block the
+    open); through a symlink only if ``follow`` (a path the user named, not one found
+    inside a shared folder).
 
     Raises:
         OSError: anything else is there, or nothing.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    nofollow = 0 if follow else os.O_NOFOLLOW
+    fd = os.open(path, os.O_RDONLY | nofollow | os.O_NONBLOCK | os.O_CLOEXEC)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(f"{path} is not a regular file")
@@ -181,10 +187,11 @@ class PieceFile:
         """A swarm this process shares whole (hashed just before): the file ``path``, or
         the folder ``path`` with its ``sources``."""
         wheres = [s.where for s in sources] if sources else [path]
+        raise_fd_limit(len(wheres) + DESCRIPTORS_SPARE)  # each file stays open, for sendfile
         handles: list[BinaryIO | None] = []
         try:
             for where in wheres:
-                handles.append(open_regular(where))
+                handles.append(open_regular(where, follow=not sources))
         except OSError:
             for handle in handles:
                 assert handle is not None

@@ -16,7 +16,10 @@ file whose final name already holds exactly its content counts as held, and one 
 anything else stops the fetch. Only the files asked for (``--only``) and their folders
 are created. Folders appear while the download runs, holding only hidden temporary
 files until the end. Files are created ``FETCHED_MODE`` (0o666) less the umask, folders
-0o777 less the umask, as any program's.
+0o777 less the umask, as any program's. Every wanted file stays open for the whole fetch
+(its pieces are served while it downloads), and every folder until the renames: the
+process's soft open-file limit is raised to fit (``net.runtime.raise_fd_limit``); its
+hard limit bounds how many files of a folder one process can fetch or share.
 
 Two fetches of one swarm into one folder would write the same temporary files: the lock
 file (``fcntl.flock``, held for the whole fetch) makes the second stop at once. The lock
@@ -39,9 +42,10 @@ from typing import BinaryIO
 
 from ..errors import IntegrityError, LocalIOError
 from ..files import FILE_MODE, open_partial, sync_folder
+from ..net.runtime import raise_fd_limit
 from .manifest import Manifest, local
 from .pieces import bits
-from .storage import PieceFile, sized
+from .storage import DESCRIPTORS_SPARE, PieceFile, sized
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # A fetched file's mode before the umask, as for any file a program creates (``touch``,
@@ -140,6 +144,7 @@ class Target:
         self.wanted = wanted
         self.mode = mode
         self.slots: list[_Slot] = []
+        self._folders: dict[tuple[str, ...], int] = {}  # open folders, shared by their files
 
     @property
     def final(self) -> Path:
@@ -159,6 +164,7 @@ class Target:
         """
         m = self.manifest
         handles: list[BinaryIO | None] = [None] * len(m.layout)
+        raise_fd_limit(2 * len(self.wanted) + DESCRIPTORS_SPARE)  # a file and its folder each
         root = os.open(self.out_dir, _FOLDER)
         try:
             for i in self.wanted:
@@ -188,8 +194,10 @@ class Target:
         entry = self.manifest.layout[i]
         parts = [local(self.manifest.name), *entry.path.split("/")] if entry.path \
             else [local(self.manifest.name)]
-        folder = _folder(root, parts[:-1])
-        return _Slot(i, folder, parts[-1], part_name(self.manifest, i))
+        where = tuple(parts[:-1])
+        if where not in self._folders:
+            self._folders[where] = _folder(root, parts[:-1])
+        return _Slot(i, self._folders[where], parts[-1], part_name(self.manifest, i))
 
     def publish(self, piece_file: PieceFile) -> Path:
         """Flush every wanted file and give it its final name; returns the file or folder.
@@ -205,15 +213,15 @@ class Target:
             os.fsync(handle.fileno())
             os.replace(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder)
             slot.done = True
-            _sync(slot.folder)
+        for folder in self._folders.values():
+            _sync(folder)
         sync_folder(self.out_dir)
         return self.final
 
     def close(self) -> None:
-        for slot in self.slots:
-            if slot.folder >= 0:
-                os.close(slot.folder)
-                slot.folder = -1
+        for fd in self._folders.values():
+            os.close(fd)
+        self._folders.clear()
         self.slots.clear()
 
 

@@ -17,7 +17,7 @@ from p2pshare import limits
 from p2pshare.cli.exits import Exit
 from p2pshare.errors import IntegrityError, RemoteProtocolError
 from p2pshare.swarm.manifest import Manifest, TreeFile
-from p2pshare.swarm.storage import hash_tree, scan_tree
+from p2pshare.swarm.storage import PieceFile, hash_file, hash_tree, scan_tree
 from p2pshare.swarm.tree import Target
 
 from ..helpers import run_cli, wait_for
@@ -112,6 +112,14 @@ def test_scan_skips_symlinks_and_empty_folders(tmp_path: Path) -> None:
     assert [s.path for s in sources] == ["_.hidden", "empty", "sub/b.txt"]
     manifest = hash_tree(root, sources, PIECE)
     assert manifest.name == "tree" and manifest.count == 3 and manifest.size == len(DATA) + 1
+
+
+def test_a_symlink_named_on_the_command_line_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "real.bin").write_bytes(DATA)
+    (tmp_path / "link.bin").symlink_to(tmp_path / "real.bin")
+    manifest = hash_file(tmp_path / "link.bin", PIECE)
+    assert manifest.name == "link.bin" and manifest.size == len(DATA)
+    PieceFile.open_complete(tmp_path / "link.bin", manifest).close()
 
 
 def test_fetch_never_follows_a_symlink_planted_in_the_tree(tmp_path: Path) -> None:
