@@ -150,8 +150,9 @@ MAX_DOWNLOAD = 1 * GiB
 FREE_SPACE_MARGIN = 1 * MiB
 # Bytes of a file name in UTF-8 on common file systems (ext4, XFS, APFS, NTFS in UTF-16).
 MAX_NAME_BYTES = 255
-# Of those, what a name chosen by a sender may use (files.safe_name): the rest is kept for
-# the longest decoration we add beside it, ``.<name>.<16 hex>.resume.json`` (30 bytes).
+# Of those, what a name chosen by a sender may use (files.safe_name) when our temporary
+# name decorates it (an RFC download's ``.<name>.<16 hex>.part``); a swarm's temporary names
+# are made from the swarm id alone and keep no room (``swarm.tree``).
 TEMP_NAME_ROOM = 32
 
 # --- holders (docs/p2p-ci.md#a10) --------------------------------------------------------

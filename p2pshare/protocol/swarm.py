@@ -188,7 +188,7 @@ def _interpret(req: Request, body: bytes) -> SwarmRequest:
 
 
 def parse_id(text: str) -> str:
-    """A swarm id: 64 lower-case hex digits (SHA-256 of the manifest).
+    """A swarm id: 64 lower-case hex digits (SHA-256 of the manifest without its name).
 
     Raises:
         RemoteProtocolError: anything else.
