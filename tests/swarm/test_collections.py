@@ -16,10 +16,14 @@ import pytest
 from p2pshare import limits
 from p2pshare.cli.exits import Exit
 from p2pshare.errors import IntegrityError, RemoteProtocolError
+from p2pshare.index.server import IndexServer
 from p2pshare.swarm.manifest import Manifest, TreeFile
+from p2pshare.swarm.session import Fetch, SwarmPeer
 from p2pshare.swarm.storage import PieceFile, hash_file, hash_tree, scan_tree
+from p2pshare.swarm.tracker import Tracker
 from p2pshare.swarm.tree import Target
 
+from ..aio import HOST, arun, serving
 from ..helpers import run_cli, wait_for
 from .procs import LOCAL, fetch, files, seeder, server, verified_pieces
 
@@ -120,6 +124,38 @@ def test_a_symlink_named_on_the_command_line_is_followed(tmp_path: Path) -> None
     manifest = hash_file(tmp_path / "link.bin", PIECE)
     assert manifest.name == "link.bin" and manifest.size == len(DATA)
     PieceFile.open_complete(tmp_path / "link.bin", manifest).close()
+
+
+def test_two_files_whose_local_names_coincide_stop_the_share(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "a:b").write_bytes(b"one")
+    (root / "a_b").write_bytes(b"two")  # "a:b" is "a_b" once made safe
+    with pytest.raises(RemoteProtocolError, match="would both be"):
+        scan_tree(root)
+
+
+@arun
+async def test_fetch_only_asks_for_the_pieces_of_the_files_it_picks(tmp_path: Path) -> None:
+    root = tmp_path / "seed" / "tree"
+    (root / "big").mkdir(parents=True)
+    (root / "big" / "one.bin").write_bytes(os.urandom(5 * PIECE))
+    (root / "big" / "two.bin").write_bytes(os.urandom(3 * PIECE + 7))
+    (root / "small.txt").write_bytes(b"small" * 1000)
+    sources = scan_tree(root)
+    manifest = hash_tree(root, sources, PIECE)
+    out = tmp_path / "out"
+    async with serving(IndexServer(tracker=Tracker())) as port, \
+            SwarmPeer.open(HOST, port, listen=HOST) as seed, \
+            SwarmPeer.open(HOST, port, listen=HOST) as me:
+        await seed.share(root, manifest, sources)
+        job = Fetch(me, out, ["*.txt", "big/t*"])
+        final = await job.run(job.prepare(await job.resolve(manifest.id)))
+        sent = seed.server.bytes_sent
+    assert final == out / "tree"
+    assert listing(final) == {"big/two.bin": (root / "big" / "two.bin").read_bytes(),
+                              "small.txt": b"small" * 1000}
+    assert sent == 3 * PIECE + 7 + 5000  # not a byte of big/one.bin
 
 
 def test_fetch_never_follows_a_symlink_planted_in_the_tree(tmp_path: Path) -> None:
