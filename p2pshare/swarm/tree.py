@@ -185,9 +185,13 @@ class Target:
         finally:
             os.close(root)
         piece_file = PieceFile(m, handles, 0, self.final)
-        for slot in self.slots:
-            if slot.done:
-                _check_whole(piece_file, slot, self.final)
+        try:
+            for slot in self.slots:
+                if slot.done:
+                    _check_whole(piece_file, slot, self.final)
+        except BaseException:
+            piece_file.close()
+            raise
         return piece_file
 
     def _slot(self, root: int, i: int) -> _Slot:
