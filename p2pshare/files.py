@@ -64,21 +64,22 @@ _EXTENSION = 16  # bytes of an extension kept whole when a long name is shortene
 _HASH = 8  # hex digits of the full name's SHA-256 added to a shortened name
 
 
-def safe_name(name: str) -> str:
+def safe_name(name: str, room: int = limits.TEMP_NAME_ROOM) -> str:
     """The local name for a file a sender calls ``name`` (see the module text).
 
     Forbidden characters become ``_``; surrounding blanks and final dots go; a leading dot
-    or a reserved name gets a ``_`` in front; a name over ``MAX_NAME_BYTES -
-    TEMP_NAME_ROOM`` bytes of UTF-8 keeps its extension and the start of its stem, followed
-    by ``~`` and a hash of the whole name. Deterministic, and ``safe_name(safe_name(n)) ==
-    safe_name(n)``.
+    or a reserved name gets a ``_`` in front; a name over ``MAX_NAME_BYTES - room`` bytes
+    of UTF-8 (``room``: what the caller's temporary names add to it; 0 for a caller whose
+    temporary names do not contain the name) keeps its extension and the start of its
+    stem, followed by ``~`` and a hash of the whole name. Deterministic, and
+    ``safe_name(safe_name(n, r), r) == safe_name(n, r)``.
     """
     text = "".join("_" if c in _FORBIDDEN or not c.isprintable() and c != " "
                    or 0xD800 <= ord(c) <= 0xDFFF else c for c in name)
     text = text.strip().rstrip(". ")
     if not text or text.startswith(".") or text.split(".")[0].rstrip().upper() in _RESERVED:
         text = f"_{text}"
-    return _shorten(text, limits.MAX_NAME_BYTES - limits.TEMP_NAME_ROOM)
+    return _shorten(text, limits.MAX_NAME_BYTES - room)
 
 
 def _shorten(name: str, size: int) -> str:
@@ -115,9 +116,10 @@ def create_temp(folder: Path, final_name: str,
     raise FileExistsError(errno.EEXIST, f"no free temporary name for {final_name}", str(folder))
 
 
-def open_partial(path: Path) -> int:
-    """Create a long-lived partial file read-write (``O_EXCL``), or open the one an earlier
-    run left, never through a symlink and only if it is a regular file.
+def open_partial(path: Path | str, mode: int = FILE_MODE, dir_fd: int | None = None) -> int:
+    """Create a long-lived partial file read-write (``O_EXCL``, ``mode`` less the umask), or
+    open the one an earlier run left, never through a symlink and only if it is a regular
+    file. ``dir_fd``: ``path`` is relative to that open folder (as ``os.open``'s).
 
     A partial file from an earlier run is reused on resume; its content is trusted only
     after its pieces are hashed again.
@@ -126,10 +128,11 @@ def open_partial(path: Path) -> int:
         OSError: ``path`` is a symlink (ELOOP), not a regular file, or cannot be opened.
     """
     try:
-        return os.open(path, os.O_RDWR | os.O_EXCL | _CREATE, FILE_MODE)
+        return os.open(path, os.O_RDWR | os.O_EXCL | _CREATE, mode, dir_fd=dir_fd)
     except FileExistsError:
         pass
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", str(path))

@@ -153,8 +153,9 @@ MAX_DOWNLOAD = 1 * GiB
 FREE_SPACE_MARGIN = 1 * MiB
 # Bytes of a file name in UTF-8 on common file systems (ext4, XFS, APFS, NTFS in UTF-16).
 MAX_NAME_BYTES = 255
-# Of those, what a name chosen by a sender may use (files.safe_name): the rest is kept for
-# the longest decoration we add beside it, ``.<name>.<16 hex>.resume.json`` (30 bytes).
+# Of those, what a name chosen by a sender may use (files.safe_name) when our temporary
+# name decorates it (an RFC download's ``.<name>.<16 hex>.part``); a swarm's temporary names
+# are made from the swarm id alone and keep no room (``swarm.tree``).
 TEMP_NAME_ROOM = 32
 
 # --- holders (docs/p2p-ci.md#a10) --------------------------------------------------------
@@ -238,6 +239,13 @@ MAX_PIECE_SIZE = 16 * MiB
 MAX_PIECES = 15_000
 # Bytes of a shared file's name in UTF-8 (the usual file-system limit).
 MAX_SWARM_NAME = 255
+# A shared folder (a collection, docs/swarm.md#collections), checked by anyone who receives
+# its manifest: files listed (each non-empty one costs at least a piece, so MAX_PIECES
+# bounds them too), folders deep, and bytes of one relative path in UTF-8 (with the
+# download folder's own path it must fit the system's PATH_MAX, 4,096 bytes).
+MAX_COLLECTION_FILES = 10_000
+MAX_PATH_DEPTH = 32
+MAX_PATH_BYTES = 1024
 # Swarms one tracker connection may announce; each holds a manifest of up to 1 MiB.
 MAX_SWARMS_PER_PEER = 1024
 # Peers listed in one PEERS answer (a random sample when there are more).

@@ -6,23 +6,29 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from .. import limits
 from ..errors import P2PError
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
 from ..swarm.fetch import SwarmDownload, first_error
-from ..swarm.resume import local_name
-from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
-from ..swarm.storage import hash_file
+from ..swarm.manifest import Manifest
+from ..swarm.session import Ambiguous, Fetch, SwarmPeer
+from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
+from ..swarm.tree import Locked, final_path
 from ._run import fail, run
 from .ci_cmds import INDEX_PORT, address_arg  # the swarm tracker is in the index server
+from .exits import Exit, from_error
 from .progress import ProgressView, human
 from .text import cell, shown
 
@@ -33,7 +39,7 @@ _REFRESH = 0.1  # seconds between progress-bar refreshes
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the swarm sub-commands to ``sub``."""
-    p = sub.add_parser("share", help="hash files and serve their pieces to the swarm")
+    p = sub.add_parser("share", help="hash files or folders and serve their pieces to the swarm")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--piece-size", type=size_arg, default=None,
                    help="piece size, e.g. 256K or 1M (default: 256K, more for big files)")
@@ -44,6 +50,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("target", metavar="ID-or-NAME", help="swarm id, id prefix, or file name")
     p.add_argument("--out", type=Path, default=Path("."), help="folder for the file")
     p.add_argument("--seed", action="store_true", help="keep serving it once complete")
+    p.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                   help="of a folder, fetch only the files whose relative path matches this "
+                        "glob (repeatable), e.g. 'docs/*.pdf'")
     _peer_args(p)
     p.set_defaults(func=lambda a: run(fetch(a)))
 
@@ -86,26 +95,84 @@ def _peer(args: argparse.Namespace) -> Any:
 
 
 # --------------------------------------------------------------------------- share
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """One PATH of ``share``: a file, or a folder with the files found in it."""
+
+    path: Path
+    size: int
+    sources: list[Source] | None  # None for a file
+
+
+class _Refused(Exception):
+    """``share`` cannot start: the reason and the exit status."""
+
+    def __init__(self, reason: str, status: Exit) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _check_share(args: argparse.Namespace) -> list[_Shared]:
+    """Every argument checked before any hashing (which may take minutes): the piece size
+    is one we allow, the port is a port, each path is a readable file or a folder of
+    readable files. (The server address was parsed with the command line.)
+
+    Raises:
+        _Refused: the first argument that is not usable.
+    """
+    if args.piece_size is not None and \
+            not limits.MIN_PIECE_SIZE <= args.piece_size <= limits.MAX_PIECE_SIZE:
+        raise _Refused(f"--piece-size must be from {human(limits.MIN_PIECE_SIZE)} to "
+                       f"{human(limits.MAX_PIECE_SIZE)}", Exit.USAGE)
+    if not 0 <= args.port <= 65535:
+        raise _Refused(f"--port {args.port} is not a port", Exit.USAGE)
+    return [_check_path(path) for path in args.paths]
+
+
+def _check_path(path: Path) -> _Shared:
+    try:
+        if not path.is_dir():
+            with open_regular(path, follow=True) as handle:
+                return _Shared(path, os.fstat(handle.fileno()).st_size, None)
+        sources = scan_tree(path)
+        for source in sources:
+            open_regular(source.where).close()
+        return _Shared(path, sum(s.size for s in sources), sources)
+    except (OSError, P2PError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _Refused(f"cannot share {path}: {reason}", Exit.LOCAL) from None
+
+
+def _hash(item: _Shared, piece_size: int | None, advance: Callable[[int], None]) -> Manifest:
+    if item.sources is None:
+        return hash_file(item.path, piece_size, advance)
+    return hash_tree(item.path, item.sources, piece_size, advance)
+
+
 async def share(args: argparse.Namespace) -> int:
+    try:
+        checked = _check_share(args)
+    except _Refused as exc:
+        return fail(str(exc), exc.status)
     manifests = []
-    for path in args.paths:
+    for item in checked:
         try:
-            with ProgressView(f"hashing {path.name}", path.stat().st_size) as view:
-                manifests.append(await asyncio.to_thread(hash_file, path, args.piece_size,
+            with ProgressView(f"hashing {item.path.name}", item.size) as view:
+                manifests.append(await asyncio.to_thread(_hash, item, args.piece_size,
                                                          view.advance))
         except (OSError, P2PError) as exc:
-            return fail(f"cannot share {path}: {exc}")
+            return fail(f"cannot share {item.path}: {exc}", Exit.LOCAL)
     try:
         async with _peer(args) as peer:
-            for path, manifest in zip(args.paths, manifests, strict=True):
-                await peer.share(path, manifest)
+            for item, manifest in zip(checked, manifests, strict=True):
+                await peer.share(item.path, manifest, item.sources)
                 print(f"{manifest.id} {manifest.name}", flush=True)
-            log.info("[Swarm] serving %d file(s) as %s until interrupted", len(manifests),
+            log.info("[Swarm] serving %d swarm(s) as %s until interrupted", len(manifests),
                      peer.advertised.shown(peer.address[1]))
             await peer.stay_connected()
             return 0
     except (OSError, P2PError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
 
 
 # --------------------------------------------------------------------------- fetch
@@ -116,21 +183,21 @@ async def fetch(args: argparse.Namespace) -> int:
     except Ambiguous as exc:
         _print_files(exc.matches)
         return fail(f"{len(exc.matches)} swarms are named {args.target!r}: give an id", 2)
+    except Locked as exc:
+        return fail(str(exc), Exit.LOCAL)
     except (OSError, P2PError) as exc:
         return fail(str(exc))
 
 
 async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
-    job = Fetch(peer, args.out)
+    job = Fetch(peer, args.out, args.only)
     manifest = await job.resolve(args.target)
-    final = args.out / local_name(manifest)
-    if check_existing(final, manifest):
-        log.info("[Swarm] %s is already complete", final)
-        if args.seed:
-            await peer.share(final, manifest)
-    else:
+    try:
         download = job.prepare(manifest)
-        with ProgressView(shown(manifest.name), manifest.size) as view:
+        p = download.progress()
+        if p.pieces == p.count:
+            log.info("[Swarm] %s is already complete", final_path(args.out, manifest))
+        with ProgressView(shown(manifest.name), p.size) as view:
             try:
                 async with asyncio.TaskGroup() as tg:
                     shower = tg.create_task(_show(view, download))
@@ -139,6 +206,8 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
             except BaseExceptionGroup as group:
                 raise first_error(group) from None
             _refresh(view, download)
+    finally:
+        job.close()
     print(final, flush=True)
     if args.seed:
         log.info("[Swarm] seeding %s as %s until interrupted", manifest.name,
@@ -180,14 +249,16 @@ async def files(args: argparse.Namespace) -> int:
 
 
 def _entry_json(e: FileEntry) -> dict[str, Any]:
-    return {"id": e.swarm, "name": e.name, "size": e.size, "piece_size": e.piece_size,
-            "seeders": e.seeders, "leechers": e.leechers, "availability": e.copies}
+    return {"id": e.swarm, "name": e.name, "kind": e.kind, "files": max(e.files, 1),
+            "size": e.size, "piece_size": e.piece_size, "seeders": e.seeders,
+            "leechers": e.leechers, "availability": e.copies}
 
 
 def _print_files(entries: list[FileEntry]) -> None:
-    table = Table("name", "size", "id", "seeders", "leechers", "availability")
+    table = Table("name", "size", "files", "id", "seeders", "leechers", "availability")
     for e in entries:
-        table.add_row(cell(e.name), human(e.size), e.swarm[:12], str(e.seeders), str(e.leechers),
-                      f"{e.copies:.2f}")
+        name = cell(e.name) + ("/" if e.files else "")
+        table.add_row(name, human(e.size), str(max(e.files, 1)), e.swarm[:12], str(e.seeders),
+                      str(e.leechers), f"{e.copies:.2f}")
     Console(soft_wrap=True).print(table)
 

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .. import limits
@@ -86,18 +87,23 @@ class SwarmDownload:
         rng: source of the picker's random tie-breaks.
         rejoin: reconnects the tracker and announces us again (returns once back); without
             it a tracker failure ends the download.
+        wanted: the pieces to fetch (of the files asked for); None: every piece.
     """
 
     def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address, *,
                  resume_path: Path | None = None, rng: random.Random | None = None,
-                 rejoin: Callable[[], Awaitable[None]] | None = None) -> None:
+                 rejoin: Callable[[], Awaitable[None]] | None = None,
+                 wanted: int | None = None) -> None:
         self.file = piece_file
         self.manifest: Manifest = piece_file.manifest
         self.tracker = tracker
         self.me = me
         self.resume_path = resume_path
         self.rejoin = rejoin
-        self.picker = Picker(self.manifest.count, piece_file.have, rng)
+        self.wanted = full(self.manifest.count) if wanted is None else wanted
+        # The picker counts the pieces we do not want as held: it never asks for them.
+        self.picker = Picker(self.manifest.count, piece_file.have | ~self.wanted
+                             & full(self.manifest.count), rng)
         self.links: dict[Address, PeerLink | None] = {}  # None while connecting
         self.strikes: Counter[Address] = Counter()
         self.banned: set[Address] = set()
@@ -112,12 +118,14 @@ class SwarmDownload:
         self._slot_freed = False
 
     def progress(self) -> Progress:
-        m, have = self.manifest, self.file.have
-        done = have.bit_count() * m.piece_size
-        if m.count and have >> (m.count - 1) & 1:  # the last piece may be short
-            done -= m.piece_size - m.length(m.count - 1)
+        m, have = self.manifest, self.file.have & self.wanted
         connected = sum(1 for link in self.links.values() if link is not None)
-        return Progress(done, m.size, have.bit_count(), m.count, connected)
+        return Progress(m.bytes_in(have), self._size, have.bit_count(),
+                        self.wanted.bit_count(), connected)
+
+    @cached_property
+    def _size(self) -> int:
+        return self.manifest.bytes_in(self.wanted)
 
     async def run(self) -> None:
         """Return once every piece is verified in the temporary file.

@@ -157,14 +157,14 @@ class PieceServer:
             link.send_now(sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
                           EndOfMessage())
             return
-        offset, length = place
+        handle, offset, length = place
         link.send_now(sp.piece_head(length, have))
         if self.throttle is None:
-            await link.sendfile(pf.handle, offset, length)
+            await link.sendfile(handle, offset, length)
         else:  # paced in small runs: the downloader sees steady progress (roster.judge)
             for at in range(offset, offset + length, limits.THROTTLE_RUN):
                 run = min(limits.THROTTLE_RUN, offset + length - at)
                 await self.throttle.take(run)
-                await link.sendfile(pf.handle, at, run)
+                await link.sendfile(handle, at, run)
         link.send_now(EndOfMessage())
         self.bytes_sent += length

@@ -85,7 +85,7 @@ class _Swarm:
         m = self.manifest
         copies = self.census.copies() if m.count else float(len(self.members))
         return sp.FileEntry(m.id, m.size, m.piece_size, self.seeders,
-                            len(self.members) - self.seeders, copies, m.name)
+                            len(self.members) - self.seeders, copies, m.name, len(m.files))
 
 
 class Tracker:
@@ -167,7 +167,10 @@ class Tracker:
             return sp.response(Status.CONFLICT)
         swarm = self.swarms.get(msg.swarm)
         if swarm is not None and msg.manifest != swarm.manifest.to_bytes():
-            raise IntegrityError("manifest does not match its id")
+            # Another name for the same content is the same swarm (the id does not cover
+            # the name): it must still be a canonical manifest of this id. The first
+            # announcer's name stays the swarm's.
+            Manifest.from_bytes(msg.manifest, msg.swarm)
         member = swarm.members.get(owner) if swarm else None
         old = (member.host, member.port) if member else None
         self.books.check_join(owner, source, msg.swarm, len(msg.manifest), address, old,
