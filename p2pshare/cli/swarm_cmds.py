@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("target", metavar="ID-or-NAME", help="swarm id, id prefix, or file name")
     p.add_argument("--out", type=Path, default=Path("."), help="folder for the file")
     p.add_argument("--seed", action="store_true", help="keep serving it once complete")
+    p.add_argument("--max-download-rate", type=size_arg, default=None, metavar="BYTES",
+                   help="download limit per second for all peers together, e.g. 2M")
+    p.add_argument("--no-upload", action="store_true",
+                   help="serve nothing: no piece server, and the tracker is never told of us")
     _peer_args(p)
     p.set_defaults(func=lambda a: run(fetch(a)))
 
@@ -81,9 +85,14 @@ def size_arg(text: str) -> int:
     return int(m.group(1)) * unit
 
 
-def _peer(args: argparse.Namespace) -> Any:
+def _peer(args: argparse.Namespace, downloading: bool = False) -> Any:
+    """The peer of a share or fetch (``downloading``); a fetch gives up reaching the index
+    server after ``--timeout`` if it has one, and otherwise retries for ever, like share."""
     return SwarmPeer.open(*args.server, advertise=args.host, listen=args.listen,
-                          port=args.port, rate_limit=args.max_upload_rate)
+                          port=args.port, rate_limit=args.max_upload_rate,
+                          download_rate=args.max_download_rate if downloading else None,
+                          upload=not (downloading and args.no_upload),
+                          give_up=getattr(args, "timeout", None) if downloading else None)
 
 
 # --------------------------------------------------------------------------- share
@@ -102,7 +111,7 @@ async def share(args: argparse.Namespace) -> int:
                 await peer.share(path, manifest)
                 print(f"{manifest.id} {manifest.name}", flush=True)
             log.info("[Swarm] serving %d file(s) as %s until interrupted", len(manifests),
-                     join_hostport(*peer.address))
+                     join_hostport(*peer.served_at))
             await peer.stay_connected()
             return 0
     except (OSError, P2PError) as exc:
@@ -111,8 +120,10 @@ async def share(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- fetch
 async def fetch(args: argparse.Namespace) -> int:
+    if args.seed and args.no_upload:
+        return fail("--seed and --no-upload exclude each other", 2)
     try:
-        async with _peer(args) as peer:
+        async with _peer(args, downloading=True) as peer:
             return await _fetch(args, peer)
     except Ambiguous as exc:
         _print_files(exc.matches)
@@ -143,7 +154,7 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     print(final, flush=True)
     if args.seed:
         log.info("[Swarm] seeding %s as %s until interrupted", manifest.name,
-                 join_hostport(*peer.address))
+                 join_hostport(*peer.served_at))
         await peer.stay_connected()
     return 0
 

@@ -5,6 +5,13 @@ address it advertises; ``share`` and ``Fetch`` are the steps behind the ``share`
 ``fetch`` commands, so that the CLI only parses arguments and shows progress. A fetch
 resumes from the verified pieces recorded beside its temporary file, verifies the whole
 file once every piece has arrived, and only then renames it to its name.
+
+A peer may start before its index server: the first connection retries with backoff
+(``TrackerClient.reach``), for ever or for ``give_up`` seconds. A peer opened with
+``upload=False`` starts no piece server and announces nothing (it only asks the tracker
+who holds what), so no other peer ever tries to connect to it. A shared file that changes
+on disk is withdrawn by the library; the peer then tells the tracker by reconnecting
+(a closed connection's records vanish) and announcing every file it still serves.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import IntegrityError, P2PError
 from ..files import publish
+from ..net.rate import RateLimiter, limiter
 from ..protocol.swarm import FileEntry
 from . import resume
 from .client import TrackerClient
@@ -26,7 +34,7 @@ from .fetch import SwarmDownload
 from .manifest import Manifest
 from .pieces import full
 from .seeder import PieceServer
-from .storage import Library, PieceFile
+from .storage import FileWatch, Library, PieceFile
 
 log = logging.getLogger(__name__)
 _HEX = re.compile(r"[0-9a-f]+\Z")
@@ -34,56 +42,88 @@ _HEX = re.compile(r"[0-9a-f]+\Z")
 
 @dataclass(eq=False)
 class SwarmPeer:
-    """Our piece server and tracker connection; ``address`` is what others connect to."""
+    """Our piece server and tracker connection; ``address`` is what others connect to
+    (None, with no ``server``, for a peer that does not upload)."""
 
     library: Library
-    server: PieceServer
+    server: PieceServer | None
     tracker: TrackerClient
-    address: tuple[str, int]
+    address: tuple[str, int] | None
+    download_limit: RateLimiter | None = None  # all our downloads together
+    withdrawn: list[str] = field(default_factory=list)  # not yet told to the tracker
 
     @classmethod
     @asynccontextmanager
     async def open(cls, tracker_host: str, tracker_port: int, *, advertise: str | None = None,
-                   listen: str = "0.0.0.0", port: int = 0, rate_limit: float | None = None
-                   ) -> AsyncIterator[SwarmPeer]:
-        """Start a piece server and connect to the tracker; close both on exit.
+                   listen: str = "0.0.0.0", port: int = 0, rate_limit: float | None = None,
+                   download_rate: float | None = None, upload: bool = True,
+                   give_up: float | None = None) -> AsyncIterator[SwarmPeer]:
+        """Start a piece server (unless ``upload`` is off) and connect to the tracker,
+        retrying while it is not up (for ``give_up`` seconds; None: for ever); close both
+        on exit. ``rate_limit`` and ``download_rate`` are bytes per second, or None.
 
         Raises:
-            PeerGone: the tracker cannot be reached.
+            PeerGone: the tracker cannot be reached (only with ``give_up``).
             OSError: the piece server cannot listen.
         """
         library = Library()
-        server = PieceServer(library, rate_limit=rate_limit)
-        _, bound = await server.start(listen, port)
+        server = PieceServer(library, rate_limit=rate_limit) if upload else None
+        bound = (await server.start(listen, port))[1] if server else 0
         try:
-            tracker = await TrackerClient.connect(tracker_host, tracker_port)
+            tracker = await TrackerClient.reach(tracker_host, tracker_port, give_up)
             try:
-                yield cls(library, server, tracker, (advertise or tracker.local_host, bound))
+                address = (advertise or tracker.local_host, bound) if server else None
+                peer = cls(library, server, tracker, address, limiter(download_rate))
+                library.on_withdrawn = peer._withdrawn
+                yield peer
             finally:
                 await tracker.aclose()
         finally:
-            await server.aclose()
+            if server is not None:
+                await server.aclose()
             library.close()
+
+    @property
+    def served_at(self) -> tuple[str, int]:
+        """The address we announce (a peer that does not upload cannot share)."""
+        if self.address is None:
+            raise P2PError("this peer does not upload: it cannot share a file")
+        return self.address
 
     async def share(self, path: Path, manifest: Manifest) -> None:
         """Serve the whole of ``path`` (hashed into ``manifest``) and tell the tracker."""
+        address = self.served_at
         self.library.add(PieceFile.open_complete(path, manifest))
-        await self.tracker.announce(manifest, *self.address)
+        await self.tracker.announce(manifest, *address)
         if manifest.count:
             await self.tracker.have(manifest.id, full(manifest.count))
+
+    def _withdrawn(self, piece_file: PieceFile) -> None:
+        """The library stopped serving a changed file: drop our tracker records (closing
+        the connection does; ``stay_connected`` reconnects and announces the rest)."""
+        self.withdrawn.append(piece_file.manifest.name)
+        self.tracker.stream.close()
 
     async def stay_connected(self) -> None:
         """Run until cancelled: whenever the tracker connection drops, reconnect and
         announce every file we serve again, with its verified pieces."""
         while True:
             await self.tracker.wait_closed()
-            log.warning("[Swarm] lost the index server; reconnecting")
+            if self.withdrawn:
+                log.warning("[Swarm] telling the index server that we no longer serve %s",
+                            ", ".join(self.withdrawn))
+                self.withdrawn.clear()
+            else:
+                log.warning("[Swarm] lost the index server; reconnecting")
             await self.rejoin()
 
     async def rejoin(self) -> None:
         """Reconnect to the tracker (retrying with backoff) and announce every file we
-        serve, complete or not, with its verified pieces."""
-        await self.tracker.rejoin(self.library.files.values(), self.address)
+        serve, complete or not, with its verified pieces (nothing if we do not upload)."""
+        if self.address is None:
+            await self.tracker.rejoin([], ("", 0))
+        else:
+            await self.tracker.rejoin(self.library.files.values(), self.address)
 
 
 
@@ -146,7 +186,8 @@ class Fetch:
         resume.save(resume_path, manifest, held)  # now, while the disk has room for it
         self.peer.library.add(piece_file)
         self.download = SwarmDownload(piece_file, self.peer.tracker, self.peer.address,
-                                 resume_path=resume_path, rejoin=self.peer.rejoin)
+                                      resume_path=resume_path, rejoin=self.peer.rejoin,
+                                      limiter=self.peer.download_limit)
         return self.download
 
     async def run(self, download: SwarmDownload) -> Path:
@@ -157,7 +198,8 @@ class Fetch:
                 it runs, a lost tracker is reconnected while peers keep sending).
         """
         manifest, piece_file = download.manifest, download.file
-        await self.peer.tracker.announce(manifest, *self.peer.address)
+        if self.peer.address is not None:
+            await self.peer.tracker.announce(manifest, *self.peer.address)
         while True:
             await download.run()
             bad = await asyncio.to_thread(_bad_pieces, piece_file)
@@ -171,6 +213,7 @@ class Fetch:
         # In a thread: flushing a big file takes a while, and meanwhile we keep serving.
         await asyncio.to_thread(publish, piece_file.fd, piece_file.path, final)
         piece_file.path = final
+        piece_file.watch = FileWatch(final)  # seeded from now on: changes withdraw it
         resume.paths(self.out_dir, manifest)[1].unlink(missing_ok=True)
         return final
 

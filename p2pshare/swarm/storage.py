@@ -7,22 +7,35 @@ front, piece by piece at each piece's offset; memory holds at most the pieces in
 whatever the file's size. ``Library`` is what a piece server may serve: the verified
 pieces of the files this process shares or downloads, addressed by (swarm id, index)
 only, so no path from the network ever reaches the file system.
+
+A file shared whole may be changed under us (edited, rewritten, replaced, deleted): its
+pieces would then no longer verify, and downloaders would count honest seeders as liars.
+So a complete file is watched (``FileWatch``: size, mtime and inode as ``os.stat`` gives
+them when it is shared, compared again at most once per ``limits.SEED_STAT_INTERVAL``
+when a piece of it is asked for). A changed file is withdrawn from the library with a
+warning: it is no longer served, and the library's ``on_withdrawn`` hook lets its owner
+tell the tracker. Pieces are not hashed again: a file being changed may still be changing,
+and a fresh ``share`` publishes the new content as the swarm it now is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import limits
 from ..files import open_partial, safe_name
 from .manifest import Manifest, default_piece_size
 from .pieces import full, sha256_matches
 
 ProgressCallback = Callable[[int], None]  # called with the bytes just processed
+log = logging.getLogger(__name__)
 
 
 def hash_file(path: Path, piece_size: int | None = None,
@@ -46,6 +59,41 @@ def hash_file(path: Path, piece_size: int | None = None,
     return Manifest(safe_name(path.name), size, piece, tuple(digests))
 
 
+class FileWatch:
+    """Notices that the file at ``path`` changed since the watch began: another size,
+    modification time, inode or device, or no file at all. ``os.stat`` runs at most once
+    per ``interval`` seconds (of ``clock``); a change, once seen, stays seen."""
+
+    def __init__(self, path: Path, interval: float = limits.SEED_STAT_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path, self.interval, self.clock = path, interval, clock
+        self.signature = self._stat()
+        self.checked = clock()
+        self.change = ""  # what changed, once it has
+
+    def _stat(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+    def changed(self) -> bool:
+        """Whether the file changed (``change`` then says how)."""
+        now = self.clock()
+        if self.change or now - self.checked < self.interval:
+            return bool(self.change)
+        self.checked = now
+        now_sig = self._stat()
+        if now_sig is None:
+            self.change = "it is gone"
+        elif self.signature is not None and now_sig != self.signature:
+            self.change = ("its size changed" if now_sig[0] != self.signature[0] else
+                           "it was modified" if now_sig[2:] == self.signature[2:] else
+                           "it was replaced by another file")
+        return bool(self.change)
+
+
 @dataclass(eq=False)
 class PieceFile:
     """One shared or partly downloaded file, and the pieces of it we hold verified.
@@ -54,18 +102,20 @@ class PieceFile:
         manifest: what the file must hold.
         handle: the open file (binary, unbuffered) that pieces are read from.
         have: bit mask of verified pieces; only these are ever served.
+        watch: notices changes to a complete file on disk (None: not watched).
     """
 
     manifest: Manifest
     handle: BinaryIO
     have: int = 0
     path: Path = field(default_factory=Path)
+    watch: FileWatch | None = None
 
     @classmethod
     def open_complete(cls, path: Path, manifest: Manifest) -> PieceFile:
         """A file this process shares whole (hashed just before)."""
         handle = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
-        return cls(manifest, handle, full(manifest.count), path)
+        return cls(manifest, handle, full(manifest.count), path, FileWatch(path))
 
     @classmethod
     def create_partial(cls, path: Path, manifest: Manifest) -> PieceFile:
@@ -117,19 +167,43 @@ class PieceFile:
 
 
 class Library:
-    """The files a piece server may serve, by swarm id."""
+    """The files a piece server may serve, by swarm id.
+
+    Attributes:
+        on_withdrawn: called with a file withdrawn because it changed on disk.
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, PieceFile] = {}
+        self.on_withdrawn: Callable[[PieceFile], None] | None = None
+        self._retired: list[PieceFile] = []  # withdrawn; an upload may still be sending
 
     def add(self, piece_file: PieceFile) -> None:
         self.files[piece_file.manifest.id] = piece_file
 
     def get(self, swarm: str) -> PieceFile | None:
-        return self.files.get(swarm)
+        """The file of ``swarm`` if we serve it, and it has not changed on disk."""
+        piece_file = self.files.get(swarm)
+        if piece_file is not None and piece_file.watch and piece_file.watch.changed():
+            self.withdraw(piece_file)
+            return None
+        return piece_file
+
+    def withdraw(self, piece_file: PieceFile) -> None:
+        """Stop serving a file that changed on disk, and say so."""
+        watch = piece_file.watch
+        log.warning("[Swarm] %s changed on disk since it was shared (%s): no longer serving "
+                    "it (its pieces would fail downloaders' checks); share it again to "
+                    "publish the new content", piece_file.path,
+                    watch.change if watch else "changed")
+        del self.files[piece_file.manifest.id]
+        self._retired.append(piece_file)
+        if self.on_withdrawn is not None:
+            self.on_withdrawn(piece_file)
 
     def close(self) -> None:
-        for piece_file in self.files.values():
+        for piece_file in [*self.files.values(), *self._retired]:
             piece_file.close()
         self.files.clear()
+        self._retired.clear()
 
