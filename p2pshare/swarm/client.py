@@ -220,7 +220,7 @@ async def _retrying(attempt: Callable[[], Awaitable[None]], server: tuple[str, i
             delay = backoff.next_delay()
             if end is not None and time.monotonic() + delay > end:
                 raise
-            log.info("[Swarm] index server at %s not reachable (%s), retrying in %.1f s",
+            log.info("[Swarm] index server at %s not reachable (%s); retry in %.2f s",
                      join_hostport(*server), exc or type(exc).__name__, delay)
         await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
 

@@ -20,7 +20,7 @@ def test_share_started_before_the_index_server(tmp_path: Path) -> None:
     data.write_bytes(os.urandom(100_000))
     address = f"127.0.0.1:{free_port()}"
     with running(["share", str(data), "--server", address, *LOCAL], logs) as sharer:
-        sharer.wait_line(rf"index server at {address} not reachable .*retrying in [\d.]+ s")
+        sharer.wait_line(rf"index server at {address} not reachable .*; retry in [\d.]+ s")
         port = address.split(":")[1]
         with running(["server", "--host", "127.0.0.1", "--port", port], logs) as index:
             index.wait_line("listening on")
