@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from p2pshare.errors import PeerGone
 from p2pshare.protocol.swarm import PeerEntry
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.session import Fetch, SwarmPeer
 
-from ..aio import HOST, arun
+from ..aio import HOST, arun, free_port
 from ..helpers import async_retry
 from .test_faults import MiB, make_file, tracker_server
 
@@ -93,3 +95,17 @@ async def _listed(port: int, manifest: Manifest, expected: list[tuple[str, int] 
                   ) -> bool:
     entries = await _peers(port, manifest)
     return [(e.host, e.port) for e in entries or []] == expected
+
+
+@arun
+async def test_reaching_an_absent_server_gives_up_only_when_told(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """With ``give_up`` (fetch --timeout), the first connection is retried with a log line
+    per attempt and the last failure is raised once the next attempt would start too late."""
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    with pytest.raises(PeerGone):
+        await TrackerClient.reach(HOST, port, give_up=0.5)
+    retries = re.findall(rf"index server at {HOST}:{port} not reachable .*; retry in "
+                         r"([\d.]+) s", caplog.text)
+    assert retries and float(retries[0]) <= 0.25  # from RECONNECT_FIRST, doubling
