@@ -17,6 +17,7 @@ from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.session import Fetch, SwarmPeer
+from p2pshare.swarm.storage import FileWatch
 
 from ..aio import HOST, arun, free_port
 from ..helpers import async_retry
@@ -109,3 +110,39 @@ async def test_reaching_an_absent_server_gives_up_only_when_told(
     retries = re.findall(rf"index server at {HOST}:{port} not reachable .*; retry in "
                          r"([\d.]+) s", caplog.text)
     assert retries and float(retries[0]) <= 0.25  # from RECONNECT_FIRST, doubling
+
+
+def test_file_watch_looks_once_per_interval_and_names_the_change(tmp_path: Path) -> None:
+    """On an injected clock: a change is seen only once the interval has passed, and
+    stays seen; a new modification time, another size, another inode and no file at all
+    each count."""
+    now = [0.0]
+    path = tmp_path / "f"
+
+    def watch() -> FileWatch:
+        path.write_bytes(b"one")
+        os.utime(path, ns=(10**18, 10**18))
+        return FileWatch(path, 1.0, lambda: now[0])
+
+    w = watch()
+    os.utime(path, ns=(10**18, 10**18 + 1))  # touched: same bytes, another mtime
+    assert not w.changed()  # not looked at again within the interval
+    now[0] += 1.0
+    assert w.changed() and w.change == "it was modified"
+    os.utime(path, ns=(10**18, 10**18))
+    now[0] += 1.0
+    assert w.changed()  # once seen, stays seen
+    w = watch()
+    path.write_bytes(b"longer")
+    now[0] += 1.0
+    assert w.changed() and w.change == "its size changed"
+    w = watch()
+    (tmp_path / "g").write_bytes(b"one")  # same size and time, written beside it
+    os.utime(tmp_path / "g", ns=(10**18, 10**18))
+    (tmp_path / "g").replace(path)  # as editors save: another inode
+    now[0] += 1.0
+    assert w.changed() and w.change == "it was replaced by another file"
+    w = watch()
+    path.unlink()
+    now[0] += 1.0
+    assert w.changed() and w.change == "it is gone"
