@@ -24,6 +24,7 @@ from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
 from ..swarm.storage import hash_file
 from ._run import fail, run
 from .ci_cmds import INDEX_PORT, address_arg  # the swarm tracker is in the index server
+from .exits import Exit
 from .progress import ProgressView, human
 from .text import cell, shown
 
@@ -121,7 +122,7 @@ async def share(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- fetch
 async def fetch(args: argparse.Namespace) -> int:
     if args.seed and args.no_upload:
-        return fail("--seed and --no-upload exclude each other", 2)
+        return fail("--seed and --no-upload exclude each other", Exit.USAGE)
     try:
         async with _peer(args, downloading=True) as peer:
             return await _fetch(args, peer)
