@@ -259,6 +259,14 @@ SWARM_MAX_UPLOADS = 64
 # A piece server with an upload rate limit sends a piece in runs of this many bytes, each
 # when the limit allows, so that downloaders see steady progress, not a pause then a burst.
 THROTTLE_RUN = 16 * KiB
+# A rate limiter (uploads, or downloads with --max-download-rate) grants this many seconds
+# of its rate at a time (at least THROTTLE_RUN, at most RECV_CHUNK): the connections that
+# share it interleave finely, and 50 ms is far under any deadline a downloader judges by.
+RATE_RUN_SECONDS = 0.05 * SECONDS
+# A piece server checks that a file it shares whole is unchanged on disk (os.stat: size,
+# mtime, inode) at most this often, before serving a piece of it: a changed file is
+# withdrawn, at most this long after the change, instead of sending pieces that fail.
+SEED_STAT_INTERVAL = 1 * SECONDS
 # Seconds a peer told 503 waits before asking that piece server again.
 BUSY_RETRY_AFTER = 2 * SECONDS
 # A piece-server connection that sends no request for this long is closed.

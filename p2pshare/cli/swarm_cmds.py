@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="of a folder, fetch only the files whose relative path matches this "
                         "glob (repeatable), e.g. 'docs/*.pdf'")
+    p.add_argument("--max-download-rate", type=size_arg, default=None, metavar="BYTES",
+                   help="download limit per second for all peers together, e.g. 2M")
+    p.add_argument("--no-upload", action="store_true",
+                   help="serve nothing: no piece server, and the tracker is never told of us")
     _peer_args(p)
     p.set_defaults(func=lambda a: run(fetch(a)))
 
@@ -89,9 +93,14 @@ def size_arg(text: str) -> int:
     return int(m.group(1)) * unit
 
 
-def _peer(args: argparse.Namespace) -> Any:
+def _peer(args: argparse.Namespace, downloading: bool = False) -> Any:
+    """The peer of a share or fetch (``downloading``); a fetch gives up reaching the index
+    server after ``--timeout`` if it has one, and otherwise retries for ever, like share."""
     return SwarmPeer.open(*args.server, advertise=args.host, listen=args.listen,
-                          port=args.port, rate_limit=args.max_upload_rate)
+                          port=args.port, rate_limit=args.max_upload_rate,
+                          download_rate=args.max_download_rate if downloading else None,
+                          upload=not (downloading and args.no_upload),
+                          give_up=getattr(args, "timeout", None) if downloading else None)
 
 
 # --------------------------------------------------------------------------- share
@@ -168,7 +177,7 @@ async def share(args: argparse.Namespace) -> int:
                 await peer.share(item.path, manifest, item.sources)
                 print(f"{manifest.id} {manifest.name}", flush=True)
             log.info("[Swarm] serving %d swarm(s) as %s until interrupted", len(manifests),
-                     peer.advertised.shown(peer.address[1]))
+                     peer.advertised.shown(peer.served_at[1]))
             await peer.stay_connected()
             return 0
     except (OSError, P2PError) as exc:
@@ -177,8 +186,10 @@ async def share(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- fetch
 async def fetch(args: argparse.Namespace) -> int:
+    if args.seed and args.no_upload:
+        return fail("--seed and --no-upload exclude each other", Exit.USAGE)
     try:
-        async with _peer(args) as peer:
+        async with _peer(args, downloading=True) as peer:
             return await _fetch(args, peer)
     except Ambiguous as exc:
         _print_files(exc.matches)
@@ -211,7 +222,7 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
     print(final, flush=True)
     if args.seed:
         log.info("[Swarm] seeding %s as %s until interrupted", manifest.name,
-                 peer.advertised.shown(peer.address[1]))
+                 peer.advertised.shown(peer.served_at[1]))
         await peer.stay_connected()
     return 0
 

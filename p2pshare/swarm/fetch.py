@@ -17,6 +17,10 @@ When the tracker connection fails and a ``rejoin`` was given, the download goes 
 the peers it is connected to while ``rejoin`` reconnects (with backoff, for as long as it
 takes) and announces our pieces again; polling resumes once it is back. A download that
 completes meanwhile ends normally: its last HAVE is then simply not sent.
+
+Options: a shared ``RateLimiter`` paces the reads of every piece link (the process's
+download rate limit); a download with no address of its own (``me`` None: a leech that
+does not upload) never announces or reports pieces, so no peer is told to connect to it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
 from ..host import join_hostport
+from ..net.rate import RateLimiter
 from ..protocol import Response, get_header
 from ..protocol.swarm import PeerEntry, decode_ranges
 from .client import TrackerClient
@@ -82,24 +87,27 @@ class SwarmDownload:
     Args:
         piece_file: the temporary file; also served by our piece server meanwhile.
         tracker: our tracker connection (the swarm must already be announced).
-        me: our own piece server's address as announced, never connected to.
+        me: our own piece server's address as announced, never connected to; None when we
+            serve nothing (then we never report pieces to the tracker).
         resume_path: where the verified pieces are recorded, or None.
         rng: source of the picker's random tie-breaks.
         rejoin: reconnects the tracker and announces us again (returns once back); without
             it a tracker failure ends the download.
         wanted: the pieces to fetch (of the files asked for); None: every piece.
+        limiter: paces the reads of every piece link together, or None.
     """
 
-    def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address, *,
+    def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address | None, *,
                  resume_path: Path | None = None, rng: random.Random | None = None,
                  rejoin: Callable[[], Awaitable[None]] | None = None,
-                 wanted: int | None = None) -> None:
+                 wanted: int | None = None, limiter: RateLimiter | None = None) -> None:
         self.file = piece_file
         self.manifest: Manifest = piece_file.manifest
         self.tracker = tracker
         self.me = me
         self.resume_path = resume_path
         self.rejoin = rejoin
+        self.limiter = limiter
         self.wanted = full(self.manifest.count) if wanted is None else wanted
         # The picker counts the pieces we do not want as held: it never asks for them.
         self.picker = Picker(self.manifest.count, piece_file.have | ~self.wanted
@@ -186,15 +194,17 @@ class SwarmDownload:
 
     async def _report(self) -> None:
         pieces = self.unreported
-        if pieces:  # forgotten only once told: a report cut short is sent again
+        # Forgotten only once told: a report cut short is sent again. Unannounced: never.
+        if pieces and self.me is not None:
             await self.tracker.have(self.manifest.id, pieces)
             self.unreported &= ~pieces
 
     def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
         listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
         whole = full(self.manifest.count)
-        downloaders = sorted([a for a, p in listed.items() if p != whole] + [self.me])
-        self.picker.set_stripe(downloaders.index(self.me), len(downloaders))
+        me = self.me or ("", 0)  # unlisted: stripe 0, which the first listed one shares
+        downloaders = sorted([a for a, p in listed.items() if p != whole] + [me])
+        self.picker.set_stripe(downloaders.index(me), len(downloaders))
         for address in [a for a in self.picker.peers if a not in listed]:
             if address not in self.links:
                 self.picker.remove_peer(address)
@@ -225,7 +235,7 @@ class SwarmDownload:
         link = None
         slow, wait = False, limits.PEER_RETRY_DELAY
         try:
-            link = await PeerLink.connect(address)
+            link = await PeerLink.connect(address, self.limiter)
             self.links[address] = link
             await self._drive(link)
         except _Slow as exc:

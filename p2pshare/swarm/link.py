@@ -8,7 +8,10 @@ second over recent pieces, when the oldest request started to be served (the mom
 the previous answer ended) and how much of its answer has arrived (``progress``), by which
 the downloader judges it (``roster.judge``). While a piece's
 body arrives, the socket's receive low-water mark (``SO_RCVLOWAT``) makes the kernel wake
-us for whole runs of it instead of every few packets (``limits.MAX_RCVLOWAT``).
+us for whole runs of it instead of every few packets (``limits.MAX_RCVLOWAT``). Piece
+links may share a download rate limiter (``net.rate``): each read is at most one run of
+it and is paid for before the next, so the kernel's receive window, filling while we
+wait, slows every sender to the limit together.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections import deque
 from .. import limits
 from ..errors import PeerGone
 from ..host import join_hostport
+from ..net.rate import RateLimiter
 from ..net.stream import open_stream
 from ..protocol import Response
 from ..protocol import swarm as sp
@@ -33,8 +37,10 @@ class PipelinedStream:
     """Requests written at once, answers read in order; reading survives cancellation."""
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, max_body: int) -> None:
+                 writer: asyncio.StreamWriter, max_body: int,
+                 limiter: RateLimiter | None = None) -> None:
         self.address = address
+        self.limiter = limiter
         self.reader, self.writer = reader, writer
         self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
@@ -72,14 +78,17 @@ class PipelinedStream:
 
     async def _receive(self) -> None:
         self._set_low_water(self._low_water())
+        pace = self.limiter
         try:
-            data = await self.reader.read(limits.RECV_CHUNK)
+            data = await self.reader.read(pace.run if pace else limits.RECV_CHUNK)
         except (ConnectionError, OSError):
             data = b""
         if data:
             self.last_byte = time.monotonic()
             self.received += len(data)
-        self.client.receive_data(data)
+        self.client.receive_data(data)  # kept, even if the wait below is cancelled
+        if pace is not None and data:
+            await pace.take(len(data))
 
     def _set_low_water(self, lowat: int) -> None:
         if lowat != self._lowat and self._sock is not None:
@@ -97,8 +106,8 @@ class PeerLink(PipelinedStream):
     """A pipelined piece connection to ``address``."""
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
-        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE)
+                 writer: asyncio.StreamWriter, limiter: RateLimiter | None = None) -> None:
+        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE, limiter)
         self.queue: deque[int] = deque()  # pieces asked, oldest first
         self.rate: float | None = None  # bytes per second, once a piece has arrived
         self.head_since = time.monotonic()  # when the oldest request began to be served
@@ -108,10 +117,12 @@ class PeerLink(PipelinedStream):
         self.idle_since: float | None = None  # when it last had nothing to ask for
 
     @classmethod
-    async def connect(cls, address: Address) -> PeerLink:
-        """Raises: PeerGone if the peer cannot be reached."""
+    async def connect(cls, address: Address, limiter: RateLimiter | None = None) -> PeerLink:
+        """A link whose reads ``limiter`` paces, if given.
+
+        Raises: PeerGone if the peer cannot be reached."""
         stream = await open_stream(*address, sp.client_connection())
-        return cls(address, stream.reader, stream.writer)
+        return cls(address, stream.reader, stream.writer, limiter)
 
     def request(self, swarm: str, index: int) -> None:
         """Ask for piece ``index`` (answers come in the order asked)."""

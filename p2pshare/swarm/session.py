@@ -7,6 +7,13 @@ takes the swarm's lock in its folder, opens the wanted files (``tree``: a file, 
 folder's files picked by ``--only``), resumes from the verified pieces recorded in the
 folder, verifies the wanted files whole once every piece has arrived, and only then
 renames each to its name.
+
+A peer may start before its index server: the first connection retries with backoff
+(``TrackerClient.reach``), for ever or for ``give_up`` seconds. A peer opened with
+``upload=False`` starts no piece server and announces nothing (it only asks the tracker
+who holds what), so no other peer ever tries to connect to it. A shared file that changes
+on disk is withdrawn by the library; the peer then tells the tracker by reconnecting
+(a closed connection's records vanish) and announcing every file it still serves.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import P2PError
 from ..net.advertise import Advertised, advertised_host
+from ..net.rate import RateLimiter, limiter
 from ..protocol.swarm import FileEntry
 from . import resume, tree
 from .client import TrackerClient
@@ -28,7 +36,7 @@ from .fetch import SwarmDownload
 from .manifest import Manifest
 from .pieces import bits, full
 from .seeder import PieceServer
-from .storage import Library, PieceFile, Source
+from .storage import FileWatch, Library, PieceFile, Source
 
 log = logging.getLogger(__name__)
 _HEX = re.compile(r"[0-9a-f]+\Z")
@@ -37,61 +45,93 @@ _HEX = re.compile(r"[0-9a-f]+\Z")
 @dataclass(eq=False)
 class SwarmPeer:
     """Our piece server and tracker connection; ``address`` is what others connect to
-    (its host chosen by ``net.advertise``, whose note ``advertised`` keeps)."""
+    (its host chosen by ``net.advertise``, whose note ``advertised`` keeps; None, with no
+    ``server``, for a peer that does not upload)."""
 
     library: Library
-    server: PieceServer
+    server: PieceServer | None
     tracker: TrackerClient
-    address: tuple[str, int]
+    address: tuple[str, int] | None
     advertised: Advertised = Advertised("")
+    download_limit: RateLimiter | None = None  # all our downloads together
+    withdrawn: list[str] = field(default_factory=list)  # not yet told to the tracker
 
     @classmethod
     @asynccontextmanager
     async def open(cls, tracker_host: str, tracker_port: int, *, advertise: str | None = None,
-                   listen: str | None = None, port: int = 0, rate_limit: float | None = None
-                   ) -> AsyncIterator[SwarmPeer]:
-        """Start a piece server on ``listen`` (None: every address, IPv4 and IPv6) and
-        connect to the tracker; close both on exit.
+                   listen: str | None = None, port: int = 0, rate_limit: float | None = None,
+                   download_rate: float | None = None, upload: bool = True,
+                   give_up: float | None = None) -> AsyncIterator[SwarmPeer]:
+        """Start a piece server on ``listen`` (None: every address, IPv4 and IPv6) unless
+        ``upload`` is off, and connect to the tracker, retrying while it is not up (for
+        ``give_up`` seconds; None: for ever); close both on exit. ``rate_limit`` and
+        ``download_rate`` are bytes per second, or None.
 
         Raises:
-            PeerGone: the tracker cannot be reached.
+            PeerGone: the tracker cannot be reached (only with ``give_up``).
             OSError: the piece server cannot listen.
         """
         library = Library()
-        server = PieceServer(library, rate_limit=rate_limit)
-        _, bound = await server.start(listen, port)
+        server = PieceServer(library, rate_limit=rate_limit) if upload else None
+        bound = (await server.start(listen, port))[1] if server else 0
         try:
-            tracker = await TrackerClient.connect(tracker_host, tracker_port)
+            tracker = await TrackerClient.reach(tracker_host, tracker_port, give_up)
             try:
                 chosen = await advertised_host(advertise, tracker_host, tracker.local_host)
-                yield cls(library, server, tracker, (chosen.host, bound), chosen)
+                address = (chosen.host, bound) if server else None
+                peer = cls(library, server, tracker, address, chosen, limiter(download_rate))
+                library.on_withdrawn = peer._withdrawn
+                yield peer
             finally:
                 await tracker.aclose()
         finally:
-            await server.aclose()
+            if server is not None:
+                await server.aclose()
             library.close()
+
+    @property
+    def served_at(self) -> tuple[str, int]:
+        """The address we announce (a peer that does not upload cannot share)."""
+        if self.address is None:
+            raise P2PError("this peer does not upload: it cannot share a file")
+        return self.address
 
     async def share(self, path: Path, manifest: Manifest,
                     sources: list[Source] | None = None) -> None:
         """Serve the whole of ``path`` (a file, or a folder with its ``sources``: hashed
         into ``manifest``) and tell the tracker."""
+        address = self.served_at
         self.library.add(PieceFile.open_complete(path, manifest, sources))
-        await self.tracker.announce(manifest, *self.address)
+        await self.tracker.announce(manifest, *address)
         if manifest.count:
             await self.tracker.have(manifest.id, full(manifest.count))
+
+    def _withdrawn(self, piece_file: PieceFile) -> None:
+        """The library stopped serving a changed file: drop our tracker records (closing
+        the connection does; ``stay_connected`` reconnects and announces the rest)."""
+        self.withdrawn.append(piece_file.manifest.name)
+        self.tracker.stream.close()
 
     async def stay_connected(self) -> None:
         """Run until cancelled: whenever the tracker connection drops, reconnect and
         announce every file we serve again, with its verified pieces."""
         while True:
             await self.tracker.wait_closed()
-            log.warning("[Swarm] lost the index server; reconnecting")
+            if self.withdrawn:
+                log.warning("[Swarm] telling the index server that we no longer serve %s",
+                            ", ".join(self.withdrawn))
+                self.withdrawn.clear()
+            else:
+                log.warning("[Swarm] lost the index server; reconnecting")
             await self.rejoin()
 
     async def rejoin(self) -> None:
         """Reconnect to the tracker (retrying with backoff) and announce every file we
-        serve, complete or not, with its verified pieces."""
-        await self.tracker.rejoin(self.library.files.values(), self.address)
+        serve, complete or not, with its verified pieces (nothing if we do not upload)."""
+        if self.address is None:
+            await self.tracker.rejoin([], ("", 0))
+        else:
+            await self.tracker.rejoin(self.library.files.values(), self.address)
 
 
 
@@ -183,7 +223,8 @@ class Fetch:
         self.peer.library.add(piece_file)
         self.download = SwarmDownload(piece_file, self.peer.tracker, self.peer.address,
                                       resume_path=resume_path, rejoin=self.peer.rejoin,
-                                      wanted=self.target.mask)
+                                      wanted=self.target.mask,
+                                      limiter=self.peer.download_limit)
         return self.download
 
     async def run(self, download: SwarmDownload) -> Path:
@@ -196,7 +237,8 @@ class Fetch:
         """
         assert self.target is not None
         manifest, piece_file = download.manifest, download.file
-        await self.peer.tracker.announce(manifest, *self.peer.address)
+        if self.peer.address is not None:
+            await self.peer.tracker.announce(manifest, *self.peer.address)
         while True:
             await download.run()
             bad = await asyncio.to_thread(_bad_pieces, piece_file, self.target.mask)
@@ -209,6 +251,8 @@ class Fetch:
         # In a thread: flushing big files takes a while, and meanwhile we keep serving.
         final = await asyncio.to_thread(self.target.publish, piece_file)
         tree.record_path(self.out_dir, manifest).unlink(missing_ok=True)
+        # Seeded from now on: a change to a file on disk withdraws it.
+        piece_file.watch = FileWatch(self.target.final_files())
         self.close()
         return final
 

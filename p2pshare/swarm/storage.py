@@ -13,6 +13,15 @@ A shared folder is walked without following symbolic links (a link inside it, to
 or a folder, is skipped with a note: sharing must not reach out of the folder), and only
 regular files are listed; each path component gets its local form (``manifest.local``),
 the name a fetcher will write. Empty folders are not listed (a collection is its files).
+
+A swarm shared whole may be changed under us (edited, rewritten, replaced, deleted): its
+pieces would then no longer verify, and downloaders would count honest seeders as liars.
+So its files are watched (``FileWatch``: size, mtime and inode as ``os.stat`` gives
+them when they are shared, compared again at most once per ``limits.SEED_STAT_INTERVAL``
+when a piece of it is asked for). A changed file is withdrawn from the library with a
+warning: it is no longer served, and the library's ``on_withdrawn`` hook lets its owner
+tell the tracker. Pieces are not hashed again: a file being changed may still be changing,
+and a fresh ``share`` publishes the new content as the swarm it now is.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -163,6 +173,51 @@ def open_regular(path: Path, *, follow: bool = False) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
+class FileWatch:
+    """Notices that a file of ``paths`` (a file, or a folder's files) changed since the
+    watch began: another size, modification time, inode or device, or no file at all.
+    ``os.stat`` runs at most once per ``interval`` seconds (of ``clock``); a change, once
+    seen, stays seen."""
+
+    def __init__(self, paths: Path | Sequence[Path], interval: float = limits.SEED_STAT_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.paths = [paths] if isinstance(paths, Path) else list(paths)
+        self.interval, self.clock = interval, clock
+        self.signatures = [_signature(path) for path in self.paths]
+        self.checked = clock()
+        self.change = ""  # what changed, once it has
+
+    def changed(self) -> bool:
+        """Whether a file changed (``change`` then says which and how)."""
+        now = self.clock()
+        if self.change or now - self.checked < self.interval:
+            return bool(self.change)
+        self.checked = now
+        for path, before in zip(self.paths, self.signatures, strict=True):
+            how = _how_changed(before, _signature(path))
+            if how:
+                self.change = how if len(self.paths) == 1 else f"{path.name}: {how}"
+                break
+        return bool(self.change)
+
+
+def _signature(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+
+def _how_changed(before: tuple[int, ...] | None, now: tuple[int, ...] | None) -> str:
+    if now is None:
+        return "it is gone"
+    if before is None or now == before:
+        return ""
+    return ("its size changed" if now[0] != before[0] else
+            "it was modified" if now[2:] == before[2:] else "it was replaced by another file")
+
+
 @dataclass(eq=False)
 class PieceFile:
     """One shared or partly downloaded swarm (a file, or a folder's files), and the pieces
@@ -174,12 +229,14 @@ class PieceFile:
             pieces are read from and written to; None for a file we do not hold.
         have: bit mask of verified pieces; only these are ever served.
         path: the file, or the collection's folder (for messages).
+        watch: notices changes to a complete swarm's files on disk (None: not watched).
     """
 
     manifest: Manifest
     handles: list[BinaryIO | None]
     have: int = 0
     path: Path = field(default_factory=Path)
+    watch: FileWatch | None = None
 
     @classmethod
     def open_complete(cls, path: Path, manifest: Manifest,
@@ -197,7 +254,7 @@ class PieceFile:
                 assert handle is not None
                 handle.close()
             raise
-        return cls(manifest, handles, full(manifest.count), path)
+        return cls(manifest, handles, full(manifest.count), path, FileWatch(wheres))
 
     @classmethod
     def create_partial(cls, path: Path, manifest: Manifest) -> PieceFile:
@@ -277,18 +334,43 @@ def sized(fd: int, size: int) -> BinaryIO:
 
 
 class Library:
-    """The swarms a piece server may serve, by swarm id."""
+    """The swarms a piece server may serve, by swarm id.
+
+    Attributes:
+        on_withdrawn: called with a file withdrawn because it changed on disk.
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, PieceFile] = {}
+        self.on_withdrawn: Callable[[PieceFile], None] | None = None
+        self._retired: list[PieceFile] = []  # withdrawn; an upload may still be sending
 
     def add(self, piece_file: PieceFile) -> None:
         self.files[piece_file.manifest.id] = piece_file
 
     def get(self, swarm: str) -> PieceFile | None:
-        return self.files.get(swarm)
+        """The file of ``swarm`` if we serve it, and it has not changed on disk."""
+        piece_file = self.files.get(swarm)
+        if piece_file is not None and piece_file.watch and piece_file.watch.changed():
+            self.withdraw(piece_file)
+            return None
+        return piece_file
+
+    def withdraw(self, piece_file: PieceFile) -> None:
+        """Stop serving a file that changed on disk, and say so."""
+        watch = piece_file.watch
+        log.warning("[Swarm] %s changed on disk since it was shared (%s): no longer serving "
+                    "it (its pieces would fail downloaders' checks); share it again to "
+                    "publish the new content", piece_file.path,
+                    watch.change if watch else "changed")
+        del self.files[piece_file.manifest.id]
+        self._retired.append(piece_file)
+        if self.on_withdrawn is not None:
+            self.on_withdrawn(piece_file)
 
     def close(self) -> None:
-        for piece_file in self.files.values():
+        for piece_file in [*self.files.values(), *self._retired]:
             piece_file.close()
         self.files.clear()
+        self._retired.clear()
+

@@ -150,6 +150,12 @@ class Target:
     def final(self) -> Path:
         return final_path(self.out_dir, self.manifest)
 
+    def final_files(self) -> list[Path]:
+        """Where each wanted file is once published."""
+        m = self.manifest
+        return [self.final / m.layout[i].path if m.layout[i].path else self.final
+                for i in self.wanted]
+
     @property
     def mask(self) -> int:
         """The pieces of the wanted files."""
