@@ -146,3 +146,18 @@ def test_file_watch_looks_once_per_interval_and_names_the_change(tmp_path: Path)
     path.unlink()
     now[0] += 1.0
     assert w.changed() and w.change == "it is gone"
+
+
+def test_file_watch_of_a_folder_names_the_file_that_changed(tmp_path: Path) -> None:
+    """A folder's swarm is watched file by file: a change to any one of them is seen, and
+    the change names that file."""
+    now = [0.0]
+    paths = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    for p in paths:
+        p.write_bytes(b"same")
+    w = FileWatch(paths, 1.0, lambda: now[0])
+    now[0] += 1.0
+    assert not w.changed()
+    paths[1].write_bytes(b"other bytes")
+    now[0] += 1.0
+    assert w.changed() and w.change == "b.txt: its size changed"
