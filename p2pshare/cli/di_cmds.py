@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import limits
-from ..dipeer.peer import PEER_FAILURES, DIPeer
+from ..dipeer.peer import PEER_FAILURES, DIGetResult, DIPeer
 from ..experiment import plan
 from ..host import join_hostport, machine
+from ..peer import paths
 from ..protocol import di
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
@@ -172,22 +173,34 @@ async def get(args: argparse.Namespace) -> int:
     finally:
         await peer.aclose()
     got = result.fetched
-    if result.already_local:
-        say(f"RFC {args.rfc} is already in {args.out}")
-        return Exit.OK
     if args.json:
-        source = got.source if got else None
-        say_json({"rfc": args.rfc, "path": str(got.path) if got else None,
-                  "size": got.size if got else 0, "host": source and source.host,
-                  "port": source and source.port, "steps": result.steps})
+        say_json(_get_json(args, result))
+    elif result.already_local:
+        say(f"RFC {args.rfc} is already in {args.out}")
     elif got is not None:
         say(f"saved {got.path} ({got.size} bytes)")
+    if result.already_local:
+        return Exit.OK
     if result.local_error is not None:
         return fail(f"RFC {args.rfc}: {result.local_error}", Exit.LOCAL)
     if got is None:
         return fail(f"RFC {args.rfc}: no active peer could send it ("
                     + ("; ".join(result.steps) or "no active peers") + ")", Exit.NOT_FOUND)
     return Exit.OK
+
+
+def _get_json(args: argparse.Namespace, result: DIGetResult) -> dict[str, Any]:
+    """di-get's JSON (docs/cli.md#json): the shape of get's, with ``steps``."""
+    got, path, size = result.fetched, None, 0
+    if got is not None:
+        path, size = got.path, got.size
+    elif result.already_local:
+        path = args.out / paths.rfc_filename(args.rfc)
+        size = path.stat().st_size
+    source = got.source if got else None
+    return {"rfc": args.rfc, "path": str(path) if path else None, "size": size,
+            "host": source and source.host, "port": source and source.port,
+            "already_local": result.already_local, "steps": result.steps}
 
 
 def cmd_peers(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ EXAMPLES = {
     "share": "p2pshare share big.iso --server 10.0.0.5 --max-upload-rate 10M",
     "fetch": "p2pshare fetch big.iso --server 10.0.0.5 --out ~/Downloads --json",
     "files": "p2pshare files --server 10.0.0.5 --name big.iso",
-    "config": "P2PSHARE_SERVER=10.0.0.5 p2pshare config --json",
+    "config": "p2pshare config --json",
     "completion": "p2pshare completion bash > ~/.local/share/bash-completion/completions/p2pshare",
 }
 

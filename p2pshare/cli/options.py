@@ -87,7 +87,8 @@ def advertise_arg(p: argparse.ArgumentParser, what: str, *old: str) -> None:
 def timeout_arg(p: argparse.ArgumentParser) -> None:
     """``--timeout SECONDS``: give up (exit status 6) once this long has passed."""
     p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SECONDS",
-                   help="give up after this many seconds (exit status 6; default: %(default)s)")
+                   help="give up after this many seconds (exit status 6; "
+                        "default %(default)s: no limit)")
 
 
 def bind_host(listen: str | None) -> str:
