@@ -102,7 +102,7 @@ async def serve_index(host: str, port: int, trust_named_hosts: bool = False) -> 
         await server.serve_forever()
     finally:
         await server.aclose()
-    return 0
+    return Exit.OK
 
 
 def _tracker() -> Any:
@@ -141,7 +141,7 @@ async def run_peer(args: argparse.Namespace) -> int:
             keeper.cancel()
     finally:
         await peer.aclose()
-    return 0
+    return Exit.OK
 
 
 # --------------------------------------------------------------------------- one-shot

@@ -115,7 +115,7 @@ async def serve_rs(args: argparse.Namespace) -> int:
         await server.serve_forever()
     finally:
         await server.aclose()
-    return 0
+    return Exit.OK
 
 
 # --------------------------------------------------------------------------- di-peer
@@ -289,4 +289,4 @@ async def experiment(args: argparse.Namespace) -> int:
     Console(width=max(110, Console().width)).print(report.summary(results))
     for path in written:
         say(f"wrote {path}")
-    return 0
+    return Exit.OK

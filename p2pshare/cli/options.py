@@ -48,6 +48,12 @@ def seconds_arg(text: str) -> float:
     return value
 
 
+def folder_arg(text: str) -> Path:
+    """A folder path; ``~`` is the home folder (a value from the configuration file is
+    not expanded by a shell)."""
+    return Path(text).expanduser()
+
+
 def alias(p: argparse.ArgumentParser, dest: str, *old: str) -> None:
     """Accept the old spellings ``old`` of option ``dest``, hidden from --help."""
     for action in p._actions:
@@ -63,7 +69,7 @@ def out_arg(p: argparse.ArgumentParser, what: str, default: Path | None = Path("
             *old: str) -> None:
     """``--out DIR``: where a download (or a result) is written."""
     shown = "" if default is None else " (default %(default)s)"
-    p.add_argument("--out", type=Path, default=default, metavar="DIR", help=what + shown)
+    p.add_argument("--out", type=folder_arg, default=default, metavar="DIR", help=what + shown)
     if old:
         alias(p, "out", *old)
 
@@ -82,6 +88,16 @@ def advertise_arg(p: argparse.ArgumentParser, what: str, *old: str) -> None:
                    help=f"host name or address others reach us at (default: {what})")
     if old:
         alias(p, "advertise", *old)
+
+
+def reachable_args(p: argparse.ArgumentParser, server: str, advertised: str,
+                   *old_advertise: str) -> None:
+    """``--advertise``, ``--listen`` and ``--port`` of a command that runs ``server``
+    (``advertised``: what ``--advertise`` defaults to; old spellings of it hidden)."""
+    advertise_arg(p, advertised, *old_advertise)
+    listen_arg(p, "--bind")
+    p.add_argument("--port", type=port_arg, default=0,
+                   help=f"{server} port (default 0: any free port)")
 
 
 def timeout_arg(p: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ from ..swarm.storage import hash_file
 from ._run import deadline, fail, interrupted_status, run, say, say_json, serving
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
-from .options import address_arg, advertise_arg, bind_host, listen_arg, port_arg, timeout_arg
+from .options import address_arg, bind_host, out_arg, reachable_args, timeout_arg
 from .progress import Events, ProgressView, human
 from .text import cell, shown
 
@@ -47,8 +47,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("fetch", help="download a shared file from every peer that has it")
     p.add_argument("target", metavar="ID-or-NAME", help="swarm id, id prefix, or file name")
-    p.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
-                   help="folder for the file (default %(default)s)")
+    out_arg(p, "folder for the file", Path("."))
     p.add_argument("--seed", action="store_true", help="keep serving it once complete")
     timeout_arg(p)
     _peer_args(p)
@@ -71,10 +70,7 @@ def _server_arg(p: argparse.ArgumentParser) -> None:
 
 def _peer_args(p: argparse.ArgumentParser) -> None:
     _server_arg(p)
-    advertise_arg(p, "our address towards the server", "--host")
-    listen_arg(p, "--bind")
-    p.add_argument("--port", type=port_arg, default=0,
-                   help="piece server port (default 0: any free port)")
+    reachable_args(p, "piece server", "our address towards the server", "--host")
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
                    help="upload limit per second for all peers together, e.g. 10M")
 

@@ -63,10 +63,11 @@ def test_home_fallback_and_explicit_file(tmp_path: Path) -> None:
 
 
 def test_a_setting_reaches_the_command(tmp_path: Path) -> None:
-    """P2PSHARE_OUT and P2PSHARE_TIMEOUT act as --out and --timeout."""
+    """P2PSHARE_OUT acts as --out (``~`` the home folder, as a shell would expand it)."""
     done = run_cli(["get", "1", "--server", dead()],
-                   env={"P2PSHARE_OUT": str(tmp_path / "missing")})
-    assert done.returncode == 7 and "missing is not a folder" in done.stderr
+                   env={"P2PSHARE_OUT": "~/missing", "HOME": str(tmp_path)})
+    assert done.returncode == 7, done.stderr
+    assert f"{tmp_path / 'missing'} is not a folder" in done.stderr
 
 
 @pytest.mark.parametrize("text, words", [
