@@ -66,10 +66,12 @@ NO_CONFIG_HOME = str(Path(tempfile.gettempdir()) / "p2pshare-tests-no-config")
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a CLI child: ours without p2pshare settings (P2PSHARE_LOOP
-    kept), no configuration file, then ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("P2PSHARE_") or k == "P2PSHARE_LOOP"}
+    """The environment of a CLI child: ours without the variables of p2pshare's settings
+    (docs/cli.md#configuration), no configuration file, then ``extra``."""
+    from p2pshare.cli.config import SETTINGS
+
+    settings = {"P2PSHARE_CONFIG", *(s.env for s in SETTINGS)}
+    env = {k: v for k, v in os.environ.items() if k not in settings}
     env["PYTHONUNBUFFERED"] = "1"
     env["XDG_CONFIG_HOME"] = NO_CONFIG_HOME
     env.pop("COLUMNS", None)
