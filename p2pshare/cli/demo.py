@@ -25,6 +25,8 @@ from ..peer.client import send_get
 from ..peer.node import Peer
 from ..protocol import Request, ci
 from ..samples import write_sample_rfcs
+from ._run import fail
+from .exits import Exit
 from .menu import print_wire
 
 console = Console(highlight=False)
@@ -83,9 +85,9 @@ async def run_demo(folder: Path, host: str = HOST) -> int:
     step("Result")
     if checks.failed:
         console.print(f"[red]{len(checks.failed)} check(s) failed:[/] {checks.failed}")
-        return 1
+        return fail(f"demo: {len(checks.failed)} check(s) failed", Exit.FAILURE)
     console.print("[green]Every step behaved as the P2P-CI/1.0 handout specifies.[/]")
-    return 0
+    return Exit.OK
 
 
 def _rfc_files(folder: Path) -> list[Path]:

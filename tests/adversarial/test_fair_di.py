@@ -153,7 +153,8 @@ async def test_a_client_reads_at_most_a_page_of_a_hostile_rs_and_says_so(
         limits.DI_MAX_PEER_LIST_BODY + 1)
     async with fake_peer(huge + b"x" * 1000, ATTACKER) as port:
         done = await asyncio.to_thread(run_cli, ["di-peers", "--rs", f"{ATTACKER}:{port}"])
-        assert done.returncode == 1 and str(limits.DI_MAX_PEER_LIST_BODY) in done.stderr
+        # not speaking the protocol: Exit.NETWORK
+        assert done.returncode == 4 and str(limits.DI_MAX_PEER_LIST_BODY) in done.stderr
 
 
 # ----------------------------------------------------------------------------- addresses

@@ -125,5 +125,5 @@ def test_one_shot_commands(tmp_path: Path) -> None:
         again = run_cli(["di-get", "8", "--rs", rs, "--dir", str(tmp_path)])
         assert again.returncode == 0 and "already" in again.stdout
         missing = run_cli(["di-get", "9", "--rs", rs, "--dir", str(tmp_path)])
-        assert missing.returncode == 1 and "RFC 9" in missing.stderr
-        assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == 1
+        assert missing.returncode == 3 and "RFC 9" in missing.stderr  # Exit.NOT_FOUND
+        assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == 4  # Exit.NETWORK
