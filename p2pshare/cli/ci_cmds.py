@@ -128,7 +128,7 @@ async def run_peer(args: argparse.Namespace) -> int:
     peer = Peer(args.dir, args.server, hostname=args.hostname,
                 upload_port=args.upload_port, printer=printer)
     try:
-        await peer.start()
+        await peer.start(wait=True)  # an index server not up yet: stay_connected retries
     except (P2PError, OSError) as exc:
         await peer.aclose()
         return fail(str(exc))
