@@ -22,6 +22,7 @@ from ..peer.node import Peer
 from ..protocol.ci import Record
 from . import menu
 from ._run import fail, run, say
+from .exits import from_error
 from .text import cell
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ async def query(args: argparse.Namespace) -> int:
         reply = await (client.lookup(args.rfc) if args.command == "lookup"
                        else client.list_all())
     except (P2PError, OSError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     finally:
         await client.aclose()
     if args.json:
@@ -183,7 +184,7 @@ async def get(args: argparse.Namespace) -> int:
         await client.connect()
         found = await client.lookup(args.rfc)
     except (P2PError, OSError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     finally:
         await client.aclose()
     if not found.ok:

@@ -18,6 +18,7 @@ from ..registry.server import RegistrationServer
 from ..registry.store import Registry
 from ._run import fail, note, run, say
 from .ci_cmds import address_arg, port_arg
+from .exits import from_error
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -140,7 +141,7 @@ async def run_peer(args: argparse.Namespace) -> int:
                 await run_menu(peer)
             keeper.cancel()
     except PEER_FAILURES as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     finally:
         await peer.aclose()
     return 0
@@ -160,7 +161,7 @@ async def get(args: argparse.Namespace) -> int:
         peer.index_folder()
         result = await peer.get(args.rfc)
     except PEER_FAILURES as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     finally:
         await peer.aclose()
     got = result.fetched
@@ -190,7 +191,7 @@ async def peers(args: argparse.Namespace) -> int:
         reply, found = await (client.pquery_all() if args.all else client.pquery())
         more = None if args.all else di.next_offset(reply.response)
     except PEER_FAILURES as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     if args.json:
         print(json.dumps([{"host": p.host, "port": p.port} for p in found.items], indent=2))
     else:

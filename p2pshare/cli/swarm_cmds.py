@@ -24,6 +24,7 @@ from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
 from ..swarm.storage import hash_file
 from ._run import fail, run
 from .ci_cmds import INDEX_PORT, address_arg  # the swarm tracker is in the index server
+from .exits import from_error
 from .progress import ProgressView, human
 from .text import cell, shown
 
@@ -168,7 +169,7 @@ async def files(args: argparse.Namespace) -> int:
         finally:
             await tracker.aclose()
     except (OSError, P2PError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     entries = page.entries
     if page.cut:
         print(f"swarms {page.offset + 1}-{page.offset + len(entries)} of {page.total}, "
