@@ -60,7 +60,9 @@ class Link(asyncio.Protocol):
         self._request: Request | None = None
         self._body: list[bytes] = []
         self._busy = False  # an answer is being produced by a task
-        self._quick = server.quick
+        # The quick path logs nothing: on a connection made while the wire log is on, the
+        # general path answers (the same bytes), and logs each message.
+        self._quick = None if wirelog.enabled() else server.quick
         self._at_rest = False  # between requests, nothing buffered: ``quick`` may answer
         self._closing = False
         self._released = False  # the App was told ``disconnected``
@@ -98,9 +100,7 @@ class Link(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.moved += len(data)
-        # never once closing: close() and connection_lost clear it; the quick path logs
-        # nothing, so the general one answers while the wire log is on (the same bytes)
-        if self._at_rest and not wirelog.enabled():
+        if self._at_rest:  # never once closing: close() and connection_lost clear it
             answer = self._quick(data)  # type: ignore[misc]
             if answer is not None:
                 self._transport.write(answer)  # type: ignore[union-attr]
@@ -154,7 +154,7 @@ class Link(asyncio.Protocol):
                 except RemoteProtocolError as exc:
                     self._fail(exc, f"malformed input ({exc})")
                     return
-                if not isinstance(event, _Sentinel) and wirelog.enabled():
+                if not isinstance(event, _Sentinel | EndOfMessage) and wirelog.enabled():
                     log_wire(wirelog.RECEIVED, self.label, (event,))
                 if event is NEED_DATA:
                     self._arm_deadline()
