@@ -132,7 +132,7 @@ async def run_peer(args: argparse.Namespace) -> int:
         await peer.start(wait=True)  # an index server not up yet: stay_connected retries
     except (P2PError, OSError) as exc:
         await peer.aclose()
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     print(f"[Peer] upload server on port {peer.upload_port}; advertising "
           f"{join_hostport(peer.hostname, peer.upload_port)}", flush=True)
     try:

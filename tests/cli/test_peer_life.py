@@ -277,14 +277,15 @@ def piece_server(index: str, tmp_path: Path) -> Iterator[str]:
         yield f"{HOST}:{port.group(1)}"
 
 
-def wrong(args: list[str], where: str, reached: str) -> None:
-    """The command fails with the network status and one line naming what it reached."""
+def wrong(args: list[str], where: str, reached: str, *, logs: bool = False) -> None:
+    """The command fails with the network status and one line naming what it reached: its
+    only line on stderr, or (``logs``: a command that logs as it starts) its last."""
     done = run_cli(args)
     assert done.returncode == Exit.NETWORK, done.stdout + done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"p2pshare: {where}: reached {reached}"), \
-        done.stderr
-    assert ", not a" in lines[0] or ", not the" in lines[0]
+    assert lines[-1].startswith(f"p2pshare: {where}: reached {reached}"), done.stderr
+    assert ", not a" in lines[-1] or ", not the" in lines[-1]
+    assert logs or len(lines) == 1, done.stderr
 
 
 CI_WANTED = "not a P2P-CI index server"
@@ -303,6 +304,8 @@ def test_ci_clients_name_the_wrong_server_they_reached(index: str, tmp_path: Pat
             for command in (["lookup", "1"], ["list"]):
                 wrong([*command, "--server", where], where, reached)
             wrong(["get", "1", "--server", where, "--dir", str(tmp_path)], where, reached)
+            wrong(["peer", "--server", where, "--dir", str(tmp_path / "b"), "--no-menu"],
+                  where, reached, logs=True)
         assert f"{CI_WANTED}" in run_cli(["list", "--server", rs]).stderr
 
 
