@@ -8,8 +8,10 @@ file is made durable before it is renamed (``fsync``), renamed atomically (``os.
 and then the folder is flushed too, so that after a crash the final name holds either the
 whole new file or nothing of it. A temporary file that is not committed is removed.
 
-Mode: files are created ``0o644`` and the process umask applies (a user who asked for
-private files with ``umask 077`` gets them), as for any file a program creates.
+Mode: files are created ``FILE_MODE`` (``0o666``) less the process umask, as any
+downloader (curl, wget, a browser) creates them: ``0644`` under the usual ``umask 022``,
+group-writable under ``umask 002``, private under ``umask 077``. The mode is one parameter
+(``mode``) of ``create_temp``, ``AtomicFile`` and ``open_partial``, defaulting to it.
 
 A partial file that lives across runs (a swarm download's, for resuming) is created the
 same way when it is new; an existing one is opened ``O_NOFOLLOW`` and used only if it is a
@@ -37,7 +39,7 @@ from types import TracebackType
 
 from . import limits
 
-FILE_MODE = 0o644
+FILE_MODE = 0o666  # less the umask (the module's text)
 # A random 64-bit suffix is taken only if someone planted that very name: a few retries
 # pass any accident; running out means someone is filling the folder with our names.
 TEMP_ATTEMPTS = 16
@@ -97,8 +99,8 @@ def random_suffix() -> str:
     return secrets.token_hex(8)
 
 
-def create_temp(folder: Path, final_name: str,
-                suffix: Callable[[], str] = random_suffix) -> tuple[int, Path]:
+def create_temp(folder: Path, final_name: str, suffix: Callable[[], str] = random_suffix,
+                mode: int = FILE_MODE) -> tuple[int, Path]:
     """Create a new, empty temporary file for ``final_name`` in ``folder``.
 
     Returns its descriptor (write-only) and path.
@@ -110,7 +112,7 @@ def create_temp(folder: Path, final_name: str,
     for _ in range(TEMP_ATTEMPTS):
         path = folder / temp_name(final_name, suffix())
         try:
-            return os.open(path, os.O_WRONLY | os.O_EXCL | _CREATE, FILE_MODE), path
+            return os.open(path, os.O_WRONLY | os.O_EXCL | _CREATE, mode), path
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, f"no free temporary name for {final_name}", str(folder))
@@ -203,9 +205,9 @@ class AtomicFile:
     """
 
     def __init__(self, folder: Path, final_name: str,
-                 suffix: Callable[[], str] = random_suffix) -> None:
+                 suffix: Callable[[], str] = random_suffix, mode: int = FILE_MODE) -> None:
         self.final = folder / final_name
-        self.fd, self.path = create_temp(folder, final_name, suffix)
+        self.fd, self.path = create_temp(folder, final_name, suffix, mode)
         self.committed = False
 
     def commit(self) -> Path:

@@ -67,6 +67,14 @@ RESOLVE_TIMEOUT = 3 * SECONDS
 RECONNECT_FIRST = 0.2 * SECONDS
 RECONNECT_MAX = 10 * SECONDS
 RECONNECT_JITTER = 0.1  # a fraction of each delay
+# A running peer looks at its folder this often for RFC files added or removed (P2P-CI:
+# ADD the new ones; P2P-DI: its local index). A look that finds the folder's modification
+# time unchanged reads nothing more; a changed folder is listed once and only new files are
+# read (their titles): docs/p2p-ci.md#folder-rescan.
+FOLDER_RESCAN_INTERVAL = 2 * SECONDS
+# A folder modified this recently is listed again even if its modification time did not
+# move: a file added in the same clock tick as our last look would otherwise be missed.
+FOLDER_SETTLE = 2 * SECONDS
 # TCP keepalive on index-server connections: a vanished host is noticed after about
 # KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT = 60 + 10 * 6 = 120 seconds.
 KEEPALIVE_IDLE = 60

@@ -127,7 +127,7 @@ async def run_peer(args: argparse.Namespace) -> int:
     peer = Peer(args.dir, args.server, hostname=args.advertise, upload_port=args.port,
                 upload_host=args.listen, printer=printer)
     try:
-        await peer.start()
+        await peer.start(wait=True)  # an index server not up yet: stay_connected retries
     except (P2PError, OSError) as exc:
         await peer.aclose()
         return fail(str(exc), from_error(exc))

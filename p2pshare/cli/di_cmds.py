@@ -134,7 +134,7 @@ async def run_peer(args: argparse.Namespace) -> int:
         await peer.start()
         say(f"[Peer] RFC server on port {peer.me.port}, advertising "
             f"{peer.advertised.shown(peer.me.port)}, {len(peer.index.local())} local RFC(s)")
-        reply = await peer.register()
+        reply = await peer.join()  # an RS not up yet: retried with backoff
         if reply.status != 200:  # e.g. 409 Address In Use, 503 over the RS's budgets
             return fail(f"the RS at {join_hostport(*args.rs)} refused to register us: "
                         f"{reply.status} {reply.response.reason}", Exit.FAILURE)

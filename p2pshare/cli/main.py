@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
+from ..wirelog import WIRE
 from ._run import StdoutClosed, fail, say, say_json
 from .config import ConfigError, apply_settings, config_path, subparsers
 from .exits import Exit, from_error
@@ -39,8 +40,6 @@ OWNERS = {
     **dict.fromkeys(("rs", "di-peer", "di-get", "di-peers", "experiment"), "di_cmds"),
     **dict.fromkeys(("share", "fetch", "files"), "swarm_cmds"),
 }
-_WIRE = 15  # log level: each message as it crosses the wire (-v), logger "p2pshare.wire"
-logging.addLevelName(_WIRE, "WIRE")
 
 # One example per sub-command, shown at the end of its --help (docs/cli.md repeats them).
 EXAMPLES = {
@@ -110,7 +109,7 @@ def log_level(verbose: int, quiet: int) -> int:
     """INFO by default; -v WIRE, -vv DEBUG; -q WARNING, -qq ERROR."""
     if quiet:
         return logging.WARNING if quiet == 1 else logging.ERROR
-    return (logging.INFO, _WIRE, logging.DEBUG)[min(verbose, 2)]
+    return (logging.INFO, WIRE, logging.DEBUG)[min(verbose, 2)]
 
 
 def setup_logging(verbose: int, quiet: int) -> None:

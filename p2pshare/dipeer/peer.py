@@ -1,9 +1,13 @@
 """A whole P2P-DI peer: RFC server, RFC index, the RS messages, and the download algorithm.
 
 Strategy: ``start`` scans the folder into the index as local records, starts the RFC server
-and settles the address it advertises (``net.advertise``: ``--advertise``, else the local
-address that routes to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL
-the RS stated, so two KeepAlives may be lost before the RS flags us. ``get`` is the
+and settles the address it advertises (``net.advertise``: ``--advertise``, else the local address
+that routes to the RS). ``join`` registers, retrying an RS that cannot be reached yet with backoff
+(``backoff.Backoff``, a log line per attempt) while the RFC server already serves.
+``stay_registered`` sends KeepAlive after a third of the TTL the RS stated, so two
+KeepAlives may be lost before the RS flags us, and meanwhile follows the folder
+(``paths.FolderWatch``, every ``limits.FOLDER_RESCAN_INTERVAL``): an RFC file that appears
+becomes a local record (RFCQuery answers show it), one that goes is dropped. ``get`` is the
 handout's algorithm (docs/p2p-di.md#di-download): PQuery; try the active holders already in
 the index; then RFCQuery each active peer in turn, merge, and try the active holders it
 revealed; stop at the first complete download or when the active peers are exhausted. The
@@ -24,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import LocalIOError, RemoteProtocolError, Status
+from ..backoff import Backoff
+from ..errors import LocalIOError, PeerGone, RemoteProtocolError, Status
 from ..host import address_problem, join_hostport
 from ..net.advertise import Advertised, advertised_host, local_address_towards
 from ..peer import paths
@@ -88,6 +93,7 @@ class DIPeer:
         self._hostname = hostname
         self._bind = (bind, port)
         self.advertised = Advertised("")  # settled by ``start``
+        self.watch = paths.FolderWatch(folder)
 
     @property
     def me(self) -> di.PeerAddr:
@@ -109,7 +115,9 @@ class DIPeer:
 
     def index_folder(self) -> None:
         """Add every RFC file of the folder to the index as a local record."""
-        for rfc, title in paths.scan(self.folder).items():
+        found = paths.scan(self.folder)
+        self.watch.known |= set(found)
+        for rfc, title in found.items():
             self.index.add_local(rfc, title)
 
     async def __aenter__(self) -> DIPeer:
@@ -123,6 +131,22 @@ class DIPeer:
     async def register(self) -> wire.DIReply:
         return await self.rs.register(self.me)
 
+    async def join(self) -> wire.DIReply:
+        """Register, retrying while the RS cannot be reached (module text); the RS's reply.
+
+        Raises:
+            RemoteProtocolError: the RS's reply was malformed (or not P2P-DI).
+        """
+        backoff = Backoff()
+        while True:
+            try:
+                return await self.register()
+            except (PeerGone, TimeoutError) as exc:
+                delay = backoff.next_delay()
+                log.warning("[Peer] RS %s not reachable (%s); retry in %.2f s",
+                            join_hostport(self.rs.host, self.rs.port), exc, delay)
+                await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
+
     async def keep_alive(self) -> wire.DIReply:
         return await self.rs.keep_alive()
 
@@ -135,7 +159,25 @@ class DIPeer:
         return await self.rs.leave()
 
     async def stay_registered(self) -> None:
-        """Run until cancelled: KeepAlive after each third of the TTL the RS stated."""
+        """Run until cancelled: KeepAlive after each third of the TTL the RS stated; follow
+        the folder meanwhile."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.watch_folder())
+            await self._keep_alive()
+
+    async def watch_folder(self) -> None:
+        """Run until cancelled: the folder's RFC files that came and went update the local
+        records (module text)."""
+        await paths.follow(self.watch, self._folder_changed)
+
+    async def _folder_changed(self, added: dict[int, str], removed: set[int]) -> None:
+        for rfc, title in added.items():
+            log.info("[Peer] RFC %d appeared in the folder: %s", rfc, title)
+            self.index.add_local(rfc, title)
+        for rfc in removed:
+            self.index.drop_local(rfc)
+
+    async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self.rs.ttl * limits.DI_KEEPALIVE_SHARE)  # a period, not a sync
             if not self.rs.registered:
@@ -209,6 +251,7 @@ class DIPeer:
         if result.fetched is None:
             return False
         winner = next(h for h in holders if h.addr == result.fetched.source)
+        self.watch.known.add(rfc)
         self.index.add_local(rfc, winner.title or paths.title_of(result.fetched.path, rfc))
         return True
 

@@ -35,6 +35,8 @@ class Advertised:
 
     def shown(self, port: int) -> str:
         """``host:port`` for the start-up line, with the note in parentheses if any."""
+        if not self.host:
+            return f"port {port} (the host once the server is reached)"
         where = join_hostport(self.host, port)
         return f"{where} ({self.note})" if self.note else where
 

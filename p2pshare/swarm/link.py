@@ -21,12 +21,12 @@ import socket
 import time
 from collections import deque
 
-from .. import limits
-from ..errors import PeerGone
+from .. import limits, wirelog
+from ..errors import PeerGone, RemoteProtocolError, WrongServer
 from ..host import join_hostport
 from ..net.rate import RateLimiter
-from ..net.stream import open_stream
-from ..protocol import Response
+from ..net.stream import log_wire, open_stream
+from ..protocol import Data, Request, Response, foreign, server_kind, wrong_server
 from ..protocol import swarm as sp
 
 Address = tuple[str, int]
@@ -38,9 +38,12 @@ class PipelinedStream:
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, max_body: int,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None,
+                 wanted: str = "the P2P-SWARM tracker (an index server)") -> None:
         self.address = address
         self.limiter = limiter
+        self.wanted = wanted  # the kind of server we mean to reach, for a WrongServer
+        self.opening = bytearray()  # the first bytes that arrived (one line at most)
         self.reader, self.writer = reader, writer
         self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
@@ -50,7 +53,10 @@ class PipelinedStream:
 
     def send(self, msg: sp.SwarmRequest) -> None:
         """Write a request (see ``drain`` for big bodies)."""
-        self.writer.write(self.client.send(*sp.to_request(msg)))
+        head, body = sp.to_request(msg)
+        self.writer.write(self.client.send(head, body))
+        if wirelog.enabled():
+            self._log_wire(wirelog.SENT, head, body)
 
     async def drain(self) -> None:
         """Raises: PeerGone if the connection broke."""
@@ -64,13 +70,30 @@ class PipelinedStream:
 
         Raises:
             PeerGone: the peer closed or reset the connection.
+            WrongServer: the answer is not P2P-SWARM/1.0 (the message names what sent it).
             RemoteProtocolError: the peer broke the protocol.
         """
-        while (answer := self.client.next_answer()) is None:
-            if self.client.closed:
-                raise PeerGone(f"{join_hostport(*self.address)} closed the connection")
-            await self._receive()
+        try:
+            while (answer := self.client.next_answer()) is None:
+                if self.client.closed:
+                    raise PeerGone(f"{join_hostport(*self.address)} closed the connection")
+                await self._receive()
+        except RemoteProtocolError as exc:
+            wrong = foreign(bytes(self.opening), join_hostport(*self.address), sp.VERSION,
+                            self.wanted)
+            if wrong is None:
+                raise
+            raise wrong from exc
+        if answer[0].version.upper() != sp.VERSION:
+            raise WrongServer(wrong_server(join_hostport(*self.address),
+                                           server_kind(answer[0]), self.wanted))
+        if wirelog.enabled():
+            self._log_wire(wirelog.RECEIVED, *answer)
         return answer
+
+    def _log_wire(self, direction: str, head: Request | Response, body: bytes) -> None:
+        """A message on the wire log: its head, its body by length (``net.log_wire``)."""
+        log_wire(direction, join_hostport(*self.address), (head, Data(body)) if body else (head,))
 
     def _low_water(self) -> int:
         """Bytes the kernel should hold before waking us: 1 unless a body is arriving."""
@@ -86,6 +109,8 @@ class PipelinedStream:
         if data:
             self.last_byte = time.monotonic()
             self.received += len(data)
+            if len(self.opening) < limits.MAX_LINE:
+                self.opening += data[: limits.MAX_LINE - len(self.opening)]
         self.client.receive_data(data)  # kept, even if the wait below is cancelled
         if pace is not None and data:
             await pace.take(len(data))
@@ -107,7 +132,8 @@ class PeerLink(PipelinedStream):
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, limiter: RateLimiter | None = None) -> None:
-        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE, limiter)
+        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE, limiter,
+                         "a P2P-SWARM piece server")
         self.queue: deque[int] = deque()  # pieces asked, oldest first
         self.rate: float | None = None  # bytes per second, once a piece has arrived
         self.head_since = time.monotonic()  # when the oldest request began to be served

@@ -115,8 +115,6 @@ def test_failures_are_one_line(tmp_path: Path) -> None:
            "cannot connect")
     failed(run_cli(["get", "1", "--server", unreachable, "--dir", str(tmp_path / "no")]),
            "is not a folder")
-    failed(run_cli(["peer", "--server", unreachable, "--dir", str(tmp_path)]), "cannot connect",
-           logs=True)
     bad = run_cli(["list", "--server", "127.0.0.1:http"])
     assert bad.returncode == 2 and "not HOST[:PORT]" in bad.stderr
 

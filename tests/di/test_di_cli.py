@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from p2pshare.cli.exits import Exit
 from p2pshare.protocol import di
 from p2pshare.registry.client import RSClient
 from p2pshare.samples import write_sample_rfcs
@@ -126,4 +127,4 @@ def test_one_shot_commands(tmp_path: Path) -> None:
         assert again.returncode == 0 and "already" in again.stdout
         missing = run_cli(["di-get", "9", "--rs", rs, "--dir", str(tmp_path)])
         assert missing.returncode == 3 and "RFC 9" in missing.stderr  # Exit.NOT_FOUND
-        assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == 4  # Exit.NETWORK
+        assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == Exit.NETWORK
