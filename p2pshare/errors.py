@@ -10,6 +10,7 @@ protocol failure carries the status code the other side should see (as h11's
     ├── ProtocolError(msg, status=400)      (abstract: raise a subclass)
     │   ├── LocalProtocolError              we asked for something the protocol forbids
     │   └── RemoteProtocolError             the other side sent something malformed
+    │       └── WrongServer                 ...or is another kind of server than we asked
     ├── IntegrityError                      a SHA-256 (or length) check failed
     ├── PeerGone                            the other side is unreachable, went away or stalled
     ├── AlreadyClosed                       we used something we had already closed
@@ -32,6 +33,7 @@ __all__ = [
     "RemoteProtocolError",
     "Status",
     "StoreError",
+    "WrongServer",
 ]
 
 
@@ -89,6 +91,12 @@ class RemoteProtocolError(ProtocolError):
     Raised where those bytes are read and understood: a codec's ``next_event`` and
     ``interpret``, a record or manifest parser, and the body limits of the I/O layer.
     """
+
+
+class WrongServer(RemoteProtocolError):
+    """The other side answered, but as another kind of server than the one we asked (its
+    reply's version or first line says which): the message names what we reached, e.g.
+    "reached a P2P-DI/1.0 server (a registration server?), not a P2P-CI index server"."""
 
 
 class IntegrityError(P2PError):

@@ -8,8 +8,10 @@ file is made durable before it is renamed (``fsync``), renamed atomically (``os.
 and then the folder is flushed too, so that after a crash the final name holds either the
 whole new file or nothing of it. A temporary file that is not committed is removed.
 
-Mode: files are created ``0o644`` and the process umask applies (a user who asked for
-private files with ``umask 077`` gets them), as for any file a program creates.
+Mode: files are created ``FILE_MODE`` (``0o666``) less the process umask, as any
+downloader (curl, wget, a browser) creates them: ``0644`` under the usual ``umask 022``,
+group-writable under ``umask 002``, private under ``umask 077``. The mode is one parameter
+(``mode``) of ``create_temp``, ``AtomicFile`` and ``open_partial``, defaulting to it.
 
 A partial file that lives across runs (a swarm download's, for resuming) is created the
 same way when it is new; an existing one is opened ``O_NOFOLLOW`` and used only if it is a
@@ -37,7 +39,7 @@ from types import TracebackType
 
 from . import limits
 
-FILE_MODE = 0o644
+FILE_MODE = 0o666  # less the umask (the module's text)
 # A random 64-bit suffix is taken only if someone planted that very name: a few retries
 # pass any accident; running out means someone is filling the folder with our names.
 TEMP_ATTEMPTS = 16
@@ -64,21 +66,22 @@ _EXTENSION = 16  # bytes of an extension kept whole when a long name is shortene
 _HASH = 8  # hex digits of the full name's SHA-256 added to a shortened name
 
 
-def safe_name(name: str) -> str:
+def safe_name(name: str, room: int = limits.TEMP_NAME_ROOM) -> str:
     """The local name for a file a sender calls ``name`` (see the module text).
 
     Forbidden characters become ``_``; surrounding blanks and final dots go; a leading dot
-    or a reserved name gets a ``_`` in front; a name over ``MAX_NAME_BYTES -
-    TEMP_NAME_ROOM`` bytes of UTF-8 keeps its extension and the start of its stem, followed
-    by ``~`` and a hash of the whole name. Deterministic, and ``safe_name(safe_name(n)) ==
-    safe_name(n)``.
+    or a reserved name gets a ``_`` in front; a name over ``MAX_NAME_BYTES - room`` bytes
+    of UTF-8 (``room``: what the caller's temporary names add to it; 0 for a caller whose
+    temporary names do not contain the name) keeps its extension and the start of its
+    stem, followed by ``~`` and a hash of the whole name. Deterministic, and
+    ``safe_name(safe_name(n, r), r) == safe_name(n, r)``.
     """
     text = "".join("_" if c in _FORBIDDEN or not c.isprintable() and c != " "
                    or 0xD800 <= ord(c) <= 0xDFFF else c for c in name)
     text = text.strip().rstrip(". ")
     if not text or text.startswith(".") or text.split(".")[0].rstrip().upper() in _RESERVED:
         text = f"_{text}"
-    return _shorten(text, limits.MAX_NAME_BYTES - limits.TEMP_NAME_ROOM)
+    return _shorten(text, limits.MAX_NAME_BYTES - room)
 
 
 def _shorten(name: str, size: int) -> str:
@@ -96,8 +99,8 @@ def random_suffix() -> str:
     return secrets.token_hex(8)
 
 
-def create_temp(folder: Path, final_name: str,
-                suffix: Callable[[], str] = random_suffix) -> tuple[int, Path]:
+def create_temp(folder: Path, final_name: str, suffix: Callable[[], str] = random_suffix,
+                mode: int = FILE_MODE) -> tuple[int, Path]:
     """Create a new, empty temporary file for ``final_name`` in ``folder``.
 
     Returns its descriptor (write-only) and path.
@@ -109,15 +112,16 @@ def create_temp(folder: Path, final_name: str,
     for _ in range(TEMP_ATTEMPTS):
         path = folder / temp_name(final_name, suffix())
         try:
-            return os.open(path, os.O_WRONLY | os.O_EXCL | _CREATE, FILE_MODE), path
+            return os.open(path, os.O_WRONLY | os.O_EXCL | _CREATE, mode), path
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, f"no free temporary name for {final_name}", str(folder))
 
 
-def open_partial(path: Path) -> int:
-    """Create a long-lived partial file read-write (``O_EXCL``), or open the one an earlier
-    run left, never through a symlink and only if it is a regular file.
+def open_partial(path: Path | str, mode: int = FILE_MODE, dir_fd: int | None = None) -> int:
+    """Create a long-lived partial file read-write (``O_EXCL``, ``mode`` less the umask), or
+    open the one an earlier run left, never through a symlink and only if it is a regular
+    file. ``dir_fd``: ``path`` is relative to that open folder (as ``os.open``'s).
 
     A partial file from an earlier run is reused on resume; its content is trusted only
     after its pieces are hashed again.
@@ -126,10 +130,11 @@ def open_partial(path: Path) -> int:
         OSError: ``path`` is a symlink (ELOOP), not a regular file, or cannot be opened.
     """
     try:
-        return os.open(path, os.O_RDWR | os.O_EXCL | _CREATE, FILE_MODE)
+        return os.open(path, os.O_RDWR | os.O_EXCL | _CREATE, mode, dir_fd=dir_fd)
     except FileExistsError:
         pass
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", str(path))
@@ -200,9 +205,9 @@ class AtomicFile:
     """
 
     def __init__(self, folder: Path, final_name: str,
-                 suffix: Callable[[], str] = random_suffix) -> None:
+                 suffix: Callable[[], str] = random_suffix, mode: int = FILE_MODE) -> None:
         self.final = folder / final_name
-        self.fd, self.path = create_temp(folder, final_name, suffix)
+        self.fd, self.path = create_temp(folder, final_name, suffix, mode)
         self.committed = False
 
     def commit(self) -> Path:

@@ -37,9 +37,29 @@ def machine() -> str:
     return f"{host_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
+def plain_ip(host: str) -> str:
+    """An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``: how a dual-stack socket names an
+    IPv4 client) as the IPv4 address it maps (``127.0.0.1``); any other host unchanged.
+    Every address read from a socket goes through it, so that one client is one source
+    whichever socket it came in by."""
+    if host[:7].lower() != "::ffff:":
+        return host
+    try:
+        mapped = ipaddress.IPv6Address(host).ipv4_mapped
+    except ValueError:
+        return host
+    return host if mapped is None else str(mapped)
+
+
 def join_hostport(host: str, port: int) -> str:
     """``127.0.0.1:7734``, ``example.org:7734``, ``[::1]:7734`` (IPv6 in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def listen_label(host: str | None, port: int) -> str:
+    """What a server listens on, for a message: ``*:7734`` for every address (host None or
+    empty), else ``join_hostport``."""
+    return join_hostport(host, port) if host else f"*:{port}"
 
 
 def split_hostport(text: str, default_port: int) -> tuple[str, int]:
@@ -73,13 +93,27 @@ MAX_NAME = 253  # characters of a domain name written without its final dot (RFC
 def valid_host(host: str) -> bool:
     """Whether ``host`` is an IPv4 or IPv6 literal (a zone like ``%eth0`` allowed), or a
     name of RFC 1123 labels with at most one final dot."""
-    try:
-        ipaddress.ip_address(host)
+    if is_ip(host):
         return True
-    except ValueError:
-        pass
     name = host.removesuffix(".")
     return 0 < len(name) <= MAX_NAME and all(_LABEL.match(label) for label in name.split("."))
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 literal."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (an IPv4-mapped one too) or ``localhost``."""
+    name = host.lower().removesuffix(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    return is_ip(host) and ipaddress.ip_address(plain_ip(host)).is_loopback
 
 
 def address_problem(host: str, port: int) -> str | None:

@@ -56,6 +56,9 @@ RESPONSE_LINGER = 1.0 * SECONDS
 RESPONSE_TIMEOUT = 30 * SECONDS
 # A peer's connect() to the index server or another peer.
 CONNECT_TIMEOUT = 10 * SECONDS
+# Checking, once at start-up, that the name a peer is told to advertise resolves here; a
+# resolver slower than this counts as "does not resolve" (a warning, never a failure).
+RESOLVE_TIMEOUT = 3 * SECONDS
 # A peer that lost the index server (a P2P-CI peer, a swarm seeder) tries to reconnect
 # after RECONNECT_FIRST, doubling the delay after each failure up to RECONNECT_MAX: quick
 # after a restart, and no storm of connects while it is down. Each delay is spread by up
@@ -64,6 +67,14 @@ CONNECT_TIMEOUT = 10 * SECONDS
 RECONNECT_FIRST = 0.2 * SECONDS
 RECONNECT_MAX = 10 * SECONDS
 RECONNECT_JITTER = 0.1  # a fraction of each delay
+# A running peer looks at its folder this often for RFC files added or removed (P2P-CI:
+# ADD the new ones; P2P-DI: its local index). A look that finds the folder's modification
+# time unchanged reads nothing more; a changed folder is listed once and only new files are
+# read (their titles): docs/p2p-ci.md#folder-rescan.
+FOLDER_RESCAN_INTERVAL = 2 * SECONDS
+# A folder modified this recently is listed again even if its modification time did not
+# move: a file added in the same clock tick as our last look would otherwise be missed.
+FOLDER_SETTLE = 2 * SECONDS
 # TCP keepalive on index-server connections: a vanished host is noticed after about
 # KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT = 60 + 10 * 6 = 120 seconds.
 KEEPALIVE_IDLE = 60
@@ -150,8 +161,9 @@ MAX_DOWNLOAD = 1 * GiB
 FREE_SPACE_MARGIN = 1 * MiB
 # Bytes of a file name in UTF-8 on common file systems (ext4, XFS, APFS, NTFS in UTF-16).
 MAX_NAME_BYTES = 255
-# Of those, what a name chosen by a sender may use (files.safe_name): the rest is kept for
-# the longest decoration we add beside it, ``.<name>.<16 hex>.resume.json`` (30 bytes).
+# Of those, what a name chosen by a sender may use (files.safe_name) when our temporary
+# name decorates it (an RFC download's ``.<name>.<16 hex>.part``); a swarm's temporary names
+# are made from the swarm id alone and keep no room (``swarm.tree``).
 TEMP_NAME_ROOM = 32
 
 # --- holders (docs/p2p-ci.md#a10) --------------------------------------------------------
@@ -235,6 +247,13 @@ MAX_PIECE_SIZE = 16 * MiB
 MAX_PIECES = 15_000
 # Bytes of a shared file's name in UTF-8 (the usual file-system limit).
 MAX_SWARM_NAME = 255
+# A shared folder (a collection, docs/swarm.md#collections), checked by anyone who receives
+# its manifest: files listed (each non-empty one costs at least a piece, so MAX_PIECES
+# bounds them too), folders deep, and bytes of one relative path in UTF-8 (with the
+# download folder's own path it must fit the system's PATH_MAX, 4,096 bytes).
+MAX_COLLECTION_FILES = 10_000
+MAX_PATH_DEPTH = 32
+MAX_PATH_BYTES = 1024
 # Swarms one tracker connection may announce; each holds a manifest of up to 1 MiB.
 MAX_SWARMS_PER_PEER = 1024
 # Peers listed in one PEERS answer (a random sample when there are more).
@@ -248,6 +267,14 @@ SWARM_MAX_UPLOADS = 64
 # A piece server with an upload rate limit sends a piece in runs of this many bytes, each
 # when the limit allows, so that downloaders see steady progress, not a pause then a burst.
 THROTTLE_RUN = 16 * KiB
+# A rate limiter (uploads, or downloads with --max-download-rate) grants this many seconds
+# of its rate at a time (at least THROTTLE_RUN, at most RECV_CHUNK): the connections that
+# share it interleave finely, and 50 ms is far under any deadline a downloader judges by.
+RATE_RUN_SECONDS = 0.05 * SECONDS
+# A piece server checks that a file it shares whole is unchanged on disk (os.stat: size,
+# mtime, inode) at most this often, before serving a piece of it: a changed file is
+# withdrawn, at most this long after the change, instead of sending pieces that fail.
+SEED_STAT_INTERVAL = 1 * SECONDS
 # Seconds a peer told 503 waits before asking that piece server again.
 BUSY_RETRY_AFTER = 2 * SECONDS
 # A piece-server connection that sends no request for this long is closed.

@@ -9,17 +9,32 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 DEADLINE = 20.0  # seconds any single wait may take before the test fails
 POLL = 0.01
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether this machine can bind ``::1`` (tests over IPv6 are skipped without it)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+IPV6_LOOPBACK = has_ipv6_loopback()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "") -> Any:
@@ -59,27 +74,42 @@ async def async_retry(attempt: Callable[[], Awaitable[Any]], timeout: float = DE
                              ) from None
 
 
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
+# Where a CLI child looks for its configuration file: a folder that does not exist, so no
+# test reads the configuration of the user running the tests (a test sets its own).
+NO_CONFIG_HOME = str(Path(tempfile.gettempdir()) / "p2pshare-tests-no-config")
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a CLI child: ours without the variables of p2pshare's settings
+    (docs/cli.md#configuration), no configuration file, then ``extra``."""
+    from p2pshare.cli.config import SETTINGS
+
+    settings = {"P2PSHARE_CONFIG", *(s.env for s in SETTINGS)}
+    env = {k: v for k, v in os.environ.items() if k not in settings}
     env["PYTHONUNBUFFERED"] = "1"
+    env["XDG_CONFIG_HOME"] = NO_CONFIG_HOME
     env.pop("COLUMNS", None)
+    env.update(extra or {})
     return env
 
 
 def run_cli(args: Sequence[str], *, input: str | None = None, timeout: float = 60,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m p2pshare ARGS`` to completion."""
+            cwd: Path | None = None, env: Mapping[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m p2pshare ARGS`` to completion (``env``: variables to add)."""
     return subprocess.run([sys.executable, "-m", "p2pshare", *args], input=input,
-                          capture_output=True, text=True, timeout=timeout, env=cli_env(),
+                          capture_output=True, text=True, timeout=timeout, env=cli_env(env),
                           cwd=cwd)
 
 
 def spawn_cli(args: Sequence[str], *, stdin: int | None = subprocess.DEVNULL,
-              cwd: Path | None = None) -> subprocess.Popen[str]:
-    """Start ``python -m p2pshare ARGS`` in the background (stdout and stderr piped)."""
+              cwd: Path | None = None, env: Mapping[str, str] | None = None,
+              stderr: int | None = subprocess.STDOUT) -> subprocess.Popen[str]:
+    """Start ``python -m p2pshare ARGS`` in the background (stdout piped; stderr with it
+    unless ``stderr`` says otherwise)."""
     return subprocess.Popen([sys.executable, "-m", "p2pshare", *args], stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=cli_env(), cwd=cwd)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            env=cli_env(env), cwd=cwd)
 
 
 def read_until(stream: IO[str], needle: str, timeout: float = DEADLINE) -> str:

@@ -34,7 +34,7 @@ def test_commit_gives_the_final_name_with_the_bytes_and_mode(tmp_path: Path) -> 
         assert not (tmp_path / "rfc1.txt").exists()  # nothing under the name until commit
         assert out.commit() == tmp_path / "rfc1.txt"
     assert (tmp_path / "rfc1.txt").read_bytes() == b"hello\n"
-    # 0o644 as asked of os.open; the umask applies, as for any file a program creates.
+    # 0o666 as asked of os.open, less the umask, as any downloader creates a file.
     mode = stat.S_IMODE((tmp_path / "rfc1.txt").stat().st_mode)
     assert mode == files.FILE_MODE & ~current_umask()
     assert os.listdir(tmp_path) == ["rfc1.txt"]

@@ -23,7 +23,7 @@ from p2pshare import limits
 from p2pshare.errors import Status
 from p2pshare.protocol import Connection, Data, EndOfMessage, Event, Lines, ci, di
 from p2pshare.protocol import swarm as sp
-from p2pshare.swarm.manifest import Manifest
+from p2pshare.swarm.manifest import Manifest, TreeFile
 
 HOST = "thishost.csc.ncsu.edu"
 LONG = 3000  # blank pairs in the long seeds: 6,000 bytes, within limits.MAX_LINE
@@ -140,9 +140,12 @@ def _swarm(seeds: dict[str, dict[str, bytes]]) -> None:
     }
     big = Manifest("a file.txt", 3 * limits.MIN_PIECE_SIZE + 1, limits.MIN_PIECE_SIZE,
                    tuple(hashlib.sha256(bytes([i])).digest() for i in range(4)))
+    folder = Manifest("tree", 5, limits.MIN_PIECE_SIZE, MANIFEST.digests[:1],
+                      (TreeFile("a/b.txt", 5), TreeFile("a/empty", 0)))
     seeds["swarm_manifest"] = {"small": MANIFEST.to_bytes(), "four": big.to_bytes(),
                                "empty": Manifest("empty", 0, limits.MIN_PIECE_SIZE,
-                                                 ()).to_bytes()}
+                                                 ()).to_bytes(),
+                               "folder": folder.to_bytes()}
 
 
 def _long(seeds: dict[str, dict[str, bytes]]) -> None:

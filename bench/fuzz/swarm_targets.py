@@ -161,7 +161,9 @@ def swarm_bodies(data: bytes) -> None:
 def swarm_manifest(data: bytes) -> None:
     """Manifest bytes from a tracker or peer -> Manifest.from_bytes (with and without id)."""
     try:
-        manifest = Manifest.from_bytes(data, hashlib.sha256(data).hexdigest())
+        manifest = Manifest.from_bytes(data)
     except RemoteProtocolError:
         return
-    assert manifest.to_bytes() == data and Manifest.from_bytes(data) == manifest
+    assert manifest.to_bytes() == data
+    assert Manifest.from_bytes(data, hashlib.sha256(manifest.content_bytes()).hexdigest()
+                               ) == manifest

@@ -1,5 +1,17 @@
 """Running a coroutine as a command: SIGINT/SIGTERM end it cleanly; ``say`` prints its lines.
 
+Signals: SIGINT and SIGTERM cancel the command's task (its ``finally`` blocks run). What
+the command then exits with depends on what it was doing (docs/cli.md#exit-codes): a
+finite job (a download, a query) that a signal cut short exits 130 (``Exit.INTERRUPTED``);
+a command whose normal life is to serve until stopped (a server, a peer, ``share``,
+``fetch --seed`` once its file is complete) exits 0. A command says it has reached that
+serving state with ``serving()``, so one command can be both (``fetch --seed``).
+
+Output: results go to stdout through ``say`` / ``say_json``; notes, progress and errors to
+stderr (``note``, ``fail``). A reader that closes stdout early (``| head``) ends the
+command quietly: ``say`` turns the broken pipe into ``StdoutClosed``, which no command's
+``except OSError`` catches, and ``main`` ends on it with status 0.
+
 The event loop: the servers of small messages (the index server, the registration server)
 run on uvloop when it is installed (the ``fast`` extra), which answers them faster. Every
 other command runs on asyncio's own loop, whose ``sendfile`` is zero-copy (uvloop has none
@@ -11,28 +23,55 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
+from .exits import Exit
 from .text import shown, shown_lines
 
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, int], *, messages_only: bool = False) -> int:
-    """Run a command's coroutine; SIGTERM and SIGINT end it (its ``finally`` blocks run).
+class StdoutClosed(Exception):  # noqa: N818 (a state, not an error of ours)
+    """The reader of our stdout went away (a broken pipe); the command ends quietly."""
+
+
+class _Life:
+    """What the running command is doing: a finite job, or serving until stopped."""
+
+    serving = False
+    signalled = False
+
+
+def serving() -> None:
+    """The command now serves until stopped: a signal ends it with status 0, not 130."""
+    _Life.serving = True
+
+
+def interrupted_status() -> Exit:
+    """The status a signal ends the running command with now (0 serving, else 130)."""
+    return Exit.OK if _Life.serving else Exit.INTERRUPTED
+
+
+def run(main: Coroutine[Any, Any, int], *, messages_only: bool = False,
+        serves: bool = False) -> int:
+    """Run a command's coroutine; SIGTERM and SIGINT cancel it (its ``finally`` blocks run).
 
     ``messages_only``: the command moves no files, so uvloop may run it.
-    Returns the coroutine's exit status, or 0 when a signal ended it.
+    ``serves``: the command serves until stopped from the start (``serving()``).
+    Returns the coroutine's exit status, or ``interrupted_status()`` when a signal ended it.
     """
+    _Life.serving, _Life.signalled = serves, False
     try:
         with asyncio.Runner(loop_factory=loop_factory(messages_only)) as runner:
-            return int(runner.run(_cancel_on_sigterm(main)))
+            status = int(runner.run(_cancel_on_signals(main)))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return 0
+        return interrupted_status()
+    return interrupted_status() if _Life.signalled else status
 
 
 def loop_factory(messages_only: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -47,18 +86,49 @@ def loop_factory(messages_only: bool = True) -> Callable[[], asyncio.AbstractEve
     return uvloop.new_event_loop
 
 
-async def _cancel_on_sigterm(main: Coroutine[Any, Any, T]) -> T:
+async def _cancel_on_signals(main: Coroutine[Any, Any, T]) -> T:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    if task is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def stop() -> None:
+        _Life.signalled = True
+        if task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop)
     return await main
 
 
-def fail(message: str, status: int = 1) -> int:
+class GaveUp(TimeoutError):
+    """``--timeout`` passed (a TimeoutError: ``from_error`` maps it to ``Exit.TIMEOUT``)."""
+
+
+@contextlib.asynccontextmanager
+async def deadline(seconds: float | None) -> AsyncIterator[None]:
+    """Cancel the block after ``seconds`` (None: never) and raise ``GaveUp``."""
+    try:
+        async with asyncio.timeout(seconds) as limit:
+            yield
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        raise GaveUp(f"gave up after {seconds:g} s (--timeout)") from None
+
+
+async def within(seconds: float | None, main: Coroutine[Any, Any, int]) -> int:
+    """``main``'s status, or one line and ``Exit.TIMEOUT`` once ``seconds`` have passed."""
+    try:
+        async with deadline(seconds):
+            return await main
+    except GaveUp as exc:
+        return fail(str(exc), Exit.TIMEOUT)
+
+
+def fail(message: str, status: int = Exit.FAILURE) -> int:
     """Print a one-line reason on stderr (``text.shown``) and return the exit status."""
-    print(f"p2pshare: {shown(message)}", file=sys.stderr)
+    print(f"p2pshare: {shown(message)}", file=sys.stderr, flush=True)
     return status
 
 
@@ -70,4 +140,16 @@ def note(text: str) -> None:
 def say(text: str) -> None:
     """Print one line of a command's output at once, even into a pipe (what came from the
     network shown safely: ``text.shown``)."""
-    print(shown_lines(text), flush=True)
+    _out(shown_lines(text))
+
+
+def say_json(value: Any, *, lines: bool = False) -> None:
+    """Print ``value`` as JSON on stdout: indented, or one line (``lines``: NDJSON)."""
+    _out(json.dumps(value) if lines else json.dumps(value, indent=2))
+
+
+def _out(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise StdoutClosed from None

@@ -2,7 +2,9 @@
 
 Strategy: a real index server and two real peers on loopback sockets in this process,
 with generated RFC files. Each step prints the exchange as it crossed the wire and checks
-what the handout says must happen; the demo exits 0 only if every check held.
+what the handout says must happen; the demo exits 0 only if every check held. Everything
+listens on one address, 127.0.0.1 unless told (``--listen ::1`` runs it all over IPv6);
+both peers advertise one name for it (``localhost`` on 127.0.0.1, else the address).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from ..peer.client import send_get
 from ..peer.node import Peer
 from ..protocol import Request, ci
 from ..samples import write_sample_rfcs
+from ._run import fail
+from .exits import Exit
 from .menu import print_wire
 
 console = Console(highlight=False)
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # where the demo listens unless told
 
 
 class Checks:
@@ -57,7 +61,7 @@ def step(title: str) -> None:
     console.print(Rule(f"[bold]{title}"))
 
 
-async def run_demo(folder: Path) -> int:
+async def run_demo(folder: Path, host: str = HOST) -> int:
     _show_server_log()
     dir_a, dir_b = folder / "peerA", folder / "peerB"
     for stale in (*_rfc_files(dir_a), *_rfc_files(dir_b)):  # a kept --dir from a past run
@@ -66,11 +70,12 @@ async def run_demo(folder: Path) -> int:
     files_b = write_sample_rfcs(dir_b, {2345: 28_000, 3457: 120_000})
     checks = Checks()
     server = IndexServer()
-    address = await server.start(HOST, 0)
-    console.print(f"[bold]Index server listening on port {address[1]}[/] "
-                  "(the handout's 7734; the demo takes any free port)")
-    peer_a = Peer(dir_a, address, hostname="localhost", upload_host=HOST, printer=print_wire)
-    peer_b = Peer(dir_b, address, hostname="localhost", upload_host=HOST, printer=print_wire)
+    address = await server.start(host, 0)
+    console.print(f"[bold]Index server listening on {join_hostport(*address)}[/] "
+                  "(the handout's port 7734; the demo takes any free port)")
+    name = "localhost" if host == HOST else host  # one name for both peers (A6, A11)
+    peer_a = Peer(dir_a, address, hostname=name, upload_host=host, printer=print_wire)
+    peer_b = Peer(dir_b, address, hostname=name, upload_host=host, printer=print_wire)
     try:
         await _walk(checks, server, peer_a, peer_b, files_b)
     finally:
@@ -80,9 +85,9 @@ async def run_demo(folder: Path) -> int:
     step("Result")
     if checks.failed:
         console.print(f"[red]{len(checks.failed)} check(s) failed:[/] {checks.failed}")
-        return 1
+        return fail(f"demo: {len(checks.failed)} check(s) failed", Exit.FAILURE)
     console.print("[green]Every step behaved as the P2P-CI/1.0 handout specifies.[/]")
-    return 0
+    return Exit.OK
 
 
 def _rfc_files(folder: Path) -> list[Path]:
@@ -113,8 +118,8 @@ async def _walk(checks: Checks, server: IndexServer, a: Peer, b: Peer,
     found = await a.index.lookup(2345, "Domain Names and Company Name Retrieval")
     checks.expect(found.ok and [(r.host, r.port) for r in found.records]
                   == [(b.hostname, b.upload_port)], "LOOKUP RFC 2345 names peer B")
-    console.print("   (both peers advertise 'localhost': the index keys peers by host and "
-                  "upload port, A6/A11)")
+    console.print(f"   (both peers advertise {b.hostname!r}: the index keys peers by host "
+                  "and upload port, A6/A11)")
     step("5. Peer A downloads RFC 2345 from peer B (GET), then ADDs it")
     got = await a.get(2345)
     saved = a.folder / "rfc2345.txt"
@@ -161,7 +166,8 @@ async def _errors(checks: Checks, a: Peer, b: Peer) -> None:
 
 
 async def _get_status(checks: Checks, target: Peer, request: Request, want: Status) -> None:
-    stream, head = await send_get(HOST, target.upload_port, request, print_wire)
+    stream, head = await send_get(target.upload.server.address[0], target.upload_port, request,
+                                  print_wire)
     await stream.aclose()
     checks.expect(head.status == want, f"{request.method} {request.target} {request.version} "
                   f"to peer {target.hostname} -> {head.status}")

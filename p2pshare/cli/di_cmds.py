@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 from .. import limits
-from ..dipeer.peer import PEER_FAILURES, DIPeer
+from ..dipeer.peer import PEER_FAILURES, DIGetResult, DIPeer
 from ..experiment import plan
-from ..host import join_hostport, machine
+from ..host import join_hostport, listen_label, machine
+from ..peer import paths
 from ..protocol import di
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
-from ._run import fail, note, run, say
-from .ci_cmds import address_arg, port_arg
+from ._run import fail, note, run, say, say_json, within
+from .exits import Exit, from_error
+from .options import (
+    address_arg,
+    advertise_arg,
+    listen_arg,
+    out_arg,
+    port_arg,
+    timeout_arg,
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-DI sub-commands to ``sub``."""
     p = sub.add_parser("rs", help="run the P2P-DI registration server")
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    listen_arg(p, "--host", "--bind")
     p.add_argument("--port", type=port_arg, default=limits.RS_PORT,
-                   help=f"TCP port (default {limits.RS_PORT}; 0: any free port)")
+                   help="TCP port (default %(default)s; 0: any free port)")
     p.add_argument("--ttl", type=float, default=limits.DI_TTL,
                    help=f"seconds a peer stays active after its last contact "
                         f"(default {limits.DI_TTL:.0f})")
@@ -34,12 +42,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("di-peer", help="run a P2P-DI peer with an interactive menu")
     _rs_arg(p)
-    p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files")
+    p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files to serve")
     p.add_argument("--port", type=port_arg, default=0,
-                   help="RFC server port (0: any free port)")
-    p.add_argument("--bind", default="0.0.0.0", help="RFC server address (default all)")
-    p.add_argument("--hostname",
-                   help="host name to advertise (default: the local address towards the RS)")
+                   help="RFC server port (default 0: any free port)")
+    listen_arg(p, "--bind")
+    advertise_arg(p, "the local address towards the RS", "--hostname")
     p.add_argument("--no-menu", action="store_true",
                    help="register and serve until SIGINT/SIGTERM, then leave")
     p.add_argument("--no-messages", action="store_true", help="do not print each message")
@@ -48,7 +55,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("di-get", help="download one RFC through P2P-DI and exit")
     _rs_arg(p)
     p.add_argument("rfc", type=int)
-    p.add_argument("--dir", type=Path, default=Path("."), help="where to save rfc<N>.txt")
+    out_arg(p, "folder to save rfc<N>.txt in", Path("."), "--dir")
+    timeout_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_get)
 
@@ -61,8 +69,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=cmd_peers)
 
     p = sub.add_parser("experiment", help="the P2P-DI handout's Task 1 and Task 2, measured")
-    p.add_argument("--out", type=Path, default=Path("out/experiment"),
-                   help="folder for the CSVs and PNGs (default out/experiment)")
+    out_arg(p, "folder for the CSVs and PNGs", Path("out/experiment"))
     p.add_argument("--system", choices=["di", "ci", "both"], default="both",
                    help="P2P-DI, P2P-CI, or both on the same charts (default both)")
     p.add_argument("--peers", type=int, default=6, help="peers (default 6, as the handout)")
@@ -83,7 +90,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _rs_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rs", default=f"127.0.0.1:{limits.RS_PORT}", type=address_arg(limits.RS_PORT),
-                   help=f"registration server HOST[:PORT] (default 127.0.0.1:{limits.RS_PORT})")
+                   metavar="HOST[:PORT]", help="registration server (default %(default)s)")
 
 
 
@@ -91,45 +98,46 @@ def _rs_arg(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- rs
 def cmd_rs(args: argparse.Namespace) -> int:
     if not 0 < args.ttl <= limits.DI_MAX_TTL:
-        return fail(f"--ttl must be above 0 and at most {limits.DI_MAX_TTL} seconds")
-    return run(serve_rs(args), messages_only=True)
+        return fail(f"--ttl must be above 0 and at most {limits.DI_MAX_TTL} seconds", Exit.USAGE)
+    return run(serve_rs(args), messages_only=True, serves=True)
 
 
 async def serve_rs(args: argparse.Namespace) -> int:
     server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say)
     try:
-        host, port = await server.start(args.host, args.port)
+        host, port = await server.start(args.listen, args.port)
     except OSError as exc:
-        return fail(f"cannot listen on {join_hostport(args.host, args.port)}: {exc}")
-    say(f"[RS] listening on {host} port {port} (TTL {args.ttl:g} s)")
+        return fail(f"cannot listen on {listen_label(args.listen, args.port)}: "
+                    f"{exc}", Exit.NETWORK)
+    say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
         await server.serve_forever()
     finally:
         await server.aclose()
-    return 0
+    return Exit.OK
 
 
 # --------------------------------------------------------------------------- di-peer
 def cmd_peer(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
-        return fail(f"{args.dir} is not a folder")
-    return run(run_peer(args))
+        return fail(f"{args.dir} is not a folder", Exit.LOCAL)
+    return run(run_peer(args), serves=True)
 
 
 async def run_peer(args: argparse.Namespace) -> int:
     from .di_menu import run_menu
 
     trace = None if args.no_messages else say
-    peer = DIPeer(args.rs, args.dir, hostname=args.hostname, bind=args.bind, port=args.port,
-                  trace=trace)
+    peer = DIPeer(args.rs, args.dir, hostname=args.advertise, bind=args.listen,
+                  port=args.port, trace=trace)
     try:
         await peer.start()
-        say(f"[Peer] RFC server on port {peer.me.port}, advertising {peer.me.host}:"
-            f"{peer.me.port}, {len(peer.index.local())} local RFC(s)")
-        reply = await peer.register()
+        say(f"[Peer] RFC server on port {peer.me.port}, advertising "
+            f"{peer.advertised.shown(peer.me.port)}, {len(peer.index.local())} local RFC(s)")
+        reply = await peer.join()  # an RS not up yet: retried with backoff
         if reply.status != 200:  # e.g. 409 Address In Use, 503 over the RS's budgets
             return fail(f"the RS at {join_hostport(*args.rs)} refused to register us: "
-                        f"{reply.status} {reply.response.reason}")
+                        f"{reply.status} {reply.response.reason}", Exit.FAILURE)
         say(f"[Peer] registered with the RS at {join_hostport(*args.rs)}: cookie "
             f"{peer.rs.cookie}, TTL {peer.rs.ttl} s")
         async with asyncio.TaskGroup() as tg:
@@ -140,44 +148,58 @@ async def run_peer(args: argparse.Namespace) -> int:
                 await run_menu(peer)
             keeper.cancel()
     except PEER_FAILURES as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     finally:
         await peer.aclose()
-    return 0
+    return Exit.OK
 
 
 # --------------------------------------------------------------------------- one-shot
 def cmd_get(args: argparse.Namespace) -> int:
-    if not args.dir.is_dir():
-        return fail(f"{args.dir} is not a folder")
-    return run(get(args))
+    if not args.out.is_dir():
+        return fail(f"{args.out} is not a folder", Exit.LOCAL)
+    return run(within(args.timeout, get(args)))
 
 
 async def get(args: argparse.Namespace) -> int:
     """Anonymous PQuery, then the peer download algorithm; nothing is registered."""
-    peer = DIPeer(args.rs, args.dir)
+    peer = DIPeer(args.rs, args.out)
     try:
         peer.index_folder()
         result = await peer.get(args.rfc)
     except PEER_FAILURES as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     finally:
         await peer.aclose()
     got = result.fetched
-    if result.already_local:
-        say(f"RFC {args.rfc} is already in {args.dir}")
-        return 0
     if args.json:
-        print(json.dumps({"rfc": args.rfc, "path": str(got.path) if got else None,
-                          "size": got.size if got else 0, "steps": result.steps}, indent=2))
+        say_json(_get_json(args, result))
+    elif result.already_local:
+        say(f"RFC {args.rfc} is already in {args.out}")
     elif got is not None:
         say(f"saved {got.path} ({got.size} bytes)")
+    if result.already_local:
+        return Exit.OK
     if result.local_error is not None:
-        return fail(f"RFC {args.rfc}: {result.local_error}")
+        return fail(f"RFC {args.rfc}: {result.local_error}", Exit.LOCAL)
     if got is None:
         return fail(f"RFC {args.rfc}: no active peer could send it ("
-                    + ("; ".join(result.steps) or "no active peers") + ")")
-    return 0
+                    + ("; ".join(result.steps) or "no active peers") + ")", Exit.NOT_FOUND)
+    return Exit.OK
+
+
+def _get_json(args: argparse.Namespace, result: DIGetResult) -> dict[str, Any]:
+    """di-get's JSON (docs/cli.md#json): the shape of get's, with ``steps``."""
+    got, path, size = result.fetched, None, 0
+    if got is not None:
+        path, size = got.path, got.size
+    elif result.already_local:
+        path = args.out / paths.rfc_filename(args.rfc)
+        size = path.stat().st_size
+    source = got.source if got else None
+    return {"rfc": args.rfc, "path": str(path) if path else None, "size": size,
+            "host": source and source.host, "port": source and source.port,
+            "already_local": result.already_local, "steps": result.steps}
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
@@ -190,9 +212,9 @@ async def peers(args: argparse.Namespace) -> int:
         reply, found = await (client.pquery_all() if args.all else client.pquery())
         more = None if args.all else di.next_offset(reply.response)
     except PEER_FAILURES as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     if args.json:
-        print(json.dumps([{"host": p.host, "port": p.port} for p in found.items], indent=2))
+        say_json([{"host": p.host, "port": p.port} for p in found.items])
     else:
         say(f"{reply.status} {reply.response.reason}: {len(found.items)} active peer(s)")
         for p in found.items:
@@ -202,7 +224,9 @@ async def peers(args: argparse.Namespace) -> int:
     if found.cut:
         note(f"list cut: {found.cut} line(s) beyond {limits.DI_MAX_PEERS_LISTED} a page "
              f"were not read")
-    return 0 if reply.status in (200, 404) else 1
+    if reply.status in (200, 404):
+        return Exit.OK
+    return fail(f"{reply.status} {reply.response.reason}", Exit.FAILURE)
 
 
 
@@ -211,8 +235,23 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.peers < 2 or args.per_peer < 1 or args.repeat < 1 \
             or not 0 < args.min_size <= args.max_size:
         return fail("need --peers >= 2, --per-peer >= 1, --repeat >= 1 and "
-                    "0 < --min-size <= --max-size")
+                    "0 < --min-size <= --max-size", Exit.USAGE)
+    if args.rfc_dir is not None and not args.rfc_dir.is_dir():
+        return fail(f"--rfc-dir {args.rfc_dir} is not a folder", Exit.LOCAL)
+    if args.out.exists() and not args.out.is_dir():
+        return fail(f"--out {args.out} is not a folder", Exit.LOCAL)
+    if not args.no_plot and not _have_matplotlib():
+        return fail("the plots need matplotlib: pip install 'p2pshare[plot]' (from a checkout: "
+                    "pip install -e '.[plot]'), or pass --no-plot for the CSVs only", Exit.USAGE)
     return run(experiment(args))
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 async def experiment(args: argparse.Namespace) -> int:
@@ -229,8 +268,8 @@ async def experiment(args: argparse.Namespace) -> int:
         if args.rfc_dir is not None:
             try:
                 rfcs, sources = real_rfcs(args.rfc_dir, count), args.rfc_dir
-            except ValueError as exc:
-                return fail(str(exc))
+            except (ValueError, OSError) as exc:
+                return fail(str(exc), Exit.LOCAL)
         else:
             rfcs, sources = plan.rfc_numbers(args.peers, args.per_peer), Path(tmp) / "sources"
             write_sources(sources, plan.sample_sizes(rfcs, args.min_size, args.max_size))
@@ -240,7 +279,7 @@ async def experiment(args: argparse.Namespace) -> int:
             results = await run_all(systems, list(plan.Case), rfcs, args.peers, sources,
                                     Path(tmp) / "work", args.repeat)
         except (plan.ExperimentError, OSError, TimeoutError) as exc:
-            return fail(f"experiment failed: {exc}")
+            return fail(f"experiment failed: {exc}", from_error(exc))
     args.out.mkdir(parents=True, exist_ok=True)
     title = (f"loopback, {args.peers} peers, {count} RFCs"
              + (f", median of {args.repeat} runs" if args.repeat > 1 else "")
@@ -249,4 +288,4 @@ async def experiment(args: argparse.Namespace) -> int:
     Console(width=max(110, Console().width)).print(report.summary(results))
     for path in written:
         say(f"wrote {path}")
-    return 0
+    return Exit.OK

@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
+import os
 import re
 import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from .. import limits
 from ..errors import P2PError
-from ..host import join_hostport
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
 from ..swarm.fetch import SwarmDownload, first_error
-from ..swarm.resume import local_name
-from ..swarm.session import Ambiguous, Fetch, SwarmPeer, check_existing
-from ..swarm.storage import hash_file
-from ._run import fail, run
-from .ci_cmds import INDEX_PORT, address_arg  # the swarm tracker is in the index server
-from .progress import ProgressView, human
+from ..swarm.manifest import Manifest
+from ..swarm.session import Ambiguous, Fetch, NotFound, SwarmPeer
+from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
+from ..swarm.tree import Locked, final_path
+from ._run import deadline, fail, interrupted_status, run, say, say_json, serving
+from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
+from .exits import Exit, from_error
+from .options import address_arg, out_arg, reachable_args, timeout_arg
+from .progress import Events, ProgressView, human
 from .text import cell, shown
 
 log = logging.getLogger(__name__)
@@ -34,24 +39,34 @@ _REFRESH = 0.1  # seconds between progress-bar refreshes
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the swarm sub-commands to ``sub``."""
-    p = sub.add_parser("share", help="hash files and serve their pieces to the swarm")
+    p = sub.add_parser("share", help="hash files or folders and serve their pieces to the swarm")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--piece-size", type=size_arg, default=None,
                    help="piece size, e.g. 256K or 1M (default: 256K, more for big files)")
     _peer_args(p)
-    p.set_defaults(func=lambda a: run(share(a)))
+    p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    p.set_defaults(func=lambda a: _reported(a, share, serves=True))
 
     p = sub.add_parser("fetch", help="download a shared file from every peer that has it")
     p.add_argument("target", metavar="ID-or-NAME", help="swarm id, id prefix, or file name")
-    p.add_argument("--out", type=Path, default=Path("."), help="folder for the file")
+    out_arg(p, "folder for the file", Path("."))
     p.add_argument("--seed", action="store_true", help="keep serving it once complete")
+    p.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                   help="of a folder, fetch only the files whose relative path matches this "
+                        "glob (repeatable), e.g. 'docs/*.pdf'")
+    p.add_argument("--max-download-rate", type=size_arg, default=None, metavar="BYTES",
+                   help="download limit per second for all peers together, e.g. 2M")
+    p.add_argument("--no-upload", action="store_true",
+                   help="serve nothing: no piece server, and the tracker is never told of us")
+    timeout_arg(p)
     _peer_args(p)
-    p.set_defaults(func=lambda a: run(fetch(a)))
+    p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    p.set_defaults(func=lambda a: _reported(a, fetch))
 
     p = sub.add_parser("files", help="list the swarms the tracker knows")
     _server_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--offset", type=int, default=0,
+    p.add_argument("--offset", type=int, default=0, metavar="N",
                    help="skip this many swarms (the list is newest first, in pages)")
     p.add_argument("--name", default="", help="only swarms of this name (or id prefix)")
     p.set_defaults(func=lambda a: run(files(a)))
@@ -59,15 +74,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _server_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=address_arg(INDEX_PORT),
-                   help=f"index server HOST[:PORT] (default 127.0.0.1:{INDEX_PORT})")
+                   metavar="HOST[:PORT]", help="index server (default %(default)s)")
 
 
 def _peer_args(p: argparse.ArgumentParser) -> None:
     _server_arg(p)
-    p.add_argument("--host", default=None,
-                   help="address other peers reach us at (default: ours towards the server)")
-    p.add_argument("--listen", default="0.0.0.0", help="piece server bind address")
-    p.add_argument("--port", type=int, default=0, help="piece server port (default: any)")
+    reachable_args(p, "piece server", "our address towards the server", "--host")
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
                    help="upload limit per second for all peers together, e.g. 10M")
 
@@ -81,82 +93,209 @@ def size_arg(text: str) -> int:
     return int(m.group(1)) * unit
 
 
-def _peer(args: argparse.Namespace) -> Any:
-    return SwarmPeer.open(*args.server, advertise=args.host, listen=args.listen,
-                          port=args.port, rate_limit=args.max_upload_rate)
+
+def _peer(args: argparse.Namespace, downloading: bool = False) -> Any:
+    """The peer of a share or fetch (``downloading``); a fetch gives up reaching the index
+    server after ``--timeout`` if it has one, and otherwise retries for ever, like share."""
+    return SwarmPeer.open(*args.server, advertise=args.advertise, listen=args.listen,
+                          port=args.port, rate_limit=args.max_upload_rate,
+                          download_rate=args.max_download_rate if downloading else None,
+                          upload=not (downloading and args.no_upload),
+                          give_up=args.timeout if downloading else None)
+
+
+def _reported(args: argparse.Namespace, command: Any, *, serves: bool = False) -> int:
+    """Run ``command(args, events)``; with ``--json``, its events end with a summary."""
+    events = Events(args.command, args.json)
+    return run(_summarised(events, command(args, events)), serves=serves)
+
+
+async def _summarised(events: Events, job: Coroutine[Any, Any, int]) -> int:
+    try:
+        status = await job
+    except asyncio.CancelledError:
+        events.summary(interrupted_status())
+        raise
+    events.summary(status)
+    return status
+
+
+def _failed(events: Events, message: str, status: int) -> int:
+    """``fail``, and an ``error`` event first."""
+    events.emit("error", message=message, exit=int(status))
+    return fail(message, status)
+
+
+def _error_status(exc: BaseException) -> Exit:
+    if isinstance(exc, NotFound):
+        return Exit.NOT_FOUND
+    if isinstance(exc, Ambiguous):
+        return Exit.USAGE
+    return from_error(exc)
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not (args.quiet or args.json)
 
 
 # --------------------------------------------------------------------------- share
-async def share(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """One PATH of ``share``: a file, or a folder with the files found in it."""
+
+    path: Path
+    size: int
+    sources: list[Source] | None  # None for a file
+
+
+class _Refused(Exception):
+    """``share`` cannot start: the reason and the exit status."""
+
+    def __init__(self, reason: str, status: Exit) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _check_share(args: argparse.Namespace) -> list[_Shared]:
+    """Every argument checked before any hashing (which may take minutes): the piece size
+    is one we allow, each path is a readable file or a folder of readable files. (The
+    port and the server address were parsed with the command line.)
+
+    Raises:
+        _Refused: the first argument that is not usable.
+    """
+    if args.piece_size is not None and \
+            not limits.MIN_PIECE_SIZE <= args.piece_size <= limits.MAX_PIECE_SIZE:
+        raise _Refused(f"--piece-size must be from {human(limits.MIN_PIECE_SIZE)} to "
+                       f"{human(limits.MAX_PIECE_SIZE)}", Exit.USAGE)
+    return [_check_path(path) for path in args.paths]
+
+
+def _check_path(path: Path) -> _Shared:
+    try:
+        if not path.is_dir():
+            with open_regular(path, follow=True) as handle:
+                return _Shared(path, os.fstat(handle.fileno()).st_size, None)
+        sources = scan_tree(path)
+        for source in sources:
+            open_regular(source.where).close()
+        return _Shared(path, sum(s.size for s in sources), sources)
+    except (OSError, P2PError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _Refused(f"cannot share {path}: {reason}", Exit.LOCAL) from None
+
+
+def _hash(item: _Shared, piece_size: int | None, advance: Callable[[int], None]) -> Manifest:
+    if item.sources is None:
+        return hash_file(item.path, piece_size, advance)
+    return hash_tree(item.path, item.sources, piece_size, advance)
+
+
+async def share(args: argparse.Namespace, events: Events) -> int:
+    try:
+        checked = _check_share(args)
+    except _Refused as exc:
+        return _failed(events, str(exc), exc.status)
+    events.emit("started", paths=[str(p) for p in args.paths])
     manifests = []
-    for path in args.paths:
+    for item in checked:
         try:
-            with ProgressView(f"hashing {path.name}", path.stat().st_size) as view:
-                manifests.append(await asyncio.to_thread(hash_file, path, args.piece_size,
+            with ProgressView(f"hashing {item.path.name}", item.size,
+                              show=_show_progress(args)) as view:
+                manifests.append(await asyncio.to_thread(_hash, item, args.piece_size,
                                                          view.advance))
         except (OSError, P2PError) as exc:
-            return fail(f"cannot share {path}: {exc}")
+            return _failed(events, f"cannot share {item.path}: {exc}", Exit.LOCAL)
     try:
         async with _peer(args) as peer:
-            for path, manifest in zip(args.paths, manifests, strict=True):
-                await peer.share(path, manifest)
-                print(f"{manifest.id} {manifest.name}", flush=True)
-            log.info("[Swarm] serving %d file(s) as %s until interrupted", len(manifests),
-                     join_hostport(*peer.address))
+            for item, manifest in zip(checked, manifests, strict=True):
+                await peer.share(item.path, manifest, item.sources)
+                if args.json:
+                    events.emit("finished", **_swarm_json(manifest), path=str(item.path))
+                else:
+                    say(f"{manifest.id} {manifest.name}")
+            log.info("[Swarm] serving %d swarm(s) as %s until interrupted", len(manifests),
+                     peer.advertised.shown(peer.served_at[1]))
             await peer.stay_connected()
-            return 0
+            return Exit.OK
     except (OSError, P2PError) as exc:
-        return fail(str(exc))
+        return _failed(events, str(exc), from_error(exc))
+
+
+def _swarm_json(manifest: Manifest) -> dict[str, Any]:
+    return {"id": manifest.id, "name": manifest.name, "kind": manifest.kind,
+            "files": len(manifest.layout), "size": manifest.size}
 
 
 # --------------------------------------------------------------------------- fetch
-async def fetch(args: argparse.Namespace) -> int:
+async def fetch(args: argparse.Namespace, events: Events) -> int:
+    if args.seed and args.no_upload:
+        return _failed(events, "--seed and --no-upload exclude each other", Exit.USAGE)
     try:
-        async with _peer(args) as peer:
-            return await _fetch(args, peer)
+        async with _peer(args, downloading=True) as peer:
+            return await _fetch(args, peer, events)
     except Ambiguous as exc:
-        _print_files(exc.matches)
-        return fail(f"{len(exc.matches)} swarms are named {args.target!r}: give an id", 2)
+        if not args.json:
+            _print_files(exc.matches)
+        return _failed(events, f"{len(exc.matches)} swarms are named {args.target!r}: "
+                               "give an id", Exit.USAGE)
+    except Locked as exc:
+        return _failed(events, str(exc), Exit.LOCAL)
     except (OSError, P2PError) as exc:
-        return fail(str(exc))
+        return _failed(events, str(exc), _error_status(exc))
 
 
-async def _fetch(args: argparse.Namespace, peer: SwarmPeer) -> int:
-    job = Fetch(peer, args.out)
-    manifest = await job.resolve(args.target)
-    final = args.out / local_name(manifest)
-    if check_existing(final, manifest):
-        log.info("[Swarm] %s is already complete", final)
-        if args.seed:
-            await peer.share(final, manifest)
+async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> int:
+    job = Fetch(peer, args.out, args.only)
+    try:
+        async with deadline(args.timeout):
+            manifest = await job.resolve(args.target)
+            events.emit("started", **_swarm_json(manifest), pieces=manifest.count)
+            final = await _download(args, job, manifest, events)
+    finally:
+        job.close()
+    if args.json:
+        events.emit("finished", **_swarm_json(manifest), path=str(final))
     else:
-        download = job.prepare(manifest)
-        with ProgressView(shown(manifest.name), manifest.size) as view:
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    shower = tg.create_task(_show(view, download))
-                    final = await job.run(download)
-                    shower.cancel()
-            except BaseExceptionGroup as group:
-                raise first_error(group) from None
-            _refresh(view, download)
-    print(final, flush=True)
+        say(str(final))
     if args.seed:
+        serving()
         log.info("[Swarm] seeding %s as %s until interrupted", manifest.name,
-                 join_hostport(*peer.address))
+                 peer.advertised.shown(peer.served_at[1]))
         await peer.stay_connected()
-    return 0
+    return Exit.OK
 
 
-async def _show(view: ProgressView, download: SwarmDownload) -> None:
+async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
+                    events: Events) -> Path:
+    """The complete file or folder (its wanted files): verified in place, or downloaded."""
+    download = job.prepare(manifest)
+    p = download.progress()
+    if p.pieces == p.count:
+        log.info("[Swarm] %s is already complete", final_path(args.out, manifest))
+    with ProgressView(shown(manifest.name), p.size, show=_show_progress(args)) as view:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                shower = tg.create_task(_show(view, download, events))
+                final = await job.run(download)
+                shower.cancel()
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        _refresh(view, download, events, final=True)
+    return final
+
+
+async def _show(view: ProgressView, download: SwarmDownload, events: Events) -> None:
     while True:
-        _refresh(view, download)
+        _refresh(view, download, events)
         await asyncio.sleep(_REFRESH)  # redraw period, not a wait for an event
 
 
-def _refresh(view: ProgressView, download: SwarmDownload) -> None:
+def _refresh(view: ProgressView, download: SwarmDownload, events: Events, *,
+             final: bool = False) -> None:
     p = download.progress()
     view.update(p.done, f"{p.peers} peers, pieces {p.pieces}/{p.count}")
+    events.progress(p.done, p.size, p.peers, final=final)
 
 
 # --------------------------------------------------------------------------- files
@@ -168,27 +307,28 @@ async def files(args: argparse.Namespace) -> int:
         finally:
             await tracker.aclose()
     except (OSError, P2PError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), from_error(exc))
     entries = page.entries
     if page.cut:
         print(f"swarms {page.offset + 1}-{page.offset + len(entries)} of {page.total}, "
               "newest first (--offset for more, --name to filter)", file=sys.stderr)
     if args.json:
-        print(json.dumps([_entry_json(e) for e in entries], indent=2))
+        say_json([_entry_json(e) for e in entries])
     else:
         _print_files(entries)
-    return 0
+    return Exit.OK
 
 
 def _entry_json(e: FileEntry) -> dict[str, Any]:
-    return {"id": e.swarm, "name": e.name, "size": e.size, "piece_size": e.piece_size,
-            "seeders": e.seeders, "leechers": e.leechers, "availability": e.copies}
+    return {"id": e.swarm, "name": e.name, "kind": e.kind, "files": max(e.files, 1),
+            "size": e.size, "piece_size": e.piece_size, "seeders": e.seeders,
+            "leechers": e.leechers, "availability": e.copies}
 
 
 def _print_files(entries: list[FileEntry]) -> None:
-    table = Table("name", "size", "id", "seeders", "leechers", "availability")
+    table = Table("name", "size", "files", "id", "seeders", "leechers", "availability")
     for e in entries:
-        table.add_row(cell(e.name), human(e.size), e.swarm[:12], str(e.seeders), str(e.leechers),
-                      f"{e.copies:.2f}")
+        name = cell(e.name) + ("/" if e.files else "")
+        table.add_row(name, human(e.size), str(max(e.files, 1)), e.swarm[:12], str(e.seeders),
+                      str(e.leechers), f"{e.copies:.2f}")
     Console(soft_wrap=True).print(table)
-

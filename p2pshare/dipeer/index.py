@@ -100,6 +100,10 @@ class RFCIndex:
     def add_local(self, rfc: int, title: str) -> None:
         self._local[rfc] = title
 
+    def drop_local(self, rfc: int) -> None:
+        """Forget a local record (its file left the folder)."""
+        self._local.pop(rfc, None)
+
     def has_local(self, rfc: int) -> bool:
         return rfc in self._local
 

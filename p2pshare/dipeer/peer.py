@@ -1,17 +1,22 @@
 """A whole P2P-DI peer: RFC server, RFC index, the RS messages, and the download algorithm.
 
 Strategy: ``start`` scans the folder into the index as local records, starts the RFC server
-and settles the address it advertises (``--hostname``, else the local address that routes
-to the RS). ``stay_registered`` sends KeepAlive after a third of the TTL the RS stated,
-so two KeepAlives may be lost before the RS flags us. ``get`` is the handout's algorithm
-(docs/p2p-di.md#di-download): PQuery; try the active holders already in the index; then
-RFCQuery each active peer in turn, merge, and try the active holders it revealed; stop at
-the first complete download or when the active peers are exhausted. The RFCQueries run a
-few peers ahead (``QUERIES_AHEAD``) under the holders' connect and first-byte deadlines,
-so fake peers that accept and never answer cost seconds, not minutes. The holders of one
-step are asked at once with staggered starts (``peer.holders``: the first valid reply
-wins); a record with an unusable host, port or title is skipped with its reason, and our
-own folder refusing the file (``LocalIOError``) ends the download without blaming anyone.
+and settles the address it advertises (``net.advertise``: ``--advertise``, else the local address
+that routes to the RS). ``join`` registers, retrying an RS that cannot be reached yet with backoff
+(``backoff.Backoff``, a log line per attempt) while the RFC server already serves.
+``stay_registered`` sends KeepAlive after a third of the TTL the RS stated, so two
+KeepAlives may be lost before the RS flags us, and meanwhile follows the folder
+(``paths.FolderWatch``, every ``limits.FOLDER_RESCAN_INTERVAL``): an RFC file that appears
+becomes a local record (RFCQuery answers show it), one that goes is dropped. ``get`` is the
+handout's algorithm (docs/p2p-di.md#di-download): PQuery; try the active holders already in
+the index; then RFCQuery each active peer in turn, merge, and try the active holders it
+revealed; stop at the first complete download or when the active peers are exhausted. The
+RFCQueries run a few peers ahead (``QUERIES_AHEAD``) under the holders' connect and
+first-byte deadlines, so fake peers that accept and never answer cost seconds, not minutes.
+The holders of one step are asked at once with staggered starts (``peer.holders``: the first
+valid reply wins); a record with an unusable host, port or title is skipped with its reason,
+and our own folder refusing the file (``LocalIOError``) ends the download without blaming
+anyone.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import LocalIOError, RemoteProtocolError, Status
+from ..backoff import Backoff
+from ..errors import LocalIOError, PeerGone, RemoteProtocolError, Status
 from ..host import address_problem, join_hostport
+from ..net.advertise import Advertised, advertised_host, local_address_towards
 from ..peer import paths
 from ..peer.client import Offer, holder_problem, room_in
 from ..peer.holders import DEFAULT_PATIENCE, HOLDER_FAILURES, Patience, fetch_first
 from ..protocol import di
 from ..registry import wire
-from ..registry.client import RSClient, local_ip_towards
+from ..registry.client import RSClient
 from .client import Declined, Fetched, offer_getrfc, rfc_query, save_rfc
 from .index import MergeResult, Remote, RFCIndex
 from .server import RFCServer
@@ -65,7 +72,8 @@ class DIPeer:
         rs: the registration server's (host, port).
         folder: where the RFC files are read from and downloaded to.
         hostname: the name to advertise; default the local address that routes to the RS.
-        bind, port: where the RFC server listens (port 0: any free port).
+        bind, port: where the RFC server listens (None: every address, IPv4 and IPv6;
+            port 0: any free port).
         trace: called with every message sent and received, ready to print.
         index: inject an index (e.g. one with a test clock).
         patience: how long holders get (``peer.holders``); tests shorten it.
@@ -73,7 +81,7 @@ class DIPeer:
 
     def __init__(
         self, rs: tuple[str, int], folder: Path, *, hostname: str | None = None,
-        bind: str = "0.0.0.0", port: int = 0, trace: wire.Trace | None = None,
+        bind: str | None = None, port: int = 0, trace: wire.Trace | None = None,
         index: RFCIndex | None = None, patience: Patience = DEFAULT_PATIENCE,
     ) -> None:
         self.folder = folder
@@ -84,6 +92,8 @@ class DIPeer:
         self.server = RFCServer(folder, self.index, trace)
         self._hostname = hostname
         self._bind = (bind, port)
+        self.advertised = Advertised("")  # settled by ``start``
+        self.watch = paths.FolderWatch(folder)
 
     @property
     def me(self) -> di.PeerAddr:
@@ -99,12 +109,15 @@ class DIPeer:
         """
         self.index_folder()
         await self.server.start(*self._bind)
-        host = self._hostname or await local_ip_towards(self.rs.host, self.rs.port)
-        self.index.me = di.PeerAddr(host, self.server.port)
+        local = "" if self._hostname else await local_address_towards(self.rs.host, self.rs.port)
+        self.advertised = await advertised_host(self._hostname, self.rs.host, local)
+        self.index.me = di.PeerAddr(self.advertised.host, self.server.port)
 
     def index_folder(self) -> None:
         """Add every RFC file of the folder to the index as a local record."""
-        for rfc, title in paths.scan(self.folder).items():
+        found = paths.scan(self.folder)
+        self.watch.known |= set(found)
+        for rfc, title in found.items():
             self.index.add_local(rfc, title)
 
     async def __aenter__(self) -> DIPeer:
@@ -118,6 +131,22 @@ class DIPeer:
     async def register(self) -> wire.DIReply:
         return await self.rs.register(self.me)
 
+    async def join(self) -> wire.DIReply:
+        """Register, retrying while the RS cannot be reached (module text); the RS's reply.
+
+        Raises:
+            RemoteProtocolError: the RS's reply was malformed (or not P2P-DI).
+        """
+        backoff = Backoff()
+        while True:
+            try:
+                return await self.register()
+            except (PeerGone, TimeoutError) as exc:
+                delay = backoff.next_delay()
+                log.warning("[Peer] RS %s not reachable (%s); retry in %.2f s",
+                            join_hostport(self.rs.host, self.rs.port), exc, delay)
+                await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
+
     async def keep_alive(self) -> wire.DIReply:
         return await self.rs.keep_alive()
 
@@ -130,7 +159,25 @@ class DIPeer:
         return await self.rs.leave()
 
     async def stay_registered(self) -> None:
-        """Run until cancelled: KeepAlive after each third of the TTL the RS stated."""
+        """Run until cancelled: KeepAlive after each third of the TTL the RS stated; follow
+        the folder meanwhile."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.watch_folder())
+            await self._keep_alive()
+
+    async def watch_folder(self) -> None:
+        """Run until cancelled: the folder's RFC files that came and went update the local
+        records (module text)."""
+        await paths.follow(self.watch, self._folder_changed)
+
+    async def _folder_changed(self, added: dict[int, str], removed: set[int]) -> None:
+        for rfc, title in added.items():
+            log.info("[Peer] RFC %d appeared in the folder: %s", rfc, title)
+            self.index.add_local(rfc, title)
+        for rfc in removed:
+            self.index.drop_local(rfc)
+
+    async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self.rs.ttl * limits.DI_KEEPALIVE_SHARE)  # a period, not a sync
             if not self.rs.registered:
@@ -204,6 +251,7 @@ class DIPeer:
         if result.fetched is None:
             return False
         winner = next(h for h in holders if h.addr == result.fetched.source)
+        self.watch.known.add(rfc)
         self.index.add_local(rfc, winner.title or paths.title_of(result.fetched.path, rfc))
         return True
 

@@ -42,7 +42,7 @@ class RFCServer:
                         one_exchange=True, keepalive=False)
         self.server = Server(self, di.server_connection, policy)
 
-    async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
+    async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         return await self.server.start(host, port)
 
     @property

@@ -33,6 +33,7 @@ from typing import Protocol
 
 from .. import limits
 from ..errors import Status, StoreError
+from ..host import join_hostport
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import (
     Connection,
@@ -100,9 +101,9 @@ class IndexServer:
         """Connections open now."""
         return self.server.active
 
-    async def start(self, host: str = "0.0.0.0", port: int = 7734) -> tuple[str, int]:
+    async def start(self, host: str | None = None, port: int = 7734) -> tuple[str, int]:
         address = await self.server.start(host, port)
-        log.info("[Server] listening on %s port %d", address[0], address[1])
+        log.info("[Server] listening on %s", join_hostport(*address))
         return address
 
     async def serve_forever(self) -> None:
@@ -119,7 +120,7 @@ class IndexServer:
             return [response, Data(payload), EndOfMessage()]
         req = ci.interpret(request)
         if isinstance(req, Rejected):
-            log.info("[Server] %s:%d: %d %s", *link.peername, req.status, req.detail)
+            log.info("[Server] %s: %d %s", link.label, req.status, req.detail)
             return [ci.p2s_response(req.status), EndOfMessage()]
         if req.method is Method.LIST:
             return self._stream_list(link)
@@ -157,7 +158,7 @@ class IndexServer:
         self._leave(link.owner, link.peername)
 
     def connected(self, link: Link) -> None:
-        log.info("[Server] connection from %s:%d", *link.peername)
+        log.info("[Server] connection from %s", link.label)
 
     def _apply(self, link: Link, req: CIRequest) -> tuple[Status, list[Record]]:
         assert req.rfc is not None  # only LIST has no number
@@ -183,8 +184,8 @@ class IndexServer:
             log.warning("[Server] refused ADD RFC %d: %s", rfc, exc)
             return Status.BAD_REQUEST, []
         if first:
-            log.info("[Server] Added %s:%d", host, port)
-        log.info("[Server] Added RFC %d from %s:%d", rfc, host, port)
+            log.info("[Server] Added %s", join_hostport(host, port))
+        log.info("[Server] Added RFC %d from %s", rfc, join_hostport(host, port))
         return Status.OK, [record]
 
     async def _stream_list(self, link: Link) -> None:
@@ -200,7 +201,7 @@ class IndexServer:
         removed = self.index.drop_owner(owner)
         if self.tracker is not None:
             self.tracker.drop(owner)
-        names = ", ".join(f"{h}:{p}" for h, p in peers) or f"{peername[0]}:{peername[1]}"
+        names = ", ".join(join_hostport(h, p) for h, p in peers) or join_hostport(*peername)
         log.info("[Server] %s left; removed %d records (%d remain)", names, removed,
                  len(self.index))
 

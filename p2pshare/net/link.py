@@ -18,12 +18,12 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from .. import limits
+from .. import limits, wirelog
 from ..errors import P2PError, PeerGone, ProtocolError, RemoteProtocolError
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request, State
-from ..protocol._events import ConnectionClosed
-from .stream import keepalive
+from ..protocol._events import ConnectionClosed, _Sentinel
+from .stream import keepalive, log_wire
 
 if TYPE_CHECKING:
     from .runtime import Server
@@ -60,7 +60,9 @@ class Link(asyncio.Protocol):
         self._request: Request | None = None
         self._body: list[bytes] = []
         self._busy = False  # an answer is being produced by a task
-        self._quick = server.quick
+        # The quick path logs nothing: on a connection made while the wire log is on, the
+        # general path answers (the same bytes), and logs each message.
+        self._quick = None if wirelog.enabled() else server.quick
         self._at_rest = False  # between requests, nothing buffered: ``quick`` may answer
         self._closing = False
         self._released = False  # the App was told ``disconnected``
@@ -82,7 +84,7 @@ class Link(asyncio.Protocol):
         self._transport = transport
         self.born = now()
         peer = transport.get_extra_info("peername")
-        self.peername = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+        self.peername = (plain_ip(str(peer[0])), int(peer[1])) if peer else ("?", 0)
         if not self.server.admit(self):
             self._closing = self._released = True
             transport.abort()
@@ -152,6 +154,8 @@ class Link(asyncio.Protocol):
                 except RemoteProtocolError as exc:
                     self._fail(exc, f"malformed input ({exc})")
                     return
+                if not isinstance(event, _Sentinel | EndOfMessage) and wirelog.enabled():
+                    log_wire(wirelog.RECEIVED, self.label, (event,))
                 if event is NEED_DATA:
                     self._arm_deadline()
                     self._at_rest = self._quick is not None and self.conn.at_rest
@@ -285,6 +289,8 @@ class Link(asyncio.Protocol):
         """Encode ``events`` and write them (after the answer, if corked)."""
         data = self.conn.send_all(*events)
         if data:
+            if wirelog.enabled():
+                log_wire(wirelog.SENT, self.label, events)
             self._out.append(data)
             self._out_size += len(data)
             if not self._corked or self._out_size >= limits.COALESCE_BYTES:
@@ -339,6 +345,8 @@ class Link(asyncio.Protocol):
         Raises:
             PeerGone: the connection failed or stalled.
         """
+        if wirelog.enabled():
+            wirelog.message(wirelog.SENT, self.label, f"[{count} body bytes]")
         if self._out_size + count <= limits.COALESCE_BYTES:
             data = os.pread(file.fileno(), count, offset)
             if len(data) != count:

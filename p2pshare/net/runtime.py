@@ -5,6 +5,12 @@ as data) and an ``App`` (what to answer), and ``Server`` does the rest, the same
 the index server, the registration server, the upload server, the DI RFC server and the
 swarm piece server:
 
+* **Listening.** ``start(None, port)`` (or ``""``) listens on every address, IPv4 and
+  IPv6, with ONE dual-stack socket (IPv6 with ``IPV6_V6ONLY`` off, bound to ``::``), so
+  that port 0 picks one port for both families; a machine without IPv6 gets ``0.0.0.0``.
+  An explicit address (``127.0.0.1``, ``::1``, ``0.0.0.0``, ``::``) binds that one only.
+  An IPv4 client of the dual-stack socket shows as ``::ffff:a.b.c.d``; ``Link`` records
+  it as ``a.b.c.d`` (``host.plain_ip``), so admission, records and logs see one address.
 * **Accept and admission.** asyncio's ``create_server`` accepts; ``Server.admit`` counts
   connections in all and per source address (``max_connections``, ``max_per_source``).
   Beyond a cap, the least productive connection of the address that holds the most makes
@@ -47,7 +53,9 @@ path (the index server's LOOKUP, ``protocol.ci.quick_lookup``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,10 +66,12 @@ from ..protocol import Connection, Event, Request
 from .admission import Admission
 from .link import Link, now
 
-__all__ = ["Answer", "App", "Link", "Policy", "Quick", "Server", "TaskOwner", "raise_fd_limit"]
+__all__ = ["Answer", "App", "Link", "Policy", "Quick", "Server", "TaskOwner", "all_addresses",
+           "raise_fd_limit"]
 
 log = logging.getLogger(__name__)
 
+BACKLOG = 4096  # connections the kernel queues for accept
 FD_SPARE = 64  # descriptors beyond the connection limit: listeners, files being sent, logs
 SWEEP_INTERVAL = 1.0 * limits.SECONDS  # how often deadlines are checked
 
@@ -180,13 +190,25 @@ class Server:
         addr = self._server.sockets[0].getsockname()
         return str(addr[0]), int(addr[1])
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Bind and listen; returns the bound address (port 0 picks a free port)."""
+    async def start(self, host: str | None, port: int) -> tuple[str, int]:
+        """Bind and listen on ``host`` (None or ``""``: every address, IPv4 and IPv6, one
+        socket); returns the bound address (port 0 picks a free port).
+
+        Raises:
+            OSError: the address cannot be bound (in use, not ours, does not resolve).
+        """
         raise_fd_limit(self.policy.max_connections + FD_SPARE)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Link(self, self.conn_factory()), host, port, backlog=4096,
-            reuse_address=True)
+
+        def factory() -> Link:
+            return Link(self, self.conn_factory())
+
+        if host:
+            self._server = await loop.create_server(factory, host, port, backlog=BACKLOG,
+                                                    reuse_address=True)
+        else:
+            self._server = await loop.create_server(factory, sock=all_addresses(port),
+                                                    backlog=BACKLOG)
         self.tasks.spawn(self._sweep())
         return self.address
 
@@ -249,6 +271,24 @@ class Server:
         await self.tasks.aclose()
         if self._server is not None:
             await self._server.wait_closed()
+
+
+def all_addresses(port: int) -> socket.socket:
+    """A listening socket on every address, IPv4 and IPv6: one dual-stack socket bound
+    to ``::``, or ``0.0.0.0`` when this machine has no IPv6 (``SO_REUSEADDR`` either way).
+
+    Raises:
+        OSError: the port is in use or cannot be bound.
+    """
+    if socket.has_dualstack_ipv6():
+        try:
+            return socket.create_server(("::", port), family=socket.AF_INET6,
+                                        backlog=BACKLOG, dualstack_ipv6=True)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise
+            log.info("no IPv6 to listen on (%s): listening on IPv4 only", exc)
+    return socket.create_server(("0.0.0.0", port), backlog=BACKLOG)
 
 
 def raise_fd_limit(wanted: int) -> int:

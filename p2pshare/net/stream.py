@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from .. import limits
+from .. import limits, wirelog
 from ..errors import LocalProtocolError, P2PError, PeerGone
-from ..host import join_hostport
-from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response
+from ..host import join_hostport, plain_ip
+from ..protocol import NEED_DATA, PAUSED, Connection, Event, Lines, Response, wire_text
 from ..protocol._events import ConnectionClosed, EndOfMessage, _Sentinel
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,17 @@ class BaseStream:
         # Called with ("<", bytes) for what arrives and (">", bytes) for what we send:
         # lets a peer print the messages it exchanges, as the handout asks.
         self.on_bytes: Callable[[str, bytes], None] | None = None
+        # The first bytes that arrived (one line at most): a client that cannot read the
+        # reply as its protocol names from them what it reached (``protocol.line_kind``).
+        self.opening = bytearray()
         peer = peername if isinstance(peername, tuple) else None
-        self.peername: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+        self.peername: tuple[str, int] = ((plain_ip(str(peer[0])), int(peer[1])) if peer
+                                          else ("?", 0))
+
+    @property
+    def label(self) -> str:
+        """The other side's ``host:port``, for logs."""
+        return join_hostport(*self.peername)
 
     async def _recv(self) -> bytes:
         """Up to RECV_CHUNK bytes; b"" at EOF. Raises ConnectionError/OSError on reset."""
@@ -72,6 +81,8 @@ class BaseStream:
                 if event is PAUSED:
                     raise LocalProtocolError("read while our own message is unfinished")
                 if not isinstance(event, _Sentinel):
+                    if wirelog.enabled():
+                        log_wire(wirelog.RECEIVED, self.label, (event,))
                     return event
                 self.conn.receive_data(await self._read())
                 event = self.conn.next_event()
@@ -81,23 +92,29 @@ class BaseStream:
             data = await self._recv()
         except (ConnectionError, OSError):
             return b""  # a reset is an end of input; the codec decides if it was early
+        if len(self.opening) < limits.MAX_LINE:
+            self.opening += data[: limits.MAX_LINE - len(self.opening)]
         if self.on_bytes is not None and data:
             self.on_bytes("<", data)
         return data
 
     async def read_p2s_response(
-        self, timeout: float = limits.RESPONSE_TIMEOUT, linger: float = limits.RESPONSE_LINGER
+        self, timeout: float = limits.RESPONSE_TIMEOUT, linger: float = limits.RESPONSE_LINGER,
+        check: Callable[[Response], None] | None = None,
     ) -> tuple[Response, list[bytes]]:
         """A whole LINES-framed reply: its status and data lines.
 
         After the status line, a silence of ``linger`` seconds ends the reply (A2).
+        ``check`` sees the head before any data line is read (and may raise).
 
         Raises:
             PeerGone: the server closed before replying.
         """
         head = await self.next_event(timeout)
         if not isinstance(head, Response):
-            raise PeerGone("the server closed the connection")
+            raise PeerGone("the server closed the connection without a reply")
+        if check is not None:
+            check(head)
         lines: list[bytes] = []
         while True:
             try:
@@ -114,6 +131,8 @@ class BaseStream:
         """Encode and write ``events``, then wait for the socket to drain."""
         data = self.conn.send_all(*events)
         if data:
+            if wirelog.enabled():
+                log_wire(wirelog.SENT, self.label, events)
             if self.on_bytes is not None:
                 self.on_bytes(">", data)
             self._write(data)
@@ -174,6 +193,15 @@ class EventStream(BaseStream):
             await self.writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+
+
+def log_wire(direction: str, peer: str, events: Iterable[Event]) -> None:
+    """Log each of ``events`` sent to or received from ``peer`` on the wire log
+    (``wirelog``; the caller checked ``wirelog.enabled()``), ends of messages left out."""
+    for event in events:
+        text = wire_text(event)
+        if text is not None:
+            wirelog.message(direction, peer, text)
 
 
 def set_keepalive(writer: asyncio.StreamWriter) -> None:

@@ -21,12 +21,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import limits
-from ..errors import AlreadyClosed, LocalIOError, P2PError, PeerGone, RemoteProtocolError, Status
+from ..errors import (
+    AlreadyClosed,
+    LocalIOError,
+    P2PError,
+    PeerGone,
+    RemoteProtocolError,
+    Status,
+    WrongServer,
+)
 from ..files import AtomicFile, free_space
 from ..host import address_problem, join_hostport, os_name
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import EventStream, open_stream
-from ..protocol import Data, EndOfMessage, Request, Response, ci, get_header
+from ..protocol import (
+    INDEX_SERVER,
+    Data,
+    EndOfMessage,
+    Request,
+    Response,
+    ci,
+    foreign,
+    get_header,
+    server_kind,
+    wrong_server,
+)
 from ..protocol.ci import CIRequest, Method, Record
 from . import paths
 from .holders import DEFAULT_PATIENCE, Patience, fetch_first
@@ -86,7 +105,14 @@ class IndexClient:
         self._stream.on_bytes = self.printer
         if self.me_port == 0:  # a one-shot client with no upload server: name its own socket
             self.me_port = int(self._stream.writer.get_extra_info("sockname")[1])
-        log.info("[Peer] Connected to server at %s port %d", self.host, self.port)
+        log.info("[Peer] Connected to server at %s", join_hostport(self.host, self.port))
+
+    @property
+    def local_host(self) -> str:
+        """Our address on the connection to the server (what the server sees)."""
+        if self._stream is None:
+            raise PeerGone("not connected to the index server")
+        return str(self._stream.writer.get_extra_info("sockname")[0])
 
     async def wait_closed(self) -> None:
         """Return once the server has closed the connection (or it was never open).
@@ -166,14 +192,34 @@ class IndexClient:
         stream.on_bytes = _recorder(sent, received, self.printer)
         try:
             await stream.send(request, EndOfMessage())
-            head, lines = await stream.read_p2s_response()
+            head, lines = await stream.read_p2s_response(check=self._check_server)
         except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
             await self._drop()
             if isinstance(exc, RemoteProtocolError):
-                raise
+                wrong = foreign(bytes(stream.opening), self._where, ci.VERSION, INDEX_WANTED)
+                if wrong is None or isinstance(exc, WrongServer):
+                    raise
+                raise wrong from exc
+            if isinstance(exc, TimeoutError):
+                raise PeerGone(f"{self._where}: no reply within {limits.RESPONSE_TIMEOUT:g} s "
+                               f"(a silent server, not {INDEX_WANTED}?)") from exc
             raise PeerGone(f"index server connection lost: {exc}") from exc
         records = [ci.parse_record(line) for line in lines] if head.status == Status.OK else []
         return P2SReply(head.status, head.reason, records, bytes(sent), bytes(received))
+
+
+    @property
+    def _where(self) -> str:
+        return join_hostport(self.host, self.port)
+
+    def _check_server(self, head: Response) -> None:
+        """Raises: WrongServer: ``head`` is not an index server's reply."""
+        kind = server_kind(head)
+        if kind != INDEX_SERVER:
+            raise WrongServer(wrong_server(self._where, kind, INDEX_WANTED))
+
+
+INDEX_WANTED = "a P2P-CI index server"
 
 
 def _recorder(sent: bytearray, received: bytearray, printer: Printer | None) -> Printer:

@@ -5,7 +5,12 @@ then the connection to the index, then one ADD per local RFC. ``get`` is LOOKUP,
 holders (first answer wins, ``client.download``), then ADD (A10: after a complete,
 length-checked download). ``stay_connected`` re-opens the index connection with
 exponential backoff (``backoff.Backoff``) when the server goes away and re-registers every
-RFC, so a restarted index server fills up again by itself.
+RFC, so a restarted index server fills up again by itself; ``start(wait=True)`` leaves a
+first connection that failed to it too, so a peer may start before its server
+(docs/p2p-ci.md#startup-order). Meanwhile ``watch_folder`` looks at the folder every
+``limits.FOLDER_RESCAN_INTERVAL`` and ADDs the RFC files that appeared; P2P-CI has no
+REMOVE, so a file that went is no longer served (404) and its record stays until the
+peer disconnects (docs/p2p-ci.md#folder-rescan).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backoff import Backoff
-from ..errors import P2PError, Status
-from ..host import host_name
+from ..errors import P2PError, PeerGone, Status
+from ..host import join_hostport
+from ..net.advertise import Advertised, advertised_host
 from . import paths
 from .client import IndexClient, P2SReply, Printer, RFCDownload, download
 from .upload import UploadServer
@@ -38,31 +44,59 @@ class Peer:
     """A P2P-CI peer sharing the ``rfc<N>.txt`` files of ``folder``."""
 
     def __init__(self, folder: Path, server: tuple[str, int], *, hostname: str | None = None,
-                 upload_host: str = "0.0.0.0", upload_port: int = 0,
+                 upload_host: str | None = None, upload_port: int = 0,
                  printer: Printer | None = None) -> None:
         self.folder = folder
         self.server = server
-        self.hostname = hostname or host_name()  # A11: configurable
+        self._advertise = hostname  # A11: configurable
+        self.advertised = Advertised(hostname or "")  # settled by ``start``
+        self.hostname = self.advertised.host
+        self._settled = False
         self.upload = UploadServer(folder)
         self._upload_addr = (upload_host, upload_port)
         self.printer = printer
         self.index: IndexClient | None = None
         self.unregistered: set[int] = set()  # RFCs the server refused to ADD (retried)
+        self.watch = paths.FolderWatch(folder)
 
     @property
     def upload_port(self) -> int:
         return self.upload.server.address[1]
 
-    async def start(self) -> list[P2SReply]:
-        """Start the upload server, connect to the index, ADD every local RFC.
+    async def start(self, *, wait: bool = False) -> list[P2SReply]:
+        """Start the upload server, connect to the index, settle the host we advertise
+        (``net.advertise``: the given one, else our address on that connection), ADD every
+        local RFC.
+
+        ``wait``: an index server that cannot be reached yet is left to ``stay_connected``
+        (which retries with backoff, a log line per attempt); the upload server serves
+        meanwhile, and the result is then empty.
 
         Raises:
-            PeerGone: the index server cannot be reached.
+            PeerGone: the index server cannot be reached (without ``wait``).
         """
         await self.upload.start(*self._upload_addr)
         self.index = IndexClient(*self.server, self.hostname, self.upload_port, self.printer)
-        await self.index.connect()
+        try:
+            await self.index.connect()
+        except PeerGone as exc:
+            if not wait:
+                raise
+            log.warning("[Peer] index server %s not reachable yet (%s); retrying",
+                        join_hostport(*self.server), exc)
+            return []
+        await self._settle_advertised()
         return await self.register()
+
+    async def _settle_advertised(self) -> None:
+        """Choose the host we advertise once we first reach the index (``net.advertise``)."""
+        assert self.index is not None
+        if self._settled:
+            return
+        self._settled = True
+        self.advertised = await advertised_host(self._advertise, self.server[0],
+                                                self.index.local_host)
+        self.hostname = self.index.me_host = self.advertised.host
 
     async def register(self, only: set[int] | None = None) -> list[P2SReply]:
         """ADD every RFC in the folder (or those in ``only``), on start and after a reconnect.
@@ -71,21 +105,27 @@ class Peer:
         after a quick reconnect the server may still hold our previous, half-dead
         connection, which owns our host:port until keepalive drops it.
         """
+        found = paths.scan(self.folder)
+        self.watch.known |= set(found)
+        if only is not None:
+            found = {rfc: title for rfc, title in found.items() if rfc in only}
+        replies, self.unregistered = await self._add(found)
+        return replies
+
+    async def _add(self, titles: dict[int, str]) -> tuple[list[P2SReply], set[int]]:
+        """ADD each RFC of ``titles``: the replies, and the RFCs refused with 400."""
         assert self.index is not None
         replies = []
         refused = set()
-        for rfc, title in paths.scan(self.folder).items():
-            if only is not None and rfc not in only:
-                continue
+        for rfc, title in titles.items():
             log.info("[Peer] Registering RFC %d: %s", rfc, title)
             reply = await self.index.add(rfc, title)
             replies.append(reply)
             if reply.status == Status.BAD_REQUEST:
                 refused.add(rfc)
-        self.unregistered = refused
         if refused:
             log.warning("[Peer] the index server refused %d RFC(s); will retry", len(refused))
-        return replies
+        return replies, refused
 
     async def get(self, rfc: int) -> CIGetResult:
         """LOOKUP ``rfc``, download it from a holder, then ADD it."""
@@ -97,12 +137,34 @@ class Peer:
                                 skip=(self.hostname, self.upload_port), printer=self.printer)
         if result.path is None:
             return CIGetResult(found, result, None)
+        self.watch.known.add(rfc)  # ADDed below, not by the folder watch
         winner = result.attempts[-1][0]  # its title was checked before it was asked
         title = winner.title or f"RFC {rfc}"
         return CIGetResult(found, result, await self.index.add(rfc, title))
 
     async def stay_connected(self) -> None:
-        """Run until cancelled: reconnect and re-register whenever the index connection drops."""
+        """Run until cancelled: reconnect and re-register whenever the index connection
+        drops (or until the first connection is made); follow the folder meanwhile."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.watch_folder())
+            await self._keep_index()
+
+    async def watch_folder(self) -> None:
+        """Run until cancelled: ADD the RFC files that appear in the folder (module text)."""
+        await paths.follow(self.watch, self._folder_changed)
+
+    async def _folder_changed(self, added: dict[int, str], removed: set[int]) -> None:
+        if removed:
+            log.info("[Peer] P2P-CI has no REMOVE: the record of RFC(s) %s stays until this "
+                     "peer disconnects", ", ".join(map(str, sorted(removed))))
+        if self.index is None or not self.index.connected or not added:
+            return  # a reconnect registers the whole folder
+        try:
+            self.unregistered |= (await self._add(added))[1]
+        except P2PError as exc:  # the reconnect registers the whole folder again
+            log.info("[Peer] ADD of new RFCs failed: %s", exc)
+
+    async def _keep_index(self) -> None:
         assert self.index is not None
         backoff = Backoff()
         while True:
@@ -115,6 +177,7 @@ class Peer:
                 log.warning("[Peer] lost the index server; reconnecting")
             try:
                 await self.index.connect()
+                await self._settle_advertised()
                 await self.register()
                 backoff.reset()
             except P2PError as exc:  # unreachable, or it answered something malformed

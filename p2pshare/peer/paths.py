@@ -8,15 +8,25 @@ Titles come, in order of preference, from ``titles.txt`` in the folder (lines
 ``<number> <title>``, a tab, colon or spaces between), from the RFC text (the title lines
 that follow the header block of a real RFC's first page; or, for a file that is not a
 formatted RFC, its first non-empty line when that is short), else ``RFC <N>``.
+
+A running peer follows its folder with a ``FolderWatch``: a look costs one ``stat`` while
+the folder's modification time stands still (and is older than ``limits.FOLDER_SETTLE``);
+otherwise the folder is listed and only the files not seen before are read for a title.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from .. import limits
+
+log = logging.getLogger(__name__)
 
 TITLES_FILE = "titles.txt"
 _RFC_NAME = re.compile(r"rfc(\d{1,6})\.txt\Z", re.I)
@@ -52,16 +62,56 @@ def resolve_rfc(folder: Path, rfc: int) -> Path | None:
     return path
 
 
-def scan(folder: Path) -> dict[int, str]:
-    """Every RFC in ``folder`` with its title, by number."""
-    titles = read_titles_file(folder)
-    numbers = sorted(n for e in os.scandir(folder) if (n := rfc_number(e.name)) is not None)
+def scan(folder: Path, skip: Iterable[int] = ()) -> dict[int, str]:
+    """Every RFC in ``folder`` with its title, by number (those in ``skip`` left out)."""
+    return titled(folder, rfcs_in(folder) - set(skip))
+
+
+def rfcs_in(folder: Path) -> set[int]:
+    """The numbers of the RFC files in ``folder`` (regular files inside it)."""
+    names = (rfc_number(e.name) for e in os.scandir(folder))
+    return {n for n in names if n is not None and resolve_rfc(folder, n) is not None}
+
+
+def titled(folder: Path, rfcs: Iterable[int]) -> dict[int, str]:
+    """The title of each of ``rfcs`` in ``folder`` (``titles.txt`` first), by number."""
+    numbers = sorted(rfcs)
+    titles = read_titles_file(folder) if numbers else {}
     found: dict[int, str] = {}
     for rfc in numbers:
         path = resolve_rfc(folder, rfc)
         if path is not None:
             found[rfc] = titles.get(rfc) or title_of(path, rfc)
     return found
+
+
+class FolderWatch:
+    """The RFC files that came and went in ``folder`` since the last look (module text).
+
+    Args:
+        known: the RFCs already accounted for (e.g. registered at start-up).
+    """
+
+    def __init__(self, folder: Path, known: Iterable[int] = ()) -> None:
+        self.folder = folder
+        self.known = set(known)
+        self._stamp: int | None = None  # the folder's st_mtime_ns at the last listing
+
+    def changes(self) -> tuple[dict[int, str], set[int]]:
+        """The RFCs added (with titles) and removed since the last look.
+
+        Raises:
+            OSError: the folder cannot be read.
+        """
+        stamp = os.stat(self.folder).st_mtime_ns
+        settled = time.time_ns() - stamp > limits.FOLDER_SETTLE * 1e9
+        if stamp == self._stamp and settled:
+            return {}, set()
+        self._stamp = stamp
+        now = rfcs_in(self.folder)
+        added, removed = titled(self.folder, now - self.known), self.known - now
+        self.known = (self.known - removed) | set(added)
+        return added, removed
 
 
 def read_titles_file(folder: Path) -> dict[int, str]:
@@ -127,3 +177,22 @@ def clean_title(text: str) -> str:
     text = "".join(c if c.isprintable() and c != "\ufffd" else " " for c in text)
     return " ".join(text.split())[: limits.MAX_TITLE].rstrip()
 
+
+
+Changed = Callable[[dict[int, str], set[int]], Awaitable[None]]
+
+
+async def follow(watch: FolderWatch, changed: Changed) -> None:
+    """Run until cancelled: every ``limits.FOLDER_RESCAN_INTERVAL``, call ``changed`` with
+    the RFCs added (with titles) and removed, when any were."""
+    while True:
+        await asyncio.sleep(limits.FOLDER_RESCAN_INTERVAL)  # a period, not a sync
+        try:
+            added, removed = watch.changes()
+        except OSError as exc:
+            log.warning("[Peer] cannot read %s: %s", watch.folder, exc)
+            continue
+        for rfc in sorted(removed):
+            log.info("[Peer] RFC %d left the folder: no longer served", rfc)
+        if added or removed:
+            await changed(added, removed)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import Status
-from ..host import os_name
+from ..host import join_hostport, os_name
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import EndOfMessage, Event, Request, ci
 from ..protocol.ci import CIRequest, Method
@@ -40,9 +40,9 @@ class UploadServer:
         self.server = Server(self, ci.upload_server_connection, policy)
         self.served = 0
 
-    async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
+    async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
-        log.info("[Peer] upload server listening on %s port %d", *address)
+        log.info("[Peer] upload server listening on %s", join_hostport(*address))
         return address
 
     async def aclose(self) -> None:

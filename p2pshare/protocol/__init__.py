@@ -20,8 +20,11 @@ from ._events import (
     Response,
 )
 from ._grammar import Headers, get_header
+from ._reached import INDEX_SERVER, foreign, line_kind, server_kind, wrong_server
+from ._show import head_text, wire_text
 
 __all__ = [
+    "INDEX_SERVER",
     "NEED_DATA",
     "PAUSED",
     "TRANSITIONS",
@@ -37,5 +40,11 @@ __all__ = [
     "Response",
     "Role",
     "State",
+    "foreign",
     "get_header",
+    "head_text",
+    "line_kind",
+    "server_kind",
+    "wire_text",
+    "wrong_server",
 ]

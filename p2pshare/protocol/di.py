@@ -27,10 +27,12 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from .. import limits
-from ..errors import RemoteProtocolError, Status
-from ._connection import Connection, Role, _phrase
+from ..errors import RemoteProtocolError, Status, WrongServer
+from ._connection import Connection, Role
 from ._events import Framing, Request, Response
-from ._grammar import Headers, decode_text, encode_head, get_header, http_date, parse_int
+from ._grammar import Headers, decode_text, get_header, http_date, parse_int
+from ._reached import server_kind, wrong_server
+from ._show import head_text as head_text  # a message as the menus print it
 from .ci import Rejected as Rejected  # the same notion in every protocol: well framed, refused
 from .ci import _cut_last_word, checked
 
@@ -357,11 +359,15 @@ def file_reply(size: int, mtime: float, os_name: str, now: float | None = None) 
 
 
 # ----------------------------------------------------------------------- read responses
-def check_version(resp: Response) -> None:
-    """Raises: RemoteProtocolError(505): the reply is not P2P-DI/1.0."""
+WANTED = "a P2P-DI/1.0 server"
+
+
+def check_version(resp: Response, where: str) -> None:
+    """Raises: WrongServer(505): the reply from ``where`` is not P2P-DI/1.0 (the message
+    names the kind of server that sent it)."""
     if resp.version.upper() != VERSION:
-        raise RemoteProtocolError(f"reply version {resp.version[:40]!r}",
-                                  Status.VERSION_NOT_SUPPORTED)
+        raise WrongServer(wrong_server(where, server_kind(resp), WANTED),
+                          Status.VERSION_NOT_SUPPORTED)
 
 
 def header_int(resp: Response, name: str, high: int) -> int:
@@ -461,14 +467,3 @@ def _count_lines(text: bytes) -> int:
     if not text.strip():
         return 0
     return text.count(b"\n") + (not text.endswith(b"\n"))
-
-
-# ------------------------------------------------------------------------------ display
-def head_text(event: Request | Response) -> str:
-    """A message head as it stands on the wire, for printing (without the blank line)."""
-    if isinstance(event, Request):
-        start = f"{event.method} {event.target} {event.version}"
-    else:
-        start = f"{event.version} {event.status} {event.reason or _phrase(event.status)}"
-    return encode_head(start, event.headers).decode("utf-8").rstrip("\r\n").replace("\r", "")
-

@@ -188,7 +188,7 @@ def _interpret(req: Request, body: bytes) -> SwarmRequest:
 
 
 def parse_id(text: str) -> str:
-    """A swarm id: 64 lower-case hex digits (SHA-256 of the manifest).
+    """A swarm id: 64 lower-case hex digits (SHA-256 of the manifest without its name).
 
     Raises:
         RemoteProtocolError: anything else.
@@ -346,9 +346,10 @@ def decode_peers(body: bytes, count: int) -> list[PeerEntry]:
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """One line of a FILES answer:
-    ``<id> <size> <piece size> <seeders> <leechers> <copies> <name>``.
+    ``<id> <size> <piece size> <seeders> <leechers> <copies> <files> <name>``.
 
-    ``copies`` is the availability: complete copies the live peers hold together.
+    ``copies`` is the availability: complete copies the live peers hold together;
+    ``files`` the number of files of a folder (a collection), 0 for a single file.
     """
 
     swarm: str
@@ -358,25 +359,32 @@ class FileEntry:
     leechers: int
     copies: float
     name: str
+    files: int = 0
+
+    @property
+    def kind(self) -> str:
+        return "folder" if self.files else "file"
 
     def to_line(self) -> bytes:
         return (f"{self.swarm} {self.size} {self.piece_size} {self.seeders} {self.leechers} "
-                f"{self.copies:.3f} {self.name}\r\n").encode()
+                f"{self.copies:.3f} {self.files} {self.name}\r\n").encode()
 
 
 def decode_files(body: bytes) -> list[FileEntry]:
     """Raises: RemoteProtocolError for a malformed line."""
     entries = []
     for line in _lines(body):
-        parts = line.split(" ", 6)
-        if len(parts) != 7 or not parts[6]:
+        parts = line.split(" ", 7)
+        if len(parts) != 8 or not parts[7]:
             raise RemoteProtocolError("malformed FILES line")
         try:
             copies = float(parts[5])
         except ValueError:
             raise RemoteProtocolError("copies is not a number") from None
         n = [parse_int(p, "FILES field", 0, 2**62) for p in parts[1:5]]
-        entries.append(FileEntry(parse_id(parts[0]), n[0], n[1], n[2], n[3], copies, parts[6]))
+        files = parse_int(parts[6], "FILES field", 0, limits.MAX_COLLECTION_FILES)
+        entries.append(FileEntry(parse_id(parts[0]), n[0], n[1], n[2], n[3], copies, parts[7],
+                                 files))
     return entries
 
 

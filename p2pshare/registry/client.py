@@ -14,8 +14,6 @@ counted (``Parsed.cut``), so a hostile RS cannot make us hold more.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import Callable
 
 from .. import limits
@@ -23,20 +21,6 @@ from ..errors import LocalProtocolError, Status
 from ..host import host_name, os_name
 from ..protocol import di
 from . import wire
-
-
-async def local_ip_towards(host: str, port: int) -> str:
-    """The local address this host would use to reach ``host:port`` (no packet is sent).
-
-    Raises:
-        OSError: ``host`` does not resolve or no route leads there.
-    """
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    family, kind, proto, _name, addr = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.connect(addr)  # UDP: picks a route and a source address, sends nothing
-        return str(probe.getsockname()[0])
-
 
 _Build = Callable[[], di.DIRequest]
 

@@ -16,6 +16,7 @@ import math
 
 from .. import limits
 from ..errors import Status
+from ..host import join_hostport
 from ..net.runtime import Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request, Response, di
 from . import wire
@@ -84,7 +85,8 @@ class RegistrationServer:
                         first_request_timeout=limits.FIRST_REQUEST_TIMEOUT, keepalive=False)
         self._server = Server(self, di.server_connection, policy)
 
-    async def start(self, host: str = "0.0.0.0", port: int = limits.RS_PORT) -> tuple[str, int]:
+    async def start(self, host: str | None = None, port: int = limits.RS_PORT
+                    ) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 picks a free one)."""
         return await self._server.start(host, port)
 
@@ -101,7 +103,7 @@ class RegistrationServer:
     # ------------------------------------------------------------------ App
     def request(self, link: Link, request: Request, body: bytes) -> list[Event]:
         if self.trace is not None:
-            self.trace(wire.show(f"<<< from {_addr(link)}", request))
+            self.trace(wire.show(f"<<< from {link.label}", request))
         msg = di.interpret(request)
         head, payload = answer(self.registry, msg, link.peername[0])
         if head.status == Status.OK and log.isEnabledFor(logging.INFO):
@@ -121,7 +123,7 @@ class RegistrationServer:
 
     def _reply(self, link: Link, head: Response, body: bytes) -> list[Event]:
         if self.trace is not None:
-            self.trace(wire.show(f">>> to {_addr(link)}", head, body))
+            self.trace(wire.show(f">>> to {link.label}", head, body))
         return [head, Data(body), EndOfMessage()] if body else [head, EndOfMessage()]
 
     def _log_budget(self, link: Link, head: Response) -> None:
@@ -141,10 +143,6 @@ class RegistrationServer:
             return
         view = self.registry.view(di.parse_registered(head)[0])
         if view is not None:
-            log.info("[RS] peer %d registered at %s:%d (%d time(s) in 30 days); %d active",
-                     view.cookie, view.hostname, view.port, view.registrations,
+            log.info("[RS] peer %d registered at %s (%d time(s) in 30 days); %d active",
+                     view.cookie, join_hostport(view.hostname, view.port), view.registrations,
                      self.registry.active_count())
-
-
-def _addr(link: Link) -> str:
-    return f"{link.peername[0]}:{link.peername[1]}"

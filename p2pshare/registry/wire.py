@@ -21,7 +21,7 @@ from ..errors import PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.sockstream import SocketStream, open_socket_stream
 from ..net.stream import BaseStream
-from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di
+from ..protocol import ConnectionClosed, Data, EndOfMessage, Request, Response, di, foreign
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,24 @@ async def request(stream: BaseStream, msg: di.DIRequest, trace: Trace | None,
 
     Raises:
         PeerGone: the other side closed or reset before its reply.
-        RemoteProtocolError: the reply is malformed or not P2P-DI/1.0 (505).
+        RemoteProtocolError: the reply is malformed.
+        WrongServer: the reply is not P2P-DI/1.0 (the message names what sent it).
         TimeoutError: no reply head within ``first_byte`` seconds.
     """
     event = di.to_event(msg)
     if trace is not None:
         trace(show(f">>> to {_addr(stream)}", event))
     await stream.send(event, EndOfMessage())
-    head = await stream.next_event(first_byte)
+    try:
+        head = await stream.next_event(first_byte)
+    except RemoteProtocolError as exc:
+        wrong = foreign(bytes(stream.opening), _addr(stream), di.VERSION, di.WANTED)
+        if wrong is None:
+            raise
+        raise wrong from exc
     if not isinstance(head, Response):
         raise PeerGone(f"{_addr(stream)} closed without a reply")
-    di.check_version(head)
+    di.check_version(head, _addr(stream))
     return head
 
 

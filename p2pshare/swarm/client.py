@@ -5,7 +5,9 @@ vanish when it closes, docs/p2p-ci.md#leaving); one exchange at a time under a l
 download's HAVE reports and PEERS polls can come from different tasks. An exchange that
 is cancelled half-way (its task group ended) leaves its answer owed: the next exchange
 reads and drops it first, so the connection stays usable. Every non-200 answer that the
-caller cannot act on becomes ``TrackerRefused``.
+caller cannot act on becomes ``TrackerRefused``. Reaching the server, the first time
+(``reach``: a peer may start before its index server) and after losing it (``rejoin``),
+retries with ``Backoff`` delays and one log line per failed attempt (``_retrying``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from .. import limits
 from ..backoff import Backoff
 from ..errors import P2PError, Status
-from ..host import address_problem
+from ..host import address_problem, join_hostport
 from ..net.stream import open_stream, set_keepalive
 from ..protocol import Response, get_header
 from ..protocol import swarm as sp
@@ -64,6 +67,24 @@ class TrackerClient:
     async def connect(cls, host: str, port: int) -> TrackerClient:
         """Raises: PeerGone if the server cannot be reached."""
         return cls(await _open(host, port))
+
+    @classmethod
+    async def reach(cls, host: str, port: int, give_up: float | None = None) -> TrackerClient:
+        """Connect, retrying with backoff while the server is not up (yet).
+
+        Args:
+            give_up: seconds after which a failed attempt is final; None: never.
+
+        Raises:
+            PeerGone, OSError: the last attempt failed, ``give_up`` seconds on.
+        """
+        client: list[TrackerClient] = []
+
+        async def attempt() -> None:
+            client.append(await cls.connect(host, port))
+
+        await _retrying(attempt, (host, port), give_up)
+        return client[0]
 
     async def reopen(self) -> None:
         """Replace a lost connection with a new one to the same server. The tracker knows
@@ -158,21 +179,16 @@ class TrackerClient:
     async def rejoin(self, files: Iterable[PieceFile], address: tuple[str, int]) -> None:
         """Reconnect (retrying with a growing delay, for as long as it takes) and announce
         ``files`` as served at ``address`` again, each with the pieces it holds verified."""
-        backoff = Backoff()
-        while True:
-            try:
-                await self.reopen()
-                for piece_file in list(files):
-                    await self.announce(piece_file.manifest, *address)
-                    if piece_file.have:
-                        await self.have(piece_file.manifest.id, piece_file.have)
-            except (P2PError, OSError, TimeoutError) as exc:
-                delay = backoff.next_delay()
-                log.info("[Swarm] index server unreachable (%s); retry in %.2f s", exc, delay)
-                await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
-                continue
-            log.info("[Swarm] back with the index server")
-            return
+
+        async def attempt() -> None:
+            await self.reopen()
+            for piece_file in list(files):
+                await self.announce(piece_file.manifest, *address)
+                if piece_file.have:
+                    await self.have(piece_file.manifest.id, piece_file.have)
+
+        await _retrying(attempt, self.stream.address)
+        log.info("[Swarm] back with the index server")
 
     async def wait_closed(self) -> None:
         """Return when the tracker closes the connection (it never speaks unasked)."""
@@ -187,6 +203,26 @@ class TrackerClient:
             await self.stream.writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+
+
+async def _retrying(attempt: Callable[[], Awaitable[None]], server: tuple[str, int],
+                    give_up: float | None = None) -> None:
+    """Await ``attempt()`` until it succeeds, waiting ``Backoff`` delays between failures
+    (and, with ``give_up`` seconds, until the next attempt would start past them: then
+    its failure is raised)."""
+    backoff = Backoff()
+    end = None if give_up is None else time.monotonic() + give_up
+    while True:
+        try:
+            await attempt()
+            return
+        except (P2PError, OSError, TimeoutError) as exc:
+            delay = backoff.next_delay()
+            if end is not None and time.monotonic() + delay > end:
+                raise
+            log.info("[Swarm] index server at %s not reachable (%s); retry in %.2f s",
+                     join_hostport(*server), exc or type(exc).__name__, delay)
+        await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
 
 
 async def _open(host: str, port: int) -> PipelinedStream:

@@ -17,6 +17,10 @@ When the tracker connection fails and a ``rejoin`` was given, the download goes 
 the peers it is connected to while ``rejoin`` reconnects (with backoff, for as long as it
 takes) and announces our pieces again; polling resumes once it is back. A download that
 completes meanwhile ends normally: its last HAVE is then simply not sent.
+
+Options: a shared ``RateLimiter`` paces the reads of every piece link (the process's
+download rate limit); a download with no address of its own (``me`` None: a leech that
+does not upload) never announces or reports pieces, so no peer is told to connect to it.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
 from ..host import join_hostport
+from ..net.rate import RateLimiter
 from ..protocol import Response, get_header
 from ..protocol.swarm import PeerEntry, decode_ranges
 from .client import TrackerClient
@@ -81,23 +87,31 @@ class SwarmDownload:
     Args:
         piece_file: the temporary file; also served by our piece server meanwhile.
         tracker: our tracker connection (the swarm must already be announced).
-        me: our own piece server's address as announced, never connected to.
+        me: our own piece server's address as announced, never connected to; None when we
+            serve nothing (then we never report pieces to the tracker).
         resume_path: where the verified pieces are recorded, or None.
         rng: source of the picker's random tie-breaks.
         rejoin: reconnects the tracker and announces us again (returns once back); without
             it a tracker failure ends the download.
+        wanted: the pieces to fetch (of the files asked for); None: every piece.
+        limiter: paces the reads of every piece link together, or None.
     """
 
-    def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address, *,
+    def __init__(self, piece_file: PieceFile, tracker: TrackerClient, me: Address | None, *,
                  resume_path: Path | None = None, rng: random.Random | None = None,
-                 rejoin: Callable[[], Awaitable[None]] | None = None) -> None:
+                 rejoin: Callable[[], Awaitable[None]] | None = None,
+                 wanted: int | None = None, limiter: RateLimiter | None = None) -> None:
         self.file = piece_file
         self.manifest: Manifest = piece_file.manifest
         self.tracker = tracker
         self.me = me
         self.resume_path = resume_path
         self.rejoin = rejoin
-        self.picker = Picker(self.manifest.count, piece_file.have, rng)
+        self.limiter = limiter
+        self.wanted = full(self.manifest.count) if wanted is None else wanted
+        # The picker counts the pieces we do not want as held: it never asks for them.
+        self.picker = Picker(self.manifest.count, piece_file.have | ~self.wanted
+                             & full(self.manifest.count), rng)
         self.links: dict[Address, PeerLink | None] = {}  # None while connecting
         self.strikes: Counter[Address] = Counter()
         self.banned: set[Address] = set()
@@ -112,12 +126,14 @@ class SwarmDownload:
         self._slot_freed = False
 
     def progress(self) -> Progress:
-        m, have = self.manifest, self.file.have
-        done = have.bit_count() * m.piece_size
-        if m.count and have >> (m.count - 1) & 1:  # the last piece may be short
-            done -= m.piece_size - m.length(m.count - 1)
+        m, have = self.manifest, self.file.have & self.wanted
         connected = sum(1 for link in self.links.values() if link is not None)
-        return Progress(done, m.size, have.bit_count(), m.count, connected)
+        return Progress(m.bytes_in(have), self._size, have.bit_count(),
+                        self.wanted.bit_count(), connected)
+
+    @cached_property
+    def _size(self) -> int:
+        return self.manifest.bytes_in(self.wanted)
 
     async def run(self) -> None:
         """Return once every piece is verified in the temporary file.
@@ -178,15 +194,17 @@ class SwarmDownload:
 
     async def _report(self) -> None:
         pieces = self.unreported
-        if pieces:  # forgotten only once told: a report cut short is sent again
+        # Forgotten only once told: a report cut short is sent again. Unannounced: never.
+        if pieces and self.me is not None:
             await self.tracker.have(self.manifest.id, pieces)
             self.unreported &= ~pieces
 
     def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
         listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
         whole = full(self.manifest.count)
-        downloaders = sorted([a for a, p in listed.items() if p != whole] + [self.me])
-        self.picker.set_stripe(downloaders.index(self.me), len(downloaders))
+        me = self.me or ("", 0)  # unlisted: stripe 0, which the first listed one shares
+        downloaders = sorted([a for a, p in listed.items() if p != whole] + [me])
+        self.picker.set_stripe(downloaders.index(me), len(downloaders))
         for address in [a for a in self.picker.peers if a not in listed]:
             if address not in self.links:
                 self.picker.remove_peer(address)
@@ -217,7 +235,7 @@ class SwarmDownload:
         link = None
         slow, wait = False, limits.PEER_RETRY_DELAY
         try:
-            link = await PeerLink.connect(address)
+            link = await PeerLink.connect(address, self.limiter)
             self.links[address] = link
             await self._drive(link)
         except _Slow as exc:

@@ -8,7 +8,10 @@ second over recent pieces, when the oldest request started to be served (the mom
 the previous answer ended) and how much of its answer has arrived (``progress``), by which
 the downloader judges it (``roster.judge``). While a piece's
 body arrives, the socket's receive low-water mark (``SO_RCVLOWAT``) makes the kernel wake
-us for whole runs of it instead of every few packets (``limits.MAX_RCVLOWAT``).
+us for whole runs of it instead of every few packets (``limits.MAX_RCVLOWAT``). Piece
+links may share a download rate limiter (``net.rate``): each read is at most one run of
+it and is paid for before the next, so the kernel's receive window, filling while we
+wait, slows every sender to the limit together.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import socket
 import time
 from collections import deque
 
-from .. import limits
-from ..errors import PeerGone
+from .. import limits, wirelog
+from ..errors import PeerGone, RemoteProtocolError, WrongServer
 from ..host import join_hostport
-from ..net.stream import open_stream
-from ..protocol import Response
+from ..net.rate import RateLimiter
+from ..net.stream import log_wire, open_stream
+from ..protocol import Data, Request, Response, foreign, server_kind, wrong_server
 from ..protocol import swarm as sp
 
 Address = tuple[str, int]
@@ -33,8 +37,13 @@ class PipelinedStream:
     """Requests written at once, answers read in order; reading survives cancellation."""
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, max_body: int) -> None:
+                 writer: asyncio.StreamWriter, max_body: int,
+                 limiter: RateLimiter | None = None,
+                 wanted: str = "the P2P-SWARM tracker (an index server)") -> None:
         self.address = address
+        self.limiter = limiter
+        self.wanted = wanted  # the kind of server we mean to reach, for a WrongServer
+        self.opening = bytearray()  # the first bytes that arrived (one line at most)
         self.reader, self.writer = reader, writer
         self.client = sp.PipelinedClient(max_body)
         self.last_byte = time.monotonic()
@@ -44,7 +53,10 @@ class PipelinedStream:
 
     def send(self, msg: sp.SwarmRequest) -> None:
         """Write a request (see ``drain`` for big bodies)."""
-        self.writer.write(self.client.send(*sp.to_request(msg)))
+        head, body = sp.to_request(msg)
+        self.writer.write(self.client.send(head, body))
+        if wirelog.enabled():
+            self._log_wire(wirelog.SENT, head, body)
 
     async def drain(self) -> None:
         """Raises: PeerGone if the connection broke."""
@@ -58,13 +70,30 @@ class PipelinedStream:
 
         Raises:
             PeerGone: the peer closed or reset the connection.
+            WrongServer: the answer is not P2P-SWARM/1.0 (the message names what sent it).
             RemoteProtocolError: the peer broke the protocol.
         """
-        while (answer := self.client.next_answer()) is None:
-            if self.client.closed:
-                raise PeerGone(f"{join_hostport(*self.address)} closed the connection")
-            await self._receive()
+        try:
+            while (answer := self.client.next_answer()) is None:
+                if self.client.closed:
+                    raise PeerGone(f"{join_hostport(*self.address)} closed the connection")
+                await self._receive()
+        except RemoteProtocolError as exc:
+            wrong = foreign(bytes(self.opening), join_hostport(*self.address), sp.VERSION,
+                            self.wanted)
+            if wrong is None:
+                raise
+            raise wrong from exc
+        if answer[0].version.upper() != sp.VERSION:
+            raise WrongServer(wrong_server(join_hostport(*self.address),
+                                           server_kind(answer[0]), self.wanted))
+        if wirelog.enabled():
+            self._log_wire(wirelog.RECEIVED, *answer)
         return answer
+
+    def _log_wire(self, direction: str, head: Request | Response, body: bytes) -> None:
+        """A message on the wire log: its head, its body by length (``net.log_wire``)."""
+        log_wire(direction, join_hostport(*self.address), (head, Data(body)) if body else (head,))
 
     def _low_water(self) -> int:
         """Bytes the kernel should hold before waking us: 1 unless a body is arriving."""
@@ -72,14 +101,19 @@ class PipelinedStream:
 
     async def _receive(self) -> None:
         self._set_low_water(self._low_water())
+        pace = self.limiter
         try:
-            data = await self.reader.read(limits.RECV_CHUNK)
+            data = await self.reader.read(pace.run if pace else limits.RECV_CHUNK)
         except (ConnectionError, OSError):
             data = b""
         if data:
             self.last_byte = time.monotonic()
             self.received += len(data)
-        self.client.receive_data(data)
+            if len(self.opening) < limits.MAX_LINE:
+                self.opening += data[: limits.MAX_LINE - len(self.opening)]
+        self.client.receive_data(data)  # kept, even if the wait below is cancelled
+        if pace is not None and data:
+            await pace.take(len(data))
 
     def _set_low_water(self, lowat: int) -> None:
         if lowat != self._lowat and self._sock is not None:
@@ -97,8 +131,9 @@ class PeerLink(PipelinedStream):
     """A pipelined piece connection to ``address``."""
 
     def __init__(self, address: Address, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
-        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE)
+                 writer: asyncio.StreamWriter, limiter: RateLimiter | None = None) -> None:
+        super().__init__(address, reader, writer, limits.MAX_PIECE_SIZE, limiter,
+                         "a P2P-SWARM piece server")
         self.queue: deque[int] = deque()  # pieces asked, oldest first
         self.rate: float | None = None  # bytes per second, once a piece has arrived
         self.head_since = time.monotonic()  # when the oldest request began to be served
@@ -108,10 +143,12 @@ class PeerLink(PipelinedStream):
         self.idle_since: float | None = None  # when it last had nothing to ask for
 
     @classmethod
-    async def connect(cls, address: Address) -> PeerLink:
-        """Raises: PeerGone if the peer cannot be reached."""
+    async def connect(cls, address: Address, limiter: RateLimiter | None = None) -> PeerLink:
+        """A link whose reads ``limiter`` paces, if given.
+
+        Raises: PeerGone if the peer cannot be reached."""
         stream = await open_stream(*address, sp.client_connection())
-        return cls(address, stream.reader, stream.writer)
+        return cls(address, stream.reader, stream.writer, limiter)
 
     def request(self, swarm: str, index: int) -> None:
         """Ask for piece ``index`` (answers come in the order asked)."""

@@ -26,8 +26,9 @@ import stat
 from pathlib import Path
 
 from ..errors import RemoteProtocolError
-from ..files import safe_name, write_whole
+from ..files import write_whole
 from ..protocol.swarm import decode_ranges, encode_ranges
+from . import tree
 from .manifest import Manifest
 from .pieces import bits
 from .storage import PieceFile
@@ -40,17 +41,10 @@ BLOCK = 4096  # the record's size is a multiple of this (a page, a file-system b
 MAX_RECORD = 1024 * 1024
 
 
-def local_name(manifest: Manifest) -> str:
-    """The name a fetched file takes in the download folder: the sender's name made safe
-    (``files.safe_name``, as ``share`` names what it sends)."""
-    return safe_name(manifest.name)
-
-
 def paths(out_dir: Path, manifest: Manifest) -> tuple[Path, Path]:
-    """(temporary file, resume file) of a download into ``out_dir``; each fits a name's 255
-    bytes (``limits.TEMP_NAME_ROOM``)."""
-    stem = f".{local_name(manifest)}.{manifest.id[:16]}"
-    return out_dir / f"{stem}.part", out_dir / f"{stem}.resume.json"
+    """(temporary file, resume file) of a single file's download into ``out_dir``: short,
+    fixed names from the swarm id (``tree``), whatever the file's name."""
+    return out_dir / tree.part_name(manifest, 0), tree.record_path(out_dir, manifest)
 
 
 def save(path: Path, manifest: Manifest, verified: int) -> None:

@@ -16,41 +16,26 @@ opens 64 connections holds at most 16 slots, and a host with none gets one even 
 slot is taken. A connection that sends no request for ``limits.SWARM_IDLE_TIMEOUT`` is
 closed, and so is one whose request head (or body) does not arrive whole within
 ``limits.HEAD_TIMEOUT``. An optional rate limit (bytes per second, all connections together)
-paces uploads in runs of ``limits.THROTTLE_RUN`` bytes (so that a paced peer shows steady
-progress to a downloader judging it); tests use it to keep a download in progress long
-enough to interrupt it.
+paces uploads in short runs (``net.rate``, the same limiter a download's
+``--max-download-rate`` uses), so that a paced peer shows steady progress to a downloader
+judging it; tests use it to keep a download in progress long enough to interrupt it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 from .. import limits
 from ..errors import Status
+from ..host import join_hostport
 from ..net.admission import Admission
+from ..net.rate import limiter
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request
 from ..protocol import swarm as sp
 from .storage import Library
 
 log = logging.getLogger(__name__)
-
-
-class Throttle:
-    """Paces a flow to ``rate`` bytes per second (a token bucket without burst)."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._free_at = time.monotonic()
-
-    async def take(self, count: int) -> None:
-        now = time.monotonic()
-        start = max(now, self._free_at)
-        self._free_at = start + count / self.rate
-        if start > now:
-            await asyncio.sleep(start - now)  # pacing, not waiting for an event
 
 
 class PieceServer:
@@ -65,7 +50,7 @@ class PieceServer:
     def __init__(self, library: Library, *, max_uploads: int = limits.SWARM_MAX_UPLOADS,
                  rate_limit: float | None = None) -> None:
         self.library = library
-        self.throttle = Throttle(rate_limit) if rate_limit else None
+        self.throttle = limiter(rate_limit)
         # Connections past max_uploads are accepted only to be told 503; past twice as
         # many they are closed at once.
         policy = Policy("pieces", max_connections=2 * max_uploads,
@@ -93,9 +78,9 @@ class PieceServer:
         """Connections holding an upload slot now."""
         return len(self._told)
 
-    async def start(self, host: str = "0.0.0.0", port: int = 0) -> tuple[str, int]:
+    async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
-        log.info("[Swarm] piece server listening on %s port %d", *address)
+        log.info("[Swarm] piece server listening on %s", join_hostport(*address))
         return address
 
     async def aclose(self) -> None:
@@ -156,14 +141,14 @@ class PieceServer:
             link.send_now(sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
                           EndOfMessage())
             return
-        offset, length = place
+        handle, offset, length = place
         link.send_now(sp.piece_head(length, have))
         if self.throttle is None:
-            await link.sendfile(pf.handle, offset, length)
+            await link.sendfile(handle, offset, length)
         else:  # paced in small runs: the downloader sees steady progress (roster.judge)
-            for at in range(offset, offset + length, limits.THROTTLE_RUN):
-                run = min(limits.THROTTLE_RUN, offset + length - at)
+            for at in range(offset, offset + length, self.throttle.run):
+                run = min(self.throttle.run, offset + length - at)
                 await self.throttle.take(run)
-                await link.sendfile(pf.handle, at, run)
+                await link.sendfile(handle, at, run)
         link.send_now(EndOfMessage())
         self.bytes_sent += length

@@ -34,7 +34,7 @@ from itertools import count, islice
 
 from .. import limits
 from ..errors import IntegrityError, OverBudget, RemoteProtocolError, Status
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..protocol import Request, Response
 from ..protocol import swarm as sp
 from .census import PieceCensus
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 TrackerAnswer = tuple[Response, bytes]
 _HEX = re.compile(r"[0-9a-f]{1,64}\Z")
-_MAPPED = "::ffff:"  # an IPv4 peer on a dual-stack socket
 
 
 @dataclass(eq=False)
@@ -86,7 +85,7 @@ class _Swarm:
         m = self.manifest
         copies = self.census.copies() if m.count else float(len(self.members))
         return sp.FileEntry(m.id, m.size, m.piece_size, self.seeders,
-                            len(self.members) - self.seeders, copies, m.name)
+                            len(self.members) - self.seeders, copies, m.name, len(m.files))
 
 
 class Tracker:
@@ -116,7 +115,7 @@ class Tracker:
                      msg.status, msg.detail)
             return sp.response(msg.status)
         if isinstance(msg, sp.Announce) and not named and source:
-            msg = sp.Announce(msg.swarm, _plain(source), msg.port, msg.manifest)
+            msg = sp.Announce(msg.swarm, plain_ip(source), msg.port, msg.manifest)
         try:
             return self._apply(owner, source, msg)
         except OverBudget as exc:
@@ -168,7 +167,10 @@ class Tracker:
             return sp.response(Status.CONFLICT)
         swarm = self.swarms.get(msg.swarm)
         if swarm is not None and msg.manifest != swarm.manifest.to_bytes():
-            raise IntegrityError("manifest does not match its id")
+            # Another name for the same content is the same swarm (the id does not cover
+            # the name): it must still be a canonical manifest of this id. The first
+            # announcer's name stays the swarm's.
+            Manifest.from_bytes(msg.manifest, msg.swarm)
         member = swarm.members.get(owner) if swarm else None
         old = (member.host, member.port) if member else None
         self.books.check_join(owner, source, msg.swarm, len(msg.manifest), address, old,
@@ -228,8 +230,3 @@ class Tracker:
         entries = [sp.PeerEntry(m.host, m.port, m.pieces)
                    for m in others[: limits.MAX_PEERS_LISTED]]
         return sp.encode_peers(entries, swarm.manifest.count)
-
-
-def _plain(source: str) -> str:
-    """A source address as peers reach it: an IPv4 peer of a dual-stack socket unmapped."""
-    return source[len(_MAPPED):] if source.lower().startswith(_MAPPED) else source

@@ -164,7 +164,7 @@ async def piece_server(tmp: Path, *, limit: int | None = None) -> AsyncIterator[
     path = tmp / "data.bin"
     path.write_bytes(DATA)
     library = Library()
-    library.add(PieceFile(MANIFEST, open(path, "rb", buffering=0),  # noqa: SIM115
+    library.add(PieceFile(MANIFEST, [open(path, "rb", buffering=0)],  # noqa: SIM115
                           full(MANIFEST.count)))
     try:
         async with serving(PieceServer(library, max_uploads=limit or limits.SWARM_MAX_UPLOADS)

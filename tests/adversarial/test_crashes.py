@@ -222,7 +222,7 @@ def test_download_completes_while_the_index_server_stays_away(tmp_path: Path) ->
     data.parent.mkdir()
     data.write_bytes(os.urandom(2 * MiB + 5))
     with running(["server", "--host", HOST, "--port", "0"], logs) as index:
-        port = index.wait_line(r"listening on \S+ port (\d+)").group(1)
+        port = index.wait_line(r"listening on \S+:(\d+)").group(1)
         address = f"{HOST}:{port}"
         with seeder(data, address, logs, "--piece-size", "64K", "--max-upload-rate", "1M"
                     ) as swarm:

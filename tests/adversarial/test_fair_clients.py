@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from p2pshare.dipeer.peer import DIPeer
-from p2pshare.files import safe_name
 from p2pshare.index.server import IndexServer
 from p2pshare.peer.client import download
 from p2pshare.peer.holders import Patience
@@ -30,7 +29,7 @@ from p2pshare.protocol.ci import Record
 from p2pshare.registry.client import RSClient
 from p2pshare.swarm import resume
 from p2pshare.swarm.client import TrackerClient
-from p2pshare.swarm.manifest import Manifest
+from p2pshare.swarm.manifest import Manifest, local
 from p2pshare.swarm.pieces import full
 from p2pshare.swarm.session import Fetch, SwarmPeer
 from p2pshare.swarm.storage import hash_file
@@ -294,23 +293,28 @@ async def test_fetch_names_the_file_safely(tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
     async with swarm(tmp_path, name) as (me, manifest, data):
         final = await fetch(me, manifest, out)
-    assert final == out / safe_name(name) and final.read_bytes() == data
-    assert os.listdir(out) == [safe_name(name)]  # no temporary or resume file left
+    assert final == out / local(name) and final.read_bytes() == data
+    assert os.listdir(out) == [local(name)]  # no temporary, resume or lock file left
     assert not final.name.startswith(".") and len(final.name.encode()) <= 255
 
 
+@pytest.mark.parametrize("name", ["é" * 10 + "n" * 230 + ".txt",  # 244 characters, 254 bytes
+                                  "é" * 10 + "n" * 231 + ".txt"])  # 255 bytes, the limit
 @arun
-async def test_a_244_character_name_is_shared_and_fetched(tmp_path: Path) -> None:
-    name = "é" * 10 + "n" * 230 + ".txt"  # 244 characters, 254 bytes
+async def test_a_long_name_is_shared_and_fetched_under_its_own_name(tmp_path: Path,
+                                                                    name: str) -> None:
+    """Temporary and resume names come from the swarm id, never from the name, so even a
+    name of 255 bytes (the file system's limit) is shared and fetched unchanged."""
     source = tmp_path / "src" / name
     source.parent.mkdir()
     source.write_bytes(os.urandom(50_000))
     manifest = hash_file(source, 16 * 1024)
-    assert manifest.name == safe_name(name) and manifest.name.endswith(".txt")
+    assert manifest.name == name
     out = tmp_path / "out"
     async with swarm(tmp_path, manifest.name) as (me, shared, data):
         final = await fetch(me, shared, out)
-    assert final.name == manifest.name and final.read_bytes() == data
+    assert final == out / name and final.read_bytes() == data
+    assert os.listdir(out) == [name]
 
 
 @arun

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from p2pshare import limits
+from p2pshare.cli.exits import Exit
 from p2pshare.errors import RemoteProtocolError, Status
 from p2pshare.protocol import Data, EndOfMessage, Response, di
 from p2pshare.registry.client import RSClient
@@ -153,7 +154,7 @@ async def test_a_client_reads_at_most_a_page_of_a_hostile_rs_and_says_so(
         limits.DI_MAX_PEER_LIST_BODY + 1)
     async with fake_peer(huge + b"x" * 1000, ATTACKER) as port:
         done = await asyncio.to_thread(run_cli, ["di-peers", "--rs", f"{ATTACKER}:{port}"])
-        assert done.returncode == 1 and str(limits.DI_MAX_PEER_LIST_BODY) in done.stderr
+        assert done.returncode == Exit.NETWORK and str(limits.DI_MAX_PEER_LIST_BODY) in done.stderr
 
 
 # ----------------------------------------------------------------------------- addresses

@@ -187,13 +187,13 @@ def tracker_cases() -> Iterator[tuple[Case, Outcome]]:
             yield Case(f"ANNOUNCE-{name}={value!r}", announce(headers={name: value or ""})), \
                 kept(400)
     for what, body in (("not-json", b"{"), ("not-utf8", b"\xff" * 10), ("empty", b""),
-                       ("other-file", forged(name="other.bin"))):
+                       ("other-content", forged(pieces=["00" * 32] * MANIFEST.count))):
         yield Case(f"ANNOUNCE-body-{what}", announce(body=body)), kept(400)
     # A forged manifest under its own (matching) id: refused for what it says.
     forgeries: list[tuple[str, object]] = [
         ("name", "../evil"), ("name", "/etc/passwd"), ("name", "a\x00b"), ("name", ".."),
         ("name", ""), ("piece_size", -1), ("piece_size", 2**70), ("size", -5),
-        ("size", 10**30), ("pieces", []), ("format", 2)]
+        ("size", 10**30), ("pieces", []), ("format", 1)]
     for field, forgery in forgeries:
         body = forged(**{field: forgery})
         swarm = hashlib.sha256(body).hexdigest()

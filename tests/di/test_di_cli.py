@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from p2pshare.cli.exits import Exit
 from p2pshare.protocol import di
 from p2pshare.registry.client import RSClient
 from p2pshare.samples import write_sample_rfcs
@@ -40,7 +41,7 @@ def start_rs(started: list[subprocess.Popen[str]], *extra: str) -> int:
     started.append(rs)
     assert rs.stdout is not None
     seen = read_until(rs.stdout, "listening on")
-    port = re.search(r"listening on \S+ port (\d+)", seen)
+    port = re.search(r"listening on \S+:(\d+)", seen)
     assert port is not None, seen
     return int(port.group(1))
 
@@ -125,5 +126,5 @@ def test_one_shot_commands(tmp_path: Path) -> None:
         again = run_cli(["di-get", "8", "--rs", rs, "--dir", str(tmp_path)])
         assert again.returncode == 0 and "already" in again.stdout
         missing = run_cli(["di-get", "9", "--rs", rs, "--dir", str(tmp_path)])
-        assert missing.returncode == 1 and "RFC 9" in missing.stderr
-        assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == 1
+        assert missing.returncode == 3 and "RFC 9" in missing.stderr  # Exit.NOT_FOUND
+        assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == Exit.NETWORK

@@ -204,10 +204,12 @@ def test_registered_reply_yields_cookie_and_ttl() -> None:
         di.parse_registered(di.kept_alive(7200))  # no Cookie
 
 
-def test_reply_of_another_version_is_a_505() -> None:
+def test_reply_of_another_version_is_a_505_naming_what_sent_it() -> None:
     with pytest.raises(RemoteProtocolError) as info:
-        di.check_version(di.Response(200, "P2P-CI/1.0"))
+        di.check_version(di.Response(200, "P2P-CI/1.0"), "h:1")
     assert info.value.status == Status.VERSION_NOT_SUPPORTED
+    assert str(info.value) == \
+        "h:1: reached a P2P-CI/1.0 index server, not a P2P-DI/1.0 server"
 
 
 def test_head_text_shows_the_wire_form() -> None:

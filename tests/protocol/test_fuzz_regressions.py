@@ -86,8 +86,8 @@ def test_index_line_still_refuses_as_before(line: bytes) -> None:
 # UnicodeEncodeError instead of refusing the manifest. Found by swarm_manifest (the first
 # input, as saved) and by swarm_client (the answer to MANIFEST, below).
 SURROGATE_MANIFESTS = [
-    b'{"format":1,"name":"\\udc00m","piece_size":3,"pieces":[],"size":0}',
-    b'{"format":1,"name":"r\\ud800t","piece_size":16384,"pieces":['
+    b'{"format":2,"name":"\\udc00m","piece_size":3,"pieces":[],"size":0}',
+    b'{"format":2,"name":"r\\ud800t","piece_size":16384,"pieces":['
     b'"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",'
     b'"4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a",'
     b'"dbc1b4c900ffe48d575b5da5c638040125f65db0fe3e24494b76ea986457d986"],"size":40000}',
@@ -105,9 +105,9 @@ def test_manifest_with_a_lone_surrogate_name_is_refused(data: bytes, with_id: bo
 def test_manifest_answer_with_a_lone_surrogate_name_is_refused() -> None:
     """swarm_client's input: FILES then MANIFEST in flight, two answers (control byte cut)."""
     answers = (
-        b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 97\r\n\r\n"
+        b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 99\r\n\r\n"
         b"3637681c225cc1a1a22831ee6467586445a422b62f5012f009e85be98f851381 40000 16384 1 2 "
-        b"1.500 rfc7.txt\r\n"
+        b"1.500 0 rfc7.txt\r\n"
         b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 274\r\n\r\n" + SURROGATE_MANIFESTS[1]
     )
     swarm = "3637681c225cc1a1a22831ee6467586445a422b62f5012f009e85be98f851381"

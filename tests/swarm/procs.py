@@ -78,7 +78,7 @@ def running(args: list[str], logs: Path) -> Iterator[Proc]:
 def server(logs: Path) -> Iterator[str]:
     """``p2pshare server`` on a free port; yields ``127.0.0.1:PORT``."""
     with running(["server", "--host", "127.0.0.1", "--port", "0"], logs) as proc:
-        port = proc.wait_line(r"listening on \S+ port (\d+)").group(1)
+        port = proc.wait_line(r"listening on \S+:(\d+)").group(1)
         yield f"127.0.0.1:{port}"
 
 

@@ -66,7 +66,9 @@ def test_every_example_is_exactly_what_the_code_sends() -> None:
 
 
 def test_the_manifest_and_id_shown_are_real() -> None:
-    assert M.id == "bc085dbb874746ca582ee11d26c805052b1f8ab8a942210819717ab1040d346f"
+    assert M.id == "42a4f33de885e84ba94c1950a087e20f0dc12f4ef942e5595e9d250774b13bc1"
+    assert M.id == hashlib.sha256(M.content_bytes()).hexdigest()
+    assert M.content_bytes().decode() in TEXT  # what the id is the hash of
     assert M.to_bytes().decode() in TEXT and M.id in TEXT
     assert f"Content-Length: {M.length(2)}" in TEXT
     assert sp.encode_bitfield(0b101, 3) == "BQ==" and "`BQ==`" in TEXT

@@ -68,7 +68,7 @@ async def test_corrupting_seeder_cannot_corrupt_the_result(tmp_path: Path) -> No
             peer(port) as liar:
         await honest.share(path, manifest)
         # The liar claims the real manifest but serves other bytes.
-        liar.library.add(PieceFile(manifest, open(bad, "rb", buffering=0), full(manifest.count)))
+        liar.library.add(PieceFile(manifest, [open(bad, "rb", buffering=0)], full(manifest.count)))
         await liar.tracker.announce(manifest, *liar.address)
         await liar.tracker.have(manifest.id, full(manifest.count))
         download, result = await leech(port, manifest, tmp_path / "out")

@@ -19,7 +19,7 @@ from p2pshare.swarm.storage import PieceFile, hash_file
 
 DATA = bytes(range(256)) * 100  # 25,600 bytes: two pieces of 16 KiB
 # Pinned: if this changes, every existing swarm id changes. Never edit it lightly.
-DATA_ID = "b849b6b0e8a8ada7b18fd0567aca5ff92101dfedf9da25a749e6090e1c553cc2"
+DATA_ID = "a377dea111a0dffe8d5cccf47997b738439ac6d1d4478ceeec656d6026c88c91"
 
 
 def manifest_of(data: bytes, name: str = "hello.bin", piece: int = 16384) -> Manifest:
@@ -31,8 +31,8 @@ def manifest_of(data: bytes, name: str = "hello.bin", piece: int = 16384) -> Man
 def test_id_is_stable() -> None:
     m = manifest_of(DATA)
     assert m.id == DATA_ID
-    assert m.id == hashlib.sha256(m.to_bytes()).hexdigest()
-    assert m.to_bytes().startswith(b'{"format":1,"name":"hello.bin","piece_size":16384,')
+    assert m.id == hashlib.sha256(m.content_bytes()).hexdigest()
+    assert m.to_bytes().startswith(b'{"format":2,"name":"hello.bin","piece_size":16384,')
 
 
 def test_same_content_same_id_from_any_seeder(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_round_trip_and_verification() -> None:
     lambda o: json.dumps({**o, "size": 40000}, sort_keys=True, separators=(",", ":")).encode(),
     lambda o: json.dumps({**o, "name": "../x"}, sort_keys=True, separators=(",", ":")).encode(),
     lambda o: json.dumps({**o, "size": True}, sort_keys=True, separators=(",", ":")).encode(),
-    lambda o: json.dumps({**o, "format": 2}, sort_keys=True, separators=(",", ":")).encode(),
+    lambda o: json.dumps({**o, "format": 1}, sort_keys=True, separators=(",", ":")).encode(),
     lambda o: b"[1, 2",
     lambda o: b"\xff",
 ])
@@ -101,7 +101,7 @@ def test_piece_file_serves_only_verified_pieces(tmp_path: Path) -> None:
         assert (tmp_path / "part").stat().st_size == len(DATA)
         assert pf.locate(0) is None
         pf.write(1, DATA[16384:])
-        assert pf.locate(1) == (16384, len(DATA) - 16384)
+        assert pf.locate(1) == (pf.handle, 16384, len(DATA) - 16384)
         assert pf.locate(2) is None and pf.locate(-1) is None
         assert pf.check(1) and not pf.check(0)
     finally:

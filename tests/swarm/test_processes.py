@@ -85,4 +85,4 @@ def test_ambiguous_and_unknown_names(tmp_path: Path) -> None:
         assert "give an id" in ambiguous.output
         unknown = fetch("nothing.txt", address, tmp_path / "out", logs)
         unknown.popen.wait(timeout=30)
-        assert unknown.popen.returncode == 1 and "no swarm" in unknown.output
+        assert unknown.popen.returncode == 3 and "no swarm" in unknown.output  # NOT_FOUND

@@ -28,9 +28,12 @@ DATA = bytes(range(256)) * 300  # 76,800 bytes: five pieces of 16 KiB
 
 
 def manifest(name: str = "f.bin") -> Manifest:
-    digests = tuple(hashlib.sha256(DATA[i:i + 16384]).digest()
-                    for i in range(0, len(DATA), 16384))
-    return Manifest(name, len(DATA), 16384, digests)
+    """A manifest of DATA named ``name``; another name is other content (the id does not
+    cover the name: ``f.bin`` is DATA itself)."""
+    data = DATA if name == "f.bin" else name.encode() + DATA[len(name):]
+    digests = tuple(hashlib.sha256(data[i:i + 16384]).digest()
+                    for i in range(0, len(data), 16384))
+    return Manifest(name, len(data), 16384, digests)
 
 
 async def ask(tracker: Tracker, owner: object, msg: sp.SwarmRequest) -> tuple[int, bytes]:
@@ -38,6 +41,23 @@ async def ask(tracker: Tracker, owner: object, msg: sp.SwarmRequest) -> tuple[in
     response, payload = await tracker.handle(owner, request, body)
     assert ("Content-Length", str(len(payload))) in response.headers
     return response.status, payload
+
+
+@arun
+async def test_the_same_content_under_another_name_joins_the_same_swarm() -> None:
+    """The id covers the content, not the name: a second seeder that calls the file
+    otherwise joins the swarm (the first name stays), but other content under that id is
+    refused."""
+    tracker, m = Tracker(), manifest()
+    renamed = m.renamed("copy of f.bin")
+    assert renamed.id == m.id
+    assert (await ask(tracker, object(), sp.Announce(m.id, "a", 1, m.to_bytes())))[0] == 200
+    assert (await ask(tracker, object(), sp.Announce(m.id, "b", 2, renamed.to_bytes()))
+            )[0] == 200
+    _, body = await ask(tracker, object(), sp.ListFiles())
+    assert [(f.swarm, f.name, f.kind) for f in sp.decode_files(body)] == [(m.id, "f.bin", "file")]
+    other = manifest("other.bin")
+    assert (await ask(tracker, object(), sp.Announce(m.id, "c", 3, other.to_bytes())))[0] == 400
 
 
 @arun

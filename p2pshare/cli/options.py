@@ -1,0 +1,106 @@
+"""Options every command spells the same way (docs/cli.md#options), and their types.
+
+Strategy: one function adds each shared option, so ``--out``, ``--listen``, ``--advertise``,
+``--port`` and ``--timeout`` mean one thing in every command. An old spelling of an option
+stays accepted as a hidden alias (same ``dest``, ``help=argparse.SUPPRESS``), so old
+scripts keep working while ``--help``, the docs and the completion show only the new one.
+Help texts show ``%(default)s``: the default in effect after the configuration file and
+environment (``config``) have set it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from ..host import parse_port, split_hostport
+
+
+def address_arg(default_port: int) -> Callable[[str], tuple[str, int]]:
+    """An argparse type for ``HOST[:PORT]`` (``[v6]:PORT`` too) with ``default_port``."""
+    def address(text: str) -> tuple[str, int]:
+        try:
+            return split_hostport(text, default_port)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+    return address
+
+
+def port_arg(text: str) -> int:
+    """A TCP port number, 0 to 65535 (0: any free port)."""
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def seconds_arg(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def folder_arg(text: str) -> Path:
+    """A folder path; ``~`` is the home folder (a value from the configuration file is
+    not expanded by a shell)."""
+    return Path(text).expanduser()
+
+
+def alias(p: argparse.ArgumentParser, dest: str, *old: str) -> None:
+    """Accept the old spellings ``old`` of option ``dest``, hidden from --help."""
+    for action in p._actions:
+        if action.dest == dest and action.option_strings:
+            hidden = p.add_argument(*old, dest=dest, default=argparse.SUPPRESS,
+                                    help=argparse.SUPPRESS)
+            hidden.type = action.type
+            return
+    raise ValueError(f"no option with dest {dest!r}")
+
+
+def out_arg(p: argparse.ArgumentParser, what: str, default: Path | None = Path("."),
+            *old: str) -> None:
+    """``--out DIR``: where a download (or a result) is written."""
+    shown = "" if default is None else " (default %(default)s)"
+    p.add_argument("--out", type=folder_arg, default=default, metavar="DIR", help=what + shown)
+    if old:
+        alias(p, "out", *old)
+
+
+def listen_arg(p: argparse.ArgumentParser, *old: str) -> None:
+    """``--listen HOST``: our bind address (default: all addresses)."""
+    p.add_argument("--listen", default=None, metavar="HOST",
+                   help="address to listen on (default: all addresses)")
+    if old:
+        alias(p, "listen", *old)
+
+
+def advertise_arg(p: argparse.ArgumentParser, what: str, *old: str) -> None:
+    """``--advertise HOST``: the host name or address others are told to reach us at."""
+    p.add_argument("--advertise", default=None, metavar="HOST",
+                   help=f"host name or address others reach us at (default: {what})")
+    if old:
+        alias(p, "advertise", *old)
+
+
+def reachable_args(p: argparse.ArgumentParser, server: str, advertised: str,
+                   *old_advertise: str) -> None:
+    """``--advertise``, ``--listen`` and ``--port`` of a command that runs ``server``
+    (``advertised``: what ``--advertise`` defaults to; old spellings of it hidden)."""
+    advertise_arg(p, advertised, *old_advertise)
+    listen_arg(p, "--bind")
+    p.add_argument("--port", type=port_arg, default=0,
+                   help=f"{server} port (default 0: any free port)")
+
+
+def timeout_arg(p: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``: give up (exit status 6) once this long has passed."""
+    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SECONDS",
+                   help="give up after this many seconds (exit status 6; "
+                        "default %(default)s: no limit)")
+

@@ -1,0 +1,163 @@
+"""Rate limits in the path of real transfers, and a seeder whose file changes under it:
+real piece servers and a real tracker on loopback, in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from p2pshare.errors import PeerGone
+from p2pshare.protocol.swarm import PeerEntry
+from p2pshare.swarm.client import TrackerClient
+from p2pshare.swarm.link import PeerLink
+from p2pshare.swarm.manifest import Manifest
+from p2pshare.swarm.session import Fetch, SwarmPeer
+from p2pshare.swarm.storage import FileWatch
+
+from ..aio import HOST, arun, free_port
+from ..helpers import async_retry
+from .test_faults import MiB, make_file, tracker_server
+
+
+@arun
+async def test_every_byte_goes_through_both_rate_limiters(tmp_path: Path) -> None:
+    """The seed's upload limiter grants every byte it sends, the leech's download limiter
+    every byte it receives from peers, and neither ever runs more than one run ahead of
+    its rate (counted by the limiters themselves; no timing is asserted)."""
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=16 * MiB) as seed:
+        await seed.share(path, manifest)
+        async with SwarmPeer.open(HOST, port, listen=HOST, download_rate=8 * MiB) as me:
+            job = Fetch(me, tmp_path / "out")
+            result = await job.run(job.prepare(await job.resolve(manifest.id)))
+            down = me.download_limit
+    assert result.read_bytes() == path.read_bytes()
+    assert down is not None and down.granted >= manifest.size
+    assert 0 < down.ahead <= down.run
+    assert seed.server is not None and seed.server.throttle is not None
+    up = seed.server.throttle
+    assert up.granted == seed.server.bytes_sent >= manifest.size
+    assert 0 < up.ahead <= up.run
+
+
+async def _peers(port: int, manifest: Manifest) -> list[PeerEntry] | None:
+    tracker = await TrackerClient.connect(HOST, port)
+    try:
+        return await tracker.peers(manifest)
+    except Exception:  # noqa: BLE001 (the swarm may be gone: that is an answer too)
+        return None
+    finally:
+        await tracker.aclose()
+
+
+@arun
+async def test_a_seeder_withdraws_a_file_that_changed(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A shared file rewritten in place (same size, other bytes) is no longer served (404,
+    never pieces that fail their check), the tracker stops listing the seeder for it,
+    the seeder logs why, and its other file is still served and listed."""
+    caplog.set_level(logging.INFO)
+    path, manifest = make_file(tmp_path / "a", 1 * MiB)
+    other, other_manifest = make_file(tmp_path / "b", 1 * MiB)
+    async with tracker_server() as port, SwarmPeer.open(HOST, port, listen=HOST) as seed:
+        await seed.share(path, manifest)
+        await seed.share(other, other_manifest)
+        for piece_file in seed.library.files.values():
+            assert piece_file.watch is not None
+            piece_file.watch.interval = 0  # look at every request: the test is exact
+        stay = asyncio.create_task(seed.stay_connected())
+        assert seed.address is not None
+        link = await PeerLink.connect(seed.address)
+        try:
+            link.request(manifest.id, 0)
+            assert (await link.read_piece())[1].status == 200
+            path.write_bytes(os.urandom(manifest.size))  # same size, other content
+            link.request(manifest.id, 0)
+            assert (await link.read_piece())[1].status == 404
+            link.request(other_manifest.id, 0)
+            assert (await link.read_piece())[1].status == 200
+        finally:
+            link.close()
+        await async_retry(lambda: _listed(port, manifest, []), what="the seeder withdrawn")
+        await async_retry(lambda: _listed(port, other_manifest, [seed.address]),
+                          what="the other file announced again")
+        stay.cancel()
+    assert f"{path} changed on disk since it was shared" in caplog.text
+    assert "no longer serve data.bin" in caplog.text
+
+
+async def _listed(port: int, manifest: Manifest, expected: list[tuple[str, int] | None]
+                  ) -> bool:
+    entries = await _peers(port, manifest)
+    return [(e.host, e.port) for e in entries or []] == expected
+
+
+@arun
+async def test_reaching_an_absent_server_gives_up_only_when_told(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """With ``give_up`` (fetch --timeout), the first connection is retried with a log line
+    per attempt and the last failure is raised once the next attempt would start too late."""
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    with pytest.raises(PeerGone):
+        await TrackerClient.reach(HOST, port, give_up=0.5)
+    retries = re.findall(rf"index server at {HOST}:{port} not reachable .*; retry in "
+                         r"([\d.]+) s", caplog.text)
+    assert retries and float(retries[0]) <= 0.25  # from RECONNECT_FIRST, doubling
+
+
+def test_file_watch_looks_once_per_interval_and_names_the_change(tmp_path: Path) -> None:
+    """On an injected clock: a change is seen only once the interval has passed, and
+    stays seen; a new modification time, another size, another inode and no file at all
+    each count."""
+    now = [0.0]
+    path = tmp_path / "f"
+
+    def watch() -> FileWatch:
+        path.write_bytes(b"one")
+        os.utime(path, ns=(10**18, 10**18))
+        return FileWatch(path, 1.0, lambda: now[0])
+
+    w = watch()
+    os.utime(path, ns=(10**18, 10**18 + 1))  # touched: same bytes, another mtime
+    assert not w.changed()  # not looked at again within the interval
+    now[0] += 1.0
+    assert w.changed() and w.change == "it was modified"
+    os.utime(path, ns=(10**18, 10**18))
+    now[0] += 1.0
+    assert w.changed()  # once seen, stays seen
+    w = watch()
+    path.write_bytes(b"longer")
+    now[0] += 1.0
+    assert w.changed() and w.change == "its size changed"
+    w = watch()
+    (tmp_path / "g").write_bytes(b"one")  # same size and time, written beside it
+    os.utime(tmp_path / "g", ns=(10**18, 10**18))
+    (tmp_path / "g").replace(path)  # as editors save: another inode
+    now[0] += 1.0
+    assert w.changed() and w.change == "it was replaced by another file"
+    w = watch()
+    path.unlink()
+    now[0] += 1.0
+    assert w.changed() and w.change == "it is gone"
+
+
+def test_file_watch_of_a_folder_names_the_file_that_changed(tmp_path: Path) -> None:
+    """A folder's swarm is watched file by file: a change to any one of them is seen, and
+    the change names that file."""
+    now = [0.0]
+    paths = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    for p in paths:
+        p.write_bytes(b"same")
+    w = FileWatch(paths, 1.0, lambda: now[0])
+    now[0] += 1.0
+    assert not w.changed()
+    paths[1].write_bytes(b"other bytes")
+    now[0] += 1.0
+    assert w.changed() and w.change == "b.txt: its size changed"
