@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from importlib.machinery import SourceFileLoader
-from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
 from types import ModuleType
 
@@ -16,17 +14,6 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "swarm"
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def swarm() -> ModuleType:
-    loader = SourceFileLoader("bench_swarm", str(SCRIPT))
-    spec = spec_from_loader("bench_swarm", loader)
-    assert spec is not None
-    module = module_from_spec(spec)
-    sys.modules["bench_swarm"] = module  # dataclasses look their module up
-    loader.exec_module(module)
-    return module
 
 
 def test_stat_line_with_parentheses_in_the_name(swarm: ModuleType) -> None:
