@@ -115,7 +115,7 @@ def p2pshare_peer(root: Path) -> Iterator[Callable[[Path], float]]:
     from p2pshare.peer.client import fetch_from
 
     index_port, upload_port = free_port(), free_port()
-    with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(index_port))):
+    with child(p2pshare_cmd("server", "--listen", "127.0.0.1", "--port", str(index_port))):
         wait_port(index_port)
         with child(p2pshare_cmd("peer", "--server", f"127.0.0.1:{index_port}", "--dir",
                                 str(root), "--upload-port", str(upload_port), "--hostname",

@@ -112,7 +112,7 @@ def main() -> None:
                     results[api] = load(exe, port, conns, args.seconds, reqs, resplen,
                                         server.pid)
             port = free_port()
-            with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))
+            with child(p2pshare_cmd("server", "--listen", "127.0.0.1", "--port", str(port))
                        ) as server:
                 wait_port(port)
                 keep = populate(port, rfcs)

@@ -156,7 +156,7 @@ def probed_server(tmp: Path) -> Iterator[Probed]:
         f"LOOKUP RFC {n} P2P-CI/1.0\r\nhost: b\r\nport: 9\r\n\r\n".encode() + b"\0"
         for n in PROBES))
     port = free_port()
-    with child(p2pshare_cmd("server", "--host", "127.0.0.1", "--port", str(port))) as srv:
+    with child(p2pshare_cmd("server", "--listen", "127.0.0.1", "--port", str(port))) as srv:
         wait_port(port)
         feeder = socket.create_connection(("127.0.0.1", port))
         add_all(feeder, [(n, "probe", 1) for n in PROBES])

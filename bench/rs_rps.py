@@ -173,7 +173,7 @@ def populate(exe: Path, server: Server, first: int, count: int, tmp: Path, leave
 def rs(messages: bool) -> Iterator[Server]:
     """A ``p2pshare rs`` on a free loopback port (its message trace to /dev/null)."""
     port_ = free_port()
-    args = ["rs", "--host", "127.0.0.1", "--port", str(port_)]
+    args = ["rs", "--listen", "127.0.0.1", "--port", str(port_)]
     with child(p2pshare_cmd(*args, *([] if messages else ["--no-messages"])),
                stdout=subprocess.DEVNULL) as proc:
         wait_port(port_)

@@ -106,7 +106,7 @@ def main() -> int:
         (shared / "rfc2.txt").write_bytes(os.urandom(64 * 1024 * 1024))
         index = free_port()
         with ExitStack() as stack:
-            start(stack, ["-m", "p2pshare", "server", "--host", "127.0.0.1", "--port",
+            start(stack, ["-m", "p2pshare", "server", "--listen", "127.0.0.1", "--port",
                           str(index)], work / "server.log")
             wait_port(index)  # a peer started before its server quits
             peer = start(stack, ["-m", "p2pshare", "peer", "--server", f"127.0.0.1:{index}",
