@@ -231,6 +231,8 @@ def _swarm_json(manifest: Manifest) -> dict[str, Any]:
 async def fetch(args: argparse.Namespace, events: Events) -> int:
     if args.seed and args.no_upload:
         return _failed(events, "--seed and --no-upload exclude each other", Exit.USAGE)
+    if args.out.exists() and not args.out.is_dir():
+        return _failed(events, f"{args.out} is not a folder", Exit.LOCAL)
     try:
         async with _peer(args, downloading=True) as peer:
             return await _fetch(args, peer, events)
@@ -241,7 +243,11 @@ async def fetch(args: argparse.Namespace, events: Events) -> int:
                                "give an id", Exit.USAGE)
     except Locked as exc:
         return _failed(events, str(exc), Exit.LOCAL)
-    except (OSError, P2PError) as exc:
+    except OSError as exc:
+        if exc.filename is not None:  # a file of ours, under --out
+            return _failed(events, f"cannot write in {args.out}: {exc.strerror}", Exit.LOCAL)
+        return _failed(events, str(exc), _error_status(exc))
+    except P2PError as exc:
         return _failed(events, str(exc), _error_status(exc))
 
 

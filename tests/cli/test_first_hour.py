@@ -1,0 +1,47 @@
+"""Rough edges a new user met in the first hour (issue #13), as real processes: each
+failure is one line that names the user's own path or option, stdout holds only results,
+and the docs' examples and tables say what the commands do."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..helpers import run_cli
+from ..swarm.procs import LOCAL, seeder, server
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    tree = tmp_path / "My Photos"
+    (tree / "sub dir").mkdir(parents=True)
+    (tree / "sub dir" / "é 日本.txt").write_bytes(b"hello\n" * 1000)
+    (tree / "empty.txt").write_bytes(b"")
+    return tree
+
+
+def one_line(done: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
+    """``done`` exited ``status`` with one line of reason (log lines aside) naming ``words``
+    in the user's terms (no raw ``[Errno N]``)."""
+    lines = [line for line in done.stderr.splitlines() if " INFO " not in line]
+    assert done.returncode == status, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("p2pshare: "), done.stderr
+    assert all(w in lines[0] for w in words), done.stderr
+    assert "Errno" not in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("out, words", [
+    ("a-file", ("a-file is not a folder",)),
+    ("a-file/sub", ("cannot write in", "a-file/sub", "Not a directory")),
+])
+def test_fetch_into_a_path_that_is_a_file(folder: Path, tmp_path: Path, out: str,
+                                          words: tuple[str, ...]) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    logs = tmp_path / "logs"
+    with server(logs) as address, seeder(folder, address, logs) as swarm:
+        done = run_cli(["fetch", swarm, "--server", address, "--out", out, *LOCAL],
+                       cwd=tmp_path)
+    one_line(done, 7, *words)
+    assert done.stdout == ""
