@@ -164,11 +164,12 @@ async def query(args: argparse.Namespace) -> int:
         await client.aclose()
     if args.json:
         say_json([_record_json(r) for r in reply.records])
-    else:
+    elif reply.ok:  # a failure is its line on stderr, not an empty table on stdout
         _print_records(reply.records, f"{reply.status} {reply.reason}")
     if reply.ok:
         return Exit.OK
-    return fail(f"{reply.status} {reply.reason}", _status_exit(reply.status))
+    what = f"RFC {args.rfc}: " if args.command == "lookup" else ""
+    return fail(f"{what}{reply.status} {reply.reason}", _status_exit(reply.status))
 
 
 def _status_exit(status: int) -> Exit:

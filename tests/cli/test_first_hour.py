@@ -45,3 +45,12 @@ def test_fetch_into_a_path_that_is_a_file(folder: Path, tmp_path: Path, out: str
                        cwd=tmp_path)
     one_line(done, 7, *words)
     assert done.stdout == ""
+
+
+def test_lookup_of_an_rfc_nobody_holds_prints_no_table(tmp_path: Path) -> None:
+    with server(tmp_path / "logs") as address:
+        done = run_cli(["lookup", "9999", "--server", address])
+        as_json = run_cli(["lookup", "9999", "--server", address, "--json"])
+    one_line(done, 3, "RFC 9999: 404 Not Found")
+    assert done.stdout == ""
+    assert as_json.returncode == 3 and as_json.stdout.strip() == "[]"
