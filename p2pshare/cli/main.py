@@ -28,6 +28,7 @@ from .. import __version__
 from ._run import StdoutClosed, fail, say, say_json
 from .config import ConfigError, apply_settings, config_path, subparsers
 from .exits import Exit, from_error
+from .options import HelpFormatter
 from .text import shown_lines
 
 MODULES = ("ci_cmds", "di_cmds", "swarm_cmds")
@@ -79,7 +80,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _register_own(sub)
     for name, p in subparsers(parser).items():
         _verbosity_args(p, "_here")
-        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        p.formatter_class = HelpFormatter
         p.epilog = f"example:\n  {EXAMPLES[name]}" if name in EXAMPLES else p.epilog
     return parser
 

@@ -5,16 +5,29 @@ Strategy: one function adds each shared option, so ``--out``, ``--listen``, ``--
 stays accepted as a hidden alias (same ``dest``, ``help=argparse.SUPPRESS``), so old
 scripts keep working while ``--help``, the docs and the completion show only the new one.
 Help texts show ``%(default)s``: the default in effect after the configuration file and
-environment (``config``) have set it.
+environment (``config``) have set it; ``HelpFormatter`` shows a default of None (no limit)
+as ``none``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
 from ..host import parse_port, split_hostport
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every sub-command's help: the epilog as written, a default of None shown as
+    ``none`` (``--timeout``, the rates), so a configured value and no value read alike."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.default is None:
+            action = copy.copy(action)
+            action.default = "none"
+        return super()._expand_help(action)
 
 
 def address_arg(default_port: int) -> Callable[[str], tuple[str, int]]:
@@ -102,5 +115,5 @@ def timeout_arg(p: argparse.ArgumentParser) -> None:
     """``--timeout SECONDS``: give up (exit status 6) once this long has passed."""
     p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SECONDS",
                    help="give up after this many seconds (exit status 6; "
-                        "default %(default)s: no limit)")
+                        "default %(default)s)")
 

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--piece-size", type=size_arg, default=None,
                    help="piece size, e.g. 256K or 1M (default: 256K, more for big files)")
-    _peer_args(p)
+    _peer_args(p, "until it answers")
     p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     p.set_defaults(func=lambda a: _reported(a, share, serves=True))
 
@@ -55,11 +55,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="of a folder, fetch only the files whose relative path matches this "
                         "glob (repeatable), e.g. 'docs/*.pdf'")
     p.add_argument("--max-download-rate", type=size_arg, default=None, metavar="BYTES",
-                   help="download limit per second for all peers together, e.g. 2M")
+                   help="download limit per second for all peers together, e.g. 2M "
+                        "(default %(default)s)")
     p.add_argument("--no-upload", action="store_true",
                    help="serve nothing: no piece server, and the tracker is never told of us")
     timeout_arg(p)
-    _peer_args(p)
+    _peer_args(p, "until it answers or --timeout passes (then exit 4)")
     p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     p.set_defaults(func=lambda a: _reported(a, fetch))
 
@@ -72,16 +73,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=lambda a: run(files(a)))
 
 
-def _server_arg(p: argparse.ArgumentParser) -> None:
+def _server_arg(p: argparse.ArgumentParser, more: str = "") -> None:
     p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=address_arg(INDEX_PORT),
-                   metavar="HOST[:PORT]", help="index server (default %(default)s)")
+                   metavar="HOST[:PORT]", help=f"index server (default %(default)s{more})")
 
 
-def _peer_args(p: argparse.ArgumentParser) -> None:
-    _server_arg(p)
+def _peer_args(p: argparse.ArgumentParser, retried: str) -> None:
+    _server_arg(p, f"; not reachable: retried {retried}")
     reachable_args(p, "piece server", "our address towards the server", "--host")
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
-                   help="upload limit per second for all peers together, e.g. 10M")
+                   help="upload limit per second for all peers together, e.g. 10M "
+                        "(default %(default)s)")
 
 
 def size_arg(text: str) -> int:

@@ -54,3 +54,17 @@ def test_lookup_of_an_rfc_nobody_holds_prints_no_table(tmp_path: Path) -> None:
     one_line(done, 3, "RFC 9999: 404 Not Found")
     assert done.stdout == ""
     assert as_json.returncode == 3 and as_json.stdout.strip() == "[]"
+
+
+def test_help_shows_the_default_in_effect_and_never_none() -> None:
+    plain = run_cli(["fetch", "--help"])
+    configured = run_cli(["fetch", "--help"], env={"P2PSHARE_TIMEOUT": "120",
+                                                   "P2PSHARE_MAX_DOWNLOAD_RATE": "2M"})
+    for done in (plain, configured):
+        assert done.returncode == 0 and "None" not in done.stdout, done.stdout
+    flat = " ".join(plain.stdout.split())
+    assert "exit status 6; default none)" in flat and "2M (default none)" in flat
+    assert "retried until it answers or --timeout passes" in flat
+    flat = " ".join(configured.stdout.split())
+    assert "exit status 6; default 120)" in flat and "no limit" not in flat
+    assert "2M (default 2M)" in flat
