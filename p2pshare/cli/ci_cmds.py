@@ -28,6 +28,7 @@ from .options import (
     listen_arg,
     out_arg,
     port_arg,
+    rfc_arg,
     timeout_arg,
 )
 from .text import cell
@@ -62,13 +63,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         p = sub.add_parser(name, help=helptext)
         _server_arg(p)
         if name == "lookup":
-            p.add_argument("rfc", type=int)
+            p.add_argument("rfc", type=rfc_arg, metavar="RFC")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("get", help="download an RFC from a peer that has it")
     _server_arg(p)
-    p.add_argument("rfc", type=int)
+    p.add_argument("rfc", type=rfc_arg, metavar="RFC")
     out_arg(p, "folder to save rfc<N>.txt in", Path("."), "--dir")
     timeout_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")

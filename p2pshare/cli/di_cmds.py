@@ -24,6 +24,7 @@ from .options import (
     listen_arg,
     out_arg,
     port_arg,
+    rfc_arg,
     timeout_arg,
 )
 
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("di-get", help="download one RFC through P2P-DI and exit")
     _rs_arg(p)
-    p.add_argument("rfc", type=int)
+    p.add_argument("rfc", type=rfc_arg, metavar="RFC")
     out_arg(p, "folder to save rfc<N>.txt in", Path("."), "--dir")
     timeout_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")

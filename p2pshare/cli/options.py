@@ -16,6 +16,7 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import limits
 from ..host import parse_port, split_hostport
 
 
@@ -46,6 +47,18 @@ def port_arg(text: str) -> int:
         return parse_port(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def rfc_arg(text: str) -> int:
+    """An RFC number, 1 to ``limits.MAX_RFC_NUMBER`` (a server answers any other with 400)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC number: {text!r}") from None
+    if not 1 <= number <= limits.MAX_RFC_NUMBER:
+        raise argparse.ArgumentTypeError(
+            f"RFC numbers are 1 to {limits.MAX_RFC_NUMBER}: {text!r}")
+    return number
 
 
 def seconds_arg(text: str) -> float:

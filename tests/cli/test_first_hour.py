@@ -68,3 +68,13 @@ def test_help_shows_the_default_in_effect_and_never_none() -> None:
     flat = " ".join(configured.stdout.split())
     assert "exit status 6; default 120)" in flat and "no limit" not in flat
     assert "2M (default 2M)" in flat
+
+
+@pytest.mark.parametrize("args", [["get", "0", "--server", "127.0.0.1:1"],
+                                  ["lookup", "1000000", "--server", "127.0.0.1:1"],
+                                  ["di-get", "0", "--rs", "127.0.0.1:1"]])
+def test_an_rfc_number_out_of_range_is_a_usage_error(args: list[str]) -> None:
+    """Said at once (exit 2), not after a round trip as a server's 400 (exit 1)."""
+    done = run_cli(args)
+    assert done.returncode == 2, done.stderr
+    assert "RFC numbers are 1 to 999999" in done.stderr.splitlines()[-1]
