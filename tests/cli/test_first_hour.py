@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from p2pshare.samples import write_sample_rfcs
+
 from ..helpers import run_cli
 from ..swarm.procs import LOCAL, seeder, server
 
@@ -78,3 +80,15 @@ def test_an_rfc_number_out_of_range_is_a_usage_error(args: list[str]) -> None:
     done = run_cli(args)
     assert done.returncode == 2, done.stderr
     assert "RFC numbers are 1 to 999999" in done.stderr.splitlines()[-1]
+
+
+def test_a_peer_asked_for_an_rfc_only_it_holds_says_so(tmp_path: Path) -> None:
+    """README's ``printf 'list\\nget 2345\\nquit\\n' | p2pshare peer …`` on a folder holding
+    RFC 2345: the index names only this peer, which is not 'a holder that could not send'."""
+    write_sample_rfcs(tmp_path / "rfcs", {2345: 5000})
+    with server(tmp_path / "logs") as address:
+        done = run_cli(["peer", "--server", address, "--dir", str(tmp_path / "rfcs"), *LOCAL],
+                       input="list\nget 2345\nquit\n")
+    assert done.returncode == 0, done.stderr
+    assert "=> RFC 2345: no other peer holds it" in done.stdout
+    assert "no holder could send it" not in done.stdout
