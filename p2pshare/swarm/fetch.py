@@ -36,7 +36,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .. import limits
-from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..errors import LocalIOError, P2PError, PeerGone, RemoteProtocolError, Status
 from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import Response, get_header
@@ -65,9 +65,9 @@ class _Slow(P2PError):
     """A peer is disconnected for delivering too slowly (``roster.judge``)."""
 
 
-class WriteFailed(P2PError):
+class WriteFailed(LocalIOError):
     """A verified piece could not be written to the temporary file (e.g. the disk is full):
-    the download stops, keeping what it verified so far for a resume."""
+    the download stops, keeping what it verified so far for a resume (exit status 7)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +355,7 @@ class SwarmDownload:
         except OSError as exc:  # our disk, not the peer: every peer would fail the same
             raise WriteFailed(f"cannot write {self.file.path}: {exc.strerror or exc}; the "
                               "verified pieces are kept: run the same command again to "
-                              "resume") from exc
+                              "resume", exc.errno) from exc
         self.received += len(body)
         self.unreported |= 1 << index
         self._wake_tracker.set()
