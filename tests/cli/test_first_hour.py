@@ -4,6 +4,7 @@ and the docs' examples and tables say what the commands do."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -92,3 +93,26 @@ def test_a_peer_asked_for_an_rfc_only_it_holds_says_so(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "=> RFC 2345: no other peer holds it" in done.stdout
     assert "no holder could send it" not in done.stdout
+
+
+@pytest.mark.parametrize("words, offered", [
+    (["fetch", "--o"], "--out --only"),
+    (["-q", "fetch", "--ma"], "--max-download-rate --max-upload-rate"),
+    (["fetch", "--out", ""], ""),  # a value: bash's -o default then offers file names
+    (["share", ""], ""),
+    (["completion", ""], "bash zsh"),
+    (["fe"], "fetch"),
+])
+def test_bash_completion_offers_options_only_for_an_option(tmp_path: Path, words: list[str],
+                                                            offered: str) -> None:
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash on this machine")
+    script = tmp_path / "p2pshare.bash"
+    script.write_text(run_cli(["completion", "bash"]).stdout)
+    line = " ".join(f"'{w}'" for w in ["p2pshare", *words])
+    done = subprocess.run(
+        [bash, "-c", f'source "$1"; COMP_WORDS=({line}); COMP_CWORD={len(words)}; '
+                     '_p2pshare; echo "${COMPREPLY[*]}"', "bash", str(script)],
+        capture_output=True, text=True, timeout=20, check=True)
+    assert done.stdout.strip() == offered
