@@ -25,7 +25,7 @@ from ..swarm.manifest import Manifest
 from ..swarm.session import Ambiguous, Fetch, NotFound, SwarmPeer
 from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
 from ..swarm.tree import Locked, final_path
-from ._run import deadline, fail, interrupted_status, run, say, say_json, serving
+from ._run import deadline, fail, interrupted_status, note, run, say, say_json, serving
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
 from .options import address_arg, out_arg, reachable_args, timeout_arg
@@ -289,6 +289,11 @@ async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
                 shower.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
+        except asyncio.CancelledError:  # SIGINT/SIGTERM: say what a second run will do
+            p = download.progress()
+            note(f"interrupted: {p.pieces} of {p.count} pieces verified and kept; run the "
+                 "same command again to resume")
+            raise
         _refresh(view, download, events, final=True)
     return final
 

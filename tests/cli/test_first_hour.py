@@ -5,6 +5,7 @@ and the docs' examples and tables say what the commands do."""
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pytest
 
 from p2pshare.samples import write_sample_rfcs
 
-from ..helpers import run_cli
+from ..helpers import DEADLINE, read_until, run_cli
 from ..swarm.procs import LOCAL, seeder, server
+from .test_cli_core import child
 
 
 @pytest.fixture
@@ -116,3 +118,21 @@ def test_bash_completion_offers_options_only_for_an_option(tmp_path: Path, words
                      '_p2pshare; echo "${COMPREPLY[*]}"', "bash", str(script)],
         capture_output=True, text=True, timeout=20, check=True)
     assert done.stdout.strip() == offered
+
+
+def test_an_interrupted_fetch_says_how_to_resume(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 4096)  # 1 MiB, served at 64 KiB/s
+    logs = tmp_path / "logs"
+    with server(logs) as address, \
+            seeder(data, address, logs, "--piece-size", "16K", "--max-upload-rate", "64K") \
+            as swarm:
+        with child(["fetch", swarm, "--server", address, "--out", str(tmp_path / "o"),
+                    "--json", *LOCAL]) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            read_until(proc.stdout, '"progress"')
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=DEADLINE) == 130
+            last = proc.stderr.read().splitlines()[-1]
+    assert last.startswith("p2pshare: interrupted: ") and "of 64 pieces" in last
+    assert last.endswith("run the same command again to resume")
