@@ -136,3 +136,18 @@ def test_an_interrupted_fetch_says_how_to_resume(tmp_path: Path) -> None:
             last = proc.stderr.read().splitlines()[-1]
     assert last.startswith("p2pshare: interrupted: ") and "of 64 pieces" in last
     assert last.endswith("run the same command again to resume")
+
+
+@pytest.mark.parametrize("size", [3, 6000])  # another size; the same size, other bytes
+def test_a_different_file_in_the_way_is_a_local_problem(folder: Path, tmp_path: Path,
+                                                         size: int) -> None:
+    """Exit 7 (move it away), not 5 (the data failed its check), naming the whole path."""
+    in_the_way = tmp_path / "out" / "My Photos" / "sub dir" / "é 日本.txt"
+    in_the_way.parent.mkdir(parents=True)
+    in_the_way.write_bytes(b"x" * size)
+    logs = tmp_path / "logs"
+    with server(logs) as address, seeder(folder, address, logs) as swarm:
+        done = run_cli(["fetch", swarm, "--server", address, "--out", str(tmp_path / "out"),
+                        *LOCAL])
+    one_line(done, 7, f"{in_the_way} exists and is not this file; move it away first")
+    assert in_the_way.read_bytes() == b"x" * size
