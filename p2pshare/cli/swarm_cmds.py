@@ -247,10 +247,19 @@ async def fetch(args: argparse.Namespace, events: Events) -> int:
         return _failed(events, str(exc), Exit.LOCAL)
     except OSError as exc:
         if exc.filename is not None:  # a file of ours, under --out
-            return _failed(events, f"cannot write in {args.out}: {exc.strerror}", Exit.LOCAL)
+            return _failed(events, _cannot_write(args.out, exc), Exit.LOCAL)
         return _failed(events, str(exc), _error_status(exc))
     except P2PError as exc:
         return _failed(events, str(exc), _error_status(exc))
+
+
+def _cannot_write(out: Path, exc: OSError) -> str:
+    """The reason, naming the user's path in ``out`` (a folder of the swarm's tree that is a
+    file, say) but not our own hidden lock or temporary names."""
+    name = Path(os.fsdecode(exc.filename))
+    if name == out or name.name.startswith(".p2pshare-"):
+        return f"cannot write in {out}: {exc.strerror}"
+    return f"cannot write in {out}: {name}: {exc.strerror}"
 
 
 async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> int:

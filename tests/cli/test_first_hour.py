@@ -40,10 +40,13 @@ def one_line(done: subprocess.CompletedProcess[str], status: int, *words: str) -
 @pytest.mark.parametrize("out, words", [
     ("a-file", ("a-file is not a folder",)),
     ("a-file/sub", ("cannot write in", "a-file/sub", "Not a directory")),
+    ("o", ("cannot write in o: My Photos: Not a directory",)),  # o/My Photos is a file
 ])
 def test_fetch_into_a_path_that_is_a_file(folder: Path, tmp_path: Path, out: str,
                                           words: tuple[str, ...]) -> None:
     (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "My Photos").write_text("not a folder")
     logs = tmp_path / "logs"
     with server(logs) as address, seeder(folder, address, logs) as swarm:
         done = run_cli(["fetch", swarm, "--server", address, "--out", out, *LOCAL],
