@@ -195,15 +195,15 @@ async def get(args: argparse.Namespace) -> int:
     finally:
         await client.aclose()
     if not found.ok:
+        if args.json:  # the same shape as every other outcome: nothing saved, nobody tried
+            say_json(_get_json(args.rfc, None, 0, []))
         return fail(f"RFC {args.rfc}: {found.status} {found.reason}", _status_exit(found.status))
     result = await download(args.out, args.rfc, found.records)
     attempts = [{"peer": join_hostport(r.host, r.port), "host": r.host, "port": r.port,
                  "outcome": o} for r, o in result.attempts]
     source = attempts[-1] if result.path is not None else None
     if args.json:
-        say_json({"rfc": args.rfc, "path": str(result.path) if result.path else None,
-                  "size": result.size, "host": source and source["host"],
-                  "port": source and source["port"], "attempts": attempts})
+        say_json(_get_json(args.rfc, result.path, result.size, attempts))
     elif source is not None:
         say(f"saved {result.path} ({result.size} bytes) from {source['peer']}")
     if result.local_error is not None:
@@ -212,6 +212,15 @@ async def get(args: argparse.Namespace) -> int:
         tried = "; ".join(f"{a['peer']}: {a['outcome']}" for a in attempts)
         return fail(f"RFC {args.rfc}: no holder could send it ({tried})", Exit.NETWORK)
     return Exit.OK
+
+
+def _get_json(rfc: int, path: Path | None, size: int,
+              attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """get's JSON (docs/cli.md#json): the holder that sent it is the last attempt."""
+    source = attempts[-1] if path is not None else None
+    return {"rfc": rfc, "path": str(path) if path else None, "size": size,
+            "host": source and source["host"], "port": source and source["port"],
+            "attempts": attempts}
 
 
 def _quiet_unless_verbose(args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@ and the docs' examples and tables say what the commands do."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -154,3 +155,12 @@ def test_a_different_file_in_the_way_is_a_local_problem(folder: Path, tmp_path: 
                         *LOCAL])
     one_line(done, 7, f"{in_the_way} exists and is not this file; move it away first")
     assert in_the_way.read_bytes() == b"x" * size
+
+
+def test_get_json_of_an_rfc_nobody_holds_has_get_json_shape(tmp_path: Path) -> None:
+    """A script piping ``get --json`` into a JSON parser gets one object whatever happened."""
+    with server(tmp_path / "logs") as address:
+        done = run_cli(["get", "9999", "--server", address, "--out", str(tmp_path), "--json"])
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout) == {"rfc": 9999, "path": None, "size": 0, "host": None,
+                                       "port": None, "attempts": []}
