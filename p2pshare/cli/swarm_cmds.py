@@ -122,9 +122,9 @@ async def _summarised(events: Events, job: Coroutine[Any, Any, int]) -> int:
     return status
 
 
-def _failed(events: Events, message: str, status: int) -> int:
-    """``fail``, and an ``error`` event first."""
-    events.emit("error", message=message, exit=int(status))
+def _failed(events: Events, message: str, status: int, **fields: Any) -> int:
+    """``fail``, and an ``error`` event first (with ``fields``)."""
+    events.emit("error", message=message, exit=int(status), **fields)
     return fail(message, status)
 
 
@@ -242,7 +242,8 @@ async def fetch(args: argparse.Namespace, events: Events) -> int:
         if not args.json:
             _print_files(exc.matches)
         return _failed(events, f"{len(exc.matches)} swarms are named {args.target!r}: "
-                               "give an id", Exit.USAGE)
+                               "give an id", Exit.USAGE,
+                       matches=[_entry_json(e) for e in exc.matches])
     except Locked as exc:
         return _failed(events, str(exc), Exit.LOCAL)
     except OSError as exc:

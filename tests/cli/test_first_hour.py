@@ -164,3 +164,20 @@ def test_get_json_of_an_rfc_nobody_holds_has_get_json_shape(tmp_path: Path) -> N
     assert done.returncode == 3, done.stderr
     assert json.loads(done.stdout) == {"rfc": 9999, "path": None, "size": 0, "host": None,
                                        "port": None, "attempts": []}
+
+
+def test_fetch_json_of_an_ambiguous_name_lists_the_matches(tmp_path: Path) -> None:
+    """Without ``--json`` the matches are a table; with it, the error event carries them, so
+    a script can pick an id."""
+    for name, text in (("a", "one\n"), ("b", "two\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "same.txt").write_text(text)
+    logs = tmp_path / "logs"
+    with server(logs) as address, seeder(tmp_path / "a" / "same.txt", address, logs) as one, \
+            seeder(tmp_path / "b" / "same.txt", address, logs) as two:
+        done = run_cli(["fetch", "same.txt", "--server", address, "--json", *LOCAL],
+                       cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    error = [json.loads(line) for line in done.stdout.splitlines()][0]
+    assert error["event"] == "error" and error["exit"] == 2
+    assert sorted(m["id"] for m in error["matches"]) == sorted([one, two])
