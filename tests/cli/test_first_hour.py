@@ -181,3 +181,10 @@ def test_fetch_json_of_an_ambiguous_name_lists_the_matches(tmp_path: Path) -> No
     error = [json.loads(line) for line in done.stdout.splitlines()][0]
     assert error["event"] == "error" and error["exit"] == 2
     assert sorted(m["id"] for m in error["matches"]) == sorted([one, two])
+
+
+def test_demo_quiet_writes_nothing_on_stderr(tmp_path: Path) -> None:
+    """``-q``: warnings and errors only; the demo's walk-through stays on stdout."""
+    done = run_cli(["demo", "-q", "--out", str(tmp_path)])
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "Every step behaved" in done.stdout
