@@ -17,6 +17,7 @@ from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
 from ._run import fail, note, run, say, say_json, within
+from .di_menu import not_got
 from .exits import Exit, from_error
 from .options import (
     address_arg,
@@ -184,7 +185,7 @@ async def get(args: argparse.Namespace) -> int:
     if result.local_error is not None:
         return fail(f"RFC {args.rfc}: {result.local_error}", Exit.LOCAL)
     if got is None:
-        return fail(f"RFC {args.rfc}: no active peer could send it ("
+        return fail(f"RFC {args.rfc}: {not_got(result)} ("
                     + ("; ".join(result.steps) or "no active peers") + ")", Exit.NOT_FOUND)
     return Exit.OK
 
