@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import limits
-from ..host import parse_port, split_hostport
+from ..host import parse_port, split_hostport, valid_host
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -35,9 +35,14 @@ def address_arg(default_port: int) -> Callable[[str], tuple[str, int]]:
     """An argparse type for ``HOST[:PORT]`` (``[v6]:PORT`` too) with ``default_port``."""
     def address(text: str) -> tuple[str, int]:
         try:
-            return split_hostport(text, default_port)
+            host, port = split_hostport(text, default_port)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+        if not valid_host(host):  # '::1:7734', 'a b': said now, not as a failed look-up
+            hint = " (an IPv6 address with a port is written [ADDR]:PORT)" \
+                if ":" in host and not text.startswith("[") else ""
+            raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}{hint}")
+        return host, port
     return address
 
 

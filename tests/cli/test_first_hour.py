@@ -188,3 +188,13 @@ def test_demo_quiet_writes_nothing_on_stderr(tmp_path: Path) -> None:
     done = run_cli(["demo", "-q", "--out", str(tmp_path)])
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and "Every step behaved" in done.stdout
+
+
+@pytest.mark.parametrize("server, hint", [("::1:33533", True), ("a b", False)])
+def test_a_server_address_that_cannot_be_one_is_a_usage_error(server: str, hint: bool) -> None:
+    """Said at once (exit 2), not as a failed name look-up (exit 4) of "[::1:33533]:7734"."""
+    done = run_cli(["list", "--server", server])
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert f"not HOST[:PORT]: {server!r}" in last
+    assert ("[ADDR]:PORT" in last) == hint
