@@ -25,7 +25,17 @@ from ..swarm.manifest import Manifest
 from ..swarm.session import Ambiguous, Fetch, NotFound, SwarmPeer
 from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
 from ..swarm.tree import Locked, final_path
-from ._run import deadline, fail, interrupted_status, note, run, say, say_json, serving
+from ._run import (
+    GaveUp,
+    deadline,
+    fail,
+    interrupted_status,
+    note,
+    run,
+    say,
+    say_json,
+    serving,
+)
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
 from .options import address_arg, out_arg, reachable_args, timeout_arg
@@ -270,6 +280,12 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> i
             manifest = await job.resolve(args.target)
             events.emit("started", **_swarm_json(manifest), pieces=manifest.count)
             final = await _download(args, job, manifest, events)
+    except GaveUp as exc:
+        raise GaveUp(f"{exc}{_kept(job.download)}") from None
+    except asyncio.CancelledError:  # SIGINT/SIGTERM: say what a second run will do
+        if job.download is not None:
+            note(f"interrupted{_kept(job.download)}")
+        raise
     finally:
         job.close()
     if args.json:
@@ -282,6 +298,15 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> i
                  peer.advertised.shown(peer.served_at[1]))
         await peer.stay_connected()
     return Exit.OK
+
+
+def _kept(download: SwarmDownload | None) -> str:
+    """What a stopped download keeps for the next run, as the end of its message."""
+    if download is None:
+        return ""
+    p = download.progress()
+    return (f": {p.pieces} of {p.count} pieces verified and kept; run the same command "
+            "again to resume")
 
 
 async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
@@ -299,11 +324,6 @@ async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
                 shower.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
-        except asyncio.CancelledError:  # SIGINT/SIGTERM: say what a second run will do
-            p = download.progress()
-            note(f"interrupted: {p.pieces} of {p.count} pieces verified and kept; run the "
-                 "same command again to resume")
-            raise
         _refresh(view, download, events, final=True)
     return final
 

@@ -198,3 +198,16 @@ def test_a_server_address_that_cannot_be_one_is_a_usage_error(server: str, hint:
     last = done.stderr.splitlines()[-1]
     assert f"not HOST[:PORT]: {server!r}" in last
     assert ("[ADDR]:PORT" in last) == hint
+
+
+def test_a_fetch_that_runs_out_of_time_is_one_line_saying_how_to_resume(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 4096)  # 1 MiB, served at 64 KiB/s: 16 s
+    logs = tmp_path / "logs"
+    with server(logs) as address, \
+            seeder(data, address, logs, "--piece-size", "16K", "--max-upload-rate", "64K") \
+            as swarm:
+        done = run_cli(["fetch", swarm, "--server", address, "--out", str(tmp_path / "o"),
+                        "--timeout", "4", "-q", *LOCAL])
+    one_line(done, 6, "gave up after 4 s (--timeout): ", " of 64 pieces verified and kept; "
+             "run the same command again to resume")
