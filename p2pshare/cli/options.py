@@ -73,7 +73,8 @@ def seconds_arg(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number above 0 (leave it out for no limit): {text!r}")
     return value
 
 

@@ -211,3 +211,10 @@ def test_a_fetch_that_runs_out_of_time_is_one_line_saying_how_to_resume(tmp_path
                         "--timeout", "4", "-q", *LOCAL])
     one_line(done, 6, "gave up after 4 s (--timeout): ", " of 64 pieces verified and kept; "
              "run the same command again to resume")
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0"])
+def test_a_timeout_that_is_no_limit_says_how_to_have_none(value: str) -> None:
+    done = run_cli(["get", "1", "--timeout", value])
+    assert done.returncode == 2
+    assert "must be a finite number above 0 (leave it out for no limit)" in done.stderr
