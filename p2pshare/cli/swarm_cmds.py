@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("files", help="list the swarms the tracker knows")
     _server_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--offset", type=int, default=0, metavar="N",
+    p.add_argument("--offset", type=_offset_arg, default=0, metavar="N",
                    help="skip this many swarms (the list is newest first, in pages)")
     p.add_argument("--name", default="", help="only swarms of this name (or id prefix)")
     p.set_defaults(func=lambda a: run(files(a)))
@@ -94,6 +94,17 @@ def _peer_args(p: argparse.ArgumentParser, retried: str) -> None:
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
                    help="upload limit per second for all peers together, e.g. 10M "
                         "(default %(default)s)")
+
+
+def _offset_arg(text: str) -> int:
+    """``files --offset``: 0 to 2**31, what ListFiles carries (protocol.swarm)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 2**31:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**31}: {text!r}")
+    return value
 
 
 def size_arg(text: str) -> int:
@@ -346,7 +357,7 @@ async def files(args: argparse.Namespace) -> int:
     try:
         tracker = await TrackerClient.connect(*args.server)
         try:
-            page = await tracker.file_page(max(0, args.offset), args.name)
+            page = await tracker.file_page(args.offset, args.name)
         finally:
             await tracker.aclose()
     except (OSError, P2PError) as exc:

@@ -218,3 +218,11 @@ def test_a_timeout_that_is_no_limit_says_how_to_have_none(value: str) -> None:
     done = run_cli(["get", "1", "--timeout", value])
     assert done.returncode == 2
     assert "must be a finite number above 0 (leave it out for no limit)" in done.stderr
+
+
+@pytest.mark.parametrize("offset", ["-1", "99999999999999999999"])
+def test_files_offset_out_of_range_is_a_usage_error(offset: str) -> None:
+    """Not silently 0 (-1), nor the tracker's 400 after a round trip (exit 1)."""
+    done = run_cli(["files", "--offset", offset, "--server", "127.0.0.1:1"])
+    assert done.returncode == 2, done.stderr
+    assert f"must be from 0 to 2147483648: {offset!r}" in done.stderr
