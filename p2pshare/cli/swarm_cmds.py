@@ -348,8 +348,10 @@ async def _show(view: ProgressView, download: SwarmDownload, events: Events) -> 
 def _refresh(view: ProgressView, download: SwarmDownload, events: Events, *,
              final: bool = False) -> None:
     p = download.progress()
-    view.update(p.done, f"{p.peers} peers, pieces {p.pieces}/{p.count}")
-    events.progress(p.done, p.size, p.peers, final=final)
+    # At the end the links are closed: the last line says who sent the pieces instead.
+    peers = f"from {p.sources} peers" if final else f"{p.peers} peers"
+    view.update(p.done, f"{peers}, pieces {p.pieces}/{p.count}")
+    events.progress(p.done, p.size, p.peers, final=final, sources=p.sources)
 
 
 # --------------------------------------------------------------------------- files

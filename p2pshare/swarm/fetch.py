@@ -79,6 +79,7 @@ class Progress:
     pieces: int
     count: int
     peers: int  # connected peers
+    sources: int = 0  # peers that have sent good pieces to this download
 
 
 class SwarmDownload:
@@ -128,8 +129,9 @@ class SwarmDownload:
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
         connected = sum(1 for link in self.links.values() if link is not None)
+        sources = sum(1 for record in self.roster.records.values() if record.delivered)
         return Progress(m.bytes_in(have), self._size, have.bit_count(),
-                        self.wanted.bit_count(), connected)
+                        self.wanted.bit_count(), connected, sources)
 
     @cached_property
     def _size(self) -> int:

@@ -226,3 +226,18 @@ def test_files_offset_out_of_range_is_a_usage_error(offset: str) -> None:
     done = run_cli(["files", "--offset", offset, "--server", "127.0.0.1:1"])
     assert done.returncode == 2, done.stderr
     assert f"must be from 0 to 2147483648: {offset!r}" in done.stderr
+
+
+def test_the_end_of_a_fetch_says_who_sent_the_pieces(folder: Path, tmp_path: Path) -> None:
+    """The links are closed by then, so 'peers' (connected) is 0; 'sources' is not."""
+    logs = tmp_path / "logs"
+    with server(logs) as address, seeder(folder, address, logs) as swarm:
+        done = run_cli(["fetch", swarm, "--server", address, "--out", str(tmp_path / "o"),
+                        "--json", *LOCAL])
+        plain = run_cli(["fetch", swarm, "--server", address, "--out", str(tmp_path / "p"),
+                         *LOCAL])
+    assert done.returncode == 0 and plain.returncode == 0, done.stderr + plain.stderr
+    last = [json.loads(line) for line in done.stdout.splitlines()
+            if json.loads(line)["event"] == "progress"][-1]
+    assert last["done"] == last["total"] and last["sources"] == 1
+    assert "100%), " in plain.stderr and "from 1 peers, pieces 1/1" in plain.stderr
