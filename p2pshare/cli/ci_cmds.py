@@ -28,6 +28,7 @@ from .options import (
     listen_arg,
     out_arg,
     port_arg,
+    rfc_arg,
     timeout_arg,
 )
 from .text import cell
@@ -62,13 +63,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         p = sub.add_parser(name, help=helptext)
         _server_arg(p)
         if name == "lookup":
-            p.add_argument("rfc", type=int)
+            p.add_argument("rfc", type=rfc_arg, metavar="RFC")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("get", help="download an RFC from a peer that has it")
     _server_arg(p)
-    p.add_argument("rfc", type=int)
+    p.add_argument("rfc", type=rfc_arg, metavar="RFC")
     out_arg(p, "folder to save rfc<N>.txt in", Path("."), "--dir")
     timeout_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -164,11 +165,12 @@ async def query(args: argparse.Namespace) -> int:
         await client.aclose()
     if args.json:
         say_json([_record_json(r) for r in reply.records])
-    else:
+    elif reply.ok:  # a failure is its line on stderr, not an empty table on stdout
         _print_records(reply.records, f"{reply.status} {reply.reason}")
     if reply.ok:
         return Exit.OK
-    return fail(f"{reply.status} {reply.reason}", _status_exit(reply.status))
+    what = f"RFC {args.rfc}: " if args.command == "lookup" else ""
+    return fail(f"{what}{reply.status} {reply.reason}", _status_exit(reply.status))
 
 
 def _status_exit(status: int) -> Exit:
@@ -193,15 +195,15 @@ async def get(args: argparse.Namespace) -> int:
     finally:
         await client.aclose()
     if not found.ok:
+        if args.json:  # the same shape as every other outcome: nothing saved, nobody tried
+            say_json(_get_json(args.rfc, None, 0, []))
         return fail(f"RFC {args.rfc}: {found.status} {found.reason}", _status_exit(found.status))
     result = await download(args.out, args.rfc, found.records)
     attempts = [{"peer": join_hostport(r.host, r.port), "host": r.host, "port": r.port,
                  "outcome": o} for r, o in result.attempts]
     source = attempts[-1] if result.path is not None else None
     if args.json:
-        say_json({"rfc": args.rfc, "path": str(result.path) if result.path else None,
-                  "size": result.size, "host": source and source["host"],
-                  "port": source and source["port"], "attempts": attempts})
+        say_json(_get_json(args.rfc, result.path, result.size, attempts))
     elif source is not None:
         say(f"saved {result.path} ({result.size} bytes) from {source['peer']}")
     if result.local_error is not None:
@@ -210,6 +212,15 @@ async def get(args: argparse.Namespace) -> int:
         tried = "; ".join(f"{a['peer']}: {a['outcome']}" for a in attempts)
         return fail(f"RFC {args.rfc}: no holder could send it ({tried})", Exit.NETWORK)
     return Exit.OK
+
+
+def _get_json(rfc: int, path: Path | None, size: int,
+              attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """get's JSON (docs/cli.md#json): the holder that sent it is the last attempt."""
+    source = attempts[-1] if path is not None else None
+    return {"rfc": rfc, "path": str(path) if path else None, "size": size,
+            "host": source and source["host"], "port": source and source["port"],
+            "attempts": attempts}
 
 
 def _quiet_unless_verbose(args: argparse.Namespace) -> None:

@@ -47,8 +47,11 @@ class Checks:
 
 
 def _show_server_log() -> None:
-    """Print the index server's log lines (the handout's "[Server] ..." lines) inline."""
+    """Print the index server's log lines (the handout's "[Server] ..." lines) inline,
+    unless ``-q`` asked for warnings only."""
     logging.getLogger("p2pshare").setLevel(logging.WARNING)
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        return
     server_log = logging.getLogger("p2pshare.index.server")
     server_log.setLevel(logging.INFO)
     handler = logging.StreamHandler()

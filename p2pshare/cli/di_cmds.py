@@ -17,6 +17,7 @@ from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
 from ._run import fail, note, run, say, say_json, within
+from .di_menu import not_got
 from .exits import Exit, from_error
 from .options import (
     address_arg,
@@ -24,6 +25,7 @@ from .options import (
     listen_arg,
     out_arg,
     port_arg,
+    rfc_arg,
     timeout_arg,
 )
 
@@ -54,7 +56,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("di-get", help="download one RFC through P2P-DI and exit")
     _rs_arg(p)
-    p.add_argument("rfc", type=int)
+    p.add_argument("rfc", type=rfc_arg, metavar="RFC")
     out_arg(p, "folder to save rfc<N>.txt in", Path("."), "--dir")
     timeout_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -183,7 +185,7 @@ async def get(args: argparse.Namespace) -> int:
     if result.local_error is not None:
         return fail(f"RFC {args.rfc}: {result.local_error}", Exit.LOCAL)
     if got is None:
-        return fail(f"RFC {args.rfc}: no active peer could send it ("
+        return fail(f"RFC {args.rfc}: {not_got(result)} ("
                     + ("; ".join(result.steps) or "no active peers") + ")", Exit.NOT_FOUND)
     return Exit.OK
 

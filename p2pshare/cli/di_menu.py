@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..dipeer.peer import PEER_FAILURES, DIPeer
+from ..dipeer.peer import PEER_FAILURES, DIGetResult, DIPeer
 from ..errors import Status
 from ..host import join_hostport, split_hostport
 from ..protocol import Response, di
@@ -105,7 +105,7 @@ async def run_command(peer: DIPeer, cmd: Command) -> None:
             say(f"=> RFC {cmd.rfc}: {result.local_error}")
         else:
             say(f"=> saved {got.path} ({got.size} bytes)" if got else
-                f"=> RFC {cmd.rfc}: no active peer could send it")
+                f"=> RFC {cmd.rfc}: {not_got(result)}")
     elif cmd.name == "index":
         say(f"=> {len(peer.index)} record(s)" + "".join(
             f"\n   {line.to_line().decode()}" for line in peer.index.records()))
@@ -125,3 +125,10 @@ async def _rfcquery(peer: DIPeer, target: di.PeerAddr | None) -> None:
 
 def _status(resp: Response) -> str:
     return f"{resp.status} {resp.reason}" if resp.status != Status.OK else "200 OK"
+
+
+def not_got(result: DIGetResult) -> str:
+    """Why a download got nothing: no active peer's index names the RFC, or every holder
+    that was asked failed (``result.steps`` says which)."""
+    asked = any(step.startswith("GetRFC") for step in result.steps)
+    return "no active peer could send it" if asked else "no active peer holds it"

@@ -133,6 +133,8 @@ async def _get(peer: Peer, rfc: int) -> None:
         print(shown(f"   {join_hostport(holder.host, holder.port)} -> {outcome}"), flush=True)
     if result.download.local_error is not None:
         print(f"=> RFC {rfc}: {shown(result.download.local_error)}", flush=True)
+    elif not result.download.attempts:  # the index names this peer alone
+        print(f"=> RFC {rfc}: no other peer holds it", flush=True)
     elif result.download.path is None:
         print(f"=> RFC {rfc}: no holder could send it", flush=True)
     else:

@@ -5,25 +5,44 @@ Strategy: one function adds each shared option, so ``--out``, ``--listen``, ``--
 stays accepted as a hidden alias (same ``dest``, ``help=argparse.SUPPRESS``), so old
 scripts keep working while ``--help``, the docs and the completion show only the new one.
 Help texts show ``%(default)s``: the default in effect after the configuration file and
-environment (``config``) have set it.
+environment (``config``) have set it; ``HelpFormatter`` shows a default of None (no limit)
+as ``none``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
-from ..host import parse_port, split_hostport
+from .. import limits
+from ..host import parse_port, split_hostport, valid_host
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every sub-command's help: the epilog as written, a default of None shown as
+    ``none`` (``--timeout``, the rates), so a configured value and no value read alike."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.default is None:
+            action = copy.copy(action)
+            action.default = "none"
+        return super()._expand_help(action)
 
 
 def address_arg(default_port: int) -> Callable[[str], tuple[str, int]]:
     """An argparse type for ``HOST[:PORT]`` (``[v6]:PORT`` too) with ``default_port``."""
     def address(text: str) -> tuple[str, int]:
         try:
-            return split_hostport(text, default_port)
+            host, port = split_hostport(text, default_port)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}") from None
+        if not valid_host(host):  # '::1:7734', 'a b': said now, not as a failed look-up
+            hint = " (an IPv6 address with a port is written [ADDR]:PORT)" \
+                if ":" in host and not text.startswith("[") else ""
+            raise argparse.ArgumentTypeError(f"not HOST[:PORT]: {text!r}{hint}")
+        return host, port
     return address
 
 
@@ -35,6 +54,18 @@ def port_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def rfc_arg(text: str) -> int:
+    """An RFC number, 1 to ``limits.MAX_RFC_NUMBER`` (a server answers any other with 400)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC number: {text!r}") from None
+    if not 1 <= number <= limits.MAX_RFC_NUMBER:
+        raise argparse.ArgumentTypeError(
+            f"RFC numbers are 1 to {limits.MAX_RFC_NUMBER}: {text!r}")
+    return number
+
+
 def seconds_arg(text: str) -> float:
     """A positive number of seconds."""
     try:
@@ -42,7 +73,8 @@ def seconds_arg(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number above 0 (leave it out for no limit): {text!r}")
     return value
 
 
@@ -102,5 +134,5 @@ def timeout_arg(p: argparse.ArgumentParser) -> None:
     """``--timeout SECONDS``: give up (exit status 6) once this long has passed."""
     p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SECONDS",
                    help="give up after this many seconds (exit status 6; "
-                        "default %(default)s: no limit)")
+                        "default %(default)s)")
 

@@ -122,7 +122,8 @@ class Events:
         if self.enabled:
             say_json({"event": event, "command": self.command, **fields}, lines=True)
 
-    def progress(self, done: int, total: int, peers: int, *, final: bool = False) -> None:
+    def progress(self, done: int, total: int, peers: int, *, final: bool = False,
+                 **fields: Any) -> None:
         """A ``progress`` event, unless one went out less than a second ago (``final``:
         send it anyway)."""
         now = time.monotonic()
@@ -133,7 +134,7 @@ class Events:
         self._last = now
         since, base = self._base
         rate = (done - base) / (now - since) if now > since else 0.0
-        self.emit("progress", done=done, total=total, rate=round(rate), peers=peers)
+        self.emit("progress", done=done, total=total, rate=round(rate), peers=peers, **fields)
 
     def summary(self, status: int, **fields: Any) -> None:
         """The last event: the exit status and the seconds the command took."""

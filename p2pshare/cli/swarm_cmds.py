@@ -25,7 +25,17 @@ from ..swarm.manifest import Manifest
 from ..swarm.session import Ambiguous, Fetch, NotFound, SwarmPeer
 from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
 from ..swarm.tree import Locked, final_path
-from ._run import deadline, fail, interrupted_status, run, say, say_json, serving
+from ._run import (
+    GaveUp,
+    deadline,
+    fail,
+    interrupted_status,
+    note,
+    run,
+    say,
+    say_json,
+    serving,
+)
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
 from .options import address_arg, out_arg, reachable_args, timeout_arg
@@ -43,7 +53,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--piece-size", type=size_arg, default=None,
                    help="piece size, e.g. 256K or 1M (default: 256K, more for big files)")
-    _peer_args(p)
+    _peer_args(p, "until it answers")
     p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     p.set_defaults(func=lambda a: _reported(a, share, serves=True))
 
@@ -55,33 +65,46 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="of a folder, fetch only the files whose relative path matches this "
                         "glob (repeatable), e.g. 'docs/*.pdf'")
     p.add_argument("--max-download-rate", type=size_arg, default=None, metavar="BYTES",
-                   help="download limit per second for all peers together, e.g. 2M")
+                   help="download limit per second for all peers together, e.g. 2M "
+                        "(default %(default)s)")
     p.add_argument("--no-upload", action="store_true",
                    help="serve nothing: no piece server, and the tracker is never told of us")
     timeout_arg(p)
-    _peer_args(p)
+    _peer_args(p, "until it answers or --timeout passes (then exit 4)")
     p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     p.set_defaults(func=lambda a: _reported(a, fetch))
 
     p = sub.add_parser("files", help="list the swarms the tracker knows")
     _server_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--offset", type=int, default=0, metavar="N",
+    p.add_argument("--offset", type=_offset_arg, default=0, metavar="N",
                    help="skip this many swarms (the list is newest first, in pages)")
     p.add_argument("--name", default="", help="only swarms of this name (or id prefix)")
     p.set_defaults(func=lambda a: run(files(a)))
 
 
-def _server_arg(p: argparse.ArgumentParser) -> None:
+def _server_arg(p: argparse.ArgumentParser, more: str = "") -> None:
     p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=address_arg(INDEX_PORT),
-                   metavar="HOST[:PORT]", help="index server (default %(default)s)")
+                   metavar="HOST[:PORT]", help=f"index server (default %(default)s{more})")
 
 
-def _peer_args(p: argparse.ArgumentParser) -> None:
-    _server_arg(p)
+def _peer_args(p: argparse.ArgumentParser, retried: str) -> None:
+    _server_arg(p, f"; not reachable: retried {retried}")
     reachable_args(p, "piece server", "our address towards the server", "--host")
     p.add_argument("--max-upload-rate", type=size_arg, default=None, metavar="BYTES",
-                   help="upload limit per second for all peers together, e.g. 10M")
+                   help="upload limit per second for all peers together, e.g. 10M "
+                        "(default %(default)s)")
+
+
+def _offset_arg(text: str) -> int:
+    """``files --offset``: 0 to 2**31, what ListFiles carries (protocol.swarm)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 2**31:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**31}: {text!r}")
+    return value
 
 
 def size_arg(text: str) -> int:
@@ -120,9 +143,9 @@ async def _summarised(events: Events, job: Coroutine[Any, Any, int]) -> int:
     return status
 
 
-def _failed(events: Events, message: str, status: int) -> int:
-    """``fail``, and an ``error`` event first."""
-    events.emit("error", message=message, exit=int(status))
+def _failed(events: Events, message: str, status: int, **fields: Any) -> int:
+    """``fail``, and an ``error`` event first (with ``fields``)."""
+    events.emit("error", message=message, exit=int(status), **fields)
     return fail(message, status)
 
 
@@ -231,6 +254,8 @@ def _swarm_json(manifest: Manifest) -> dict[str, Any]:
 async def fetch(args: argparse.Namespace, events: Events) -> int:
     if args.seed and args.no_upload:
         return _failed(events, "--seed and --no-upload exclude each other", Exit.USAGE)
+    if args.out.exists() and not args.out.is_dir():
+        return _failed(events, f"{args.out} is not a folder", Exit.LOCAL)
     try:
         async with _peer(args, downloading=True) as peer:
             return await _fetch(args, peer, events)
@@ -238,11 +263,25 @@ async def fetch(args: argparse.Namespace, events: Events) -> int:
         if not args.json:
             _print_files(exc.matches)
         return _failed(events, f"{len(exc.matches)} swarms are named {args.target!r}: "
-                               "give an id", Exit.USAGE)
+                               "give an id", Exit.USAGE,
+                       matches=[_entry_json(e) for e in exc.matches])
     except Locked as exc:
         return _failed(events, str(exc), Exit.LOCAL)
-    except (OSError, P2PError) as exc:
+    except OSError as exc:
+        if exc.filename is not None:  # a file of ours, under --out
+            return _failed(events, _cannot_write(args.out, exc), Exit.LOCAL)
         return _failed(events, str(exc), _error_status(exc))
+    except P2PError as exc:
+        return _failed(events, str(exc), _error_status(exc))
+
+
+def _cannot_write(out: Path, exc: OSError) -> str:
+    """The reason, naming the user's path in ``out`` (a folder of the swarm's tree that is a
+    file, say) but not our own hidden lock or temporary names."""
+    name = Path(os.fsdecode(exc.filename))
+    if name == out or name.name.startswith(".p2pshare-"):
+        return f"cannot write in {out}: {exc.strerror}"
+    return f"cannot write in {out}: {name}: {exc.strerror}"
 
 
 async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> int:
@@ -252,6 +291,12 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> i
             manifest = await job.resolve(args.target)
             events.emit("started", **_swarm_json(manifest), pieces=manifest.count)
             final = await _download(args, job, manifest, events)
+    except GaveUp as exc:
+        raise GaveUp(f"{exc}{_kept(job.download)}") from None
+    except asyncio.CancelledError:  # SIGINT/SIGTERM: say what a second run will do
+        if job.download is not None:
+            note(f"interrupted{_kept(job.download)}")
+        raise
     finally:
         job.close()
     if args.json:
@@ -264,6 +309,15 @@ async def _fetch(args: argparse.Namespace, peer: SwarmPeer, events: Events) -> i
                  peer.advertised.shown(peer.served_at[1]))
         await peer.stay_connected()
     return Exit.OK
+
+
+def _kept(download: SwarmDownload | None) -> str:
+    """What a stopped download keeps for the next run, as the end of its message."""
+    if download is None:
+        return ""
+    p = download.progress()
+    return (f": {p.pieces} of {p.count} pieces verified and kept; run the same command "
+            "again to resume")
 
 
 async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
@@ -294,8 +348,10 @@ async def _show(view: ProgressView, download: SwarmDownload, events: Events) -> 
 def _refresh(view: ProgressView, download: SwarmDownload, events: Events, *,
              final: bool = False) -> None:
     p = download.progress()
-    view.update(p.done, f"{p.peers} peers, pieces {p.pieces}/{p.count}")
-    events.progress(p.done, p.size, p.peers, final=final)
+    # At the end the links are closed: the last line says who sent the pieces instead.
+    peers = f"from {p.sources} peers" if final else f"{p.peers} peers"
+    view.update(p.done, f"{peers}, pieces {p.pieces}/{p.count}")
+    events.progress(p.done, p.size, p.peers, final=final, sources=p.sources)
 
 
 # --------------------------------------------------------------------------- files
@@ -303,7 +359,7 @@ async def files(args: argparse.Namespace) -> int:
     try:
         tracker = await TrackerClient.connect(*args.server)
         try:
-            page = await tracker.file_page(max(0, args.offset), args.name)
+            page = await tracker.file_page(args.offset, args.name)
         finally:
             await tracker.aclose()
     except (OSError, P2PError) as exc:

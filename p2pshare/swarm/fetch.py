@@ -36,7 +36,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .. import limits
-from ..errors import P2PError, PeerGone, RemoteProtocolError, Status
+from ..errors import LocalIOError, P2PError, PeerGone, RemoteProtocolError, Status
 from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import Response, get_header
@@ -65,9 +65,9 @@ class _Slow(P2PError):
     """A peer is disconnected for delivering too slowly (``roster.judge``)."""
 
 
-class WriteFailed(P2PError):
+class WriteFailed(LocalIOError):
     """A verified piece could not be written to the temporary file (e.g. the disk is full):
-    the download stops, keeping what it verified so far for a resume."""
+    the download stops, keeping what it verified so far for a resume (exit status 7)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ class Progress:
     pieces: int
     count: int
     peers: int  # connected peers
+    sources: int = 0  # peers that have sent good pieces to this download
 
 
 class SwarmDownload:
@@ -128,8 +129,9 @@ class SwarmDownload:
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
         connected = sum(1 for link in self.links.values() if link is not None)
+        sources = sum(1 for record in self.roster.records.values() if record.delivered)
         return Progress(m.bytes_in(have), self._size, have.bit_count(),
-                        self.wanted.bit_count(), connected)
+                        self.wanted.bit_count(), connected, sources)
 
     @cached_property
     def _size(self) -> int:
@@ -355,7 +357,7 @@ class SwarmDownload:
         except OSError as exc:  # our disk, not the peer: every peer would fail the same
             raise WriteFailed(f"cannot write {self.file.path}: {exc.strerror or exc}; the "
                               "verified pieces are kept: run the same command again to "
-                              "resume") from exc
+                              "resume", exc.errno) from exc
         self.received += len(body)
         self.unreported |= 1 << index
         self._wake_tracker.set()

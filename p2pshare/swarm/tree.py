@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import IntegrityError, LocalIOError
+from ..errors import LocalIOError
 from ..files import FILE_MODE, open_partial, sync_folder
 from ..net.runtime import raise_fd_limit
 from .manifest import Manifest, local
@@ -56,6 +56,11 @@ LOCK_ATTEMPTS = 3  # a lock file removed under us each time means someone else i
 
 class Locked(LocalIOError):
     """Another fetch of the same swarm into the same folder is running."""
+
+
+class Occupied(LocalIOError):
+    """A final name already holds something else (another file, a link): the user must move
+    it away. Our folder's trouble, not the data's (exit status 7, not 5)."""
 
 
 def stem(manifest: Manifest) -> str:
@@ -131,6 +136,7 @@ class _Slot:
     folder: int  # descriptor of its folder
     name: str
     temp: str
+    shown: Path  # its final path, for messages
     done: bool = False  # the final name already holds it
 
 
@@ -166,7 +172,7 @@ class Target:
 
         Raises:
             OSError: a symlink or non-folder on the way, or the file system refused.
-            IntegrityError: a final name holds something else.
+            Occupied: a final name holds something else.
         """
         m = self.manifest
         handles: list[BinaryIO | None] = [None] * len(m.layout)
@@ -194,7 +200,7 @@ class Target:
         try:
             for slot in self.slots:
                 if slot.done:
-                    _check_whole(piece_file, slot, self.final)
+                    _check_whole(piece_file, slot)
         except BaseException:
             piece_file.close()
             raise
@@ -207,7 +213,8 @@ class Target:
         where = tuple(parts[:-1])
         if where not in self._folders:
             self._folders[where] = _folder(root, parts[:-1])
-        return _Slot(i, self._folders[where], parts[-1], part_name(self.manifest, i))
+        return _Slot(i, self._folders[where], parts[-1], part_name(self.manifest, i),
+                     self.out_dir.joinpath(*parts))
 
     def publish(self, piece_file: PieceFile) -> Path:
         """Flush every wanted file and give it its final name; returns the file or folder.
@@ -261,7 +268,7 @@ def _open_final(slot: _Slot, size: int) -> BinaryIO | None:
     """The file at the slot's final name, if there is one (read-only), else None.
 
     Raises:
-        IntegrityError: something other than a regular file of the right size is there.
+        Occupied: something other than a regular file of the right size is there.
     """
     try:
         fd = os.open(slot.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
@@ -270,27 +277,25 @@ def _open_final(slot: _Slot, size: int) -> BinaryIO | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise IntegrityError(f"{slot.name} is a symbolic link; move it away first"
-                                 ) from None
+            raise Occupied(f"{slot.shown} is a symbolic link; move it away first") from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size != size:
         os.close(fd)
-        raise IntegrityError(f"{slot.name} exists and is not this file; move it away first")
+        raise Occupied(f"{slot.shown} exists and is not this file; move it away first")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def _check_whole(piece_file: PieceFile, slot: _Slot, where: Path) -> None:
+def _check_whole(piece_file: PieceFile, slot: _Slot) -> None:
     """A file already under its final name must verify whole; its pieces are then held.
 
     Raises:
-        IntegrityError: it does not.
+        Occupied: it does not.
     """
     mask = piece_file.manifest.mask_of([slot.index])
     if not all(piece_file.check(i) for i in bits(mask)):
-        raise IntegrityError(f"{slot.name} in {where.parent} exists and is not this file; "
-                             "move it away first")
+        raise Occupied(f"{slot.shown} exists and is not this file; move it away first")
     piece_file.have |= mask
 
 

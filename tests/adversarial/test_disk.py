@@ -100,7 +100,7 @@ def test_swarm_fetch_into_a_full_folder_then_resume(small_disk: Path, tmp_path: 
         first = fetch(swarm, address, small_disk, logs)
         first.popen.wait(timeout=60)
         tail = first.output.strip().splitlines()[-1]
-        assert first.popen.returncode != 0 and tail.startswith("p2pshare: cannot write ") \
+        assert first.popen.returncode == 7 and tail.startswith("p2pshare: cannot write ") \
             and "No space left on device" in tail, first.output
         kept = verified_pieces(small_disk)
         print(f"\n[measure] swarm fetch of 3 MiB into a 1 MiB folder: exit "

@@ -66,3 +66,19 @@ def test_every_exit_code_is_in_the_table() -> None:
     table = text[text.index('<a id="exit-codes"></a>'):text.index('<a id="configuration">')]
     for code in Exit:
         assert f"| {code.value} | {code.name} |" in table
+
+
+def test_the_configuration_table_names_each_settings_commands() -> None:
+    """Each row of the configuration table names the commands its setting gives a default
+    to (what ``p2pshare config`` says), and its variable."""
+    from p2pshare.cli.config import effective
+
+    text = DOC.read_text()
+    table = text[text.index('<a id="configuration"></a>'):text.index('<a id="commands">')]
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines()
+            if line.startswith("| `")}
+    for e in effective(build_parser(), {"XDG_CONFIG_HOME": "/nonexistent"}):
+        row = rows[e.setting.key]
+        assert f"`{e.setting.env}`" in row
+        named = set(re.findall(r"[a-z][a-z-]+", row.split("|")[-2]))
+        assert set(e.commands) <= named, f"{e.setting.key}: {row}"

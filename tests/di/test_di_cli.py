@@ -105,7 +105,7 @@ def test_the_menu_works_from_a_pipe(tmp_path: Path) -> None:
                      f"RFC 2345 Domain Names and Company Name Retrieval 127.0.0.1 {b.port} 7200",
                      "GET RFC 2345 P2P-DI/1.0\n", "Content-Length: 9000\n",
                      f"=> saved {a_dir / 'rfc2345.txt'} (9000 bytes)",
-                     "=> RFC 99: no active peer could send it",
+                     "=> RFC 99: no active peer holds it",
                      f"=> RFC 2345 is already in {a_dir}",
                      "unknown command 'nonsense'", "LEAVE PEER P2P-DI/1.0\n", "=> 200 OK"):
             assert text in out, text
@@ -126,5 +126,6 @@ def test_one_shot_commands(tmp_path: Path) -> None:
         again = run_cli(["di-get", "8", "--rs", rs, "--dir", str(tmp_path)])
         assert again.returncode == 0 and "already" in again.stdout
         missing = run_cli(["di-get", "9", "--rs", rs, "--dir", str(tmp_path)])
-        assert missing.returncode == 3 and "RFC 9" in missing.stderr  # Exit.NOT_FOUND
+        assert missing.returncode == 3 and "RFC 9: no active peer holds it (RFCQuery" \
+            in missing.stderr  # Exit.NOT_FOUND; nobody's index names it: none was asked
         assert run_cli(["di-peers", "--rs", "127.0.0.1:1"]).returncode == Exit.NETWORK
