@@ -8,18 +8,20 @@ system's limit, is fetched under its own name.
 
 A collection is recreated under ``OUT/<name>/`` with its files' relative paths. Every
 folder on the way is opened (or created) one component at a time relative to the one
-before (``dir_fd``) with ``O_NOFOLLOW | O_DIRECTORY``, so a symbolic link planted
-anywhere in the tree is refused, never followed; each component already passed the name
-rules (``manifest.check_path``). Files are written under their temporary names and each
-renamed (``os.replace`` within its folder) only once the whole download is verified; a
-file whose final name already holds exactly its content counts as held, and one holding
-anything else stops the fetch. Only the files asked for (``--only``) and their folders
-are created. Folders appear while the download runs, holding only hidden temporary
-files until the end. Files are created ``FETCHED_MODE`` (0o666) less the umask, folders
-0o777 less the umask, as any program's. Every wanted file stays open for the whole fetch
-(its pieces are served while it downloads), and every folder until the renames: the
-process's soft open-file limit is raised to fit (``net.runtime.raise_fd_limit``); its
-hard limit bounds how many files of a folder one process can fetch or share.
+before (``dir_fd``) with ``O_NOFOLLOW | O_DIRECTORY``, so a symbolic link planted anywhere
+in the tree is refused, never followed; each component already passed the name rules
+(``manifest.check_path``). The download folder itself (``--out``) is the user's choice and
+is followed if it is a link (``~/Downloads`` may be one, ``/tmp`` is on macOS). Files are
+written under their temporary names and each renamed (``os.replace`` within its folder)
+only once the whole download is verified; a file whose final name already holds exactly
+its content counts as held, and one holding anything else stops the fetch. Only the files
+asked for (``--only``) and their folders are created. Folders appear while the download
+runs, holding only hidden temporary files until the end. Files are created
+``FETCHED_MODE`` (0o666) less the umask, folders 0o777 less the umask, as any program's.
+Every wanted file stays open for the whole fetch (its pieces are served while it
+downloads), and every folder until the renames: the process's soft open-file limit is
+raised to fit (``net.runtime.raise_fd_limit``); its hard limit bounds how many files of a
+folder one process can fetch or share.
 
 Two fetches of one swarm into one folder would write the same temporary files: the lock
 file (``fcntl.flock``, held for the whole fetch) makes the second stop at once. The lock
@@ -48,6 +50,8 @@ from .pieces import bits
 from .storage import DESCRIPTORS_SPARE, PieceFile, sized
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# The download folder itself is the user's choice: a link they made there is followed.
+_ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 # A fetched file's mode before the umask, as for any file a program creates (``touch``,
 # ``cp``): 0o644 under the usual umask 022, 0o664 under 002.
 FETCHED_MODE = 0o666
@@ -171,7 +175,7 @@ class Target:
         m = self.manifest
         handles: list[BinaryIO | None] = [None] * len(m.layout)
         raise_fd_limit(2 * len(self.wanted) + DESCRIPTORS_SPARE)  # a file and its folder each
-        root = os.open(self.out_dir, _FOLDER)
+        root = os.open(self.out_dir, _ROOT)
         try:
             for i in self.wanted:
                 slot = self._slot(root, i)

@@ -170,6 +170,21 @@ def test_fetch_never_follows_a_symlink_planted_in_the_tree(tmp_path: Path) -> No
     assert list(outside.iterdir()) == []
 
 
+def test_fetch_follows_a_download_folder_that_is_itself_a_symlink(tmp_path: Path) -> None:
+    # --out ~/Downloads where Downloads is a link the user made (as /tmp is on macOS):
+    # only the components the sender chose are refused as links, not the folder we were given.
+    manifest = tree_manifest({"docs/b.txt": DATA})
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    target = Target(tmp_path / "link", manifest, [0])
+    piece_file = target.open()
+    try:
+        assert (tmp_path / "real" / "tree" / "docs").is_dir()
+    finally:
+        piece_file.close()
+        target.close()
+
+
 # ------------------------------------------------------------------ real processes
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
