@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..swarm.manifest import Manifest
 from ..swarm.session import Ambiguous, Fetch, NotFound, SwarmPeer
 from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
 from ..swarm.tree import Locked, final_path
-from ._run import deadline, fail, interrupted_status, run, say, say_json, serving
+from ._run import deadline, fail, interrupted_status, run, say, say_json, serving, stoppable
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
 from .options import address_arg, out_arg, reachable_args, timeout_arg
@@ -202,8 +203,8 @@ async def share(args: argparse.Namespace, events: Events) -> int:
         try:
             with ProgressView(f"hashing {item.path.name}", item.size,
                               show=_show_progress(args)) as view:
-                manifests.append(await asyncio.to_thread(_hash, item, args.piece_size,
-                                                         view.advance))
+                manifests.append(await stoppable(partial(_hash, item, args.piece_size),
+                                                 view.advance))
         except (OSError, P2PError) as exc:
             return _failed(events, f"cannot share {item.path}: {exc}", Exit.LOCAL)
     try:
