@@ -12,14 +12,15 @@ before (``dir_fd``) with ``O_NOFOLLOW | O_DIRECTORY``, so a symbolic link plante
 in the tree is refused, never followed; each component already passed the name rules
 (``manifest.check_path``). The download folder itself (``--out``) is the user's choice and
 is followed if it is a link (``~/Downloads`` may be one, ``/tmp`` is on macOS). Files are
-written under their temporary names and each renamed (``os.replace`` within its folder)
-only once the whole download is verified; a file whose final name already holds exactly
-its content counts as held, and one holding anything else stops the fetch. Only the files
-asked for (``--only``) and their folders are created. Folders appear while the download
-runs, holding only hidden temporary files until the end. Files are created
-``FETCHED_MODE`` (0o666) less the umask, folders 0o777 less the umask, as any program's.
-Every wanted file stays open for the whole fetch (its pieces are served while it
-downloads), and every folder until the renames: the process's soft open-file limit is
+written under their temporary names and each given its final name (a hard link, then the
+temporary name is removed) only once the whole download is verified; a file whose final
+name already holds exactly its content counts as held, and one holding anything else stops
+the fetch, at the start or, if it appeared while the download ran, at the end (it is never
+replaced). Only the files asked for (``--only``) and their folders are created. Folders
+appear while the download runs, holding only hidden temporary files until the end. Files
+are created ``FETCHED_MODE`` (0o666) less the umask, folders 0o777 less the umask, as any
+program's. Every wanted file stays open for the whole fetch (its pieces are served while
+it downloads), and every folder until the renames: the process's soft open-file limit is
 raised to fit (``net.runtime.raise_fd_limit``); its hard limit bounds how many files of a
 folder one process can fetch or share.
 
@@ -225,7 +226,7 @@ class Target:
             handle = piece_file.handles[slot.index]
             assert handle is not None
             os.fsync(handle.fileno())
-            os.replace(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder)
+            _place(slot)
             slot.done = True
         for folder in self._folders.values():
             _sync(folder)
@@ -259,6 +260,29 @@ def _folder(root: int, parts: list[str]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _place(slot: _Slot) -> None:
+    """Give the slot's temporary file its final name, never replacing a file that took the
+    name since ``Target.open`` found it free (a hard link, then the temporary name goes; a
+    file system without hard links gets a rename).
+
+    Raises:
+        IntegrityError: a file took the name meanwhile (it is kept).
+        OSError: the file system refused.
+    """
+    try:
+        os.link(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder,
+                follow_symlinks=False)
+    except FileExistsError:
+        raise IntegrityError(f"{slot.name} appeared while it was downloading; move it away "
+                             "and fetch again") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        os.replace(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder)
+        return
+    os.unlink(slot.temp, dir_fd=slot.folder)
 
 
 def _open_final(slot: _Slot, size: int) -> BinaryIO | None:

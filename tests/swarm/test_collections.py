@@ -185,6 +185,26 @@ def test_fetch_follows_a_download_folder_that_is_itself_a_symlink(tmp_path: Path
         target.close()
 
 
+def test_publishing_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    # Another fetch of another swarm of the same name, or the user, made the name while
+    # this download ran: the name was free at the start, and the newcomer is kept.
+    manifest = tree_manifest({"a.txt": DATA, "b.txt": DATA})
+    target = Target(tmp_path, manifest, [0, 1])
+    piece_file = target.open()
+    try:
+        for index in range(manifest.count):
+            start = manifest.offset(index)
+            piece_file.write(index, DATA[start:start + manifest.length(index)])
+        (tmp_path / "tree" / "b.txt").write_bytes(b"mine")
+        with pytest.raises(IntegrityError, match="b.txt"):
+            target.publish(piece_file)
+    finally:
+        piece_file.close()
+        target.close()
+    assert (tmp_path / "tree" / "b.txt").read_bytes() == b"mine"
+    assert (tmp_path / "tree" / "a.txt").read_bytes() == DATA
+
+
 # ------------------------------------------------------------------ real processes
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
