@@ -22,7 +22,8 @@ are created ``FETCHED_MODE`` (0o666) less the umask, folders 0o777 less the umas
 program's. Every wanted file stays open for the whole fetch (its pieces are served while
 it downloads), and every folder until the renames: the process's soft open-file limit is
 raised to fit (``net.runtime.raise_fd_limit``); its hard limit bounds how many files of a
-folder one process can fetch or share.
+folder one process can fetch or share, and a fetch that would not fit is refused before it
+creates anything.
 
 Two fetches of one swarm into one folder would write the same temporary files: the lock
 file (``fcntl.flock``, held for the whole fetch) makes the second stop at once. The lock
@@ -56,6 +57,9 @@ _ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 # A fetched file's mode before the umask, as for any file a program creates (``touch``,
 # ``cp``): 0o644 under the usual umask 022, 0o664 under 002.
 FETCHED_MODE = 0o666
+# Descriptors a fetch needs beside its files and folders, at the least: its sockets, its
+# standard streams, the lock. Below this the fetch is refused before it creates anything.
+DESCRIPTORS_LEAST = 64
 LOCK_ATTEMPTS = 3  # a lock file removed under us each time means someone else is busy
 
 
@@ -172,10 +176,11 @@ class Target:
         Raises:
             OSError: a symlink or non-folder on the way, or the file system refused.
             IntegrityError: a final name holds something else.
+            LocalIOError: this process may not open that many files (nothing is created).
         """
         m = self.manifest
         handles: list[BinaryIO | None] = [None] * len(m.layout)
-        raise_fd_limit(2 * len(self.wanted) + DESCRIPTORS_SPARE)  # a file and its folder each
+        self._check_descriptors()
         root = os.open(self.out_dir, _ROOT)
         try:
             for i in self.wanted:
@@ -205,13 +210,32 @@ class Target:
             raise
         return piece_file
 
-    def _slot(self, root: int, i: int) -> _Slot:
+    def _check_descriptors(self) -> None:
+        """Raise the open-file limit to fit every wanted file and its folder, open for the
+        whole fetch; refuse before anything is created if the hard limit is too low.
+
+        Raises:
+            LocalIOError: it is.
+        """
+        folders = {self._parts(i)[:-1] for i in self.wanted}
+        need = len(self.wanted) + len(folders)
+        allowed = raise_fd_limit(need + DESCRIPTORS_SPARE)  # ample room for sockets
+        if allowed < need + DESCRIPTORS_LEAST:
+            raise LocalIOError(f"{len(self.wanted)} files in {len(folders)} folders need "
+                               f"{need} open files; this process may open {allowed} "
+                               "(ulimit -n): fetch fewer files at a time with --only")
+
+    def _parts(self, i: int) -> tuple[str, ...]:
+        """The local path of file ``i`` below the download folder, by component."""
         entry = self.manifest.layout[i]
-        parts = [local(self.manifest.name), *entry.path.split("/")] if entry.path \
-            else [local(self.manifest.name)]
-        where = tuple(parts[:-1])
+        top = local(self.manifest.name)
+        return (top, *entry.path.split("/")) if entry.path else (top,)
+
+    def _slot(self, root: int, i: int) -> _Slot:
+        parts = self._parts(i)
+        where = parts[:-1]
         if where not in self._folders:
-            self._folders[where] = _folder(root, parts[:-1])
+            self._folders[where] = _folder(root, list(where))
         return _Slot(i, self._folders[where], parts[-1], part_name(self.manifest, i))
 
     def publish(self, piece_file: PieceFile) -> Path:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from p2pshare.swarm.tracker import Tracker
 from p2pshare.swarm.tree import Target
 
 from ..aio import HOST, arun, serving
-from ..helpers import run_cli, wait_for
+from ..helpers import DEADLINE, cli_env, run_cli, wait_for
 from .procs import LOCAL, fetch, files, seeder, server, verified_pieces
 
 DATA = bytes(range(256)) * 100  # 25,600 bytes: two pieces of 16 KiB
@@ -203,6 +206,33 @@ def test_publishing_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path
         target.close()
     assert (tmp_path / "tree" / "b.txt").read_bytes() == b"mine"
     assert (tmp_path / "tree" / "a.txt").read_bytes() == DATA
+
+
+_OPEN_MANY = """
+import sys
+from pathlib import Path
+from p2pshare.errors import LocalIOError
+from p2pshare.swarm.manifest import Manifest, TreeFile
+from p2pshare.swarm.tree import Target
+files = tuple(TreeFile(f"d{i:03}/f", 0) for i in range(400))
+try:
+    Target(Path(sys.argv[1]), Manifest("tree", 0, 16384, (), files), list(range(400))).open()
+except LocalIOError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_fetch_that_cannot_open_its_files_refuses_before_creating_any(tmp_path: Path) -> None:
+    # 400 files in 400 folders, each held open for the whole fetch, under a hard limit of
+    # 512 open files: one line, and not a folder or temporary file left behind in --out.
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    done = subprocess.run([sys.executable, "-c", _OPEN_MANY, str(tmp_path)], env=cli_env(),
+                          capture_output=True, text=True, timeout=DEADLINE,
+                          preexec_fn=low_limit)
+    assert done.returncode == 0 and done.stdout.startswith("refused:"), done.stderr
+    assert "--only" in done.stdout and list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------ real processes
