@@ -243,6 +243,7 @@ class Target:
 
         Raises:
             OSError: a file could not be made durable or renamed.
+            IntegrityError: a file took a final name while the download ran (it is kept).
         """
         for slot in self.slots:
             if slot.done:
