@@ -27,6 +27,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -99,6 +100,30 @@ async def _cancel_on_signals(main: Coroutine[Any, Any, T]) -> T:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop)
     return await main
+
+
+class Stopped(Exception):  # noqa: N818 (a state, not an error of ours)
+    """Raised inside a ``stoppable`` thread once its caller was cancelled."""
+
+
+async def stoppable(work: Callable[[Callable[[int], None]], T],
+                    advance: Callable[[int], None]) -> T:
+    """``work(progress)`` in a thread (``progress``: ``advance``, called per step). Once the
+    caller is cancelled (a signal, ``--timeout``), the thread's next ``progress`` call
+    raises ``Stopped``: the thread ends within one step instead of running to the end
+    (the event loop waits for its threads before the process may exit)."""
+    stop = threading.Event()
+
+    def progress(count: int) -> None:
+        if stop.is_set():
+            raise Stopped
+        advance(count)
+
+    try:
+        return await asyncio.to_thread(work, progress)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 class GaveUp(TimeoutError):

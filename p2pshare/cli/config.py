@@ -80,7 +80,7 @@ def read_file(path: Path, *, required: bool) -> dict[str, str]:
         if required:
             raise ConfigError(f"config file {path} (P2PSHARE_CONFIG) does not exist") from None
         return {}
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     known = {s.key for s in SETTINGS}
     values: dict[str, str] = {}

@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from ._run import (
     say,
     say_json,
     serving,
+    stoppable,
 )
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
@@ -225,8 +227,8 @@ async def share(args: argparse.Namespace, events: Events) -> int:
         try:
             with ProgressView(f"hashing {item.path.name}", item.size,
                               show=_show_progress(args)) as view:
-                manifests.append(await asyncio.to_thread(_hash, item, args.piece_size,
-                                                         view.advance))
+                manifests.append(await stoppable(partial(_hash, item, args.piece_size),
+                                                 view.advance))
         except (OSError, P2PError) as exc:
             return _failed(events, f"cannot share {item.path}: {exc}", Exit.LOCAL)
     try:

@@ -103,9 +103,10 @@ class Peer:
 
         RFCs the server refused with 400 are kept in ``unregistered`` for a later retry:
         after a quick reconnect the server may still hold our previous, half-dead
-        connection, which owns our host:port until keepalive drops it.
+        connection, which owns our host:port until keepalive drops it. The folder is
+        listed in a worker thread: a big one takes seconds, and the loop serves uploads.
         """
-        found = paths.scan(self.folder)
+        found = await asyncio.to_thread(paths.scan, self.folder)
         self.watch.known |= set(found)
         if only is not None:
             found = {rfc: title for rfc, title in found.items() if rfc in only}

@@ -12,6 +12,7 @@ formatted RFC, its first non-empty line when that is short), else ``RFC <N>``.
 A running peer follows its folder with a ``FolderWatch``: a look costs one ``stat`` while
 the folder's modification time stands still (and is older than ``limits.FOLDER_SETTLE``);
 otherwise the folder is listed and only the files not seen before are read for a title.
+``follow`` looks in a worker thread, so that the event loop keeps serving meanwhile.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ async def follow(watch: FolderWatch, changed: Changed) -> None:
     while True:
         await asyncio.sleep(limits.FOLDER_RESCAN_INTERVAL)  # a period, not a sync
         try:
-            added, removed = watch.changes()
+            # In a thread: listing a big folder takes seconds, and the loop serves uploads.
+            added, removed = await asyncio.to_thread(watch.changes)
         except OSError as exc:
             log.warning("[Peer] cannot read %s: %s", watch.folder, exc)
             continue

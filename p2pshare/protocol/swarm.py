@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -380,7 +381,9 @@ def decode_files(body: bytes) -> list[FileEntry]:
         try:
             copies = float(parts[5])
         except ValueError:
-            raise RemoteProtocolError("copies is not a number") from None
+            copies = -1.0
+        if not 0 <= copies < math.inf:  # NaN and infinities too
+            raise RemoteProtocolError("copies is not a finite number of copies")
         n = [parse_int(p, "FILES field", 0, 2**62) for p in parts[1:5]]
         files = parse_int(parts[6], "FILES field", 0, limits.MAX_COLLECTION_FILES)
         entries.append(FileEntry(parse_id(parts[0]), n[0], n[1], n[2], n[3], copies, parts[7],

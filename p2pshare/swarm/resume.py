@@ -90,7 +90,7 @@ def load(path: Path, manifest: Manifest) -> int:
         if obj.get("format") != FORMAT or obj.get("id") != manifest.id:
             return 0
         return decode_ranges(str(obj.get("verified", "")), manifest.count)
-    except (OSError, ValueError, AttributeError, RemoteProtocolError) as exc:
+    except (OSError, ValueError, AttributeError, RecursionError, RemoteProtocolError) as exc:
         if not isinstance(exc, FileNotFoundError):
             log.warning("ignoring resume file %s: %s", path, exc)
         return 0

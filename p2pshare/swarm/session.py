@@ -234,6 +234,7 @@ class Fetch:
         Raises:
             P2PError, OSError: the tracker connection failed before the download began (once
                 it runs, a lost tracker is reconnected while peers keep sending).
+            Occupied, OSError: as ``tree.Target.publish``.
         """
         assert self.target is not None
         manifest, piece_file = download.manifest, download.file

@@ -8,18 +8,22 @@ system's limit, is fetched under its own name.
 
 A collection is recreated under ``OUT/<name>/`` with its files' relative paths. Every
 folder on the way is opened (or created) one component at a time relative to the one
-before (``dir_fd``) with ``O_NOFOLLOW | O_DIRECTORY``, so a symbolic link planted
-anywhere in the tree is refused, never followed; each component already passed the name
-rules (``manifest.check_path``). Files are written under their temporary names and each
-renamed (``os.replace`` within its folder) only once the whole download is verified; a
-file whose final name already holds exactly its content counts as held, and one holding
-anything else stops the fetch. Only the files asked for (``--only``) and their folders
-are created. Folders appear while the download runs, holding only hidden temporary
-files until the end. Files are created ``FETCHED_MODE`` (0o666) less the umask, folders
-0o777 less the umask, as any program's. Every wanted file stays open for the whole fetch
-(its pieces are served while it downloads), and every folder until the renames: the
-process's soft open-file limit is raised to fit (``net.runtime.raise_fd_limit``); its
-hard limit bounds how many files of a folder one process can fetch or share.
+before (``dir_fd``) with ``O_NOFOLLOW | O_DIRECTORY``, so a symbolic link planted anywhere
+in the tree is refused, never followed; each component already passed the name rules
+(``manifest.check_path``). The download folder itself (``--out``) is the user's choice and
+is followed if it is a link (``~/Downloads`` may be one, ``/tmp`` is on macOS). Files are
+written under their temporary names and each given its final name (a hard link, then the
+temporary name is removed) only once the whole download is verified; a file whose final
+name already holds exactly its content counts as held, and one holding anything else stops
+the fetch, at the start or, if it appeared while the download ran, at the end (it is never
+replaced). Only the files asked for (``--only``) and their folders are created. Folders
+appear while the download runs, holding only hidden temporary files until the end. Files
+are created ``FETCHED_MODE`` (0o666) less the umask, folders 0o777 less the umask, as any
+program's. Every wanted file stays open for the whole fetch (its pieces are served while
+it downloads), and every folder until the renames: the process's soft open-file limit is
+raised to fit (``net.runtime.raise_fd_limit``); its hard limit bounds how many files of a
+folder one process can fetch or share, and a fetch that would not fit is refused before it
+creates anything.
 
 Two fetches of one swarm into one folder would write the same temporary files: the lock
 file (``fcntl.flock``, held for the whole fetch) makes the second stop at once. The lock
@@ -48,9 +52,14 @@ from .pieces import bits
 from .storage import DESCRIPTORS_SPARE, PieceFile, sized
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# The download folder itself is the user's choice: a link they made there is followed.
+_ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 # A fetched file's mode before the umask, as for any file a program creates (``touch``,
 # ``cp``): 0o644 under the usual umask 022, 0o664 under 002.
 FETCHED_MODE = 0o666
+# Descriptors a fetch needs beside its files and folders, at the least: its sockets, its
+# standard streams, the lock. Below this the fetch is refused before it creates anything.
+DESCRIPTORS_LEAST = 64
 LOCK_ATTEMPTS = 3  # a lock file removed under us each time means someone else is busy
 
 
@@ -176,8 +185,8 @@ class Target:
         """
         m = self.manifest
         handles: list[BinaryIO | None] = [None] * len(m.layout)
-        raise_fd_limit(2 * len(self.wanted) + DESCRIPTORS_SPARE)  # a file and its folder each
-        root = os.open(self.out_dir, _FOLDER)
+        self._check_descriptors()
+        root = os.open(self.out_dir, _ROOT)
         try:
             for i in self.wanted:
                 slot = self._slot(root, i)
@@ -206,13 +215,32 @@ class Target:
             raise
         return piece_file
 
-    def _slot(self, root: int, i: int) -> _Slot:
+    def _check_descriptors(self) -> None:
+        """Raise the open-file limit to fit every wanted file and its folder, open for the
+        whole fetch; refuse before anything is created if the hard limit is too low.
+
+        Raises:
+            LocalIOError: it is.
+        """
+        folders = {self._parts(i)[:-1] for i in self.wanted}
+        need = len(self.wanted) + len(folders)
+        allowed = raise_fd_limit(need + DESCRIPTORS_SPARE)  # ample room for sockets
+        if allowed < need + DESCRIPTORS_LEAST:
+            raise LocalIOError(f"{len(self.wanted)} files in {len(folders)} folders need "
+                               f"{need} open files; this process may open {allowed} "
+                               "(ulimit -n): fetch fewer files at a time with --only")
+
+    def _parts(self, i: int) -> tuple[str, ...]:
+        """The local path of file ``i`` below the download folder, by component."""
         entry = self.manifest.layout[i]
-        parts = [local(self.manifest.name), *entry.path.split("/")] if entry.path \
-            else [local(self.manifest.name)]
-        where = tuple(parts[:-1])
+        top = local(self.manifest.name)
+        return (top, *entry.path.split("/")) if entry.path else (top,)
+
+    def _slot(self, root: int, i: int) -> _Slot:
+        parts = self._parts(i)
+        where = parts[:-1]
         if where not in self._folders:
-            self._folders[where] = _folder(root, parts[:-1])
+            self._folders[where] = _folder(root, list(where))
         return _Slot(i, self._folders[where], parts[-1], part_name(self.manifest, i),
                      self.out_dir.joinpath(*parts))
 
@@ -221,6 +249,7 @@ class Target:
 
         Raises:
             OSError: a file could not be made durable or renamed.
+            Occupied: a file took a final name while the download ran (it is kept).
         """
         for slot in self.slots:
             if slot.done:
@@ -228,7 +257,7 @@ class Target:
             handle = piece_file.handles[slot.index]
             assert handle is not None
             os.fsync(handle.fileno())
-            os.replace(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder)
+            _place(slot)
             slot.done = True
         for folder in self._folders.values():
             _sync(folder)
@@ -262,6 +291,29 @@ def _folder(root: int, parts: list[str]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _place(slot: _Slot) -> None:
+    """Give the slot's temporary file its final name, never replacing a file that took the
+    name since ``Target.open`` found it free (a hard link, then the temporary name goes; a
+    file system without hard links gets a rename).
+
+    Raises:
+        Occupied: a file took the name meanwhile (it is kept).
+        OSError: the file system refused.
+    """
+    try:
+        os.link(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder,
+                follow_symlinks=False)
+    except FileExistsError:
+        raise Occupied(f"{slot.shown} appeared while it was downloading and is not this "
+                       "file; move it away and fetch again") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        os.replace(slot.temp, slot.name, src_dir_fd=slot.folder, dst_dir_fd=slot.folder)
+        return
+    os.unlink(slot.temp, dir_fd=slot.folder)
 
 
 def _open_final(slot: _Slot, size: int) -> BinaryIO | None:

@@ -76,6 +76,8 @@ def test_a_setting_reaches_the_command(tmp_path: Path) -> None:
     ('server = "127.0.0.1:http"', "not HOST[:PORT]"),
     ("timeout = -1", "timeout from file"),
     ("server = [1]", "must be a string or a number"),
+    pytest.param("server = " + "[" * 5000 + "]" * 5000, "config file",
+                 id="nested-deeper-than-tomllib-goes"),
 ])
 def test_a_bad_file_is_one_line_and_status_2(tmp_path: Path, text: str, words: str) -> None:
     write_config(tmp_path, text)

@@ -95,6 +95,21 @@ def test_fetch_seed_once_complete_ends_with_0_and_a_summary(data: Path, tmp_path
         assert events(read_rest(proc.stdout))[-1]["event"] == "summary"
 
 
+def test_a_signal_during_shares_hashing_ends_it_promptly(tmp_path: Path) -> None:
+    # A sparse file of 200 GiB takes minutes to hash: the hashing thread must stop at the
+    # signal, not run to the end while the process waits for it.
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        handle.truncate(200 * 1024**3)
+    with silent_server() as (address, _), \
+            child(["share", str(big), "--server", address, "--json", *LOCAL]) as proc:
+        assert proc.stdout is not None
+        read_until(proc.stdout, '"started"')  # the hashing begins
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=DEADLINE)
+        assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
 # ------------------------------------------------------------------------ timeouts
 @pytest.mark.parametrize("command", ["get", "di-get", "fetch"])
 def test_timeout_gives_up_with_status_6(command: str, tmp_path: Path) -> None:

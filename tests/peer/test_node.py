@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from p2pshare.index.server import IndexServer
+from p2pshare.peer import paths
 from p2pshare.peer.node import Peer
 from p2pshare.protocol.ci import Record
 from p2pshare.samples import write_sample_rfcs
@@ -164,3 +168,22 @@ async def test_refused_adds_are_retried_once_the_stale_owner_leaves(tmp_path: Pa
             assert server.index.lookup(9) == [] and node.unregistered == set()
         finally:
             await node.aclose()
+
+
+@arun
+async def test_registering_lists_the_folder_off_the_event_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A folder of 100,000 RFCs takes many seconds to list and title, at the start and after
+    # every reconnect: the upload server, on the event loop, must go on serving meanwhile.
+    write_sample_rfcs(tmp_path, {123: 3_000})
+    threads: list[int] = []
+    real = paths.scan
+
+    def scan(folder: Path, skip: tuple[int, ...] = ()) -> dict[int, str]:
+        threads.append(threading.get_ident())
+        return real(folder, skip)
+
+    monkeypatch.setattr(paths, "scan", scan)
+    async with index_server() as (server, port), started(tmp_path, port):
+        assert server.index.peers()
+    assert threads and threading.get_ident() not in threads

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ from p2pshare import limits
 from p2pshare.peer import paths
 from p2pshare.protocol import ci
 from p2pshare.samples import sample_text, write_sample_rfcs
+
+from ..aio import arun
+from ..helpers import DEADLINE
 
 # The first pages of real RFCs, as the RFC Editor publishes them (header block, title).
 RFC_2616 = """\
@@ -170,3 +175,33 @@ def test_resolve_rfc_stays_inside_the_folder(tmp_path: Path) -> None:
     assert paths.resolve_rfc(shared, 0) is None
     assert paths.resolve_rfc(shared, limits.MAX_RFC_NUMBER + 1) is None
 
+
+
+class _Watch(paths.FolderWatch):
+    """A folder watch that notes the thread each look runs in."""
+
+    threads: list[int] = []
+
+    def changes(self) -> tuple[dict[int, str], set[int]]:
+        self.threads.append(threading.get_ident())
+        return super().changes()
+
+
+@arun
+async def test_folder_rescans_run_off_the_event_loop(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Listing a folder of 100,000 RFCs takes seconds: the peer's upload server and index
+    # connection, on the event loop, must not stop meanwhile.
+    monkeypatch.setattr(limits, "FOLDER_RESCAN_INTERVAL", 0.01)
+    (tmp_path / "rfc1.txt").write_text("One\n")
+    seen = asyncio.Event()
+
+    async def changed(added: dict[int, str], removed: set[int]) -> None:
+        seen.set()
+
+    task = asyncio.create_task(paths.follow(_Watch(tmp_path), changed))
+    try:
+        await asyncio.wait_for(seen.wait(), DEADLINE)
+    finally:
+        task.cancel()
+    assert _Watch.threads and threading.get_ident() not in _Watch.threads

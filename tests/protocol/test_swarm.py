@@ -166,6 +166,14 @@ def test_files_round_trip(name: str) -> None:
     assert sp.decode_files(entry.to_line()) == [entry]
 
 
+@pytest.mark.parametrize("copies", ["nan", "inf", "1e999", "-1"])
+def test_files_availability_is_a_finite_natural_number(copies: str) -> None:
+    # NaN or Infinity would reach ``files --json`` as JSON no strict parser reads.
+    line = f"{ID} 123 262144 2 5 {copies} 0 name\r\n".encode()
+    with pytest.raises(RemoteProtocolError):
+        sp.decode_files(line)
+
+
 @given(st.one_of(
     st.builds(sp.Announce, st.just(ID), st.from_regex(r"[a-z0-9.]{1,30}", fullmatch=True),
               st.integers(1, 65535), st.binary(max_size=64)),

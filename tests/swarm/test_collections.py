@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +20,15 @@ from p2pshare import limits
 from p2pshare.cli.exits import Exit
 from p2pshare.errors import IntegrityError, RemoteProtocolError
 from p2pshare.index.server import IndexServer
+from p2pshare.swarm import manifest as manifest_module
 from p2pshare.swarm.manifest import Manifest, TreeFile
 from p2pshare.swarm.session import Fetch, SwarmPeer
 from p2pshare.swarm.storage import PieceFile, hash_file, hash_tree, scan_tree
 from p2pshare.swarm.tracker import Tracker
-from p2pshare.swarm.tree import Target
+from p2pshare.swarm.tree import Occupied, Target
 
 from ..aio import HOST, arun, serving
-from ..helpers import run_cli, wait_for
+from ..helpers import DEADLINE, cli_env, run_cli, wait_for
 from .procs import LOCAL, fetch, files, seeder, server, verified_pieces
 
 DATA = bytes(range(256)) * 100  # 25,600 bytes: two pieces of 16 KiB
@@ -102,6 +106,27 @@ def test_collection_budgets_are_checked_on_receive() -> None:
         Manifest.from_bytes(canonical({**obj, "files": []}))
 
 
+def test_each_distinct_path_component_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10,000 paths 32 deep are 320,000 components: checking each one in Python cost the
+    # tracker seconds of its event loop per ANNOUNCE of a 1 MiB manifest; a collection
+    # repeats its folder names in every path below them.
+    paths = sorted("/".join([*"abcdefghijklmnopqrstuvwxyz", "x", "y", "z", f"{i:05}", "f"])
+                   for i in range(limits.MAX_COLLECTION_FILES))
+    obj = json.loads(tree_manifest({"a.txt": b"x"}).to_bytes())
+    obj.update(files=[{"path": p, "size": 0} for p in paths], size=0, pieces=[])
+    checked: list[str] = []
+    real = manifest_module.local
+
+    def counted(name: str) -> str:
+        checked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(manifest_module, "local", counted)
+    assert len(Manifest.from_bytes(canonical(obj)).files) == len(paths)
+    distinct = {part for p in paths for part in p.split("/")}
+    assert len(checked) <= len(distinct) + 1  # and the name
+
+
 def test_scan_skips_symlinks_and_empty_folders(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "sub" / "empty-folder").mkdir(parents=True)
@@ -168,6 +193,68 @@ def test_fetch_never_follows_a_symlink_planted_in_the_tree(tmp_path: Path) -> No
     with pytest.raises(OSError):
         target.open()
     assert list(outside.iterdir()) == []
+
+
+def test_fetch_follows_a_download_folder_that_is_itself_a_symlink(tmp_path: Path) -> None:
+    # --out ~/Downloads where Downloads is a link the user made (as /tmp is on macOS):
+    # only the components the sender chose are refused as links, not the folder we were given.
+    manifest = tree_manifest({"docs/b.txt": DATA})
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    target = Target(tmp_path / "link", manifest, [0])
+    piece_file = target.open()
+    try:
+        assert (tmp_path / "real" / "tree" / "docs").is_dir()
+    finally:
+        piece_file.close()
+        target.close()
+
+
+def test_publishing_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    # Another fetch of another swarm of the same name, or the user, made the name while
+    # this download ran: the name was free at the start, and the newcomer is kept.
+    manifest = tree_manifest({"a.txt": DATA, "b.txt": DATA})
+    target = Target(tmp_path, manifest, [0, 1])
+    piece_file = target.open()
+    try:
+        for index in range(manifest.count):
+            start = manifest.offset(index)
+            piece_file.write(index, DATA[start:start + manifest.length(index)])
+        (tmp_path / "tree" / "b.txt").write_bytes(b"mine")
+        with pytest.raises(Occupied, match="b.txt"):  # a local trouble: exit status 7
+            target.publish(piece_file)
+    finally:
+        piece_file.close()
+        target.close()
+    assert (tmp_path / "tree" / "b.txt").read_bytes() == b"mine"
+    assert (tmp_path / "tree" / "a.txt").read_bytes() == DATA
+
+
+_OPEN_MANY = """
+import sys
+from pathlib import Path
+from p2pshare.errors import LocalIOError
+from p2pshare.swarm.manifest import Manifest, TreeFile
+from p2pshare.swarm.tree import Target
+files = tuple(TreeFile(f"d{i:03}/f", 0) for i in range(400))
+try:
+    Target(Path(sys.argv[1]), Manifest("tree", 0, 16384, (), files), list(range(400))).open()
+except LocalIOError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_fetch_that_cannot_open_its_files_refuses_before_creating_any(tmp_path: Path) -> None:
+    # 400 files in 400 folders, each held open for the whole fetch, under a hard limit of
+    # 512 open files: one line, and not a folder or temporary file left behind in --out.
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    done = subprocess.run([sys.executable, "-c", _OPEN_MANY, str(tmp_path)], env=cli_env(),
+                          capture_output=True, text=True, timeout=DEADLINE,
+                          preexec_fn=low_limit)
+    assert done.returncode == 0 and done.stdout.startswith("refused:"), done.stderr
+    assert "--only" in done.stdout and list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------ real processes

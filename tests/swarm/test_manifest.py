@@ -135,4 +135,6 @@ def test_resume_ignores_a_record_of_another_file(tmp_path: Path) -> None:
     assert resume.load(record, m) == 0
     record.write_text("{not json")
     assert resume.load(record, m) == 0
+    record.write_text("[" * 100_000 + "]" * 100_000)  # nested deeper than the parser goes
+    assert resume.load(record, m) == 0
     assert resume.load(tmp_path / "missing.json", m) == 0
