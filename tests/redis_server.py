@@ -38,6 +38,7 @@ def redis_server(folder: Path) -> Iterator[str]:
     binary = shutil.which(BINARY)
     if binary is None:
         pytest.skip(f"{BINARY} is not installed (apt-get install -y redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", HOST, "--save", "",
                              "--appendonly", "no", "--dir", str(folder)],

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from p2pshare.errors import OverBudget, StoreError
+from p2pshare.index.server import IndexServer
 from p2pshare.index.store import IndexBudget
 
-from ..aio import arun
+from ..aio import Raw, arun, arun_steady, serving
 from ..helpers import async_retry
 from ..redis_server import redis_server
 
@@ -112,9 +113,9 @@ async def test_budgets_hold_across_nodes(url: str, prefix: str) -> None:
         assert everyone.value.everyone
 
 
-@arun
+@arun_steady
 async def test_a_dead_node_s_records_expire_within_its_lease(url: str, prefix: str) -> None:
-    lease = 1.0
+    lease = 2.0
     async with nodes(url, prefix, 2, lease=lease) as (live, dying):
         await live.add("c1", 1, "One", "live", 1)
         await dying.add("c2", 1, "One", "dead", 1)
@@ -131,3 +132,36 @@ def hosts_are(node: SharedIndex, hosts: list[str]) -> Callable[[], Awaitable[boo
     async def check() -> bool:
         return [r.host for r in await node.lookup(1)] == hosts
     return check
+
+
+SCRIPT = [  # (connection, request): what both stores must answer byte for byte alike
+    (0, "ADD RFC 1 P2P-CI/1.0\r\nHost: a\r\nPort: 1\r\nTitle: One\r\n\r\n"),
+    (1, "ADD RFC 1 P2P-CI/1.0\r\nHost: b\r\nPort: 2\r\nTitle: One\r\n\r\n"),
+    (1, "ADD RFC 2 P2P-CI/1.0\r\nHost: a\r\nPort: 1\r\nTitle: Two\r\n\r\n"),  # not b's
+    (0, "ADD RFC 2 P2P-CI/1.0\r\nHost: a\r\nPort: 1\r\nTitle: Two\r\n\r\n"),
+    (1, "LOOKUP RFC 1 P2P-CI/1.0\r\nHost: b\r\nPort: 2\r\n\r\n"),
+    (0, "LIST ALL P2P-CI/1.0\r\nHost: a\r\nPort: 1\r\n\r\n"),
+    (1, "REMOVE RFC 1 P2P-CI/1.0\r\nHost: a\r\nPort: 1\r\n\r\n"),  # not b's
+    (0, "REMOVE RFC 1 P2P-CI/1.0\r\nHost: a\r\nPort: 1\r\n\r\n"),
+    (1, "LOOKUP RFC 1 P2P-CI/1.0\r\nHost: b\r\nPort: 2\r\n\r\n"),
+    (1, "LOOKUP RFC 9 P2P-CI/1.0\r\nHost: b\r\nPort: 2\r\n\r\n"),
+    (1, "LIST ALL P2P-CI/1.0\r\nHost: b\r\nPort: 2\r\n\r\n"),
+]
+
+
+async def replies(server: IndexServer) -> list[bytes]:
+    async with serving(server) as port:
+        conns = [await Raw.connect(port) for _ in range(2)]
+        got = []
+        for which, request in SCRIPT:
+            await conns[which].send(request.encode())
+            got.append(await conns[which].reader.readuntil(b"\r\n\r\n"))
+        for conn in conns:
+            conn.writer.close()
+        return got
+
+
+@arun
+async def test_the_shared_store_answers_as_the_memory_one(url: str, prefix: str) -> None:
+    shared = SharedIndex(url, prefix=prefix)
+    assert await replies(IndexServer(shared=shared)) == await replies(IndexServer())
