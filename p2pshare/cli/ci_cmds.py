@@ -15,7 +15,7 @@ from rich.table import Table
 from ..errors import P2PError
 from ..host import host_name, join_hostport, listen_label
 from ..index.server import IndexServer
-from ..index.shared import DEFAULT_LEASE
+from ..index.shared import DEFAULT_LEASE, StoreUnreachable
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
@@ -124,7 +124,7 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         await server.start(host, port)
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(host, port)}: {exc}", Exit.NETWORK)
-    except Exception as exc:  # the store: redis.RedisError (an optional package's class)
+    except StoreUnreachable as exc:
         await server.aclose()
         return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
     try:

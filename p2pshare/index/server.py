@@ -18,6 +18,12 @@ given the source address too, and records members there unless ``trust_named_hos
 LIST ALL walks a ``Listing`` (no copy of the index), so a client that stops reading holds
 O(1) memory until the write-stall deadline cuts it off.
 
+Given ``shared`` (``index.shared``, ``--store redis://...``), the P2P-CI requests are answered
+from a Redis store that several servers share (docs/scale-out.md): each answer is then a
+coroutine (one Lua script per request), there is no quick LOOKUP path and no answer cache
+(another node may change the index at any time), and a closed connection's records are
+dropped by a task the server owns. Without it, nothing of the above runs.
+
 A well-framed but invalid request gets its 400/505 and the connection goes on (the peer's
 records stay); a framing error gets a 400 and the connection closes, since the next
 request's start can no longer be found. A peer may stay silent, even before its first
@@ -32,7 +38,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from .. import limits
-from ..errors import Status, StoreError
+from ..errors import P2PError, Status, StoreError
 from ..host import join_hostport
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import (
@@ -267,7 +273,7 @@ class IndexServer:
     async def _leave_shared(self, owner: object, shared: SharedIndex) -> None:
         try:
             removed = await shared.drop_owner(owner)
-        except Exception as exc:  # Redis away: the node's lease ends them instead
+        except P2PError as exc:  # the store unreachable: the node's lease ends them instead
             log.warning("[Server] could not drop a connection's records: %s", exc)
             return
         log.info("[Server] a connection left; removed %d records", removed)

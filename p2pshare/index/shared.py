@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ..errors import OverBudget, StoreError
+from ..errors import OverBudget, P2PError, StoreError
 from ..host import join_hostport
 from ..protocol.ci import Record
 from .store import IndexBudget
@@ -177,6 +177,11 @@ end
 return out
 """
 
+class StoreUnreachable(P2PError):
+    """The shared store could not be reached or failed (the request's connection closes;
+    its peer moves to another server)."""
+
+
 _REFUSED = {
     "claims": "a connection may claim no more host:port pairs",
     "conn": "a connection may hold no more records",
@@ -207,6 +212,7 @@ class SharedIndex:
         self.node = uuid.uuid4().hex[:12]
         self.on_lost: Callable[[], object] | None = None
         self._redis: Any = aioredis.from_url(url, decode_responses=True)
+        self._failures: type[Exception] = aioredis.RedisError
         self._scripts = {name: self._redis.register_script(text) for name, text in (
             ("refresh", _REFRESH), ("add", _ADD), ("remove", _REMOVE), ("drop", _DROP),
             ("drop_node", _DROP_NODE), ("lookup", _LOOKUP), ("page", _PAGE))}
@@ -217,14 +223,22 @@ class SharedIndex:
         self._heart: asyncio.Task[None] | None = None
 
     async def _run(self, name: str, *args: str | int | float) -> Any:
-        return await self._scripts[name](args=[self.prefix, *args])
+        """Run one script.
+
+        Raises:
+            StoreUnreachable: Redis cannot be reached, or failed.
+        """
+        try:
+            return await self._scripts[name](args=[self.prefix, *args])
+        except self._failures as exc:
+            raise StoreUnreachable(f"the store {self.url}: {exc}") from exc
 
     # ---------------------------------------------------------------- the lease
     async def start(self) -> None:
         """Take this node's lease and keep it while the node lives.
 
         Raises:
-            OSError, redis.RedisError: Redis cannot be reached.
+            StoreUnreachable: Redis cannot be reached.
         """
         await self._run("refresh", self.node, int(self.lease * 1000), "1")
         self._heart = asyncio.get_running_loop().create_task(self._keep_lease())
@@ -233,17 +247,21 @@ class SharedIndex:
         while True:
             await asyncio.sleep(self.lease / 3)  # a periodic timer, not synchronisation
             try:
-                held = await self._run("refresh", self.node, int(self.lease * 1000), "0")
-            except Exception as exc:  # Redis away: the lease runs out if this lasts
-                log.warning("[Server] cannot refresh the lease in %s: %s", self.url, exc)
-                continue
-            if not held:
-                log.error("[Server] the lease in %s was lost; closing every connection "
-                          "so that its peers register again", self.url)
-                self._conns.clear()
-                await self._run("refresh", self.node, int(self.lease * 1000), "1")
-                if self.on_lost is not None:
-                    self.on_lost()
+                await self._refresh()
+            except StoreUnreachable as exc:  # the lease runs out if this lasts
+                log.warning("[Server] cannot refresh the lease: %s", exc)
+
+    async def _refresh(self) -> None:
+        """Extend the lease; if it was lost, take a new one and call ``on_lost``."""
+        if await self._run("refresh", self.node, int(self.lease * 1000), "0"):
+            return
+        log.error("[Server] the lease in %s was lost; closing every connection so that "
+                  "its peers register again", self.url)
+        self._conns.clear()  # and a new node id: a late ADD under the old one fails
+        self.node = uuid.uuid4().hex[:12]
+        await self._run("refresh", self.node, int(self.lease * 1000), "1")
+        if self.on_lost is not None:
+            self.on_lost()
 
     async def aclose(self) -> None:
         """Give back the lease and every record of this node, then close the client."""
@@ -252,7 +270,7 @@ class SharedIndex:
             await asyncio.gather(self._heart, return_exceptions=True)
         try:
             await self._run("drop_node", self.node)
-        except Exception as exc:  # Redis away: the lease runs out by itself
+        except StoreUnreachable as exc:  # the lease runs out by itself
             log.warning("[Server] could not give back the lease: %s", exc)
         await self._redis.aclose()
 

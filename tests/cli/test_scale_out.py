@@ -12,8 +12,8 @@ import pytest
 
 from p2pshare.samples import write_sample_rfcs
 
-from ..aio import HOST
-from ..helpers import DEADLINE, wait_for
+from ..aio import HOST, free_port
+from ..helpers import DEADLINE, run_cli, wait_for
 from ..redis_server import redis_server
 from .test_cli import SERVER_UP, listed, peer, process, started
 from .test_peer_life import add_raw
@@ -77,3 +77,15 @@ def test_three_nodes_serve_one_index_and_survive_a_killed_node(url: str,
             return all(s == records for s in seen)
 
         wait_for(back, timeout=DEADLINE * 2, what="node 0's peer registered through another node")
+
+
+def test_a_store_that_cannot_be_reached_is_a_network_failure() -> None:
+    done = run_cli(["server", "--listen", HOST, "--port", "0",
+                    "--store", f"redis://{HOST}:{free_port()}/0"])
+    assert done.returncode == 4, done.stderr
+    assert "cannot reach the store" in done.stderr
+
+
+def test_without_the_store_s_scheme_it_is_a_usage_error() -> None:
+    done = run_cli(["server", "--store", "http://x"])
+    assert done.returncode == 2 and "redis://" in done.stderr

@@ -165,3 +165,19 @@ async def replies(server: IndexServer) -> list[bytes]:
 async def test_the_shared_store_answers_as_the_memory_one(url: str, prefix: str) -> None:
     shared = SharedIndex(url, prefix=prefix)
     assert await replies(IndexServer(shared=shared)) == await replies(IndexServer())
+
+
+@arun
+async def test_a_lost_lease_closes_connections_and_takes_a_new_one(url: str,
+                                                                   prefix: str) -> None:
+    async with nodes(url, prefix, 1) as (a,):
+        await a.add("c1", 1, "One", "h", 10)
+        lost = []
+        a.on_lost = lambda: lost.append(True)
+        old = a.node
+        for key in await a._redis.keys(prefix + "*"):  # what a Redis restart forgets
+            await a._redis.delete(key)
+        await a._refresh()
+        assert lost == [True] and a.node != old
+        await a.add("c1", 1, "One", "h", 10)  # a new connection id: registers again
+        assert [r.host for r in await a.lookup(1)] == ["h"]
