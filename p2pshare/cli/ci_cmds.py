@@ -15,6 +15,7 @@ from rich.table import Table
 from ..errors import P2PError
 from ..host import host_name, join_hostport, listen_label
 from ..index.server import IndexServer
+from ..index.shared import DEFAULT_LEASE, StoreUnreachable
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
@@ -23,12 +24,15 @@ from ._run import fail, run, say, say_json, within
 from .exits import Exit, from_error
 from .options import (
     address_arg,
+    addresses_arg,
     advertise_arg,
     alias,
     listen_arg,
     out_arg,
     port_arg,
     rfc_arg,
+    seconds_arg,
+    store_arg,
     timeout_arg,
 )
 from .text import cell
@@ -46,10 +50,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--trust-named-hosts", action="store_true",
                    help="tracker: record the host a peer names, not the address it connects "
                         "from (NAT set-ups and demos)")
+    p.add_argument("--store", type=store_arg, default=None, metavar="redis://HOST:PORT/DB",
+                   help="keep the index in this Redis store, shared with every server given "
+                        "the same one (docs/scale-out.md; default: in this process's memory)")
+    p.add_argument("--lease", type=seconds_arg, default=DEFAULT_LEASE, metavar="SECONDS",
+                   help="with --store: how long the records of a server that died outlive "
+                        "it (default %(default)s)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
-    _server_arg(p)
+    p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}",
+                   type=addresses_arg(INDEX_PORT), metavar="HOST[:PORT][,HOST[:PORT]...]",
+                   help="index server, or several serving one index: on loss the peer moves "
+                        "to the next (default %(default)s)")
     p.add_argument("--dir", type=Path, required=True, help="folder of rfc<N>.txt files to serve")
     p.add_argument("--port", type=port_arg, default=0,
                    help="upload server port (default 0: any free port)")
@@ -91,16 +104,30 @@ def _server_arg(p: argparse.ArgumentParser) -> None:
 
 # --------------------------------------------------------------------------- server
 def cmd_server(args: argparse.Namespace) -> int:
-    return run(serve_index(args.listen, args.port, args.trust_named_hosts),
+    return run(serve_index(args.listen, args.port, args.trust_named_hosts,
+                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE)),
                messages_only=True, serves=True)
 
 
-async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False) -> int:
-    server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts)
+async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
+                      store: str | None = None, lease: float = DEFAULT_LEASE) -> int:
+    shared = None
+    if store is not None:
+        try:
+            from ..index.shared import SharedIndex
+            shared = SharedIndex(store, lease=lease)
+        except ImportError:
+            return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
+                        Exit.LOCAL)
+    server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts,
+                         shared=shared)
     try:
         await server.start(host, port)
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(host, port)}: {exc}", Exit.NETWORK)
+    except StoreUnreachable as exc:
+        await server.aclose()
+        return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
     try:
         await server.serve_forever()
     finally:

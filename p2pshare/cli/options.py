@@ -46,6 +46,25 @@ def address_arg(default_port: int) -> Callable[[str], tuple[str, int]]:
     return address
 
 
+def addresses_arg(default_port: int) -> Callable[[str], list[tuple[str, int]]]:
+    """An argparse type for ``HOST[:PORT],HOST[:PORT],...``: one address or several."""
+    one = address_arg(default_port)
+
+    def addresses(text: str) -> list[tuple[str, int]]:
+        parts = [part.strip() for part in text.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"not HOST[:PORT][,HOST[:PORT]...]: {text!r}")
+        return [one(part) for part in parts]
+    return addresses
+
+
+def store_arg(text: str) -> str:
+    """A shared store's URL: ``redis://HOST[:PORT][/DB]`` (or ``rediss://``, ``unix://``)."""
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"not redis://HOST:PORT/DB: {text!r}")
+    return text
+
+
 def port_arg(text: str) -> int:
     """A TCP port number, 0 to 65535 (0: any free port)."""
     try:

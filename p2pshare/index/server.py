@@ -18,6 +18,12 @@ given the source address too, and records members there unless ``trust_named_hos
 LIST ALL walks a ``Listing`` (no copy of the index), so a client that stops reading holds
 O(1) memory until the write-stall deadline cuts it off.
 
+Given ``shared`` (``index.shared``, ``--store redis://...``), the P2P-CI requests are answered
+from a Redis store that several servers share (docs/scale-out.md): each answer is then a
+coroutine (one Lua script per request), there is no quick LOOKUP path and no answer cache
+(another node may change the index at any time), and a closed connection's records are
+dropped by a task the server owns. Without it, nothing of the above runs.
+
 A well-framed but invalid request gets its 400/505 and the connection goes on (the peer's
 records stay); a framing error gets a 400 and the connection closes, since the next
 request's start can no longer be found. A peer may stay silent, even before its first
@@ -29,10 +35,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import limits
-from ..errors import Status, StoreError
+from ..errors import P2PError, Status, StoreError
 from ..host import join_hostport
 from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import (
@@ -49,6 +55,9 @@ from ..protocol import (
 )
 from ..protocol.ci import CIRequest, Method, Record, Rejected
 from .store import MemoryIndex
+
+if TYPE_CHECKING:
+    from .shared import SharedIndex
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +94,10 @@ class IndexServer:
 
     def __init__(self, index: MemoryIndex | None = None, tracker: TrackerService | None = None,
                  *, max_connections: int | None = None,
-                 head_timeout: float | None = None, trust_named_hosts: bool = False) -> None:
+                 head_timeout: float | None = None, trust_named_hosts: bool = False,
+                 shared: SharedIndex | None = None) -> None:
         self.index = index if index is not None else MemoryIndex()
+        self.shared = shared  # several nodes on one Redis store (``index.shared``)
         self.trust_named_hosts = trust_named_hosts  # tracker: named hosts over source IPs
         self.index.on_change = self._stale
         self._answers: dict[int, bytes] = {}  # rfc -> quick LOOKUP answer, while current
@@ -94,7 +105,10 @@ class IndexServer:
         self.tracker = tracker
         policy = Policy("index", max_connections=max_connections or limits.MAX_CONNECTIONS,
                         head_timeout=head_timeout or limits.HEAD_TIMEOUT)
-        self.server = Server(self, _connection, policy, quick=self.quick)
+        self.server = Server(self, _connection, policy,
+                             quick=self.quick if shared is None else None)
+        if shared is not None:
+            shared.on_lost = self._lease_lost
 
     @property
     def active(self) -> int:
@@ -102,6 +116,8 @@ class IndexServer:
         return self.server.active
 
     async def start(self, host: str | None = None, port: int = 7734) -> tuple[str, int]:
+        if self.shared is not None:
+            await self.shared.start()
         address = await self.server.start(host, port)
         log.info("[Server] listening on %s", join_hostport(*address))
         return address
@@ -111,6 +127,8 @@ class IndexServer:
 
     async def aclose(self) -> None:
         await self.server.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
 
     # ------------------------------------------------------------------ App
     def request(self, link: Link, request: Request, body: bytes) -> Answer:
@@ -122,6 +140,8 @@ class IndexServer:
         if isinstance(req, Rejected):
             log.info("[Server] %s: %d %s", link.label, req.status, req.detail)
             return [ci.p2s_response(req.status), EndOfMessage()]
+        if self.shared is not None:
+            return self._shared_answer(link, req, self.shared)
         if req.method is Method.LIST:
             return self._stream_list(link)
         status, records = self._apply(link, req)
@@ -155,6 +175,11 @@ class IndexServer:
         return [ci.p2s_response(status), EndOfMessage()]
 
     def disconnected(self, link: Link) -> None:
+        if self.shared is not None:
+            self.server.tasks.spawn(self._leave_shared(link.owner, self.shared))
+            if self.tracker is not None:
+                self.tracker.drop(link.owner)
+            return
         self._leave(link.owner, link.peername)
 
     def connected(self, link: Link) -> None:
@@ -204,6 +229,60 @@ class IndexServer:
         names = ", ".join(join_hostport(h, p) for h, p in peers) or join_hostport(*peername)
         log.info("[Server] %s left; removed %d records (%d remain)", names, removed,
                  len(self.index))
+
+
+    # ------------------------------------------------------- on a shared store
+    async def _shared_answer(self, link: Link, req: CIRequest, shared: SharedIndex) -> None:
+        """The answer to ``req`` from the shared store (docs/scale-out.md)."""
+        if req.method is Method.LIST:
+            await link.send(ci.p2s_response(Status.OK))
+            below = "+inf"
+            while below:
+                records, below = await shared.page(below, LIST_BATCH)
+                if records:
+                    await link.send(Lines(tuple(r.to_line() for r in records)))
+            await link.send(EndOfMessage())
+            return
+        status, records = await self._apply_shared(link, req, shared)
+        await link.send(ci.p2s_response(status))
+        if status == Status.OK:
+            await link.send(Lines(tuple(r.to_line() for r in records)))
+        await link.send(EndOfMessage())
+
+    async def _apply_shared(self, link: Link, req: CIRequest,
+                            shared: SharedIndex) -> tuple[Status, list[Record]]:
+        assert req.rfc is not None  # only LIST has no number
+        if req.method is Method.LOOKUP:
+            found = await shared.lookup(req.rfc)
+            return (Status.OK if found else Status.NOT_FOUND), found
+        if req.method is Method.GET:
+            return Status.BAD_REQUEST, []
+        assert req.port is not None  # ADD and REMOVE require Port
+        if req.method is Method.REMOVE:
+            gone = await shared.remove(link.owner, req.rfc, req.host, req.port)
+            return (Status.OK, [gone]) if gone else (Status.NOT_FOUND, [])
+        try:
+            record = await shared.add(link.owner, req.rfc, req.title or "", req.host,
+                                      req.port, link.peername[0])
+        except StoreError as exc:
+            log.warning("[Server] refused ADD RFC %d: %s", req.rfc, exc)
+            return Status.BAD_REQUEST, []
+        log.info("[Server] Added RFC %d from %s", req.rfc, join_hostport(req.host, req.port))
+        return Status.OK, [record]
+
+    async def _leave_shared(self, owner: object, shared: SharedIndex) -> None:
+        try:
+            removed = await shared.drop_owner(owner)
+        except P2PError as exc:  # the store unreachable: the node's lease ends them instead
+            log.warning("[Server] could not drop a connection's records: %s", exc)
+            return
+        log.info("[Server] a connection left; removed %d records", removed)
+
+    def _lease_lost(self) -> None:
+        """The shared store forgot this node: close every connection, so that each peer
+        reconnects and registers again (docs/scale-out.md#failures)."""
+        for link in list(self.server.links):
+            link.close("the node's lease in the shared store was lost")
 
 
 def _batches(records: Iterator[Record], size: int) -> Iterator[tuple[bytes, ...]]:

@@ -5,8 +5,10 @@ then the connection to the index, then one ADD per local RFC. ``get`` is LOOKUP,
 holders (first answer wins, ``client.download``), then ADD (A10: after a complete,
 length-checked download). ``stay_connected`` re-opens the index connection with
 exponential backoff (``backoff.Backoff``) when the server goes away and re-registers every
-RFC, so a restarted index server fills up again by itself; ``start(wait=True)`` leaves a
-first connection that failed to it too, so a peer may start before its server
+RFC, so a restarted index server fills up again by itself; given several servers that
+serve one index (docs/scale-out.md), it moves to the next on each loss or failed attempt.
+``start(wait=True)`` leaves a first connection that failed to it too, so a peer may start
+before its server
 (docs/p2p-ci.md#startup-order). Meanwhile ``watch_folder`` looks at the folder every
 ``limits.FOLDER_RESCAN_INTERVAL`` and ADDs the RFC files that appeared; P2P-CI has no
 REMOVE, so a file that went is no longer served (404) and its record stays until the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +43,24 @@ class CIGetResult:
     add: P2SReply | None
 
 
+def _addresses(server: tuple[str, int] | Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """One index server's address, or several's, as a list."""
+    if isinstance(server, tuple) and len(server) == 2 and isinstance(server[0], str):
+        host, port = server
+        return [(host, int(port))]
+    return [(str(h), int(p)) for h, p in server]
+
+
 class Peer:
     """A P2P-CI peer sharing the ``rfc<N>.txt`` files of ``folder``."""
 
-    def __init__(self, folder: Path, server: tuple[str, int], *, hostname: str | None = None,
+    def __init__(self, folder: Path, server: tuple[str, int] | Sequence[tuple[str, int]], *,
+                 hostname: str | None = None,
                  upload_host: str | None = None, upload_port: int = 0,
                  printer: Printer | None = None) -> None:
         self.folder = folder
-        self.server = server
+        self.servers = _addresses(server)
+        self.server = self.servers[0]
         self._advertise = hostname  # A11: configurable
         self.advertised = Advertised(hostname or "")  # settled by ``start``
         self.hostname = self.advertised.host
@@ -176,6 +189,7 @@ class Peer:
             if self.index.connected:
                 await self.index.wait_closed()
                 log.warning("[Peer] lost the index server; reconnecting")
+                self._next_server()
             try:
                 await self.index.connect()
                 await self._settle_advertised()
@@ -184,7 +198,17 @@ class Peer:
             except P2PError as exc:  # unreachable, or it answered something malformed
                 delay = backoff.next_delay()
                 log.info("[Peer] index server unreachable (%s); retry in %.2f s", exc, delay)
+                self._next_server()
                 await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
+
+    def _next_server(self) -> None:
+        """Move to the next of several index servers serving one index (if there are)."""
+        assert self.index is not None
+        if len(self.servers) > 1:
+            at = self.servers.index(self.server)
+            self.server = self.servers[(at + 1) % len(self.servers)]
+            self.index.host, self.index.port = self.server
+            log.info("[Peer] trying index server %s", join_hostport(*self.server))
 
     async def _closed_within(self, seconds: float) -> bool:
         """Whether the index connection closes within ``seconds`` (a retry backoff)."""

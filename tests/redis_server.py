@@ -1,0 +1,52 @@
+"""A real ``redis-server`` for the tests of the shared store (docs/scale-out.md).
+
+``redis_server`` starts one on a free loopback port in a temporary folder, with no
+persistence, waits until it answers PING, and stops it after the block. A test that needs
+it is skipped, saying why, only when the ``redis-server`` binary is not installed (CI
+installs it: ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from .aio import HOST, free_port
+from .helpers import wait_for
+
+BINARY = "redis-server"
+
+
+def _pings(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A private redis-server; yields its URL ``redis://127.0.0.1:PORT/0``."""
+    binary = shutil.which(BINARY)
+    if binary is None:
+        pytest.skip(f"{BINARY} is not installed (apt-get install -y redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", HOST, "--save", "",
+                             "--appendonly", "no", "--dir", str(folder)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: proc.poll() is not None or _pings(port), what="redis-server up")
+        assert proc.poll() is None, "redis-server exited at start"
+        yield f"redis://{HOST}:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
