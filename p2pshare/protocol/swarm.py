@@ -397,17 +397,28 @@ def _lines(body: bytes) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- pipelining
+def piece_request(swarm: str, index: int) -> bytes:
+    """The bytes of ``PIECE <swarm> <index>``: exactly what ``to_request`` and the framing
+    codec make of ``GetPiece`` (a test holds them to it), without building either; a
+    downloader sends one for every piece."""
+    return b"PIECE %s %d P2P-SWARM/1.0\r\n\r\n" % (swarm.encode("ascii"), index)
+
+
 class PipelinedClient:
     """The client side of a connection with many requests in flight.
 
     ``Connection`` follows one request/response cycle at a time and yields a body as many
     ``Data`` events. A downloader asks a peer for several pieces ahead and wants each one
     whole, so this reader is built for that case (and measured to matter: the generic
-    codec's per-event work was a tenth of a busy leech's CPU). Requests are still encoded
-    by the framing codec (a fresh one each), so their bytes are exactly the framing's; an
-    answer head is found and parsed by what the codec uses (``HeadReader``, which
-    ends in ``parse_head``), so both accept the same heads; its body is cut from the
-    buffer in one piece once Content-Length bytes are there.
+    codec's per-event work was a tenth of a busy leech's CPU). Requests are encoded by the
+    framing codec (a fresh one each), so their bytes are exactly the framing's, except
+    PIECE, the one a downloader sends per piece, which ``piece_request`` writes from a
+    template. An answer head is found and parsed by what the codec uses (``HeadReader``,
+    which ends in ``parse_head``), so both accept the same heads. Its body gets a
+    ``bytearray`` of Content-Length bytes at once: bytes already buffered are moved into
+    it, and the caller may receive the rest straight into it (``body_view`` and
+    ``body_received``: ``recv_into``, no copy in between); or feed everything through
+    ``receive_data``.
     """
 
     def __init__(self, max_body: int = limits.MAX_PIECE_SIZE) -> None:
@@ -417,31 +428,59 @@ class PipelinedClient:
         self._buf = ReceiveBuffer()
         self._heads = HeadReader(of_responses=True)
         self._head: Response | None = None
-        self._length = 0  # the current answer's Content-Length
+        self._body = bytearray()  # the current answer's body, Content-Length bytes
+        self._filled = 0  # bytes of it received
 
     def send(self, request: Request, body: bytes = b"") -> bytes:
         """Bytes of ``request`` for the wire; its answer comes after earlier ones."""
         self.in_flight += 1
         return client_connection().send_all(request, *_body_events(body), EndOfMessage())
 
-    def receive_data(self, data: bytes) -> None:
+    def send_piece(self, swarm: str, index: int) -> bytes:
+        """``send`` of ``GetPiece(swarm, index)``, from the template (``piece_request``)."""
+        self.in_flight += 1
+        return piece_request(swarm, index)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed received bytes; ``b""`` means the server closed."""
         if data:
             self._buf.feed(data)
         else:
             self.closed = True
 
+    def body_view(self, limit: int) -> memoryview | None:
+        """Where the current answer's next body bytes may be received directly: at most
+        ``limit`` bytes of it; None when no body is under way (or bytes are buffered
+        before it: ``next_answer`` moves them first)."""
+        if self._head is None or self._buf or self._filled == len(self._body):
+            return None
+        return memoryview(self._body)[self._filled:self._filled + limit]
+
+    def body_received(self, count: int) -> None:
+        """``count`` bytes were written into the last ``body_view``."""
+        self._filled += count
+
     @property
     def wanted(self) -> int:
         """Bytes still missing from the current answer's body (0 if none is started)."""
-        return max(0, self._length - len(self._buf)) if self._head else 0
+        return max(0, len(self._body) - self._filled - len(self._buf)) if self._head else 0
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned in an answer."""
+        return len(self._buf) + self._filled
+
+    @property
+    def held(self) -> int:
+        """Bytes received and not yet parsed or moved into a body."""
         return len(self._buf)
 
-    def next_answer(self) -> tuple[Response, bytes] | None:
+    @property
+    def ready(self) -> bool:
+        """Whether the current answer's body is complete (``next_answer`` returns it)."""
+        return self._head is not None and self._filled + len(self._buf) >= len(self._body)
+
+    def next_answer(self) -> tuple[Response, bytearray] | None:
         """The oldest unanswered request's whole answer, or None until more bytes arrive.
 
         Raises:
@@ -450,12 +489,17 @@ class PipelinedClient:
         """
         if self._head is None and not self._read_head():
             return None
-        if len(self._buf) < self._length:
+        if self._buf and self._filled < len(self._body):
+            run = self._buf.extract_bytes(len(self._body) - self._filled)
+            self._body[self._filled:self._filled + len(run)] = run
+            self._filled += len(run)
+        if self._filled < len(self._body):
             if self.closed:
                 raise RemoteProtocolError("connection closed in the middle of an answer")
             return None
-        head, body = self._head, self._buf.extract_bytes(self._length)
+        head, body = self._head, self._body
         self._head, self.in_flight = None, self.in_flight - 1
+        self._body, self._filled = bytearray(), 0
         assert head is not None
         return head, body
 
@@ -474,7 +518,7 @@ class PipelinedClient:
         if length is None and status == Status.OK:
             raise RemoteProtocolError("a 200 answer needs a Content-Length")
         self._head = Response(status, version, headers, reason)
-        self._length = length or 0
+        self._body, self._filled = bytearray(length or 0), 0
         return True
 
 

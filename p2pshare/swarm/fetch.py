@@ -318,7 +318,7 @@ class SwarmDownload:
                 self.picker.release(index)
             self._notify()
 
-    def _answer(self, link: PeerLink, index: int, head: Response, body: bytes) -> None:
+    def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
         self._learn(link.address, get_header(head.headers, "Have"))
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
@@ -343,7 +343,7 @@ class SwarmDownload:
                 self.picker.set_peer(address, held | news)
                 self._notify()
 
-    def _good(self, link: PeerLink, index: int, body: bytes) -> None:
+    def _good(self, link: PeerLink, index: int, body: bytearray) -> None:
         link.snubbed = False
         link.good += 1
         self.roster.delivered(link.address, len(body))
