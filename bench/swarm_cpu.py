@@ -48,8 +48,8 @@ def wait_line(proc: subprocess.Popen[str], pattern: str, deadline: float, err: b
     raise SystemExit(f"no line matching {pattern!r}")
 
 
-def one_run(tree: str, data: Path, leeches: int, work: Path) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of one swarm run."""
+def one_run(tree: str, data: Path, leeches: int, work: Path) -> tuple[float, float, str]:
+    """(CPU seconds, wall seconds, CPU seconds per process) of one swarm run."""
     env = {**os.environ, "PYTHONPATH": tree}
     cmd = [sys.executable, "-m", "p2pshare"]
     deadline = time.monotonic() + 300
@@ -64,27 +64,28 @@ def one_run(tree: str, data: Path, leeches: int, work: Path) -> tuple[float, flo
                                  "--listen", "127.0.0.1"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         swarm = wait_line(seed, r"^([0-9a-f]{64}) ", deadline, False)
-        before = proc_cpu(server.pid) + proc_cpu(seed.pid)
+        before = [proc_cpu(server.pid), proc_cpu(seed.pid)]
         start = time.monotonic()
         fetches = [subprocess.Popen([*cmd, "-q", "fetch", swarm, "--server", where,
                                      "--out", str(work / f"l{i}"), "--listen", "127.0.0.1"],
                                     env=env, stdout=subprocess.DEVNULL)
                    for i in range(leeches)]
-        cpu = 0.0
+        each: list[float] = []
         for proc in fetches:
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
             if proc.returncode:
                 raise SystemExit(f"fetch failed: {proc.returncode}")
-            cpu += usage.ru_utime + usage.ru_stime
+            each.append(usage.ru_utime + usage.ru_stime)
         wall = time.monotonic() - start
-        cpu += proc_cpu(server.pid) + proc_cpu(seed.pid) - before
+        each = [proc_cpu(server.pid) - before[0], proc_cpu(seed.pid) - before[1], *each]
         for i in range(leeches):
             copy = work / f"l{i}" / data.name
             if copy.stat().st_size != data.stat().st_size:
                 raise SystemExit(f"{copy}: wrong size")
             copy.unlink()
-        return cpu, wall
+        return sum(each), wall, "server {:.2f} seed {:.2f} leeches {}".format(
+            each[0], each[1], " ".join(f"{c:.2f}" for c in each[2:]))
     finally:
         for proc in (seed, server):
             if proc is not None and proc.poll() is None:
@@ -112,9 +113,9 @@ def main() -> None:
                 trees = args.tree if run % 2 == 0 else args.tree[::-1]
                 for tree in trees:
                     load = Path("/proc/loadavg").read_text().split()[0]
-                    cpu, wall = one_run(tree, data, n, work)
+                    cpu, wall, each = one_run(tree, data, n, work)
                     print(f"tree={tree} N={n} run={run} wall={wall:.2f}s cpu={cpu:.2f}s "
-                          f"cpu/GB={cpu / (n * gb):.2f} load1={load}", flush=True)
+                          f"cpu/GB={cpu / (n * gb):.2f} load1={load} ({each})", flush=True)
 
 
 if __name__ == "__main__":
