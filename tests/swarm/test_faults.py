@@ -215,5 +215,5 @@ async def test_have_reports_are_batched_over_an_interval(tmp_path: Path) -> None
     assert result.read_bytes() == path.read_bytes()
     reports = tracker.reports[shared:]
     assert 1 <= len(reports) < manifest.count
-    gaps = [later - earlier for earlier, later in zip(reports[:-2], reports[1:-1])]
+    gaps = [later - earlier for earlier, later in zip(reports[:-2], reports[1:-1], strict=True)]
     assert all(gap >= limits.HAVE_REPORT_INTERVAL * 0.99 for gap in gaps), gaps
