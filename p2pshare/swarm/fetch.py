@@ -292,7 +292,7 @@ class SwarmDownload:
             index = self.picker.pick(link.address, restrain=restrain)
             if index is None:
                 return
-            link.request(self.manifest.id, index)
+            link.request(self.manifest.id, index, self.manifest.length(index))
 
     def _review(self, link: PeerLink) -> float:
         """Judge ``link`` (``roster.judge``); returns when to judge it next.

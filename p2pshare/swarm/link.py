@@ -272,11 +272,12 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
             self.transport.close()
 
     # ----------------------------------------------------------- pieces
-    def request(self, swarm: str, index: int) -> None:
-        """Ask for piece ``index`` (answers come in the order asked)."""
+    def request(self, swarm: str, index: int, length: int = limits.MAX_PIECE_SIZE) -> None:
+        """Ask for piece ``index`` of ``length`` bytes (answers come in the order asked;
+        a longer answer is received as it arrives, not into a buffer made for it)."""
         if not self.queue:
             self._head_began(time.monotonic())
-        self._write(self.client.send_piece(swarm, index))
+        self._write(self.client.send_piece(swarm, index, length))
         if wirelog.enabled():
             self._log_wire(wirelog.SENT, *sp.to_request(sp.GetPiece(swarm, index)))
         self.queue.append(index)
