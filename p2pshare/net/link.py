@@ -348,12 +348,7 @@ class Link(asyncio.Protocol):
         if wirelog.enabled():
             wirelog.message(wirelog.SENT, self.label, f"[{count} body bytes]")
         if self._out_size + count <= limits.COALESCE_BYTES:
-            data = os.pread(file.fileno(), count, offset)
-            if len(data) != count:
-                raise PeerGone(f"file shrank: {len(data)} of {count} bytes")
-            self._out.append(data)
-            self._out_size += count
-            self.conn.note_body_sent(count)
+            self._cork_file(file, offset, count)
             return
         self.flush()
         done = 0
@@ -371,6 +366,46 @@ class Link(asyncio.Protocol):
             done += sent
             if sent != run:
                 raise PeerGone(f"sent {done} of {count} bytes")
+
+    def sendfile_now(self, file: BinaryIO, offset: int, count: int) -> int:
+        """Send what the socket takes at once of ``count`` bytes of ``file`` from
+        ``offset``, after what is corked, without waiting: returns how many went (the
+        caller sends the rest with ``sendfile``). One ``os.sendfile`` call when nothing is
+        buffered in the transport, or corked with the rest when it all fits in
+        ``limits.COALESCE_BYTES``: a piece that the socket takes whole costs no task, no
+        future and no writer registration. 0 while the wire log is on (``sendfile`` logs).
+
+        Raises:
+            PeerGone: the connection failed, or the file shrank.
+        """
+        if wirelog.enabled():
+            return 0
+        if self._out_size + count <= limits.COALESCE_BYTES:
+            self._cork_file(file, offset, count)
+            return count
+        self.flush()
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._paused \
+                or transport.get_write_buffer_size():
+            return 0
+        try:
+            sent = os.sendfile(transport.get_extra_info("socket").fileno(), file.fileno(),
+                               offset, count)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise PeerGone(str(exc)) from exc
+        self.conn.note_body_sent(sent)
+        self.moved += sent
+        return sent
+
+    def _cork_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        data = os.pread(file.fileno(), count, offset)
+        if len(data) != count:
+            raise PeerGone(f"file shrank: {len(data)} of {count} bytes")
+        self._out.append(data)
+        self._out_size += count
+        self.conn.note_body_sent(count)
 
     async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
         transport = self._transport

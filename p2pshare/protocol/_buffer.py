@@ -28,7 +28,7 @@ class ReceiveBuffer:
     def __bool__(self) -> bool:
         return bool(self._data)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         self._data += data
 
     def peek_line(self, max_len: int) -> bytes | None:

@@ -20,6 +20,7 @@ import base64
 import binascii
 import math
 import re
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -400,17 +401,30 @@ def _lines(body: bytes) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- pipelining
+def piece_request(swarm: str, index: int) -> bytes:
+    """The bytes of ``PIECE <swarm> <index>``: exactly what ``to_request`` and the framing
+    codec make of ``GetPiece`` (a test holds them to it), without building either; a
+    downloader sends one for every piece."""
+    return b"PIECE %s %d P2P-SWARM/1.0\r\n\r\n" % (swarm.encode("ascii"), index)
+
+
 class PipelinedClient:
     """The client side of a connection with many requests in flight.
 
     ``Connection`` follows one request/response cycle at a time and yields a body as many
     ``Data`` events. A downloader asks a peer for several pieces ahead and wants each one
     whole, so this reader is built for that case (and measured to matter: the generic
-    codec's per-event work was a tenth of a busy leech's CPU). Requests are still encoded
-    by the framing codec (a fresh one each), so their bytes are exactly the framing's; an
-    answer head is found and parsed by what the codec uses (``HeadReader``, which
-    ends in ``parse_head``), so both accept the same heads; its body is cut from the
-    buffer in one piece once Content-Length bytes are there.
+    codec's per-event work was a tenth of a busy leech's CPU). Requests are encoded by the
+    framing codec (a fresh one each), so their bytes are exactly the framing's, except
+    PIECE, the one a downloader sends per piece, which ``piece_request`` writes from a
+    template. An answer head is found and parsed by what the codec uses (``HeadReader``,
+    which ends in ``parse_head``), so both accept the same heads. The body of an answer
+    to ``send_piece`` no longer than the piece gets a ``bytearray`` of Content-Length
+    bytes at once: bytes already buffered are moved into it, and the caller may receive
+    the rest straight into it (``body_view`` and ``body_received``: ``recv_into``, no
+    copy in between). Any other body (a longer one, or one to ``send``) is held as it
+    arrives and cut from the buffer once whole, so that a head alone never makes us
+    allocate more than the piece asked for.
     """
 
     def __init__(self, max_body: int = limits.MAX_PIECE_SIZE) -> None:
@@ -420,31 +434,65 @@ class PipelinedClient:
         self._buf = ReceiveBuffer()
         self._heads = HeadReader(of_responses=True)
         self._head: Response | None = None
+        self._body = bytearray()  # the current answer's body, if received in place
+        self._filled = 0  # bytes of it received
         self._length = 0  # the current answer's Content-Length
+        self._in_place = False  # its body goes into ``_body``
+        self._room: deque[int] = deque()  # per request in flight: the body allowed in place
 
     def send(self, request: Request, body: bytes = b"") -> bytes:
         """Bytes of ``request`` for the wire; its answer comes after earlier ones."""
         self.in_flight += 1
+        self._room.append(0)
         return client_connection().send_all(request, *_body_events(body), EndOfMessage())
 
-    def receive_data(self, data: bytes) -> None:
+    def send_piece(self, swarm: str, index: int, length: int) -> bytes:
+        """``send`` of ``GetPiece(swarm, index)``, from the template (``piece_request``);
+        ``length``: the piece's size, the most of its answer's body received in place."""
+        self.in_flight += 1
+        self._room.append(length)
+        return piece_request(swarm, index)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed received bytes; ``b""`` means the server closed."""
         if data:
             self._buf.feed(data)
         else:
             self.closed = True
 
+    def body_view(self, limit: int) -> memoryview | None:
+        """Where the current answer's next body bytes may be received directly: at most
+        ``limit`` bytes of it; None when no body is under way (or bytes are buffered
+        before it: ``next_answer`` moves them first)."""
+        if not self._in_place or self._buf or self._filled == len(self._body):
+            return None
+        return memoryview(self._body)[self._filled:self._filled + limit]
+
+    def body_received(self, count: int) -> None:
+        """``count`` bytes were written into the last ``body_view``."""
+        self._filled += count
+
     @property
     def wanted(self) -> int:
         """Bytes still missing from the current answer's body (0 if none is started)."""
-        return max(0, self._length - len(self._buf)) if self._head else 0
+        return max(0, self._length - self._filled - len(self._buf)) if self._head else 0
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned in an answer."""
+        return len(self._buf) + self._filled
+
+    @property
+    def held(self) -> int:
+        """Bytes received and not yet parsed or moved into a body."""
         return len(self._buf)
 
-    def next_answer(self) -> tuple[Response, bytes] | None:
+    @property
+    def ready(self) -> bool:
+        """Whether the current answer's body is complete (``next_answer`` returns it)."""
+        return self._head is not None and self._filled + len(self._buf) >= self._length
+
+    def next_answer(self) -> tuple[Response, bytearray] | None:
         """The oldest unanswered request's whole answer, or None until more bytes arrive.
 
         Raises:
@@ -453,12 +501,18 @@ class PipelinedClient:
         """
         if self._head is None and not self._read_head():
             return None
-        if len(self._buf) < self._length:
+        if self._in_place and self._buf and self._filled < self._length:
+            run = self._buf.extract_bytes(self._length - self._filled)
+            self._body[self._filled:self._filled + len(run)] = run
+            self._filled += len(run)
+        if not self.ready:
             if self.closed:
                 raise RemoteProtocolError("connection closed in the middle of an answer")
             return None
-        head, body = self._head, self._buf.extract_bytes(self._length)
+        head = self._head
+        body = self._body if self._in_place else bytearray(self._buf.extract_bytes(self._length))
         self._head, self.in_flight = None, self.in_flight - 1
+        self._body, self._filled, self._in_place = bytearray(), 0, False
         assert head is not None
         return head, body
 
@@ -477,7 +531,9 @@ class PipelinedClient:
         if length is None and status == Status.OK:
             raise RemoteProtocolError("a 200 answer needs a Content-Length")
         self._head = Response(status, version, headers, reason)
-        self._length = length or 0
+        self._length, self._filled = length or 0, 0
+        self._in_place = 0 < self._length <= self._room.popleft()
+        self._body = bytearray(self._length) if self._in_place else bytearray()
         return True
 
 

@@ -1,7 +1,8 @@
 """The downloader: every missing piece, from every holder at once, each one verified.
 
 Strategy: one task polls the tracker (who holds what) and reports our verified pieces
-(HAVE, batched: whatever was verified while the previous report was in flight); one task
+(HAVE, batched: whatever was verified while the previous report was in flight or in the
+``limits.HAVE_REPORT_INTERVAL`` since it was sent); one task
 per connected peer keeps that peer's pipeline full with pieces from the ``Picker`` and
 takes the answers. A piece is hashed as soon as it arrives: a good one is written at its
 offset in the temporary file and is at once served by our own piece server; a bad one is
@@ -125,6 +126,7 @@ class SwarmDownload:
         self._wake_tracker = asyncio.Event()  # a piece to report, or a link slot freed
         self._listed: list[PeerEntry] = []  # the last PEERS answer
         self._slot_freed = False
+        self._report_due = 0.0  # monotonic time before which no HAVE report is sent
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
@@ -152,7 +154,7 @@ class SwarmDownload:
                 except BaseExceptionGroup as group:
                     raise first_error(group) from None
             try:
-                await self._report()
+                await self._report(now=True)
             except (P2PError, OSError, TimeoutError):
                 if self.rejoin is None:
                     raise
@@ -191,13 +193,20 @@ class SwarmDownload:
                 await self.rejoin()  # announces every piece we hold again
                 next_poll = 0.0
                 continue
-            await _wait(self._wake_tracker, next_poll - time.monotonic())
+            telling = self.unreported and self.me is not None
+            due = min(next_poll, self._report_due) if telling else next_poll
+            await _wait(self._wake_tracker, due - time.monotonic())
             self._wake_tracker.clear()
 
-    async def _report(self) -> None:
+    async def _report(self, *, now: bool = False) -> None:
+        """Tell the tracker of our new pieces, unless the last report was under
+        ``limits.HAVE_REPORT_INTERVAL`` ago (``now``: whatever the time)."""
         pieces = self.unreported
+        if not now and time.monotonic() < self._report_due:
+            return
         # Forgotten only once told: a report cut short is sent again. Unannounced: never.
         if pieces and self.me is not None:
+            self._report_due = time.monotonic() + limits.HAVE_REPORT_INTERVAL
             await self.tracker.have(self.manifest.id, pieces)
             self.unreported &= ~pieces
 
@@ -285,7 +294,7 @@ class SwarmDownload:
             index = self.picker.pick(link.address, restrain=restrain)
             if index is None:
                 return
-            link.request(self.manifest.id, index)
+            link.request(self.manifest.id, index, self.manifest.length(index))
 
     def _review(self, link: PeerLink) -> float:
         """Judge ``link`` (``roster.judge``); returns when to judge it next.
@@ -320,7 +329,7 @@ class SwarmDownload:
                 self.picker.release(index)
             self._notify()
 
-    def _answer(self, link: PeerLink, index: int, head: Response, body: bytes) -> None:
+    def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
         self._learn(link.address, get_header(head.headers, "Have"))
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
@@ -345,7 +354,7 @@ class SwarmDownload:
                 self.picker.set_peer(address, held | news)
                 self._notify()
 
-    def _good(self, link: PeerLink, index: int, body: bytes) -> None:
+    def _good(self, link: PeerLink, index: int, body: bytearray) -> None:
         link.snubbed = False
         link.good += 1
         self.roster.delivered(link.address, len(body))
@@ -360,7 +369,8 @@ class SwarmDownload:
                               "resume", exc.errno) from exc
         self.received += len(body)
         self.unreported |= 1 << index
-        self._wake_tracker.set()
+        if time.monotonic() >= self._report_due:
+            self._wake_tracker.set()  # else the tracker task wakes when the report is due
         if self.picker.complete:
             raise _Complete
         self._notify()

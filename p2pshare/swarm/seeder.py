@@ -1,9 +1,11 @@
 """The piece server: serves verified pieces of the files in a ``Library`` to other peers.
 
 Strategy: on the one server runtime (``net.runtime``): many requests per connection,
-answered in order (the runtime reads no further request until the current answer is sent). A
-piece goes out by ``sendfile`` from its offset (zero copy). Only (swarm id, piece index)
-pairs that the library holds verified can be reached; anything else is a 404.
+answered in order (the runtime reads no further request until the current answer is
+sent). A piece goes out by ``sendfile`` from its offset (zero copy): at once, in the
+request's own callback, when the socket takes it whole (``Link.sendfile_now``: no task, no
+future, no writer registered), else the rest as the socket drains. Only (swarm id, piece
+index) pairs that the library holds verified can be reached; anything else is a 404.
 
 Upload slots are shared fairly among source addresses (the TCP source, which cannot be
 forged), by the rule the runtime admits connections with (``net.admission``):
@@ -24,6 +26,7 @@ judging it; tests use it to keep a download in progress long enough to interrupt
 from __future__ import annotations
 
 import logging
+from typing import BinaryIO
 
 from .. import limits
 from ..errors import Status
@@ -130,7 +133,7 @@ class PieceServer:
             Status.NOT_FOUND if isinstance(msg, sp.GetManifest) else Status.BAD_REQUEST)
         return self.error(link, status)
 
-    async def _send_piece(self, link: Link, msg: sp.GetPiece, told: dict[str, int]) -> None:
+    def _send_piece(self, link: Link, msg: sp.GetPiece, told: dict[str, int]) -> Answer:
         pf = self.library.get(msg.swarm)
         place = pf.locate(msg.index) if pf is not None else None
         have = ""
@@ -138,17 +141,33 @@ class PieceServer:
             have, covered = sp.news(pf.have, told.get(msg.swarm, 0))
             told[msg.swarm] = told.get(msg.swarm, 0) | covered
         if pf is None or place is None:
-            link.send_now(sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
-                          EndOfMessage())
-            return
+            return [sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
+                    EndOfMessage()]
         handle, offset, length = place
         link.send_now(sp.piece_head(length, have))
-        if self.throttle is None:
-            await link.sendfile(handle, offset, length)
-        else:  # paced in small runs: the downloader sees steady progress (roster.judge)
-            for at in range(offset, offset + length, self.throttle.run):
-                run = min(self.throttle.run, offset + length - at)
-                await self.throttle.take(run)
-                await link.sendfile(handle, at, run)
+        if self.throttle is not None:
+            return self._send_paced(link, handle, offset, length)
+        sent = link.sendfile_now(handle, offset, length)  # most often the whole piece
+        if sent == length:
+            self.bytes_sent += length
+            return [EndOfMessage()]
+        return self._send_rest(link, handle, offset + sent, length - sent, length)
+
+    async def _send_rest(self, link: Link, handle: BinaryIO, offset: int, count: int,
+                         length: int) -> None:
+        """The rest of a piece the socket did not take at once, as it drains."""
+        await link.sendfile(handle, offset, count)
+        link.send_now(EndOfMessage())
+        self.bytes_sent += length
+
+    async def _send_paced(self, link: Link, handle: BinaryIO, offset: int,
+                          length: int) -> None:
+        """A piece in small runs, each when the upload limit allows: the downloader sees
+        steady progress (``roster.judge``)."""
+        assert self.throttle is not None
+        for at in range(offset, offset + length, self.throttle.run):
+            run = min(self.throttle.run, offset + length - at)
+            await self.throttle.take(run)
+            await link.sendfile(handle, at, run)
         link.send_now(EndOfMessage())
         self.bytes_sent += length

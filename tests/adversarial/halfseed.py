@@ -5,7 +5,8 @@
 A real ``SwarmPeer`` shares FILE (hashed into PIECE_SIZE pieces, as ``p2pshare share
 --piece-size`` does, so both are one swarm) and announces every piece. The first piece it
 is asked for goes out half, then the process sends itself SIGKILL: the downloader holds
-half an answer and a dead connection. Prints ``serving`` once announced.
+half an answer and a dead connection (every piece takes ``Link.sendfile``, never the
+at-once path). Prints ``serving`` once announced.
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ async def half_then_die(self: Link, file: BinaryIO, offset: int, count: int) -> 
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def never_at_once(self: Link, file: BinaryIO, offset: int, count: int) -> int:
+    return 0  # the socket took nothing at once: the rest goes by ``sendfile``
+
+
 async def main(port: int, path: Path, piece_size: int) -> None:
     manifest = hash_file(path, piece_size)
     Link.sendfile = half_then_die  # type: ignore[method-assign]
+    Link.sendfile_now = never_at_once  # type: ignore[method-assign]
     async with SwarmPeer.open(HOST, port, listen=HOST) as peer:
         await peer.share(path, manifest)
         print("serving", flush=True)

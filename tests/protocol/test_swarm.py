@@ -232,6 +232,57 @@ def test_pipelined_client_matches_answers_in_order(step: int | None) -> None:
         client.next_answer()  # bytes that answer nothing that was asked
 
 
+@pytest.mark.parametrize("index", [0, 7, limits.MAX_PIECES - 1])
+def test_a_piece_request_from_the_template_is_the_codecs(index: int) -> None:
+    client = sp.PipelinedClient()
+    assert client.send_piece(ID, index, 16384) == encode(sp.GetPiece(ID, index))
+    assert client.in_flight == 1
+
+
+def test_a_body_is_received_in_place() -> None:
+    """Once the head is parsed, the rest of the body goes straight into the bytearray the
+    answer returns (``body_view``: what a piece link ``recv_into``s), bytes that came
+    with the head first; the next head is read from the codec's buffer again."""
+    client = sp.PipelinedClient()
+    client.send_piece(ID, 0, 8)
+    client.send_piece(ID, 1, 8)
+    wire = answer(200, b"abcdefgh")
+    client.receive_data(wire[:-6])  # the head and two body bytes
+    assert client.body_view(100) is None  # the head is not parsed yet
+    assert client.next_answer() is None and client.wanted == 6
+    view = client.body_view(4)
+    assert view is not None and len(view) == 4
+    view[:] = b"cdef"
+    client.body_received(4)
+    assert not client.ready and client.wanted == 2 and client.buffered == 6
+    view = client.body_view(100)
+    assert view is not None and len(view) == 2
+    view[:] = b"gh"
+    client.body_received(2)
+    assert client.ready and client.body_view(100) is None
+    found = client.next_answer()
+    assert found is not None and found[1] == b"abcdefgh" and found[1] is view.obj
+    client.receive_data(answer(404))
+    assert client.body_view(100) is None
+    found = client.next_answer()
+    assert found is not None and found[0].status == 404 and client.in_flight == 0
+
+
+def test_a_body_longer_than_the_piece_asked_for_is_held_as_it_arrives() -> None:
+    """A head alone cannot make us allocate more than the piece asked for: a longer body
+    is buffered as its bytes come (none is allocated for it up front), and still returned
+    whole, for the downloader to count against the peer."""
+    client = sp.PipelinedClient()
+    client.send_piece(ID, 0, 4)
+    wire = answer(200, b"abcdefgh")
+    client.receive_data(wire[:-6])
+    assert client.next_answer() is None and client.wanted == 6
+    assert client.body_view(100) is None and client.buffered == 2
+    client.receive_data(wire[-6:])
+    found = client.next_answer()
+    assert found is not None and (found[0].status, found[1]) == (200, b"abcdefgh")
+
+
 @pytest.mark.parametrize("wire", [
     b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 9\r\n\r\ntoo long!",  # over max_body
     b"P2P-SWARM/1.0 200 OK\r\n\r\n",  # a 200 without Content-Length

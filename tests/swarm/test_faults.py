@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,14 +14,14 @@ import pytest
 
 from p2pshare import limits
 from p2pshare.index.server import IndexServer
-from p2pshare.protocol import get_header
+from p2pshare.protocol import Request, get_header
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.fetch import SwarmDownload
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.pieces import full
 from p2pshare.swarm.session import Fetch, SwarmPeer
 from p2pshare.swarm.storage import PieceFile, hash_file
-from p2pshare.swarm.tracker import Tracker
+from p2pshare.swarm.tracker import Tracker, TrackerAnswer
 
 from ..aio import HOST, arun
 from ..helpers import async_wait_for
@@ -29,8 +30,8 @@ MiB = 1024 * 1024
 
 
 @asynccontextmanager
-async def tracker_server() -> AsyncIterator[int]:
-    server = IndexServer(tracker=Tracker())
+async def tracker_server(tracker: Tracker | None = None) -> AsyncIterator[int]:
+    server = IndexServer(tracker=tracker or Tracker())
     _, port = await server.start(HOST, 0)
     try:
         yield port
@@ -184,3 +185,35 @@ async def test_busy_seeder_sends_leeches_to_each_other(tmp_path: Path) -> None:
         assert seed.server.refused >= 1  # one leech was turned away, and still finished
     for task in tasks:
         assert task.result()[1].read_bytes() == path.read_bytes()
+
+
+class HaveClock(Tracker):
+    """A tracker that notes when each HAVE report arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: list[float] = []
+
+    def answer(self, owner: object, request: Request, body: bytes, source: str = "",
+               named: bool = True) -> TrackerAnswer:
+        if request.method == "HAVE":
+            self.reports.append(time.monotonic())
+        return super().answer(owner, request, body, source, named)
+
+
+@arun
+async def test_have_reports_are_batched_over_an_interval(tmp_path: Path) -> None:
+    """A leech on a fast link verifies many pieces per HAVE_REPORT_INTERVAL: each report
+    carries what was verified since the last, never a tracker round trip per piece
+    (only the last report, when the download completes, is sent at once)."""
+    path, manifest = make_file(tmp_path / "seed", 4 * MiB)  # 64 pieces
+    tracker = HaveClock()
+    async with tracker_server(tracker) as port, peer(port) as seed:
+        await seed.share(path, manifest)
+        shared = len(tracker.reports)
+        _, result = await leech(port, manifest, tmp_path / "out")
+    assert result.read_bytes() == path.read_bytes()
+    reports = tracker.reports[shared:]
+    assert 1 <= len(reports) < manifest.count
+    gaps = [later - earlier for earlier, later in zip(reports[:-2], reports[1:-1], strict=True)]
+    assert all(gap >= limits.HAVE_REPORT_INTERVAL * 0.99 for gap in gaps), gaps

@@ -29,7 +29,8 @@ def answer_head(length: int) -> bytes:
 
 
 def lowat(link: PeerLink) -> int:
-    sock = link.writer.get_extra_info("socket")
+    assert link.transport is not None
+    sock = link.transport.get_extra_info("socket")
     return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
 
 
@@ -127,3 +128,26 @@ async def test_a_peer_that_slows_down_is_still_seen_sending() -> None:
         await async_wait_for(lambda: link.last_byte > seen, what="the trickle seen")
         assert lowat(link) == 1
         reading.cancel()
+
+
+@arun
+async def test_a_link_reads_only_what_its_caller_wants() -> None:
+    """Bodies arrive straight into the answer's buffer, and a link reads no further than
+    its caller wants: while nobody reads, it holds at most ``MAX_HEAD`` bytes (and a
+    scratch buffer's worth); once an answer is whole, nothing more until the next read.
+    A peer that sends every answer at once cannot make the downloader hold them all: the
+    rest waits in the kernel."""
+    async with hand_peer() as peer:
+        link = peer.link
+        for index in range(3):
+            link.request(SWARM, index)
+        await async_wait_for(lambda: peer.asked.qsize() == 3, what="three requests")
+        peer.writer.write((answer_head(len(BODY)) + BODY) * 3)
+        transport = link.transport
+        assert transport is not None
+        await async_wait_for(lambda: not transport.is_reading(), what="reading held")
+        assert limits.MAX_HEAD <= link.client.buffered < 2 * limits.MAX_HEAD
+        for index in range(3):
+            found = await link.read_piece()
+            assert (found[0], found[2]) == (index, BODY)
+            assert not transport.is_reading()  # until the caller wants more
