@@ -63,15 +63,22 @@ async def async_retry(attempt: Callable[[], Awaitable[Any]], timeout: float = DE
                       what: str = "", pause: float = POLL) -> Any:
     """Await ``attempt()`` until it returns something truthy; return that value. For a
     condition that needs a round trip to a server to check (``async_wait_for`` for one
-    that can be read directly); ``pause`` is a client's retry pace."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not (value := await attempt()):  # noqa: ASYNC110 (retrying is the point)
-                await asyncio.sleep(pause)
+    that can be read directly); ``pause`` is a client's retry pace. The deadline is also
+    checked between attempts, so an attempt that swallows its cancellation (a client
+    library's bug) cannot make the wait endless."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    failed = AssertionError(f"timed out after {timeout} s waiting for {what or attempt}")
+    while (left := end - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(left):
+                value = await attempt()
+        except TimeoutError:
+            raise failed from None
+        if value:
             return value
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout} s waiting for {what or attempt}"
-                             ) from None
+        await asyncio.sleep(min(pause, max(0.0, end - loop.time())))
+    raise failed
 
 
 # Where a CLI child looks for its configuration file: a folder that does not exist, so no

@@ -177,6 +177,11 @@ end
 return out
 """
 
+# Seconds one call to Redis may take: a store that stops answering fails the request (its
+# connection closes, its peer moves on) instead of holding it for ever.
+STORE_TIMEOUT = 5.0
+
+
 class StoreUnreachable(P2PError):
     """The shared store could not be reached or failed (the request's connection closes;
     its peer moves to another server)."""
@@ -211,7 +216,9 @@ class SharedIndex:
         self.prefix = prefix
         self.node = uuid.uuid4().hex[:12]
         self.on_lost: Callable[[], object] | None = None
-        self._redis: Any = aioredis.from_url(url, decode_responses=True)
+        self._redis: Any = aioredis.from_url(url, decode_responses=True,
+                                             socket_timeout=STORE_TIMEOUT,
+                                             socket_connect_timeout=STORE_TIMEOUT)
         self._failures: type[Exception] = aioredis.RedisError
         self._scripts = {name: self._redis.register_script(text) for name, text in (
             ("refresh", _REFRESH), ("add", _ADD), ("remove", _REMOVE), ("drop", _DROP),
