@@ -108,6 +108,19 @@ def wait_seeders(address: str, count: int, what: str = "") -> None:
              what=what or f"{count} seeder(s)")
 
 
+@contextmanager
+def killed_fetch(path: Path, address: str, out: Path, logs: Path) -> Iterator[str]:
+    """A slow seed of ``path`` (a documented upload limit keeps the download going) and a
+    fetch into ``out`` killed with SIGKILL once some pieces are verified; yields the swarm
+    id while the slow seed still serves."""
+    with seeder(path, address, logs, "--piece-size", "64K", "--max-upload-rate", "1M"
+                ) as swarm:
+        leech = fetch(swarm, address, out, logs)
+        wait_for(lambda: verified_pieces(out) >= 8, what="some verified pieces")
+        leech.stop(signal.SIGKILL)
+        yield swarm
+
+
 def verified_pieces(out: Path) -> int:
     """Pieces a download's resume record lists as verified (0 if it has none yet)."""
     for record in out.glob(".*.resume.json"):

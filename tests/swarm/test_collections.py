@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import resource
-import signal
 import stat
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from p2pshare.swarm.tree import Occupied, Target
 
 from ..aio import HOST, arun, serving
 from ..helpers import DEADLINE, cli_env, run_cli, wait_for
-from .procs import LOCAL, fetch, files, seeder, server, verified_pieces
+from .procs import LOCAL, fetch, files, killed_fetch, seeder, server, verified_pieces
 
 DATA = bytes(range(256)) * 100  # 25,600 bytes: two pieces of 16 KiB
 PIECE = 16384
@@ -324,11 +323,7 @@ def test_a_collection_fetch_killed_midway_resumes(tmp_path: Path) -> None:
         (root / f"part{i}.bin").write_bytes(os.urandom(1_500_000))
     logs, out = tmp_path / "logs", tmp_path / "out"
     with server(logs) as address:
-        with seeder(root, address, logs, "--piece-size", "64K", "--max-upload-rate", "1M"
-                    ) as swarm:
-            leech = fetch(swarm, address, out, logs)
-            wait_for(lambda: verified_pieces(out) >= 8, what="some verified pieces")
-            leech.stop(signal.SIGKILL)
+        with killed_fetch(root, address, out, logs) as swarm:
             assert 8 <= verified_pieces(out) < 4 * 23
             assert not [p for p in (out / "set").iterdir() if not p.name.startswith(".")]
             with seeder(root, address, logs, "--piece-size", "64K") as again:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
-from ..helpers import wait_for
-from .procs import fetch, files, seeder, server, verified_pieces, wait_seeders
+from .procs import fetch, files, killed_fetch, seeder, server, verified_pieces, wait_seeders
 
 MiB = 1024 * 1024
 
@@ -53,12 +51,7 @@ def test_late_leech_completes_from_leeches_after_the_seed_left(data: Path,
 def test_leech_killed_mid_download_resumes(data: Path, tmp_path: Path) -> None:
     logs, out = tmp_path / "logs", tmp_path / "leech"
     with server(logs) as address:
-        # A slow seed (a documented upload limit) keeps the download going long enough.
-        with seeder(data, address, logs, "--piece-size", "64K", "--max-upload-rate", "1M"
-                    ) as swarm:
-            leech = fetch(swarm, address, out, logs)
-            wait_for(lambda: verified_pieces(out) >= 8, what="some verified pieces")
-            leech.stop(signal.SIGKILL)
+        with killed_fetch(data, address, out, logs) as swarm:
             assert not (out / "data.bin").exists()
             assert 8 <= verified_pieces(out) < 98
             # A second, unthrottled seeder of the same file joins the same swarm.
