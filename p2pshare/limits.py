@@ -342,6 +342,14 @@ RESUME_SAVE_INTERVAL = 1 * SECONDS
 # Plain progress lines (stdout not a terminal) are printed this often.
 PROGRESS_LOG_INTERVAL = 1 * SECONDS
 
+# --- BitTorrent (docs/bittorrent.md) ------------------------------------------------------
+# Nesting of lists and dictionaries in one bencoded value. A v2 torrent's file tree nests
+# one dictionary per folder level; libtorrent's reader allows 100 levels, and so do we.
+MAX_BENCODE_DEPTH = 100
+# A bencoded message from the network (tracker answer, extension handshake, one metadata
+# piece's header): 4 MiB is libtorrent's default bound on a torrent's metadata too.
+MAX_BENCODE_SIZE = 4 * MiB
+
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download
 # loop) may take this long before the run is abandoned: generous for 50 loopback downloads
