@@ -21,6 +21,7 @@ from ..peer.node import Peer
 from ..protocol.ci import Record
 from . import menu
 from ._run import fail, run, say, say_json, within
+from .bt_front import bt_tracker
 from .exits import Exit, from_error
 from .options import (
     address_arg,
@@ -56,6 +57,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--lease", type=seconds_arg, default=DEFAULT_LEASE, metavar="SECONDS",
                    help="with --store: how long the records of a server that died outlive "
                         "it (default %(default)s)")
+    # BitTorrent tracker (docs/bittorrent.md#tracker)
+    p.add_argument("--http-port", type=port_arg, default=None, metavar="PORT",
+                   help="serve HTTP on this port: the BitTorrent tracker's /announce and "
+                        "/scrape (default: none)")
+    p.add_argument("--udp-port", type=port_arg, default=None, metavar="PORT",
+                   help="serve the BitTorrent UDP tracker (BEP 15) on this port "
+                        "(default: none)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
@@ -105,12 +113,14 @@ def _server_arg(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- server
 def cmd_server(args: argparse.Namespace) -> int:
     return run(serve_index(args.listen, args.port, args.trust_named_hosts,
-                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE)),
+                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE),
+                           (getattr(args, "http_port", None), getattr(args, "udp_port", None))),
                messages_only=True, serves=True)
 
 
 async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
-                      store: str | None = None, lease: float = DEFAULT_LEASE) -> int:
+                      store: str | None = None, lease: float = DEFAULT_LEASE,
+                      bt_ports: tuple[int | None, int | None] = (None, None)) -> int:
     shared = None
     if store is not None:
         try:
@@ -129,7 +139,10 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         await server.aclose()
         return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
     try:
-        await server.serve_forever()
+        async with bt_tracker(host, *bt_ports):
+            await server.serve_forever()
+    except OSError as exc:
+        return fail(f"cannot serve the BitTorrent tracker: {exc}", Exit.NETWORK)
     finally:
         await server.aclose()
     return Exit.OK
