@@ -366,3 +366,10 @@ HTTP_MAX_PER_SOURCE = 64
 # A keep-alive HTTP connection resting this long between requests is closed (browsers
 # keep idle connections for about a minute, and reopen one when they need it).
 HTTP_IDLE_TIMEOUT = 30 * SECONDS
+# Rows of each table /api/state gives (peers, RFCs, swarms, a swarm's members), newest
+# first: what a page can show, and a reading that costs the server O(rows) however big
+# the index is. The totals are given apart.
+DASHBOARD_ROWS = 200
+# A swarm's piece availability is shown in at most this many runs of pieces (the fewest
+# holders of any piece in each): one strip in the page, whatever the piece count.
+AVAILABILITY_BUCKETS = 128
