@@ -18,6 +18,7 @@ from ..host import join_hostport
 from ..index.server import IndexServer
 from ..index.state import index_state
 from ..net.runtime import Server
+from ..registry.server import RegistrationServer
 from ..web.dashboard import Dashboard
 from ..web.server import HttpServer
 from ._run import say
@@ -106,6 +107,20 @@ def index_sites(server: IndexServer, http_port: int | None,
         metrics = sites.metrics(metrics_port, server.server)
         for name, doc, read in _index_gauges(server):
             metrics.gauge(name, doc, read)
+    return sites
+
+
+def rs_sites(server: RegistrationServer, metrics_port: int | None) -> Sites:
+    """The metrics of a registration server.
+
+    Raises:
+        ImportError: metrics asked for without prometheus_client.
+    """
+    sites = Sites()
+    if metrics_port is not None:
+        registry = server.registry
+        sites.metrics(metrics_port, server.server).gauge(
+            "di_peers_active", "P2P-DI peers active now", registry.active_count)
     return sites
 
 

@@ -16,10 +16,10 @@ from ..host import join_hostport
 from ..protocol.ci import Record
 from .server import IndexServer
 
-State = dict[str, object]
+_State = dict[str, object]
 
 
-async def index_state(server: IndexServer, limit: int, buckets: int) -> State:
+async def index_state(server: IndexServer, limit: int, buckets: int) -> _State:
     """The peers, RFCs and swarms ``server`` holds now, each table at most ``limit`` rows.
 
     Raises:

@@ -27,8 +27,8 @@ __all__ = ["STATE_VERSION", "Dashboard", "RateBook"]
 STATE_VERSION = 1  # raised when a field of /api/state changes meaning or goes
 RATE_WINDOW = 1.0 * limits.SECONDS  # the shortest time a rate is measured over
 
-State = dict[str, Any]
-Source = Callable[[], Awaitable[State]]
+Snapshot = dict[str, Any]  # what a source reads: docs/dashboard.md#api-state
+SnapshotSource = Callable[[], Awaitable[Snapshot]]
 
 
 class RateBook:
@@ -65,7 +65,8 @@ class Dashboard:
         clock: monotonic seconds, for rates.
     """
 
-    def __init__(self, source: Source, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, source: SnapshotSource,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._source = source
         self._clock = clock
         self._rates = RateBook()
@@ -84,7 +85,7 @@ class Dashboard:
         body = {"version": STATE_VERSION, "time": round(time.time(), 3), **state}
         return 200, "application/json", json.dumps(body, separators=(",", ":")).encode()
 
-    def _add_rates(self, state: State) -> None:
+    def _add_rates(self, state: Snapshot) -> None:
         """Each swarm's and each member's ``rate``: bytes of verified pieces per second."""
         swarms = state.get("swarms", {}).get("rows", [])
         counters: dict[Hashable, float] = {}

@@ -31,8 +31,9 @@ _HTML = """<!doctype html>
           padding: 10px 16px; min-width: 110px; }
   .card b { display: block; font-size: 22px; }
   .card span { color: var(--muted); font-size: 12px; }
-  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr));
+  main { display: grid; grid-template-columns: minmax(260px, 1fr) minmax(380px, 2fr);
          gap: 16px; padding: 16px 24px 24px; }
+  @media (max-width: 760px) { main { grid-template-columns: 1fr; } }
   section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
             padding: 8px 16px 12px; overflow: auto; }
   section.wide { grid-column: 1 / -1; }
