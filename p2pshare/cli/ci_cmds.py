@@ -35,6 +35,7 @@ from .options import (
     store_arg,
     timeout_arg,
 )
+from .sites import METRICS_MISSING, http_args, index_sites
 from .text import cell
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--lease", type=seconds_arg, default=DEFAULT_LEASE, metavar="SECONDS",
                    help="with --store: how long the records of a server that died outlive "
                         "it (default %(default)s)")
+    http_args(p, dashboard=True)
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
@@ -105,12 +107,14 @@ def _server_arg(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- server
 def cmd_server(args: argparse.Namespace) -> int:
     return run(serve_index(args.listen, args.port, args.trust_named_hosts,
-                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE)),
+                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE),
+                           http=(args.http_port, args.metrics_port)),
                messages_only=True, serves=True)
 
 
 async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
-                      store: str | None = None, lease: float = DEFAULT_LEASE) -> int:
+                      store: str | None = None, lease: float = DEFAULT_LEASE,
+                      http: tuple[int | None, int | None] = (None, None)) -> int:
     shared = None
     if store is not None:
         try:
@@ -122,6 +126,10 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
     server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts,
                          shared=shared)
     try:
+        sites = index_sites(server, *http)
+    except ImportError:
+        return fail(METRICS_MISSING, Exit.LOCAL)
+    try:
         await server.start(host, port)
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(host, port)}: {exc}", Exit.NETWORK)
@@ -129,8 +137,14 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         await server.aclose()
         return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
     try:
+        await sites.start(host)
+    except OSError as exc:
+        await server.aclose()
+        return fail(f"cannot listen for HTTP: {exc}", Exit.NETWORK)
+    try:
         await server.serve_forever()
     finally:
+        await sites.aclose()
         await server.aclose()
     return Exit.OK
 

@@ -78,6 +78,16 @@ class TrackerService(Protocol):
     def drop(self, owner: object) -> None:
         ...
 
+    def swarm_rows(self, limit: int, buckets: int) -> list[dict[str, object]]:
+        """The swarms as the dashboard shows them (docs/dashboard.md#api-state)."""
+        ...
+
+    def swarm_count(self) -> int:
+        ...
+
+    def leecher_count(self) -> int:
+        ...
+
 
 def _framing(request: Request) -> Framing:
     if request.version.upper().startswith(SWARM_PREFIX):

@@ -45,6 +45,7 @@ from .pieces import full
 log = logging.getLogger(__name__)
 
 TrackerAnswer = tuple[Response, bytes]
+SwarmRow = dict[str, object]  # one swarm in the dashboard's JSON
 _HEX = re.compile(r"[0-9a-f]{1,64}\Z")
 
 
@@ -80,6 +81,18 @@ class _Swarm:
         member = self.members.pop(owner)
         self.census.remove(member.pieces)
         self.seeders -= member.pieces == full(self.manifest.count)
+
+    def row(self, limit: int, buckets: int) -> SwarmRow:
+        """The swarm as the dashboard shows it (docs/dashboard.md#api-state)."""
+        m = self.manifest
+        members = list(self.members.values())
+        return {"id": m.id, "name": m.name, "size": m.size, "piece_size": m.piece_size,
+                "pieces": m.count, "files": len(m.files), "seeders": self.seeders,
+                "leechers": len(members) - self.seeders, "copies": round(self.entry().copies, 3),
+                "held": sum(mb.pieces.bit_count() for mb in members),
+                "availability": self.census.slices(buckets),
+                "peers": [{"host": mb.host, "port": mb.port, "have": mb.pieces.bit_count()}
+                          for mb in members[:limit]]}
 
     def entry(self) -> sp.FileEntry:
         m = self.manifest
@@ -124,6 +137,18 @@ class Tracker:
         except (RemoteProtocolError, IntegrityError) as exc:
             log.info("[Tracker] refused %s: %s", type(msg).__name__, exc)
             return sp.response(Status.BAD_REQUEST)
+
+    def swarm_rows(self, limit: int, buckets: int) -> list[SwarmRow]:
+        """Up to ``limit`` swarms, most recently announced first, each with up to ``limit``
+        members and its availability in ``buckets`` runs of pieces (``_Swarm.row``)."""
+        return [s.row(limit, buckets) for s in islice(reversed(self.swarms.values()), limit)]
+
+    def swarm_count(self) -> int:
+        return len(self.swarms)
+
+    def leecher_count(self) -> int:
+        """Members of every swarm that do not hold all of it yet: transfers under way."""
+        return sum(len(s.members) - s.seeders for s in self.swarms.values())
 
     def drop(self, owner: object) -> None:
         """The connection ``owner`` closed: remove every record and claim it made."""
