@@ -40,6 +40,10 @@ DEFAULT_LEASE = 30.0  # seconds a dead node's records outlive it, at most
 # connection closes, its peer moves on) instead of holding it for ever.
 STORE_TIMEOUT = 5.0
 
+# Connections one store opens to Redis at most; more operations at once wait for one (up to
+# STORE_TIMEOUT) instead of failing: a thousand peers closing at once queue their drops.
+STORE_CONNECTIONS = 64
+
 
 class StoreUnreachable(P2PError):
     """The shared store could not be reached or failed (the request's connection closes;
@@ -98,9 +102,11 @@ class Scripts:
 
         self.url = url
         self.prefix = prefix
-        self._redis: Any = aioredis.from_url(url, decode_responses=True,
-                                             socket_timeout=STORE_TIMEOUT,
-                                             socket_connect_timeout=STORE_TIMEOUT)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=STORE_CONNECTIONS, timeout=STORE_TIMEOUT,
+            decode_responses=True, socket_timeout=STORE_TIMEOUT,
+            socket_connect_timeout=STORE_TIMEOUT)
+        self._redis: Any = aioredis.Redis.from_pool(pool)
         self._failures: type[Exception] = aioredis.RedisError
         self._scripts = {name: self._redis.register_script(text)
                          for name, text in scripts.items()}
