@@ -47,7 +47,8 @@ from common import (  # noqa: E402
 from index_rps import TITLE, _reply, load, populate, requests_file  # noqa: E402
 from many_peers import open_peers  # noqa: E402
 
-RFCS = range(1000, 1100)  # LOOKUP targets: 4-digit numbers, one holder each
+RFCS = range(60000, 60100)  # LOOKUP targets: one holder each, none of the live peers
+# (they ADD RFCs 1 to 50,000), and 5-digit numbers: the same reply size for each
 SETUPS = (("memory", 1), ("redis", 1), ("redis", 3))
 
 
@@ -91,13 +92,17 @@ def drive(exe: Path, ports: list[int], clients: int, seconds: float, reqs: list[
           resplen: int, perconn: bool = False) -> dict[str, float]:
     """The load generator on every node at once, ``clients`` connections in all; node n
     sends the requests of ``reqs[n]``."""
-    shares = [clients // len(ports) + (n < clients % len(ports)) for n in range(len(ports))]
+    shares = _shares(clients, len(ports))
     with ThreadPoolExecutor(len(ports)) as pool:
         runs = list(pool.map(lambda n: _one(exe, ports[n], shares[n], seconds, reqs[n],
                                             resplen, perconn), range(len(ports))))
     return {"rps": sum(r["rps"] for r in runs), "p50_us": max(r["p50_us"] for r in runs),
             "p99_us": max(r["p99_us"] for r in runs),
             "errors": sum(r["errors"] for r in runs)}
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    return [total // parts + (n < total % parts) for n in range(parts)]
 
 
 def _one(exe: Path, port: int, conns: int, seconds: float, reqs: Path, resplen: int,
@@ -116,9 +121,9 @@ def measure(exe: Path, tmp: Path, url: str, kind: str, count: int,
     adds = [add_file(tmp, n, args.clients) for n in range(count)]
     with nodes(url if kind == "redis" else None, count) as ports:
         keep = populate(ports[0], RFCS)
-        share = args.peers // count
+        shares = _shares(args.peers, count)
         peers = [sock for n, port in enumerate(ports)
-                 for sock in open_peers(port, share, first=n * share)]
+                 for sock in open_peers(port, shares[n], first=sum(shares[:n]))]
         console.print(f"{kind} x{count}: {len(peers):,} live peers (load {load_average():.1f})")
         found = {"LOOKUP": drive(exe, ports, args.clients, args.seconds, [lookups] * count,
                                  len(_reply(RFCS[0]))),
