@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 import pytest
 
 from p2pshare.protocol import swarm as sp
+from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.ledger import TrackerBudget
 from p2pshare.swarm.pieces import full
 from p2pshare.swarm.tracker import Tracker, TrackerStore
 
-from ..aio import arun
+from ..aio import HOST, arun
 from ..helpers import async_retry
 from ..redis_server import redis_server
 from .test_tracker import DATA, manifest
@@ -230,3 +231,32 @@ async def test_a_dead_node_s_records_go_within_one_lease(url: str) -> None:
     finally:
         for node in nodes:
             await node.aclose()
+
+
+@arun
+async def test_two_index_servers_on_one_store_track_one_swarm(url: str) -> None:
+    """``p2pshare server --store``'s wiring: the tracker through real index servers on
+    loopback; a seed on one, a leech on the other; the seed's close is seen at once."""
+    from p2pshare.index.server import IndexServer
+    from p2pshare.swarm.shared import SharedTracker
+
+    servers = [IndexServer(shared_tracker=SharedTracker(url, prefix="two:")) for _ in "ab"]
+    ports = [(await s.start(HOST, 0))[1] for s in servers]
+    try:
+        m = manifest()
+        seed = await TrackerClient.connect(HOST, ports[0])
+        await seed.announce(m, "seedhost", 4000)
+        await seed.have(m.id, full(m.count))
+        leech = await TrackerClient.connect(HOST, ports[1])
+        assert [f.name for f in await leech.files()] == ["f.bin"]
+        assert await leech.peers(m) == [sp.PeerEntry(HOST, 4000, full(5))]
+        await seed.aclose()
+        await async_retry(lambda: _no_files(leech), what="the seed's swarm gone")
+        await leech.aclose()
+    finally:
+        for server in servers:
+            await server.aclose()
+
+
+async def _no_files(client: TrackerClient) -> bool:
+    return await client.files() == []
