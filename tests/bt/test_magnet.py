@@ -57,7 +57,8 @@ def test_hostile_links_refused(text: str) -> None:
 
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
-_host = st.one_of(st.ip_addresses().map(str), st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True))
+_host = st.one_of(st.ip_addresses().map(str),
+                  st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True))
 magnets = st.builds(
     Magnet,
     st.none() | st.binary(min_size=20, max_size=20),
