@@ -1,9 +1,9 @@
 """``p2pshare server --http-port P --udp-port Q``: the BitTorrent tracker beside the index.
 
-Strategy: the tracker's front ends (``bt.tracker_server``) are started around the index
-server's life and closed with it: an ``HttpServer`` carrying ``/announce`` and
-``/scrape`` (the same server a dashboard adds its routes to, when one serves that port),
-a ``UdpServer`` for BEP 15, and the table's sweep, all owned by one TaskGroup.
+Strategy: the tracker's front ends (``bt.tracker_server``) live as long as the index
+server: ``/announce`` and ``/scrape`` are routes of the command's HTTP server on
+``--http-port`` (the one the dashboard is on: ``Sites``), and ``serving_udp`` runs the
+UDP tracker (BEP 15) and the table's sweep in one TaskGroup, closed with the command.
 """
 
 from __future__ import annotations
@@ -15,41 +15,49 @@ from collections.abc import AsyncIterator
 from ..bt.tracker_server import TrackerService
 from ..host import join_hostport
 from ..net.udp import UdpServer
-from ..web.server import HttpServer
 from ._run import say
+from .sites import Sites
+
+
+def bt_tracker(sites: Sites, http_port: int | None,
+               udp_port: int | None) -> TrackerService | None:
+    """The tracker, its HTTP routes added to ``sites`` (None: neither port given)."""
+    if http_port is None and udp_port is None:
+        return None
+    service = TrackerService()
+    if http_port is not None:
+        service.add_routes(sites.on(http_port))
+    return service
+
+
+def say_http(sites: Sites, http_port: int | None) -> None:
+    """Print the HTTP announce address, once ``sites`` listen."""
+    if http_port is not None:
+        bound = sites.on(http_port).server.address
+        say(f"[Tracker] HTTP on http://{join_hostport(*bound)}/announce")
 
 
 @contextlib.asynccontextmanager
-async def bt_tracker(host: str | None, http_port: int | None, udp_port: int | None,
-                     http: HttpServer | None = None) -> AsyncIterator[TrackerService | None]:
-    """Serve the tracker on the ports given (none: yields None and serves nothing).
-
-    ``http``: an HTTP server the caller starts itself on ``http_port`` (the dashboard's);
-    the routes are added to it, else one is made and started here.
+async def serving_udp(service: TrackerService | None, host: str | None,
+                      udp_port: int | None) -> AsyncIterator[None]:
+    """The UDP tracker on ``udp_port`` (if given) and the sweep, while the body runs.
 
     Raises:
-        OSError: a port cannot be bound.
+        OSError: the port cannot be bound.
     """
-    if http_port is None and udp_port is None:
-        yield None
+    if service is None:
+        yield
         return
-    service = TrackerService()
-    async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tasks:
-        if http_port is not None:
-            own = http is None
-            http = http or HttpServer("tracker")
-            service.add_routes(http)
-            if own:
-                stack.push_async_callback(http.aclose)
-                bound = await http.start(host, http_port)
-                say(f"[Tracker] HTTP on http://{join_hostport(*bound)}/announce")
-        if udp_port is not None:
-            udp = UdpServer(service.datagram, "tracker")
-            stack.push_async_callback(udp.aclose)
-            bound = await udp.start(host, udp_port)
-            say(f"[Tracker] UDP on udp://{join_hostport(*bound)}/announce")
-        sweeper = tasks.create_task(service.sweep_forever())
-        try:
-            yield service
-        finally:
-            sweeper.cancel()
+    udp = UdpServer(service.datagram, "tracker")
+    if udp_port is not None:
+        bound = await udp.start(host, udp_port)
+        say(f"[Tracker] UDP on udp://{join_hostport(*bound)}/announce")
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            sweeper = tasks.create_task(service.sweep_forever())
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+    finally:
+        await udp.aclose()
