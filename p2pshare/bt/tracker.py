@@ -44,7 +44,7 @@ from ..protocol.bt_tracker import (
 
 __all__ = ["SwarmTable", "TableLimits"]
 
-Key = tuple[str, int]  # the source address and the port it announced
+_Key = tuple[str, int]  # the source address and the port it announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +78,14 @@ class _Bag:
     place in it)."""
 
     def __init__(self) -> None:
-        self.keys: list[Key] = []
-        self.place: dict[Key, int] = {}
+        self.keys: list[_Key] = []
+        self.place: dict[_Key, int] = {}
 
-    def add(self, key: Key) -> None:
+    def add(self, key: _Key) -> None:
         self.place[key] = len(self.keys)
         self.keys.append(key)
 
-    def remove(self, key: Key) -> None:
+    def remove(self, key: _Key) -> None:
         at = self.place.pop(key)
         last = self.keys.pop()
         if last != key:
@@ -95,7 +95,7 @@ class _Bag:
 
 @dataclass(slots=True)
 class _Swarm:
-    records: OrderedDict[Key, _Record] = field(default_factory=OrderedDict)  # oldest first
+    records: OrderedDict[_Key, _Record] = field(default_factory=OrderedDict)  # oldest first
     seeds: _Bag = field(default_factory=_Bag)
     leeches: _Bag = field(default_factory=_Bag)
     downloaded: int = 0
@@ -137,7 +137,7 @@ class SwarmTable:
         want = self.limits.numwant_default if request.numwant is None else request.numwant
         return self._answer(swarm, key, min(want, self.limits.numwant_max))
 
-    def _record(self, request: AnnounceRequest, key: Key, now: float) -> _Swarm:
+    def _record(self, request: AnnounceRequest, key: _Key, now: float) -> _Swarm:
         swarm = self.swarms.get(request.info_hash)
         record = swarm.records.get(key) if swarm is not None else None
         if swarm is None or record is None:
@@ -154,7 +154,7 @@ class SwarmTable:
             swarm.downloaded += 1
         return swarm
 
-    def _refresh(self, request: AnnounceRequest, swarm: _Swarm, key: Key, record: _Record,
+    def _refresh(self, request: AnnounceRequest, swarm: _Swarm, key: _Key, record: _Record,
                  now: float) -> None:
         seed = request.left == 0
         if seed != record.seed:
@@ -182,7 +182,7 @@ class SwarmTable:
             swarm = self.swarms[info_hash] = _Swarm()
         return swarm
 
-    def _answer(self, swarm: _Swarm | None, asker: Key | None, want: int) -> AnnounceAnswer:
+    def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int) -> AnnounceAnswer:
         lim = self.limits
         interval = lim.interval + self.rng.uniform(-lim.spread, lim.spread)
         if swarm is None:
@@ -192,7 +192,7 @@ class SwarmTable:
             incomplete=len(swarm.leeches.keys), downloaded=swarm.downloaded,
             peers=self._sample(swarm, asker, want) if asker is not None else ())
 
-    def _sample(self, swarm: _Swarm, asker: Key, want: int) -> tuple[TrackerPeer, ...]:
+    def _sample(self, swarm: _Swarm, asker: _Key, want: int) -> tuple[TrackerPeer, ...]:
         """Up to ``want`` peers other than ``asker``, uniformly from the leeches and (for
         a leech) the seeds: one draw over both bags, as if they were one list."""
         bags = [swarm.leeches] if swarm.records[asker].seed else [swarm.leeches, swarm.seeds]
@@ -251,7 +251,7 @@ class SwarmTable:
                 break
             self._remove(info_hash, swarm, key)
 
-    def _remove(self, info_hash: bytes, swarm: _Swarm, key: Key) -> None:
+    def _remove(self, info_hash: bytes, swarm: _Swarm, key: _Key) -> None:
         record = swarm.records.pop(key)
         swarm.bag(record).remove(key)
         held = self.by_source[key[0]]

@@ -29,7 +29,6 @@ from .. import limits
 from ..errors import RemoteProtocolError
 from ..protocol import bt_udp
 from ..protocol.bt_tracker import (
-    Query,
     ScrapeStats,
     TrackerFailure,
     encode_announce_answer,
@@ -38,17 +37,18 @@ from ..protocol.bt_tracker import (
     parse_announce,
     parse_scrape,
 )
+from ..protocol.http import Query
 from ..web.server import HttpServer, Reply
 from .tracker import SwarmTable
 
-__all__ = ["TrackerService"]
+__all__ = ["BtTracker"]
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain"  # what opentracker and most trackers send
 SWEEP_INTERVAL = 60 * limits.SECONDS
 
 
-class TrackerService:
+class BtTracker:
     """One swarm table behind HTTP routes and a UDP handler.
 
     Args:

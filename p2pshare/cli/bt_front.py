@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from ..bt.tracker_server import TrackerService
+from ..bt.tracker_server import BtTracker
 from ..host import join_hostport
 from ..net.udp import UdpServer
 from ._run import say
@@ -20,11 +20,11 @@ from .sites import Sites
 
 
 def bt_tracker(sites: Sites, http_port: int | None,
-               udp_port: int | None) -> TrackerService | None:
+               udp_port: int | None) -> BtTracker | None:
     """The tracker, its HTTP routes added to ``sites`` (None: neither port given)."""
     if http_port is None and udp_port is None:
         return None
-    service = TrackerService()
+    service = BtTracker()
     if http_port is not None:
         service.add_routes(sites.on(http_port))
     return service
@@ -38,7 +38,7 @@ def say_http(sites: Sites, http_port: int | None) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving_udp(service: TrackerService | None, host: str | None,
+async def serving_udp(service: BtTracker | None, host: str | None,
                       udp_port: int | None) -> AsyncIterator[None]:
     """The UDP tracker on ``udp_port`` (if given) and the sweep, while the body runs.
 

@@ -16,7 +16,7 @@ import pytest
 from p2pshare import limits
 from p2pshare.bt.announce import announce, scrape
 from p2pshare.bt.tracker import SwarmTable, TableLimits
-from p2pshare.bt.tracker_server import TrackerService
+from p2pshare.bt.tracker_server import BtTracker
 from p2pshare.errors import PeerGone
 from p2pshare.net.udp import UdpServer
 from p2pshare.protocol import bt_udp
@@ -38,7 +38,7 @@ WAIT = 3.0  # seconds a UDP test waits for an answer that must come
 
 @dataclass
 class Tracker:
-    service: TrackerService
+    service: BtTracker
     http: str
     udp: str
     udp_port: int
@@ -47,7 +47,7 @@ class Tracker:
 
 @asynccontextmanager
 async def tracker(host: str = "127.0.0.1", **table: float) -> AsyncIterator[Tracker]:
-    service = TrackerService(SwarmTable(TableLimits(**table), random.Random(5)))  # type: ignore[arg-type]
+    service = BtTracker(SwarmTable(TableLimits(**table), random.Random(5)))  # type: ignore[arg-type]
     http = HttpServer("tracker")
     service.add_routes(http)
     udp = UdpServer(service.datagram, "tracker")
