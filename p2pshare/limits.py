@@ -425,6 +425,12 @@ UDP_CONNECTION_ID_SLOT = 60 * SECONDS
 # never past the caller's deadline.
 UDP_RETRY_BASE = 15 * SECONDS
 UDP_MAX_RETRIES = 8
+# Datagrams a UDP client holds unread (it waits for one answer at a time; more are late
+# answers to earlier tries, or noise).
+UDP_CLIENT_QUEUE = 16
+# How often the tracker drops the stale peers of swarms nobody announces to (those of a
+# swarm announced to are dropped then): a tenth of the peer timeout is soon enough.
+TRACKER_SWEEP_INTERVAL = 60 * SECONDS
 
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download

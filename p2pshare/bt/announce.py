@@ -16,6 +16,7 @@ Failures are ``PeerGone`` (unreachable, silent past the deadline), ``TrackerFail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 import urllib.parse
@@ -123,11 +124,8 @@ async def _http(parts: urllib.parse.SplitResult, query: str, timeout: float) -> 
         raise PeerGone(f"tracker {join_hostport(host, port)}: {exc}") from exc
     status, body = parse_http_answer(data)
     if status != 200:
-        try:  # a refusal may come with a failure reason in its body
-            parse_announce_answer(body)
-        except (RemoteProtocolError, TrackerFailure) as exc:
-            if isinstance(exc, TrackerFailure):
-                raise
+        with contextlib.suppress(RemoteProtocolError):
+            parse_announce_answer(body)  # raises TrackerFailure if the body says why
         raise RemoteProtocolError(f"tracker answered HTTP {status}")
     return body
 

@@ -45,7 +45,6 @@ __all__ = ["BtTracker"]
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain"  # what opentracker and most trackers send
-SWEEP_INTERVAL = 60 * limits.SECONDS
 
 
 class BtTracker:
@@ -116,9 +115,9 @@ class BtTracker:
 
     # ------------------------------------------------------------------ upkeep
     async def sweep_forever(self) -> None:
-        """Drop stale peers of every swarm each ``SWEEP_INTERVAL``, until cancelled."""
+        """Drop stale peers of every swarm each ``TRACKER_SWEEP_INTERVAL``, until cancelled."""
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL)  # a period, not a wait for an event
+            await asyncio.sleep(limits.TRACKER_SWEEP_INTERVAL)  # a period, not a wait for an event
             dropped = self.table.sweep(self.clock())
             if dropped:
                 log.info("tracker: %d stale peers dropped", dropped)

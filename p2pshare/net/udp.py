@@ -170,10 +170,8 @@ class UdpClient:
 class _Inbox(asyncio.DatagramProtocol):
     """Datagrams received, at most a few kept (a client expects one answer at a time)."""
 
-    KEEP = 16
-
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.KEEP)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(limits.UDP_CLIENT_QUEUE)
         self.failure: Exception | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
