@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from .. import limits
-from ..errors import PeerGone, RemoteProtocolError
+from ..errors import LocalProtocolError, PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.udp import UdpClient
 from ..protocol import bt_udp
@@ -61,8 +61,10 @@ async def announce(url: str, info_hash: bytes, peer_id: bytes, port: int,
 
     Raises:
         PeerGone: the tracker cannot be reached or stays silent past ``timeout``.
-        TrackerFailure: the tracker refused (its failure reason), or an unknown scheme.
+        TrackerFailure: the tracker refused (its failure reason), or the URL is not
+            ``http://host[:port]/...`` or ``udp://host:port``.
         RemoteProtocolError: the answer is garbled.
+        LocalProtocolError: ``event`` is not an event's word.
     """
     request = AnnounceRequest(
         info_hash=tracker_hash(info_hash), peer_id=peer_id, port=port, uploaded=uploaded,
@@ -95,18 +97,21 @@ async def scrape(url: str, hashes: list[bytes], *, timeout: float) -> dict[bytes
 def _event(event: AnnounceEvent | str) -> AnnounceEvent:
     if isinstance(event, AnnounceEvent):
         return event
-    return AnnounceEvent.NONE if not event else AnnounceEvent[event.upper()]
+    words = {e.word: e for e in AnnounceEvent}
+    if event not in words:
+        raise LocalProtocolError(f"no announce event {event!r}")
+    return words[event]
 
 
-def _address(parts: urllib.parse.SplitResult, default_port: int) -> tuple[str, int]:
+def _address(parts: urllib.parse.SplitResult, default_port: int | None) -> tuple[str, int]:
+    """Host and port of a tracker URL (UDP has no default port)."""
     try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        port = None
-        host = None
-    if not host:
-        raise TrackerFailure(f"no host in tracker address {parts.geturl()}")
-    return host, port or default_port
+        host, port = parts.hostname, parts.port or default_port
+    except ValueError:  # a port that is not a number, or out of range
+        host, port = None, None
+    if not host or not port:
+        raise TrackerFailure(f"no host and port in tracker address {parts.geturl()}")
+    return host, port
 
 
 # ------------------------------------------------------------------ HTTP
@@ -169,7 +174,7 @@ async def _udp_scrape(parts: urllib.parse.SplitResult, hashes: list[bytes],
 async def _udp(parts: urllib.parse.SplitResult, timeout: float, action: int,
                message: Callable[[int, int], bytes]) -> object:
     """Connect, then send ``message(connection id, transaction id)`` for ``action``."""
-    host, port = _address(parts, 80)
+    host, port = _address(parts, None)
     deadline = time.monotonic() + timeout
     try:
         client = await asyncio.wait_for(UdpClient.open(host, port), timeout)

@@ -17,7 +17,7 @@ from p2pshare import limits
 from p2pshare.bt.announce import announce, scrape
 from p2pshare.bt.tracker import SwarmTable, TableLimits
 from p2pshare.bt.tracker_server import BtTracker
-from p2pshare.errors import PeerGone
+from p2pshare.errors import LocalProtocolError, PeerGone
 from p2pshare.net.udp import UdpServer
 from p2pshare.protocol import bt_udp
 from p2pshare.protocol.bt_tracker import (
@@ -46,13 +46,15 @@ class Tracker:
 
 
 @asynccontextmanager
-async def tracker(host: str = "127.0.0.1", **table: float) -> AsyncIterator[Tracker]:
+async def tracker(host: str | None = "127.0.0.1", **table: float) -> AsyncIterator[Tracker]:
+    """Both front ends on ``host`` (None: every address, dual-stack; reached at 127.0.0.1)."""
     service = BtTracker(SwarmTable(TableLimits(**table), random.Random(5)))  # type: ignore[arg-type]
     http = HttpServer("tracker")
     service.add_routes(http)
     udp = UdpServer(service.datagram, "tracker")
     _, http_port = await http.start(host, 0)
     _, udp_port = await udp.start(host, 0)
+    host = host or "127.0.0.1"
     where = f"[{host}]" if ":" in host else host
     try:
         yield Tracker(service, f"http://{where}:{http_port}/announce",
@@ -101,6 +103,26 @@ async def test_ipv6_peers_over_http_peers6_and_udp_18_byte_entries() -> None:
         await join(t.http, 6001)
         assert await join(t.udp, 6002) == [("::1", 6001)]
         assert await join(t.http, 6003) != []
+
+
+@arun
+async def test_ipv4_clients_of_a_dual_stack_tracker_are_ipv4_peers() -> None:
+    async with tracker(None) as t:  # IPv4 clients arrive as ::ffff:127.0.0.1
+        await join(t.http, 6001)
+        assert await join(t.udp, 6002) == [("127.0.0.1", 6001)]  # 6-byte entries
+        assert sorted(await join(t.http, 6003)) == [("127.0.0.1", 6001), ("127.0.0.1", 6002)]
+        await join(t.udp, 6001, event=AnnounceEvent.STOPPED)  # the same source, either way
+        assert t.service.table.holding("127.0.0.1") == 2
+
+
+@arun
+async def test_the_client_refuses_what_it_cannot_ask() -> None:
+    for url in ("https://127.0.0.1/announce", "udp://127.0.0.1/announce", "http:///x",
+                "udp://127.0.0.1:99999"):
+        with pytest.raises(TrackerFailure):
+            await announce(url, H1, pid(1), 1, "", 0, 0, 0, timeout=WAIT)
+    with pytest.raises(LocalProtocolError):
+        await announce("udp://127.0.0.1:1", H1, pid(1), 1, "begun", 0, 0, 0, timeout=WAIT)
 
 
 @arun
