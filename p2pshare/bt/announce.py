@@ -140,11 +140,9 @@ async def _fetch(host: str, port: int, request: bytes) -> bytes:
     try:
         writer.write(request)
         await writer.drain()
-        data = await reader.read(_READ_LIMIT + 1)
-        chunks = [data]
-        total = len(data)
-        while data and total <= _READ_LIMIT:
-            data = await reader.read(_READ_LIMIT + 1 - total)
+        chunks: list[bytes] = []
+        total = 0
+        while total <= _READ_LIMIT and (data := await reader.read(_READ_LIMIT + 1 - total)):
             chunks.append(data)
             total += len(data)
         if total > _READ_LIMIT:
