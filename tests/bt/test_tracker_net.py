@@ -29,7 +29,7 @@ from p2pshare.protocol.bt_tracker import (
 from p2pshare.web.server import HttpServer
 
 from ..aio import arun
-from ..helpers import IPV6_LOOPBACK, async_wait_for
+from ..helpers import DEADLINE, IPV6_LOOPBACK, async_wait_for, run_cli
 
 H1 = bytes(range(20))
 V2 = bytes(range(100, 132))  # a v2 info-hash: announced as its first 20 bytes
@@ -263,3 +263,12 @@ async def test_a_silent_or_closed_udp_tracker_ends_in_peer_gone_by_the_deadline(
     with pytest.raises(PeerGone):
         await announce(f"http://127.0.0.1:{port}/announce", H1, pid(1), 1, "", 0, 0, 0,
                        timeout=2)
+
+
+def test_a_udp_port_in_use_is_exit_4() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        done = run_cli(["server", "--listen", "127.0.0.1", "--port", "0",
+                        "--udp-port", str(taken.getsockname()[1])], timeout=DEADLINE)
+    assert done.returncode == 4, done.stderr
+    assert "cannot serve the UDP tracker" in done.stderr
