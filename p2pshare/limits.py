@@ -397,9 +397,9 @@ MAX_TRACKER_IP = 255
 # source address holds (over all swarms: a classroom behind one NAT address seeding a
 # few torrents each). A source at its budget announcing a new record loses its own
 # least recently seen record; a full swarm or table refuses newcomers, never evicts
-# another source's peers. A record costs about 1.1 KB when each comes from its own address
-# (the worst case: its address's own bookkeeping; measured with tracemalloc over 100,000
-# announces), so a full table is about 270 MiB.
+# another source's peers. A record costs about 1 KB when each comes from its own address
+# (the worst case: its address's own bookkeeping; bench/bt_tracker.py), so a full table is
+# about 250 MiB.
 TRACKER_MAX_SWARMS = 100_000
 TRACKER_MAX_SWARM_PEERS = 50_000
 TRACKER_MAX_PEERS = 250_000
