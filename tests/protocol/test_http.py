@@ -203,3 +203,33 @@ def test_random_bytes_give_events_or_remote_protocol_error(data: bytes, cuts: li
                 interpret(event)
             except RemoteProtocolError as exc:
                 assert exc.status == Status.BAD_REQUEST
+
+
+# ------------------------------------------------------------------ round trips
+TOKEN = st.text("!#$%&'*+.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-",
+                min_size=1, max_size=12)
+TARGET = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
+                 max_size=60).map(lambda t: "/" + t)
+VALUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+
+
+@given(TOKEN, TARGET, st.sampled_from(["HTTP/1.1", "HTTP/1.0"]),
+       st.lists(st.tuples(TOKEN.filter(lambda n: n.lower() not in {
+           "host", "content-length", "transfer-encoding"}), VALUE), max_size=5),
+       st.binary(max_size=40), CUTS)
+@settings(max_examples=300, deadline=None)
+def test_request_round_trip(method: str, target: str, version: str,
+                            headers: list[tuple[str, str]], body: bytes,
+                            cuts: list[int]) -> None:
+    """Any request our client side writes is read back as it was, however it is cut."""
+    head = (("Host", "h"), *headers, ("Content-Length", str(len(body))))
+    request = Request(method, target, version, head)
+    data = Connection(Role.CLIENT).send_all(request, Data(body), EndOfMessage())
+    conn = HttpConnection()
+    events = []
+    for chunk in split(data, cuts):
+        conn.receive_data(chunk)
+        events += available(conn)
+    got = b"".join(e.data for e in events if isinstance(e, Data))
+    assert events[0] == request and events[-1] == EndOfMessage() and got == body
+    assert conn.keep_alive is keeps_alive(request)

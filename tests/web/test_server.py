@@ -133,7 +133,8 @@ async def test_stdlib_http_client_interop() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             got = []
             for method, path in [("GET", "/hello?x=%20"), ("HEAD", "/hello"),
-                                 ("GET", "/later"), ("GET", "/missing")]:
+                                 ("GET", "/later"), ("HEAD", "/missing"),
+                                 ("GET", "/missing")]:
                 conn.request(method, path)
                 answer = conn.getresponse()
                 got.append((answer.status, answer.read()))
@@ -141,4 +142,4 @@ async def test_stdlib_http_client_interop() -> None:
             return got
 
         assert await asyncio.to_thread(fetch) == [(200, b"hello"), (200, b""), (201, b"{}"),
-                                                  (404, b"404 Not Found\n")]
+                                                  (404, b""), (404, b"404 Not Found\n")]
