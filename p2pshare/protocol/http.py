@@ -10,7 +10,7 @@ decide framing checked as each request head arrives (``check_request``, RFC 9112
   a 400 (section 2.3);
 * the request line has exactly three words (section 3); a target longer than
   ``MAX_HTTP_TARGET`` is a 414 (section 3);
-* HTTP/1.1 needs exactly one Host header (section 3.2);
+* HTTP/1.1 needs exactly one Host header, HTTP/1.0 at most one (section 3.2);
 * a Transfer-Encoding is a 501: we read bodies by Content-Length only, and a body we did
   not frame would be read as the next request (section 6.1, request smuggling);
 * a Content-Length over ``MAX_HTTP_BODY`` is a 413 (RFC 9110 section 15.5.14).
@@ -130,8 +130,9 @@ def check_request(request: Request) -> None:
     if len(request.target) > limits.MAX_HTTP_TARGET:
         raise RemoteProtocolError("request target too long", Status.URI_TOO_LONG)
     headers = request.headers
-    if version == HTTP_11 and sum(name.lower() == "host" for name, _ in headers) != 1:
-        raise RemoteProtocolError("an HTTP/1.1 request needs one Host header")
+    hosts = sum(name.lower() == "host" for name, _ in headers)
+    if hosts > 1 or (hosts == 0 and version == HTTP_11):
+        raise RemoteProtocolError("a request has one Host header (HTTP/1.0: at most one)")
     if any(name.lower() == "transfer-encoding" for name, _ in headers):
         raise RemoteProtocolError("Transfer-Encoding is not supported", Status.NOT_IMPLEMENTED)
     length = content_length(headers, 2**62) or 0
