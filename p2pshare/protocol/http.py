@@ -48,6 +48,7 @@ __all__ = ["HTTP_11", "HttpConnection", "HttpRequest", "Query", "check_request",
 HTTP_11 = "HTTP/1.1"
 _VERSIONS = ("HTTP/1.1", "HTTP/1.0")
 Query = dict[str, list[bytes]]  # field name -> every value given for it, raw bytes
+_ANY_LENGTH = 2**62  # a Content-Length read before MAX_HTTP_BODY judges it (a 413)
 
 # A ``%`` not followed by two hex digits; characters a target may not hold (RFC 3986:
 # visible ASCII only; ``#`` starts a fragment, which a client never sends).
@@ -83,7 +84,7 @@ class HttpConnection(Connection):
 
     def __init__(self) -> None:
         # Content-Length is bounded by check_request (a 413), not by the generic 400.
-        super().__init__(Role.SERVER, max_request_body=2**62)
+        super().__init__(Role.SERVER, max_request_body=_ANY_LENGTH)
 
     def next_event(self) -> Event | _Sentinel:
         """As ``Connection.next_event``; a request head is checked by ``check_request``.
@@ -110,7 +111,7 @@ class HttpConnection(Connection):
             return b""
         data = super().send(event)
         if head and isinstance(event, Response):
-            self.note_body_sent(content_length(event.headers, 2**62) or 0)
+            self.note_body_sent(content_length(event.headers, _ANY_LENGTH) or 0)
         return data
 
 
@@ -135,7 +136,7 @@ def check_request(request: Request) -> None:
         raise RemoteProtocolError("a request has one Host header (HTTP/1.0: at most one)")
     if any(name.lower() == "transfer-encoding" for name, _ in headers):
         raise RemoteProtocolError("Transfer-Encoding is not supported", Status.NOT_IMPLEMENTED)
-    length = content_length(headers, 2**62) or 0
+    length = content_length(headers, _ANY_LENGTH) or 0
     if length > limits.MAX_HTTP_BODY:
         raise RemoteProtocolError(f"body of {length} bytes", Status.CONTENT_TOO_LARGE)
 
