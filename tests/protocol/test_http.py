@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from p2pshare import limits
 from p2pshare.errors import LocalProtocolError, RemoteProtocolError, Status
-from p2pshare.protocol import Connection, Data, EndOfMessage, Request, Response, Role, State
+from p2pshare.protocol import (
+    Connection,
+    Data,
+    EndOfMessage,
+    Event,
+    Request,
+    Response,
+    Role,
+    State,
+)
 from p2pshare.protocol.http import (
     HttpConnection,
     error_response,
@@ -36,15 +45,16 @@ def head(method: str = "GET", target: str = "/", version: str = "HTTP/1.1",
 # ------------------------------------------------------------------ reading requests
 def test_get_whole_byte_by_byte_and_with_trailing_bytes() -> None:
     data = b"GET /api/state?x=1 HTTP/1.1\r\nHost: localhost:8080\r\nAccept: */*\r\n\r\n"
-    expected = [Request("GET", "/api/state?x=1", "HTTP/1.1",
-                        (("Host", "localhost:8080"), ("Accept", "*/*"))), EndOfMessage()]
+    expected: list[Event] = [Request("GET", "/api/state?x=1", "HTTP/1.1",
+                                   (("Host", "localhost:8080"), ("Accept", "*/*"))),
+                             EndOfMessage()]
     tr(HttpConnection, data, expected, trailing=b"GET / HTTP/1.1\r\n")
 
 
 def test_a_small_body_is_read_and_bare_lf_is_tolerated() -> None:
     data = b"POST /x HTTP/1.0\nContent-Length: 3\n\nabc"
-    expected = [Request("POST", "/x", "HTTP/1.0", (("Content-Length", "3"),)), Data(b"abc"),
-                EndOfMessage()]
+    expected: list[Event] = [Request("POST", "/x", "HTTP/1.0", (("Content-Length", "3"),)),
+                             Data(b"abc"), EndOfMessage()]
     tr(HttpConnection, data, expected, trailing=b"GET")
 
 
