@@ -15,10 +15,10 @@ from rich.table import Table
 from ..errors import P2PError
 from ..host import host_name, join_hostport, listen_label
 from ..index.server import IndexServer
-from ..index.shared import DEFAULT_LEASE, StoreUnreachable
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
+from ..store.redis_client import DEFAULT_LEASE, StoreUnreachable
 from . import menu
 from ._run import fail, run, say, say_json, within
 from .exits import Exit, from_error
@@ -52,8 +52,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="tracker: record the host a peer names, not the address it connects "
                         "from (NAT set-ups and demos)")
     p.add_argument("--store", type=store_arg, default=None, metavar="redis://HOST:PORT/DB",
-                   help="keep the index in this Redis store, shared with every server given "
-                        "the same one (docs/scale-out.md; default: in this process's memory)")
+                   help="keep the index and the swarm tracker in this Redis store, shared "
+                        "with every server given the same one (docs/scale-out.md; default: "
+                        "in this process's memory)")
     p.add_argument("--lease", type=seconds_arg, default=DEFAULT_LEASE, metavar="SECONDS",
                    help="with --store: how long the records of a server that died outlive "
                         "it (default %(default)s)")
@@ -115,16 +116,19 @@ def cmd_server(args: argparse.Namespace) -> int:
 async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
                       store: str | None = None, lease: float = DEFAULT_LEASE,
                       http: tuple[int | None, int | None] = (None, None)) -> int:
-    shared = None
+    shared = shared_tracker = None
     if store is not None:
         try:
             from ..index.shared import SharedIndex
+            from ..swarm.shared import SharedTracker
             shared = SharedIndex(store, lease=lease)
+            shared_tracker = SharedTracker(store, lease=lease)
         except ImportError:
             return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
                         Exit.LOCAL)
-    server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts,
-                         shared=shared)
+    server = IndexServer(tracker=_tracker() if store is None else None,
+                         trust_named_hosts=trust_named_hosts, shared=shared,
+                         shared_tracker=shared_tracker)
     try:
         sites = index_sites(server, *http)
     except ImportError:
