@@ -167,23 +167,35 @@ def test_the_page_is_self_contained() -> None:
 
 @arun
 async def test_on_a_shared_store_the_rows_come_from_it(tmp_path: Path) -> None:
-    """With --store the RFC and peer rows are the store's newest records (those another
-    node added included); the cluster's totals are not known (null)."""
+    """With --store the RFC, peer and swarm rows are the store's (another node's peers
+    included); the index's totals are not known (null), the swarms' are."""
     from p2pshare.index.shared import SharedIndex
+    from p2pshare.swarm.shared import SharedTracker
 
     with redis_server(tmp_path) as url:
-        one = IndexServer(tracker=Tracker(), shared=SharedIndex(url, lease=5))
-        other = IndexServer(shared=SharedIndex(url, lease=5))
+        one, other = (IndexServer(shared=SharedIndex(url, lease=5),
+                                  shared_tracker=SharedTracker(url, lease=5))
+                      for _ in range(2))
         _, port_one = await one.start(HOST, 0)
         _, port_other = await other.start(HOST, 0)
         try:
-            peer = await Raw.connect(port_other)  # a peer of the other node
+            peer = await Raw.connect(port_other)  # peers of the other node
             await peer.expect(ADD % (9, b"far", 7, b"Far away"), b"P2P-CI/1.0 200 OK")
+            m = manifest()
+            seed = await TrackerClient.connect(HOST, port_other)
+            await seed.announce(m, "seedhost", 4000)
+            await seed.have(m.id, 0b10111)
             got = await index_state(one, 10, 8)
             assert got["peers"] == {"total": None,
                                     "rows": [{"host": "far", "port": 7, "records": 1}]}
             assert got["rfcs"] == {"total": None, "records": None, "rows": [
                 {"rfc": 9, "title": "Far away", "holders": ["far:7"]}]}
+            (row,) = got["swarms"]["rows"]  # type: ignore[index]
+            assert got["swarms"]["total"] == 1  # type: ignore[index]
+            assert (row["id"], row["pieces"], row["held"], row["availability"]) == (
+                m.id, 5, 4, [1, 1, 1, 0, 1])
+            assert row["peers"] == [{"host": HOST, "port": 4000, "have": 4}]
+            await seed.aclose()
             await peer.close()
         finally:
             await other.aclose()
