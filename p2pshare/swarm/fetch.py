@@ -298,6 +298,7 @@ class SwarmDownload:
             except TimeoutError:
                 continue  # judged again at the top of the loop
             self._answer(link, index, head, body)
+            link.client.recycle(body)  # hashed and written: its pages serve the next piece
 
     def _fill(self, link: PeerLink) -> None:
         if link.snubbed:
