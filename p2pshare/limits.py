@@ -324,6 +324,11 @@ MAX_BAD_PIECES = 2
 # own (swarm/picker.py); a link to a seeder that had nothing to ask for this long asks for
 # the others' too, so that a slow or stuck downloader cannot hold its stripe back.
 RESERVE_PATIENCE = 2 * SECONDS
+# The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
+# no fewer than this fraction of the pieces less than the most any downloader holds: all
+# downloaders name the same one, it stays the leader while the others keep pace, and a
+# newcomer with little leads only once it has caught up.
+LEADER_MARGIN = 1 / 8
 # Endgame: when every missing piece is requested, one piece may be asked of this many
 # peers at once; the first good copy wins.
 ENDGAME_MAX_REQUESTS = 2
