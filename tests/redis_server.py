@@ -11,9 +11,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -50,3 +51,24 @@ def redis_server(folder: Path) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+class _Node(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+_N = TypeVar("_N", bound=_Node)
+
+
+@asynccontextmanager
+async def started(made: Sequence[_N]) -> AsyncIterator[list[_N]]:
+    """The store nodes ``made``, each started, all closed after the block."""
+    try:
+        for node in made:
+            await node.start()
+        yield list(made)
+    finally:
+        for node in made:
+            await node.aclose()

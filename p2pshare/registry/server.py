@@ -17,10 +17,10 @@ import math
 from .. import limits
 from ..errors import Status
 from ..host import join_hostport
-from ..net.runtime import Link, Policy, Server
+from ..net.runtime import Answer, Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request, Response, di
 from . import wire
-from .store import Refusal, Registry
+from .store import Outcome, Page, Refusal, Registry, RegistryStore
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +28,33 @@ log = logging.getLogger(__name__)
 def answer(registry: Registry, msg: di.DIRequest | di.Rejected, source: str = ""
            ) -> tuple[Response, bytes]:
     """The RS's reply to one interpreted request from ``source`` (an IP; pure: no I/O)."""
+    if not isinstance(msg, di.RSRequest):
+        return not_for_rs(msg)
+    return reply(msg, registry.outcome(msg, source), registry.ttl)
+
+
+def not_for_rs(msg: di.DIRequest | di.Rejected) -> tuple[Response, bytes]:
+    """The reply to what is not an RS message (rejected by the codec, or a peer's)."""
     if isinstance(msg, di.Rejected):
         return di.rejected(msg), b""
-    ttl = math.ceil(registry.ttl)
-    if isinstance(msg, di.Register):
-        rec = registry.register(msg.host, msg.port, msg.cookie, source)
-        if isinstance(rec, Refusal):
-            return _refusal(rec), b""
-        return di.registered(rec.cookie, ttl), b""
-    if isinstance(msg, di.KeepAlive):
-        refusal = registry.keep_alive(msg.cookie)
-        return (_refusal(refusal) if refusal else di.kept_alive(ttl)), b""
-    if isinstance(msg, di.Leave):
-        refusal = registry.leave(msg.cookie)
-        return (_refusal(refusal) if refusal else di.response(Status.OK)), b""
-    if isinstance(msg, di.PQuery):
-        page = registry.listing(msg.cookie, msg.offset)
-        if isinstance(page, Refusal):
-            return _refusal(page), b""
-        if not page.body and page.next_offset is None:
-            return di.no_active_peers(), b""
-        return di.list_head(page.body, page.next_offset), page.body
     return di.response(Status.BAD_REQUEST, reason="Not An RS Request"), b""
+
+
+def reply(msg: di.RSRequest, outcome: Outcome, ttl: float) -> tuple[Response, bytes]:
+    """The reply to ``msg`` given what the store made of it (either store)."""
+    if isinstance(outcome, Refusal):
+        return _refusal(outcome), b""
+    if isinstance(msg, di.Register):
+        assert isinstance(outcome, int)
+        return di.registered(outcome, math.ceil(ttl)), b""
+    if isinstance(msg, di.KeepAlive):
+        return di.kept_alive(math.ceil(ttl)), b""
+    if isinstance(msg, di.Leave):
+        return di.response(Status.OK), b""
+    assert isinstance(outcome, Page)
+    if not outcome.body and outcome.next_offset is None:
+        return di.no_active_peers(), b""
+    return di.list_head(outcome.body, outcome.next_offset), outcome.body
 
 
 _REFUSALS = {
@@ -77,8 +82,10 @@ class RegistrationServer:
     """
 
     def __init__(self, registry: Registry | None = None, trace: wire.Trace | None = None,
-                 *, max_connections: int = limits.MAX_CONNECTIONS) -> None:
+                 *, max_connections: int = limits.MAX_CONNECTIONS,
+                 shared: RegistryStore | None = None) -> None:
         self.registry = registry if registry is not None else Registry()
+        self.shared = shared  # the peer list on a shared store (``registry.shared``)
         self.trace = trace
         self._refused: dict[str, int] = {}  # Registers refused, by reason phrase
         policy = Policy("rs", max_connections=max_connections, one_exchange=True,
@@ -87,7 +94,13 @@ class RegistrationServer:
 
     async def start(self, host: str | None = None, port: int = limits.RS_PORT
                     ) -> tuple[str, int]:
-        """Bind and listen; returns the bound address (port 0 picks a free one)."""
+        """Bind and listen; returns the bound address (port 0 picks a free one).
+
+        Raises:
+            OSError: cannot listen. StoreUnreachable: the shared store does not answer.
+        """
+        if self.shared is not None:
+            await self.shared.start()
         return await self._server.start(host, port)
 
     @property
@@ -99,18 +112,33 @@ class RegistrationServer:
 
     async def aclose(self) -> None:
         await self._server.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
 
     # ------------------------------------------------------------------ App
-    def request(self, link: Link, request: Request, body: bytes) -> list[Event]:
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
         if self.trace is not None:
             self.trace(wire.show(f"<<< from {link.label}", request))
         msg = di.interpret(request)
+        if self.shared is not None and isinstance(msg, di.RSRequest):
+            return self._answer_shared(link, msg, self.shared)
         head, payload = answer(self.registry, msg, link.peername[0])
         if head.status == Status.OK and log.isEnabledFor(logging.INFO):
             self._log_change(msg, head)
         elif head.status == Status.BUSY:
             self._log_budget(link, head)
         return self._reply(link, head, payload)
+
+    async def _answer_shared(self, link: Link, msg: di.RSRequest,
+                             shared: RegistryStore) -> None:
+        """The reply from the shared store (one Lua script); its log line is shorter than
+        memory's: the store keeps no registration history."""
+        head, payload = reply(msg, await shared.apply(msg, link.peername[0]), shared.ttl)
+        if head.status != Status.OK:
+            log.info("[RS] %s from %s: %d %s", type(msg).__name__, link.peername[0],
+                     head.status, head.reason)
+        for event in self._reply(link, head, payload):
+            await link.send(event)
 
     def error(self, link: Link, status: Status) -> list[Event]:
         return self._reply(link, di.response(status), b"")
