@@ -34,13 +34,14 @@ def _pings(port: int) -> bool:
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """A private redis-server; yields its URL ``redis://127.0.0.1:PORT/0``."""
+def redis_server(folder: Path, port: int | None = None) -> Iterator[str]:
+    """A private redis-server (on ``port``, else a free one); yields its URL
+    ``redis://127.0.0.1:PORT/0``. Started again on the same port, it is a Redis restart."""
     binary = shutil.which(BINARY)
     if binary is None:
         pytest.skip(f"{BINARY} is not installed (apt-get install -y redis-server)")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", HOST, "--save", "",
                              "--appendonly", "no", "--dir", str(folder)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
