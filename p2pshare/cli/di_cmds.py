@@ -127,7 +127,7 @@ async def serve_rs(args: argparse.Namespace) -> int:
                     f"{exc}", Exit.NETWORK)
     except StoreUnreachable as exc:
         await server.aclose()
-        return fail(f"cannot reach the store {args.store}: {exc}", Exit.NETWORK)
+        return fail(f"cannot reach {exc}", Exit.NETWORK)
     say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
         await server.serve_forever()

@@ -79,8 +79,9 @@ def test_three_nodes_serve_one_index_and_survive_a_killed_node(url: str,
         wait_for(back, timeout=DEADLINE * 2, what="node 0's peer registered through another node")
 
 
-def test_a_store_that_cannot_be_reached_is_a_network_failure() -> None:
-    done = run_cli(["server", "--listen", HOST, "--port", "0",
+@pytest.mark.parametrize("command", ["server", "rs"])
+def test_a_store_that_cannot_be_reached_is_a_network_failure(command: str) -> None:
+    done = run_cli([command, "--listen", HOST, "--port", "0",
                     "--store", f"redis://{HOST}:{free_port()}/0"])
     assert done.returncode == 4, done.stderr
     assert "cannot reach the store" in done.stderr
