@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 def answer(registry: Registry, msg: di.DIRequest | di.Rejected, source: str = ""
            ) -> tuple[Response, bytes]:
     """The RS's reply to one interpreted request from ``source`` (an IP; pure: no I/O)."""
-    if not isinstance(msg, di.RSRequest):
+    if not isinstance(msg, _RS_MESSAGES):
         return not_for_rs(msg)
     return reply(msg, registry.outcome(msg, source), registry.ttl)
+
+
+_RS_MESSAGES = (di.Register, di.KeepAlive, di.Leave, di.PQuery)  # a tuple: the quick check
 
 
 def not_for_rs(msg: di.DIRequest | di.Rejected) -> tuple[Response, bytes]:
@@ -120,7 +123,7 @@ class RegistrationServer:
         if self.trace is not None:
             self.trace(wire.show(f"<<< from {link.label}", request))
         msg = di.interpret(request)
-        if self.shared is not None and isinstance(msg, di.RSRequest):
+        if self.shared is not None and isinstance(msg, _RS_MESSAGES):
             return self._answer_shared(link, msg, self.shared)
         head, payload = answer(self.registry, msg, link.peername[0])
         if head.status == Status.OK and log.isEnabledFor(logging.INFO):
