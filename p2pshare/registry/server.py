@@ -7,6 +7,10 @@ the reply is written at once and the connection closes (docs/p2p-di.md#di-connec
 request must arrive within ``FIRST_REQUEST_TIMEOUT`` of the connection being made; a
 malformed one gets its status, then the close: a bad or silent client costs its own
 connection, never the server.
+
+Given ``shared`` (``registry.shared``, ``p2pshare rs --store redis://...``), the store's part
+of each answer is a coroutine (one Lua script) and ``reply`` makes the same reply of it
+(docs/scale-out.md#rs-keys).
 """
 
 from __future__ import annotations
@@ -134,12 +138,11 @@ class RegistrationServer:
 
     async def _answer_shared(self, link: Link, msg: di.RSRequest,
                              shared: RegistryStore) -> None:
-        """The reply from the shared store (one Lua script); its log line is shorter than
-        memory's: the store keeps no registration history."""
+        """The reply from the shared store (one Lua script); no change log lines: the
+        store keeps no registration history."""
         head, payload = reply(msg, await shared.apply(msg, link.peername[0]), shared.ttl)
-        if head.status != Status.OK:
-            log.info("[RS] %s from %s: %d %s", type(msg).__name__, link.peername[0],
-                     head.status, head.reason)
+        if head.status == Status.BUSY:
+            self._log_budget(link, head)
         for event in self._reply(link, head, payload):
             await link.send(event)
 
@@ -161,10 +164,15 @@ class RegistrationServer:
         """A Register refused over a budget: logged at the 1st, 2nd, 4th, 8th... refusal
         for that reason, so a flood costs a few log lines, not one per request."""
         count = self._refused[head.reason] = self._refused.get(head.reason, 0) + 1
-        if count & (count - 1) == 0:
-            log.warning("[RS] %s: Register from %s refused (%d time(s) so far; %d records "
-                        "from there, %d in all)", head.reason, link.peername[0], count,
-                        self.registry.held(link.peername[0]), self.registry.held())
+        if count & (count - 1):
+            return
+        if self.shared is not None:  # its counts are in Redis
+            log.warning("[RS] %s: Register from %s refused (%d time(s) so far)", head.reason,
+                        link.peername[0], count)
+            return
+        log.warning("[RS] %s: Register from %s refused (%d time(s) so far; %d records "
+                    "from there, %d in all)", head.reason, link.peername[0], count,
+                    self.registry.held(link.peername[0]), self.registry.held())
 
     def _log_change(self, msg: di.DIRequest | di.Rejected, head: Response) -> None:
         """The RS's own log lines: who registered or left, and how many are active."""
