@@ -40,6 +40,8 @@ def test_format_is_the_usual_shape() -> None:
     "magnet:?xt=urn:btih:" + "0" * 39,
     "magnet:?xt=urn:btih:" + "g" * 40,
     "magnet:?xt=urn:btih:" + "1" * 32,  # base32 has no 1
+    # found by bench/fuzz (bt_magnet): a non-ASCII character in a base32 hash (ValueError)
+    "magnet:?xt=urn:btih:FVYRMQVXE2YEIA\ufffd\\PSU7XLBS6XEFGD5R",
     "magnet:?xt=urn:btmh:1220" + "0" * 63,
     "magnet:?xt=urn:btmh:1220" + "0" * 64 + "&xt=urn:btmh:1220" + "1" * 64,
     "magnet:?xt=urn:btih:" + "0" * 40 + "&xt=urn:btih:" + "1" * 40,
