@@ -17,8 +17,9 @@ compares the bencoded info dictionaries byte for byte:
 - the default piece size is libtorrent's: 16 KiB doubled for each step of its size table
   that the total size exceeds (``default_piece_length``), at most 8 MiB.
 
-Hashing reads each file in large chunks (``hashlib`` releases the GIL on them) and, for a
-hybrid torrent, runs the v1 SHA-1s in a second thread next to the v2 SHA-256 leaves. Only
+Hashing reads each file in large chunks (``hashlib`` releases the GIL on them) and hashes
+them in two threads, one for the v1 SHA-1s and one for the v2 SHA-256 trees, while the
+next chunk is read. Only
 the piece layer of a file is kept, never all its leaves, so memory stays 32 bytes a piece.
 """
 
@@ -28,8 +29,9 @@ import hashlib
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -39,6 +41,7 @@ from ..errors import LocalProtocolError
 from ..protocol import bencode, merkle
 
 CHUNK = 4 * limits.MiB  # bytes read from a file at a time (a multiple of merkle.BLOCK)
+CHUNKS_AHEAD = 6  # hash jobs queued behind the reader at most (about 12 MiB held)
 # libtorrent's table: a total size up to SIZE_TABLE[i] gets 16 KiB << i pieces (the
 # sizes where a torrent's SHA-1 list is about twice the square root of the total size).
 SIZE_TABLE = (2_684_355, 10_737_418, 42_949_673, 171_798_692, 687_194_767, 2_748_779_069,
@@ -129,25 +132,31 @@ def hash_sources(files: list[InputFile], piece_length: int, kind: Kind,
                  progress: Callable[[int], None] = lambda n: None) -> Hashes:
     """Hash ``files`` (in torrent order) for ``kind``; ``progress`` gets bytes read.
 
+    The calling thread reads; the SHA-1 pieces and the SHA-256 trees each run in a lane
+    of their own (one thread each, so each sees its chunks in order), at most
+    ``CHUNKS_AHEAD`` chunks behind the reader.
+
     Raises:
         OSError: a file could not be read, or changed size while read.
     """
     v1 = _V1Pieces(piece_length) if kind is not Kind.V2 else None
     hashes = Hashes(bytearray(), {}, {})
-    with ThreadPoolExecutor(max_workers=1) as helper:
+    pending: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(1) as sha1_lane, ThreadPoolExecutor(1) as sha256_lane:
         for source in files:
             tree = _V2File(piece_length) if kind is not Kind.V1 and not source.pad else None
             for chunk in _chunks(source):
-                pending = helper.submit(v1.update, chunk) if v1 is not None else None
+                if v1 is not None:
+                    pending.append(sha1_lane.submit(v1.update, chunk))
                 if tree is not None:
-                    tree.update(chunk)
-                if pending is not None:
-                    pending.result()
+                    pending.append(sha256_lane.submit(tree.update, chunk))
+                while len(pending) > CHUNKS_AHEAD:
+                    pending.popleft().result()
                 progress(len(chunk))
             if tree is not None:
-                hashes.roots[source.path] = root = tree.root()
-                if root is not None and source.size > piece_length:
-                    hashes.layers[root] = b"".join(tree.layer)
+                pending.append(sha256_lane.submit(tree.finish, source, hashes))
+        while pending:
+            pending.popleft().result()
     if v1 is not None:
         hashes.pieces = v1.finish()
     return hashes
@@ -218,6 +227,12 @@ class _V2File:
             self.layer.append(merkle.root_of(self.leaves, size=self.per))
             self.leaves = []
         return merkle.layer_root(self.layer, self.piece_length)
+
+    def finish(self, source: InputFile, hashes: Hashes) -> None:
+        """Record this file's root (and its piece layer if over one piece) in ``hashes``."""
+        hashes.roots[source.path] = root = self.root()
+        if root is not None and source.size > self.piece_length:
+            hashes.layers[root] = b"".join(self.layer)
 
 
 def info_dict(files: list[InputFile], name: str, piece_length: int, kind: Kind,
