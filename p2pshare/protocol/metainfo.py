@@ -233,7 +233,8 @@ def _layers(value: object, torrent: Torrent) -> dict[bytes, bytes]:
         return {}
     wanted = {f.pieces_root: f.length for f in torrent.files
               if f.pieces_root is not None and f.length > torrent.piece_length}
-    if any(wanted.get(f.pieces_root, f.length) != f.length for f in torrent.files):
+    if any(wanted.get(f.pieces_root, f.length) != f.length for f in torrent.files
+           if f.pieces_root is not None):
         raise RemoteProtocolError("two files of different lengths with one pieces root")
     if set(layers) != set(wanted):
         raise RemoteProtocolError("piece layers do not match the files over one piece")
