@@ -377,3 +377,29 @@ MAX_MAGNET_PEERS = 256
 # loop) may take this long before the run is abandoned: generous for 50 loopback downloads
 # on a slow, busy machine; a hung worker still cannot stall the command for ever.
 EXPERIMENT_STEP_TIMEOUT = 300 * SECONDS
+
+# --- HTTP (protocol.http, web/: the dashboard, metrics and the BitTorrent tracker) ------
+# A request target (path and query) in bytes, percent-escapes included: a BitTorrent
+# announce with a 20-byte info_hash and peer_id escaped (60 bytes each) and its other
+# fields is under 600 bytes; browsers and scrapers send far less. Longer is a 414.
+MAX_HTTP_TARGET = 4 * KiB
+# Fields in one query string (``a=1&b=2``): an announce has about a dozen, a scrape one
+# per info_hash asked about.
+MAX_QUERY_FIELDS = 128
+# A request body: none of our routes reads one (GET and HEAD only); a small body is read
+# and dropped so that the connection stays in step, a bigger one is a 413 and a close.
+MAX_HTTP_BODY = 16 * KiB
+# Connections one HTTP server holds in all and per source address: browsers open about
+# six per page, scrapers one, BitTorrent clients one per announce.
+HTTP_MAX_CONNECTIONS = 4096
+HTTP_MAX_PER_SOURCE = 64
+# A keep-alive HTTP connection resting this long between requests is closed (browsers
+# keep idle connections for about a minute, and reopen one when they need it).
+HTTP_IDLE_TIMEOUT = 30 * SECONDS
+# Rows of each table /api/state gives (peers, RFCs, swarms, a swarm's members), newest
+# first: what a page can show, and a reading that costs the server O(rows) however big
+# the index is. The totals are given apart.
+DASHBOARD_ROWS = 200
+# A swarm's piece availability is shown in at most this many runs of pieces (the fewest
+# holders of any piece in each): one strip in the page, whatever the piece count.
+AVAILABILITY_BUCKETS = 128
