@@ -97,6 +97,11 @@ def _walk(folder: Path, path: tuple[str, ...], out: list[InputFile]) -> None:
 
 
 def _source(path: tuple[str, ...], disk: Path) -> InputFile:
+    try:
+        "/".join(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(f"{disk}: a torrent names its files in UTF-8; rename this "
+                                 "one") from None
     info = disk.stat()
     return InputFile(path, disk, info.st_size, bool(info.st_mode & stat.S_IXUSR))
 
@@ -105,7 +110,7 @@ def layout(sources: list[InputFile], piece_length: int, kind: Kind) -> list[Inpu
     """The files in torrent order, with the pad files of a hybrid (module text)."""
     if kind is Kind.V1:
         return list(sources)
-    ordered = sorted(sources, key=lambda s: "/".join(s.path).encode("utf-8", "surrogateescape"))
+    ordered = sorted(sources, key=lambda s: "/".join(s.path).encode())
     if kind is Kind.V2 or len(ordered) < 2:
         return ordered
     out, offset = [], 0
