@@ -222,6 +222,17 @@ def test_unchanged_fixture_is_accepted() -> None:
     assert parse_torrent(_mutate(lambda info, layers: None)).num_pieces == 4
 
 
+def test_every_prefix_and_trailing_bytes_refused() -> None:
+    """A .torrent is one bencoded value: cut anywhere, or followed by anything, it is not."""
+    whole = torrent_bytes(*hybrid(CONTENTS))
+    assert parse_torrent(whole).num_pieces == 4
+    for end in range(len(whole)):
+        with pytest.raises(BencodeError):
+            parse_torrent(whole[:end])
+    with pytest.raises(BencodeError):
+        parse_torrent(whole + b"\n")
+
+
 def test_not_bencode_or_no_info() -> None:
     with pytest.raises(BencodeError):
         parse_torrent(b"d4:infod")
