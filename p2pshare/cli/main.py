@@ -83,6 +83,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _verbosity_args(p, "_here")
         p.formatter_class = HelpFormatter
         p.epilog = f"example:\n  {EXAMPLES[name]}" if name in EXAMPLES else p.epilog
+        for inner in subparsers(p).values():  # torrent create: -q after "create" too
+            _verbosity_args(inner, "_inner")
+            inner.formatter_class = HelpFormatter
     return parser
 
 
@@ -134,8 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(_command(argv))
         apply_settings(parser)
         args = parser.parse_args(argv)
-        args.verbose += args.__dict__.pop("verbose_here", 0)
-        args.quiet += args.__dict__.pop("quiet_here", 0)
+        for suffix in ("_here", "_inner"):
+            args.verbose += args.__dict__.pop(f"verbose{suffix}", 0)
+            args.quiet += args.__dict__.pop(f"quiet{suffix}", 0)
         setup_logging(args.verbose, args.quiet)
         return int(args.func(args))
     except KeyboardInterrupt:
