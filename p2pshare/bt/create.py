@@ -73,11 +73,17 @@ def default_piece_length(total: int) -> int:
 
 
 def list_sources(root: Path) -> list[InputFile]:
-    """The files under ``root`` (or ``root`` itself), depth first in the folder's order.
+    """The files under ``root`` (or ``root`` itself), depth first in the folder's order;
+    ``root`` is made absolute first (``..`` taken away, symbolic links kept), so that its
+    last component names the torrent.
 
     Raises:
+        LocalProtocolError: ``root`` has no name (``/``).
         OSError: ``root`` cannot be read.
     """
+    root = Path(os.path.abspath(root))
+    if not root.name:
+        raise LocalProtocolError(f"{root}: give a file or folder with a name")
     if not root.is_dir():
         return [_source((root.name,), root)]
     out: list[InputFile] = []
@@ -295,7 +301,7 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
         LocalProtocolError: no files, or nothing but empty files, or a bad piece size.
         OSError: a file could not be read.
     """
-    sources = list_sources(root.absolute())
+    sources = list_sources(root)
     total = sum(s.size for s in sources)
     if total == 0:
         raise LocalProtocolError(f"{root}: nothing to share (no files, or only empty ones)")

@@ -44,9 +44,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     try:
-        total = sum(f.size for f in list_sources(args.path.absolute()))
-        with ProgressView(f"hashing {args.path.absolute().name}", total,
-                          show=not args.quiet) as view:
+        sources = list_sources(args.path)
+        with ProgressView(f"hashing {sources[0].path[0]}" if sources else "hashing",
+                          sum(f.size for f in sources), show=not args.quiet) as view:
             data = make_torrent(args.path, kind=args.kind, piece_length=args.piece_size,
                                 trackers=tuple(args.tracker), progress=view.advance)
         torrent = parse_torrent(data)

@@ -78,3 +78,11 @@ def test_progress_on_stderr_unless_quiet(tmp_path: Path) -> None:
     assert "hashing share: " in loud.stderr and loud.stdout.startswith("magnet:?")
     quiet = run_cli(["torrent", "create", str(share), "-q", "-o", str(tmp_path / "2.torrent")])
     assert quiet.returncode == Exit.OK and quiet.stderr == ""
+
+
+def test_folder_given_as_dot_dot(tmp_path: Path) -> None:
+    share = make_folder(tmp_path)
+    made = run_cli(["torrent", "create", "..", "-o", str(tmp_path / "x.torrent")],
+                   cwd=share / "sub")
+    assert made.returncode == Exit.OK, made.stderr
+    assert parse_torrent((tmp_path / "x.torrent").read_bytes()).name == "share"
