@@ -15,12 +15,12 @@ compares the bencoded info dictionaries byte for byte:
   ``files`` or ``length`` and ``pieces`` for v1, ``name``, ``piece length``; nothing else
   (no ``private``, no modification times);
 - the default piece size is libtorrent's: 16 KiB doubled for each step of its size table
-  that the total size exceeds (``default_piece_length``), at most 8 MiB.
+  that the total size exceeds (``default_piece_length``): 8 MiB up to 704 GB, 16 MiB above.
 
 Hashing reads each file in large chunks (``hashlib`` releases the GIL on them) and hashes
 them in two threads, one for the v1 SHA-1s and one for the v2 SHA-256 trees, while the
-next chunk is read. Only
-the piece layer of a file is kept, never all its leaves, so memory stays 32 bytes a piece.
+next chunk is read. Only the piece layer of a file is kept, never all its leaves, so
+memory stays 32 bytes a piece.
 """
 
 from __future__ import annotations
