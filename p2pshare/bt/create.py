@@ -311,6 +311,7 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
         raise LocalProtocolError(f"piece size {piece_length}: give a power of two from 16K to "
                                  f"{limits.MAX_PIECE_LENGTH // limits.MiB}M")
     files = layout(sources, piece_length, kind)
+    _check_size(files, piece_length)
     hashes = hash_sources(files, piece_length, kind, progress)
     info = info_dict(files, files[0].path[0], piece_length, kind, hashes)
     top: dict[bytes, bencode.Value] = {
@@ -322,4 +323,18 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
         top[b"announce"] = trackers[0].encode()
         if len(trackers) > 1:
             top[b"announce-list"] = [[url.encode()] for url in trackers]
-    return bencode.encode(top)
+    data = bencode.encode(top)
+    if len(data) > limits.MAX_TORRENT_FILE:
+        raise LocalProtocolError(f"the torrent would be over {limits.MAX_TORRENT_FILE} bytes, "
+                                 "more than clients read: give a bigger piece size")
+    return data
+
+
+def _check_size(files: list[InputFile], piece_length: int) -> None:
+    """Refuse, before any hashing, what readers would refuse (metainfo's limits)."""
+    pieces = sum(-(-f.size // piece_length) for f in files if not f.pad)  # at least v1 or v2
+    if pieces > limits.MAX_TORRENT_PIECES:
+        raise LocalProtocolError(f"{pieces} pieces, over {limits.MAX_TORRENT_PIECES}: give a "
+                                 "bigger piece size")
+    if len(files) > limits.MAX_TORRENT_FILES:
+        raise LocalProtocolError(f"{len(files)} files, over {limits.MAX_TORRENT_FILES}")

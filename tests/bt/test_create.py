@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from p2pshare import limits
 from p2pshare.bt.create import SIZE_TABLE, Kind, default_piece_length, make_torrent
 from p2pshare.errors import LocalProtocolError
 from p2pshare.protocol import bencode
@@ -146,3 +147,7 @@ def test_nothing_to_share(tmp_path: Path) -> None:
     (tmp_path / "full").write_bytes(b"x")
     with pytest.raises(LocalProtocolError):
         make_torrent(tmp_path, piece_length=3 * 16_384)
+    with (tmp_path / "sparse").open("wb") as sparse:  # 2**21 + 1 pieces, no data written
+        sparse.truncate((limits.MAX_TORRENT_PIECES + 1) * 16_384)
+    with pytest.raises(LocalProtocolError, match="pieces"):
+        make_torrent(tmp_path / "sparse", piece_length=16_384)
