@@ -332,7 +332,7 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
 
 def _check_size(files: list[InputFile], piece_length: int) -> None:
     """Refuse, before any hashing, what readers would refuse (metainfo's limits)."""
-    pieces = sum(-(-f.size // piece_length) for f in files if not f.pad)  # at least v1 or v2
+    pieces = sum(-(-f.size // piece_length) for f in files if not f.pad)  # v2; v1 no more
     if pieces > limits.MAX_TORRENT_PIECES:
         raise LocalProtocolError(f"{pieces} pieces, over {limits.MAX_TORRENT_PIECES}: give a "
                                  "bigger piece size")
