@@ -57,7 +57,7 @@ def parse_magnet(text: str) -> Magnet:
         found.setdefault(key, []).append(_unquote(value))
     v1, v2 = _hashes(found.get("xt", []))
     names = found.get("dn", [])
-    trackers = found.get("tr", [])
+    trackers = [url for url in found.get("tr", []) if url]
     if len(trackers) > limits.MAX_TORRENT_TRACKERS:
         raise RemoteProtocolError(f"magnet link with over {limits.MAX_TORRENT_TRACKERS} trackers")
     return Magnet(v1, v2, names[0] if names else None, tuple(dict.fromkeys(trackers)),
