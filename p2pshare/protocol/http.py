@@ -10,7 +10,7 @@ decide framing checked as each request head arrives (``check_request``, RFC 9112
   a 400 (section 2.3);
 * the request line has exactly three words (section 3); a target longer than
   ``MAX_HTTP_TARGET`` is a 414 (section 3);
-* HTTP/1.1 needs exactly one Host header (section 3.2);
+* HTTP/1.1 needs exactly one Host header, HTTP/1.0 at most one (section 3.2);
 * a Transfer-Encoding is a 501: we read bodies by Content-Length only, and a body we did
   not frame would be read as the next request (section 6.1, request smuggling);
 * a Content-Length over ``MAX_HTTP_BODY`` is a 413 (RFC 9110 section 15.5.14).
@@ -48,6 +48,7 @@ __all__ = ["HTTP_11", "HttpConnection", "HttpRequest", "Query", "check_request",
 HTTP_11 = "HTTP/1.1"
 _VERSIONS = ("HTTP/1.1", "HTTP/1.0")
 Query = dict[str, list[bytes]]  # field name -> every value given for it, raw bytes
+_ANY_LENGTH = 2**62  # a Content-Length read before MAX_HTTP_BODY judges it (a 413)
 
 # A ``%`` not followed by two hex digits; characters a target may not hold (RFC 3986:
 # visible ASCII only; ``#`` starts a fragment, which a client never sends).
@@ -83,7 +84,7 @@ class HttpConnection(Connection):
 
     def __init__(self) -> None:
         # Content-Length is bounded by check_request (a 413), not by the generic 400.
-        super().__init__(Role.SERVER, max_request_body=2**62)
+        super().__init__(Role.SERVER, max_request_body=_ANY_LENGTH)
 
     def next_event(self) -> Event | _Sentinel:
         """As ``Connection.next_event``; a request head is checked by ``check_request``.
@@ -110,7 +111,7 @@ class HttpConnection(Connection):
             return b""
         data = super().send(event)
         if head and isinstance(event, Response):
-            self.note_body_sent(content_length(event.headers, 2**62) or 0)
+            self.note_body_sent(content_length(event.headers, _ANY_LENGTH) or 0)
         return data
 
 
@@ -130,11 +131,12 @@ def check_request(request: Request) -> None:
     if len(request.target) > limits.MAX_HTTP_TARGET:
         raise RemoteProtocolError("request target too long", Status.URI_TOO_LONG)
     headers = request.headers
-    if version == HTTP_11 and sum(name.lower() == "host" for name, _ in headers) != 1:
-        raise RemoteProtocolError("an HTTP/1.1 request needs one Host header")
+    hosts = sum(name.lower() == "host" for name, _ in headers)
+    if hosts > 1 or (hosts == 0 and version == HTTP_11):
+        raise RemoteProtocolError("a request has one Host header (HTTP/1.0: at most one)")
     if any(name.lower() == "transfer-encoding" for name, _ in headers):
         raise RemoteProtocolError("Transfer-Encoding is not supported", Status.NOT_IMPLEMENTED)
-    length = content_length(headers, 2**62) or 0
+    length = content_length(headers, _ANY_LENGTH) or 0
     if length > limits.MAX_HTTP_BODY:
         raise RemoteProtocolError(f"body of {length} bytes", Status.CONTENT_TOO_LARGE)
 

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from p2pshare.web.server import HttpServer
 
 from ..aio import HOST, Raw, arun
 from ..helpers import async_wait_for
+from ..redis_server import redis_server
 from ..swarm.test_tracker import manifest
 
 ADD = (b"ADD RFC %d P2P-CI/1.0\r\nHost: %s\r\nPort: %d\r\nTitle: %s\r\n\r\n")
@@ -161,3 +163,40 @@ def test_the_page_is_self_contained() -> None:
     assert "http://" not in text and "https://" not in text and "//cdn" not in text
     assert "innerHTML" not in text and "insertAdjacentHTML" not in text
     assert 'fetch("api/state"' in text
+
+
+@arun
+async def test_on_a_shared_store_the_rows_come_from_it(tmp_path: Path) -> None:
+    """With --store the RFC, peer and swarm rows are the store's (another node's peers
+    included); the index's totals are not known (null), the swarms' are."""
+    from p2pshare.index.shared import SharedIndex
+    from p2pshare.swarm.shared import SharedTracker
+
+    with redis_server(tmp_path) as url:
+        one, other = (IndexServer(shared=SharedIndex(url, lease=5),
+                                  shared_tracker=SharedTracker(url, lease=5))
+                      for _ in range(2))
+        _, port_one = await one.start(HOST, 0)
+        _, port_other = await other.start(HOST, 0)
+        try:
+            peer = await Raw.connect(port_other)  # peers of the other node
+            await peer.expect(ADD % (9, b"far", 7, b"Far away"), b"P2P-CI/1.0 200 OK")
+            m = manifest()
+            seed = await TrackerClient.connect(HOST, port_other)
+            await seed.announce(m, "seedhost", 4000)
+            await seed.have(m.id, 0b10111)
+            got = await index_state(one, 10, 8)
+            assert got["peers"] == {"total": None,
+                                    "rows": [{"host": "far", "port": 7, "records": 1}]}
+            assert got["rfcs"] == {"total": None, "records": None, "rows": [
+                {"rfc": 9, "title": "Far away", "holders": ["far:7"]}]}
+            (row,) = got["swarms"]["rows"]  # type: ignore[index]
+            assert got["swarms"]["total"] == 1  # type: ignore[index]
+            assert (row["id"], row["pieces"], row["held"], row["availability"]) == (
+                m.id, 5, 4, [1, 1, 1, 0, 1])
+            assert row["peers"] == [{"host": HOST, "port": 4000, "have": 4}]
+            await seed.aclose()
+            await peer.close()
+        finally:
+            await other.aclose()
+            await one.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+from typing import Any
 
 from p2pshare.protocol.http import Query
 from p2pshare.web.server import HttpServer, Reply
@@ -16,7 +17,7 @@ from ..helpers import async_wait_for
 Seen = list[tuple[str, Query, str]]
 
 
-def echo_server(seen: Seen, **kwargs: int) -> HttpServer:
+def echo_server(seen: Seen, **kwargs: Any) -> HttpServer:
     server = HttpServer("test", **kwargs)
 
     def hello(path: str, query: Query, source: str) -> Reply:
@@ -133,7 +134,8 @@ async def test_stdlib_http_client_interop() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             got = []
             for method, path in [("GET", "/hello?x=%20"), ("HEAD", "/hello"),
-                                 ("GET", "/later"), ("GET", "/missing")]:
+                                 ("GET", "/later"), ("HEAD", "/missing"),
+                                 ("GET", "/missing")]:
                 conn.request(method, path)
                 answer = conn.getresponse()
                 got.append((answer.status, answer.read()))
@@ -141,4 +143,17 @@ async def test_stdlib_http_client_interop() -> None:
             return got
 
         assert await asyncio.to_thread(fetch) == [(200, b"hello"), (200, b""), (201, b"{}"),
-                                                  (404, b"404 Not Found\n")]
+                                                  (404, b""), (404, b"404 Not Found\n")]
+
+
+@arun
+async def test_a_silent_connection_is_closed_after_the_idle_deadline() -> None:
+    """A browser's idle keep-alive connection (or one that never asks) is closed."""
+    server = echo_server([], idle_timeout=0.5)
+    async with serving(server) as port:
+        silent = await Raw.connect(port)
+        asked = await Raw.connect(port)
+        await asked.expect(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK")
+        assert (await silent.rest()) == b""
+        assert (await asked.rest()).endswith(b"hello")
+        await async_wait_for(lambda: server.server.active == 0)
