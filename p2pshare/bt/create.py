@@ -18,9 +18,9 @@ compares the bencoded info dictionaries byte for byte:
   that the total size exceeds (``default_piece_length``): 8 MiB up to 704 GB, 16 MiB above.
 
 Hashing reads each file in large chunks (``hashlib`` releases the GIL on them) and hashes
-them in two threads, one for the v1 SHA-1s and one for the v2 SHA-256 trees, while the
-next chunk is read. Only the piece layer of a file is kept, never all its leaves, so
-memory stays 32 bytes a piece.
+them in other threads while the next chunk is read: one for the v1 SHA-1s, and two for
+the v2 SHA-256 trees, which take the files in turn (each file's tree is its own). Only the
+piece layer of a file is kept, never all its leaves, so memory stays 32 bytes a piece.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -42,6 +43,7 @@ from ..protocol import bencode, merkle
 
 CHUNK = 4 * limits.MiB  # bytes read from a file at a time (a multiple of merkle.BLOCK)
 CHUNKS_AHEAD = 6  # hash jobs queued behind the reader at most (about 12 MiB held)
+V2_LANES = 2  # threads hashing v2 trees, a file each at a time (files' trees are apart)
 # libtorrent's table: a total size up to SIZE_TABLE[i] gets 16 KiB << i pieces (the
 # sizes where a torrent's SHA-1 list is about twice the square root of the total size).
 SIZE_TABLE = (2_684_355, 10_737_418, 42_949_673, 171_798_692, 687_194_767, 2_748_779_069,
@@ -143,9 +145,9 @@ def hash_sources(files: list[InputFile], piece_length: int, kind: Kind,
                  progress: Callable[[int], None] = lambda n: None) -> Hashes:
     """Hash ``files`` (in torrent order) for ``kind``; ``progress`` gets bytes read.
 
-    The calling thread reads; the SHA-1 pieces and the SHA-256 trees each run in a lane
-    of their own (one thread each, so each sees its chunks in order), at most
-    ``CHUNKS_AHEAD`` chunks behind the reader.
+    The calling thread reads; the SHA-1 pieces run in a lane of their own and the files'
+    SHA-256 trees in ``V2_LANES`` more, file by file in turn (one thread a lane, so each
+    lane sees a file's chunks in order), at most ``CHUNKS_AHEAD`` chunks behind the reader.
 
     Raises:
         OSError: a file could not be read, or changed size while read.
@@ -153,19 +155,22 @@ def hash_sources(files: list[InputFile], piece_length: int, kind: Kind,
     v1 = _V1Pieces(piece_length) if kind is not Kind.V2 else None
     hashes = Hashes(bytearray(), {}, {})
     pending: deque[Future[None]] = deque()
-    with ThreadPoolExecutor(1) as sha1_lane, ThreadPoolExecutor(1) as sha256_lane:
-        for source in files:
+    with ExitStack() as lanes:
+        sha1_lane, *sha256_lanes = (lanes.enter_context(ThreadPoolExecutor(1))
+                                    for _ in range(1 + V2_LANES))
+        for number, source in enumerate(files):
             tree = _V2File(piece_length) if kind is not Kind.V1 and not source.pad else None
+            lane = sha256_lanes[number % V2_LANES]
             for chunk in _chunks(source):
                 if v1 is not None:
                     pending.append(sha1_lane.submit(v1.update, chunk))
                 if tree is not None:
-                    pending.append(sha256_lane.submit(tree.update, chunk))
+                    pending.append(lane.submit(tree.update, chunk))
                 while len(pending) > CHUNKS_AHEAD:
                     pending.popleft().result()
                 progress(len(chunk))
             if tree is not None:
-                pending.append(sha256_lane.submit(tree.finish, source, hashes))
+                pending.append(lane.submit(tree.finish, source, hashes))
         while pending:
             pending.popleft().result()
     if v1 is not None:
