@@ -17,22 +17,15 @@ compares the bencoded info dictionaries byte for byte:
 - the default piece size is libtorrent's: 16 KiB doubled for each step of its size table
   that the total size exceeds (``default_piece_length``): 8 MiB up to 704 GB, 16 MiB above.
 
-Hashing reads each file in large chunks (``hashlib`` releases the GIL on them) and hashes
-them in other threads while the next chunk is read: one for the v1 SHA-1s, and two for
-the v2 SHA-256 trees, which take the files in turn (each file's tree is its own). Only the
-piece layer of a file is kept, never all its leaves, so memory stays 32 bytes a piece.
+Hashing is ``bt.hashing``: every core, in large reads.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -40,10 +33,8 @@ from pathlib import Path
 from .. import __version__, limits
 from ..errors import LocalProtocolError
 from ..protocol import bencode, merkle
+from .hashing import Hashes, hash_files
 
-CHUNK = 4 * limits.MiB  # bytes read from a file at a time (a multiple of merkle.BLOCK)
-CHUNKS_AHEAD = 6  # hash jobs queued behind the reader at most (about 12 MiB held)
-V2_LANES = 2  # threads hashing v2 trees, a file each at a time (files' trees are apart)
 # libtorrent's table: a total size up to SIZE_TABLE[i] gets 16 KiB << i pieces (the
 # sizes where a torrent's SHA-1 list is about twice the square root of the total size).
 SIZE_TABLE = (2_684_355, 10_737_418, 42_949_673, 171_798_692, 687_194_767, 2_748_779_069,
@@ -132,125 +123,6 @@ def layout(sources: list[InputFile], piece_length: int, kind: Kind) -> list[Inpu
     return out
 
 
-@dataclass
-class Hashes:
-    """What hashing gives: v1 piece SHA-1s, and each v2 file's root and piece layer."""
-
-    pieces: bytearray
-    roots: dict[tuple[str, ...], bytes | None]
-    layers: dict[bytes, bytes]
-
-
-def hash_sources(files: list[InputFile], piece_length: int, kind: Kind,
-                 progress: Callable[[int], None] = lambda n: None) -> Hashes:
-    """Hash ``files`` (in torrent order) for ``kind``; ``progress`` gets bytes read.
-
-    The calling thread reads; the SHA-1 pieces run in a lane of their own and the files'
-    SHA-256 trees in ``V2_LANES`` more, file by file in turn (one thread a lane, so each
-    lane sees a file's chunks in order), at most ``CHUNKS_AHEAD`` chunks behind the reader.
-
-    Raises:
-        OSError: a file could not be read, or changed size while read.
-    """
-    v1 = _V1Pieces(piece_length) if kind is not Kind.V2 else None
-    hashes = Hashes(bytearray(), {}, {})
-    pending: deque[Future[None]] = deque()
-    with ExitStack() as lanes:
-        sha1_lane, *sha256_lanes = (lanes.enter_context(ThreadPoolExecutor(1))
-                                    for _ in range(1 + V2_LANES))
-        for number, source in enumerate(files):
-            tree = _V2File(piece_length) if kind is not Kind.V1 and not source.pad else None
-            lane = sha256_lanes[number % V2_LANES]
-            for chunk in _chunks(source):
-                if v1 is not None:
-                    pending.append(sha1_lane.submit(v1.update, chunk))
-                if tree is not None:
-                    pending.append(lane.submit(tree.update, chunk))
-                while len(pending) > CHUNKS_AHEAD:
-                    pending.popleft().result()
-                progress(len(chunk))
-            if tree is not None:
-                pending.append(lane.submit(tree.finish, source, hashes))
-        while pending:
-            pending.popleft().result()
-    if v1 is not None:
-        hashes.pieces = v1.finish()
-    return hashes
-
-
-def _chunks(source: InputFile) -> Iterator[memoryview]:
-    if source.pad:
-        for at in range(0, source.size, CHUNK):
-            yield memoryview(bytes(min(CHUNK, source.size - at)))
-        return
-    left = source.size
-    with open(source.disk, "rb", buffering=0) as file:
-        while left > 0:
-            chunk = file.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield memoryview(chunk)
-        if left or file.read(1):
-            raise OSError(f"{source.disk} changed size while it was hashed")
-
-
-class _V1Pieces:
-    """SHA-1 of each piece of the v1 piece space, fed in chunks of any size."""
-
-    def __init__(self, piece_length: int) -> None:
-        self.piece_length = piece_length
-        self.current = hashlib.sha1()
-        self.filled = 0
-        self.pieces = bytearray()
-
-    def update(self, chunk: memoryview) -> None:
-        while chunk:
-            take = min(len(chunk), self.piece_length - self.filled)
-            self.current.update(chunk[:take])
-            self.filled += take
-            chunk = chunk[take:]
-            if self.filled == self.piece_length:
-                self.pieces += self.current.digest()
-                self.current, self.filled = hashlib.sha1(), 0
-
-    def finish(self) -> bytearray:
-        if self.filled:
-            self.pieces += self.current.digest()
-        return self.pieces
-
-
-class _V2File:
-    """One file's v2 tree, fed in chunks that are whole 16 KiB blocks (but the last)."""
-
-    def __init__(self, piece_length: int) -> None:
-        self.piece_length = piece_length
-        self.per = piece_length // merkle.BLOCK
-        self.leaves: list[bytes] = []
-        self.layer: list[bytes] = []
-
-    def update(self, chunk: memoryview) -> None:
-        for leaf in merkle.block_hashes(chunk):
-            self.leaves.append(leaf)
-            if len(self.leaves) == self.per:
-                self.layer.append(merkle.root_of(self.leaves))
-                self.leaves = []
-
-    def root(self) -> bytes | None:
-        if not self.layer:
-            return merkle.root_of(self.leaves) if self.leaves else None
-        if self.leaves:
-            self.layer.append(merkle.root_of(self.leaves, size=self.per))
-            self.leaves = []
-        return merkle.layer_root(self.layer, self.piece_length)
-
-    def finish(self, source: InputFile, hashes: Hashes) -> None:
-        """Record this file's root (and its piece layer if over one piece) in ``hashes``."""
-        hashes.roots[source.path] = root = self.root()
-        if root is not None and source.size > self.piece_length:
-            hashes.layers[root] = b"".join(self.layer)
-
-
 def info_dict(files: list[InputFile], name: str, piece_length: int, kind: Kind,
               hashes: Hashes) -> dict[bytes, bencode.Value]:
     """The info dictionary (module text for its keys)."""
@@ -317,7 +189,8 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
                                  f"{limits.MAX_PIECE_LENGTH // limits.MiB}M")
     files = layout(sources, piece_length, kind)
     _check_size(files, piece_length)
-    hashes = hash_sources(files, piece_length, kind, progress)
+    hashes = hash_files(files, piece_length, v1=kind is not Kind.V2, v2=kind is not Kind.V1,
+                        progress=progress)
     info = info_dict(files, files[0].path[0], piece_length, kind, hashes)
     top: dict[bytes, bencode.Value] = {
         b"created by": f"p2pshare {__version__}".encode(),
