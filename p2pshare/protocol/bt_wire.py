@@ -60,7 +60,7 @@ class _Block:
     def __init__(self, header: PieceHeader, wanted: bool) -> None:
         self.header, self.wanted = header, wanted
         self.target: memoryview | None = None
-        self.filled = 0 if wanted else -1  # -1: the caller has not said where yet
+        self.filled = -1  # the caller has not said where the block goes yet
 
     @property
     def remaining(self) -> int:
