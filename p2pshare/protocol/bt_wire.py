@@ -153,16 +153,18 @@ class BtConnection:
         of the block being received, or a scratch area (just the next head when a piece
         message's head is due, so that its block lands straight in the caller's buffer)."""
         block = self._block
-        if block is not None and block.target is not None and block.remaining:
-            return block.target[block.filled:]
+        if block is not None and block.filled >= 0 and block.remaining:
+            if block.target is not None:
+                return block.target[block.filled:]
+            return memoryview(self._scratch)[:min(block.remaining, _SCRATCH)]  # discarded
         want = self._head_wanted()
         return memoryview(self._scratch)[:want or _SCRATCH]
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` arrived in the area the last ``get_buffer`` gave."""
         block = self._block
-        if block is not None and block.target is not None and block.remaining:
-            block.filled += nbytes
+        if block is not None and block.filled >= 0 and block.remaining:
+            block.filled += nbytes  # into the block's buffer (or skipped)
         else:
             self._buf += memoryview(self._scratch)[:nbytes]
 
