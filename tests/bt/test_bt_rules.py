@@ -27,7 +27,6 @@ from p2pshare.protocol.bt_events import (
     HaveAll,
     HaveNone,
     Interested,
-    MetadataRequest,
     Piece,
     PieceHeader,
     Port,
