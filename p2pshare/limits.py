@@ -388,6 +388,14 @@ MAX_BT_CANCELLED = 512
 # A metadata piece (BEP 9) and the most metadata we accept: one metadata piece is 16 KiB,
 # the whole at most MAX_BENCODE_SIZE (libtorrent's default bound as well).
 BT_METADATA_PIECE = 16 * KiB
+# The choker (BEP 3's tit-for-tat, as mainline BitTorrent): who gets our upload slots is
+# decided every BT_RECHOKE_INTERVAL from the rates of the last interval; one slot is the
+# optimistic unchoke, moved every BT_OPTIMISTIC_INTERVAL; a peer that sent us no block
+# for BT_SNUB_TIME while we wanted its pieces is snubbed (only optimistic slots for it).
+BT_UPLOAD_SLOTS = 4
+BT_RECHOKE_INTERVAL = 10 * SECONDS
+BT_OPTIMISTIC_INTERVAL = 30 * SECONDS
+BT_SNUB_TIME = 60 * SECONDS
 
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download
