@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from bt_wire_targets import wire_seeds
 from swarm_targets import _ASKED, _FILE, MANIFEST, asked_for
 
 from p2pshare import limits
@@ -169,6 +170,7 @@ def write(folder: Path) -> int:
     _di(seeds)
     _swarm(seeds)
     _long(seeds)
+    seeds |= wire_seeds()
     count = 0
     for target, files in seeds.items():
         (folder / target).mkdir(parents=True, exist_ok=True)
