@@ -150,15 +150,15 @@ class BtConnection:
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Where the next bytes from the socket should go (``BufferedProtocol``): the rest
-        of the block being received, or a scratch area (just the next head when a piece
-        message's head is due, so that its block lands straight in the caller's buffer)."""
+        of the block being received, or a scratch area (whole messages read from it are
+        copied once more; a block whose head came in one read and whose rest did not is
+        read straight into the caller's buffer)."""
         block = self._block
         if block is not None and block.filled >= 0 and block.remaining:
             if block.target is not None:
                 return block.target[block.filled:]
             return memoryview(self._scratch)[:min(block.remaining, _SCRATCH)]  # discarded
-        want = self._head_wanted()
-        return memoryview(self._scratch)[:want or _SCRATCH]
+        return memoryview(self._scratch)
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` arrived in the area the last ``get_buffer`` gave."""
@@ -167,16 +167,6 @@ class BtConnection:
             block.filled += nbytes  # into the block's buffer (or skipped)
         else:
             self._buf += memoryview(self._scratch)[:nbytes]
-
-    def _head_wanted(self) -> int:
-        """Bytes still missing from a piece message's 13-byte head, or 0 (not one)."""
-        have = len(self._buf) - self._pos
-        if not self.receive_blocks or self.their_phase is Phase.HANDSHAKE:
-            return 0
-        if have < 5:
-            return 13 - have
-        is_piece = self._buf[self._pos + 4] == bt_codec.PIECE
-        return 13 - have if is_piece and have < 13 else 0
 
     def receive_block(self, target: memoryview | bytearray) -> None:
         """Deliver the block of the last ``PieceHeader`` into ``target`` (its length).

@@ -75,6 +75,23 @@ def test_send_order(phase: Phase, event: object) -> None:
             conn.send(BtKeepAlive())
 
 
+@pytest.mark.parametrize("phase", [Phase.FIRST, Phase.OPEN])
+@pytest.mark.parametrize("event", SAMPLES[1:], ids=lambda e: type(e).__name__)
+def test_receive_order(phase: Phase, event: object) -> None:
+    """The peer's side: every message in every phase past the handshake (a handshake
+    cannot come again: its bytes would read as an over-long message)."""
+    conn = opened()
+    if phase is Phase.OPEN:
+        events(conn, [msg(HaveNone())])
+    wire = (msg(event) if not isinstance(event, ExtendedHandshake)
+            else b"\x00\x00\x00\x04\x14\x00de")
+    if (phase, type(event)) in TRANSITIONS:
+        assert len(events(conn, [wire])) == 1
+    else:
+        with pytest.raises(RemoteProtocolError):
+            events(conn, [wire])
+
+
 @pytest.mark.parametrize("first", [Bitfield(b"\xff\xe0"), HaveAll(), HaveNone()],
                          ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("then", [Bitfield(b"\xff\xe0"), HaveAll(), HaveNone(), BtHave(1)],
