@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -123,22 +124,10 @@ def encode_message(event: BtEvent) -> bytes:
 
 
 def _encode(event: BtEvent) -> bytes:
-    if isinstance(event, BtKeepAlive):
-        return b"\0\0\0\0"
-    if isinstance(event, Bitfield):
-        return frame(BITFIELD, event.bits)
-    if isinstance(event, Piece):
-        return piece_header(event.index, event.begin, len(event.block)) + event.block
-    if isinstance(event, PieceHeader):
-        return piece_header(event.index, event.begin, event.length)
-    if isinstance(event, Hashes):
-        return frame(HASHES, _hash_fields(event) + event.hashes)
-    msg_id = _ID_OF.get(type(event))
-    if msg_id is None:
+    encoder = _ENCODERS.get(type(event))
+    if encoder is None:
         raise LocalProtocolError(f"{type(event).__name__} is not a fixed-layout message")
-    if isinstance(event, HashRequest | HashReject):
-        return frame(msg_id, _hash_fields(event))
-    return frame(msg_id, _LAYOUT[msg_id][1].pack(*_fields(event)))
+    return encoder(event)
 
 
 def _hash_fields(event: HashRequest | HashReject | Hashes) -> bytes:
@@ -148,8 +137,23 @@ def _hash_fields(event: HashRequest | HashReject | Hashes) -> bytes:
                       event.proof_layers)
 
 
-def _fields(event: BtEvent) -> tuple[Any, ...]:
-    return tuple(getattr(event, f.name) for f in dataclasses.fields(event))
+def _fixed(msg_id: int, fmt: struct.Struct, kind: type[Any]) -> Callable[[Any], bytes]:
+    """The encoder of a fixed-layout message: its fields packed in declaration order."""
+    names = tuple(f.name for f in dataclasses.fields(kind))
+    head = HEAD.pack(fmt.size + 1, msg_id)
+    return lambda event: head + fmt.pack(*[getattr(event, name) for name in names])
+
+
+_ENCODERS: dict[type[Any], Callable[[Any], bytes]] = {
+    **{kind: _fixed(msg_id, fmt, kind) for msg_id, (kind, fmt) in _LAYOUT.items()},
+    BtKeepAlive: lambda _: b"\0\0\0\0",
+    Bitfield: lambda e: frame(BITFIELD, e.bits),
+    Piece: lambda e: piece_header(e.index, e.begin, len(e.block)) + e.block,
+    PieceHeader: lambda e: piece_header(e.index, e.begin, e.length),
+    Hashes: lambda e: frame(HASHES, _hash_fields(e) + e.hashes),
+    HashRequest: lambda e: frame(HASH_REQUEST, _hash_fields(e)),
+    HashReject: lambda e: frame(HASH_REJECT, _hash_fields(e)),
+}
 
 
 def decode_message(msg_id: int, payload: bytes) -> BtEvent | None:
