@@ -20,19 +20,9 @@ import time
 from collections.abc import Callable
 
 from p2pshare.protocol import bt_codec, bt_extended
+from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol._bt_state import Geometry
 from p2pshare.protocol._events import _Sentinel
-from p2pshare.protocol.bt_events import (
-    BtRequest,
-    ExtendedHandshake,
-    Handshake,
-    HaveAll,
-    HaveNone,
-    Piece,
-    PieceEnd,
-    PieceHeader,
-    Unchoke,
-)
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
 
 BLOCK = 16 * 1024
@@ -44,8 +34,8 @@ def _opened(blocks: int, *, receive_blocks: bool = False) -> BtConnection:
     size = blocks * BLOCK
     conn = BtConnection(BtRole.INITIATOR, geometry=Geometry.v1(size, PIECE),
                         reqq=blocks + 1, receive_blocks=receive_blocks)
-    conn.send(Handshake(bytes(20), bytes(20)))
-    conn.receive_data(bt_codec.encode_handshake(Handshake(bytes(20), b"x" * 20)))
+    conn.send(ev.Handshake(bytes(20), bytes(20)))
+    conn.receive_data(bt_codec.encode_handshake(ev.Handshake(bytes(20), b"x" * 20)))
     conn.next_event()
     return conn
 
@@ -57,32 +47,33 @@ def _block(i: int) -> tuple[int, int, int]:
 def seed_side(blocks: int, sendfile: bool) -> Callable[[], None]:
     """Read every request, then answer each with a piece (or its head)."""
     conn = _opened(blocks)
-    conn.send(HaveAll())
-    conn.send(Unchoke())
-    wire = b"".join(bt_codec.encode_message(BtRequest(*_block(i))) for i in range(blocks))
+    conn.send(ev.HaveAll())
+    conn.send(ev.Unchoke())
+    wire = b"".join(bt_codec.encode_message(ev.BtRequest(*_block(i))) for i in range(blocks))
     data = bytes(BLOCK)
 
     def run() -> None:
         conn.receive_data(wire)
         while not isinstance(event := conn.next_event(), _Sentinel):
-            assert isinstance(event, BtRequest)
+            assert isinstance(event, ev.BtRequest)
             index, begin = event.index, event.begin
-            conn.send(PieceHeader(index, begin, BLOCK) if sendfile else Piece(index, begin, data))
+            conn.send(ev.PieceHeader(index, begin, BLOCK) if sendfile
+                      else ev.Piece(index, begin, data))
     return run
 
 
 def _asking(blocks: int, receive_blocks: bool) -> tuple[BtConnection, bytes]:
     conn = _opened(blocks, receive_blocks=receive_blocks)
-    conn.send(HaveNone())
-    their_ext = b"\0" + bt_extended.encode_ext_handshake(ExtendedHandshake(reqq=blocks + 1))
+    conn.send(ev.HaveNone())
+    their_ext = b"\0" + bt_extended.encode_ext_handshake(ev.ExtendedHandshake(reqq=blocks + 1))
     conn.receive_data(bt_codec.frame(bt_codec.EXTENDED, their_ext) + bt_codec.encode_message(
-        HaveAll()) + bt_codec.encode_message(Unchoke()))
+        ev.HaveAll()) + bt_codec.encode_message(ev.Unchoke()))
     while not isinstance(conn.next_event(), _Sentinel):
         pass
     for i in range(blocks):
-        conn.send(BtRequest(*_block(i)))
+        conn.send(ev.BtRequest(*_block(i)))
     data = bytes(BLOCK)
-    wire = b"".join(bt_codec.encode_message(Piece(*_block(i)[:2], data)) for i in range(blocks))
+    wire = b"".join(bt_codec.encode_message(ev.Piece(*_block(i)[:2], data)) for i in range(blocks))
     return conn, wire
 
 
@@ -104,9 +95,9 @@ def leech_buffers(conn: BtConnection, wire: bytes) -> None:
         conn.buffer_updated(n)
         at += n
         while not isinstance(event := conn.next_event(), _Sentinel):
-            if isinstance(event, PieceHeader):
+            if isinstance(event, ev.PieceHeader):
                 conn.receive_block(piece[event.begin:event.begin + event.length])
-            elif isinstance(event, PieceEnd):
+            elif isinstance(event, ev.PieceEnd):
                 ended += 1
 
 

@@ -12,17 +12,8 @@ import pytest
 
 from p2pshare.errors import LocalProtocolError, RemoteProtocolError
 from p2pshare.protocol import bt_codec
+from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol._events import _Sentinel
-from p2pshare.protocol.bt_events import (
-    BtHave,
-    BtRequest,
-    Cancel,
-    HaveNone,
-    Piece,
-    PieceEnd,
-    PieceHeader,
-    Unchoke,
-)
 from p2pshare.protocol.bt_wire import BtConnection
 
 from .wire import events, opened
@@ -32,16 +23,16 @@ BLOCKS = [(0, 0, 16384), (0, 16384, 16384), (10, 0, 1000)]
 
 def asking() -> BtConnection:
     conn = opened(receive_blocks=True)
-    conn.send(HaveNone())
-    events(conn, [bt_codec.encode_message(Unchoke())])
+    conn.send(ev.HaveNone())
+    events(conn, [bt_codec.encode_message(ev.Unchoke())])
     for block in BLOCKS:
-        conn.send(BtRequest(*block))
+        conn.send(ev.BtRequest(*block))
     return conn
 
 
 def wire_of(blocks: list[tuple[int, int, int]]) -> bytes:
-    return b"".join(bt_codec.encode_message(Piece(i, b, bytes([i + b % 251]) * n))
-                    for i, b, n in blocks) + bt_codec.encode_message(BtHave(3))
+    return b"".join(bt_codec.encode_message(ev.Piece(i, b, bytes([i + b % 251]) * n))
+                    for i, b, n in blocks) + bt_codec.encode_message(ev.BtHave(3))
 
 
 def read_through_buffers(conn: BtConnection, wire: bytes, step: int) -> list[object]:
@@ -50,7 +41,7 @@ def read_through_buffers(conn: BtConnection, wire: bytes, step: int) -> list[obj
     at = 0
     while True:
         event = conn.next_event()
-        if isinstance(event, PieceHeader):
+        if isinstance(event, ev.PieceHeader):
             conn.receive_block(bytearray(event.length))
             out.append(event)
         elif not isinstance(event, _Sentinel):
@@ -71,8 +62,8 @@ def test_blocks_through_get_buffer(step: int) -> None:
     got = read_through_buffers(conn, wire_of(BLOCKS), step)
     expect: list[object] = []
     for block in BLOCKS:
-        expect += [PieceHeader(*block), PieceEnd(*block)]
-    assert got == expect + [BtHave(3)]
+        expect += [ev.PieceHeader(*block), ev.PieceEnd(*block)]
+    assert got == expect + [ev.BtHave(3)]
 
 
 def test_block_bytes_go_straight_into_the_buffer() -> None:
@@ -80,14 +71,14 @@ def test_block_bytes_go_straight_into_the_buffer() -> None:
     wire = wire_of(BLOCKS[:1])
     conn.get_buffer()[:13] = wire[:13]  # the head alone came in a read
     conn.buffer_updated(13)
-    assert conn.next_event() == PieceHeader(*BLOCKS[0])
+    assert conn.next_event() == ev.PieceHeader(*BLOCKS[0])
     target = bytearray(16384)
     conn.receive_block(target)
     view = conn.get_buffer()
     assert len(view) == 16384 and view.obj is target  # type: ignore[attr-defined]
     view[:] = wire[13:13 + 16384]
     conn.buffer_updated(16384)
-    assert conn.next_event() == PieceEnd(*BLOCKS[0])
+    assert conn.next_event() == ev.PieceEnd(*BLOCKS[0])
     assert bytes(target) == wire[13:13 + 16384]
 
 
@@ -96,7 +87,7 @@ def test_blocks_through_receive_data_and_discard() -> None:
     wire = wire_of(BLOCKS)
     conn.receive_data(wire)
     first = conn.next_event()
-    assert first == PieceHeader(*BLOCKS[0])
+    assert first == ev.PieceHeader(*BLOCKS[0])
     with pytest.raises(LocalProtocolError):
         conn.next_event()  # where should the block go?
     with pytest.raises(LocalProtocolError):
@@ -105,17 +96,17 @@ def test_blocks_through_receive_data_and_discard() -> None:
     rest = []
     while not isinstance(event := conn.next_event(), _Sentinel):
         rest.append(event)
-        if isinstance(event, PieceHeader):
+        if isinstance(event, ev.PieceHeader):
             buffer = bytearray(event.length)
             conn.receive_block(buffer)
-    assert rest[-1] == BtHave(3)
-    assert PieceEnd(*BLOCKS[2]) in rest
+    assert rest[-1] == ev.BtHave(3)
+    assert ev.PieceEnd(*BLOCKS[2]) in rest
 
 
 def test_cancelled_block_is_skipped_without_an_event() -> None:
     conn = asking()
-    conn.send(Cancel(*BLOCKS[0]))
-    assert read_through_buffers(conn, wire_of(BLOCKS[:1]), 5000) == [BtHave(3)]
+    conn.send(ev.Cancel(*BLOCKS[0]))
+    assert read_through_buffers(conn, wire_of(BLOCKS[:1]), 5000) == [ev.BtHave(3)]
 
 
 def test_unrequested_block_is_refused_at_its_head() -> None:
@@ -126,9 +117,9 @@ def test_unrequested_block_is_refused_at_its_head() -> None:
 
 def test_sendfile_path() -> None:
     conn = opened()
-    conn.send(HaveNone())
-    conn.send(Unchoke())
-    events(conn, [bt_codec.encode_message(BtRequest(1, 0, 16384))])
-    head = conn.send(PieceHeader(1, 0, 16384))
-    assert head + bytes(16384) == bt_codec.encode_message(Piece(1, 0, bytes(16384)))
-    assert conn.send(PieceHeader(1, 0, 16384)) == b""  # answered once
+    conn.send(ev.HaveNone())
+    conn.send(ev.Unchoke())
+    events(conn, [bt_codec.encode_message(ev.BtRequest(1, 0, 16384))])
+    head = conn.send(ev.PieceHeader(1, 0, 16384))
+    assert head + bytes(16384) == bt_codec.encode_message(ev.Piece(1, 0, bytes(16384)))
+    assert conn.send(ev.PieceHeader(1, 0, 16384)) == b""  # answered once

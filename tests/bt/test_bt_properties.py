@@ -15,32 +15,8 @@ from hypothesis import strategies as st
 from p2pshare import limits
 from p2pshare.errors import RemoteProtocolError
 from p2pshare.protocol import bt_codec, bt_extended
+from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol._events import ConnectionClosed, _Sentinel
-from p2pshare.protocol.bt_events import (
-    AllowedFast,
-    BtHave,
-    BtKeepAlive,
-    BtRequest,
-    Cancel,
-    Choke,
-    ExtendedHandshake,
-    Hashes,
-    HashReject,
-    HashRequest,
-    HaveAll,
-    HaveNone,
-    Interested,
-    MetadataData,
-    MetadataReject,
-    MetadataRequest,
-    NotInterested,
-    Pex,
-    Piece,
-    Port,
-    RejectRequest,
-    Suggest,
-    Unchoke,
-)
 from p2pshare.protocol.bt_wire import BtConnection
 
 from .wire import GEOMETRY, events, opened
@@ -49,22 +25,22 @@ u32 = st.integers(0, 2**32 - 1)
 block = st.tuples(u32, u32, u32)
 hash_fields = st.tuples(st.binary(min_size=32, max_size=32), u32, u32, u32, u32)
 fixed = st.one_of(
-    st.sampled_from([Choke(), Unchoke(), Interested(), NotInterested(), HaveAll(),
-                     HaveNone(), BtKeepAlive()]),
-    st.builds(BtHave, u32), st.builds(Suggest, u32), st.builds(AllowedFast, u32),
-    st.builds(Port, st.integers(0, 65535)),
-    block.map(lambda b: BtRequest(*b)), block.map(lambda b: Cancel(*b)),
-    block.map(lambda b: RejectRequest(*b)),
-    st.builds(Piece, u32, u32, st.binary(max_size=100)),
-    hash_fields.map(lambda f: HashRequest(*f)), hash_fields.map(lambda f: HashReject(*f)),
-    st.builds(lambda f, n: Hashes(*f, bytes(range(32)) * n), hash_fields, st.integers(0, 3)),
+    st.sampled_from([ev.Choke(), ev.Unchoke(), ev.Interested(), ev.NotInterested(), ev.HaveAll(),
+                     ev.HaveNone(), ev.BtKeepAlive()]),
+    st.builds(ev.BtHave, u32), st.builds(ev.Suggest, u32), st.builds(ev.AllowedFast, u32),
+    st.builds(ev.Port, st.integers(0, 65535)),
+    block.map(lambda b: ev.BtRequest(*b)), block.map(lambda b: ev.Cancel(*b)),
+    block.map(lambda b: ev.RejectRequest(*b)),
+    st.builds(ev.Piece, u32, u32, st.binary(max_size=100)),
+    hash_fields.map(lambda f: ev.HashRequest(*f)), hash_fields.map(lambda f: ev.HashReject(*f)),
+    st.builds(lambda f, n: ev.Hashes(*f, bytes(range(32)) * n), hash_fields, st.integers(0, 3)),
 )
 
 
 @given(fixed)
 def test_fixed_round_trip(event: object) -> None:
     wire = bt_codec.encode_message(event)  # type: ignore[arg-type]
-    if isinstance(event, BtKeepAlive):
+    if isinstance(event, ev.BtKeepAlive):
         assert wire == bytes(4)
         return
     assert int.from_bytes(wire[:4], "big") == len(wire) - 4
@@ -73,7 +49,7 @@ def test_fixed_round_trip(event: object) -> None:
 
 addresses = st.one_of(st.binary(min_size=4, max_size=4), st.binary(min_size=16, max_size=16))
 handshakes = st.builds(
-    ExtendedHandshake,
+    ev.ExtendedHandshake,
     m=st.dictionaries(st.text(min_size=1, max_size=12), st.integers(0, 255), max_size=5),
     v=st.none() | st.text(max_size=20),
     p=st.none() | st.integers(1, 65535),
@@ -86,7 +62,7 @@ handshakes = st.builds(
 
 
 @given(handshakes)
-def test_extension_handshake_round_trip(event: ExtendedHandshake) -> None:
+def test_extension_handshake_round_trip(event: ev.ExtendedHandshake) -> None:
     assert bt_extended.decode_ext_handshake(bt_extended.encode_ext_handshake(event)) == event
 
 
@@ -95,12 +71,12 @@ def metadata_messages(draw: st.DrawFn) -> object:
     piece = draw(st.integers(0, limits.MAX_BENCODE_SIZE // limits.BT_METADATA_PIECE - 1))
     kind = draw(st.sampled_from(["request", "data", "reject"]))
     if kind != "data":
-        return MetadataRequest(piece) if kind == "request" else MetadataReject(piece)
+        return ev.MetadataRequest(piece) if kind == "request" else ev.MetadataReject(piece)
     start = piece * limits.BT_METADATA_PIECE
     total = draw(st.integers(start + 1, min(start + 2 * limits.BT_METADATA_PIECE,
                                             limits.MAX_BENCODE_SIZE)))
     size = min(limits.BT_METADATA_PIECE, total - start)
-    return MetadataData(piece, total, bytes([piece % 256]) * size)
+    return ev.MetadataData(piece, total, bytes([piece % 256]) * size)
 
 
 @given(metadata_messages())
@@ -114,25 +90,26 @@ v6 = st.tuples(st.ip_addresses(v=6).map(str), st.integers(0, 65535))
 
 
 @st.composite
-def pex_messages(draw: st.DrawFn) -> Pex:
+def pex_messages(draw: st.DrawFn) -> ev.Pex:
     added = tuple(draw(st.lists(v4, max_size=25)))
     added6 = tuple(draw(st.lists(v6, max_size=25)))
     flags = draw(st.booleans())
-    return Pex(added, bytes(len(added)) if flags else b"",
+    return ev.Pex(added, bytes(len(added)) if flags else b"",
                tuple(draw(st.lists(v4, max_size=25))), added6,
                b"\x01" * len(added6) if flags else b"", tuple(draw(st.lists(v6, max_size=25))))
 
 
 @given(pex_messages())
-def test_pex_round_trip(event: Pex) -> None:
+def test_pex_round_trip(event: ev.Pex) -> None:
     assert bt_extended.decode_pex(bt_extended.encode_pex(event)) == event
 
 
 peer_messages = st.lists(st.one_of(
-    st.sampled_from([Choke(), Unchoke(), Interested(), NotInterested(), BtKeepAlive()]),
-    st.builds(BtHave, st.integers(0, 10)), st.builds(Suggest, st.integers(0, 10)),
-    st.builds(AllowedFast, st.integers(0, 10)), st.builds(Port, st.integers(0, 65535)),
-    hash_fields.map(lambda f: HashRequest(f[0], f[1], f[2], f[3] % 512 + 1, f[4] % 10)),
+    st.sampled_from([ev.Choke(), ev.Unchoke(), ev.Interested(), ev.NotInterested(),
+                     ev.BtKeepAlive()]),
+    st.builds(ev.BtHave, st.integers(0, 10)), st.builds(ev.Suggest, st.integers(0, 10)),
+    st.builds(ev.AllowedFast, st.integers(0, 10)), st.builds(ev.Port, st.integers(0, 65535)),
+    hash_fields.map(lambda f: ev.HashRequest(f[0], f[1], f[2], f[3] % 512 + 1, f[4] % 10)),
 ), max_size=20)
 
 

@@ -12,35 +12,17 @@ import pytest
 from p2pshare import limits
 from p2pshare.errors import LocalProtocolError, RemoteProtocolError
 from p2pshare.protocol import bt_codec
+from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol._bt_state import TRANSITIONS, Geometry, Phase
 from p2pshare.protocol._events import ConnectionClosed
-from p2pshare.protocol.bt_events import (
-    AllowedFast,
-    Bitfield,
-    BtHave,
-    BtKeepAlive,
-    BtRequest,
-    Cancel,
-    Choke,
-    ExtendedHandshake,
-    HashRequest,
-    HaveAll,
-    HaveNone,
-    Interested,
-    Piece,
-    PieceHeader,
-    Port,
-    RejectRequest,
-    Suggest,
-    Unchoke,
-)
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
 
 from .wire import GEOMETRY, events, handshake, opened
 
-SAMPLES = [handshake(b"x"), BtKeepAlive(), Choke(), Unchoke(), Interested(), BtHave(1),
-           Bitfield(b"\xff\xe0"), HaveAll(), HaveNone(), Suggest(1), AllowedFast(1), Port(1),
-           HashRequest(bytes(32), 0, 0, 2, 0), ExtendedHandshake()]
+SAMPLES = [handshake(b"x"), ev.BtKeepAlive(), ev.Choke(), ev.Unchoke(), ev.Interested(),
+           ev.BtHave(1), ev.Bitfield(b"\xff\xe0"), ev.HaveAll(), ev.HaveNone(), ev.Suggest(1),
+           ev.AllowedFast(1), ev.Port(1), ev.HashRequest(bytes(32), 0, 0, 2, 0),
+           ev.ExtendedHandshake()]
 REQ = b"\x00\x00\x00\x0d\x06\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x40\x00"  # (1, 0, 16384)
 BLOCK = (1, 0, 16384)
 
@@ -58,7 +40,7 @@ def in_phase(phase: Phase) -> BtConnection:
         return conn
     conn = opened()
     if phase is Phase.OPEN:
-        conn.send(HaveNone())
+        conn.send(ev.HaveNone())
     return conn
 
 
@@ -72,7 +54,7 @@ def test_send_order(phase: Phase, event: object) -> None:
         with pytest.raises(LocalProtocolError):
             conn.send(event)  # type: ignore[arg-type]
         with pytest.raises(LocalProtocolError):  # and the connection is dead on our side
-            conn.send(BtKeepAlive())
+            conn.send(ev.BtKeepAlive())
 
 
 @pytest.mark.parametrize("phase", [Phase.FIRST, Phase.OPEN])
@@ -82,8 +64,8 @@ def test_receive_order(phase: Phase, event: object) -> None:
     cannot come again: its bytes would read as an over-long message)."""
     conn = opened()
     if phase is Phase.OPEN:
-        events(conn, [msg(HaveNone())])
-    wire = (msg(event) if not isinstance(event, ExtendedHandshake)
+        events(conn, [msg(ev.HaveNone())])
+    wire = (msg(event) if not isinstance(event, ev.ExtendedHandshake)
             else b"\x00\x00\x00\x04\x14\x00de")
     if (phase, type(event)) in TRANSITIONS:
         assert len(events(conn, [wire])) == 1
@@ -92,15 +74,16 @@ def test_receive_order(phase: Phase, event: object) -> None:
             events(conn, [wire])
 
 
-@pytest.mark.parametrize("first", [Bitfield(b"\xff\xe0"), HaveAll(), HaveNone()],
+@pytest.mark.parametrize("first", [ev.Bitfield(b"\xff\xe0"), ev.HaveAll(), ev.HaveNone()],
                          ids=lambda e: type(e).__name__)
-@pytest.mark.parametrize("then", [Bitfield(b"\xff\xe0"), HaveAll(), HaveNone(), BtHave(1)],
+@pytest.mark.parametrize("then", [ev.Bitfield(b"\xff\xe0"), ev.HaveAll(), ev.HaveNone(),
+                                  ev.BtHave(1)],
                          ids=lambda e: type(e).__name__)
 def test_receive_bitfield_only_first(first: object, then: object) -> None:
     conn = opened()
-    ok = [msg(BtKeepAlive()), msg(Port(9)), msg(first)]
+    ok = [msg(ev.BtKeepAlive()), msg(ev.Port(9)), msg(first)]
     events(conn, ok)
-    if isinstance(then, BtHave):
+    if isinstance(then, ev.BtHave):
         assert events(conn, [msg(then)]) == [then]
         return
     with pytest.raises(RemoteProtocolError):
@@ -113,14 +96,14 @@ def test_nothing_before_the_peers_handshake() -> None:
     conn = BtConnection(BtRole.INITIATOR)
     conn.send(handshake(b"u"))
     with pytest.raises(LocalProtocolError):
-        conn.send(Interested())
+        conn.send(ev.Interested())
     other = BtConnection(BtRole.ACCEPTOR)
     with pytest.raises(RemoteProtocolError):
         events(other, [b"\x13BitTorrent protocoX" + bytes(48)])
 
 
-@pytest.mark.parametrize("event", [Suggest(1), HaveAll(), HaveNone(),
-                                   RejectRequest(*BLOCK), AllowedFast(1)],
+@pytest.mark.parametrize("event", [ev.Suggest(1), ev.HaveAll(), ev.HaveNone(),
+                                   ev.RejectRequest(*BLOCK), ev.AllowedFast(1)],
                          ids=lambda e: type(e).__name__)
 def test_fast_messages_need_fast(event: object) -> None:
     conn = opened(fast=False)
@@ -133,28 +116,28 @@ def test_fast_messages_need_fast(event: object) -> None:
 @pytest.mark.parametrize("bits", [b"\xff", b"\xff\xe0\x00", b"\xff\xf0", b"\x00\x01"])
 def test_bitfield_exact_length_and_spare_bits(bits: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
-        events(opened(), [msg(Bitfield(bits))])
+        events(opened(), [msg(ev.Bitfield(bits))])
     with pytest.raises(LocalProtocolError):
-        opened().send(Bitfield(bits))
+        opened().send(ev.Bitfield(bits))
 
 
 def test_bitfield_before_the_metadata_is_checked_when_it_comes() -> None:
     conn = opened(geometry=None)
-    assert events(conn, [msg(Bitfield(b"\xff\xf0"))]) == [Bitfield(b"\xff\xf0")]
+    assert events(conn, [msg(ev.Bitfield(b"\xff\xf0"))]) == [ev.Bitfield(b"\xff\xf0")]
     with pytest.raises(RemoteProtocolError):
         conn.set_geometry(GEOMETRY)  # 11 pieces: the twelfth bit is a spare one
     conn = opened(geometry=None)
-    events(conn, [msg(Bitfield(b"\xff\xe0"))])
+    events(conn, [msg(ev.Bitfield(b"\xff\xe0"))])
     conn.set_geometry(GEOMETRY)
 
 
-@pytest.mark.parametrize("event", [BtHave(11), BtRequest(11, 0, 1), BtRequest(0, 0, 0),
-                                   BtRequest(0, 0, 16385), BtRequest(10, 0, 1001),
-                                   BtRequest(0, 32767, 2)], ids=str)
+@pytest.mark.parametrize("event", [ev.BtHave(11), ev.BtRequest(11, 0, 1), ev.BtRequest(0, 0, 0),
+                                   ev.BtRequest(0, 0, 16385), ev.BtRequest(10, 0, 1001),
+                                   ev.BtRequest(0, 32767, 2)], ids=str)
 def test_out_of_range(event: object) -> None:
     conn = opened()
-    conn.send(HaveAll())
-    conn.send(Unchoke())
+    conn.send(ev.HaveAll())
+    conn.send(ev.Unchoke())
     with pytest.raises(RemoteProtocolError):
         events(conn, [msg(event)])
 
@@ -162,28 +145,28 @@ def test_out_of_range(event: object) -> None:
 def served(fast: bool = True, reqq: int = 250) -> BtConnection:
     """We have sent have-all and unchoked the peer."""
     conn = opened(fast=fast, reqq=reqq)
-    conn.send(HaveAll() if fast else Bitfield(b"\xff\xe0"))
-    conn.send(Unchoke())
+    conn.send(ev.HaveAll() if fast else ev.Bitfield(b"\xff\xe0"))
+    conn.send(ev.Unchoke())
     return conn
 
 
 def test_requests_while_choked() -> None:
     conn = opened()
-    conn.send(HaveAll())
+    conn.send(ev.HaveAll())
     assert events(conn, [REQ]) == []  # we choke it: BEP 6 says reject
-    assert conn.data_to_send() == msg(RejectRequest(*BLOCK))
-    conn.send(AllowedFast(1))
-    assert events(conn, [REQ]) == [BtRequest(*BLOCK)]
+    assert conn.data_to_send() == msg(ev.RejectRequest(*BLOCK))
+    conn.send(ev.AllowedFast(1))
+    assert events(conn, [REQ]) == [ev.BtRequest(*BLOCK)]
     slow = opened(fast=False)
-    slow.send(Bitfield(b"\xff\xe0"))
+    slow.send(ev.Bitfield(b"\xff\xe0"))
     assert events(slow, [REQ]) == [] and slow.data_to_send() == b""  # BEP 3: dropped
 
 
 def test_reqq_budget() -> None:
     conn = served(reqq=2)
-    requests = [msg(BtRequest(0, i * 16384, 16384)) for i in range(2)]
+    requests = [msg(ev.BtRequest(0, i * 16384, 16384)) for i in range(2)]
     assert len(events(conn, requests + [REQ])) == 2
-    assert conn.data_to_send() == msg(RejectRequest(*BLOCK))
+    assert conn.data_to_send() == msg(ev.RejectRequest(*BLOCK))
     slow = served(fast=False, reqq=2)
     events(slow, requests)
     with pytest.raises(RemoteProtocolError):
@@ -192,42 +175,42 @@ def test_reqq_budget() -> None:
 
 def test_repeated_request_is_answered_once() -> None:
     conn = served()
-    assert events(conn, [REQ, REQ]) == [BtRequest(*BLOCK)]
+    assert events(conn, [REQ, REQ]) == [ev.BtRequest(*BLOCK)]
 
 
 def test_cancel_with_fast_gets_a_reject_and_no_piece() -> None:
     conn = served()
     events(conn, [REQ])
-    assert events(conn, [msg(Cancel(*BLOCK))]) == [Cancel(*BLOCK)]
-    assert conn.data_to_send() == msg(RejectRequest(*BLOCK))
-    assert conn.send(Piece(1, 0, bytes(16384))) == b""
-    assert events(conn, [msg(Cancel(*BLOCK))]) == []  # crossed: nothing more
+    assert events(conn, [msg(ev.Cancel(*BLOCK))]) == [ev.Cancel(*BLOCK)]
+    assert conn.data_to_send() == msg(ev.RejectRequest(*BLOCK))
+    assert conn.send(ev.Piece(1, 0, bytes(16384))) == b""
+    assert events(conn, [msg(ev.Cancel(*BLOCK))]) == []  # crossed: nothing more
 
 
 def test_choke_rejects_pending_requests_but_allowed_fast() -> None:
     conn = served()
-    conn.send(AllowedFast(2))
-    events(conn, [REQ, msg(BtRequest(2, 0, 100))])
-    assert conn.send(Choke()) == msg(Choke()) + msg(RejectRequest(*BLOCK))
-    assert conn.send(PieceHeader(1, 0, 16384)) == b""
-    assert conn.send(PieceHeader(2, 0, 100)) == bt_codec.piece_header(2, 0, 100)
+    conn.send(ev.AllowedFast(2))
+    events(conn, [REQ, msg(ev.BtRequest(2, 0, 100))])
+    assert conn.send(ev.Choke()) == msg(ev.Choke()) + msg(ev.RejectRequest(*BLOCK))
+    assert conn.send(ev.PieceHeader(1, 0, 16384)) == b""
+    assert conn.send(ev.PieceHeader(2, 0, 100)) == bt_codec.piece_header(2, 0, 100)
     slow = served(fast=False)
     events(slow, [REQ])
-    assert slow.send(Choke()) == msg(Choke())
-    assert slow.send(Piece(1, 0, bytes(16384))) == b""
+    assert slow.send(ev.Choke()) == msg(ev.Choke())
+    assert slow.send(ev.Piece(1, 0, bytes(16384))) == b""
 
 
 def asking(fast: bool = True) -> BtConnection:
     """The peer unchoked us; we asked for BLOCK."""
     conn = opened(fast=fast)
-    conn.send(HaveNone() if fast else Bitfield(bytes(2)))
-    events(conn, [msg(Unchoke())])
-    conn.send(BtRequest(*BLOCK))
+    conn.send(ev.HaveNone() if fast else ev.Bitfield(bytes(2)))
+    events(conn, [msg(ev.Unchoke())])
+    conn.send(ev.BtRequest(*BLOCK))
     return conn
 
 
 def test_pieces_and_rejects_must_answer_a_request() -> None:
-    for event in (Piece(1, 0, bytes(16384)), RejectRequest(*BLOCK)):
+    for event in (ev.Piece(1, 0, bytes(16384)), ev.RejectRequest(*BLOCK)):
         conn = asking()
         assert events(conn, [msg(event)]) == [event]
         with pytest.raises(RemoteProtocolError):
@@ -235,35 +218,35 @@ def test_pieces_and_rejects_must_answer_a_request() -> None:
 
 
 def test_answers_to_a_cancelled_request_are_dropped() -> None:
-    for event in (Piece(1, 0, bytes(16384)), RejectRequest(*BLOCK)):
+    for event in (ev.Piece(1, 0, bytes(16384)), ev.RejectRequest(*BLOCK)):
         conn = asking()
-        assert conn.send(Cancel(*BLOCK)) == msg(Cancel(*BLOCK))
-        assert conn.send(Cancel(*BLOCK)) == b""
+        assert conn.send(ev.Cancel(*BLOCK)) == msg(ev.Cancel(*BLOCK))
+        assert conn.send(ev.Cancel(*BLOCK)) == b""
         assert events(conn, [msg(event)]) == []
 
 
 def test_their_choke_without_fast_drops_our_requests() -> None:
     conn = asking(fast=False)
-    assert events(conn, [msg(Choke()), msg(Piece(1, 0, bytes(16384)))]) == [Choke()]
+    assert events(conn, [msg(ev.Choke()), msg(ev.Piece(1, 0, bytes(16384)))]) == [ev.Choke()]
     with pytest.raises(LocalProtocolError):
-        conn.send(BtRequest(*BLOCK))  # choked
+        conn.send(ev.BtRequest(*BLOCK))  # choked
 
 
 def test_our_requests_obey_their_reqq_and_allowed_fast() -> None:
     conn = opened()
-    conn.send(HaveNone())
-    events(conn, [msg(AllowedFast(3))])
-    conn.send(BtRequest(3, 0, 1000))  # allowed while choked
+    conn.send(ev.HaveNone())
+    events(conn, [msg(ev.AllowedFast(3))])
+    conn.send(ev.BtRequest(3, 0, 1000))  # allowed while choked
     with pytest.raises(LocalProtocolError):
-        conn.send(BtRequest(4, 0, 1000))
+        conn.send(ev.BtRequest(4, 0, 1000))
     conn = opened()
-    conn.send(HaveNone())
+    conn.send(ev.HaveNone())
     ext = b"\x00d1:md11:ut_metadatai3ee4:reqqi2ee"
-    events(conn, [(len(ext) + 1).to_bytes(4, "big") + b"\x14" + ext, msg(Unchoke())])
-    conn.send(BtRequest(0, 0, 10))
-    conn.send(BtRequest(0, 10, 10))
+    events(conn, [(len(ext) + 1).to_bytes(4, "big") + b"\x14" + ext, msg(ev.Unchoke())])
+    conn.send(ev.BtRequest(0, 0, 10))
+    conn.send(ev.BtRequest(0, 10, 10))
     with pytest.raises(LocalProtocolError):
-        conn.send(BtRequest(0, 20, 10))
+        conn.send(ev.BtRequest(0, 20, 10))
 
 
 @pytest.mark.parametrize(("msg_id", "length"), [
@@ -279,7 +262,7 @@ def test_unknown_ids_and_extensions_are_skipped() -> None:
     conn = opened()
     unknown = b"\x00\x00\x00\x04\x63abc"  # id 99
     unknown_ext = b"\x00\x00\x00\x05\x14\x09xyz"  # extension id 9: not one of ours
-    assert events(conn, [unknown, unknown_ext, msg(Interested())]) == [Interested()]
+    assert events(conn, [unknown, unknown_ext, msg(ev.Interested())]) == [ev.Interested()]
 
 
 @pytest.mark.parametrize("payload", [
@@ -304,7 +287,7 @@ def test_pex_budget() -> None:
 
 def test_close() -> None:
     conn = opened()
-    assert events(conn, [msg(Interested()), b""]) == [Interested(), ConnectionClosed()]
+    assert events(conn, [msg(ev.Interested()), b""]) == [ev.Interested(), ConnectionClosed()]
     conn = opened()
     with pytest.raises(RemoteProtocolError):
         events(conn, [b"\x00\x00\x00", b""])

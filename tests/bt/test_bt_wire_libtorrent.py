@@ -19,22 +19,9 @@ from typing import Any
 
 import pytest
 
+from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol._bt_state import Geometry
 from p2pshare.protocol._events import _Sentinel
-from p2pshare.protocol.bt_events import (
-    Bitfield,
-    BtEvent,
-    BtRequest,
-    ExtendedHandshake,
-    Handshake,
-    HaveAll,
-    Interested,
-    MetadataData,
-    MetadataRequest,
-    PieceEnd,
-    PieceHeader,
-    Unchoke,
-)
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
 
 from ..helpers import DEADLINE, wait_for
@@ -84,7 +71,7 @@ class Driver:
         self.conn = BtConnection(BtRole.INITIATOR, geometry=Geometry.v1(SIZE, PIECE),
                                  receive_blocks=True)
 
-    def send(self, event: BtEvent) -> None:
+    def send(self, event: ev.BtEvent) -> None:
         self.sock.sendall(self.conn.data_to_send() + self.conn.send(event))
 
     def next(self) -> object:
@@ -107,27 +94,27 @@ def test_fetch_blocks_and_metadata_from_libtorrent(
     port, info_hash, info_bytes, data = seed
     peer = Driver(port)
     try:
-        peer.send(Handshake(info_hash, b"-PS0001-" + os.urandom(12)))
-        theirs = peer.wait(Handshake)
-        assert isinstance(theirs, Handshake) and theirs.info_hash == info_hash
+        peer.send(ev.Handshake(info_hash, b"-PS0001-" + os.urandom(12)))
+        theirs = peer.wait(ev.Handshake)
+        assert isinstance(theirs, ev.Handshake) and theirs.info_hash == info_hash
         assert peer.conn.fast and peer.conn.extended
         peer.send(peer.conn.extended_handshake(v="p2pshare test"))
-        assert isinstance(peer.wait(ExtendedHandshake), ExtendedHandshake)
+        assert isinstance(peer.wait(ev.ExtendedHandshake), ev.ExtendedHandshake)
         ext = peer.conn.their_extensions
         assert ext is not None and ext.metadata_size == len(info_bytes)
-        assert isinstance(peer.wait(HaveAll, Bitfield), HaveAll | Bitfield)
-        peer.send(MetadataRequest(0))
-        meta = peer.wait(MetadataData)
-        assert isinstance(meta, MetadataData) and meta.data == info_bytes
-        peer.send(Interested())
-        peer.wait(Unchoke)
+        assert isinstance(peer.wait(ev.HaveAll, ev.Bitfield), ev.HaveAll | ev.Bitfield)
+        peer.send(ev.MetadataRequest(0))
+        meta = peer.wait(ev.MetadataData)
+        assert isinstance(meta, ev.MetadataData) and meta.data == info_bytes
+        peer.send(ev.Interested())
+        peer.wait(ev.Unchoke)
         for index, begin, length in ((0, 0, 16384), (1, 16384, 16384), (3, 0, 5000)):
-            peer.send(BtRequest(index, begin, length))
-            head = peer.wait(PieceHeader)
-            assert head == PieceHeader(index, begin, length)
+            peer.send(ev.BtRequest(index, begin, length))
+            head = peer.wait(ev.PieceHeader)
+            assert head == ev.PieceHeader(index, begin, length)
             block = bytearray(length)
             peer.conn.receive_block(block)
-            assert peer.wait(PieceEnd) == PieceEnd(index, begin, length)
+            assert peer.wait(ev.PieceEnd) == ev.PieceEnd(index, begin, length)
             start = index * PIECE + begin
             assert bytes(block) == data[start:start + length]
     finally:
