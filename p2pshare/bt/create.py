@@ -117,7 +117,7 @@ def layout(sources: list[InputFile], piece_length: int, kind: Kind) -> list[Inpu
 
 
 @dataclass
-class Hashes:
+class SourceHashes:
     """What hashing gives: v1 piece SHA-1s, and each v2 file's root and piece layer."""
 
     pieces: bytearray
@@ -126,14 +126,14 @@ class Hashes:
 
 
 def hash_sources(files: list[InputFile], piece_length: int, kind: Kind,
-                 progress: Callable[[int], None] = lambda n: None) -> Hashes:
+                 progress: Callable[[int], None] = lambda n: None) -> SourceHashes:
     """Hash ``files`` (in torrent order) for ``kind``; ``progress`` gets bytes read.
 
     Raises:
         OSError: a file could not be read, or changed size while read.
     """
     v1 = _V1Pieces(piece_length) if kind is not Kind.V2 else None
-    hashes = Hashes(bytearray(), {}, {})
+    hashes = SourceHashes(bytearray(), {}, {})
     with ThreadPoolExecutor(max_workers=1) as helper:
         for source in files:
             tree = _V2File(piece_length) if kind is not Kind.V1 and not source.pad else None
@@ -221,7 +221,7 @@ class _V2File:
 
 
 def info_dict(files: list[InputFile], name: str, piece_length: int, kind: Kind,
-              hashes: Hashes) -> dict[bytes, bencode.Value]:
+              hashes: SourceHashes) -> dict[bytes, bencode.Value]:
     """The info dictionary (module text for its keys)."""
     multi = len(files) > 1 or len(files[0].path) > 1
     info: dict[bytes, bencode.Value] = {b"name": name.encode(), b"piece length": piece_length}
@@ -248,7 +248,8 @@ def _v1_entry(source: InputFile) -> bencode.Value:
             b"path": [part.encode() for part in source.path[1:]]}
 
 
-def _file_tree(files: list[InputFile], hashes: Hashes, multi: bool) -> dict[bytes, bencode.Value]:
+def _file_tree(files: list[InputFile], hashes: SourceHashes,
+               multi: bool) -> dict[bytes, bencode.Value]:
     tree: dict[bytes, bencode.Value] = {}
     for source in files:
         if source.pad:
