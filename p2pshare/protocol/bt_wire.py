@@ -218,7 +218,8 @@ class BtConnection:
             RemoteProtocolError: the peer broke the protocol or went over a limit; the
                 connection is then dead (every later call raises too).
             LocalProtocolError: called after a ``PieceHeader`` without ``receive_block``
-                or ``discard_block``.
+                or ``discard_block``, or for a message after the peer's handshake before
+                ours was sent.
         """
         if self.their_phase is Phase.ERROR:
             raise RemoteProtocolError("the peer already broke the protocol")
@@ -242,6 +243,9 @@ class BtConnection:
             return self._received(bt_codec.decode_handshake(self._take(bt_codec.HANDSHAKE_LENGTH)))
         if have < 4:
             return self._starved(have)
+        if self.our_phase is Phase.HANDSHAKE:
+            # which extensions hold depends on both handshakes: answer the peer's first
+            raise LocalProtocolError("send our handshake before reading the peer's messages")
         length = int.from_bytes(self._buf[self._pos:self._pos + 4], "big")
         if length == 0:
             self._pos += 4

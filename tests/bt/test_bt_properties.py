@@ -19,7 +19,7 @@ from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol._events import ConnectionClosed, _Sentinel
 from p2pshare.protocol.bt_wire import BtConnection
 
-from .wire import GEOMETRY, events, opened
+from .wire import GEOMETRY, events, handshake, opened
 
 u32 = st.integers(0, 2**32 - 1)
 block = st.tuples(u32, u32, u32)
@@ -144,6 +144,7 @@ def test_random_bytes_give_events_or_remote_errors(
     conn = opened(fast=fast, receive_blocks=blocks, geometry=GEOMETRY if known else None)
     if not handshaken:
         conn = BtConnection(conn.our_side, receive_blocks=blocks)
+        conn.send(handshake(b"u", fast=fast))
         chunks = [bt_codec.PROTOCOL + bytes(48)] + chunks  # a handshake, then noise
     try:
         for chunk in [*chunks, b""]:

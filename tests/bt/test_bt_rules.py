@@ -97,6 +97,13 @@ def test_nothing_before_the_peers_handshake() -> None:
     conn.send(handshake(b"u"))
     with pytest.raises(LocalProtocolError):
         conn.send(ev.Interested())
+    acceptor = BtConnection(BtRole.ACCEPTOR)
+    acceptor.receive_data(bt_codec.encode_handshake(handshake(b"t")) + msg(ev.HaveAll()))
+    assert isinstance(acceptor.next_event(), ev.Handshake)
+    with pytest.raises(LocalProtocolError):  # have all or not depends on our handshake
+        acceptor.next_event()
+    acceptor.send(handshake(b"u"))
+    assert acceptor.next_event() == ev.HaveAll()
     other = BtConnection(BtRole.ACCEPTOR)
     with pytest.raises(RemoteProtocolError):
         events(other, [b"\x13BitTorrent protocoX" + bytes(48)])
