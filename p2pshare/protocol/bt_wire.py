@@ -3,7 +3,7 @@
 Strategy: ``BtConnection`` is h11's shape for a symmetric protocol: ``receive_data`` takes
 bytes, ``next_event`` gives one event (or ``NEED_DATA``), ``send`` turns one of our events
 into bytes and ``data_to_send`` gives the replies the codec owes on its own (BEP 6 rejects
-for requests it refuses). Reading is in ``_BtReader``'s order: the 68-byte handshake, then
+for requests it refuses). Reading goes: the 68-byte handshake, then
 ``<length><id><payload>`` messages, each length checked against its id's bound before the
 payload is waited for, so an over-long message is fatal at once; unknown ids and unknown
 extension messages are skipped. ``_bt_state`` holds the message order table, the torrent's
@@ -23,7 +23,7 @@ from enum import Enum
 
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError
-from . import bt_codec, bt_extended
+from . import bt_codec
 from ._bt_rules import Rules
 from ._bt_state import TRANSITIONS, Geometry, Phase
 from ._events import NEED_DATA, ConnectionClosed, _Sentinel
@@ -32,9 +32,6 @@ from .bt_events import (
     BtKeepAlive,
     ExtendedHandshake,
     Handshake,
-    MetadataData,
-    MetadataReject,
-    MetadataRequest,
     PieceEnd,
     PieceHeader,
 )
@@ -42,9 +39,6 @@ from .bt_events import (
 __all__ = ["NEED_DATA", "BtConnection", "BtRole", "ConnectionClosed", "Geometry"]
 
 _SCRATCH = 64 * 1024  # bytes one get_buffer offers outside a block
-_EXTENSION_NAMES = {MetadataRequest: bt_extended.UT_METADATA,
-                    MetadataData: bt_extended.UT_METADATA,
-                    MetadataReject: bt_extended.UT_METADATA}
 
 
 class BtRole(Enum):
@@ -89,7 +83,7 @@ class BtConnection:
         self._pos = 0
         self._closed = False
         self._block: _Block | None = None
-        self._scratch = bytearray(_SCRATCH)
+        self._scratch = bytearray()  # get_buffer's area, made on first use
 
     # ------------------------------------------------------------------- public state
     @property
@@ -157,7 +151,12 @@ class BtConnection:
         if block is not None and block.filled >= 0 and block.remaining:
             if block.target is not None:
                 return block.target[block.filled:]
-            return memoryview(self._scratch)[:min(block.remaining, _SCRATCH)]  # discarded
+            return self._scratch_view()[:block.remaining]  # skipped
+        return self._scratch_view()
+
+    def _scratch_view(self) -> memoryview:
+        if not self._scratch:
+            self._scratch = bytearray(_SCRATCH)
         return memoryview(self._scratch)
 
     def buffer_updated(self, nbytes: int) -> None:
