@@ -8,6 +8,7 @@ checked against the info dictionary), interested, unchoke, and blocks (the last,
 one too) received into our buffers and checked against the file. Serving a libtorrent
 downloader: its requests read, each block sent as our 13-byte head and the file's bytes
 (the sendfile form), until libtorrent has verified every piece and the file matches.
+A BEP 52 hash request to a libtorrent v2 seed gives the file's piece layer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from p2pshare.protocol import bt_events as ev
+from p2pshare.protocol import merkle
 from p2pshare.protocol._bt_state import Geometry
 from p2pshare.protocol._events import _Sentinel
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
@@ -40,12 +42,13 @@ def _settings() -> dict[str, Any]:
             "enable_incoming_utp": False, "alert_mask": 0}
 
 
-def _torrent(folder: Path) -> tuple[Any, bytes]:
-    """A v1 torrent libtorrent makes of a random file in ``folder``, and the file's bytes."""
-    data = os.urandom(SIZE)
+def _torrent(folder: Path, size: int = SIZE, v2: bool = False) -> tuple[Any, bytes]:
+    """A v1 (or v2) torrent libtorrent makes of a random file in ``folder``, and the
+    file's bytes."""
+    data = os.urandom(size)
     (folder / "f.bin").write_bytes(data)
-    maker = lt.create_torrent(lt.list_files(str(folder / "f.bin")), PIECE,
-                              flags=lt.create_torrent.v1_only)
+    kind = lt.create_torrent.v2_only if v2 else lt.create_torrent.v1_only
+    maker = lt.create_torrent(lt.list_files(str(folder / "f.bin")), PIECE, flags=kind)
     lt.set_piece_hashes(maker, str(folder))
     return lt.torrent_info(maker.generate()), data
 
@@ -166,3 +169,28 @@ def test_libtorrent_downloads_from_our_codec(tmp_path: Path) -> None:
         peer.sock.close()
         del session
     assert (tmp_path / "theirs" / "f.bin").read_bytes() == data
+
+
+def test_hash_request_to_a_libtorrent_v2_seed(tmp_path: Path) -> None:
+    """BEP 52: the piece layer of a v2 file, asked of libtorrent, is the one we compute."""
+    info, data = _torrent(tmp_path, size=8 * PIECE, v2=True)
+    session, _ = _session(info, tmp_path, seed=True)
+    leaves = merkle.block_hashes(data)
+    root = merkle.file_root(leaves, PIECE)  # libtorrent answers only for its file's root
+    assert root is not None
+    peer = Driver(session.listen_port())
+    try:
+        v2_hash = bytes(info.info_hashes().v2.to_bytes())
+        peer.send(ev.Handshake(v2_hash[:20], b"-PS0001-" + os.urandom(12),
+                               ev.reserved_bits(v2=True)))
+        peer.wait(ev.Handshake)
+        peer.send(peer.conn.extended_handshake())
+        peer.send(ev.HaveNone())
+        height = merkle.piece_height(PIECE)
+        peer.send(ev.HashRequest(root, height, 0, 8, 0))
+        answer = peer.wait(ev.Hashes, ev.HashReject)
+    finally:
+        peer.sock.close()
+        del session
+    layer = merkle.piece_layer(leaves, PIECE)
+    assert answer == ev.Hashes(root, height, 0, 8, 0, b"".join(layer))
