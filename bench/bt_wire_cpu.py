@@ -5,8 +5,9 @@ Strategy: the codec alone, so that a change to it can be measured apart from asy
 the kernel. A seed's side encodes a piece message per 16 KiB block (``send(Piece)``, and
 the sendfile form ``send(PieceHeader)`` whose block the kernel would send); a downloader's
 side reads them back from 64 KiB reads (``receive_data`` and ``Piece`` events) or through
-``get_buffer``/``buffer_updated`` into a preallocated buffer per block (``receive_blocks``,
-as a ``BufferedProtocol`` would; the copy into the view stands in for ``recv_into``).
+``get_buffer``/``buffer_updated`` into a preallocated piece buffer (``receive_blocks``,
+as a ``BufferedProtocol`` would; the copy into the view stands in for ``recv_into``); in
+the first case the block is then copied into the same piece buffer, as a download must.
 Each mode prints CPU seconds per GiB and blocks per second (best of ``--runs``; the seed
 side's time includes reading the requests; writing the input of a run is not counted).
 
@@ -79,10 +80,12 @@ def _asking(blocks: int, receive_blocks: bool) -> tuple[BtConnection, bytes]:
 
 def leech_events(conn: BtConnection, wire: bytes) -> None:
     view = memoryview(wire)
+    piece = memoryview(bytearray(PIECE))  # one piece buffer, written out and reused
     for at in range(0, len(wire), READ):
         conn.receive_data(view[at:at + READ])
-        while not isinstance(conn.next_event(), _Sentinel):
-            pass
+        while not isinstance(event := conn.next_event(), _Sentinel):
+            if isinstance(event, ev.Piece):  # the block goes where the piece is assembled
+                piece[event.begin:event.begin + len(event.block)] = event.block
 
 
 def leech_buffers(conn: BtConnection, wire: bytes) -> None:
