@@ -238,6 +238,9 @@ class BtConnection:
         have = len(self._buf) - self._pos
         if self.their_phase is Phase.HANDSHAKE:
             if have < bt_codec.HANDSHAKE_LENGTH:
+                seen = min(have, len(bt_codec.PROTOCOL))  # refuse another protocol at once
+                if self._buf[self._pos:self._pos + seen] != bt_codec.PROTOCOL[:seen]:
+                    raise RemoteProtocolError("not a BitTorrent handshake (protocol string)")
                 return self._starved(have)
             return self._received(bt_codec.decode_handshake(self._take(bt_codec.HANDSHAKE_LENGTH)))
         if have < 4:

@@ -104,6 +104,9 @@ def test_nothing_before_the_peers_handshake() -> None:
         acceptor.next_event()
     acceptor.send(handshake(b"u"))
     assert acceptor.next_event() == ev.HaveAll()
+    http = BtConnection(BtRole.ACCEPTOR)
+    with pytest.raises(RemoteProtocolError):  # at its first byte, not its 68th
+        events(http, [b"G"])
     other = BtConnection(BtRole.ACCEPTOR)
     with pytest.raises(RemoteProtocolError):
         events(other, [b"\x13BitTorrent protocoX" + bytes(48)])
