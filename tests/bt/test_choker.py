@@ -73,15 +73,18 @@ def test_seeding_ranks_by_what_we_sent() -> None:
     assert "p4" in choker.rechoke(TICK).unchoked
 
 
-def test_snubbed_peer_loses_its_regular_slot() -> None:
-    choker = choker_with({"fast": ("10.0.0.1", 10**6), "b": ("10.0.0.2", 10)}, slots=2)
-    choker.interest("fast", ours=True)
-    assert choker.rechoke(TICK).unchoked >= {"fast"}
-    later = 1.0 + limits.BT_SNUB_TIME
-    assert choker.snubbed("fast", later)
-    choker.received("b", 10, later)
-    out = choker.rechoke(later)
-    assert "b" in out.unchoked  # b has the one regular slot; fast only by chance
+def test_snubbed_peers_lose_their_regular_slots() -> None:
+    """s1 and s2 (we want their pieces) sent nothing for BT_SNUB_TIME: the two regular
+    slots go to n1 and n2, whose pieces we do not want, and a snubbed peer can only be
+    the optimistic one."""
+    choker = choker_with({"s1": ("10.0.0.1", 0), "s2": ("10.0.0.2", 0),
+                          "n1": ("10.0.0.3", 0), "n2": ("10.0.0.4", 0)}, slots=3)
+    choker.interest("s1", ours=True)
+    choker.interest("s2", ours=True)
+    later = limits.BT_SNUB_TIME + 1.0
+    assert choker.snubbed("s1", later) and not choker.snubbed("n1", later)
+    unchoked = choker.rechoke(later).unchoked
+    assert {"n1", "n2"} <= unchoked and len(unchoked & {"s1", "s2"}) == 1
 
 
 class ChokerMachine(RuleBasedStateMachine):
@@ -145,6 +148,8 @@ class ChokerMachine(RuleBasedStateMachine):
         assert out.choke == self.last_unchoked - out.unchoked
         self.last_unchoked = out.unchoked
         assert out.unchoked <= self.interested
+        snubbed = [p for p in out.unchoked if self.choker.snubbed(p, self.now)]
+        assert len(snubbed) <= 1  # only through the optimistic slot
         eligible = [p for p in self.interested if not self.choker.snubbed(p, self.now)]
         addresses = {self.peers[p] for p in eligible}
         if len(addresses) >= 3:  # every regular slot went to another address
