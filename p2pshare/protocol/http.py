@@ -10,6 +10,9 @@ decide framing checked as each request head arrives (``check_request``, RFC 9112
   a 400 (section 2.3);
 * the request line has exactly three words (section 3); a target longer than
   ``MAX_HTTP_TARGET`` is a 414 (section 3);
+* no white space between a header's name and its colon (section 5.1: a 400; the head
+  grammar of the other protocols tolerates it, but a proxy in front may read
+  ``Content-Length : 5`` as another header and forward no body: request smuggling);
 * HTTP/1.1 needs exactly one Host header, HTTP/1.0 at most one (section 3.2);
 * a Transfer-Encoding is a 501: we read bodies by Content-Length only, and a body we did
   not frame would be read as the next request (section 6.1, request smuggling);
@@ -41,6 +44,7 @@ from ..errors import LocalProtocolError, RemoteProtocolError, Status
 from ._connection import Connection, Role, State
 from ._events import Data, EndOfMessage, Event, Request, Response, _Sentinel
 from ._grammar import Headers, content_length, is_version
+from ._heads import HeadReader
 
 __all__ = ["HTTP_11", "HttpConnection", "HttpRequest", "Query", "check_request",
            "error_response", "interpret", "keeps_alive", "response"]
@@ -85,6 +89,7 @@ class HttpConnection(Connection):
     def __init__(self) -> None:
         # Content-Length is bounded by check_request (a 413), not by the generic 400.
         super().__init__(Role.SERVER, max_request_body=_ANY_LENGTH)
+        self._heads = HeadReader(of_responses=False, strict_names=True)
 
     def next_event(self) -> Event | _Sentinel:
         """As ``Connection.next_event``; a request head is checked by ``check_request``.

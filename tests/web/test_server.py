@@ -157,3 +157,19 @@ async def test_a_silent_connection_is_closed_after_the_idle_deadline() -> None:
         assert (await silent.rest()) == b""
         assert (await asked.rest()).endswith(b"hello")
         await async_wait_for(lambda: server.server.active == 0)
+
+
+@arun
+async def test_white_space_before_a_header_colon_is_a_400_not_a_content_length() -> None:
+    """``Content-Length : 5`` (RFC 9112 section 5.1: a server MUST answer 400): a proxy
+    in front that takes it for another header forwards no body, and reading it as a
+    Content-Length would take the next request's first bytes as this one's body."""
+    async with serving(echo_server([])) as port:
+        for request in (b"GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\n",
+                        b"GET /hello HTTP/1.1\r\nHost\t: x\r\n\r\n"):
+            raw = await Raw.connect(port)
+            await raw.send(request + b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = await raw.finish()
+            assert answer.startswith(b"HTTP/1.1 400 "), answer
+            assert answer.count(b"HTTP/1.1") == 1
+            await raw.close()
