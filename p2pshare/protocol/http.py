@@ -30,7 +30,8 @@ digits is a 400) into a text path and a query of raw byte values (a BitTorrent
 forms write it (RFC 3986 and the WHATWG URL standard's urlencoded parser). A bad target is
 a 400 and a close. ``response`` builds an answer's events: status line, Content-Type,
 Content-Length, ``Connection: close`` when the connection ends after it, and no body for
-HEAD (RFC 9110 section 9.3.2).
+HEAD (RFC 9110 section 9.3.2). An answer we send with ``Connection: close`` (an error,
+a handler's 500) ends the connection whatever the request asked (RFC 9112 section 9.6).
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class HttpConnection(Connection):
         head = self.request is not None and self.request.method == "HEAD"
         if head and isinstance(event, Data) and self.our_state is State.SEND_BODY:
             return b""
+        if isinstance(event, Response) and "close" in _connection_tokens(event.headers):
+            self.keep_alive = False  # we said we close: we do (RFC 9112 section 9.6)
         data = super().send(event)
         if head and isinstance(event, Response):
             self.note_body_sent(content_length(event.headers, _ANY_LENGTH) or 0)
@@ -148,11 +151,16 @@ def check_request(request: Request) -> None:
 
 def keeps_alive(request: Request) -> bool:
     """Whether the connection stays open after answering ``request`` (RFC 9112 9.3)."""
-    tokens = {token.strip().lower() for name, value in request.headers
-              if name.lower() == "connection" for token in value.split(",")}
+    tokens = _connection_tokens(request.headers)
     if "close" in tokens:
         return False
     return request.version == HTTP_11 or "keep-alive" in tokens
+
+
+def _connection_tokens(headers: Headers) -> set[str]:
+    """The options of every Connection header, lower case."""
+    return {token.strip().lower() for name, value in headers
+            if name.lower() == "connection" for token in value.split(",")}
 
 
 def interpret(request: Request) -> HttpRequest:
