@@ -141,6 +141,7 @@ def test_census_slices_are_the_least_held_piece_of_each_run(count: int, buckets:
     slices = census.slices(buckets)
     assert len(slices) == min(buckets, count)
     assert min(slices) == min(held) and max(slices) <= max(held)
+    assert census.held == sum(held)
     if buckets >= count:
         assert slices == held
 
@@ -200,3 +201,35 @@ async def test_on_a_shared_store_the_rows_come_from_it(tmp_path: Path) -> None:
         finally:
             await other.aclose()
             await one.aclose()
+
+
+class _ShownOnly(dict[object, Any]):
+    """A swarm's members that fail the test if more than ``shown`` of them are read."""
+
+    shown = 2
+
+    def values(self) -> Any:
+        for i, member in enumerate(super().values()):
+            assert i < self.shown, "the row read a member it does not show"
+            yield member
+
+
+@arun
+async def test_a_swarm_row_costs_the_members_it_shows_not_every_member() -> None:
+    """A browser polling /api/state each second must cost O(rows): a swarm of ten
+    thousand members must not be walked whole to show ``rows`` of them (the held count
+    for rates comes from the census, kept as pieces are reported)."""
+    async with dashboard(rows=_ShownOnly.shown) as site:
+        m = manifest()
+        clients = [await TrackerClient.connect(HOST, site.index_port) for _ in range(4)]
+        for port, client in enumerate(clients, 4000):
+            await client.announce(m, "h", port)
+            await client.have(m.id, 0b00011)
+        tracker = site.server.tracker
+        assert isinstance(tracker, Tracker)
+        swarm = tracker.swarms[m.id]
+        swarm.members = _ShownOnly(swarm.members)
+        (row,) = (await state(site.http_port))["swarms"]["rows"]
+        assert row["held"] == 8 and len(row["peers"]) == 2
+        for client in clients:
+            await client.aclose()
