@@ -48,7 +48,8 @@ async def dashboard(rows: int = 200) -> AsyncIterator[Site]:
     server = IndexServer(tracker=Tracker())
     clock = [0.0]
     http = HttpServer()
-    Dashboard(lambda: index_state(server, rows, 8), lambda: clock[0]).add_routes(http)
+    Dashboard(lambda: index_state(server, rows, 8), lambda: clock[0],
+              fresh_for=0.0).add_routes(http)
     _, index_port = await server.start(HOST, 0)
     _, http_port = await http.start(HOST, 0)
     try:
@@ -233,3 +234,33 @@ async def test_a_swarm_row_costs_the_members_it_shows_not_every_member() -> None
         assert row["held"] == 8 and len(row["peers"]) == 2
         for client in clients:
             await client.aclose()
+
+
+@arun
+async def test_a_flood_of_state_requests_reads_the_state_once_per_period() -> None:
+    """Many clients pipelining /api/state (each read O(rows), up to a few hundred ms with
+    big swarms) must not stall the loop the index server shares: the state is read at
+    most once per ``fresh_for`` of the dashboard's clock, whoever asks."""
+    reads, clock = [0], [0.0]
+
+    async def source() -> dict[str, Any]:
+        reads[0] += 1
+        await asyncio.sleep(0)  # a turn of the loop, as a shared store's read takes
+        return {"peers": {"total": reads[0], "rows": []}}
+
+    http = HttpServer()
+    Dashboard(source, lambda: clock[0], fresh_for=0.5).add_routes(http)
+    _, port = await http.start(HOST, 0)
+    try:
+        ask = b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n"
+        raws = [await Raw.connect(port) for _ in range(3)]
+        await asyncio.gather(*(raw.send(ask * 5) for raw in raws))
+        await asyncio.gather(*(raw.send(ask[:-2] + b"Connection: close\r\n\r\n")
+                               for raw in raws))
+        answers = await asyncio.gather(*(raw.finish() for raw in raws))
+        assert all(a.count(b"HTTP/1.1 200 ") == 6 for a in answers), answers
+        assert reads[0] == 1 and all(b'"total":1' in a for a in answers)
+        clock[0] = 0.5
+        assert (await state(port))["peers"]["total"] == 2
+    finally:
+        await http.aclose()
