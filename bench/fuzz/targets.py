@@ -21,6 +21,7 @@ from pathlib import Path
 
 import bt_targets
 import bt_wire_targets
+import bt_tracker_targets
 import ci_targets
 import di_targets
 import swarm_targets
@@ -58,6 +59,10 @@ TARGETS = {t.name: t for t in (
     Target("bt_magnet", "bt", bt_targets.bt_magnet),
     Target("bt_wire_peer", "bt", bt_wire_targets.bt_wire_peer),
     Target("bt_wire_extension", "bt", bt_wire_targets.bt_wire_extension),
+    Target("bt_udp_server", "bt", bt_tracker_targets.bt_udp_server),
+    Target("bt_udp_client", "bt", bt_tracker_targets.bt_udp_client),
+    Target("bt_http_query", "bt", bt_tracker_targets.bt_http_query),
+    Target("bt_http_answer", "bt", bt_tracker_targets.bt_http_answer),
 )}
 
 ALLOWED = (RemoteProtocolError, IntegrityError)
