@@ -146,7 +146,7 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         return fail(f"cannot listen on {listen_label(host, port)}: {exc}", Exit.NETWORK)
     except StoreUnreachable as exc:
         await server.aclose()
-        return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
+        return fail(f"cannot reach {exc}", Exit.NETWORK)
     try:
         await sites.start(host)
     except OSError as exc:

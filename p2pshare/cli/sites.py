@@ -53,9 +53,11 @@ class Sites:
         self.by_port: dict[int, HttpServer] = {}
 
     def on(self, port: int) -> HttpServer:
-        """The HTTP server of ``port`` (made on first use)."""
+        """The HTTP server of ``port`` (made on first use), named ``http`` in logs and
+        metrics, the second one ``http-2``."""
         if port not in self.by_port:
-            self.by_port[port] = HttpServer("http")
+            count = len(self.by_port)
+            self.by_port[port] = HttpServer(f"http-{count + 1}" if count else "http")
         return self.by_port[port]
 
     def metrics(self, port: int, watched: Server) -> Metrics:

@@ -35,14 +35,17 @@ async def index_state(server: IndexServer, limit: int, buckets: int) -> _State:
             records = list(islice(listing, limit))
         peers = [{"host": h, "port": p, "records": n} for h, p, n in index.peer_rows(limit)]
         totals = (index.peer_count, index.rfc_count, len(index))
-    tracker = server.tracker
-    swarms = tracker.swarm_rows(limit, buckets) if tracker is not None else []
+    tracker, swarm_total = server.tracker, 0
+    swarms: list[dict[str, object]] = []
+    if server.shared_tracker is not None:
+        swarm_total, swarms = await server.shared_tracker.swarm_rows(limit, buckets)
+    elif tracker is not None:
+        swarm_total, swarms = tracker.swarm_count(), tracker.swarm_rows(limit, buckets)
     return {
         "connections": server.active,
         "peers": {"total": totals[0], "rows": peers},
         "rfcs": {"total": totals[1], "records": totals[2], "rows": _rfcs_of(records)},
-        "swarms": {"total": tracker.swarm_count() if tracker is not None else 0,
-                   "rows": swarms},
+        "swarms": {"total": swarm_total, "rows": swarms},
     }
 
 

@@ -276,7 +276,8 @@ class Link(asyncio.Protocol):
 
     def _answered(self) -> None:
         """After each answer: a one-exchange connection closes; any other rests."""
-        self._observe()
+        if self._asked is not None:
+            self._observe()
         if self._closing:
             return
         if self.server.policy.one_exchange or self.conn.our_state is State.MUST_CLOSE:
@@ -295,6 +296,8 @@ class Link(asyncio.Protocol):
     def _fail(self, exc: Exception, reason: str) -> None:
         """Answer a failed request with its status where the protocol allows, then close."""
         status = exc.status if isinstance(exc, ProtocolError) else None
+        if self._asked is None and self.server.observer is not None:
+            self._asked = ("", time.perf_counter())  # malformed: counted as method "other"
         if status is not None and self.conn.our_state is State.IDLE:
             try:
                 self.send_now(*self.server.app.error(self, status))

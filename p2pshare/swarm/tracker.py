@@ -42,11 +42,11 @@ from .census import PieceCensus
 from .ledger import ClaimedAddress, Ledger, TrackerBudget
 from .manifest import Manifest
 from .pieces import full
+from .rows import SwarmRow, swarm_row
 
 log = logging.getLogger(__name__)
 
 TrackerAnswer = tuple[Response, bytes]
-SwarmRow = dict[str, object]  # one swarm in the dashboard's JSON
 _HEX = re.compile(r"[0-9a-f]{1,64}\Z")
 
 
@@ -84,16 +84,11 @@ class _Swarm:
         self.seeders -= member.pieces == full(self.manifest.count)
 
     def row(self, limit: int, buckets: int) -> SwarmRow:
-        """The swarm as the dashboard shows it (docs/dashboard.md#api-state)."""
-        m = self.manifest
-        members = list(self.members.values())
-        return {"id": m.id, "name": m.name, "size": m.size, "piece_size": m.piece_size,
-                "pieces": m.count, "files": len(m.files), "seeders": self.seeders,
-                "leechers": len(members) - self.seeders, "copies": round(self.entry().copies, 3),
-                "held": sum(mb.pieces.bit_count() for mb in members),
-                "availability": self.census.slices(buckets),
-                "peers": [{"host": mb.host, "port": mb.port, "have": mb.pieces.bit_count()}
-                          for mb in members[:limit]]}
+        """The swarm as the dashboard shows it (``rows.swarm_row``): O(``limit``), not
+        O(members), for a page polled each second."""
+        members = [sp.PeerEntry(m.host, m.port, m.pieces)
+                   for m in islice(self.members.values(), limit)]
+        return swarm_row(self.entry(), members, self.census, limit, buckets)
 
     def entry(self) -> sp.FileEntry:
         m = self.manifest

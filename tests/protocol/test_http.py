@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from p2pshare import limits
 from p2pshare.errors import LocalProtocolError, RemoteProtocolError, Status
-from p2pshare.protocol import Connection, Data, EndOfMessage, Request, Response, Role, State
+from p2pshare.protocol import (
+    Connection,
+    Data,
+    EndOfMessage,
+    Event,
+    Request,
+    Response,
+    Role,
+    State,
+)
 from p2pshare.protocol.http import (
     HttpConnection,
     error_response,
@@ -36,15 +45,16 @@ def head(method: str = "GET", target: str = "/", version: str = "HTTP/1.1",
 # ------------------------------------------------------------------ reading requests
 def test_get_whole_byte_by_byte_and_with_trailing_bytes() -> None:
     data = b"GET /api/state?x=1 HTTP/1.1\r\nHost: localhost:8080\r\nAccept: */*\r\n\r\n"
-    expected = [Request("GET", "/api/state?x=1", "HTTP/1.1",
-                        (("Host", "localhost:8080"), ("Accept", "*/*"))), EndOfMessage()]
+    expected: list[Event] = [Request("GET", "/api/state?x=1", "HTTP/1.1",
+                                   (("Host", "localhost:8080"), ("Accept", "*/*"))),
+                             EndOfMessage()]
     tr(HttpConnection, data, expected, trailing=b"GET / HTTP/1.1\r\n")
 
 
 def test_a_small_body_is_read_and_bare_lf_is_tolerated() -> None:
     data = b"POST /x HTTP/1.0\nContent-Length: 3\n\nabc"
-    expected = [Request("POST", "/x", "HTTP/1.0", (("Content-Length", "3"),)), Data(b"abc"),
-                EndOfMessage()]
+    expected: list[Event] = [Request("POST", "/x", "HTTP/1.0", (("Content-Length", "3"),)),
+                             Data(b"abc"), EndOfMessage()]
     tr(HttpConnection, data, expected, trailing=b"GET")
 
 
@@ -203,3 +213,33 @@ def test_random_bytes_give_events_or_remote_protocol_error(data: bytes, cuts: li
                 interpret(event)
             except RemoteProtocolError as exc:
                 assert exc.status == Status.BAD_REQUEST
+
+
+# ------------------------------------------------------------------ round trips
+TOKEN = st.text("!#$%&'*+.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-",
+                min_size=1, max_size=12)
+TARGET = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
+                 max_size=60).map(lambda t: "/" + t)
+VALUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+
+
+@given(TOKEN, TARGET, st.sampled_from(["HTTP/1.1", "HTTP/1.0"]),
+       st.lists(st.tuples(TOKEN.filter(lambda n: n.lower() not in {
+           "host", "content-length", "transfer-encoding"}), VALUE), max_size=5),
+       st.binary(max_size=40), CUTS)
+@settings(max_examples=300, deadline=None)
+def test_request_round_trip(method: str, target: str, version: str,
+                            headers: list[tuple[str, str]], body: bytes,
+                            cuts: list[int]) -> None:
+    """Any request our client side writes is read back as it was, however it is cut."""
+    head = (("Host", "h"), *headers, ("Content-Length", str(len(body))))
+    request = Request(method, target, version, head)
+    data = Connection(Role.CLIENT).send_all(request, Data(body), EndOfMessage())
+    conn = HttpConnection()
+    events = []
+    for chunk in split(data, cuts):
+        conn.receive_data(chunk)
+        events += available(conn)
+    got = b"".join(e.data for e in events if isinstance(e, Data))
+    assert events[0] == request and events[-1] == EndOfMessage() and got == body
+    assert conn.keep_alive is keeps_alive(request)

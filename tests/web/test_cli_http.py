@@ -9,6 +9,7 @@ import re
 import socket
 import urllib.request
 
+from ..aio import free_port
 from ..cli.test_cli import SERVER_UP, process, started
 from ..helpers import read_until, wait_for
 from .test_metrics import value
@@ -60,3 +61,20 @@ def test_rs_metrics() -> None:
         samples = scraped(int(m.group(2)))
         assert ("p2pshare_di_peers_active", frozenset()) in samples
         assert value(samples, "p2pshare_connections_open", server="rs") == 0
+
+
+def test_dashboard_and_metrics_on_two_ports() -> None:
+    with process(["server", "--listen", "127.0.0.1", "--port", "0", "--http-port", "0",
+                  "--metrics-port", str(free_port())]) as proc:
+        assert proc.stdout is not None
+        out = read_until(proc.stdout, "[HTTP] /metrics")
+        ports = {m.group(1): int(m.group(2)) for m in HTTP_UP.finditer(out)}
+        assert set(ports) == {"/, /api/state", "/metrics"}
+        get(ports["/, /api/state"], "/api/state")
+        text = get(ports["/metrics"], "/metrics").decode()
+        lines = [line for line in text.splitlines() if not line.startswith("#")]
+        assert len(lines) == len({line.rsplit(" ", 1)[0] for line in lines})  # none twice
+        samples = scraped(ports["/metrics"])
+        assert value(samples, "p2pshare_requests_total", server="http", method="GET",
+                     status="200") == 1
+        assert value(samples, "p2pshare_connections_open", server="http-2") == 1

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from p2pshare.web.server import HttpServer
 
 from ..aio import HOST, Raw, arun
 from ..helpers import async_wait_for
+from ..redis_server import redis_server
 from ..swarm.test_tracker import manifest
 
 ADD = (b"ADD RFC %d P2P-CI/1.0\r\nHost: %s\r\nPort: %d\r\nTitle: %s\r\n\r\n")
@@ -46,7 +48,8 @@ async def dashboard(rows: int = 200) -> AsyncIterator[Site]:
     server = IndexServer(tracker=Tracker())
     clock = [0.0]
     http = HttpServer()
-    Dashboard(lambda: index_state(server, rows, 8), lambda: clock[0]).add_routes(http)
+    Dashboard(lambda: index_state(server, rows, 8), lambda: clock[0],
+              fresh_for=0.0).add_routes(http)
     _, index_port = await server.start(HOST, 0)
     _, http_port = await http.start(HOST, 0)
     try:
@@ -139,6 +142,7 @@ def test_census_slices_are_the_least_held_piece_of_each_run(count: int, buckets:
     slices = census.slices(buckets)
     assert len(slices) == min(buckets, count)
     assert min(slices) == min(held) and max(slices) <= max(held)
+    assert census.held == sum(held)
     if buckets >= count:
         assert slices == held
 
@@ -161,3 +165,102 @@ def test_the_page_is_self_contained() -> None:
     assert "http://" not in text and "https://" not in text and "//cdn" not in text
     assert "innerHTML" not in text and "insertAdjacentHTML" not in text
     assert 'fetch("api/state"' in text
+
+
+@arun
+async def test_on_a_shared_store_the_rows_come_from_it(tmp_path: Path) -> None:
+    """With --store the RFC, peer and swarm rows are the store's (another node's peers
+    included); the index's totals are not known (null), the swarms' are."""
+    from p2pshare.index.shared import SharedIndex
+    from p2pshare.swarm.shared import SharedTracker
+
+    with redis_server(tmp_path) as url:
+        one, other = (IndexServer(shared=SharedIndex(url, lease=5),
+                                  shared_tracker=SharedTracker(url, lease=5))
+                      for _ in range(2))
+        _, port_one = await one.start(HOST, 0)
+        _, port_other = await other.start(HOST, 0)
+        try:
+            peer = await Raw.connect(port_other)  # peers of the other node
+            await peer.expect(ADD % (9, b"far", 7, b"Far away"), b"P2P-CI/1.0 200 OK")
+            m = manifest()
+            seed = await TrackerClient.connect(HOST, port_other)
+            await seed.announce(m, "seedhost", 4000)
+            await seed.have(m.id, 0b10111)
+            got = await index_state(one, 10, 8)
+            assert got["peers"] == {"total": None,
+                                    "rows": [{"host": "far", "port": 7, "records": 1}]}
+            assert got["rfcs"] == {"total": None, "records": None, "rows": [
+                {"rfc": 9, "title": "Far away", "holders": ["far:7"]}]}
+            (row,) = got["swarms"]["rows"]  # type: ignore[index]
+            assert got["swarms"]["total"] == 1  # type: ignore[index]
+            assert (row["id"], row["pieces"], row["held"], row["availability"]) == (
+                m.id, 5, 4, [1, 1, 1, 0, 1])
+            assert row["peers"] == [{"host": HOST, "port": 4000, "have": 4}]
+            await seed.aclose()
+            await peer.close()
+        finally:
+            await other.aclose()
+            await one.aclose()
+
+
+class _ShownOnly(dict[object, Any]):
+    """A swarm's members that fail the test if more than ``shown`` of them are read."""
+
+    shown = 2
+
+    def values(self) -> Any:
+        for i, member in enumerate(super().values()):
+            assert i < self.shown, "the row read a member it does not show"
+            yield member
+
+
+@arun
+async def test_a_swarm_row_costs_the_members_it_shows_not_every_member() -> None:
+    """A browser polling /api/state each second must cost O(rows): a swarm of ten
+    thousand members must not be walked whole to show ``rows`` of them (the held count
+    for rates comes from the census, kept as pieces are reported)."""
+    async with dashboard(rows=_ShownOnly.shown) as site:
+        m = manifest()
+        clients = [await TrackerClient.connect(HOST, site.index_port) for _ in range(4)]
+        for port, client in enumerate(clients, 4000):
+            await client.announce(m, "h", port)
+            await client.have(m.id, 0b00011)
+        tracker = site.server.tracker
+        assert isinstance(tracker, Tracker)
+        swarm = tracker.swarms[m.id]
+        swarm.members = _ShownOnly(swarm.members)
+        (row,) = (await state(site.http_port))["swarms"]["rows"]
+        assert row["held"] == 8 and len(row["peers"]) == 2
+        for client in clients:
+            await client.aclose()
+
+
+@arun
+async def test_a_flood_of_state_requests_reads_the_state_once_per_period() -> None:
+    """Many clients pipelining /api/state (each read O(rows), up to a few hundred ms with
+    big swarms) must not stall the loop the index server shares: the state is read at
+    most once per ``fresh_for`` of the dashboard's clock, whoever asks."""
+    reads, clock = [0], [0.0]
+
+    async def source() -> dict[str, Any]:
+        reads[0] += 1
+        await asyncio.sleep(0)  # a turn of the loop, as a shared store's read takes
+        return {"peers": {"total": reads[0], "rows": []}}
+
+    http = HttpServer()
+    Dashboard(source, lambda: clock[0], fresh_for=0.5).add_routes(http)
+    _, port = await http.start(HOST, 0)
+    try:
+        ask = b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n"
+        raws = [await Raw.connect(port) for _ in range(3)]
+        await asyncio.gather(*(raw.send(ask * 5) for raw in raws))
+        await asyncio.gather(*(raw.send(ask[:-2] + b"Connection: close\r\n\r\n")
+                               for raw in raws))
+        answers = await asyncio.gather(*(raw.finish() for raw in raws))
+        assert all(a.count(b"HTTP/1.1 200 ") == 6 for a in answers), answers
+        assert reads[0] == 1 and all(b'"total":1' in a for a in answers)
+        clock[0] = 0.5
+        assert (await state(port))["peers"]["total"] == 2
+    finally:
+        await http.aclose()

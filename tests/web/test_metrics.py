@@ -20,6 +20,8 @@ from p2pshare.web.server import HttpServer
 from ..aio import HOST, Raw, arun
 from ..helpers import async_wait_for
 
+LIST = b"LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort: 1\r\n\r\n"
+MALFORMED = b"LOOKUP RFC 1 P2P-CI/1.0\r\nno colon here\r\n\r\n"
 FROB = b"FROB RFC 2 P2P-CI/1.0\r\nHost: h\r\n\r\n"  # a method no protocol has
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -66,15 +68,20 @@ async def test_requests_bytes_connections_and_gauges() -> None:
         await peer.expect(FROB, b"P2P-CI/1.0 400 ")
         await peer.line()
         await peer.line()
+        await peer.expect(LIST, b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 t h 1\r\n\r\n")  # a task
+        bad = await Raw.connect(index_port)
+        await bad.send(MALFORMED)
+        assert (await bad.finish()).startswith(b"P2P-CI/1.0 400")
         samples = await asyncio.to_thread(scrape, http_port)
-        for method, status in (("ADD", "200"), ("LOOKUP", "404"), ("other", "400")):
+        assert value(samples, "p2pshare_requests_total", server="index", method="other",
+                     status="400") == 2
+        for method, status in (("ADD", "200"), ("LOOKUP", "404"), ("LIST", "200")):
             assert value(samples, "p2pshare_requests_total", server="index", method=method,
                          status=status) == 1, (method, samples)
             assert value(samples, "p2pshare_request_seconds_count", server="index",
                          method=method) == 1
         assert value(samples, "p2pshare_connections_open", server="index") == 1
-        assert value(samples, "p2pshare_bytes_total", server="index",
-                     direction="in") == len(add + lookup + FROB)
+        await bad.close()
         assert value(samples, "p2pshare_bytes_total", server="index", direction="out") > 0
         assert value(samples, "p2pshare_records") == 1
         await peer.close()
@@ -83,7 +90,7 @@ async def test_requests_bytes_connections_and_gauges() -> None:
         assert value(samples, "p2pshare_connections_open", server="index") == 0
         assert value(samples, "p2pshare_records") == 0
         assert value(samples, "p2pshare_bytes_total", server="index",
-                     direction="in") == len(add + lookup + FROB)  # kept once closed
+                     direction="in") == len(add + lookup + FROB + LIST + MALFORMED)  # kept, closed
         assert value(samples, "p2pshare_requests_total", server="http", method="GET",
                      status="200") == 1  # the scrape before this one
 
