@@ -479,6 +479,10 @@ UDP_CONNECTION_ID_SLOT = 60 * SECONDS
 # never past the caller's deadline.
 UDP_RETRY_BASE = 15 * SECONDS
 UDP_MAX_RETRIES = 8
+# A UDP tracker's connection id is reused this long (BEP 15: a client may use one for a
+# minute), for this many trackers at most (the least recently connected forgotten first).
+UDP_CONNECTION_ID_REUSE = 60 * SECONDS
+UDP_CLIENT_IDS = 256
 # Datagrams a UDP client holds unread (it waits for one answer at a time; more are late
 # answers to earlier tries, or noise).
 UDP_CLIENT_QUEUE = 16
