@@ -458,7 +458,8 @@ TRACKER_MAX_PEERS = 250_000
 TRACKER_PEERS_PER_SOURCE = 1024
 # Announces (HTTP and UDP alike) one source address may make: a burst of
 # TRACKER_ANNOUNCE_BURST (a client starting with a hundred torrents announces them all
-# at once), then TRACKER_ANNOUNCE_RATE a second. Over it, a failure reason.
+# at once), then TRACKER_ANNOUNCE_RATE a second; scrapes as many again, counted apart (a
+# monitor polling scrapes must not starve its host's announces). Over it, a failure reason.
 TRACKER_ANNOUNCE_BURST = 200
 TRACKER_ANNOUNCE_RATE = 10.0
 # Source addresses whose rate is remembered; the least recently heard is forgotten first

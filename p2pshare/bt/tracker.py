@@ -15,8 +15,10 @@ is the reference, with its values (``limits``, "BitTorrent tracker"):
 * budgets: swarms in all, peers in one swarm and in all, and records per source address.
   A source at its budget announcing something new loses its own least recently seen
   record (it crowds out only itself); a full swarm or table refuses newcomers and never
-  evicts another address's peers. Announces and scrapes cost one token of the source's
-  rate (``net.sources``); without one the answer is a failure reason.
+  evicts another address's peers. An announce costs one token of the source's rate
+  (``net.sources``), a scrape one of another rate of the same size, so that a monitor
+  polling scrapes cannot starve the announces of clients on its host; without a token
+  the answer is a failure reason.
 * an answer lists up to ``numwant`` (capped) peers drawn at random, never the asker, and
   to a seed only leeches (a seed has nothing to get from another seed). Each swarm keeps
   its seeds and its leeches in two bags that draw a random sample in O(numwant).
@@ -115,6 +117,8 @@ class SwarmTable:
         self.limits = table_limits or TableLimits()
         self.rng = rng or random.Random()
         self.rates = SourceRates(self.limits.burst, self.limits.rate, limits.MAX_RATE_SOURCES)
+        self.scrape_rates = SourceRates(self.limits.burst, self.limits.rate,
+                                        limits.MAX_RATE_SOURCES)
         self.swarms: dict[bytes, _Swarm] = {}
         self.by_source: dict[str, OrderedDict[tuple[bytes, int], None]] = {}
         self.peers = 0
@@ -127,7 +131,7 @@ class SwarmTable:
             TrackerFailure: over the source's rate, or a full swarm or table.
         """
         source = plain_ip(source)
-        self._charge(source, now)
+        self._charge(self.rates, source, now)
         key = (source, request.port)
         swarm = self.swarms.get(request.info_hash)
         if swarm is not None:
@@ -224,7 +228,7 @@ class SwarmTable:
         Raises:
             TrackerFailure: over the source's rate.
         """
-        self._charge(plain_ip(source), now)
+        self._charge(self.scrape_rates, plain_ip(source), now)
         out = {}
         for info_hash in hashes:
             swarm = self.swarms.get(info_hash)
@@ -247,8 +251,8 @@ class SwarmTable:
         """Records ``source`` holds, over all swarms."""
         return len(self.by_source.get(plain_ip(source), ()))
 
-    def _charge(self, source: str, now: float) -> None:
-        if not self.rates.allow(source, now):
+    def _charge(self, rates: SourceRates, source: str, now: float) -> None:
+        if not rates.allow(source, now):
             raise TrackerFailure("too many requests from your address: slow down")
 
     def _expire(self, info_hash: bytes, swarm: _Swarm, now: float) -> None:
