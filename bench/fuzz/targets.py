@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bt_targets
-import bt_wire_targets
 import bt_tracker_targets
+import bt_wire_targets
 import ci_targets
 import di_targets
 import swarm_targets
