@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from bt_wire_targets import wire_seeds
 from swarm_targets import _ASKED, _FILE, MANIFEST, asked_for
 
 from p2pshare import limits
@@ -201,6 +202,7 @@ def write(folder: Path) -> int:
     _swarm(seeds)
     _long(seeds)
     _bt(seeds)
+    seeds |= wire_seeds()
     count = 0
     for target, files in seeds.items():
         (folder / target).mkdir(parents=True, exist_ok=True)

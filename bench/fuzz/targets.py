@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bt_targets
+import bt_tracker_targets
+import bt_wire_targets
 import ci_targets
 import di_targets
 import swarm_targets
@@ -55,6 +57,12 @@ TARGETS = {t.name: t for t in (
     Target("bt_bencode", "bt", bt_targets.bt_bencode),
     Target("bt_metainfo", "bt", bt_targets.bt_metainfo),
     Target("bt_magnet", "bt", bt_targets.bt_magnet),
+    Target("bt_wire_peer", "bt", bt_wire_targets.bt_wire_peer),
+    Target("bt_wire_extension", "bt", bt_wire_targets.bt_wire_extension),
+    Target("bt_udp_server", "bt", bt_tracker_targets.bt_udp_server),
+    Target("bt_udp_client", "bt", bt_tracker_targets.bt_udp_client),
+    Target("bt_http_query", "bt", bt_tracker_targets.bt_http_query),
+    Target("bt_http_answer", "bt", bt_tracker_targets.bt_http_answer),
 )}
 
 ALLOWED = (RemoteProtocolError, IntegrityError)

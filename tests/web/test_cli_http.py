@@ -37,7 +37,7 @@ def test_server_dashboard_and_metrics_on_one_port() -> None:
         index_port = started(proc, SERVER_UP, "listening on")
         assert proc.stdout is not None
         m = HTTP_UP.search(read_until(proc.stdout, "[HTTP]"))
-        assert m is not None and m.group(1) == "/, /api/state, /metrics"
+        assert m is not None and m.group(1) == "/, /announce, /api/state, /metrics, /scrape"
         http_port = int(m.group(2))
         assert b"<title>p2pshare dashboard</title>" in get(http_port, "/")
         with socket.create_connection(("127.0.0.1", index_port)) as peer:
