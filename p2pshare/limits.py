@@ -350,6 +350,41 @@ MAX_BENCODE_DEPTH = 100
 # piece's header): 4 MiB is libtorrent's default bound on a torrent's metadata too.
 MAX_BENCODE_SIZE = 4 * MiB
 
+# --- BitTorrent sessions: seed and fetch (docs/bittorrent.md#sessions) --------------------
+# A peer must send its handshake this long after connecting (either way), and a connection
+# to a peer must be made and greeted in as long; a greeted connection silent for
+# BT_IDLE_TIMEOUT is closed (BEP 3 peers send a keep-alive every 2 minutes).
+BT_HANDSHAKE_TIMEOUT = 10 * SECONDS
+BT_IDLE_TIMEOUT = 180 * SECONDS
+# A peer that sends none of the blocks we asked for (or keeps us choked) this long loses
+# its link, and its pieces go to others; a peer we unchoked that asks for nothing this long
+# gives its upload slot to a waiting peer.
+BT_SNUB_TIMEOUT = 20 * SECONDS
+# Block requests (16 KiB each) in flight on one link: 64 blocks, 1 MiB, keep a 100 Mbit/s
+# link with an 80 ms round trip busy; libtorrent's peers accept 250-500 (``reqq``).
+BT_PIPELINE = 64
+# Bytes of pieces one link assembles in memory at once (at least one piece, whatever its
+# size): bounds a download's memory to this times its links.
+BT_MAX_ASSEMBLY = 8 * MiB
+# Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
+# PEX message cannot grow the table past it.
+BT_MAX_KNOWN_PEERS = 2000
+# Peers we upload to at once (unchoked), and of those at most BT_UPLOADS_PER_SOURCE from one
+# address; connections a seed accepts in all and from one address.
+BT_MAX_UPLOADS = 16
+BT_UPLOADS_PER_SOURCE = 4
+BT_MAX_CONNECTIONS = 256
+BT_MAX_CONNECTIONS_PER_SOURCE = 8
+# A magnet's metadata (BEP 9) from one peer, all of it, in this long.
+BT_METADATA_TIMEOUT = 30 * SECONDS
+# Announces: the whole of one (retries included), the ``stopped`` one on the way out, the
+# peers asked for, the interval when a tracker names none, and the least we accept.
+BT_ANNOUNCE_TIMEOUT = 15 * SECONDS
+BT_STOP_TIMEOUT = 2 * SECONDS
+BT_NUMWANT = 50
+BT_DEFAULT_ANNOUNCE_INTERVAL = 1800 * SECONDS
+BT_MIN_ANNOUNCE_INTERVAL = 10 * SECONDS
+
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download
 # loop) may take this long before the run is abandoned: generous for 50 loopback downloads

@@ -250,7 +250,7 @@ class Fetch:
             piece_file.have &= ~bad
             download.picker.have &= ~bad
         # In a thread: flushing big files takes a while, and meanwhile we keep serving.
-        final = await asyncio.to_thread(self.target.publish, piece_file)
+        final = await asyncio.to_thread(self.target.publish, piece_file.handles)
         tree.record_path(self.out_dir, manifest).unlink(missing_ok=True)
         # Seeded from now on: a change to a file on disk withdraws it.
         piece_file.watch = FileWatch(self.target.final_files())

@@ -1,0 +1,365 @@
+"""The BitTorrent downloader: every missing piece, from every peer at once, each verified.
+
+Strategy: the swarm's download (``swarm.fetch``) with the peer wire for links. The same
+pure parts decide: ``swarm.picker`` (rarest first, endgame) which piece to ask of whom,
+``swarm.roster`` which peers get a link and when a dropped one is tried again. Peers come
+from ``--peer``, the trackers and PEX (BEP 11), through ``add_peers``; one task per linked
+peer says it is interested, waits to be unchoked and keeps ``limits.BT_PIPELINE`` block
+requests in flight (16 KiB each, BEP 3) over the pieces it was given. A piece is
+assembled in memory, verified (``store.verify``: SHA-1 and/or the v2 merkle root) and
+written; a bad one is never asked of that peer again and counts against it: after
+``limits.MAX_BAD_PIECES`` the peer is banned from this download. A peer that sends no
+block of what we asked for ``limits.BT_SNUB_TIMEOUT`` loses its link (its pieces go to
+others), and so does one that chokes us for as long. Blocks of pads (BEP 47, and the gap
+after a v2 file) are zeros, never asked for. Every task lives in one TaskGroup, which
+the task that verifies the last wanted piece ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import limits
+from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..host import join_hostport
+from ..net.rate import RateLimiter
+from ..protocol import bt_events as w
+from ..swarm.fetch import Progress, WriteFailed, _wait, first_error
+from ..swarm.picker import Picker
+from ..swarm.pieces import full
+from ..swarm.resume import save
+from ..swarm.roster import Roster
+from .layout import BLOCK
+from .peer import Address, PeerWire
+from .store import TorrentShape, TorrentStore
+
+log = logging.getLogger(__name__)
+
+
+class _Complete(Exception):
+    """Every wanted piece is verified: ends the download's task group."""
+
+
+class Banned(P2PError):
+    """A peer sent too many pieces that failed their hash."""
+
+
+class Snubbed(P2PError):
+    """A peer sent nothing we asked for in ``limits.BT_SNUB_TIMEOUT``."""
+
+
+@dataclass(eq=False)
+class _Assembly:
+    """One piece being received from one peer: its bytes and the blocks still missing."""
+
+    index: int
+    data: bytearray
+    missing: set[int] = field(default_factory=set)  # block offsets not yet received
+    asked: set[int] = field(default_factory=set)  # block offsets requested, not received
+
+
+class TorrentDownload:
+    """Fetches the wanted pieces of ``store`` that it does not hold.
+
+    Args:
+        store: the torrent's files (pieces already verified in ``store.have``).
+        hello, ext: our handshake and extension handshake.
+        wanted: the pieces to fetch; None: all.
+        resume_path: where the verified pieces are recorded, or None.
+        limiter: paces the reads of every link together, or None.
+    """
+
+    def __init__(self, store: TorrentStore, hello: w.Handshake, ext: w.ExtendedHandshake, *,
+                 wanted: int | None = None, resume_path: Path | None = None,
+                 limiter: RateLimiter | None = None, rng: random.Random | None = None) -> None:
+        self.store = store
+        self.layout = store.layout
+        self.hello, self.ext = hello, ext
+        self.shape = TorrentShape.of(store.torrent, store.layout)
+        self.wanted = full(self.layout.count) if wanted is None else wanted
+        self.resume_path = resume_path
+        self.limiter = limiter
+        self.picker = Picker(self.layout.count, store.have | ~self.wanted
+                             & full(self.layout.count), rng)
+        self.roster = Roster(rng)
+        self.known: set[Address] = set()  # every peer address heard of
+        self.links: dict[Address, PeerWire | None] = {}  # None while connecting
+        self.strikes: Counter[Address] = Counter()
+        self.banned: set[Address] = set()
+        self.received = 0
+        self.wasted = 0
+        self._changed = asyncio.Event()
+        self._tg: asyncio.TaskGroup | None = None
+
+    # ------------------------------------------------------------------ public
+    def progress(self) -> Progress:
+        have = self.store.have & self.wanted
+        connected = sum(1 for link in self.links.values() if link is not None)
+        sources = sum(1 for record in self.roster.records.values() if record.delivered)
+        return Progress(self.layout.bytes_in(have), self.layout.bytes_in(self.wanted),
+                        have.bit_count(), self.wanted.bit_count(), connected, sources)
+
+    def add_peers(self, addresses: Iterable[Address]) -> None:
+        """Peers to try (from ``--peer``, a tracker, PEX); banned ones are ignored."""
+        fresh = [a for a in addresses if a not in self.banned and a[1] > 0]
+        room = limits.BT_MAX_KNOWN_PEERS - len(self.known)
+        self.known.update(fresh[:max(room, 0)])
+        self._connect_more()
+
+    async def run(self) -> None:
+        """Return once every wanted piece is verified.
+
+        Raises:
+            WriteFailed: a piece could not be written.
+        """
+        try:
+            if not self.picker.complete:
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        self._tg = tg
+                        tg.create_task(self._connector())
+                        if self.resume_path is not None:
+                            tg.create_task(self._save_loop(self.resume_path))
+                except* _Complete:
+                    pass
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        finally:
+            self._tg = None
+            if self.resume_path is not None:
+                save(self.resume_path, self.shape, self.store.have)
+
+    # ------------------------------------------------------------------ peers
+    async def _connector(self) -> None:
+        while True:
+            self._connect_more()
+            await _wait(self._changed, limits.PEER_RETRY_DELAY)
+
+    def _connect_more(self) -> None:
+        if self._tg is None:
+            return
+        candidates = [a for a in self.known if a not in self.banned]
+        for address in self.roster.choose(candidates, self.links, time.monotonic()):
+            self.links[address] = None
+            self._tg.create_task(self._peer(address))
+
+    async def _save_loop(self, path: Path) -> None:
+        saved = self.store.have
+        while True:
+            await asyncio.sleep(limits.RESUME_SAVE_INTERVAL)  # periodic work, not a wait
+            if self.store.have != saved:
+                saved = self.store.have
+                await asyncio.to_thread(save, path, self.shape, saved)
+
+    async def _peer(self, address: Address) -> None:
+        wire = None
+        wait = limits.PEER_RETRY_DELAY
+        try:
+            wire = await PeerWire.connect(address, self.hello, self.ext, self.limiter,
+                                          self.layout.count)
+            self.links[address] = wire
+            await _Session(self, wire).run()
+        except Banned as exc:
+            log.warning("[BT] %s banned: %s", join_hostport(*address), exc)
+        except Snubbed as exc:
+            log.info("[BT] %s dropped: %s", join_hostport(*address), exc)
+            wait = limits.BT_SNUB_TIMEOUT
+        except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
+            log.info("[BT] %s: %s", join_hostport(*address), exc or type(exc).__name__)
+        finally:
+            if wire is not None:
+                wire.close()
+            self.links.pop(address, None)
+            self.picker.remove_peer(address)
+            self.roster.dropped(address, time.monotonic(), wait=wait)
+            self._notify()
+
+    # ------------------------------------------------------------------ pieces
+    def finished(self, wire: PeerWire, piece: _Assembly) -> None:
+        """A whole piece arrived from ``wire``: verify, then keep or count it against it.
+
+        Raises:
+            Banned: the peer sent too many bad pieces.
+            WriteFailed: the disk refused the piece.
+            _Complete: it was the last one.
+        """
+        address = wire.address
+        if not self.store.verify(piece.index, piece.data):
+            self.wasted += len(piece.data)
+            self.picker.failed(piece.index, address, corrupt=True)
+            self.strikes[address] += 1
+            log.warning("[BT] piece %d from %s failed its hash check (%d of %d allowed)",
+                        piece.index, wire.label, self.strikes[address], limits.MAX_BAD_PIECES)
+            self._notify()
+            if self.strikes[address] >= limits.MAX_BAD_PIECES:
+                self.banned.add(address)
+                raise Banned("sent pieces that failed their hash check")
+            return
+        self.roster.delivered(address, len(piece.data))
+        if not self.picker.received(piece.index, address):
+            self.wasted += len(piece.data)
+            return
+        try:
+            self.store.write(piece.index, piece.data)
+        except OSError as exc:
+            raise WriteFailed(f"cannot write {self.store.torrent.name}: "
+                              f"{exc.strerror or exc}; the verified pieces are kept: run "
+                              "the same command again to resume", exc.errno) from exc
+        self.received += len(piece.data)
+        if self.picker.complete:
+            raise _Complete
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+class _Session:
+    """The download's side of one link: interest, requests, pieces."""
+
+    def __init__(self, download: TorrentDownload, wire: PeerWire) -> None:
+        self.d = download
+        self.wire = wire
+        self.choked = True
+        self.pieces: dict[int, _Assembly] = {}
+        self.outstanding = 0  # blocks asked, not yet received
+        self.last_block = time.monotonic()
+        self.holds = 0
+
+    async def run(self) -> None:
+        self.wire.send(w.Interested())
+        while True:
+            self._fill()
+            try:
+                async with asyncio.timeout(limits.BT_SNUB_TIMEOUT / 4):
+                    event = await self.wire.next_event()
+            except TimeoutError:
+                self._judge()
+                continue
+            self._handle(event)
+
+    def _judge(self) -> None:
+        if time.monotonic() - self.last_block > limits.BT_SNUB_TIMEOUT and \
+                (self.outstanding or self.choked):
+            raise Snubbed("sent nothing we asked for" if self.outstanding else "kept us choked")
+
+    def _handle(self, event: w.BtEvent) -> None:
+        if isinstance(event, w.Piece):
+            self._block(event.index, event.begin, event.block)
+        elif isinstance(event, w.BtHave):
+            self._held(self.holds | 1 << event.index)
+        elif isinstance(event, w.Bitfield):
+            self._held(_mask(event.bits, self.d.layout.count))
+        elif isinstance(event, w.HaveAll):
+            self._held(full(self.d.layout.count))
+        elif isinstance(event, w.Unchoke):
+            self.choked = False
+            self.last_block = time.monotonic()
+        elif isinstance(event, w.Choke):
+            self.choked = True
+            self._drop_requests()
+        elif isinstance(event, w.RejectRequest):
+            self._rejected(event.index, event.begin)
+        elif isinstance(event, w.Pex):
+            self.d.add_peers(event.added + event.added6)
+
+    def _held(self, mask: int) -> None:
+        self.holds = mask & full(self.d.layout.count)
+        self.d.picker.set_peer(self.wire.address, self.holds)
+        self.d._notify()
+
+    def _fill(self) -> None:
+        if self.choked:
+            return
+        while self.outstanding < limits.BT_PIPELINE:
+            piece = self._next_piece()
+            if piece is None:
+                return
+            for begin in sorted(piece.missing - piece.asked):
+                if self.outstanding >= limits.BT_PIPELINE:
+                    break
+                length = min(BLOCK, len(piece.data) - begin)
+                self.wire.send(w.BtRequest(piece.index, begin, length))
+                piece.asked.add(begin)
+                self.outstanding += 1
+
+    def _next_piece(self) -> _Assembly | None:
+        for piece in self.pieces.values():
+            if piece.missing - piece.asked:
+                return piece
+        if len(self.pieces) * self.d.layout.piece_length >= limits.BT_MAX_ASSEMBLY:
+            return None
+        index = self.d.picker.pick(self.wire.address, restrain=False)
+        if index is None:
+            return None
+        piece = _Assembly(index, bytearray(self.d.layout.length(index)))
+        base = index * self.d.layout.piece_length
+        for begin in range(0, len(piece.data), BLOCK):
+            length = min(BLOCK, len(piece.data) - begin)
+            if any(run.file is not None for run in self.d.layout.runs(base + begin, length)):
+                piece.missing.add(begin)  # a block of pad zeros is not asked for
+        self.pieces[index] = piece
+        if not piece.missing:  # all pads
+            self._complete(piece)
+            return self._next_piece()
+        return piece
+
+    def _block(self, index: int, begin: int, data: bytes) -> None:
+        piece = self.pieces.get(index)
+        if piece is None or begin not in piece.asked:
+            self.d.wasted += len(data)
+            return  # late (cancelled, or a choke dropped it) or never asked: ignored
+        if len(data) != min(BLOCK, len(piece.data) - begin):
+            raise RemoteProtocolError(f"a block of {len(data)} bytes where we asked another")
+        piece.data[begin:begin + len(data)] = data
+        piece.asked.discard(begin)
+        piece.missing.discard(begin)
+        self.outstanding -= 1
+        self.last_block = time.monotonic()
+        if not piece.missing:
+            self._complete(piece)
+
+    def _complete(self, piece: _Assembly) -> None:
+        del self.pieces[piece.index]
+        self.d.finished(self.wire, piece)
+
+    def _rejected(self, index: int, begin: int) -> None:
+        piece = self.pieces.get(index)
+        if piece is not None and begin in piece.asked:
+            piece.asked.discard(begin)
+            self.outstanding -= 1
+            self._give_up(piece)
+
+    def _drop_requests(self) -> None:
+        """Choked: requests not answered by now will not be (BEP 3); give the pieces back."""
+        for piece in list(self.pieces.values()):
+            self.outstanding -= len(piece.asked)
+            piece.asked.clear()
+            self._give_up(piece)
+
+    def _give_up(self, piece: _Assembly) -> None:
+        del self.pieces[piece.index]
+        self.d.picker.failed(piece.index, self.wire.address)
+        self.d._notify()
+
+
+_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def _mask(bitfield: bytes, count: int) -> int:
+    """A BEP 3 bitfield (piece 0 is the high bit of the first byte) as a piece mask (piece
+    i is bit i)."""
+    return int.from_bytes(bitfield.translate(_REVERSED), "little") & full(count)
+
+
+def bitfield_of(mask: int, count: int) -> bytes:
+    """A piece mask as a BEP 3 bitfield."""
+    return mask.to_bytes(-(-count // 8), "little").translate(_REVERSED)

@@ -1,0 +1,270 @@
+"""The BitTorrent piece server: serves the verified pieces of our torrents to peers.
+
+Strategy: on the one server runtime (``net.runtime``), as the swarm's piece server: the
+runtime accepts, admits (caps in all and per source address), sweeps deadlines (the
+handshake must come within ``limits.BT_HANDSHAKE_TIMEOUT``, then a silent connection is
+closed after ``limits.BT_IDLE_TIMEOUT``; keep-alives count) and cuts off a peer that takes
+none of our bytes. Its links are ``net.streamlink.StreamLink``s: their bytes go to one
+sans-IO ``BtConnection`` each, and this module answers the events: the handshake (we
+serve only torrents we hold, by their v1 or truncated v2 info-hash), the extension
+handshake (BEP 10: ``ut_metadata`` with our metadata size, so magnet links work), our
+pieces (``HaveAll`` with the fast extension, else a bitfield), requests, metadata
+requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof).
+
+Upload slots: an interested peer is unchoked while fewer than ``max_uploads`` are, at
+most ``limits.BT_UPLOADS_PER_SOURCE`` per source address; the others wait choked, and a
+waiting peer takes the slot of an unchoked one that asked for nothing in
+``limits.BT_SNUB_TIMEOUT``. A request from a choked peer is rejected (BEP 6) or ignored, a
+request beyond a piece, for a piece we lack or of more than 16 KiB is rejected, and the
+codec bounds how many may be outstanding. While a peer does not read what we send, we stop
+reading its requests (the runtime pauses reading), so what we hold for it stays bounded.
+An optional rate limit paces every upload together (``net.rate``): requests then wait in
+the link's queue and one task per link sends them as the limit allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+
+from .. import limits
+from ..errors import RemoteProtocolError, Status
+from ..host import join_hostport
+from ..net.rate import limiter
+from ..net.runtime import Answer, Link, Policy, Server
+from ..net.streamlink import StreamLink
+from ..protocol import Event, Request
+from ..protocol import bt_events as w
+from ..protocol import swarm as sp
+from ..protocol.bt_wire import NEED_DATA, BtConnection
+from .download import bitfield_of
+from .layout import BLOCK
+from .metadata import metadata_answer
+from .store import TorrentStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Upload:
+    """One peer connection's state on our side."""
+
+    conn: BtConnection
+    store: TorrentStore | None = None
+    fast: bool = False  # the peer speaks the fast extension (BEP 6)
+    unchoked: bool = False
+    interested: bool = False
+    queue: deque[w.BtRequest] = field(default_factory=deque)
+    sending: bool = False  # a task sends the queue (rate-limited)
+    last_request: float = field(default_factory=time.monotonic)
+    since: float = field(default_factory=time.monotonic)  # waiting for a slot since
+
+
+class BtServer:
+    """Serves the torrents added to it on one TCP port.
+
+    Args:
+        peer_id: our 20-byte peer id.
+        max_uploads: peers unchoked at once.
+        rate_limit: bytes per second for every upload together, or None.
+    """
+
+    def __init__(self, peer_id: bytes, *, max_uploads: int = limits.BT_MAX_UPLOADS,
+                 rate_limit: float | None = None) -> None:
+        self.peer_id = peer_id
+        self.max_uploads = max_uploads
+        self.throttle = limiter(rate_limit)
+        self.torrents: dict[bytes, TorrentStore] = {}  # by the 20 bytes of a handshake
+        self.uploads: dict[Link, _Upload] = {}
+        self.bytes_sent = 0
+        policy = Policy("bittorrent", max_connections=limits.BT_MAX_CONNECTIONS,
+                        max_per_source=limits.BT_MAX_CONNECTIONS_PER_SOURCE,
+                        idle_timeout=limits.BT_IDLE_TIMEOUT,
+                        first_request_timeout=limits.BT_HANDSHAKE_TIMEOUT)
+        self.server = Server(self, sp.server_connection, policy, link_class=StreamLink)
+
+    def add(self, store: TorrentStore) -> None:
+        """Serve ``store``'s verified pieces (its ``have``, read at each request)."""
+        for digest in (store.torrent.v1_hash, store.torrent.v2_hash):
+            if digest is not None:
+                self.torrents[digest[:20]] = store
+
+    async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
+        address = await self.server.start(host, port)
+        log.info("[BT] listening for peers on %s", join_hostport(*address))
+        return address
+
+    async def aclose(self) -> None:
+        await self.server.aclose()
+
+    # ------------------------------------------------------------------ App
+    def connected(self, link: Link) -> None:
+        assert isinstance(link, StreamLink)
+        self.uploads[link] = _Upload(BtConnection(our_role="responder"))
+        link.receiver = partial(self._received, link)
+
+    def disconnected(self, link: Link) -> None:
+        up = self.uploads.pop(link, None)
+        if up is not None and up.unchoked:
+            self._give_slot()
+
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
+        return []  # a byte-stream link hands the App no requests
+
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return []
+
+    # ------------------------------------------------------------------ events
+    def _received(self, link: StreamLink, data: bytes) -> None:
+        up = self.uploads.get(link)
+        if up is None:
+            return
+        if data:
+            up.conn.receive_data(data)
+        while not (link.closing or link.paused):
+            event = up.conn.next_event()
+            if event is NEED_DATA:
+                return
+            assert not isinstance(event, type)
+            self._event(link, up, event)
+
+    def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:
+        if isinstance(event, w.Handshake):
+            self._greet(link, up, event)
+        elif up.store is None:
+            raise RemoteProtocolError("a message before the handshake")
+        elif isinstance(event, w.BtRequest):
+            self._requested(link, up, event)
+        elif isinstance(event, w.Interested):
+            up.interested, up.since = True, time.monotonic()
+            self._maybe_unchoke(link, up)
+        elif isinstance(event, w.NotInterested):
+            up.interested = False
+            self._choke(link, up)
+        elif isinstance(event, w.Cancel):
+            up.queue = deque(r for r in up.queue if (r.index, r.begin) !=
+                             (event.index, event.begin))
+        elif isinstance(event, w.MetadataRequest | w.HashRequest):
+            self._send(link, up, metadata_answer(up.store, event))
+
+    def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
+        store = self.torrents.get(theirs.info_hash)
+        if store is None:
+            link.close("asked for a torrent we do not serve")
+            return
+        up.store, up.fast = store, theirs.fast
+        link.greeted()
+        reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
+        self._send(link, up, w.Handshake(theirs.info_hash, self.peer_id, reserved))
+        if theirs.extended:
+            self._send(link, up, w.ExtendedHandshake(
+                m={"ut_metadata": 1}, v=f"p2pshare {_version()}", reqq=limits.BT_REQQ,
+                metadata_size=len(store.torrent.info)))
+        count = store.count
+        if theirs.fast and store.have == (1 << count) - 1:
+            self._send(link, up, w.HaveAll())
+        elif theirs.fast and not store.have:
+            self._send(link, up, w.HaveNone())
+        elif store.have:
+            self._send(link, up, w.Bitfield(bitfield_of(store.have, count)))
+
+    def _send(self, link: StreamLink, up: _Upload, *events: w.BtEvent) -> None:
+        link.write(b"".join(up.conn.send(event) for event in events))
+
+    # ------------------------------------------------------------------ slots
+    def _maybe_unchoke(self, link: StreamLink, up: _Upload) -> None:
+        if up.unchoked or not up.interested:
+            return
+        open_ = [u for u in self.uploads.values() if u.unchoked]
+        source = link.peername[0]
+        mine = sum(1 for lk, u in self.uploads.items() if u.unchoked and lk.peername[0] == source)
+        if mine >= limits.BT_UPLOADS_PER_SOURCE:
+            return
+        if len(open_) >= self.max_uploads and not self._free_idle_slot():
+            return
+        up.unchoked = True
+        self._send(link, up, w.Unchoke())
+        up.last_request = time.monotonic()
+
+    def _free_idle_slot(self) -> bool:
+        """Choke the unchoked peer that asked for nothing longest, if past the snub time."""
+        now = time.monotonic()
+        idle = [(u.last_request, lk) for lk, u in self.uploads.items()
+                if u.unchoked and now - u.last_request > limits.BT_SNUB_TIMEOUT]
+        if not idle:
+            return False
+        _, link = min(idle, key=lambda pair: pair[0])
+        assert isinstance(link, StreamLink)
+        self._choke(link, self.uploads[link], give=False)
+        return True
+
+    def _choke(self, link: StreamLink, up: _Upload, *, give: bool = True) -> None:
+        if not up.unchoked:
+            return
+        up.unchoked = False
+        up.queue.clear()
+        self._send(link, up, w.Choke())
+        if give:
+            self._give_slot()
+
+    def _give_slot(self) -> None:
+        """A slot is free: the interested peer that waited longest takes it."""
+        waiting = [(u.since, lk) for lk, u in self.uploads.items()
+                   if u.interested and not u.unchoked and not lk.closing]
+        if waiting:
+            _, link = min(waiting, key=lambda pair: pair[0])
+            assert isinstance(link, StreamLink)
+            self._maybe_unchoke(link, self.uploads[link])
+
+    # ------------------------------------------------------------------ blocks
+    def _requested(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
+        store = up.store
+        assert store is not None
+        up.last_request = time.monotonic()
+        if not up.unchoked or not self._valid(store, req):
+            if up.fast:
+                self._send(link, up, w.RejectRequest(req.index, req.begin, req.length))
+            return
+        up.queue.append(req)
+        if self.throttle is None:
+            self._serve_queue(link, up)
+        elif not up.sending:
+            up.sending = True
+            self.server.tasks.spawn(self._serve_paced(link, up))
+
+    @staticmethod
+    def _valid(store: TorrentStore, req: w.BtRequest) -> bool:
+        return (0 <= req.index < store.count and bool(store.have >> req.index & 1)
+                and 0 < req.length <= BLOCK and req.begin >= 0
+                and req.begin + req.length <= store.layout.length(req.index))
+
+    def _serve_queue(self, link: StreamLink, up: _Upload) -> None:
+        while up.queue and not link.closing:
+            self._send_block(link, up, up.queue.popleft())
+
+    def _send_block(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
+        store = up.store
+        assert store is not None
+        start = req.index * store.layout.piece_length + req.begin
+        block = store.read(start, req.length)
+        self._send(link, up, w.Piece(req.index, req.begin, block))
+        self.bytes_sent += req.length
+
+    async def _serve_paced(self, link: StreamLink, up: _Upload) -> None:
+        assert self.throttle is not None
+        try:
+            while up.queue and not link.closing:
+                req = up.queue.popleft()
+                await self.throttle.take(req.length)
+                await link.drain()
+                self._send_block(link, up, req)
+        finally:
+            up.sending = False
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
