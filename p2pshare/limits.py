@@ -385,6 +385,60 @@ BT_NUMWANT = 50
 BT_DEFAULT_ANNOUNCE_INTERVAL = 1800 * SECONDS
 BT_MIN_ANNOUNCE_INTERVAL = 10 * SECONDS
 
+# --- BitTorrent tracker (docs/bittorrent.md#tracker) ---------------------------------------
+# opentracker's timing: peers are told to announce every TRACKER_INTERVAL, spread by up to
+# TRACKER_INTERVAL_SPREAD either way so that a swarm started together does not come back
+# together, and not more often than TRACKER_MIN_INTERVAL (half of it). A peer not heard
+# from for TRACKER_PEER_TIMEOUT (one and a half intervals: one missed announce) is dropped.
+TRACKER_INTERVAL = 1800 * SECONDS
+TRACKER_INTERVAL_SPREAD = 180 * SECONDS
+TRACKER_MIN_INTERVAL = 900 * SECONDS
+TRACKER_PEER_TIMEOUT = 2700 * SECONDS
+# Peers one announce answer lists when the client does not say (numwant), and at most:
+# opentracker's 50 and 200. 200 IPv6 peers are 3,600 bytes: one UDP answer fits a
+# 1,500-byte-MTU path's reassembly easily and stays under MAX_UDP_DATAGRAM.
+TRACKER_NUMWANT_DEFAULT = 50
+TRACKER_NUMWANT_MAX = 200
+# Info-hashes one scrape may name (HTTP and UDP): BEP 15's 74 fill a 1,500-byte UDP
+# answer (74 * 12 + 8 bytes) and a 1,500-byte request.
+MAX_SCRAPE_HASHES = 74
+# Bytes of an announce's ``key`` and ``ip`` values (kept only to be logged; an address
+# is 45 characters at most, a key is 8 hex digits in every client we know).
+MAX_TRACKER_KEY = 64
+MAX_TRACKER_IP = 255
+# The table's budgets: swarms, peers in one swarm, peers in all, and peer records one
+# source address holds (over all swarms: a classroom behind one NAT address seeding a
+# few torrents each). A source at its budget announcing a new record loses its own
+# least recently seen record; a full swarm or table refuses newcomers, never evicts
+# another source's peers. At about 200 bytes a record the whole table is 200 MiB at most.
+TRACKER_MAX_SWARMS = 100_000
+TRACKER_MAX_SWARM_PEERS = 50_000
+TRACKER_MAX_PEERS = 1_000_000
+TRACKER_PEERS_PER_SOURCE = 1024
+# Announces (HTTP and UDP alike) one source address may make: a burst of
+# TRACKER_ANNOUNCE_BURST (a client starting with a hundred torrents announces them all
+# at once), then TRACKER_ANNOUNCE_RATE a second. Over it, a failure reason.
+TRACKER_ANNOUNCE_BURST = 200
+TRACKER_ANNOUNCE_RATE = 10.0
+# Source addresses whose rate is remembered; the least recently heard is forgotten first
+# (an address forgotten starts again with a full burst: bounded memory, not fairness).
+MAX_RATE_SOURCES = 65_536
+# UDP (BEP 15): a datagram longer than this is dropped unread (the longest request, a
+# scrape of MAX_SCRAPE_HASHES, is 1,496 bytes; opentracker reads 8 KiB).
+MAX_UDP_DATAGRAM = 8 * KiB
+# Datagrams one source address may send the UDP tracker (connects too, which cost a hash):
+# a burst, then a rate a second; the rest is dropped unanswered.
+UDP_DATAGRAM_BURST = 400
+UDP_DATAGRAM_RATE = 40.0
+# A connection id names its source address and a time slot of this length; ids of the
+# current and the previous slot are accepted, so an id lives one to two slots (BEP 15: a
+# client uses it for one minute, a server accepts it for two).
+UDP_CONNECTION_ID_SLOT = 60 * SECONDS
+# Client retries (BEP 15): wait 15 * 2**n seconds for the n-th answer, n up to 8, but
+# never past the caller's deadline.
+UDP_RETRY_BASE = 15 * SECONDS
+UDP_MAX_RETRIES = 8
+
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download
 # loop) may take this long before the run is abandoned: generous for 50 loopback downloads
