@@ -36,7 +36,7 @@ from ..swarm.picker import Picker
 from ..swarm.pieces import full
 from ..swarm.resume import save
 from ..swarm.roster import Roster
-from .layout import BLOCK
+from .layout import BLOCK, geometry_of
 from .peer import Address, PeerWire
 from .store import TorrentShape, TorrentStore
 
@@ -163,7 +163,7 @@ class TorrentDownload:
         wait = limits.PEER_RETRY_DELAY
         try:
             wire = await PeerWire.connect(address, self.hello, self.ext, self.limiter,
-                                          self.layout.count)
+                                          geometry_of(self.layout))
             self.links[address] = wire
             await _Session(self, wire).run()
         except Banned as exc:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from ..protocol._bt_state import Geometry
+
 BLOCK = 16 * 1024  # the unit of requests and of v2 merkle leaves (BEP 3, BEP 52)
 
 
@@ -62,6 +64,7 @@ class Layout:
     def __init__(self, files: list[tuple[tuple[str, ...], int, bool, bytes | None]],
                  piece_length: int, *, aligned: bool) -> None:
         self.piece_length = piece_length
+        self.aligned = aligned
         placed: list[Placed] = []
         offset = 0
         for i, (path, length, pad, root) in enumerate(files):
@@ -80,8 +83,26 @@ class Layout:
         return tuple(f for f in self.files if not f.pad)
 
     def length(self, index: int) -> int:
-        """Bytes of piece ``index`` (the last may be short)."""
-        return min(self.piece_length, self.size - index * self.piece_length)
+        """Bytes of piece ``index`` on the wire: the last piece may be short, and in a v2
+        space (``aligned``) so is the last piece of each file (BEP 52), whose gap up to
+        the next piece is no part of it."""
+        end = self.size
+        if self.aligned:
+            place = self.v2_place(index)
+            if place is not None:
+                end = place[0].offset + place[0].length
+        return min(self.piece_length, end - index * self.piece_length)
+
+    def short_pieces(self) -> dict[int, int]:
+        """Pieces shorter than ``piece_length``, with their lengths."""
+        ends = [f.offset + f.length for f in self.files if f.length and
+                (self.aligned or f is self.files[-1])]
+        short = {}
+        for end in ends:
+            index = (end - 1) // self.piece_length
+            if self.length(index) != self.piece_length:
+                short[index] = self.length(index)
+        return short
 
     def runs(self, start: int, length: int) -> list[Run]:
         """The runs of files (and zeros) that hold ``[start, start + length)`` of the space."""
@@ -138,7 +159,12 @@ class Layout:
     def bytes_in(self, mask: int) -> int:
         """Bytes of the pieces of ``mask``."""
         whole = mask.bit_count() * self.piece_length
-        last = self.count - 1
-        if self.count and mask >> last & 1:
-            whole -= self.piece_length - self.length(last)
+        for index, length in self.short_pieces().items():
+            if mask >> index & 1:
+                whole -= self.piece_length - length
         return whole
+
+
+def geometry_of(layout: Layout) -> Geometry:
+    """The pieces as the peer wire codec checks them."""
+    return Geometry(layout.count, layout.piece_length, layout.short_pieces())

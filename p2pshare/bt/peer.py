@@ -19,7 +19,9 @@ from ..errors import PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
-from ..protocol.bt_wire import NEED_DATA, BtConnection
+from ..protocol._bt_state import Geometry
+from ..protocol._events import ConnectionClosed
+from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 
 Address = tuple[str, int]
 
@@ -56,7 +58,7 @@ class PeerWire:
     @classmethod
     async def connect(cls, address: Address, hello: w.Handshake, ext: w.ExtendedHandshake,
                       limiter: RateLimiter | None = None,
-                      num_pieces: int | None = None) -> PeerWire:
+                      geometry: Geometry | None = None) -> PeerWire:
         """Connect, and exchange handshakes for the torrent ``hello`` names.
 
         Raises:
@@ -66,7 +68,7 @@ class PeerWire:
         """
         async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
             reader, writer = await asyncio.open_connection(*address)
-            wire = cls(address, reader, writer, BtConnection(num_pieces=num_pieces), limiter)
+            wire = cls(address, reader, writer, BtConnection(BtRole.INITIATOR, geometry=geometry), limiter)
             try:
                 wire.send(hello)
                 theirs = await wire.next_event()
@@ -84,7 +86,7 @@ class PeerWire:
         self.writer.write(b"".join(self.conn.send(event) for event in events))
 
     async def next_event(self) -> w.BtEvent:
-        """The next message from the peer.
+        """The next message from the peer (the codec's own replies are written at once).
 
         Raises:
             PeerGone: it closed the connection.
@@ -92,6 +94,11 @@ class PeerWire:
         """
         while True:
             event = self.conn.next_event()
+            owed = self.conn.data_to_send()
+            if owed:
+                self.writer.write(owed)
+            if isinstance(event, ConnectionClosed):
+                raise PeerGone(f"{self.label} closed the connection")
             if event is not NEED_DATA:
                 assert not isinstance(event, type)
                 if isinstance(event, w.ExtendedHandshake):
@@ -99,12 +106,10 @@ class PeerWire:
                 return event
             await self.writer.drain()
             data = await self.reader.read(limits.RECV_CHUNK)
-            if not data:
-                raise PeerGone(f"{self.label} closed the connection")
+            self.conn.receive_data(data)  # b"": the peer closed (ConnectionClosed next)
             self.received += len(data)
-            if self.limiter is not None:
+            if self.limiter is not None and data:
                 await self.limiter.take(len(data))
-            self.conn.receive_data(data)
 
     def close(self) -> None:
         self.writer.close()
