@@ -439,6 +439,45 @@ UDP_CONNECTION_ID_SLOT = 60 * SECONDS
 UDP_RETRY_BASE = 15 * SECONDS
 UDP_MAX_RETRIES = 8
 
+# --- BitTorrent peer wire (docs/bittorrent.md#wire-limits) ------------------------------
+# A block: the unit of a request and a piece message. BEP 3 clients all request 16 KiB and
+# close connections that ask for more (libtorrent, Transmission); so do we.
+BT_BLOCK = 16 * KiB
+# The longest ordinary message after its 4-byte length: a piece message (id, index, begin)
+# carrying one block. Every id without its own bound below is held to this.
+MAX_BT_MESSAGE = BT_BLOCK + 9
+# Pieces of one torrent: a bitfield of 2**22 pieces is 512 KiB, the only message that may
+# pass MAX_BT_MESSAGE; with a known torrent it must be exactly ceil(pieces / 8) bytes.
+MAX_BT_PIECES = 2**22
+# An extension message (BEP 10): its bencoded dictionary plus, for ut_metadata data, one
+# 16 KiB metadata piece. Handshakes of real clients are well under 1 KiB.
+MAX_BT_EXTENDED = BT_BLOCK + 1 * KiB
+# Hashes in one BEP 52 hash request (libtorrent's bound): the hashes message answering it
+# carries them and at most MAX_BT_PROOF_LAYERS uncle hashes, 32 bytes each.
+MAX_BT_HASH_COUNT = 8192
+MAX_BT_PROOF_LAYERS = 64
+MAX_BT_HASHES_MESSAGE = 49 + 32 * (MAX_BT_HASH_COUNT + MAX_BT_PROOF_LAYERS)
+# Requests a peer may have outstanding with us: the ``reqq`` we advertise in our extension
+# handshake (libtorrent's default is 500; 250 keeps a fast link busy at 16 KiB each). A
+# peer over it is sent a reject (fast extension) or disconnected.
+BT_REQQ = 250
+# Requests we assume a peer accepts when its handshake gives no ``reqq`` (BEP 10's text
+# says libtorrent's default was 250 when it was written).
+BT_DEFAULT_PEER_REQQ = 250
+# Peers in one ut_pex message (BEP 11 convention between uTorrent and Azureus): at most 50
+# added and 50 dropped, IPv4 and IPv6 together. More than that is ignored, not an error.
+MAX_PEX_PEERS = 50
+# Allowed-fast pieces (BEP 6): we grant this many, and remember at most MAX_BT_ALLOWED_FAST
+# a peer grants us (a peer cannot grow our table past it).
+BT_ALLOWED_FAST = 10
+MAX_BT_ALLOWED_FAST = 64
+# Blocks we cancelled whose piece message may still be on its way: a piece for one of
+# them is dropped quietly; a piece for a block never requested ends the connection.
+MAX_BT_CANCELLED = 512
+# A metadata piece (BEP 9) and the most metadata we accept: one metadata piece is 16 KiB,
+# the whole at most MAX_BENCODE_SIZE (libtorrent's default bound as well).
+BT_METADATA_PIECE = 16 * KiB
+
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download
 # loop) may take this long before the run is abandoned: generous for 50 loopback downloads
