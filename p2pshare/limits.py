@@ -349,6 +349,28 @@ MAX_BENCODE_DEPTH = 100
 # A bencoded message from the network (tracker answer, extension handshake, one metadata
 # piece's header): 4 MiB is libtorrent's default bound on a torrent's metadata too.
 MAX_BENCODE_SIZE = 4 * MiB
+# A .torrent file read from disk or given on the command line (its info dictionary, piece
+# layers and tracker lists together): libtorrent's default bound is 10 MB; a v2 torrent of
+# a terabyte at 4 MiB pieces carries 8 MB of piece layers, so 16 MiB leaves room for it.
+MAX_TORRENT_FILE = 16 * MiB
+# Pieces of one torrent (v1 hashes, or v2 pieces over all files): libtorrent's default
+# ``max_pieces`` (2**21), 40 MiB of SHA-1s; a reader holds a bitfield and a hash per piece.
+MAX_TORRENT_PIECES = 2**21
+# Files in one torrent, pad files included: each costs a file table entry and maybe an
+# open file; 4 MiB of info dictionary holds about 100,000 short entries anyway.
+MAX_TORRENT_FILES = 100_000
+# Largest piece length accepted or made: libtorrent refuses to create pieces over 128 MiB
+# ("some clients don't support pieces this large"). The smallest is a v2 block, 16 KiB.
+MAX_PIECE_LENGTH = 128 * MiB
+MIN_PIECE_LENGTH = 16 * KiB
+# Bytes of one file of a torrent: libtorrent's own bound (2**62), so offsets fit 64 bits.
+MAX_TORRENT_FILE_LENGTH = 2**62
+# Tracker URLs of one torrent or magnet link (all tiers), and characters of one URL.
+MAX_TORRENT_TRACKERS = 256
+MAX_TRACKER_URL = 2 * KiB
+# Characters of a magnet link; peers (x.pe) listed in one.
+MAX_MAGNET = 64 * KiB
+MAX_MAGNET_PEERS = 256
 
 # --- BitTorrent sessions: seed and fetch (docs/bittorrent.md#sessions) --------------------
 # A peer must send its handshake this long after connecting (either way), and a connection
