@@ -20,7 +20,7 @@ from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..protocol._bt_state import Geometry
-from ..protocol._events import ConnectionClosed
+from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 
 Address = tuple[str, int]
@@ -68,7 +68,8 @@ class PeerWire:
         """
         async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
             reader, writer = await asyncio.open_connection(*address)
-            wire = cls(address, reader, writer, BtConnection(BtRole.INITIATOR, geometry=geometry), limiter)
+            conn = BtConnection(BtRole.INITIATOR, geometry=geometry)
+            wire = cls(address, reader, writer, conn, limiter)
             try:
                 wire.send(hello)
                 theirs = await wire.next_event()
@@ -100,7 +101,7 @@ class PeerWire:
             if isinstance(event, ConnectionClosed):
                 raise PeerGone(f"{self.label} closed the connection")
             if event is not NEED_DATA:
-                assert not isinstance(event, type)
+                assert not isinstance(event, _Sentinel)
                 if isinstance(event, w.ExtendedHandshake):
                     self.extended = event
                 return event

@@ -40,7 +40,7 @@ from ..net.streamlink import StreamLink
 from ..protocol import Event, Request
 from ..protocol import bt_events as w
 from ..protocol import swarm as sp
-from ..protocol._events import ConnectionClosed
+from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from .download import bitfield_of
 from .layout import geometry_of
@@ -134,7 +134,7 @@ class BtServer:
                 return
             if event is NEED_DATA:
                 return
-            assert not isinstance(event, type)
+            assert not isinstance(event, _Sentinel)
             self._event(link, up, event)
 
     def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:

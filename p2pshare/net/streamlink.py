@@ -30,7 +30,7 @@ class StreamLink(Link):
 
     receiver: Receiver | None
 
-    def connection_made(self, transport: object) -> None:  # type: ignore[override]
+    def connection_made(self, transport: object) -> None:
         self.receiver = None
         super().connection_made(transport)  # type: ignore[arg-type]
 
