@@ -399,6 +399,8 @@ BT_MAX_CONNECTIONS = 256
 BT_MAX_CONNECTIONS_PER_SOURCE = 8
 # A magnet's metadata (BEP 9) from one peer, all of it, in this long.
 BT_METADATA_TIMEOUT = 30 * SECONDS
+# Rounds over the known peers asking for a magnet's metadata, PEER_RETRY_DELAY apart.
+BT_METADATA_ROUNDS = 3
 # Announces: the whole of one (retries included), the ``stopped`` one on the way out, the
 # peers asked for, the interval when a tracker names none, and the least we accept.
 BT_ANNOUNCE_TIMEOUT = 15 * SECONDS

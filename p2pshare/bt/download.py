@@ -32,12 +32,13 @@ from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..swarm.fetch import Progress, WriteFailed, _wait, first_error
+from ..swarm.link import Address
 from ..swarm.picker import Picker
 from ..swarm.pieces import full
 from ..swarm.resume import save
 from ..swarm.roster import Roster
 from .layout import BLOCK, geometry_of
-from .peer import Address, PeerWire
+from .peer import PeerWire
 from .store import TorrentShape, TorrentStore
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from ..errors import P2PError, PeerGone, RemoteProtocolError
 from ..protocol import bt_events as w
 from ..protocol import merkle
 from ..protocol.metainfo import Magnet, Torrent, parse_info
-from .peer import Address, PeerWire
+from ..swarm.link import Address
+from .peer import PeerWire
 from .store import SHA256, TorrentStore
 
 log = logging.getLogger(__name__)
@@ -70,16 +71,21 @@ def _hashes(store: TorrentStore, req: w.HashRequest) -> w.BtEvent:
 
 async def fetch_metadata(magnet: Magnet, peers: Iterable[Address], hello: w.Handshake,
                          ext: w.ExtendedHandshake) -> Torrent:
-    """The torrent ``magnet`` names, asked of ``peers`` one after another.
+    """The torrent ``magnet`` names, asked of ``peers`` one after another (every peer
+    ``limits.BT_METADATA_ROUNDS`` times at most).
 
     Raises:
         PeerGone: no peer gave metadata that matches the magnet link.
     """
-    for address in peers:
-        try:
-            return await _from_peer(address, magnet, hello, ext)
-        except (P2PError, OSError, TimeoutError) as exc:
-            log.info("[BT] no metadata from %s: %s", address, exc or type(exc).__name__)
+    peers = list(peers)
+    for attempt in range(limits.BT_METADATA_ROUNDS):
+        if attempt:
+            await asyncio.sleep(limits.PEER_RETRY_DELAY)  # a peer may still be starting
+        for address in peers:
+            try:
+                return await _from_peer(address, magnet, hello, ext)
+            except (P2PError, OSError, TimeoutError) as exc:
+                log.info("[BT] no metadata from %s: %s", address, exc or type(exc).__name__)
     raise PeerGone("no peer sent the torrent's metadata")
 
 

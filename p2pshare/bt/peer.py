@@ -22,8 +22,7 @@ from ..protocol import bt_events as w
 from ..protocol._bt_state import Geometry
 from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
-
-Address = tuple[str, int]
+from ..swarm.link import Address
 
 
 def new_peer_id() -> bytes:

@@ -26,10 +26,11 @@ from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..protocol.metainfo import Magnet, Torrent, parse_magnet, parse_torrent
 from ..swarm import resume, tree
+from ..swarm.link import Address
 from ..swarm.pieces import full
 from .download import TorrentDownload
 from .metadata import fetch_metadata
-from .peer import Address, new_peer_id
+from .peer import new_peer_id
 from .seeder import BtServer
 from .store import TorrentShape, TorrentStore, layout_of
 from .trackers import Announcer

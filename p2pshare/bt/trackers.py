@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from .. import limits
 from ..errors import P2PError
 from ..protocol.metainfo import Torrent
+from ..swarm.link import Address
 from .announce import announce
 
 log = logging.getLogger(__name__)
-Address = tuple[str, int]
 
 
 @dataclass(eq=False)

@@ -83,7 +83,7 @@ async def seed(args: argparse.Namespace, events: Events) -> int:
 
 
 # --------------------------------------------------------------------------- fetch
-async def fetch(args: argparse.Namespace, events: Events) -> int:
+async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
     """``fetch`` of a ``.torrent`` file or a magnet link."""
     if args.seed and args.no_upload:
         return _failed(events, "--seed and --no-upload exclude each other", Exit.USAGE)

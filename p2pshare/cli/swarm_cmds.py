@@ -264,7 +264,7 @@ async def fetch(args: argparse.Namespace, events: Events) -> int:
     from ..bt.session import is_torrent_argument  # BitTorrent code only when needed
     if is_torrent_argument(args.target):
         from . import bt_cmds
-        return await bt_cmds.fetch(args, events)
+        return await bt_cmds.fetch_torrent(args, events)
     if args.seed and args.no_upload:
         return _failed(events, "--seed and --no-upload exclude each other", Exit.USAGE)
     if args.out.exists() and not args.out.is_dir():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ class LtPeer:
         if seed:
             params.flags |= lt.torrent_flags.seed_mode
         self.handle = self.session.add_torrent(params)
+        if seed:  # its torrent is started (it answers peers) once it shows as seeding
+            self._wait(lambda: self.handle.status().is_seeding, 60)
 
     @property
     def port(self) -> int:
@@ -74,14 +77,18 @@ class LtPeer:
     def connect(self, port: int) -> None:
         self.handle.connect_peer(("127.0.0.1", port))
 
-    def wait_seeding(self, timeout: float = 60) -> None:
-        """Until every piece is verified and written (flushed) to the file."""
+    def _wait(self, done: Callable[[], bool], timeout: float) -> None:
         end = time.monotonic() + timeout
-        while not self.handle.status().is_seeding:
+        while not done():
             if time.monotonic() > end:
                 raise AssertionError(f"libtorrent not done: {self.handle.status().progress}")
             self.session.wait_for_alert(100)
             self.session.pop_alerts()
+
+    def wait_seeding(self, timeout: float = 60) -> None:
+        """Until every piece is verified and written (flushed) to the file."""
+        end = time.monotonic() + timeout
+        self._wait(lambda: self.handle.status().is_seeding, timeout)
         self.handle.flush_cache()
         self.handle.save_resume_data()  # answered once the files are flushed
         while time.monotonic() < end:

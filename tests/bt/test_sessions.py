@@ -14,7 +14,8 @@ from ..swarm.procs import Proc
 from .lt import K, LtPeer, hidden_left, make_torrent, same_tree, write_data
 
 LOCAL = ["--listen", "127.0.0.1"]
-SHAPES = {"file": [100 * K + 5], "folder": [40 * K + 3, 7, 0, 33 * K]}
+# Sizes in 16 KiB blocks (K); the torrents have pieces of 32 KiB.
+SHAPES = {"file": [20 * K + 5], "folder": [5 * K + 3, 7, 0, 4 * K]}
 
 
 def _seed(tmp_path: Path, kind: str, shape: str, *extra: str) -> tuple[Proc, Path, Path]:
@@ -120,8 +121,12 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
                  what="a piece recorded as verified")
         first.stop(signal.SIGKILL)
         first.popen.wait()
-        second = _fetch(tmp_path, str(torrent), port, "--no-upload")
-        assert "resuming" in second.finish()
-        assert same_tree(data, out / data.name)
+        fast = Proc(["seed", str(torrent), "--dir", str(data.parent), *LOCAL], tmp_path / "logs")
+        try:
+            second = _fetch(tmp_path, str(torrent), _port(fast), "--no-upload")
+            assert "resuming" in second.finish()
+            assert same_tree(data, out / data.name)
+        finally:
+            fast.stop()
     finally:
         seed.stop()
