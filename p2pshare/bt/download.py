@@ -163,8 +163,9 @@ class TorrentDownload:
         wire = None
         wait = limits.PEER_RETRY_DELAY
         try:
+            v2 = self.store.torrent.v2_hash
             wire = await PeerWire.connect(address, self.hello, self.ext, self.limiter,
-                                          geometry_of(self.layout))
+                                          geometry_of(self.layout), v2[:20] if v2 else None)
             self.links[address] = wire
             await _Session(self, wire).run()
         except Banned as exc:

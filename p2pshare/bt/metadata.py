@@ -91,7 +91,8 @@ async def fetch_metadata(magnet: Magnet, peers: Iterable[Address], hello: w.Hand
 
 async def _from_peer(address: Address, magnet: Magnet, hello: w.Handshake,
                      ext: w.ExtendedHandshake) -> Torrent:
-    wire = await PeerWire.connect(address, hello, ext)
+    upgrade = magnet.v2_hash[:20] if magnet.v2_hash else None
+    wire = await PeerWire.connect(address, hello, ext, upgrade=upgrade)
     try:
         async with asyncio.timeout(limits.BT_METADATA_TIMEOUT):
             while wire.extended is None:

@@ -57,8 +57,11 @@ class PeerWire:
     @classmethod
     async def connect(cls, address: Address, hello: w.Handshake, ext: w.ExtendedHandshake,
                       limiter: RateLimiter | None = None,
-                      geometry: Geometry | None = None) -> PeerWire:
-        """Connect, and exchange handshakes for the torrent ``hello`` names.
+                      geometry: Geometry | None = None, upgrade: bytes | None = None
+                      ) -> PeerWire:
+        """Connect, and exchange handshakes for the torrent ``hello`` names (the peer may
+        answer with ``upgrade`` instead, the truncated v2 info-hash of a hybrid torrent:
+        BEP 52's upgrade to v2, which names the same torrent).
 
         Raises:
             OSError, TimeoutError: the connection failed.
@@ -72,7 +75,8 @@ class PeerWire:
             try:
                 wire.send(hello)
                 theirs = await wire.next_event()
-                if not isinstance(theirs, w.Handshake) or theirs.info_hash != hello.info_hash:
+                if not isinstance(theirs, w.Handshake) or \
+                        theirs.info_hash not in (hello.info_hash, upgrade):
                     raise RemoteProtocolError("the peer answered for another torrent")
                 wire.theirs = theirs
                 if theirs.extended:

@@ -237,7 +237,8 @@ class TorrentFetch:
         download.add_peers(self.peers)
         announcer = Announcer(self.store.torrent, self.peer_id, self.port,
                               lambda: self.store_left(), on_peers=download.add_peers,
-                              downloaded=lambda: download.received)
+                              downloaded=lambda: download.received,
+                              hungry=lambda: not download.links)
         for _ in range(2):
             async with asyncio.TaskGroup() as tg:
                 announcing = tg.create_task(announcer.run())

@@ -4,7 +4,8 @@ Strategy: BEP 12's tiers, simply: each tier is tried in order, the first URL of 
 answers is kept first for the next announce, and every tier is announced to (so peers on
 each tracker find us). The client of ``bt.announce`` does the wire work; this module only
 chooses when and where: ``started`` first, then again after the interval the tracker
-asked for (at least ``limits.BT_MIN_ANNOUNCE_INTERVAL``), ``completed`` once, ``stopped``
+asked for (at least ``limits.BT_MIN_ANNOUNCE_INTERVAL``, and only that while a download
+has no peer), ``completed`` once, ``stopped``
 on the way out (best effort, short deadline). A hybrid torrent is announced under both of
 its info-hashes (the v2 one cut to 20 bytes), as libtorrent does, so peers of either kind
 meet. Peers the trackers list go to ``on_peers``. A tracker that fails is logged and
@@ -38,6 +39,7 @@ class Announcer:
     on_peers: Callable[[list[Address]], None] = lambda peers: None
     uploaded: Callable[[], int] = lambda: 0
     downloaded: Callable[[], int] = lambda: 0
+    hungry: Callable[[], bool] = lambda: False  # no peer yet: ask again soon
     tiers: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,8 @@ class Announcer:
         try:
             while True:
                 interval = await self.round(event)
+                if self.hungry():
+                    interval = min(interval, limits.BT_MIN_ANNOUNCE_INTERVAL)
                 event = ""
                 if not completed and self.left() == 0:
                     completed, event = True, "completed"
@@ -91,5 +95,6 @@ class Announcer:
                 log.info("[BT] tracker %s: %s", url, exc or type(exc).__name__)
                 continue
             interval = float(result.interval)
+            log.info("[BT] announced to %s: %d peers", url, len(result.peers))
             self.on_peers(list(result.peers))
         return interval

@@ -4,10 +4,17 @@ each other and with libtorrent, v1, v2 and hybrid, a file and a folder."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import socket
+import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from p2pshare.protocol.metainfo import parse_torrent
 
 from ..helpers import wait_for
 from ..swarm.procs import Proc
@@ -16,6 +23,13 @@ from .lt import K, LtPeer, hidden_left, make_torrent, same_tree, write_data
 LOCAL = ["--listen", "127.0.0.1"]
 # Sizes in 16 KiB blocks (K); the torrents have pieces of 32 KiB.
 SHAPES = {"file": [20 * K + 5], "folder": [5 * K + 3, 7, 0, 4 * K]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _seed(tmp_path: Path, kind: str, shape: str, *extra: str) -> tuple[Proc, Path, Path]:
@@ -52,10 +66,11 @@ def test_p2pshare_seed_to_p2pshare_fetch(tmp_path: Path, kind: str, shape: str) 
         seed.stop()
 
 
-@pytest.mark.parametrize("magnet", [False, True], ids=["torrent", "magnet"])
-def test_fetch_from_libtorrent(tmp_path: Path, magnet: bool) -> None:
+@pytest.mark.parametrize(("kind", "magnet"), [("v1", False), ("v1", True), ("v2", False),
+                                             ("hybrid", True)])
+def test_fetch_from_libtorrent(tmp_path: Path, kind: str, magnet: bool) -> None:
     data = write_data(tmp_path, "lt.bin", [90 * K + 1])
-    raw = make_torrent(data, "v1")
+    raw = make_torrent(data, kind)
     theirs = LtPeer(tmp_path, torrent=raw, seed=True)
     try:
         torrent = tmp_path / "lt.torrent"
@@ -70,7 +85,7 @@ def test_fetch_from_libtorrent(tmp_path: Path, magnet: bool) -> None:
         theirs.close()
 
 
-@pytest.mark.parametrize("kind", ["v1", "hybrid"])
+@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
 def test_libtorrent_fetches_from_seed(tmp_path: Path, kind: str) -> None:
     seed, data, torrent = _seed(tmp_path, kind, "folder")
     try:
@@ -130,3 +145,55 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
             fast.stop()
     finally:
         seed.stop()
+
+
+@pytest.mark.skipif(shutil.which("opentracker") is None, reason="opentracker not installed")
+def test_peers_meet_through_the_tracker(tmp_path: Path) -> None:
+    """opentracker (the reference tracker) lists the seed; the fetch is given no peer."""
+    tracker_port = free_port()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data = write_data(data_dir, "tracked.bin", [6 * K])
+    torrent = tmp_path / "tracked.torrent"
+    torrent.write_bytes(make_torrent(
+        data, "hybrid", trackers=(f"http://127.0.0.1:{tracker_port}/announce",)))
+    parsed = parse_torrent(torrent.read_bytes())
+    assert parsed.v1_hash is not None and parsed.v2_hash is not None
+    home = tmp_path / "opentracker"  # it chroots here, then runs as nobody
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    # This build of opentracker serves the torrents of its whitelist only.
+    (home / "whitelist").write_text(f"{parsed.v1_hash.hex()}\n{parsed.v2_hash[:20].hex()}\n")
+    (home / "whitelist").chmod(0o644)
+    tracker = subprocess.Popen(["opentracker", "-i", "127.0.0.1", "-p", str(tracker_port),
+                                "-P", str(tracker_port), "-d", str(home), "-u", "nobody",
+                                "-w", "whitelist"], cwd=home, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _listed(tracker_port, parsed.v1_hash), what="the whitelist loaded")
+        seed = Proc(["seed", str(torrent), "--dir", str(data_dir), *LOCAL], tmp_path / "logs")
+        try:
+            seed.wait_line(r"announced to http://\S+: \d+ peers")
+            fetch = Proc(["fetch", str(torrent), "--out", str(tmp_path / "out"), *LOCAL],
+                         tmp_path / "logs")
+            fetch.finish()
+            assert same_tree(data, tmp_path / "out" / data.name)
+        finally:
+            seed.stop()
+    finally:
+        tracker.terminate()
+        tracker.wait()
+
+
+def _listed(port: int, info_hash: bytes) -> bool:
+    """Whether opentracker answers an announce of ``info_hash`` (it loads its whitelist
+    after it starts listening)."""
+    query = urllib.parse.urlencode({"info_hash": info_hash, "peer_id": b"-TEST00-" + bytes(12),
+                                    "port": 1, "uploaded": 0, "downloaded": 0, "left": 1,
+                                    "compact": 1})
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/announce?{query}",
+                                    timeout=5) as answer:
+            return b"not authorized" not in answer.read()
+    except OSError:
+        return False
