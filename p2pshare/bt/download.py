@@ -31,6 +31,7 @@ from ..errors import P2PError, PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
+from ..protocol import merkle
 from ..swarm.fetch import Progress, WriteFailed, _wait, first_error
 from ..swarm.link import Address
 from ..swarm.picker import Picker
@@ -39,7 +40,7 @@ from ..swarm.resume import save
 from ..swarm.roster import Roster
 from .layout import BLOCK, geometry_of
 from .peer import PeerWire
-from .store import TorrentShape, TorrentStore
+from .store import SHA256, TorrentShape, TorrentStore
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,12 @@ class TorrentDownload:
         self.banned: set[Address] = set()
         self.received = 0
         self.wasted = 0
+        # v2-only: files of more than one piece whose piece layer (not in a magnet's
+        # metadata) must come first, by hash requests (BEP 52).
+        self.layers_wanted = {f.root for f in self.layout.stored
+                              if f.root is not None and f.length > self.layout.piece_length
+                              and f.root not in store.layers} \
+            if store.torrent.v1_hash is None else set()
         self._changed = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
 
@@ -219,6 +226,31 @@ class TorrentDownload:
             raise _Complete
         self._notify()
 
+    def hash_requests(self) -> list[w.HashRequest]:
+        """Requests for every piece layer still wanted, each whole (BEP 52: the layer
+        padded to a power of two, which hashes up to the file's root with no uncles)."""
+        height = merkle.piece_height(self.layout.piece_length)
+        wanted = []
+        for f in self.layout.stored:
+            if f.root in self.layers_wanted:
+                count = merkle.width(len(self.layout.pieces_of(f)))
+                if count <= limits.MAX_BT_HASH_COUNT:
+                    wanted.append(w.HashRequest(f.root, height, 0, count, 0))
+        return wanted
+
+    def got_hashes(self, event: w.Hashes) -> None:
+        """A piece layer arrived: kept if it hashes up to its file's root."""
+        f = next((f for f in self.layout.stored if f.root == event.pieces_root), None)
+        if f is None or f.root not in self.layers_wanted or event.index != 0:
+            return
+        count = len(self.layout.pieces_of(f))
+        row = [event.hashes[at:at + SHA256] for at in range(0, count * SHA256, SHA256)]
+        if len(row) == count and all(len(h) == SHA256 for h in row) and \
+                merkle.layer_root(row, self.layout.piece_length) == f.root:
+            self.store.layers[f.root] = b"".join(row)
+            self.layers_wanted.discard(f.root)
+            self._notify()
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
@@ -238,6 +270,8 @@ class _Session:
 
     async def run(self) -> None:
         self.wire.send(w.Interested())
+        if self.d.layers_wanted:
+            self.wire.send(*self.d.hash_requests())
         while True:
             self._fill()
             try:
@@ -270,6 +304,8 @@ class _Session:
             self._drop_requests()
         elif isinstance(event, w.RejectRequest):
             self._rejected(event.index, event.begin)
+        elif isinstance(event, w.Hashes):
+            self.d.got_hashes(event)
         elif isinstance(event, w.Pex):
             self.d.add_peers(event.added + event.added6)
 
@@ -279,7 +315,7 @@ class _Session:
         self.d._notify()
 
     def _fill(self) -> None:
-        if self.choked:
+        if self.choked or self.d.layers_wanted:  # v2: no piece before its layer
             return
         while self.outstanding < limits.BT_PIPELINE:
             piece = self._next_piece()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pshare.protocol.metainfo import parse_torrent
+from p2pshare.protocol.metainfo import format_magnet, magnet_of, parse_torrent
 
 from ..helpers import wait_for
 from ..swarm.procs import Proc
@@ -67,7 +67,7 @@ def test_p2pshare_seed_to_p2pshare_fetch(tmp_path: Path, kind: str, shape: str) 
 
 
 @pytest.mark.parametrize(("kind", "magnet"), [("v1", False), ("v1", True), ("v2", False),
-                                             ("hybrid", True)])
+                                             ("v2", True), ("hybrid", True)])
 def test_fetch_from_libtorrent(tmp_path: Path, kind: str, magnet: bool) -> None:
     data = write_data(tmp_path, "lt.bin", [90 * K + 1])
     raw = make_torrent(data, kind)
@@ -85,20 +85,34 @@ def test_fetch_from_libtorrent(tmp_path: Path, kind: str, magnet: bool) -> None:
         theirs.close()
 
 
-@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
-def test_libtorrent_fetches_from_seed(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(("kind", "magnet"), [("v1", False), ("v2", False), ("hybrid", False),
+                                             ("v1", True), ("v2", True)])
+def test_libtorrent_fetches_from_seed(tmp_path: Path, kind: str, magnet: bool) -> None:
     seed, data, torrent = _seed(tmp_path, kind, "folder")
     try:
         port = _port(seed)
         save = tmp_path / "lt-out"
         save.mkdir()
-        theirs = LtPeer(save, torrent=torrent.read_bytes())
+        raw = torrent.read_bytes()
+        link = format_magnet(magnet_of(parse_torrent(raw)))
+        theirs = LtPeer(save, magnet=link) if magnet else LtPeer(save, torrent=raw)
         try:
             theirs.connect(port)
             theirs.wait_seeding()
         finally:
             theirs.close()
         assert same_tree(data, save / data.name)
+    finally:
+        seed.stop()
+
+
+def test_p2pshare_fetches_a_v2_magnet_from_p2pshare(tmp_path: Path) -> None:
+    """The metadata (BEP 9), then the piece layers by hash requests (BEP 52)."""
+    seed, data, torrent = _seed(tmp_path, "v2", "folder")
+    try:
+        link = format_magnet(magnet_of(parse_torrent(torrent.read_bytes())))
+        _fetch(tmp_path, link, _port(seed), "--no-upload").finish()
+        assert same_tree(data, tmp_path / "out" / data.name)
     finally:
         seed.stop()
 
