@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +105,7 @@ class TorrentDownload:
             if store.torrent.v1_hash is None else set()
         self._changed = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
+        self.on_piece: Callable[[int], None] | None = None  # told of each verified piece
 
     # ------------------------------------------------------------------ public
     def progress(self) -> Progress:
@@ -222,6 +223,14 @@ class TorrentDownload:
                               f"{exc.strerror or exc}; the verified pieces are kept: run "
                               "the same command again to resume", exc.errno) from exc
         self.received += len(piece.data)
+        for link in self.links.values():  # our peers learn what we can give them
+            if link is not None:
+                try:
+                    link.send(w.BtHave(piece.index))
+                except P2PError:  # that link's codec failed: its own task ends it
+                    pass
+        if self.on_piece is not None:
+            self.on_piece(piece.index)
         if self.picker.complete:
             raise _Complete
         self._notify()

@@ -94,6 +94,13 @@ class BtServer:
             if digest is not None:
                 self.torrents[digest[:20]] = store
 
+    def have(self, store: TorrentStore, index: int) -> None:
+        """A piece of ``store`` was just verified: tell the peers connected for it."""
+        for link, up in self.uploads.items():
+            if up.store is store and not link.closing:
+                assert isinstance(link, StreamLink)
+                self._send(link, up, w.BtHave(index))
+
     async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
         log.info("[BT] listening for peers on %s", join_hostport(*address))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) ->
             if not args.no_upload:
                 seeding = Seeding(torrent, job.store, _server(args, job), job.peer_id)
                 job.port = (await seeding.serve(args.listen, args.port))[1]
+                download.on_piece = partial(seeding.server.have, job.store)
             final = await _download(args, job, download, events)
     except GaveUp as exc:
         raise GaveUp(f"{exc}{_kept(job)}") from None

@@ -117,6 +117,27 @@ def test_p2pshare_fetches_a_v2_magnet_from_p2pshare(tmp_path: Path) -> None:
         seed.stop()
 
 
+def test_fetch_then_seed_to_libtorrent(tmp_path: Path) -> None:
+    seed, data, torrent = _seed(tmp_path, "hybrid", "file")
+    try:
+        fetch = _fetch(tmp_path, str(torrent), _port(seed), "--seed")
+        port = int(fetch.wait_line(r"on port (\d+) until interrupted").group(1))
+    finally:
+        seed.stop()
+    try:
+        save = tmp_path / "lt-out"
+        save.mkdir()
+        theirs = LtPeer(save, torrent=torrent.read_bytes())
+        try:
+            theirs.connect(port)
+            theirs.wait_seeding()
+        finally:
+            theirs.close()
+        assert same_tree(data, save / data.name)
+    finally:
+        fetch.stop()
+
+
 def test_bad_peer_is_banned_and_the_download_completes(tmp_path: Path) -> None:
     good, data, torrent = _seed(tmp_path, "v1", "file")
     bad_dir = tmp_path / "bad"
