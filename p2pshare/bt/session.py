@@ -55,16 +55,23 @@ def is_torrent_argument(text: str) -> bool:
     return False
 
 
+class NotATorrent(P2PError):
+    """The file given is not a valid torrent (a usage error: exit status 2)."""
+
+
 def read_torrent(path: Path) -> Torrent:
     """The torrent in the file ``path``.
 
     Raises:
         OSError: it cannot be read.
-        RemoteProtocolError: it is not a valid torrent.
+        NotATorrent: it is not a valid torrent.
     """
     with open(path, "rb") as handle:
         data = handle.read(limits.MAX_TORRENT_FILE + 1)
-    return parse_torrent(data)
+    try:
+        return parse_torrent(data)
+    except P2PError as exc:
+        raise NotATorrent(f"{path} is not a valid torrent: {exc}") from None
 
 
 def greeting(torrent_hash: bytes, peer_id: bytes, metadata_size: int | None,

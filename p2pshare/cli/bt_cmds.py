@@ -12,7 +12,7 @@ from typing import Any
 
 from ..bt.download import TorrentDownload
 from ..bt.seeder import BtServer
-from ..bt.session import Seeding, TorrentFetch, read_torrent
+from ..bt.session import NotATorrent, Seeding, TorrentFetch, read_torrent
 from ..errors import P2PError
 from ..host import join_hostport
 from ..net.rate import limiter
@@ -60,7 +60,8 @@ async def seed(args: argparse.Namespace, events: Events) -> int:
     try:
         torrent = await asyncio.to_thread(read_torrent, args.torrent)
     except (OSError, P2PError) as exc:
-        return _failed(events, f"cannot read {args.torrent}: {exc}", Exit.LOCAL
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return _failed(events, f"cannot read {args.torrent}: {reason}", Exit.LOCAL
                        if isinstance(exc, OSError) else Exit.USAGE)
     try:
         seeding = await Seeding.open(torrent, args.dir, rate_limit=args.max_upload_rate)
@@ -95,6 +96,8 @@ async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
         return await _fetch(args, job, events)
     except Locked as exc:
         return _failed(events, str(exc), Exit.LOCAL)
+    except NotATorrent as exc:
+        return _failed(events, str(exc), Exit.USAGE)
     except (OSError, P2PError) as exc:
         status = Exit.LOCAL if isinstance(exc, OSError) and exc.filename else from_error(exc)
         return _failed(events, str(exc), status)
