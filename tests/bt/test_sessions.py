@@ -183,8 +183,10 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("opentracker") is None, reason="opentracker not installed")
-def test_peers_meet_through_the_tracker(tmp_path: Path) -> None:
-    """opentracker (the reference tracker) lists the seed; the fetch is given no peer."""
+@pytest.mark.parametrize("magnet", [False, True], ids=["torrent", "magnet"])
+def test_peers_meet_through_the_tracker(tmp_path: Path, magnet: bool) -> None:
+    """opentracker (the reference tracker) lists the seed; the fetch is given no peer (a
+    magnet link names the tracker with ``tr``)."""
     tracker_port = free_port()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -209,7 +211,8 @@ def test_peers_meet_through_the_tracker(tmp_path: Path) -> None:
         seed = Proc(["seed", str(torrent), "--dir", str(data_dir), *LOCAL], tmp_path / "logs")
         try:
             seed.wait_line(r"announced to http://\S+: \d+ peers")
-            fetch = Proc(["fetch", str(torrent), "--out", str(tmp_path / "out"), *LOCAL],
+            target = format_magnet(magnet_of(parsed)) if magnet else str(torrent)
+            fetch = Proc(["fetch", target, "--out", str(tmp_path / "out"), *LOCAL],
                          tmp_path / "logs")
             fetch.finish()
             assert same_tree(data, tmp_path / "out" / data.name)
