@@ -316,6 +316,9 @@ class _Session:
         elif isinstance(event, w.Hashes):
             self.d.got_hashes(event)
         elif isinstance(event, w.Pex):
+            for address in event.added + event.added6:
+                if address not in self.d.known:
+                    log.info("[BT] %s told of by %s", join_hostport(*address), self.wire.label)
             self.d.add_peers(event.added + event.added6)
 
     def _held(self, mask: int) -> None:

@@ -9,7 +9,8 @@ sans-IO ``BtConnection`` each, and this module answers the events: the handshake
 serve only torrents we hold, by their v1 or truncated v2 info-hash), the extension
 handshake (BEP 10: ``ut_metadata`` with our metadata size, so magnet links work), our
 pieces (``HaveAll`` with the fast extension, else a bitfield), requests, metadata
-requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof).
+requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof), and
+tells each peer of the others that accept connections (PEX, BEP 11).
 
 Upload slots: an interested peer is unchoked while fewer than ``max_uploads`` are, at
 most ``limits.BT_UPLOADS_PER_SOURCE`` per source address; the others wait choked, and a
@@ -61,6 +62,9 @@ class _Upload:
     interested: bool = False
     queue: deque[w.BtRequest] = field(default_factory=deque)
     sending: bool = False  # a task sends the queue (rate-limited)
+    listening: int | None = None  # the port the peer accepts connections on (BEP 10 ``p``)
+    pex: bool = False  # it reads ut_pex (BEP 11)
+    told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
     last_request: float = field(default_factory=time.monotonic)
     since: float = field(default_factory=time.monotonic)  # waiting for a slot since
 
@@ -160,6 +164,9 @@ class BtServer:
         elif isinstance(event, w.Cancel):
             up.queue = deque(r for r in up.queue if (r.index, r.begin) !=
                              (event.index, event.begin))
+        elif isinstance(event, w.ExtendedHandshake):
+            up.listening, up.pex = event.p, "ut_pex" in event.m
+            self._tell_peers()
         elif isinstance(event, w.MetadataRequest | w.HashRequest):
             self._send(link, up, metadata_answer(up.store, event))
 
@@ -186,6 +193,27 @@ class BtServer:
 
     def _send(self, link: StreamLink, up: _Upload, *events: w.BtEvent) -> None:
         link.write(b"".join(up.conn.send(event) for event in events))
+
+    # ------------------------------------------------------------------ PEX
+    def _tell_peers(self) -> None:
+        """PEX (BEP 11): tell each peer that reads ut_pex of the other peers of its torrent
+        that accept connections, those it has not heard of from us (at most
+        ``limits.MAX_PEX_PEERS`` a message; a peer is told of a newcomer when it arrives,
+        so a message goes out only when there is news)."""
+        reachable = {link: (link.peername[0], up.listening) for link, up in self.uploads.items()
+                     if up.listening and not link.closing}
+        for link, up in self.uploads.items():
+            if not up.pex or link.closing:
+                continue
+            news = [a for other, a in reachable.items() if other is not link and
+                    self.uploads[other].store is up.store and a not in up.told]
+            news = news[:limits.MAX_PEX_PEERS]
+            if news:
+                up.told.update(news)
+                v4 = tuple((h, p) for h, p in news if ":" not in h)
+                v6 = tuple((h, p) for h, p in news if ":" in h)
+                assert isinstance(link, StreamLink)
+                self._send(link, up, w.Pex(added=v4, added6=v6))
 
     # ------------------------------------------------------------------ slots
     def _maybe_unchoke(self, link: StreamLink, up: _Upload) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import limits
@@ -75,12 +75,14 @@ def read_torrent(path: Path) -> Torrent:
 
 
 def greeting(torrent_hash: bytes, peer_id: bytes, metadata_size: int | None,
-             v2: bool) -> tuple[w.Handshake, w.ExtendedHandshake]:
-    """Our handshake and extension handshake for the torrent named ``torrent_hash``."""
+             v2: bool, port: int = 0) -> tuple[w.Handshake, w.ExtendedHandshake]:
+    """Our handshake and extension handshake for the torrent named ``torrent_hash``
+    (``port``: where we accept peers, told to PEX; 0 for none)."""
     from .seeder import _version
     hello = w.Handshake(torrent_hash[:20], peer_id, w.reserved_bits(v2=v2))
     ext = w.ExtendedHandshake(m={"ut_metadata": 1, "ut_pex": 2}, v=f"p2pshare {_version()}",
-                              reqq=limits.BT_REQQ, metadata_size=metadata_size)
+                              p=port or None, reqq=limits.BT_REQQ,
+                              metadata_size=metadata_size)
     return hello, ext
 
 
@@ -213,12 +215,18 @@ class TorrentFetch:
             log.info("[BT] resuming %s: %d of %d pieces verified", torrent.name,
                      held.bit_count(), layout.count)
         hello, ext = greeting(torrent.handshake_hash, self.peer_id, len(torrent.info),
-                              torrent.v2_hash is not None)
+                              torrent.v2_hash is not None, self.port)
         record = tree.record_path(self.out_dir, shape)
         resume.save(record, shape, held)  # now, while the disk has room for it
         self.download = TorrentDownload(store, hello, ext, resume_path=record,
                                         limiter=self.limiter)
         return self.download
+
+    def listening(self, port: int) -> None:
+        """We accept peers on ``port`` (announced, and told in our extension handshake)."""
+        self.port = port
+        if self.download is not None:
+            self.download.ext = replace(self.download.ext, p=port)
 
     def _resume(self, store: TorrentStore, complete: int) -> int:
         """The pieces verified on disk: those the record lists and those of files already

@@ -115,7 +115,7 @@ async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) ->
             assert job.store is not None
             if not args.no_upload:
                 seeding = Seeding(torrent, job.store, _server(args, job), job.peer_id)
-                job.port = (await seeding.serve(args.listen, args.port))[1]
+                job.listening((await seeding.serve(args.listen, args.port))[1])
                 download.on_piece = partial(seeding.server.have, job.store)
             final = await _download(args, job, download, events)
     except GaveUp as exc:

@@ -138,6 +138,22 @@ def test_fetch_then_seed_to_libtorrent(tmp_path: Path) -> None:
         fetch.stop()
 
 
+def test_a_fetch_finds_another_fetch_by_pex(tmp_path: Path) -> None:
+    """The seed tells the second fetch of the first, still downloading (BEP 11)."""
+    seed, data, torrent = _seed(tmp_path, "v1", "file")
+    try:
+        port = _port(seed)
+        first = _fetch(tmp_path, str(torrent), port, "--max-download-rate", "64K", out="first")
+        wait_for(lambda: list((tmp_path / "first").glob(".p2pshare-*.part")))
+        second = _fetch(tmp_path, str(torrent), port, out="second")
+        second.wait_line(r"\[BT\] 127.0.0.1:\d+ told of by 127.0.0.1:" + str(port))
+        second.finish()
+        first.finish()
+        assert same_tree(data, tmp_path / "second" / data.name)
+    finally:
+        seed.stop()
+
+
 def test_bad_peer_is_banned_and_the_download_completes(tmp_path: Path) -> None:
     good, data, torrent = _seed(tmp_path, "v1", "file")
     bad_dir = tmp_path / "bad"
