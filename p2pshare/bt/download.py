@@ -22,9 +22,10 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
@@ -106,6 +107,8 @@ class TorrentDownload:
         self._changed = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self.on_piece: Callable[[int], None] | None = None  # told of each verified piece
+        # Other kinds of peers (``mixed.SwarmSource``), run in the download's task group.
+        self.sources: list[Callable[[asyncio.TaskGroup], Coroutine[Any, Any, None]]] = []
 
     # ------------------------------------------------------------------ public
     def progress(self) -> Progress:
@@ -134,6 +137,8 @@ class TorrentDownload:
                     async with asyncio.TaskGroup() as tg:
                         self._tg = tg
                         tg.create_task(self._connector())
+                        for source in self.sources:
+                            tg.create_task(source(tg))
                         if self.resume_path is not None:
                             tg.create_task(self._save_loop(self.resume_path))
                 except* _Complete:
@@ -192,45 +197,47 @@ class TorrentDownload:
             self._notify()
 
     # ------------------------------------------------------------------ pieces
-    def finished(self, wire: PeerWire, piece: _Assembly) -> None:
-        """A whole piece arrived from ``wire``: verify, then keep or count it against it.
+    def finished(self, address: Address, index: int, data: bytes | bytearray,
+                 *, good: bool = True) -> None:
+        """A whole piece arrived from ``address``: verify, then keep it or count it against
+        the peer (``good`` False: it failed a check of the caller's own already).
 
         Raises:
             Banned: the peer sent too many bad pieces.
             WriteFailed: the disk refused the piece.
             _Complete: it was the last one.
         """
-        address = wire.address
-        if not self.store.verify(piece.index, piece.data):
-            self.wasted += len(piece.data)
-            self.picker.failed(piece.index, address, corrupt=True)
+        if not (good and self.store.verify(index, data)):
+            self.wasted += len(data)
+            self.picker.failed(index, address, corrupt=True)
             self.strikes[address] += 1
             log.warning("[BT] piece %d from %s failed its hash check (%d of %d allowed)",
-                        piece.index, wire.label, self.strikes[address], limits.MAX_BAD_PIECES)
+                        index, join_hostport(*address), self.strikes[address],
+                        limits.MAX_BAD_PIECES)
             self._notify()
             if self.strikes[address] >= limits.MAX_BAD_PIECES:
                 self.banned.add(address)
                 raise Banned("sent pieces that failed their hash check")
             return
-        self.roster.delivered(address, len(piece.data))
-        if not self.picker.received(piece.index, address):
-            self.wasted += len(piece.data)
+        self.roster.delivered(address, len(data))
+        if not self.picker.received(index, address):
+            self.wasted += len(data)
             return
         try:
-            self.store.write(piece.index, piece.data)
+            self.store.write(index, data)
         except OSError as exc:
             raise WriteFailed(f"cannot write {self.store.torrent.name}: "
                               f"{exc.strerror or exc}; the verified pieces are kept: run "
                               "the same command again to resume", exc.errno) from exc
-        self.received += len(piece.data)
+        self.received += len(data)
         for link in self.links.values():  # our peers learn what we can give them
             if link is not None:
                 try:
-                    link.send(w.BtHave(piece.index))
+                    link.send(w.BtHave(index))
                 except P2PError:  # that link's codec failed: its own task ends it
                     pass
         if self.on_piece is not None:
-            self.on_piece(piece.index)
+            self.on_piece(index)
         if self.picker.complete:
             raise _Complete
         self._notify()
@@ -259,6 +266,10 @@ class TorrentDownload:
             self.store.layers[f.root] = b"".join(row)
             self.layers_wanted.discard(f.root)
             self._notify()
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Until a piece is verified, a peer comes or goes, or ``timeout`` seconds pass."""
+        await _wait(self._changed, timeout)
 
     def _notify(self) -> None:
         self._changed.set()
@@ -379,7 +390,7 @@ class _Session:
 
     def _complete(self, piece: _Assembly) -> None:
         del self.pieces[piece.index]
-        self.d.finished(self.wire, piece)
+        self.d.finished(self.wire.address, piece.index, piece.data)
 
     def _rejected(self, index: int, begin: int) -> None:
         piece = self.pieces.get(index)

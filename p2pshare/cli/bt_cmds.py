@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from ..bt.download import TorrentDownload
+from ..bt.mixed import SwarmSource, compatible
 from ..bt.seeder import BtServer
 from ..bt.session import NotATorrent, Seeding, TorrentFetch, read_torrent
 from ..errors import P2PError
 from ..host import join_hostport
 from ..net.rate import limiter
 from ..protocol.metainfo import Torrent
+from ..swarm.client import TrackerClient
 from ..swarm.fetch import first_error
+from ..swarm.session import NotFound
 from ..swarm.tree import Locked
 from ._run import GaveUp, deadline, note, say, serving
 from .exits import Exit, from_error
@@ -98,6 +101,8 @@ async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
         return _failed(events, str(exc), Exit.LOCAL)
     except NotATorrent as exc:
         return _failed(events, str(exc), Exit.USAGE)
+    except NotFound as exc:
+        return _failed(events, str(exc), Exit.NOT_FOUND)
     except (OSError, P2PError) as exc:
         status = Exit.LOCAL if isinstance(exc, OSError) and exc.filename else from_error(exc)
         return _failed(events, str(exc), status)
@@ -107,12 +112,15 @@ async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
 
 async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) -> int:
     seeding: Seeding | None = None
+    tracker: TrackerClient | None = None
     try:
         async with deadline(args.timeout):
             torrent = await job.resolve(args.target)
             events.emit("started", **_torrent_json(torrent), pieces=torrent.num_pieces)
             download = job.prepare(torrent)
             assert job.store is not None
+            if args.swarm:
+                tracker = await _swarm_source(args, job, download)
             if not args.no_upload:
                 seeding = Seeding(torrent, job.store, _server(args, job), job.peer_id)
                 job.listening((await seeding.serve(args.listen, args.port))[1])
@@ -126,6 +134,9 @@ async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) ->
         if seeding is not None:
             await seeding.server.aclose()
         raise
+    finally:
+        if tracker is not None:
+            await tracker.aclose()
     if args.json:
         events.emit("finished", **_torrent_json(torrent), path=str(final))
     else:
@@ -139,6 +150,32 @@ async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) ->
         if seeding is not None:
             await seeding.aclose()
     return Exit.OK
+
+
+async def _swarm_source(args: argparse.Namespace, job: TorrentFetch,
+                        download: TorrentDownload) -> TrackerClient:
+    """``--swarm ID``: its peers join the download (``bt.mixed``).
+
+    Raises:
+        NotATorrent: the swarm is not the torrent's file cut the same way (exit 2).
+        NotFound: the tracker has no such swarm.
+        PeerGone: the tracker cannot be reached within ``--timeout``.
+    """
+    host, port = args.server
+    tracker = await TrackerClient.reach(host, port, args.timeout)
+    try:
+        manifest = await tracker.manifest(args.swarm.strip().lower())
+        if manifest is None:
+            raise NotFound(f"no swarm {args.swarm!r} at {join_hostport(*args.server)}")
+        assert job.store is not None
+        reason = compatible(manifest, job.store.layout)
+        if reason is not None:
+            raise NotATorrent(f"--swarm {args.swarm[:16]}: {reason}")
+    except BaseException:
+        await tracker.aclose()
+        raise
+    SwarmSource(download, tracker, manifest)
+    return tracker
 
 
 def _server(args: argparse.Namespace, job: TorrentFetch) -> BtServer:

@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    metavar="HOST[:PORT]",
                    help=f"of a torrent: a BitTorrent peer to download from (repeatable; "
                         f"port {BT_PORT} if left out)")
+    p.add_argument("--swarm", default=None, metavar="ID",
+                   help="of a single-file torrent: also take pieces from this swarm's peers "
+                        "(the same file and piece size), found through --server")
     p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     p.set_defaults(func=lambda a: _reported(a, fetch))
 

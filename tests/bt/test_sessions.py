@@ -17,6 +17,7 @@ import pytest
 from p2pshare.protocol.metainfo import format_magnet, magnet_of, parse_torrent
 
 from ..helpers import wait_for
+from ..swarm import procs
 from ..swarm.procs import Proc
 from .lt import K, LtPeer, hidden_left, make_torrent, same_tree, write_data
 
@@ -251,3 +252,24 @@ def _listed(port: int, info_hash: bytes) -> bool:
             return b"not authorized" not in answer.read()
     except OSError:
         return False
+
+
+def test_one_download_from_a_swarm_and_a_torrent_at_once(tmp_path: Path) -> None:
+    """A single file shared as a swarm and seeded as a torrent with the same piece size:
+    ``fetch FILE.torrent --swarm ID`` takes pieces from both kinds of peers (bt.mixed)."""
+    seed, data, torrent = _seed(tmp_path, "hybrid", "file", "--max-upload-rate", "48K")
+    logs = tmp_path / "logs"
+    try:
+        port = _port(seed)
+        with procs.server(logs) as address, \
+                procs.seeder(data, address, logs, "--piece-size", "32K",
+                             "--max-upload-rate", "48K") as swarm:
+            fetch = _fetch(tmp_path, str(torrent), port, "--swarm", swarm, "--server",
+                           address, "--json", "--no-upload")
+            events = [json.loads(line) for line in fetch.finish().splitlines()
+                      if line.startswith("{")]
+        assert same_tree(data, tmp_path / "out" / data.name)
+        last = [e for e in events if e["event"] == "progress"][-1]
+        assert last["sources"] == 2  # a BitTorrent peer and a swarm peer both sent pieces
+    finally:
+        seed.stop()
