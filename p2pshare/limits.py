@@ -378,6 +378,9 @@ MAX_MAGNET_PEERS = 256
 # BT_IDLE_TIMEOUT is closed (BEP 3 peers send a keep-alive every 2 minutes).
 BT_HANDSHAKE_TIMEOUT = 10 * SECONDS
 BT_IDLE_TIMEOUT = 180 * SECONDS
+# A link of ours that has sent nothing for this long sends a keep-alive (BEP 3 suggests
+# two minutes; peers close a link silent for longer).
+BT_KEEPALIVE_INTERVAL = 90 * SECONDS
 # A peer that sends none of the blocks we asked for (or keeps us choked) this long loses
 # its link, and its pieces go to others; a peer we unchoked that asks for nothing this long
 # gives its upload slot to a waiting peer.

@@ -5,7 +5,7 @@ pure parts decide: ``swarm.picker`` (rarest first, endgame) which piece to ask o
 ``swarm.roster`` which peers get a link and when a dropped one is tried again. Peers come
 from ``--peer``, the trackers and PEX (BEP 11), through ``add_peers``; one task per linked
 peer says it is interested, waits to be unchoked and keeps ``limits.BT_PIPELINE`` block
-requests in flight (16 KiB each, BEP 3) over the pieces it was given. A piece is
+requests in flight (16 KiB each, BEP 3) over the pieces it was given (``linksession``). A piece is
 assembled in memory, verified (``store.verify``: SHA-1 and/or the v2 merkle root) and
 written; a bad one is never asked of that peer again and counts against it: after
 ``limits.MAX_BAD_PIECES`` the peer is banned from this download. A peer that sends no
@@ -23,12 +23,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import limits
-from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..errors import P2PError
 from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
@@ -39,7 +38,8 @@ from ..swarm.picker import Picker
 from ..swarm.pieces import full
 from ..swarm.resume import save
 from ..swarm.roster import Roster
-from .layout import BLOCK, geometry_of
+from .layout import geometry_of
+from .linksession import LinkSession, Snubbed
 from .peer import PeerWire
 from .store import SHA256, TorrentShape, TorrentStore
 
@@ -52,20 +52,6 @@ class _Complete(Exception):
 
 class Banned(P2PError):
     """A peer sent too many pieces that failed their hash."""
-
-
-class Snubbed(P2PError):
-    """A peer sent nothing we asked for in ``limits.BT_SNUB_TIMEOUT``."""
-
-
-@dataclass(eq=False)
-class _Assembly:
-    """One piece being received from one peer: its bytes and the blocks still missing."""
-
-    index: int
-    data: bytearray
-    missing: set[int] = field(default_factory=set)  # block offsets not yet received
-    asked: set[int] = field(default_factory=set)  # block offsets requested, not received
 
 
 class TorrentDownload:
@@ -180,13 +166,13 @@ class TorrentDownload:
             wire = await PeerWire.connect(address, self.hello, self.ext, self.limiter,
                                           geometry_of(self.layout), v2[:20] if v2 else None)
             self.links[address] = wire
-            await _Session(self, wire).run()
+            await LinkSession(self, wire).run()
         except Banned as exc:
             log.warning("[BT] %s banned: %s", join_hostport(*address), exc)
         except Snubbed as exc:
             log.info("[BT] %s dropped: %s", join_hostport(*address), exc)
             wait = limits.BT_SNUB_TIMEOUT
-        except (PeerGone, RemoteProtocolError, TimeoutError, OSError) as exc:
+        except (P2PError, TimeoutError, OSError) as exc:  # one link's end, never the download's
             log.info("[BT] %s: %s", join_hostport(*address), exc or type(exc).__name__)
         finally:
             if wire is not None:
@@ -274,153 +260,3 @@ class TorrentDownload:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-
-
-class _Session:
-    """The download's side of one link: interest, requests, pieces."""
-
-    def __init__(self, download: TorrentDownload, wire: PeerWire) -> None:
-        self.d = download
-        self.wire = wire
-        self.choked = True
-        self.pieces: dict[int, _Assembly] = {}
-        self.outstanding = 0  # blocks asked, not yet received
-        self.last_block = time.monotonic()
-        self.holds = 0
-
-    async def run(self) -> None:
-        self.wire.send(w.Interested())
-        if self.d.layers_wanted:
-            self.wire.send(*self.d.hash_requests())
-        while True:
-            self._fill()
-            try:
-                async with asyncio.timeout(limits.BT_SNUB_TIMEOUT / 4):
-                    event = await self.wire.next_event()
-            except TimeoutError:
-                self._judge()
-                continue
-            self._handle(event)
-
-    def _judge(self) -> None:
-        if time.monotonic() - self.last_block > limits.BT_SNUB_TIMEOUT and \
-                (self.outstanding or self.choked):
-            raise Snubbed("sent nothing we asked for" if self.outstanding else "kept us choked")
-
-    def _handle(self, event: w.BtEvent) -> None:
-        if isinstance(event, w.Piece):
-            self._block(event.index, event.begin, event.block)
-        elif isinstance(event, w.BtHave):
-            self._held(self.holds | 1 << event.index)
-        elif isinstance(event, w.Bitfield):
-            self._held(_mask(event.bits, self.d.layout.count))
-        elif isinstance(event, w.HaveAll):
-            self._held(full(self.d.layout.count))
-        elif isinstance(event, w.Unchoke):
-            self.choked = False
-            self.last_block = time.monotonic()
-        elif isinstance(event, w.Choke):
-            self.choked = True
-            self._drop_requests()
-        elif isinstance(event, w.RejectRequest):
-            self._rejected(event.index, event.begin)
-        elif isinstance(event, w.Hashes):
-            self.d.got_hashes(event)
-        elif isinstance(event, w.Pex):
-            for address in event.added + event.added6:
-                if address not in self.d.known:
-                    log.info("[BT] %s told of by %s", join_hostport(*address), self.wire.label)
-            self.d.add_peers(event.added + event.added6)
-
-    def _held(self, mask: int) -> None:
-        self.holds = mask & full(self.d.layout.count)
-        self.d.picker.set_peer(self.wire.address, self.holds)
-        self.d._notify()
-
-    def _fill(self) -> None:
-        if self.choked or self.d.layers_wanted:  # v2: no piece before its layer
-            return
-        while self.outstanding < limits.BT_PIPELINE:
-            piece = self._next_piece()
-            if piece is None:
-                return
-            for begin in sorted(piece.missing - piece.asked):
-                if self.outstanding >= limits.BT_PIPELINE:
-                    break
-                length = min(BLOCK, len(piece.data) - begin)
-                self.wire.send(w.BtRequest(piece.index, begin, length))
-                piece.asked.add(begin)
-                self.outstanding += 1
-
-    def _next_piece(self) -> _Assembly | None:
-        for piece in self.pieces.values():
-            if piece.missing - piece.asked:
-                return piece
-        if len(self.pieces) * self.d.layout.piece_length >= limits.BT_MAX_ASSEMBLY:
-            return None
-        index = self.d.picker.pick(self.wire.address, restrain=False)
-        if index is None:
-            return None
-        piece = _Assembly(index, bytearray(self.d.layout.length(index)))
-        base = index * self.d.layout.piece_length
-        for begin in range(0, len(piece.data), BLOCK):
-            length = min(BLOCK, len(piece.data) - begin)
-            if any(run.file is not None for run in self.d.layout.runs(base + begin, length)):
-                piece.missing.add(begin)  # a block of pad zeros is not asked for
-        self.pieces[index] = piece
-        if not piece.missing:  # all pads
-            self._complete(piece)
-            return self._next_piece()
-        return piece
-
-    def _block(self, index: int, begin: int, data: bytes) -> None:
-        piece = self.pieces.get(index)
-        if piece is None or begin not in piece.asked:
-            self.d.wasted += len(data)
-            return  # late (cancelled, or a choke dropped it) or never asked: ignored
-        if len(data) != min(BLOCK, len(piece.data) - begin):
-            raise RemoteProtocolError(f"a block of {len(data)} bytes where we asked another")
-        piece.data[begin:begin + len(data)] = data
-        piece.asked.discard(begin)
-        piece.missing.discard(begin)
-        self.outstanding -= 1
-        self.last_block = time.monotonic()
-        if not piece.missing:
-            self._complete(piece)
-
-    def _complete(self, piece: _Assembly) -> None:
-        del self.pieces[piece.index]
-        self.d.finished(self.wire.address, piece.index, piece.data)
-
-    def _rejected(self, index: int, begin: int) -> None:
-        piece = self.pieces.get(index)
-        if piece is not None and begin in piece.asked:
-            piece.asked.discard(begin)
-            self.outstanding -= 1
-            self._give_up(piece)
-
-    def _drop_requests(self) -> None:
-        """Choked: requests not answered by now will not be (BEP 3); give the pieces back."""
-        for piece in list(self.pieces.values()):
-            self.outstanding -= len(piece.asked)
-            piece.asked.clear()
-            self._give_up(piece)
-
-    def _give_up(self, piece: _Assembly) -> None:
-        del self.pieces[piece.index]
-        self.d.picker.failed(piece.index, self.wire.address)
-        self.d._notify()
-
-
-_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
-
-
-def _mask(bitfield: bytes, count: int) -> int:
-    """A BEP 3 bitfield (piece 0 is the high bit of the first byte) as a piece mask (piece
-    i is bit i)."""
-    return int.from_bytes(bitfield.translate(_REVERSED), "little") & full(count)
-
-
-def bitfield_of(mask: int, count: int) -> bytes:
-    """A piece mask as a BEP 3 bitfield."""
-    return mask.to_bytes(-(-count // 8), "little").translate(_REVERSED)

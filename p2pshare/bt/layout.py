@@ -17,6 +17,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from ..protocol._bt_state import Geometry
+from ..swarm.pieces import full
 
 BLOCK = 16 * 1024  # the unit of requests and of v2 merkle leaves (BEP 3, BEP 52)
 
@@ -168,3 +169,17 @@ class Layout:
 def geometry_of(layout: Layout) -> Geometry:
     """The pieces as the peer wire codec checks them."""
     return Geometry(layout.count, layout.piece_length, layout.short_pieces())
+
+
+_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def mask_of_bitfield(bitfield: bytes, count: int) -> int:
+    """A BEP 3 bitfield (piece 0 is the high bit of the first byte) as a piece mask (piece
+    i is bit i)."""
+    return int.from_bytes(bitfield.translate(_REVERSED), "little") & full(count)
+
+
+def bitfield_of(mask: int, count: int) -> bytes:
+    """A piece mask as a BEP 3 bitfield."""
+    return mask.to_bytes(-(-count // 8), "little").translate(_REVERSED)

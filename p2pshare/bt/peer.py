@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from .. import limits
 from ..errors import PeerGone, RemoteProtocolError
@@ -49,6 +50,7 @@ class PeerWire:
         self.theirs: w.Handshake | None = None
         self.extended: w.ExtendedHandshake | None = None
         self.received = 0
+        self.sent_at = time.monotonic()  # when we last sent a message
 
     @property
     def label(self) -> str:
@@ -88,6 +90,7 @@ class PeerWire:
 
     def send(self, *events: w.BtEvent) -> None:
         self.writer.write(b"".join(self.conn.send(event) for event in events))
+        self.sent_at = time.monotonic()
 
     async def next_event(self) -> w.BtEvent:
         """The next message from the peer (the codec's own replies are written at once).

@@ -43,8 +43,7 @@ from ..protocol import bt_events as w
 from ..protocol import swarm as sp
 from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
-from .download import bitfield_of
-from .layout import geometry_of
+from .layout import bitfield_of, geometry_of
 from .metadata import metadata_answer
 from .store import TorrentStore
 
