@@ -16,13 +16,14 @@ Failures are ``PeerGone`` (unreachable, silent past the deadline), ``TrackerFail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 import urllib.parse
 from collections.abc import Callable
 
 from .. import limits
-from ..errors import PeerGone, RemoteProtocolError
+from ..errors import LocalProtocolError, PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.udp import UdpClient
 from ..protocol import bt_udp
@@ -60,8 +61,10 @@ async def announce(url: str, info_hash: bytes, peer_id: bytes, port: int,
 
     Raises:
         PeerGone: the tracker cannot be reached or stays silent past ``timeout``.
-        TrackerFailure: the tracker refused (its failure reason), or an unknown scheme.
+        TrackerFailure: the tracker refused (its failure reason), or the URL is not
+            ``http://host[:port]/...`` or ``udp://host:port``.
         RemoteProtocolError: the answer is garbled.
+        LocalProtocolError: ``event`` is not an event's word.
     """
     request = AnnounceRequest(
         info_hash=tracker_hash(info_hash), peer_id=peer_id, port=port, uploaded=uploaded,
@@ -94,18 +97,21 @@ async def scrape(url: str, hashes: list[bytes], *, timeout: float) -> dict[bytes
 def _event(event: AnnounceEvent | str) -> AnnounceEvent:
     if isinstance(event, AnnounceEvent):
         return event
-    return AnnounceEvent.NONE if not event else AnnounceEvent[event.upper()]
+    words = {e.word: e for e in AnnounceEvent}
+    if event not in words:
+        raise LocalProtocolError(f"no announce event {event!r}")
+    return words[event]
 
 
-def _address(parts: urllib.parse.SplitResult, default_port: int) -> tuple[str, int]:
+def _address(parts: urllib.parse.SplitResult, default_port: int | None) -> tuple[str, int]:
+    """Host and port of a tracker URL (UDP has no default port)."""
     try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        port = None
-        host = None
-    if not host:
-        raise TrackerFailure(f"no host in tracker address {parts.geturl()}")
-    return host, port or default_port
+        host, port = parts.hostname, parts.port or default_port
+    except ValueError:  # a port that is not a number, or out of range
+        host, port = None, None
+    if not host or not port:
+        raise TrackerFailure(f"no host and port in tracker address {parts.geturl()}")
+    return host, port
 
 
 # ------------------------------------------------------------------ HTTP
@@ -123,11 +129,8 @@ async def _http(parts: urllib.parse.SplitResult, query: str, timeout: float) -> 
         raise PeerGone(f"tracker {join_hostport(host, port)}: {exc}") from exc
     status, body = parse_http_answer(data)
     if status != 200:
-        try:  # a refusal may come with a failure reason in its body
-            parse_announce_answer(body)
-        except (RemoteProtocolError, TrackerFailure) as exc:
-            if isinstance(exc, TrackerFailure):
-                raise
+        with contextlib.suppress(RemoteProtocolError):
+            parse_announce_answer(body)  # raises TrackerFailure if the body says why
         raise RemoteProtocolError(f"tracker answered HTTP {status}")
     return body
 
@@ -137,11 +140,9 @@ async def _fetch(host: str, port: int, request: bytes) -> bytes:
     try:
         writer.write(request)
         await writer.drain()
-        data = await reader.read(_READ_LIMIT + 1)
-        chunks = [data]
-        total = len(data)
-        while data and total <= _READ_LIMIT:
-            data = await reader.read(_READ_LIMIT + 1 - total)
+        chunks: list[bytes] = []
+        total = 0
+        while total <= _READ_LIMIT and (data := await reader.read(_READ_LIMIT + 1 - total)):
             chunks.append(data)
             total += len(data)
         if total > _READ_LIMIT:
@@ -171,7 +172,7 @@ async def _udp_scrape(parts: urllib.parse.SplitResult, hashes: list[bytes],
 async def _udp(parts: urllib.parse.SplitResult, timeout: float, action: int,
                message: Callable[[int, int], bytes]) -> object:
     """Connect, then send ``message(connection id, transaction id)`` for ``action``."""
-    host, port = _address(parts, 80)
+    host, port = _address(parts, None)
     deadline = time.monotonic() + timeout
     try:
         client = await asyncio.wait_for(UdpClient.open(host, port), timeout)

@@ -24,9 +24,9 @@ from ..swarm.session import NotFound
 from ..swarm.tree import Locked
 from ._run import GaveUp, deadline, note, say, serving
 from .exits import Exit, from_error
-from .options import folder_arg, listen_arg, port_arg
+from .options import folder_arg, listen_arg, port_arg, size_arg
 from .progress import Events, ProgressView
-from .swarm_cmds import _failed, _refresh, _reported, _show, _show_progress, size_arg
+from .swarm_cmds import _failed, _refresh, _reported, _show, _show_progress
 from .text import shown
 
 log = logging.getLogger(__name__)

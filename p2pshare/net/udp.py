@@ -54,7 +54,8 @@ class UdpServer:
         self.name = name
         self.rates = SourceRates(burst, rate, limits.MAX_RATE_SOURCES)
         self.max_datagram = max_datagram
-        self.dropped = 0  # too long or over the rate
+        self.received = 0  # datagrams read
+        self.dropped = 0  # of those, too long or over the rate
         self._transport: asyncio.DatagramTransport | None = None
         self.address: tuple[str, int] = ("", 0)
 
@@ -76,8 +77,9 @@ class UdpServer:
         log.info("[%s] UDP on %s", self.name, join_hostport(*self.address))
         return self.address
 
-    def received(self, data: bytes, source: tuple[str, int]) -> None:
+    def datagram(self, data: bytes, source: tuple[str, int]) -> None:
         host, port = plain_ip(source[0]), source[1]
+        self.received += 1
         if len(data) > self.max_datagram or not self.rates.allow(host, time.monotonic()):
             self.dropped += 1
             return
@@ -96,7 +98,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server.received(data, addr)
+        self.server.datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable from a client
         log.debug("[%s] %s", self.server.name, exc)
@@ -168,10 +170,8 @@ class UdpClient:
 class _Inbox(asyncio.DatagramProtocol):
     """Datagrams received, at most a few kept (a client expects one answer at a time)."""
 
-    KEEP = 16
-
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.KEEP)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(limits.UDP_CLIENT_QUEUE)
         self.failure: Exception | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:

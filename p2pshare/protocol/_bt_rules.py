@@ -29,40 +29,14 @@ from typing import Any
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError
 from . import bt_codec, bt_extended
+from . import bt_events as ev
 from ._bt_state import Block, BlockLedger, Geometry, block_length_problem
-from .bt_events import (
-    AllowedFast,
-    Bitfield,
-    BtEvent,
-    BtHave,
-    BtRequest,
-    Cancel,
-    Choke,
-    ExtendedHandshake,
-    Handshake,
-    Hashes,
-    HashReject,
-    HashRequest,
-    HaveAll,
-    HaveNone,
-    Interested,
-    MetadataData,
-    MetadataReject,
-    MetadataRequest,
-    NotInterested,
-    Pex,
-    Piece,
-    PieceHeader,
-    RejectRequest,
-    Suggest,
-    Unchoke,
-)
 
 # Our extension ids (BEP 10: each side picks the ids it receives under); libtorrent's.
 OUR_EXTENSIONS = {bt_extended.UT_METADATA: 2, bt_extended.UT_PEX: 1}
-_FAST_ONLY = (Suggest, HaveAll, HaveNone, RejectRequest, AllowedFast)
-_EXTENSION = (ExtendedHandshake, MetadataRequest, MetadataData, MetadataReject, Pex)
-_HASH_KINDS = (HashRequest, Hashes, HashReject)
+_FAST_ONLY = (ev.Suggest, ev.HaveAll, ev.HaveNone, ev.RejectRequest, ev.AllowedFast)
+_EXTENSION = (ev.ExtendedHandshake, ev.MetadataRequest, ev.MetadataData, ev.MetadataReject, ev.Pex)
+_HASH_KINDS = (ev.HashRequest, ev.Hashes, ev.HashReject)
 
 
 class Rules:
@@ -74,9 +48,9 @@ class Rules:
         self.our_extensions = dict(OUR_EXTENSIONS)
         self.am_choking = self.peer_choking = True
         self.am_interested = self.peer_interested = False
-        self.our_handshake: Handshake | None = None
-        self.their_handshake: Handshake | None = None
-        self.their_extensions: ExtendedHandshake | None = None
+        self.our_handshake: ev.Handshake | None = None
+        self.their_handshake: ev.Handshake | None = None
+        self.their_extensions: ev.ExtendedHandshake | None = None
         self.their_bitfield: bytes | None = None
         self.ledger = BlockLedger()
         self._outbox = bytearray()
@@ -126,7 +100,7 @@ class Rules:
         if length > bound:
             raise RemoteProtocolError(f"message {msg_id} of {length} bytes (at most {bound})")
 
-    def extension_message(self, payload: bytes) -> BtEvent | None:
+    def extension_message(self, payload: bytes) -> ev.BtEvent | None:
         """The event of an extension message (None: one we do not speak, skipped)."""
         if not payload or not self.extended:
             return None
@@ -140,7 +114,7 @@ class Rules:
             return bt_extended.decode_pex(payload[1:])
         return None
 
-    def received(self, event: BtEvent) -> BtEvent | None:
+    def received(self, event: ev.BtEvent) -> ev.BtEvent | None:
         """``event`` as the caller should see it, or None if settled here.
 
         Raises:
@@ -151,34 +125,34 @@ class Rules:
         handler = _RECEIVE.get(type(event))
         return event if handler is None else handler(self, event)
 
-    def _got_handshake(self, event: Handshake) -> BtEvent:
+    def _got_handshake(self, event: ev.Handshake) -> ev.BtEvent:
         self.their_handshake = event
         return event
 
-    def _got_extended(self, event: ExtendedHandshake) -> BtEvent:
+    def _got_extended(self, event: ev.ExtendedHandshake) -> ev.BtEvent:
         self.their_extensions = event
         return event
 
-    def _got_choke(self, event: Choke) -> BtEvent:
+    def _got_choke(self, event: ev.Choke) -> ev.BtEvent:
         self.peer_choking = True
         if not self.fast:
             self.ledger.forget_all_ours()
         return event
 
-    def _got_unchoke(self, event: Unchoke) -> BtEvent:
+    def _got_unchoke(self, event: ev.Unchoke) -> ev.BtEvent:
         self.peer_choking = False
         return event
 
-    def _got_interest(self, event: Interested | NotInterested) -> BtEvent:
-        self.peer_interested = isinstance(event, Interested)
+    def _got_interest(self, event: ev.Interested | ev.NotInterested) -> ev.BtEvent:
+        self.peer_interested = isinstance(event, ev.Interested)
         return event
 
-    def _got_have(self, event: BtHave) -> BtEvent:
+    def _got_have(self, event: ev.BtHave) -> ev.BtEvent:
         if self.geometry is not None and not self.geometry.has_piece(event.index):
             raise RemoteProtocolError(f"have of piece {event.index}, out of range")
         return event
 
-    def _got_bitfield(self, event: Bitfield) -> BtEvent:
+    def _got_bitfield(self, event: ev.Bitfield) -> ev.BtEvent:
         self.their_bitfield = event.bits
         if self.geometry is not None:
             self._check_bitfield(event.bits)
@@ -199,7 +173,7 @@ class Rules:
             raise error(problem)
         return index, begin, length
 
-    def _got_request(self, event: BtRequest) -> BtEvent | None:
+    def _got_request(self, event: ev.BtRequest) -> ev.BtEvent | None:
         block = self._check_block(event.index, event.begin, event.length, RemoteProtocolError)
         ledger = self.ledger
         if block in ledger.theirs:
@@ -209,21 +183,21 @@ class Rules:
             raise RemoteProtocolError(f"over {self.reqq} outstanding requests")
         if choked or len(ledger.theirs) >= self.reqq:
             if self.fast:
-                self._outbox += bt_codec.encode_message(RejectRequest(*block))
+                self._outbox += bt_codec.encode_message(ev.RejectRequest(*block))
             return None
         ledger.theirs[block] = None
         return event
 
-    def _got_cancel(self, event: Cancel) -> BtEvent | None:
+    def _got_cancel(self, event: ev.Cancel) -> ev.BtEvent | None:
         block = (event.index, event.begin, event.length)
         if block not in self.ledger.theirs:
             return None  # already answered: the cancel crossed our piece
         del self.ledger.theirs[block]
         if self.fast:
-            self._outbox += bt_codec.encode_message(RejectRequest(*block))
+            self._outbox += bt_codec.encode_message(ev.RejectRequest(*block))
         return event
 
-    def received_block(self, header: PieceHeader) -> bool:
+    def received_block(self, header: ev.PieceHeader) -> bool:
         """Whether the caller wants the block (False: one we cancelled, to skip).
 
         Raises:
@@ -235,18 +209,18 @@ class Rules:
             raise RemoteProtocolError(f"piece {header.index}+{header.begin} (length "
                                       f"{header.length}) never requested") from None
 
-    def _got_piece(self, event: Piece) -> BtEvent | None:
-        wanted = self.received_block(PieceHeader(event.index, event.begin, len(event.block)))
+    def _got_piece(self, event: ev.Piece) -> ev.BtEvent | None:
+        wanted = self.received_block(ev.PieceHeader(event.index, event.begin, len(event.block)))
         return event if wanted else None
 
-    def _got_reject(self, event: RejectRequest) -> BtEvent | None:
+    def _got_reject(self, event: ev.RejectRequest) -> ev.BtEvent | None:
         try:
             wanted = self.ledger.answered((event.index, event.begin, event.length))
         except KeyError:
             raise RemoteProtocolError("reject of a request we never sent") from None
         return event if wanted else None
 
-    def _got_allowed_fast(self, event: AllowedFast) -> BtEvent | None:
+    def _got_allowed_fast(self, event: ev.AllowedFast) -> ev.BtEvent | None:
         in_range = self.geometry is None or self.geometry.has_piece(event.index)
         allowed = self.ledger.allowed
         if not in_range or len(allowed) >= limits.MAX_BT_ALLOWED_FAST:
@@ -254,7 +228,7 @@ class Rules:
         allowed.add(event.index)
         return event
 
-    def _got_hash_message(self, event: HashRequest | Hashes | HashReject) -> BtEvent:
+    def _got_hash_message(self, event: ev.HashRequest | ev.Hashes | ev.HashReject) -> ev.BtEvent:
         if not 0 < event.length <= limits.MAX_BT_HASH_COUNT:
             raise RemoteProtocolError(f"hash request length {event.length} out of range")
         if event.proof_layers > limits.MAX_BT_PROOF_LAYERS:
@@ -262,7 +236,7 @@ class Rules:
         return event
 
     # ----------------------------------------------------------------------- sending
-    def sending(self, event: BtEvent) -> bytes:
+    def sending(self, event: ev.BtEvent) -> bytes:
         """The bytes of ``event``, after checking that we may send it now.
 
         Raises:
@@ -273,51 +247,51 @@ class Rules:
         handler = _SEND.get(type(event))
         return bt_codec.encode_message(event) if handler is None else handler(self, event)
 
-    def _send_handshake(self, event: Handshake) -> bytes:
+    def _send_handshake(self, event: ev.Handshake) -> bytes:
         data = bt_codec.encode_handshake(event)
         self.our_handshake = event
         return data
 
-    def _send_extension(self, event: BtEvent) -> bytes:
+    def _send_extension(self, event: ev.BtEvent) -> bytes:
         if not self.extended:
             raise LocalProtocolError("the peer did not announce the extension protocol")
-        if isinstance(event, ExtendedHandshake):
+        if isinstance(event, ev.ExtendedHandshake):
             self.our_extensions = dict(event.m)
             if event.reqq:
                 self.reqq = event.reqq
             payload = b"\0" + bt_extended.encode_ext_handshake(event)
             return bt_codec.frame(bt_codec.EXTENDED, payload)
-        name = bt_extended.UT_PEX if isinstance(event, Pex) else bt_extended.UT_METADATA
+        name = bt_extended.UT_PEX if isinstance(event, ev.Pex) else bt_extended.UT_METADATA
         number = self.their_extensions.m.get(name, 0) if self.their_extensions else 0
         if not 0 < number <= 255:
             raise LocalProtocolError(f"the peer does not speak {name}")
-        payload = (bt_extended.encode_pex(event) if isinstance(event, Pex)
+        payload = (bt_extended.encode_pex(event) if isinstance(event, ev.Pex)
                    else bt_extended.encode_metadata(event))  # type: ignore[arg-type]
         return bt_codec.frame(bt_codec.EXTENDED, bytes([number]) + payload)
 
-    def _send_choke(self, event: Choke) -> bytes:
+    def _send_choke(self, event: ev.Choke) -> bytes:
         self.am_choking = True
         keep = self.ledger.granted if self.fast else set()
         rejects = list(self.ledger.drop_theirs(keep))
         if not self.fast:
             return bt_codec.encode_message(event)
         return bt_codec.encode_message(event) + b"".join(
-            bt_codec.encode_message(RejectRequest(*block)) for block in rejects)
+            bt_codec.encode_message(ev.RejectRequest(*block)) for block in rejects)
 
-    def _send_unchoke(self, event: Unchoke) -> bytes:
+    def _send_unchoke(self, event: ev.Unchoke) -> bytes:
         self.am_choking = False
         return bt_codec.encode_message(event)
 
-    def _send_interest(self, event: Interested | NotInterested) -> bytes:
-        self.am_interested = isinstance(event, Interested)
+    def _send_interest(self, event: ev.Interested | ev.NotInterested) -> bytes:
+        self.am_interested = isinstance(event, ev.Interested)
         return bt_codec.encode_message(event)
 
-    def _send_bitfield(self, event: Bitfield) -> bytes:
+    def _send_bitfield(self, event: ev.Bitfield) -> bytes:
         if self.geometry is not None and self.geometry.bitfield_problem(event.bits):
             raise LocalProtocolError(str(self.geometry.bitfield_problem(event.bits)))
         return bt_codec.encode_message(event)
 
-    def _send_request(self, event: BtRequest) -> bytes:
+    def _send_request(self, event: ev.BtRequest) -> bytes:
         block = self._check_block(event.index, event.begin, event.length, LocalProtocolError)
         ledger = self.ledger
         if self.peer_choking and not (self.fast and event.index in ledger.allowed):
@@ -329,55 +303,55 @@ class Rules:
         ledger.ours[block] = None
         return bt_codec.encode_message(event)
 
-    def _send_cancel(self, event: Cancel) -> bytes:
+    def _send_cancel(self, event: ev.Cancel) -> bytes:
         block = (event.index, event.begin, event.length)
         if block not in self.ledger.ours:
             return b""
         self.ledger.forget_ours(block)
         return bt_codec.encode_message(event)
 
-    def _send_answer(self, event: Piece | PieceHeader | RejectRequest) -> bytes:
-        length = len(event.block) if isinstance(event, Piece) else event.length
+    def _send_answer(self, event: ev.Piece | ev.PieceHeader | ev.RejectRequest) -> bytes:
+        length = len(event.block) if isinstance(event, ev.Piece) else event.length
         block = (event.index, event.begin, length)
         if block not in self.ledger.theirs:
             return b""  # cancelled, or rejected by a choke, meanwhile
         del self.ledger.theirs[block]
         return bt_codec.encode_message(event)
 
-    def _send_allowed_fast(self, event: AllowedFast) -> bytes:
+    def _send_allowed_fast(self, event: ev.AllowedFast) -> bytes:
         self.ledger.granted.add(event.index)
         return bt_codec.encode_message(event)
 
 
 _Handler = Callable[[Rules, Any], Any]
 _RECEIVE: dict[type[Any], _Handler] = {
-    Handshake: Rules._got_handshake,
-    ExtendedHandshake: Rules._got_extended,
-    Choke: Rules._got_choke,
-    Unchoke: Rules._got_unchoke,
-    Interested: Rules._got_interest,
-    NotInterested: Rules._got_interest,
-    BtHave: Rules._got_have,
-    Bitfield: Rules._got_bitfield,
-    BtRequest: Rules._got_request,
-    Cancel: Rules._got_cancel,
-    Piece: Rules._got_piece,
-    RejectRequest: Rules._got_reject,
-    AllowedFast: Rules._got_allowed_fast,
+    ev.Handshake: Rules._got_handshake,
+    ev.ExtendedHandshake: Rules._got_extended,
+    ev.Choke: Rules._got_choke,
+    ev.Unchoke: Rules._got_unchoke,
+    ev.Interested: Rules._got_interest,
+    ev.NotInterested: Rules._got_interest,
+    ev.BtHave: Rules._got_have,
+    ev.Bitfield: Rules._got_bitfield,
+    ev.BtRequest: Rules._got_request,
+    ev.Cancel: Rules._got_cancel,
+    ev.Piece: Rules._got_piece,
+    ev.RejectRequest: Rules._got_reject,
+    ev.AllowedFast: Rules._got_allowed_fast,
     **{kind: Rules._got_hash_message for kind in _HASH_KINDS},
 }
 _SEND: dict[type[Any], _Handler] = {
-    Handshake: Rules._send_handshake,
+    ev.Handshake: Rules._send_handshake,
     **{kind: Rules._send_extension for kind in _EXTENSION},
-    Choke: Rules._send_choke,
-    Unchoke: Rules._send_unchoke,
-    Interested: Rules._send_interest,
-    NotInterested: Rules._send_interest,
-    Bitfield: Rules._send_bitfield,
-    BtRequest: Rules._send_request,
-    Cancel: Rules._send_cancel,
-    Piece: Rules._send_answer,
-    PieceHeader: Rules._send_answer,
-    RejectRequest: Rules._send_answer,
-    AllowedFast: Rules._send_allowed_fast,
+    ev.Choke: Rules._send_choke,
+    ev.Unchoke: Rules._send_unchoke,
+    ev.Interested: Rules._send_interest,
+    ev.NotInterested: Rules._send_interest,
+    ev.Bitfield: Rules._send_bitfield,
+    ev.BtRequest: Rules._send_request,
+    ev.Cancel: Rules._send_cancel,
+    ev.Piece: Rules._send_answer,
+    ev.PieceHeader: Rules._send_answer,
+    ev.RejectRequest: Rules._send_answer,
+    ev.AllowedFast: Rules._send_allowed_fast,
 }

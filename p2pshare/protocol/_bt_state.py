@@ -26,34 +26,7 @@ from enum import Enum
 from typing import Any
 
 from .. import limits
-from .bt_events import (
-    AllowedFast,
-    Bitfield,
-    BtHave,
-    BtKeepAlive,
-    BtRequest,
-    Cancel,
-    Choke,
-    ExtendedHandshake,
-    Handshake,
-    Hashes,
-    HashReject,
-    HashRequest,
-    HaveAll,
-    HaveNone,
-    Interested,
-    MetadataData,
-    MetadataReject,
-    MetadataRequest,
-    NotInterested,
-    Pex,
-    Piece,
-    PieceHeader,
-    Port,
-    RejectRequest,
-    Suggest,
-    Unchoke,
-)
+from . import bt_events as ev
 
 Block = tuple[int, int, int]  # index, begin, length
 
@@ -65,16 +38,18 @@ class Phase(Enum):
     ERROR = "error"  # broke the protocol: nothing more
 
 
-FIRST_ONLY: tuple[type[Any], ...] = (Bitfield, HaveAll, HaveNone)
+FIRST_ONLY: tuple[type[Any], ...] = (ev.Bitfield, ev.HaveAll, ev.HaveNone)
 BEFORE_FIRST: tuple[type[Any], ...] = (
-    BtKeepAlive, Port, ExtendedHandshake, MetadataRequest, MetadataData, MetadataReject, Pex)
+    ev.BtKeepAlive, ev.Port, ev.ExtendedHandshake, ev.MetadataRequest, ev.MetadataData,
+    ev.MetadataReject, ev.Pex)
 ANYTIME: tuple[type[Any], ...] = BEFORE_FIRST + (
-    Choke, Unchoke, Interested, NotInterested, BtHave, BtRequest, Piece, PieceHeader, Cancel,
-    Suggest, RejectRequest, AllowedFast, HashRequest, Hashes, HashReject)
+    ev.Choke, ev.Unchoke, ev.Interested, ev.NotInterested, ev.BtHave, ev.BtRequest, ev.Piece,
+    ev.PieceHeader, ev.Cancel, ev.Suggest, ev.RejectRequest, ev.AllowedFast, ev.HashRequest,
+    ev.Hashes, ev.HashReject)
 
 
 def _table() -> dict[tuple[Phase, type[Any]], Phase]:
-    table = {(Phase.HANDSHAKE, Handshake): Phase.FIRST}
+    table = {(Phase.HANDSHAKE, ev.Handshake): Phase.FIRST}
     table.update({(Phase.FIRST, kind): Phase.OPEN for kind in FIRST_ONLY + ANYTIME})
     table.update({(Phase.FIRST, kind): Phase.FIRST for kind in BEFORE_FIRST})
     table.update({(Phase.OPEN, kind): Phase.OPEN for kind in ANYTIME})

@@ -13,33 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from .bt_events import (
-    AllowedFast,
-    Bitfield,
-    BtEvent,
-    BtHave,
-    BtKeepAlive,
-    BtRequest,
-    Cancel,
-    Choke,
-    Handshake,
-    Hashes,
-    HashReject,
-    HashRequest,
-    HaveAll,
-    HaveNone,
-    Interested,
-    NotInterested,
-    Piece,
-    PieceHeader,
-    Port,
-    RejectRequest,
-    Suggest,
-    Unchoke,
-)
+from . import bt_events as ev
 
 PROTOCOL = b"\x13BitTorrent protocol"
 HANDSHAKE_LENGTH = 68
@@ -59,26 +37,26 @@ _EMPTY = struct.Struct("")
 _INDEX = struct.Struct(">I")
 _BLOCK = struct.Struct(">III")
 _LAYOUT: dict[int, tuple[type[Any], struct.Struct]] = {
-    CHOKE: (Choke, _EMPTY),
-    UNCHOKE: (Unchoke, _EMPTY),
-    INTERESTED: (Interested, _EMPTY),
-    NOT_INTERESTED: (NotInterested, _EMPTY),
-    HAVE: (BtHave, _INDEX),
-    REQUEST: (BtRequest, _BLOCK),
-    CANCEL: (Cancel, _BLOCK),
-    PORT: (Port, struct.Struct(">H")),
-    SUGGEST: (Suggest, _INDEX),
-    HAVE_ALL: (HaveAll, _EMPTY),
-    HAVE_NONE: (HaveNone, _EMPTY),
-    REJECT: (RejectRequest, _BLOCK),
-    ALLOWED_FAST: (AllowedFast, _INDEX),
-    HASH_REQUEST: (HashRequest, _HASH),
-    HASH_REJECT: (HashReject, _HASH),
+    CHOKE: (ev.Choke, _EMPTY),
+    UNCHOKE: (ev.Unchoke, _EMPTY),
+    INTERESTED: (ev.Interested, _EMPTY),
+    NOT_INTERESTED: (ev.NotInterested, _EMPTY),
+    HAVE: (ev.BtHave, _INDEX),
+    REQUEST: (ev.BtRequest, _BLOCK),
+    CANCEL: (ev.Cancel, _BLOCK),
+    PORT: (ev.Port, struct.Struct(">H")),
+    SUGGEST: (ev.Suggest, _INDEX),
+    HAVE_ALL: (ev.HaveAll, _EMPTY),
+    HAVE_NONE: (ev.HaveNone, _EMPTY),
+    REJECT: (ev.RejectRequest, _BLOCK),
+    ALLOWED_FAST: (ev.AllowedFast, _INDEX),
+    HASH_REQUEST: (ev.HashRequest, _HASH),
+    HASH_REJECT: (ev.HashReject, _HASH),
 }
 _ID_OF: dict[type[Any], int] = {kind: msg_id for msg_id, (kind, _) in _LAYOUT.items()}
 
 
-def encode_handshake(event: Handshake) -> bytes:
+def encode_handshake(event: ev.Handshake) -> bytes:
     """The 68 handshake bytes.
 
     Raises:
@@ -90,7 +68,7 @@ def encode_handshake(event: Handshake) -> bytes:
     return PROTOCOL + event.reserved + event.info_hash + event.peer_id
 
 
-def decode_handshake(data: bytes) -> Handshake:
+def decode_handshake(data: bytes) -> ev.Handshake:
     """The handshake in ``data`` (exactly 68 bytes).
 
     Raises:
@@ -98,7 +76,7 @@ def decode_handshake(data: bytes) -> Handshake:
     """
     if data[:20] != PROTOCOL:
         raise RemoteProtocolError("not a BitTorrent handshake (protocol string)")
-    return Handshake(info_hash=data[28:48], peer_id=data[48:68], reserved=data[20:28])
+    return ev.Handshake(info_hash=data[28:48], peer_id=data[48:68], reserved=data[20:28])
 
 
 def frame(msg_id: int, payload: bytes = b"") -> bytes:
@@ -110,7 +88,7 @@ def piece_header(index: int, begin: int, length: int) -> bytes:
     return BLOCK_HEAD.pack(length + 9, PIECE, index, begin)
 
 
-def encode_message(event: BtEvent) -> bytes:
+def encode_message(event: ev.BtEvent) -> bytes:
     """The bytes of one message (not the handshake, not an extension message).
 
     Raises:
@@ -122,53 +100,56 @@ def encode_message(event: BtEvent) -> bytes:
         raise LocalProtocolError(f"{type(event).__name__}: {exc}") from None
 
 
-def _encode(event: BtEvent) -> bytes:
-    if isinstance(event, BtKeepAlive):
-        return b"\0\0\0\0"
-    if isinstance(event, Bitfield):
-        return frame(BITFIELD, event.bits)
-    if isinstance(event, Piece):
-        return piece_header(event.index, event.begin, len(event.block)) + event.block
-    if isinstance(event, PieceHeader):
-        return piece_header(event.index, event.begin, event.length)
-    if isinstance(event, Hashes):
-        return frame(HASHES, _hash_fields(event) + event.hashes)
-    msg_id = _ID_OF.get(type(event))
-    if msg_id is None:
+def _encode(event: ev.BtEvent) -> bytes:
+    encoder = _ENCODERS.get(type(event))
+    if encoder is None:
         raise LocalProtocolError(f"{type(event).__name__} is not a fixed-layout message")
-    if isinstance(event, HashRequest | HashReject):
-        return frame(msg_id, _hash_fields(event))
-    return frame(msg_id, _LAYOUT[msg_id][1].pack(*_fields(event)))
+    return encoder(event)
 
 
-def _hash_fields(event: HashRequest | HashReject | Hashes) -> bytes:
+def _hash_fields(event: ev.HashRequest | ev.HashReject | ev.Hashes) -> bytes:
     if len(event.pieces_root) != 32:
         raise LocalProtocolError("a pieces root is 32 bytes")
     return _HASH.pack(event.pieces_root, event.base_layer, event.index, event.length,
                       event.proof_layers)
 
 
-def _fields(event: BtEvent) -> tuple[Any, ...]:
-    return tuple(getattr(event, f.name) for f in dataclasses.fields(event))
+def _fixed(msg_id: int, fmt: struct.Struct, kind: type[Any]) -> Callable[[Any], bytes]:
+    """The encoder of a fixed-layout message: its fields packed in declaration order."""
+    names = tuple(f.name for f in dataclasses.fields(kind))
+    head = HEAD.pack(fmt.size + 1, msg_id)
+    return lambda event: head + fmt.pack(*[getattr(event, name) for name in names])
 
 
-def decode_message(msg_id: int, payload: bytes) -> BtEvent | None:
+_ENCODERS: dict[type[Any], Callable[[Any], bytes]] = {
+    **{kind: _fixed(msg_id, fmt, kind) for msg_id, (kind, fmt) in _LAYOUT.items()},
+    ev.BtKeepAlive: lambda _: b"\0\0\0\0",
+    ev.Bitfield: lambda e: frame(BITFIELD, e.bits),
+    ev.Piece: lambda e: piece_header(e.index, e.begin, len(e.block)) + e.block,
+    ev.PieceHeader: lambda e: piece_header(e.index, e.begin, e.length),
+    ev.Hashes: lambda e: frame(HASHES, _hash_fields(e) + e.hashes),
+    ev.HashRequest: lambda e: frame(HASH_REQUEST, _hash_fields(e)),
+    ev.HashReject: lambda e: frame(HASH_REJECT, _hash_fields(e)),
+}
+
+
+def decode_message(msg_id: int, payload: bytes) -> ev.BtEvent | None:
     """The event for one message of a known id (None: an id this module does not know).
 
     Raises:
         RemoteProtocolError: a payload of the wrong length for its id.
     """
     if msg_id == BITFIELD:
-        return Bitfield(payload)
+        return ev.Bitfield(payload)
     if msg_id == PIECE:
         index, begin = _BLOCK_AT.unpack_from(_at_least(payload, 8, "piece"))
-        return Piece(index, begin, payload[8:])
+        return ev.Piece(index, begin, payload[8:])
     if msg_id == HASHES:
         root, base, index, length, proofs = _HASH.unpack_from(
             _at_least(payload, _HASH.size, "hashes"))
         if (len(payload) - _HASH.size) % 32:
             raise RemoteProtocolError("hashes message with a partial hash")
-        return Hashes(root, base, index, length, proofs, payload[_HASH.size:])
+        return ev.Hashes(root, base, index, length, proofs, payload[_HASH.size:])
     layout = _LAYOUT.get(msg_id)
     if layout is None:
         return None

@@ -144,10 +144,10 @@ def tracker_hash(info_hash: bytes) -> bytes:
 
 
 # ------------------------------------------------------------------ server: queries
-Query = Mapping[str, Sequence[bytes]]
+_Fields = Mapping[str, Sequence[bytes]]  # query fields: raw byte values
 
 
-def parse_announce(query: Query) -> AnnounceRequest:
+def parse_announce(query: _Fields) -> AnnounceRequest:
     """An announce's query fields (raw byte values) as an ``AnnounceRequest``.
 
     Raises:
@@ -172,7 +172,7 @@ def parse_announce(query: Query) -> AnnounceRequest:
     )
 
 
-def parse_scrape(query: Query) -> list[bytes]:
+def parse_scrape(query: _Fields) -> list[bytes]:
     """The info-hashes a scrape names (one or more ``info_hash`` fields, BEP 48).
 
     Raises:
@@ -188,7 +188,7 @@ def parse_scrape(query: Query) -> list[bytes]:
     return list(dict.fromkeys(hashes))
 
 
-def _one(query: Query, name: str, default: bytes | None = None) -> bytes:
+def _one(query: _Fields, name: str, default: bytes | None = None) -> bytes:
     values = query.get(name, ())
     if len(values) > 1:
         raise RemoteProtocolError(f"{name} given more than once")
@@ -199,21 +199,21 @@ def _one(query: Query, name: str, default: bytes | None = None) -> bytes:
     return default
 
 
-def _binary(query: Query, name: str, size: int) -> bytes:
+def _binary(query: _Fields, name: str, size: int) -> bytes:
     value = _one(query, name)
     if len(value) != size:
         raise RemoteProtocolError(f"{name} must be {size} bytes")
     return value
 
 
-def _int(query: Query, name: str, low: int, high: int) -> int:
+def _int(query: _Fields, name: str, low: int, high: int) -> int:
     value = _optional_int(query, name, low, high)
     if value is None:
         raise RemoteProtocolError(f"missing {name}")
     return value
 
 
-def _optional_int(query: Query, name: str, low: int, high: int) -> int | None:
+def _optional_int(query: _Fields, name: str, low: int, high: int) -> int | None:
     raw = _one(query, name, b"")
     if not raw:
         return None
@@ -226,21 +226,21 @@ def _optional_int(query: Query, name: str, low: int, high: int) -> int | None:
     return value
 
 
-def _flag(query: Query, name: str, default: bool) -> bool:
+def _flag(query: _Fields, name: str, default: bool) -> bool:
     raw = _one(query, name, b"")
     if raw not in (b"", b"0", b"1"):
         raise RemoteProtocolError(f"{name} must be 0 or 1")
     return default if not raw else raw == b"1"
 
 
-def _event(query: Query) -> AnnounceEvent:
+def _event(query: _Fields) -> AnnounceEvent:
     event = _EVENTS.get(_text(query, "event", 16))
     if event is None:
         raise RemoteProtocolError("unknown event")
     return event
 
 
-def _text(query: Query, name: str, limit: int) -> str:
+def _text(query: _Fields, name: str, limit: int) -> str:
     raw = _one(query, name, b"")
     if len(raw) > limit or not raw.isascii() or not raw.decode().isprintable():
         raise RemoteProtocolError(f"{name} is not short printable text")

@@ -3,7 +3,7 @@
 Strategy: ``BtConnection`` is h11's shape for a symmetric protocol: ``receive_data`` takes
 bytes, ``next_event`` gives one event (or ``NEED_DATA``), ``send`` turns one of our events
 into bytes and ``data_to_send`` gives the replies the codec owes on its own (BEP 6 rejects
-for requests it refuses). Reading is in ``_BtReader``'s order: the 68-byte handshake, then
+for requests it refuses). Reading goes: the 68-byte handshake, then
 ``<length><id><payload>`` messages, each length checked against its id's bound before the
 payload is waited for, so an over-long message is fatal at once; unknown ids and unknown
 extension messages are skipped. ``_bt_state`` holds the message order table, the torrent's
@@ -23,7 +23,7 @@ from enum import Enum
 
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError
-from . import bt_codec, bt_extended
+from . import bt_codec
 from ._bt_rules import Rules
 from ._bt_state import TRANSITIONS, Geometry, Phase
 from ._events import NEED_DATA, ConnectionClosed, _Sentinel
@@ -32,9 +32,6 @@ from .bt_events import (
     BtKeepAlive,
     ExtendedHandshake,
     Handshake,
-    MetadataData,
-    MetadataReject,
-    MetadataRequest,
     PieceEnd,
     PieceHeader,
 )
@@ -42,9 +39,6 @@ from .bt_events import (
 __all__ = ["NEED_DATA", "BtConnection", "BtRole", "ConnectionClosed", "Geometry"]
 
 _SCRATCH = 64 * 1024  # bytes one get_buffer offers outside a block
-_EXTENSION_NAMES = {MetadataRequest: bt_extended.UT_METADATA,
-                    MetadataData: bt_extended.UT_METADATA,
-                    MetadataReject: bt_extended.UT_METADATA}
 
 
 class BtRole(Enum):
@@ -60,7 +54,7 @@ class _Block:
     def __init__(self, header: PieceHeader, wanted: bool) -> None:
         self.header, self.wanted = header, wanted
         self.target: memoryview | None = None
-        self.filled = 0 if wanted else -1  # -1: the caller has not said where yet
+        self.filled = -1  # the caller has not said where the block goes yet
 
     @property
     def remaining(self) -> int:
@@ -89,7 +83,7 @@ class BtConnection:
         self._pos = 0
         self._closed = False
         self._block: _Block | None = None
-        self._scratch = bytearray(_SCRATCH)
+        self._scratch = bytearray()  # get_buffer's area, made on first use
 
     # ------------------------------------------------------------------- public state
     @property
@@ -150,31 +144,28 @@ class BtConnection:
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Where the next bytes from the socket should go (``BufferedProtocol``): the rest
-        of the block being received, or a scratch area (just the next head when a piece
-        message's head is due, so that its block lands straight in the caller's buffer)."""
+        of the block being received, or a scratch area (whole messages read from it are
+        copied once more; a block whose head came in one read and whose rest did not is
+        read straight into the caller's buffer)."""
         block = self._block
-        if block is not None and block.target is not None and block.remaining:
-            return block.target[block.filled:]
-        want = self._head_wanted()
-        return memoryview(self._scratch)[:want or _SCRATCH]
+        if block is not None and block.filled >= 0 and block.remaining:
+            if block.target is not None:
+                return block.target[block.filled:]
+            return self._scratch_view()[:block.remaining]  # skipped
+        return self._scratch_view()
+
+    def _scratch_view(self) -> memoryview:
+        if not self._scratch:
+            self._scratch = bytearray(_SCRATCH)
+        return memoryview(self._scratch)
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` arrived in the area the last ``get_buffer`` gave."""
         block = self._block
-        if block is not None and block.target is not None and block.remaining:
-            block.filled += nbytes
+        if block is not None and block.filled >= 0 and block.remaining:
+            block.filled += nbytes  # into the block's buffer (or skipped)
         else:
             self._buf += memoryview(self._scratch)[:nbytes]
-
-    def _head_wanted(self) -> int:
-        """Bytes still missing from a piece message's 13-byte head, or 0 (not one)."""
-        have = len(self._buf) - self._pos
-        if not self.receive_blocks or self.their_phase is Phase.HANDSHAKE:
-            return 0
-        if have < 5:
-            return 13 - have
-        is_piece = self._buf[self._pos + 4] == bt_codec.PIECE
-        return 13 - have if is_piece and have < 13 else 0
 
     def receive_block(self, target: memoryview | bytearray) -> None:
         """Deliver the block of the last ``PieceHeader`` into ``target`` (its length).
@@ -226,7 +217,8 @@ class BtConnection:
             RemoteProtocolError: the peer broke the protocol or went over a limit; the
                 connection is then dead (every later call raises too).
             LocalProtocolError: called after a ``PieceHeader`` without ``receive_block``
-                or ``discard_block``.
+                or ``discard_block``, or for a message after the peer's handshake before
+                ours was sent.
         """
         if self.their_phase is Phase.ERROR:
             raise RemoteProtocolError("the peer already broke the protocol")
@@ -246,10 +238,16 @@ class BtConnection:
         have = len(self._buf) - self._pos
         if self.their_phase is Phase.HANDSHAKE:
             if have < bt_codec.HANDSHAKE_LENGTH:
+                seen = min(have, len(bt_codec.PROTOCOL))  # refuse another protocol at once
+                if self._buf[self._pos:self._pos + seen] != bt_codec.PROTOCOL[:seen]:
+                    raise RemoteProtocolError("not a BitTorrent handshake (protocol string)")
                 return self._starved(have)
             return self._received(bt_codec.decode_handshake(self._take(bt_codec.HANDSHAKE_LENGTH)))
         if have < 4:
             return self._starved(have)
+        if self.our_phase is Phase.HANDSHAKE:
+            # which extensions hold depends on both handshakes: answer the peer's first
+            raise LocalProtocolError("send our handshake before reading the peer's messages")
         length = int.from_bytes(self._buf[self._pos:self._pos + 4], "big")
         if length == 0:
             self._pos += 4

@@ -13,35 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
+from p2pshare.protocol import bt_events as ev
 from p2pshare.protocol.bt_codec import encode_handshake
-from p2pshare.protocol.bt_events import (
-    AllowedFast,
-    Bitfield,
-    BtHave,
-    BtKeepAlive,
-    BtRequest,
-    Cancel,
-    Choke,
-    ExtendedHandshake,
-    Handshake,
-    Hashes,
-    HashReject,
-    HashRequest,
-    HaveAll,
-    HaveNone,
-    Interested,
-    MetadataData,
-    MetadataReject,
-    MetadataRequest,
-    NotInterested,
-    Pex,
-    Piece,
-    Port,
-    RejectRequest,
-    Suggest,
-    Unchoke,
-    reserved_bits,
-)
+from p2pshare.protocol.bt_events import reserved_bits
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
 
 from .wire import INFO_HASH, events, opened, ways
@@ -60,7 +34,7 @@ def nothing(_conn: BtConnection) -> None:
 
 def after_bitfield(conn: BtConnection) -> None:
     """Both sides past their first message (so bitfields are over)."""
-    conn.send(HaveNone())
+    conn.send(ev.HaveNone())
     events(conn, [b"\x00\x00\x00\x01\x0f"])
 
 
@@ -72,12 +46,12 @@ def unchoked_us(conn: BtConnection) -> None:
 def requested(conn: BtConnection) -> None:
     """We asked for block (1, 16384, 16384)."""
     unchoked_us(conn)
-    conn.send(BtRequest(1, 16384, 16384))
+    conn.send(ev.BtRequest(1, 16384, 16384))
 
 
 def we_unchoked(conn: BtConnection) -> None:
     after_bitfield(conn)
-    conn.send(Unchoke())
+    conn.send(ev.Unchoke())
 
 
 def they_requested(conn: BtConnection) -> None:
@@ -98,34 +72,34 @@ def hash_head(msg_id: int, extra: int = 0) -> bytes:
 
 # (name, setup, wire bytes, event, ids the peer reads extensions under differ: send check)
 CASES: list[tuple[str, Setup, bytes, object]] = [
-    ("keep-alive", after_bitfield, b"\x00\x00\x00\x00", BtKeepAlive()),
-    ("choke", after_bitfield, b"\x00\x00\x00\x01\x00", Choke()),
-    ("unchoke", after_bitfield, b"\x00\x00\x00\x01\x01", Unchoke()),
-    ("interested", after_bitfield, b"\x00\x00\x00\x01\x02", Interested()),
-    ("not interested", after_bitfield, b"\x00\x00\x00\x01\x03", NotInterested()),
-    ("have", after_bitfield, b"\x00\x00\x00\x05\x04\x00\x00\x00\x0a", BtHave(10)),
+    ("keep-alive", after_bitfield, b"\x00\x00\x00\x00", ev.BtKeepAlive()),
+    ("choke", after_bitfield, b"\x00\x00\x00\x01\x00", ev.Choke()),
+    ("unchoke", after_bitfield, b"\x00\x00\x00\x01\x01", ev.Unchoke()),
+    ("interested", after_bitfield, b"\x00\x00\x00\x01\x02", ev.Interested()),
+    ("not interested", after_bitfield, b"\x00\x00\x00\x01\x03", ev.NotInterested()),
+    ("have", after_bitfield, b"\x00\x00\x00\x05\x04\x00\x00\x00\x0a", ev.BtHave(10)),
     # 11 pieces: two bytes, the five spare bits zero
-    ("bitfield", nothing, b"\x00\x00\x00\x03\x05\xa5\x80", Bitfield(b"\xa5\x80")),
+    ("bitfield", nothing, b"\x00\x00\x00\x03\x05\xa5\x80", ev.Bitfield(b"\xa5\x80")),
     ("request", we_unchoked,
      b"\x00\x00\x00\x0d\x06\x00\x00\x00\x01\x00\x00\x40\x00\x00\x00\x40\x00",
-     BtRequest(1, 16384, 16384)),
+     ev.BtRequest(1, 16384, 16384)),
     ("piece", requested, b"\x00\x00\x40\x09\x07\x00\x00\x00\x01\x00\x00\x40\x00" + BLOCK,
-     Piece(1, 16384, BLOCK)),
+     ev.Piece(1, 16384, BLOCK)),
     ("cancel", they_requested,
      b"\x00\x00\x00\x0d\x08\x00\x00\x00\x01\x00\x00\x40\x00\x00\x00\x40\x00",
-     Cancel(1, 16384, 16384)),
-    ("port", after_bitfield, b"\x00\x00\x00\x03\x09\x1a\xe1", Port(6881)),
-    ("suggest", after_bitfield, b"\x00\x00\x00\x05\x0d\x00\x00\x00\x03", Suggest(3)),
-    ("have all", nothing, b"\x00\x00\x00\x01\x0e", HaveAll()),
-    ("have none", nothing, b"\x00\x00\x00\x01\x0f", HaveNone()),
+     ev.Cancel(1, 16384, 16384)),
+    ("port", after_bitfield, b"\x00\x00\x00\x03\x09\x1a\xe1", ev.Port(6881)),
+    ("suggest", after_bitfield, b"\x00\x00\x00\x05\x0d\x00\x00\x00\x03", ev.Suggest(3)),
+    ("have all", nothing, b"\x00\x00\x00\x01\x0e", ev.HaveAll()),
+    ("have none", nothing, b"\x00\x00\x00\x01\x0f", ev.HaveNone()),
     ("reject request", requested,
      b"\x00\x00\x00\x0d\x10\x00\x00\x00\x01\x00\x00\x40\x00\x00\x00\x40\x00",
-     RejectRequest(1, 16384, 16384)),
-    ("allowed fast", after_bitfield, b"\x00\x00\x00\x05\x11\x00\x00\x00\x07", AllowedFast(7)),
-    ("hash request", after_bitfield, hash_head(21), HashRequest(ROOT, 2, 8, 4, 1)),
+     ev.RejectRequest(1, 16384, 16384)),
+    ("allowed fast", after_bitfield, b"\x00\x00\x00\x05\x11\x00\x00\x00\x07", ev.AllowedFast(7)),
+    ("hash request", after_bitfield, hash_head(21), ev.HashRequest(ROOT, 2, 8, 4, 1)),
     ("hashes", after_bitfield, hash_head(22, 64) + b"\x11" * 32 + b"\x22" * 32,
-     Hashes(ROOT, 2, 8, 4, 1, b"\x11" * 32 + b"\x22" * 32)),
-    ("hash reject", after_bitfield, hash_head(23), HashReject(ROOT, 2, 8, 4, 1)),
+     ev.Hashes(ROOT, 2, 8, 4, 1, b"\x11" * 32 + b"\x22" * 32)),
+    ("hash reject", after_bitfield, hash_head(23), ev.HashReject(ROOT, 2, 8, 4, 1)),
 ]
 
 
@@ -146,8 +120,9 @@ def test_read(setup: Setup, wire: bytes, event: object, how: str) -> None:
 def test_send(setup: Setup, wire: bytes, event: object) -> None:
     conn = opened()
     # a block message goes the other way: we ask, we answer, we cancel
-    mirrored = {BtRequest: unchoked_us, Piece: they_requested, RejectRequest: they_requested,
-                Cancel: requested}
+    mirrored = {ev.BtRequest: unchoked_us, ev.Piece: they_requested,
+                ev.RejectRequest: they_requested,
+                ev.Cancel: requested}
     mirrored.get(type(event), setup)(conn)  # type: ignore[call-overload]
     assert conn.send(event) == wire  # type: ignore[arg-type]
 
@@ -157,7 +132,7 @@ def test_handshake_bytes() -> None:
     byte 7 & 0x04; BEP 52: byte 7 & 0x10), info-hash, peer id."""
     wire = (b"\x13BitTorrent protocol" + b"\x00\x00\x00\x00\x00\x10\x00\x14"
             + INFO_HASH + b"-PS0001-abcdefghijkl")
-    event = Handshake(INFO_HASH, b"-PS0001-abcdefghijkl",
+    event = ev.Handshake(INFO_HASH, b"-PS0001-abcdefghijkl",
                       reserved_bits(fast=True, extended=True, v2=True))
     assert encode_handshake(event) == wire
     assert (event.fast, event.extended, event.v2) == (True, True, True)
@@ -171,17 +146,17 @@ EXT_CASES: list[tuple[str, bytes, object]] = [
     ("extended handshake",
      b"\x00d1:md11:ut_metadatai3e6:ut_pexi7ee13:metadata_sizei31235e1:pi6881e"
      b"4:reqqi500e1:v13:\xc2\xb5Torrent 1.26:yourip4:\x7f\x00\x00\x01e",
-     ExtendedHandshake({"ut_metadata": 3, "ut_pex": 7}, "\u00b5Torrent 1.2", 6881, 500,
+     ev.ExtendedHandshake({"ut_metadata": 3, "ut_pex": 7}, "\u00b5Torrent 1.2", 6881, 500,
                        31235, yourip=b"\x7f\x00\x00\x01")),
     # BEP 9's examples, sent to our ut_metadata id (2)
-    ("metadata request", b"\x02d8:msg_typei0e5:piecei0ee", MetadataRequest(0)),
+    ("metadata request", b"\x02d8:msg_typei0e5:piecei0ee", ev.MetadataRequest(0)),
     ("metadata data", b"\x02d8:msg_typei1e5:piecei1e10:total_sizei16390ee" + b"x" * 6,
-     MetadataData(1, 16390, b"x" * 6)),
-    ("metadata reject", b"\x02d8:msg_typei2e5:piecei0ee", MetadataReject(0)),
+     ev.MetadataData(1, 16390, b"x" * 6)),
+    ("metadata reject", b"\x02d8:msg_typei2e5:piecei0ee", ev.MetadataReject(0)),
     # BEP 11, to our ut_pex id (1): 10.0.0.1:6881 (flag 0x02: seed) and [::1]:80 dropped
     ("pex", b"\x01d5:added6:\x0a\x00\x00\x01\x1a\xe17:added.f1:\x028:dropped618:"
      + bytes(15) + b"\x01\x00\x50e",
-     Pex(added=(("10.0.0.1", 6881),), added_f=b"\x02", dropped6=(("::1", 80),))),
+     ev.Pex(added=(("10.0.0.1", 6881),), added_f=b"\x02", dropped6=(("::1", 80),))),
 ]
 
 
@@ -199,7 +174,7 @@ def test_read_extension(payload: bytes, event: object, how: str) -> None:
 def test_send_extension_uses_their_ids() -> None:
     conn = opened()
     ext_known(conn)
-    assert conn.send(MetadataRequest(5)) == (
+    assert conn.send(ev.MetadataRequest(5)) == (
         b"\x00\x00\x00\x1b\x14\x03d8:msg_typei0e5:piecei5ee")
-    assert conn.send(Pex(dropped=(("1.2.3.4", 80),))) == (
+    assert conn.send(ev.Pex(dropped=(("1.2.3.4", 80),))) == (
         b"\x00\x00\x00\x15\x14\x07d7:dropped6:\x01\x02\x03\x04\x00\x50e")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from p2pshare.protocol._bt_state import Geometry
-from p2pshare.protocol._events import _Sentinel
+from p2pshare.protocol._events import ConnectionClosed, _Sentinel
 from p2pshare.protocol.bt_codec import encode_handshake
 from p2pshare.protocol.bt_events import Handshake, reserved_bits
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
@@ -42,12 +42,14 @@ def pair(**options: object) -> tuple[BtConnection, BtConnection]:
 
 
 def events(conn: BtConnection, chunks: Iterable[bytes]) -> list[object]:
-    """Feed ``chunks`` one by one; every event up to NEED_DATA after each."""
+    """Feed ``chunks`` one by one; every event up to NEED_DATA (or the close) after each."""
     out: list[object] = []
     for chunk in chunks:
         conn.receive_data(chunk)
         while not isinstance(event := conn.next_event(), _Sentinel):
             out.append(event)
+            if isinstance(event, ConnectionClosed):
+                return out
     return out
 
 

@@ -56,16 +56,17 @@ def base(**extra: str) -> dict[str, list[bytes]]:
 
 # ------------------------------------------------------------------ server: queries
 def test_a_real_clients_query_is_read() -> None:
-    # aria2c 1.37's announce, as it sends it (info_hash and peer_id percent-encoded).
-    raw = ("info_hash=%00%01%02%03%04%05%06%07%08%09%0A%0B%0C%0D%0E%0F%10%11%12%13"
-           "&peer_id=A2-1-37-0-%CF%84%1B%F4%17%E5%BE%D3%1D%CB&uploaded=0&downloaded=0"
-           "&left=1048576&compact=1&key=d1ad4b4b&event=started&numwant=50&no_peer_id=1"
-           "&port=6939&supportcrypto=1")
+    # aria2c 1.36's first announce, captured (info_hash, peer_id and key percent-encoded).
+    raw = ("info_hash=%2B%C8%E6%82%F8%9A%AAi%F4%B9%29%F9UJ%06%8D%C4%BC%7C%7C"
+           "&peer_id=A2-1-36-0-%EB%A4%E9C%21%D5%AC%0A%FB%25&uploaded=0&downloaded=0"
+           "&left=100000&compact=1&key=%E9C%21%D5%AC%0A%FB%25&numwant=50&no_peer_id=1"
+           "&port=6881&event=started&supportcrypto=1")
     request = parse_announce(split(raw))
     assert request == AnnounceRequest(
-        info_hash=HASH, peer_id=b"A2-1-37-0-\xcf\x84\x1b\xf4\x17\xe5\xbe\xd3\x1d\xcb",
-        port=6939, left=1048576, event=AnnounceEvent.STARTED, numwant=50, compact=True,
-        no_peer_id=True, key=b"d1ad4b4b")
+        info_hash=bytes.fromhex("2bc8e682f89aaa69f4b929f9554a068dc4bc7c7c"),
+        peer_id=b"A2-1-36-0-\xeb\xa4\xe9C!\xd5\xac\n\xfb%", port=6881, left=100000,
+        event=AnnounceEvent.STARTED, numwant=50, compact=True, no_peer_id=True,
+        key=b"\xe9C!\xd5\xac\n\xfb%")
 
 
 @pytest.mark.parametrize(("extra", "field"), [
