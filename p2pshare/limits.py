@@ -399,10 +399,8 @@ BT_MAX_ASSEMBLY = 8 * MiB
 # Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
 # PEX message cannot grow the table past it.
 BT_MAX_KNOWN_PEERS = 2000
-# Peers we upload to at once (unchoked), and of those at most BT_UPLOADS_PER_SOURCE from one
-# address; connections a seed accepts in all and from one address.
-BT_MAX_UPLOADS = 16
-BT_UPLOADS_PER_SOURCE = 4
+# Connections a seed accepts in all and from one address (who is unchoked among them is
+# the choker's: BT_UPLOAD_SLOTS).
 BT_MAX_CONNECTIONS = 256
 BT_MAX_CONNECTIONS_PER_SOURCE = 8
 # A magnet's metadata (BEP 9) from one peer, all of it, in this long.

@@ -12,10 +12,11 @@ pieces (``HaveAll`` with the fast extension, else a bitfield), requests, metadat
 requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof), and
 tells each peer of the others that accept connections (PEX, BEP 11).
 
-Upload slots: an interested peer is unchoked while fewer than ``max_uploads`` are, at
-most ``limits.BT_UPLOADS_PER_SOURCE`` per source address; the others wait choked, and a
-waiting peer takes the slot of an unchoked one that asked for nothing in
-``limits.BT_SNUB_TIMEOUT``. A request from a choked peer is rejected (BEP 6) or ignored, a
+Upload slots: the choker (``bt.choker``: tit-for-tat, which for a seed means the peers we
+send the most, with an optimistic unchoke and fair shares between source addresses) decides
+who is unchoked, every ``limits.BT_RECHOKE_INTERVAL`` and whenever a peer's interest
+changes or a peer leaves; a peer that asks for nothing falls behind those that do. A
+request from a choked peer is rejected (BEP 6) or ignored, a
 request beyond a piece, for a piece we lack or of more than 16 KiB is rejected, and the
 codec bounds how many may be outstanding. While a peer does not read what we send, we stop
 reading its requests (the runtime pauses reading), so what we hold for it stays bounded.
@@ -25,6 +26,7 @@ the link's queue and one task per link sends them as the limit allows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -43,6 +45,7 @@ from ..protocol import bt_events as w
 from ..protocol import swarm as sp
 from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
+from .choker import Choker
 from .layout import bitfield_of, geometry_of
 from .metadata import metadata_answer
 from .store import TorrentStore
@@ -64,8 +67,6 @@ class _Upload:
     listening: int | None = None  # the port the peer accepts connections on (BEP 10 ``p``)
     pex: bool = False  # it reads ut_pex (BEP 11)
     told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
-    last_request: float = field(default_factory=time.monotonic)
-    since: float = field(default_factory=time.monotonic)  # waiting for a slot since
 
 
 class BtServer:
@@ -73,14 +74,15 @@ class BtServer:
 
     Args:
         peer_id: our 20-byte peer id.
-        max_uploads: peers unchoked at once.
+        max_uploads: peers unchoked at once (the optimistic one included).
         rate_limit: bytes per second for every upload together, or None.
     """
 
-    def __init__(self, peer_id: bytes, *, max_uploads: int = limits.BT_MAX_UPLOADS,
+    def __init__(self, peer_id: bytes, *, max_uploads: int = limits.BT_UPLOAD_SLOTS,
                  rate_limit: float | None = None) -> None:
         self.peer_id = peer_id
-        self.max_uploads = max_uploads
+        self.choker = Choker(max_uploads)
+        self.choker.seeding = True  # we only upload on these links: rank by what we send
         self.throttle = limiter(rate_limit)
         self.torrents: dict[bytes, TorrentStore] = {}  # by the 20 bytes of a handshake
         self.uploads: dict[Link, _Upload] = {}
@@ -106,6 +108,7 @@ class BtServer:
 
     async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
+        self.server.tasks.spawn(self._rechoke_every_interval())
         log.info("[BT] listening for peers on %s", join_hostport(*address))
         return address
 
@@ -120,8 +123,10 @@ class BtServer:
 
     def disconnected(self, link: Link) -> None:
         up = self.uploads.pop(link, None)
-        if up is not None and up.unchoked:
-            self._give_slot()
+        if up is not None and up.store is not None:
+            self.choker.remove(link)
+            if up.unchoked:
+                self._rechoke()
 
     def request(self, link: Link, request: Request, body: bytes) -> Answer:
         return []  # a byte-stream link hands the App no requests
@@ -154,12 +159,10 @@ class BtServer:
             raise RemoteProtocolError("a message before the handshake")
         elif isinstance(event, w.BtRequest):
             self._requested(link, up, event)
-        elif isinstance(event, w.Interested):
-            up.interested, up.since = True, time.monotonic()
-            self._maybe_unchoke(link, up)
-        elif isinstance(event, w.NotInterested):
-            up.interested = False
-            self._choke(link, up)
+        elif isinstance(event, w.Interested | w.NotInterested):
+            up.interested = isinstance(event, w.Interested)
+            self.choker.interest(link, theirs=up.interested)
+            self._rechoke()
         elif isinstance(event, w.Cancel):
             up.queue = deque(r for r in up.queue if (r.index, r.begin) !=
                              (event.index, event.begin))
@@ -176,6 +179,7 @@ class BtServer:
             return
         up.store, up.fast = store, theirs.fast
         up.conn.set_geometry(geometry_of(store.layout))
+        self.choker.add(link, link.peername[0], time.monotonic())
         link.greeted()
         reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
         self._send(link, up, w.Handshake(theirs.info_hash, self.peer_id, reserved))
@@ -215,49 +219,26 @@ class BtServer:
                 self._send(link, up, w.Pex(added=v4, added6=v6))
 
     # ------------------------------------------------------------------ slots
-    def _maybe_unchoke(self, link: StreamLink, up: _Upload) -> None:
-        if up.unchoked or not up.interested:
-            return
-        open_ = [u for u in self.uploads.values() if u.unchoked]
-        source = link.peername[0]
-        mine = sum(1 for lk, u in self.uploads.items() if u.unchoked and lk.peername[0] == source)
-        if mine >= limits.BT_UPLOADS_PER_SOURCE:
-            return
-        if len(open_) >= self.max_uploads and not self._free_idle_slot():
-            return
-        up.unchoked = True
-        self._send(link, up, w.Unchoke())
-        up.last_request = time.monotonic()
+    def _rechoke(self) -> None:
+        """Apply the choker's decision now."""
+        decision = self.choker.rechoke(time.monotonic())
+        for peer, unchoke in [(p, False) for p in decision.choke] + \
+                [(p, True) for p in decision.unchoke]:
+            if not isinstance(peer, StreamLink) or peer.closing:
+                continue
+            link, up = peer, self.uploads.get(peer)
+            if up is None:
+                continue
+            up.unchoked = unchoke
+            if not unchoke:
+                up.queue.clear()
+            self._send(link, up, w.Unchoke() if unchoke else w.Choke())
 
-    def _free_idle_slot(self) -> bool:
-        """Choke the unchoked peer that asked for nothing longest, if past the snub time."""
-        now = time.monotonic()
-        idle = [(u.last_request, lk) for lk, u in self.uploads.items()
-                if u.unchoked and now - u.last_request > limits.BT_SNUB_TIMEOUT]
-        if not idle:
-            return False
-        _, link = min(idle, key=lambda pair: pair[0])
-        assert isinstance(link, StreamLink)
-        self._choke(link, self.uploads[link], give=False)
-        return True
-
-    def _choke(self, link: StreamLink, up: _Upload, *, give: bool = True) -> None:
-        if not up.unchoked:
-            return
-        up.unchoked = False
-        up.queue.clear()
-        self._send(link, up, w.Choke())
-        if give:
-            self._give_slot()
-
-    def _give_slot(self) -> None:
-        """A slot is free: the interested peer that waited longest takes it."""
-        waiting = [(u.since, lk) for lk, u in self.uploads.items()
-                   if u.interested and not u.unchoked and not lk.closing]
-        if waiting:
-            _, link = min(waiting, key=lambda pair: pair[0])
-            assert isinstance(link, StreamLink)
-            self._maybe_unchoke(link, self.uploads[link])
+    async def _rechoke_every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)  # a periodic check, not synchronisation
+            if self.choker.due(time.monotonic()):
+                self._rechoke()
 
     # ------------------------------------------------------------------ blocks
     def _requested(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
@@ -265,7 +246,6 @@ class BtServer:
         if we hold the piece, else rejected (or, without BEP 6, ignored)."""
         store = up.store
         assert store is not None
-        up.last_request = time.monotonic()
         if not store.have >> req.index & 1:
             if up.fast:
                 self._send(link, up, w.RejectRequest(req.index, req.begin, req.length))
@@ -301,6 +281,7 @@ class BtServer:
                 link.write(os.pread(handle.fileno(), run.length - sent, run.start + sent))
         link.flush()
         self.bytes_sent += req.length
+        self.choker.sent(link, req.length)
 
     async def _serve_paced(self, link: StreamLink, up: _Upload) -> None:
         assert self.throttle is not None
