@@ -17,7 +17,7 @@ import pytest
 
 from .clients import Client
 from .torrents import TestTorrent, make_content, make_torrent
-from .trackers import OpenTracker
+from .trackers import OpenTracker, P2PShareTracker, Tracker
 
 C = TypeVar("C", bound=Client)
 COMPLETE = 20.0  # seconds a client may take to download a few MiB on loopback
@@ -28,10 +28,12 @@ class Swarm:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        reason = OpenTracker.missing()
+        kind = OpenTracker if P2PShareTracker.missing() else P2PShareTracker
+        reason = kind.missing()
         if reason:
             pytest.skip(reason)
-        self.tracker = OpenTracker(work)
+        self.tracker: Tracker = kind(work)
+        self.started = False
         self.torrents: list[TestTorrent] = []
         self.clients: list[Client] = []
 
@@ -49,8 +51,9 @@ class Swarm:
         reason = kind.missing()
         if reason:
             pytest.skip(reason)
-        if not self.tracker.procs:
+        if not self.started:
             self.tracker.start(self.torrents)
+            self.started = True
         client = kind(self.work)
         self.clients.append(client)
         return client
