@@ -55,6 +55,7 @@ class Client:
     # Whether it connects to loopback peers it learns from a tracker; if not, a swarm
     # must start it as a leech first, so that the seed connects to it.
     dials_loopback: ClassVar[bool] = True
+    trackers: ClassVar[tuple[str, ...]] = ("http", "udp")  # the tracker protocols it speaks
 
     @classmethod
     def missing(cls) -> str | None:
@@ -152,9 +153,12 @@ class LibTorrent(Client):
 
 class Aria2(Client):
     """aria2c: BitTorrent v1 only (it cannot read a v2 info dictionary); no way to name a
-    peer, so it meets others through the tracker only."""
+    peer, so it meets others through the tracker only. aria2 1.36 announces over UDP
+    only with its DHT on (its UDP tracker client shares the DHT's socket: "udp is not
+    supported yet" otherwise), and the DHT stays off here, so it announces over HTTP."""
 
     name, kinds, program = "aria2", ("v1",), "aria2c"
+    trackers = ("http",)
 
     def run(self, directory: Path, *extra: str) -> None:
         hook = self.done_hook()

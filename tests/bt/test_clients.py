@@ -14,7 +14,7 @@ from .torrents import same_content
 # every kind a client supports is seeded by it once, HTTP and UDP announces both used.
 PAIRS: list[tuple[type[Client], type[Client], str, str]] = [
     (LibTorrent, Aria2, "v1", "http"),
-    (Aria2, LibTorrent, "v1", "http"),
+    (Aria2, LibTorrent, "v1", "http"),  # aria2: HTTP only (clients.Aria2 says why)
     (Transmission, LibTorrent, "v1", "udp"),
     (LibTorrent, Transmission, "v1", "http"),
     (QBittorrent, LibTorrent, "v1", "udp"),

@@ -21,7 +21,6 @@ from .torrents import same_content
 
 CLIENTS: list[type[Client]] = [LibTorrent, Aria2, Transmission, QBittorrent]
 CASES = [(c, k) for c in CLIENTS for k in c.kinds]
-VIA = ("http", "udp")
 # One magnet case per client: its newest kind (the metadata exchange differs by kind).
 MAGNETS = [(c, c.kinds[-1]) for c in CLIENTS] + [(LibTorrent, "v1"), (QBittorrent, "v2")]
 
@@ -30,13 +29,14 @@ def case_id(client: type[Client], kind: str) -> str:
     return f"{client.name}-{kind}"
 
 
-def via(index: int) -> str:
-    return VIA[index % 2]
+def via(client: type[Client], index: int) -> str:
+    """The tracker protocol of a case: HTTP and UDP in turn, of those the client speaks."""
+    return client.trackers[index % len(client.trackers)]
 
 
 @pytest.mark.parametrize(("client", "kind"), CASES, ids=[case_id(*c) for c in CASES])
 def test_p2pshare_seeds_client_downloads(swarm: Swarm, client: type[Client], kind: str) -> None:
-    torrent = swarm.torrent(kind, via(CASES.index((client, kind))))
+    torrent = swarm.torrent(kind, via(client, CASES.index((client, kind))))
     ours, theirs = swarm.client(P2PShare), swarm.client(client)
     out = swarm.out(client.name)
     swarm.start(torrent, [ours], {theirs: out})
@@ -46,7 +46,8 @@ def test_p2pshare_seeds_client_downloads(swarm: Swarm, client: type[Client], kin
 
 @pytest.mark.parametrize(("client", "kind"), CASES, ids=[case_id(*c) for c in CASES])
 def test_client_seeds_p2pshare_downloads(swarm: Swarm, client: type[Client], kind: str) -> None:
-    torrent = swarm.torrent(kind, via(CASES.index((client, kind)) + 1), files=3)
+    torrent = swarm.torrent(kind, via(client, CASES.index((client, kind)) + 1),
+                            files=3)
     theirs, ours = swarm.client(client), swarm.client(P2PShare)
     out = swarm.out("p2pshare")
     swarm.start(torrent, [theirs], {ours: out})
@@ -57,7 +58,7 @@ def test_client_seeds_p2pshare_downloads(swarm: Swarm, client: type[Client], kin
 @pytest.mark.parametrize(("client", "kind"), MAGNETS, ids=[case_id(*c) for c in MAGNETS])
 def test_client_seeds_p2pshare_downloads_a_magnet(swarm: Swarm, client: type[Client],
                                                   kind: str) -> None:
-    torrent = swarm.torrent(kind, via(MAGNETS.index((client, kind))))
+    torrent = swarm.torrent(kind, via(client, MAGNETS.index((client, kind))))
     theirs, ours = swarm.client(client), swarm.client(P2PShare)
     out = swarm.out("p2pshare")
     swarm.start(torrent, [theirs], {ours: out}, magnet=True)
@@ -71,7 +72,7 @@ def test_mixed_swarm(swarm: Swarm, client: type[Client]) -> None:
     libtorrent) download at once, each free to take pieces from the other."""
     other = QBittorrent if client is LibTorrent else LibTorrent
     kind = "hybrid" if "hybrid" in client.kinds else "v1"
-    torrent = swarm.torrent(kind, via(CLIENTS.index(client)))
+    torrent = swarm.torrent(kind, via(client, CLIENTS.index(client)))
     seed, ours, theirs = swarm.client(client), swarm.client(P2PShare), swarm.client(other)
     outs = {ours: swarm.out("p2pshare"), theirs: swarm.out(other.name)}
     swarm.start(torrent, [seed], outs)
