@@ -7,7 +7,10 @@
  *   requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E
  * Written in C so that the client is never the bottleneck of a Python server on 2 cores.
  *
- * Usage: loadgen PORT CONNECTIONS SECONDS MAXREQ RESPLEN REQUESTS_FILE
+ * With a seventh argument "perconn", connection i always sends request i % N instead
+ * (each connection its own request: an ADD of a peer only that connection may own).
+ *
+ * Usage: loadgen PORT CONNECTIONS SECONDS MAXREQ RESPLEN REQUESTS_FILE [perconn]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,7 +32,11 @@
 typedef struct { int fd; long got; double sent_at; int req; } conn_t;
 
 int main(int argc, char **argv) {
-    if (argc != 7) { fprintf(stderr, "usage: loadgen PORT C SECONDS MAXREQ RESPLEN FILE\n"); return 2; }
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: loadgen PORT C SECONDS MAXREQ RESPLEN FILE [perconn]\n");
+        return 2;
+    }
+    int perconn = argc == 8 && strcmp(argv[7], "perconn") == 0;
     int port = atoi(argv[1]), nconn = atoi(argv[2]);
     double seconds = atof(argv[3]);
     long maxreq = atol(argv[4]), resplen = atol(argv[5]);
@@ -59,7 +66,7 @@ int main(int argc, char **argv) {
     }
     start = now(); end = start + seconds;
     for (int i = 0; i < nconn && sent < maxreq; i++) {
-        c[i].req = (int)(sent % nreq); c[i].sent_at = now();
+        c[i].req = perconn ? i % nreq : (int)(sent % nreq); c[i].sent_at = now();
         if (write(c[i].fd, starts[c[i].req], lens[c[i].req]) < 0) errors++;
         sent++;
     }
@@ -78,7 +85,8 @@ int main(int argc, char **argv) {
             if (done < cap) lat[done] = (float)((t - x->sent_at) * 1e6);
             done++; x->got = 0;
             if (t >= end || sent >= maxreq) { close(x->fd); active--; continue; }
-            x->req = (int)(sent % nreq); x->sent_at = t;
+            if (!perconn) x->req = (int)(sent % nreq);
+            x->sent_at = t;
             if (write(x->fd, starts[x->req], lens[x->req]) < 0) errors++;
             sent++;
         }

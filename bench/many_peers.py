@@ -26,12 +26,13 @@ from common import console, machine, result_table  # noqa: E402
 from index_scale import PROBES, list_all, probed_server, rss_kib  # noqa: E402
 
 
-def open_peers(port: int, count: int) -> list[socket.socket]:
+def open_peers(port: int, count: int, first: int = 0) -> list[socket.socket]:
     """``count`` connections, each ADDing one RFC; returns once every reply arrived. They
     come from 127.0.0.2 upwards, 1,000 an address: the index server admits at most
-    MAX_CONNECTIONS_PER_SOURCE connections from one address."""
+    MAX_CONNECTIONS_PER_SOURCE connections from one address. Peer i is ``p<i>``, i from
+    ``first`` (several servers on one shared store: each its own peers)."""
     peers = []
-    for i in range(count):
+    for i in range(first, first + count):
         source = f"127.0.{2 + i // 1000 // 254}.{2 + i // 1000 % 254}"
         sock = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
         sock.sendall(f"ADD RFC {1 + i % 50_000} P2P-CI/1.0\r\nHost: p{i}\r\nPort: 1\r\n"

@@ -349,9 +349,57 @@ MAX_BENCODE_DEPTH = 100
 # A bencoded message from the network (tracker answer, extension handshake, one metadata
 # piece's header): 4 MiB is libtorrent's default bound on a torrent's metadata too.
 MAX_BENCODE_SIZE = 4 * MiB
+# A .torrent file read from disk or given on the command line (its info dictionary, piece
+# layers and tracker lists together): libtorrent's default bound is 10 MB; a v2 torrent of
+# a terabyte at 4 MiB pieces carries 8 MB of piece layers, so 16 MiB leaves room for it.
+MAX_TORRENT_FILE = 16 * MiB
+# Pieces of one torrent (v1 hashes, or v2 pieces over all files): libtorrent's default
+# ``max_pieces`` (2**21), 40 MiB of SHA-1s; a reader holds a bitfield and a hash per piece.
+MAX_TORRENT_PIECES = 2**21
+# Files in one torrent, pad files included: each costs a file table entry and maybe an
+# open file; 4 MiB of info dictionary holds about 100,000 short entries anyway.
+MAX_TORRENT_FILES = 100_000
+# Largest piece length accepted or made: libtorrent refuses to create pieces over 128 MiB
+# ("some clients don't support pieces this large"). The smallest is a v2 block, 16 KiB.
+MAX_PIECE_LENGTH = 128 * MiB
+MIN_PIECE_LENGTH = 16 * KiB
+# Bytes of one file of a torrent: libtorrent's own bound (2**62), so offsets fit 64 bits.
+MAX_TORRENT_FILE_LENGTH = 2**62
+# Tracker URLs of one torrent or magnet link (all tiers), and characters of one URL.
+MAX_TORRENT_TRACKERS = 256
+MAX_TRACKER_URL = 2 * KiB
+# Characters of a magnet link; peers (x.pe) listed in one.
+MAX_MAGNET = 64 * KiB
+MAX_MAGNET_PEERS = 256
 
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download
 # loop) may take this long before the run is abandoned: generous for 50 loopback downloads
 # on a slow, busy machine; a hung worker still cannot stall the command for ever.
 EXPERIMENT_STEP_TIMEOUT = 300 * SECONDS
+
+# --- HTTP (protocol.http, web/: the dashboard, metrics and the BitTorrent tracker) ------
+# A request target (path and query) in bytes, percent-escapes included: a BitTorrent
+# announce with a 20-byte info_hash and peer_id escaped (60 bytes each) and its other
+# fields is under 600 bytes; browsers and scrapers send far less. Longer is a 414.
+MAX_HTTP_TARGET = 4 * KiB
+# Fields in one query string (``a=1&b=2``): an announce has about a dozen, a scrape one
+# per info_hash asked about.
+MAX_QUERY_FIELDS = 128
+# A request body: none of our routes reads one (GET and HEAD only); a small body is read
+# and dropped so that the connection stays in step, a bigger one is a 413 and a close.
+MAX_HTTP_BODY = 16 * KiB
+# Connections one HTTP server holds in all and per source address: browsers open about
+# six per page, scrapers one, BitTorrent clients one per announce.
+HTTP_MAX_CONNECTIONS = 4096
+HTTP_MAX_PER_SOURCE = 64
+# A keep-alive HTTP connection resting this long between requests is closed (browsers
+# keep idle connections for about a minute, and reopen one when they need it).
+HTTP_IDLE_TIMEOUT = 30 * SECONDS
+# Rows of each table /api/state gives (peers, RFCs, swarms, a swarm's members), newest
+# first: what a page can show, and a reading that costs the server O(rows) however big
+# the index is. The totals are given apart.
+DASHBOARD_ROWS = 200
+# A swarm's piece availability is shown in at most this many runs of pieces (the fewest
+# holders of any piece in each): one strip in the page, whatever the piece count.
+AVAILABILITY_BUCKETS = 128

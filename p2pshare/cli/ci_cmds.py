@@ -15,10 +15,10 @@ from rich.table import Table
 from ..errors import P2PError
 from ..host import host_name, join_hostport, listen_label
 from ..index.server import IndexServer
-from ..index.shared import DEFAULT_LEASE, StoreUnreachable
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
+from ..store.redis_client import DEFAULT_LEASE, StoreUnreachable
 from . import menu
 from ._run import fail, run, say, say_json, within
 from .exits import Exit, from_error
@@ -35,6 +35,7 @@ from .options import (
     store_arg,
     timeout_arg,
 )
+from .sites import METRICS_MISSING, http_args, index_sites
 from .text import cell
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="tracker: record the host a peer names, not the address it connects "
                         "from (NAT set-ups and demos)")
     p.add_argument("--store", type=store_arg, default=None, metavar="redis://HOST:PORT/DB",
-                   help="keep the index in this Redis store, shared with every server given "
-                        "the same one (docs/scale-out.md; default: in this process's memory)")
+                   help="keep the index and the swarm tracker in this Redis store, shared "
+                        "with every server given the same one (docs/scale-out.md; default: "
+                        "in this process's memory)")
     p.add_argument("--lease", type=seconds_arg, default=DEFAULT_LEASE, metavar="SECONDS",
                    help="with --store: how long the records of a server that died outlive "
                         "it (default %(default)s)")
+    http_args(p, dashboard=True)
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
@@ -105,22 +108,31 @@ def _server_arg(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- server
 def cmd_server(args: argparse.Namespace) -> int:
     return run(serve_index(args.listen, args.port, args.trust_named_hosts,
-                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE)),
+                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE),
+                           http=(args.http_port, args.metrics_port)),
                messages_only=True, serves=True)
 
 
 async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
-                      store: str | None = None, lease: float = DEFAULT_LEASE) -> int:
-    shared = None
+                      store: str | None = None, lease: float = DEFAULT_LEASE,
+                      http: tuple[int | None, int | None] = (None, None)) -> int:
+    shared = shared_tracker = None
     if store is not None:
         try:
             from ..index.shared import SharedIndex
+            from ..swarm.shared import SharedTracker
             shared = SharedIndex(store, lease=lease)
+            shared_tracker = SharedTracker(store, lease=lease)
         except ImportError:
             return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
                         Exit.LOCAL)
-    server = IndexServer(tracker=_tracker(), trust_named_hosts=trust_named_hosts,
-                         shared=shared)
+    server = IndexServer(tracker=_tracker() if store is None else None,
+                         trust_named_hosts=trust_named_hosts, shared=shared,
+                         shared_tracker=shared_tracker)
+    try:
+        sites = index_sites(server, *http)
+    except ImportError:
+        return fail(METRICS_MISSING, Exit.LOCAL)
     try:
         await server.start(host, port)
     except OSError as exc:
@@ -129,8 +141,14 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         await server.aclose()
         return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
     try:
+        await sites.start(host)
+    except OSError as exc:
+        await server.aclose()
+        return fail(f"cannot listen for HTTP: {exc}", Exit.NETWORK)
+    try:
         await server.serve_forever()
     finally:
+        await sites.aclose()
         await server.aclose()
     return Exit.OK
 

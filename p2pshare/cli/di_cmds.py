@@ -28,6 +28,7 @@ from .options import (
     rfc_arg,
     timeout_arg,
 )
+from .sites import METRICS_MISSING, http_args, rs_sites
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help=f"seconds a peer stays active after its last contact "
                         f"(default {limits.DI_TTL:.0f})")
     p.add_argument("--no-messages", action="store_true", help="do not print each message")
+    http_args(p, dashboard=False)
     p.set_defaults(func=cmd_rs)
 
     p = sub.add_parser("di-peer", help="run a P2P-DI peer with an interactive menu")
@@ -107,14 +109,24 @@ def cmd_rs(args: argparse.Namespace) -> int:
 async def serve_rs(args: argparse.Namespace) -> int:
     server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say)
     try:
+        sites = rs_sites(server, args.metrics_port)
+    except ImportError:
+        return fail(METRICS_MISSING, Exit.LOCAL)
+    try:
         host, port = await server.start(args.listen, args.port)
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(args.listen, args.port)}: "
                     f"{exc}", Exit.NETWORK)
     say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
+        await sites.start(args.listen)
+    except OSError as exc:
+        await server.aclose()
+        return fail(f"cannot listen for HTTP: {exc}", Exit.NETWORK)
+    try:
         await server.serve_forever()
     finally:
+        await sites.aclose()
         await server.aclose()
     return Exit.OK
 

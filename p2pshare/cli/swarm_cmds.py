@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -40,12 +39,11 @@ from ._run import (
 )
 from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
-from .options import address_arg, out_arg, reachable_args, timeout_arg
+from .options import address_arg, out_arg, reachable_args, size_arg, timeout_arg
 from .progress import Events, ProgressView, human
 from .text import cell, shown
 
 log = logging.getLogger(__name__)
-_SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?\Z", re.I)
 _REFRESH = 0.1  # seconds between progress-bar refreshes
 
 
@@ -107,16 +105,6 @@ def _offset_arg(text: str) -> int:
     if not 0 <= value <= 2**31:
         raise argparse.ArgumentTypeError(f"must be from 0 to {2**31}: {text!r}")
     return value
-
-
-def size_arg(text: str) -> int:
-    """``262144``, ``256K``, ``1M``, ``1GiB`` -> bytes (binary units)."""
-    m = _SIZE.match(text.strip())
-    if m is None:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
-    unit: int = 1024 ** " KMG".index(m.group(2).upper() or " ")
-    return int(m.group(1)) * unit
-
 
 
 def _peer(args: argparse.Namespace, downloading: bool = False) -> Any:

@@ -34,7 +34,7 @@ and HEAD_TIMEOUT runs from the first byte of a request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from .. import limits
@@ -78,6 +78,37 @@ class TrackerService(Protocol):
     def drop(self, owner: object) -> None:
         ...
 
+    def swarm_rows(self, limit: int, buckets: int) -> list[dict[str, object]]:
+        """The swarms as the dashboard shows them (docs/dashboard.md#api-state)."""
+        ...
+
+    def swarm_count(self) -> int:
+        ...
+
+    def leecher_count(self) -> int:
+        ...
+
+
+class SharedTrackerService(Protocol):
+    """The swarm tracker on a shared store (``swarm.shared.SharedTracker``): each answer
+    is a coroutine (one Lua script)."""
+
+    async def start(self) -> None: ...
+
+    async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
+                     named: bool = True) -> tuple[Response, bytes]: ...
+
+    async def swarm_rows(self, limit: int, buckets: int
+                         ) -> tuple[int, list[dict[str, object]]]:
+        """How many swarms, and the newest ``limit`` as the dashboard shows them."""
+        ...
+
+    async def drop_owner(self, owner: object) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+    on_lost: Callable[[], object] | None
+
 
 def _framing(request: Request) -> Framing:
     if request.version.upper().startswith(SWARM_PREFIX):
@@ -95,7 +126,8 @@ class IndexServer:
     def __init__(self, index: MemoryIndex | None = None, tracker: TrackerService | None = None,
                  *, max_connections: int | None = None,
                  head_timeout: float | None = None, trust_named_hosts: bool = False,
-                 shared: SharedIndex | None = None) -> None:
+                 shared: SharedIndex | None = None,
+                 shared_tracker: SharedTrackerService | None = None) -> None:
         self.index = index if index is not None else MemoryIndex()
         self.shared = shared  # several nodes on one Redis store (``index.shared``)
         self.trust_named_hosts = trust_named_hosts  # tracker: named hosts over source IPs
@@ -107,8 +139,10 @@ class IndexServer:
                         head_timeout=head_timeout or limits.HEAD_TIMEOUT)
         self.server = Server(self, _connection, policy,
                              quick=self.quick if shared is None else None)
-        if shared is not None:
-            shared.on_lost = self._lease_lost
+        self.shared_tracker = shared_tracker  # the tracker on the same store
+        for store in (shared, shared_tracker):
+            if store is not None:
+                store.on_lost = self._lease_lost
 
     @property
     def active(self) -> int:
@@ -118,6 +152,8 @@ class IndexServer:
     async def start(self, host: str | None = None, port: int = 7734) -> tuple[str, int]:
         if self.shared is not None:
             await self.shared.start()
+        if self.shared_tracker is not None:
+            await self.shared_tracker.start()
         address = await self.server.start(host, port)
         log.info("[Server] listening on %s", join_hostport(*address))
         return address
@@ -129,6 +165,8 @@ class IndexServer:
         await self.server.aclose()
         if self.shared is not None:
             await self.shared.aclose()
+        if self.shared_tracker is not None:
+            await self.shared_tracker.aclose()
 
     # ------------------------------------------------------------------ App
     def request(self, link: Link, request: Request, body: bytes) -> Answer:
@@ -136,6 +174,8 @@ class IndexServer:
             response, payload = self.tracker.answer(link.owner, request, body,
                                                     link.peername[0], self.trust_named_hosts)
             return [response, Data(payload), EndOfMessage()]
+        if request.version.upper().startswith(SWARM_PREFIX) and self.shared_tracker is not None:
+            return self._track_shared(link, request, body, self.shared_tracker)
         req = ci.interpret(request)
         if isinstance(req, Rejected):
             log.info("[Server] %s: %d %s", link.label, req.status, req.detail)
@@ -175,6 +215,8 @@ class IndexServer:
         return [ci.p2s_response(status), EndOfMessage()]
 
     def disconnected(self, link: Link) -> None:
+        if self.shared_tracker is not None:
+            self.server.tasks.spawn(self._leave_shared(link.owner, self.shared_tracker))
         if self.shared is not None:
             self.server.tasks.spawn(self._leave_shared(link.owner, self.shared))
             if self.tracker is not None:
@@ -270,13 +312,24 @@ class IndexServer:
         log.info("[Server] Added RFC %d from %s", req.rfc, join_hostport(req.host, req.port))
         return Status.OK, [record]
 
-    async def _leave_shared(self, owner: object, shared: SharedIndex) -> None:
+    async def _leave_shared(self, owner: object,
+                            shared: SharedIndex | SharedTrackerService) -> None:
         try:
             removed = await shared.drop_owner(owner)
         except P2PError as exc:  # the store unreachable: the node's lease ends them instead
             log.warning("[Server] could not drop a connection's records: %s", exc)
             return
-        log.info("[Server] a connection left; removed %d records", removed)
+        log.info("[Server] a connection left; removed %d records of %s", removed,
+                 type(shared).__name__)
+
+    async def _track_shared(self, link: Link, request: Request, body: bytes,
+                            tracker: SharedTrackerService) -> None:
+        """A P2P-SWARM request answered from the shared store."""
+        response, payload = await tracker.handle(link.owner, request, body,
+                                                 link.peername[0], self.trust_named_hosts)
+        await link.send(response)
+        await link.send(Data(payload))
+        await link.send(EndOfMessage())
 
     def _lease_lost(self) -> None:
         """The shared store forgot this node: close every connection, so that each peer

@@ -59,3 +59,10 @@ class PieceCensus:
         if self.count == 0:
             return 0.0
         return self._low + (self.count - self._tally[self._low]) / self.count
+
+    def slices(self, buckets: int) -> list[int]:
+        """The fewest holders of any piece in each of up to ``buckets`` runs of pieces
+        of (nearly) equal length, in piece order: availability at a glance (dashboard)."""
+        n = min(buckets, self.count)
+        return [min(self._held[i * self.count // n:(i + 1) * self.count // n])
+                for i in range(n)]

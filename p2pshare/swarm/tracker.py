@@ -31,9 +31,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import count, islice
+from typing import Protocol, TypeVar
 
 from .. import limits
-from ..errors import IntegrityError, OverBudget, RemoteProtocolError, Status
+from ..errors import IntegrityError, OverBudget, P2PError, RemoteProtocolError, Status
 from ..host import join_hostport, plain_ip
 from ..protocol import Request, Response
 from ..protocol import swarm as sp
@@ -41,6 +42,7 @@ from .census import PieceCensus
 from .ledger import ClaimedAddress, Ledger, TrackerBudget
 from .manifest import Manifest
 from .pieces import full
+from .rows import SwarmRow, swarm_row
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +83,55 @@ class _Swarm:
         self.census.remove(member.pieces)
         self.seeders -= member.pieces == full(self.manifest.count)
 
+    def row(self, limit: int, buckets: int) -> SwarmRow:
+        """The swarm as the dashboard shows it (``rows.swarm_row``)."""
+        members = [sp.PeerEntry(m.host, m.port, m.pieces) for m in self.members.values()]
+        return swarm_row(self.entry(), members, self.census, limit, buckets)
+
     def entry(self) -> sp.FileEntry:
         m = self.manifest
         copies = self.census.copies() if m.count else float(len(self.members))
         return sp.FileEntry(m.id, m.size, m.piece_size, self.seeders,
                             len(self.members) - self.seeders, copies, m.name, len(m.files))
+
+
+class TrackerStore(Protocol):
+    """Where the tracker keeps its records: ``Tracker`` (this process's memory, the
+    default) or ``swarm.shared.SharedTracker`` (Redis, several nodes; docs/scale-out.md).
+    Each answers one request of the connection ``owner`` from ``source`` (``named``: trust
+    the host an ANNOUNCE names), and forgets everything of ``owner`` when it closes."""
+
+    async def start(self) -> None: ...
+
+    async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
+                     named: bool = True) -> TrackerAnswer: ...
+
+    async def drop_owner(self, owner: object) -> object: ...
+
+    async def aclose(self) -> None: ...
+
+
+def interpreted(request: Request, body: bytes, source: str, named: bool
+                ) -> sp.SwarmRequest | TrackerAnswer:
+    """The request ``protocol.swarm.interpret`` makes of the bytes, with the member's host
+    set to ``source`` unless ``named``; or the answer to a rejected one."""
+    msg = sp.interpret(request, body)
+    if isinstance(msg, sp.Rejected):
+        log.info("[Tracker] %s %s: %d %s", request.method[:20], request.target[:20],
+                 msg.status, msg.detail)
+        return sp.response(msg.status)
+    if isinstance(msg, sp.Announce) and not named and source:
+        msg = sp.Announce(msg.swarm, plain_ip(source), msg.port, msg.manifest)
+    return msg
+
+
+def refused(msg: sp.SwarmRequest, exc: P2PError) -> TrackerAnswer:
+    """The answer to ``msg`` refused by ``exc``: over a budget, 409 (this requester's) or
+    503 (the server's); a bad manifest or mask, 400."""
+    log.info("[Tracker] refused %s: %s", type(msg).__name__, exc)
+    if isinstance(exc, OverBudget):
+        return sp.response(Status.BUSY if exc.everyone else Status.CONFLICT)
+    return sp.response(Status.BAD_REQUEST)
 
 
 class Tracker:
@@ -99,31 +145,45 @@ class Tracker:
         self._ticks = count()
         self._rng = rng or random.Random()
 
-    async def handle(self, owner: object, request: Request, body: bytes) -> TrackerAnswer:
-        """Answer one request from the connection ``owner`` (always LENGTH-framed), trusting
-        the host it names (no source address is known here)."""
-        return self.answer(owner, request, body)
+    async def start(self) -> None:
+        """Nothing to start: the records are in this process's memory."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+    async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
+                     named: bool = True) -> TrackerAnswer:
+        """``answer`` as the coroutine of ``TrackerStore`` (tests, other stores' peers)."""
+        return self.answer(owner, request, body, source, named)
+
+    async def drop_owner(self, owner: object) -> None:
+        """``drop`` as the coroutine of ``TrackerStore``."""
+        self.drop(owner)
 
     def answer(self, owner: object, request: Request, body: bytes, source: str = "",
                named: bool = True) -> TrackerAnswer:
         """``handle`` without the coroutine: the tracker never waits for anything, so a
         server may answer in its read callback, with no task per request. ``source`` is
         the address ``owner`` connects from; unless ``named``, a member is recorded there."""
-        msg = sp.interpret(request, body)
-        if isinstance(msg, sp.Rejected):
-            log.info("[Tracker] %s %s: %d %s", request.method[:20], request.target[:20],
-                     msg.status, msg.detail)
-            return sp.response(msg.status)
-        if isinstance(msg, sp.Announce) and not named and source:
-            msg = sp.Announce(msg.swarm, plain_ip(source), msg.port, msg.manifest)
+        msg = interpreted(request, body, source, named)
+        if isinstance(msg, tuple):
+            return msg
         try:
             return self._apply(owner, source, msg)
-        except OverBudget as exc:
-            log.info("[Tracker] refused %s: %s", type(msg).__name__, exc)
-            return sp.response(Status.BUSY if exc.everyone else Status.CONFLICT)
-        except (RemoteProtocolError, IntegrityError) as exc:
-            log.info("[Tracker] refused %s: %s", type(msg).__name__, exc)
-            return sp.response(Status.BAD_REQUEST)
+        except (OverBudget, RemoteProtocolError, IntegrityError) as exc:
+            return refused(msg, exc)
+
+    def swarm_rows(self, limit: int, buckets: int) -> list[SwarmRow]:
+        """Up to ``limit`` swarms, most recently announced first, each with up to ``limit``
+        members and its availability in ``buckets`` runs of pieces (``_Swarm.row``)."""
+        return [s.row(limit, buckets) for s in islice(reversed(self.swarms.values()), limit)]
+
+    def swarm_count(self) -> int:
+        return len(self.swarms)
+
+    def leecher_count(self) -> int:
+        """Members of every swarm that do not hold all of it yet: transfers under way."""
+        return sum(len(s.members) - s.seeders for s in self.swarms.values())
 
     def drop(self, owner: object) -> None:
         """The connection ``owner`` closed: remove every record and claim it made."""
@@ -225,8 +285,21 @@ class Tracker:
     def _peers(self, owner: object, swarm: _Swarm) -> bytes:
         """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""
         others = [m for o, m in swarm.members.items() if o is not owner]
-        self._rng.shuffle(others)
-        others.sort(key=lambda m: m.pieces == 0)
-        entries = [sp.PeerEntry(m.host, m.port, m.pieces)
-                   for m in others[: limits.MAX_PEERS_LISTED]]
+        entries = [sp.PeerEntry(m.host, m.port, m.pieces) for m in chosen(others, self._rng)]
         return sp.encode_peers(entries, swarm.manifest.count)
+
+
+class _Holding(Protocol):
+    @property
+    def pieces(self) -> int: ...
+
+
+_H = TypeVar("_H", bound=_Holding)
+
+
+def chosen(others: list[_H], rng: random.Random) -> list[_H]:
+    """The members a PEERS answer lists: in random order, those holding pieces first, at
+    most MAX_PEERS_LISTED (``others`` is shuffled in place)."""
+    rng.shuffle(others)
+    others.sort(key=lambda m: m.pieces == 0)
+    return others[: limits.MAX_PEERS_LISTED]

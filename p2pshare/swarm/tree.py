@@ -13,7 +13,7 @@ in the tree is refused, never followed; each component already passed the name r
 (``manifest.check_path``). The download folder itself (``--out``) is the user's choice and
 is followed if it is a link (``~/Downloads`` may be one, ``/tmp`` is on macOS). Files are
 written under their temporary names and each given its final name (a hard link, then the
-temporary name is removed) only once the whole download is verified; a file whose final
+temporary name is removed) only once every piece of the download is verified; a file whose final
 name already holds exactly its content counts as held, and one holding anything else stops
 the fetch, at the start or, if it appeared while the download ran, at the end (it is never
 replaced). Only the files asked for (``--only``) and their folders are created. Folders

@@ -3,6 +3,7 @@ newest-first order, budgets across nodes, leases (docs/scale-out.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -181,3 +182,16 @@ async def test_a_lost_lease_closes_connections_and_takes_a_new_one(url: str,
         assert lost == [True] and a.node != old
         await a.add("c1", 1, "One", "h", 10)  # a new connection id: registers again
         assert [r.host for r in await a.lookup(1)] == ["h"]
+
+
+@arun
+async def test_a_burst_of_closes_waits_for_the_store_instead_of_failing(url: str,
+                                                                       prefix: str) -> None:
+    """More drops at once than the client's connections to Redis (a node losing many peers
+    together): each waits its turn; none fails, every record goes."""
+    async with nodes(url, prefix, 1) as (a,):
+        owners = [f"c{n}" for n in range(150)]
+        for n, owner in enumerate(owners):
+            await a.add(owner, 1, "One", f"h{n}", 1)
+        assert sum(await asyncio.gather(*(a.drop_owner(o) for o in owners))) == 150
+        assert await a.lookup(1) == []

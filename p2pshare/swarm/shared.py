@@ -1,0 +1,171 @@
+"""The swarm tracker on a shared Redis store, so that several index servers track one set of
+swarms.
+
+Strategy (docs/scale-out.md#tracker-keys): the records and books of ``Tracker`` and
+``Ledger``, kept in Redis and changed only by Lua scripts, each atomic, each starting with
+the reap of dead nodes (``store.redis_client.Leased``: the lease, the reap and the drop on
+close are the same as the index's, under the prefix ``p2pswarm:``). A member is keyed by
+its connection (``node/N``); an address claim by ``port|host`` and held by one
+connection on whichever node; every budget (claims per connection, per source address and
+in all; swarms per connection; manifest bytes per source and in all) is a counter in
+Redis checked inside the ANNOUNCE script, so the caps hold across nodes.
+
+The piece census (``census.PieceCensus``) lives in Redis too: a ``BITFIELD`` of u32
+holder counts per swarm, a hash ``count -> pieces`` (the tally) and the lowest count in
+use, so a HAVE costs O(1) per piece it adds and FILES a few reads per swarm listed, as in
+memory. Piece masks travel as hexadecimal, and Lua ORs them a digit at a time.
+
+The protocol decisions are ``Tracker``'s: ``tracker.interpreted`` reads the request and
+``tracker.refused`` maps a refusal, for both stores.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..errors import IntegrityError, OverBudget, P2PError, RemoteProtocolError, Status
+from ..protocol import Request
+from ..protocol import swarm as sp
+from ..store.redis_client import DEFAULT_LEASE, Leased, StoreUnreachable
+from . import _tracker_lua as lua
+from .ledger import TrackerBudget
+from .manifest import Manifest
+from .rows import SwarmRow, census_of, swarm_row
+from .tracker import TrackerAnswer, chosen, interpreted, refused
+
+# ANNOUNCE verdicts: what was refused, and whether it was this requester's share (409) or
+# the tracker's (503).
+_OVER = {
+    "swarms": ("a connection may announce no more swarms", False),
+    "srcbytes": ("its source address holds its manifest bytes", False),
+    "claims": ("a connection may claim no more addresses", False),
+    "srcclaims": ("its source address holds its addresses", False),
+    "allbytes": ("the tracker holds its manifest bytes", True),
+    "allclaims": ("the tracker holds its addresses", True),
+}
+
+
+class SharedTracker(Leased):
+    """The swarm tracker in Redis, shared by every node given the same ``url``."""
+
+    def __init__(self, url: str, *, lease: float = DEFAULT_LEASE,
+                 budget: TrackerBudget | None = None, prefix: str = "p2pswarm:",
+                 rng: random.Random | None = None) -> None:
+        super().__init__(url, lua.DROP, lua.SCRIPTS, lease=lease, prefix=prefix)
+        self.budget = budget or TrackerBudget()
+        self._rng = rng or random.Random()
+
+    async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
+                     named: bool = True) -> TrackerAnswer:
+        """As ``Tracker.answer``, across nodes.
+
+        Raises:
+            StoreUnreachable: Redis cannot be reached (the connection closes).
+        """
+        msg = interpreted(request, body, source, named)
+        if isinstance(msg, tuple):
+            return msg
+        try:
+            return await self._apply(owner, source, msg)
+        except (OverBudget, RemoteProtocolError, IntegrityError) as exc:
+            return refused(msg, exc)
+
+    async def _apply(self, owner: object, source: str, msg: sp.SwarmRequest) -> TrackerAnswer:
+        if isinstance(msg, sp.ListFiles):
+            return await self._files(msg)
+        if isinstance(msg, sp.GetPiece):
+            return sp.response(Status.BAD_REQUEST)  # pieces come from peers, not from here
+        if isinstance(msg, sp.Announce):
+            return await self._announce(owner, source, msg)
+        if isinstance(msg, sp.GetManifest):
+            found = await self.run("manifest", msg.swarm)
+            return sp.response(Status.NOT_FOUND) if found is None else \
+                sp.response(Status.OK, found.encode())
+        if isinstance(msg, sp.GetPeers):
+            return await self._peers(owner, msg.swarm)
+        return await self._have(owner, msg)
+
+    async def _announce(self, owner: object, source: str, msg: sp.Announce) -> TrackerAnswer:
+        try:
+            m: Manifest | None = Manifest.from_bytes(msg.manifest, msg.swarm)
+            bad: P2PError | None = None
+        except (RemoteProtocolError, IntegrityError) as exc:
+            m, bad = None, exc
+        b = self.budget
+        facts = (m.size, m.piece_size, m.count, len(m.files), m.name) if m else (0, 0, 0, 0, "")
+        verdict = await self.write(
+            owner, "announce", source, msg.swarm, msg.manifest, "1" if m else "0",
+            f"{msg.port}|{msg.host}", *facts, b.claims_per_connection, b.claims_per_source,
+            b.claims_in_all, b.swarms_per_connection, b.bytes_per_source, b.bytes_in_all)
+        if verdict == "ok":
+            return sp.response(Status.OK)
+        if verdict == "taken":
+            return refused(msg, OverBudget("another connection's address"))
+        if verdict == "bad":
+            assert bad is not None
+            raise bad
+        if verdict == "lost":
+            raise StoreUnreachable("this node's lease is lost")
+        what, everyone = _OVER[str(verdict)]
+        raise OverBudget(what, everyone=everyone)
+
+    async def _have(self, owner: object, msg: sp.Have) -> TrackerAnswer:
+        cid = self.known(owner)
+        if cid is None:
+            return sp.response(Status.NOT_FOUND)  # ANNOUNCE comes first
+        verdict = await self.run("have", cid, msg.swarm, f"{msg.pieces:x}",
+                                 msg.pieces.bit_length())
+        if verdict == "none":
+            return sp.response(Status.NOT_FOUND)
+        return sp.response(Status.BAD_REQUEST if verdict == "bad" else Status.OK)
+
+    async def _peers(self, owner: object, swarm: str) -> TrackerAnswer:
+        """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""
+        rows = await self.run("peers", swarm, self.known(owner) or "")
+        if not rows:
+            return sp.response(Status.NOT_FOUND)
+        others = [_member(row) for row in rows[1:]]
+        return sp.response(Status.OK, sp.encode_peers(chosen(others, self._rng), int(rows[0])))
+
+    async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
+        """How many swarms there are, and up to ``limit`` of them, most recently announced
+        first, as the dashboard shows them (``rows.swarm_row``): one script for the list
+        and one per swarm for its members.
+
+        Raises:
+            StoreUnreachable: Redis cannot be reached.
+        """
+        rows = await self.run("files", "", 0, limit, "", "0")
+        shown = []
+        for i in range(1, len(rows), 10):
+            entry = _entry(rows[i:i + 10])
+            found = await self.run("peers", entry.swarm, "")
+            members = [_member(row) for row in found[1:]] if found else []
+            census = census_of(int(rows[i + 3]), members)
+            shown.append(swarm_row(entry, members, census, limit, buckets))
+        return int(rows[0]), shown
+
+    async def _files(self, msg: sp.ListFiles) -> TrackerAnswer:
+        """As ``Tracker._files``: a page of swarms, most recently announced first."""
+        low = msg.name.lower()
+        prefix = "1" if msg.name and lua.HEX.match(low) else "0"
+        rows = await self.run("files", msg.name, msg.offset, self.budget.files_listed,
+                              low, prefix)
+        lines = b"".join(_entry(rows[i:i + 10]).to_line() for i in range(1, len(rows), 10))
+        return sp.response(Status.OK, lines, (("Total", str(rows[0])),))
+
+
+def _member(row: str) -> sp.PeerEntry:
+    """A member as the scripts keep it: ``held|hexmask|port|host``."""
+    _, mask, port, host = row.split("|", 3)
+    return sp.PeerEntry(host, int(port), int(mask, 16))
+
+
+def _entry(row: list[str]) -> sp.FileEntry:
+    """A FILES line from the script's ten fields: id, size, piece size, pieces, files, name,
+    seeders, members, the census's lowest count and how many pieces have it."""
+    swarm, size, piece_size, count, files, name, seeders, members, low, at_low = row
+    n, held = int(count), int(members)
+    copies = int(low) + (n - int(at_low)) / n if n else float(held)
+    return sp.FileEntry(swarm, int(size), int(piece_size), int(seeders),
+                        held - int(seeders), copies, name, int(files))
