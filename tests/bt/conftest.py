@@ -16,7 +16,7 @@ from typing import TypeVar
 import pytest
 
 from .clients import Client
-from .torrents import TestTorrent, make_content, make_torrent
+from .torrents import TestTorrent, made_by_p2pshare, make_content, make_torrent
 from .trackers import OpenTracker, P2PShareTracker, Tracker
 
 C = TypeVar("C", bound=Client)
@@ -37,13 +37,16 @@ class Swarm:
         self.torrents: list[TestTorrent] = []
         self.clients: list[Client] = []
 
-    def torrent(self, kind: str, via: str = "http", files: int = 1) -> TestTorrent:
+    def torrent(self, kind: str, via: str = "http", files: int = 1,
+                by_p2pshare: bool = False) -> TestTorrent:
         """A ``kind`` torrent of fresh content announcing to the tracker ``via`` HTTP or
-        UDP; the tracker starts at the first client."""
+        UDP, made by libtorrent (or ``by_p2pshare``); the tracker starts at the first
+        client."""
         folder = self.work / f"content{len(self.torrents)}"
         content = make_content(folder, "data" if files > 1 else "data.bin", files=files)
         url = self.tracker.http if via == "http" else self.tracker.udp
-        torrent = make_torrent(content, kind, [url], folder.with_suffix(".torrent"))
+        make = made_by_p2pshare if by_p2pshare else make_torrent
+        torrent = make(content, kind, [url], folder.with_suffix(".torrent"))
         self.torrents.append(torrent)
         return torrent
 

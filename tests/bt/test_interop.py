@@ -2,11 +2,12 @@
 the table of docs/bittorrent.md#interoperability names these tests).
 
 For every client and every torrent kind it reads: p2pshare seeds and the client
-downloads; the client seeds and p2pshare downloads from the .torrent, and from the magnet
-link; and a mixed swarm (the client seeding, p2pshare and a second client leeching)
-completes. Every copy is compared with the source byte for byte; every client is checked
-for sockets outside loopback (the ``swarm`` fixture). Announces alternate between the
-tracker's HTTP and UDP ends, so each client uses both.
+downloads (from a .torrent p2pshare made; with qBittorrent and libtorrent, from the
+magnet link p2pshare printed too); the client seeds and p2pshare downloads from the
+.torrent, and from the magnet link; and a mixed swarm (the client seeding, p2pshare and
+a second client leeching) completes. Every copy is compared with the source byte for
+byte; every client is checked for sockets outside loopback (the ``swarm`` fixture).
+Announces alternate between the tracker's HTTP and UDP ends, so each client uses both.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .torrents import same_content
 CLIENTS: list[type[Client]] = [LibTorrent, Aria2, Transmission, QBittorrent]
 CASES = [(c, k) for c in CLIENTS for k in c.kinds]
 MAGNETS = CASES  # the metadata exchange (BEP 9) differs by kind: every one is tried
+# p2pshare's magnet links to the clients: qBittorrent's and libtorrent's newest kinds.
+OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 
 
 def case_id(client: type[Client], kind: str) -> str:
@@ -35,10 +38,24 @@ def via(client: type[Client], index: int) -> str:
 
 @pytest.mark.parametrize(("client", "kind"), CASES, ids=[case_id(*c) for c in CASES])
 def test_p2pshare_seeds_client_downloads(swarm: Swarm, client: type[Client], kind: str) -> None:
-    torrent = swarm.torrent(kind, via(client, CASES.index((client, kind))))
+    """From a .torrent that p2pshare made (``p2pshare torrent create``)."""
+    torrent = swarm.torrent(kind, via(client, CASES.index((client, kind))), by_p2pshare=True)
     ours, theirs = swarm.client(P2PShare), swarm.client(client)
     out = swarm.out(client.name)
     swarm.start(torrent, [ours], {theirs: out})
+    theirs.wait_complete(COMPLETE)
+    assert same_content(out / torrent.name, torrent.content)
+
+
+@pytest.mark.parametrize(("client", "kind"), OUR_MAGNETS, ids=[case_id(*c) for c in OUR_MAGNETS])
+def test_p2pshare_seeds_client_downloads_its_magnet(swarm: Swarm, client: type[Client],
+                                                    kind: str) -> None:
+    """The magnet link ``p2pshare torrent create`` printed, taken to the client: it
+    gets the metadata from p2pshare (BEP 9), then the content."""
+    torrent = swarm.torrent(kind, via(client, 1), files=3, by_p2pshare=True)
+    ours, theirs = swarm.client(P2PShare), swarm.client(client)
+    out = swarm.out(client.name)
+    swarm.start(torrent, [ours], {theirs: out}, magnet=True)
     theirs.wait_complete(COMPLETE)
     assert same_content(out / torrent.name, torrent.content)
 

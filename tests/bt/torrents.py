@@ -1,11 +1,14 @@
 """Test torrents for the interop tests: content, and .torrent files made by libtorrent.
 
 Strategy: the reference torrents come from libtorrent (the wheel), not from p2pshare, so
-that an interop test does not check p2pshare against itself: a v1, a v2 (BEP 52) or a
-hybrid torrent of a few MiB of random bytes, with the last piece short, one tracker tier
-(the test's tracker, HTTP or UDP) and nothing else in it: no outside tracker, no DHT node,
-no web seed. The content is a single file, or a folder of three files (hybrid torrents then
-get BEP 47 pad files, which a v1-only client must treat as files of zeros it may create).
+that an interop test does not check p2pshare against itself; where p2pshare seeds, the
+torrent and its magnet link can come from ``p2pshare torrent create`` instead, read back
+by libtorrent (``made_by_p2pshare``), so that the clients read what p2pshare writes. A
+v1, a v2 (BEP 52) or a hybrid torrent of a few MiB of random bytes, with the last piece
+short, one tracker tier (the test's tracker, HTTP or UDP) and nothing else in it: no
+outside tracker, no DHT node, no web seed. The content is a single file, or a folder of
+three files (hybrid torrents then get BEP 47 pad files, which a v1-only client must
+treat as files of zeros it may create).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..helpers import run_cli
 
 KINDS = ("v1", "v2", "hybrid")
 MiB = 1024 * 1024
@@ -69,11 +74,28 @@ def make_torrent(content: Path, kind: str, trackers: list[str], out: Path,
         creator.add_tracker(url, tier)
     creator.set_creator("p2pshare interop tests")
     lt.set_piece_hashes(creator, str(content.parent))
-    data = lt.bencode(creator.generate())
-    out.write_bytes(data)
-    info = lt.torrent_info(data)
+    out.write_bytes(lt.bencode(creator.generate()))
+    return read_back(out, kind, content, None)
+
+
+def made_by_p2pshare(content: Path, kind: str, trackers: list[str], out: Path,
+                     piece: int = PIECE) -> TestTorrent:
+    """``make_torrent``, by ``p2pshare torrent create`` (with the magnet link it prints)."""
+    done = run_cli(["torrent", "create", str(content), "-o", str(out), f"--{kind}",
+                    "--piece-size", f"{piece // 1024}K", *(f"--tracker={t}" for t in trackers)])
+    assert done.returncode == 0, done.stderr
+    return read_back(out, kind, content, done.stdout.split()[-1])
+
+
+def read_back(path: Path, kind: str, content: Path, magnet: str | None) -> TestTorrent:
+    """The ``TestTorrent`` of the .torrent at ``path``, as libtorrent reads it (its magnet
+    link unless ``magnet`` is given)."""
+    import libtorrent as lt
+
+    info = lt.torrent_info(str(path))
     hashes = info.info_hashes()
-    return TestTorrent(kind, out, content.parent, content.name, lt.make_magnet_uri(info),
+    return TestTorrent(kind, path, content.parent, content.name,
+                       magnet or lt.make_magnet_uri(info),
                        hashes.v1.to_bytes() if hashes.has_v1() else None,
                        hashes.v2.to_bytes() if hashes.has_v2() else None)
 
