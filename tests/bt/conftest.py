@@ -20,8 +20,9 @@ from .torrents import TestTorrent, made_by_p2pshare, make_content, make_torrent
 from .trackers import OpenTracker, P2PShareTracker, Tracker
 
 C = TypeVar("C", bound=Client)
-COMPLETE = 30.0  # seconds a client may take to download a few MiB on loopback (Transmission
-# needs about 12: it unchokes a new peer at its next 10 s re-choke)
+# Seconds a client may take to download a few MiB on loopback. Transmission takes about
+# 12-15 s either way: it decides interest and unchoking only at its re-choke pulse (10 s).
+COMPLETE = 30.0
 
 
 class Swarm:
