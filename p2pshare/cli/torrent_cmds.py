@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..bt.create import Kind, make_torrent
+from ..bt.create import Kind, list_sources, make_torrent
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..files import write_whole
 from ..protocol.metainfo import Torrent, format_magnet, magnet_of, parse_torrent
 from ._run import fail, say, say_json
 from .exits import Exit, from_error
 from .options import size_arg
+from .progress import ProgressView
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -43,8 +44,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     try:
-        data = make_torrent(args.path, kind=args.kind, piece_length=args.piece_size,
-                            trackers=tuple(args.tracker))
+        sources = list_sources(args.path)
+        with ProgressView(f"hashing {sources[0].path[0]}" if sources else "hashing",
+                          sum(f.size for f in sources), show=not args.quiet) as view:
+            data = make_torrent(args.path, kind=args.kind, piece_length=args.piece_size,
+                                trackers=tuple(args.tracker), progress=view.advance)
         torrent = parse_torrent(data)
         out = args.output or Path(f"{torrent.name}.torrent")
         write_whole(out.absolute(), data)

@@ -10,6 +10,9 @@ decide framing checked as each request head arrives (``check_request``, RFC 9112
   a 400 (section 2.3);
 * the request line has exactly three words (section 3); a target longer than
   ``MAX_HTTP_TARGET`` is a 414 (section 3);
+* no white space between a header's name and its colon (section 5.1: a 400; the head
+  grammar of the other protocols tolerates it, but a proxy in front may read
+  ``Content-Length : 5`` as another header and forward no body: request smuggling);
 * HTTP/1.1 needs exactly one Host header, HTTP/1.0 at most one (section 3.2);
 * a Transfer-Encoding is a 501: we read bodies by Content-Length only, and a body we did
   not frame would be read as the next request (section 6.1, request smuggling);
@@ -27,7 +30,8 @@ digits is a 400) into a text path and a query of raw byte values (a BitTorrent
 forms write it (RFC 3986 and the WHATWG URL standard's urlencoded parser). A bad target is
 a 400 and a close. ``response`` builds an answer's events: status line, Content-Type,
 Content-Length, ``Connection: close`` when the connection ends after it, and no body for
-HEAD (RFC 9110 section 9.3.2).
+HEAD (RFC 9110 section 9.3.2). An answer we send with ``Connection: close`` (an error,
+a handler's 500) ends the connection whatever the request asked (RFC 9112 section 9.6).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from ..errors import LocalProtocolError, RemoteProtocolError, Status
 from ._connection import Connection, Role, State
 from ._events import Data, EndOfMessage, Event, Request, Response, _Sentinel
 from ._grammar import Headers, content_length, is_version
+from ._heads import HeadReader
 
 __all__ = ["HTTP_11", "HttpConnection", "HttpRequest", "Query", "check_request",
            "error_response", "interpret", "keeps_alive", "response"]
@@ -85,6 +90,7 @@ class HttpConnection(Connection):
     def __init__(self) -> None:
         # Content-Length is bounded by check_request (a 413), not by the generic 400.
         super().__init__(Role.SERVER, max_request_body=_ANY_LENGTH)
+        self._heads = HeadReader(of_responses=False, strict_names=True)
 
     def next_event(self) -> Event | _Sentinel:
         """As ``Connection.next_event``; a request head is checked by ``check_request``.
@@ -109,6 +115,8 @@ class HttpConnection(Connection):
         head = self.request is not None and self.request.method == "HEAD"
         if head and isinstance(event, Data) and self.our_state is State.SEND_BODY:
             return b""
+        if isinstance(event, Response) and "close" in _connection_tokens(event.headers):
+            self.keep_alive = False  # we said we close: we do (RFC 9112 section 9.6)
         data = super().send(event)
         if head and isinstance(event, Response):
             self.note_body_sent(content_length(event.headers, _ANY_LENGTH) or 0)
@@ -143,11 +151,16 @@ def check_request(request: Request) -> None:
 
 def keeps_alive(request: Request) -> bool:
     """Whether the connection stays open after answering ``request`` (RFC 9112 9.3)."""
-    tokens = {token.strip().lower() for name, value in request.headers
-              if name.lower() == "connection" for token in value.split(",")}
+    tokens = _connection_tokens(request.headers)
     if "close" in tokens:
         return False
     return request.version == HTTP_11 or "keep-alive" in tokens
+
+
+def _connection_tokens(headers: Headers) -> set[str]:
+    """The options of every Connection header, lower case."""
+    return {token.strip().lower() for name, value in headers
+            if name.lower() == "connection" for token in value.split(",")}
 
 
 def interpret(request: Request) -> HttpRequest:

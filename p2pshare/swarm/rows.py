@@ -17,12 +17,13 @@ SwarmRow = dict[str, object]  # one swarm in the dashboard's JSON
 
 def swarm_row(entry: sp.FileEntry, members: Sequence[sp.PeerEntry], census: PieceCensus,
               limit: int, buckets: int) -> SwarmRow:
-    """The row of one swarm: its first ``limit`` members, availability in ``buckets``."""
+    """The row of one swarm: its first ``limit`` members (``members`` may hold only
+    those: the census counts them all), availability in ``buckets``."""
     return {"id": entry.swarm, "name": entry.name, "size": entry.size,
             "piece_size": entry.piece_size, "pieces": census.count, "files": entry.files,
             "seeders": entry.seeders, "leechers": entry.leechers,
             "copies": round(entry.copies, 3),
-            "held": sum(m.pieces.bit_count() for m in members),
+            "held": census.held,
             "availability": census.slices(buckets),
             "peers": [{"host": m.host, "port": m.port, "have": m.pieces.bit_count()}
                       for m in members[:limit]]}

@@ -84,8 +84,10 @@ class _Swarm:
         self.seeders -= member.pieces == full(self.manifest.count)
 
     def row(self, limit: int, buckets: int) -> SwarmRow:
-        """The swarm as the dashboard shows it (``rows.swarm_row``)."""
-        members = [sp.PeerEntry(m.host, m.port, m.pieces) for m in self.members.values()]
+        """The swarm as the dashboard shows it (``rows.swarm_row``): O(``limit``), not
+        O(members), for a page polled each second."""
+        members = [sp.PeerEntry(m.host, m.port, m.pieces)
+                   for m in islice(self.members.values(), limit)]
         return swarm_row(self.entry(), members, self.census, limit, buckets)
 
     def entry(self) -> sp.FileEntry:

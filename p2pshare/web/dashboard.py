@@ -6,13 +6,18 @@ for an index server), so this module knows HTTP and rates, not the index. The pa
 admission caps govern browsers as any other client). Transfer rates are what the tracker
 can see: pieces its members report (HAVE) times the piece size, per second, measured by
 ``RateBook`` between readings at least ``RATE_WINDOW`` apart, so that several browsers
-polling at once do not shorten the window to nothing. The JSON is documented for
-scripts in docs/dashboard.md#api-state.
+polling at once do not shorten the window to nothing. One reading answers every
+request for ``STATE_FRESH_FOR`` seconds (a lock makes concurrent askers wait for the
+same reading), so a flood of /api/state requests, from any number of connections,
+costs the loop the index server shares one reading per period, not one per request.
+The JSON is documented for scripts in docs/dashboard.md#api-state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -26,6 +31,9 @@ __all__ = ["STATE_VERSION", "Dashboard", "RateBook"]
 
 STATE_VERSION = 1  # raised when a field of /api/state changes meaning or goes
 RATE_WINDOW = 1.0 * limits.SECONDS  # the shortest time a rate is measured over
+# How long one reading of the state answers every /api/state: a reading costs O(rows)
+# (up to a few hundred ms with big swarms), and clients may ask as often as they like.
+STATE_FRESH_FOR = 0.5 * limits.SECONDS
 
 Snapshot = dict[str, Any]  # what a source reads: docs/dashboard.md#api-state
 SnapshotSource = Callable[[], Awaitable[Snapshot]]
@@ -62,14 +70,20 @@ class Dashboard:
 
     Args:
         source: reads the state (peers, rfcs, swarms: docs/dashboard.md#api-state).
-        clock: monotonic seconds, for rates.
+        clock: monotonic seconds, for rates and ``fresh_for``.
+        fresh_for: seconds one reading answers every request (module docstring).
     """
 
     def __init__(self, source: SnapshotSource,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 fresh_for: float = STATE_FRESH_FOR) -> None:
         self._source = source
         self._clock = clock
         self._rates = RateBook()
+        self._fresh_for = fresh_for
+        self._lock = asyncio.Lock()
+        self._body = b""
+        self._read_at = -math.inf
 
     def add_routes(self, http: HttpServer) -> None:
         """``/`` and ``/api/state`` on ``http``."""
@@ -80,10 +94,14 @@ class Dashboard:
         return 200, "text/html; charset=utf-8", PAGE
 
     async def api(self, _path: str, _query: Query, _source: str) -> Reply:
-        state = await self._source()
-        self._add_rates(state)
-        body = {"version": STATE_VERSION, "time": round(time.time(), 3), **state}
-        return 200, "application/json", json.dumps(body, separators=(",", ":")).encode()
+        async with self._lock:
+            if self._clock() - self._read_at >= self._fresh_for:
+                state = await self._source()
+                self._read_at = self._clock()
+                self._add_rates(state)
+                body = {"version": STATE_VERSION, "time": round(time.time(), 3), **state}
+                self._body = json.dumps(body, separators=(",", ":")).encode()
+        return 200, "application/json", self._body
 
     def _add_rates(self, state: Snapshot) -> None:
         """Each swarm's and each member's ``rate``: bytes of verified pieces per second."""

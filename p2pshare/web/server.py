@@ -11,7 +11,8 @@ A handler is called with the decoded path, the query (each field's raw byte valu
 tracker's ``info_hash`` is binary) and the client's address, and gives back
 ``(status, content type, body)``, at once or as an awaitable (run as a task the server
 owns; the connection reads no further request until it is answered, so answers keep the
-order of requests). HEAD is answered by the GET handler, without the body. A path with no
+order of requests). A handler that raises (a bug) is answered 500 and the connection
+closes. HEAD is answered by the GET handler, without the body. A path with no
 handler is a 404 and a method other than GET or HEAD a 405; both keep the connection. A
 malformed request gets its status (400, 413, 414, 501, 505) and the connection closes.
 Dashboards poll (``/api/state`` each second): no response is streamed, so no connection
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 Reply = tuple[int, str, bytes]  # status, Content-Type, body
 Handler = Callable[[str, Query, str], "Reply | Awaitable[Reply]"]
 METHODS = ("GET", "HEAD")
+INTERNAL_SERVER_ERROR = 500  # HTTP only: not a status of the p2pshare protocols
 
 
 class HttpServer:
@@ -101,13 +103,26 @@ class HttpServer:
         if handler is None:
             return response(request, Status.NOT_FOUND, "text/plain; charset=utf-8",
                             b"404 Not Found\n", _date())
-        reply = handler(decoded.path, decoded.query, link.peername[0])
-        if inspect.isawaitable(reply):
-            return self._later(link, request, reply)
-        return response(request, *reply, _date())
+        try:
+            reply = handler(decoded.path, decoded.query, link.peername[0])
+            if inspect.isawaitable(reply):
+                return self._later(link, request, reply)
+            return response(request, *reply, _date())
+        except Exception:  # a bug in one handler: a 500 and a close, the server goes on
+            return self._broken(link)
 
     async def _later(self, link: Link, request: Request, reply: Awaitable[Reply]) -> None:
-        await link.send(*response(request, *(await reply), _date()))
+        try:
+            answer = response(request, *(await reply), _date())
+        except Exception:  # as in ``request``
+            answer = self._broken(link)
+        await link.send(*answer)
+
+    def _broken(self, link: Link) -> list[Event]:
+        """A handler raised: logged with its traceback, answered 500 (RFC 9110 section
+        15.6.1) with ``Connection: close``, after which the codec closes."""
+        log.exception("[%s] handler raised answering %s", self.server.policy.name, link.label)
+        return error_response(INTERNAL_SERVER_ERROR)
 
     def error(self, link: Link, status: Status) -> list[Event]:
         return error_response(status)

@@ -159,7 +159,28 @@ def _v1_extra_file(info: Info, _: dict[bytes, Value]) -> None:
     files.append({b"length": 1, b"path": [b"extra"]})
 
 
+def _big_pad(info: Info, _: dict[bytes, Value]) -> None:
+    files, pieces = info[b"files"], info[b"pieces"]
+    assert isinstance(files, list) and isinstance(files[1], dict) and isinstance(pieces, bytes)
+    files[1][b"length"] = 9152 + PIECE  # aligned still, but one v1 piece more than v2 has
+    info[b"pieces"] = pieces + bytes(20)
+
+
+def _same_root_other_length(info: Info, _: dict[bytes, Value]) -> None:
+    tree = info[b"file tree"]
+    assert isinstance(tree, dict) and isinstance(tree[b"a"], dict)
+    leaf = tree[b"a"][b""]
+    assert isinstance(leaf, dict)
+    tree[b"d"] = {b"": {**leaf, b"length": 40_001}}  # as many pieces as "a": one layer fits
+    files, pieces = info[b"files"], info[b"pieces"]
+    assert isinstance(files, list) and isinstance(pieces, bytes)
+    files.append({b"length": 40_001, b"path": [b"d"]})
+    info[b"pieces"] = pieces + bytes(60)
+
+
 HOSTILE = {
+    "hybrid pad of a piece or more": _big_pad,
+    "one root, two lengths": _same_root_other_length,
     "piece length not a power of two": _set(b"piece length", 3 * PIECE),
     "piece length under 16 KiB": _set(b"piece length", 8 * 1024),
     "piece length huge": _set(b"piece length", 2**40),
@@ -199,6 +220,17 @@ def test_hostile_torrents_refused(name: str) -> None:
 def test_unchanged_fixture_is_accepted() -> None:
     """The hostile cases above differ from a valid torrent by their one change only."""
     assert parse_torrent(_mutate(lambda info, layers: None)).num_pieces == 4
+
+
+def test_every_prefix_and_trailing_bytes_refused() -> None:
+    """A .torrent is one bencoded value: cut anywhere, or followed by anything, it is not."""
+    whole = torrent_bytes(*hybrid(CONTENTS))
+    assert parse_torrent(whole).num_pieces == 4
+    for end in range(len(whole)):
+        with pytest.raises(BencodeError):
+            parse_torrent(whole[:end])
+    with pytest.raises(BencodeError):
+        parse_torrent(whole + b"\n")
 
 
 def test_not_bencode_or_no_info() -> None:

@@ -70,3 +70,19 @@ def test_refusals(tmp_path: Path) -> None:
     shown = run_cli(["torrent", "show", str(junk)])
     assert shown.returncode == Exit.FAILURE and "not a usable torrent" in shown.stderr
     assert run_cli(["torrent", "show", str(tmp_path / "none.torrent")]).returncode == Exit.LOCAL
+
+
+def test_progress_on_stderr_unless_quiet(tmp_path: Path) -> None:
+    share = make_folder(tmp_path)
+    loud = run_cli(["torrent", "create", str(share), "-o", str(tmp_path / "1.torrent")])
+    assert "hashing share: " in loud.stderr and loud.stdout.startswith("magnet:?")
+    quiet = run_cli(["torrent", "create", str(share), "-q", "-o", str(tmp_path / "2.torrent")])
+    assert quiet.returncode == Exit.OK and quiet.stderr == ""
+
+
+def test_folder_given_as_dot_dot(tmp_path: Path) -> None:
+    share = make_folder(tmp_path)
+    made = run_cli(["torrent", "create", "..", "-o", str(tmp_path / "x.torrent")],
+                   cwd=share / "sub")
+    assert made.returncode == Exit.OK, made.stderr
+    assert parse_torrent((tmp_path / "x.torrent").read_bytes()).name == "share"

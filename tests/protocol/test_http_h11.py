@@ -3,12 +3,11 @@ well-kept implementation) on generated request heads. Both accept or both refuse
 both accept reads the same (method, target, headers).
 
 Left out of the generator, as known and chosen differences: ``Transfer-Encoding`` (h11
-reads chunked bodies; we answer 501), white space before a header's colon (the one head
-grammar of every p2pshare protocol tolerates it), bare-LF line ends and blank lines
-before the request line (tolerated the same way), control characters other than NUL in a
-header value (h11 keeps them, as RFC 9110 section 5.5 allows; every p2pshare reader
-refuses them), and versions other than 1.0 and 1.1. h11 keeps one of identical
-Content-Length headers; the comparison does the same.
+reads chunked bodies; we answer 501), bare-LF line ends and blank lines before the
+request line (the one head grammar of every p2pshare protocol tolerates them), control
+characters other than NUL in a header value (h11 keeps them, as RFC 9110 section 5.5
+allows; every p2pshare reader refuses them), and versions other than 1.0 and 1.1. h11
+keeps one of identical Content-Length headers; the comparison does the same.
 """
 
 from __future__ import annotations

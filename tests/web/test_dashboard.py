@@ -48,7 +48,8 @@ async def dashboard(rows: int = 200) -> AsyncIterator[Site]:
     server = IndexServer(tracker=Tracker())
     clock = [0.0]
     http = HttpServer()
-    Dashboard(lambda: index_state(server, rows, 8), lambda: clock[0]).add_routes(http)
+    Dashboard(lambda: index_state(server, rows, 8), lambda: clock[0],
+              fresh_for=0.0).add_routes(http)
     _, index_port = await server.start(HOST, 0)
     _, http_port = await http.start(HOST, 0)
     try:
@@ -141,6 +142,7 @@ def test_census_slices_are_the_least_held_piece_of_each_run(count: int, buckets:
     slices = census.slices(buckets)
     assert len(slices) == min(buckets, count)
     assert min(slices) == min(held) and max(slices) <= max(held)
+    assert census.held == sum(held)
     if buckets >= count:
         assert slices == held
 
@@ -200,3 +202,65 @@ async def test_on_a_shared_store_the_rows_come_from_it(tmp_path: Path) -> None:
         finally:
             await other.aclose()
             await one.aclose()
+
+
+class _ShownOnly(dict[object, Any]):
+    """A swarm's members that fail the test if more than ``shown`` of them are read."""
+
+    shown = 2
+
+    def values(self) -> Any:
+        for i, member in enumerate(super().values()):
+            assert i < self.shown, "the row read a member it does not show"
+            yield member
+
+
+@arun
+async def test_a_swarm_row_costs_the_members_it_shows_not_every_member() -> None:
+    """A browser polling /api/state each second must cost O(rows): a swarm of ten
+    thousand members must not be walked whole to show ``rows`` of them (the held count
+    for rates comes from the census, kept as pieces are reported)."""
+    async with dashboard(rows=_ShownOnly.shown) as site:
+        m = manifest()
+        clients = [await TrackerClient.connect(HOST, site.index_port) for _ in range(4)]
+        for port, client in enumerate(clients, 4000):
+            await client.announce(m, "h", port)
+            await client.have(m.id, 0b00011)
+        tracker = site.server.tracker
+        assert isinstance(tracker, Tracker)
+        swarm = tracker.swarms[m.id]
+        swarm.members = _ShownOnly(swarm.members)
+        (row,) = (await state(site.http_port))["swarms"]["rows"]
+        assert row["held"] == 8 and len(row["peers"]) == 2
+        for client in clients:
+            await client.aclose()
+
+
+@arun
+async def test_a_flood_of_state_requests_reads_the_state_once_per_period() -> None:
+    """Many clients pipelining /api/state (each read O(rows), up to a few hundred ms with
+    big swarms) must not stall the loop the index server shares: the state is read at
+    most once per ``fresh_for`` of the dashboard's clock, whoever asks."""
+    reads, clock = [0], [0.0]
+
+    async def source() -> dict[str, Any]:
+        reads[0] += 1
+        await asyncio.sleep(0)  # a turn of the loop, as a shared store's read takes
+        return {"peers": {"total": reads[0], "rows": []}}
+
+    http = HttpServer()
+    Dashboard(source, lambda: clock[0], fresh_for=0.5).add_routes(http)
+    _, port = await http.start(HOST, 0)
+    try:
+        ask = b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n"
+        raws = [await Raw.connect(port) for _ in range(3)]
+        await asyncio.gather(*(raw.send(ask * 5) for raw in raws))
+        await asyncio.gather(*(raw.send(ask[:-2] + b"Connection: close\r\n\r\n")
+                               for raw in raws))
+        answers = await asyncio.gather(*(raw.finish() for raw in raws))
+        assert all(a.count(b"HTTP/1.1 200 ") == 6 for a in answers), answers
+        assert reads[0] == 1 and all(b'"total":1' in a for a in answers)
+        clock[0] = 0.5
+        assert (await state(port))["peers"]["total"] == 2
+    finally:
+        await http.aclose()

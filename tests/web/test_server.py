@@ -157,3 +157,51 @@ async def test_a_silent_connection_is_closed_after_the_idle_deadline() -> None:
         assert (await silent.rest()) == b""
         assert (await asked.rest()).endswith(b"hello")
         await async_wait_for(lambda: server.server.active == 0)
+
+
+@arun
+async def test_white_space_before_a_header_colon_is_a_400_not_a_content_length() -> None:
+    """``Content-Length : 5`` (RFC 9112 section 5.1: a server MUST answer 400): a proxy
+    in front that takes it for another header forwards no body, and reading it as a
+    Content-Length would take the next request's first bytes as this one's body."""
+    async with serving(echo_server([])) as port:
+        for request in (b"GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\n",
+                        b"GET /hello HTTP/1.1\r\nHost\t: x\r\n\r\n"):
+            raw = await Raw.connect(port)
+            await raw.send(request + b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = await raw.finish()
+            assert answer.startswith(b"HTTP/1.1 400 "), answer
+            assert answer.count(b"HTTP/1.1") == 1
+            await raw.close()
+
+
+@arun
+async def test_a_handler_that_raises_answers_500_and_closes() -> None:
+    """A bug in one handler (sync or async) is a 500 to its client (RFC 9110 15.6.1),
+    then a close; the server goes on serving others."""
+    server = echo_server([])
+
+    def broken(_path: str, _query: Query, _source: str) -> Reply:
+        raise RuntimeError("a bug")
+
+    async def broken_later(_path: str, _query: Query, _source: str) -> Reply:
+        await asyncio.sleep(0)
+        raise RuntimeError("a bug")
+
+    server.add_route("/broken", broken)
+    server.add_route("/broken-later", broken_later)
+    async with serving(server) as port:
+        for path in (b"/broken", b"/broken-later"):
+            for method in (b"GET", b"HEAD"):
+                raw = await Raw.connect(port)
+                await raw.send(method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+                               b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = await raw.finish()
+                assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer
+                assert b"Connection: close\r\n" in answer
+                assert answer.count(b"HTTP/1.1") == 1  # closed after the 500
+                assert answer.endswith(b"\r\n\r\n") == (method == b"HEAD")
+                await raw.close()
+        other = await Raw.connect(port)
+        await other.expect(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK")
+        await other.close()
