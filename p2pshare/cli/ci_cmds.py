@@ -23,6 +23,7 @@ from . import menu
 from ._run import fail, run, say, say_json, within
 from .exits import Exit, from_error
 from .options import (
+    INDEX_PORT,
     address_arg,
     addresses_arg,
     advertise_arg,
@@ -38,7 +39,6 @@ from .options import (
 from .text import cell
 
 log = logging.getLogger(__name__)
-INDEX_PORT = 7734  # the handout's well-known port (docs/p2p-ci.md#well-known-port)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
