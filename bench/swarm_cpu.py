@@ -5,7 +5,8 @@ Strategy: every process is a real ``p2pshare`` command on 127.0.0.1 with no rate
 so the CPU bounds the run (``bench/swarm --loopback`` is the full benchmark with other
 contenders; this one is a quick before/after check of p2pshare alone). The server's and
 the seed's CPU (user + sys, from ``/proc/<pid>/stat``) is read when the leeches start and
-when the last one ends; each leech's comes from ``os.wait4``. CPU per GB is the sum
+when the last one ends; each leech's comes from ``os.wait4``, and so does the time the
+first one ended (each leech exits once its copy is complete under its name). CPU per GB is the sum
 divided by the bytes delivered (N x the file size). Prints one line per run, with the
 load average at its start. Runs alternate between the trees given with ``--tree``
 (``PYTHONPATH`` of each run), so that a before and an after see the same machine.
@@ -51,7 +52,9 @@ def wait_line(proc: subprocess.Popen[str], pattern: str, deadline: float, err: b
 def one_run(tree: str, data: Path, leeches: int, work: Path) -> tuple[float, float, str]:
     """(CPU seconds, wall seconds, CPU seconds per process) of one swarm run."""
     env = {**os.environ, "PYTHONPATH": tree}
-    cmd = [sys.executable, "-m", "p2pshare"]
+    # Isolated from the current folder: ``-m`` puts it first on sys.path, ahead of
+    # PYTHONPATH, so run from a source tree every run would import that tree.
+    cmd = [sys.executable, "-P", "-m", "p2pshare"]
     deadline = time.monotonic() + 300
     server = subprocess.Popen([*cmd, "server", "--listen", "127.0.0.1", "--port", "0"],
                               env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -71,21 +74,24 @@ def one_run(tree: str, data: Path, leeches: int, work: Path) -> tuple[float, flo
                                     env=env, stdout=subprocess.DEVNULL)
                    for i in range(leeches)]
         each: list[float] = []
-        for proc in fetches:
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode:
-                raise SystemExit(f"fetch failed: {proc.returncode}")
+        done: list[float] = []  # seconds from the start to each leech's end, in order
+        running = {proc.pid for proc in fetches}
+        while running:
+            pid, status, usage = os.wait4(-1, 0)  # the server and seed run until stopped
+            running.discard(pid)
+            done.append(time.monotonic() - start)
+            if os.waitstatus_to_exitcode(status):
+                raise SystemExit(f"fetch failed: {os.waitstatus_to_exitcode(status)}")
             each.append(usage.ru_utime + usage.ru_stime)
-        wall = time.monotonic() - start
+        wall = done[-1]
         each = [proc_cpu(server.pid) - before[0], proc_cpu(seed.pid) - before[1], *each]
         for i in range(leeches):
             copy = work / f"l{i}" / data.name
             if copy.stat().st_size != data.stat().st_size:
                 raise SystemExit(f"{copy}: wrong size")
             copy.unlink()
-        return sum(each), wall, "server {:.2f} seed {:.2f} leeches {}".format(
-            each[0], each[1], " ".join(f"{c:.2f}" for c in each[2:]))
+        return sum(each), wall, "first done {:.2f}s; CPU s: server {:.2f} seed {:.2f} " \
+            "leeches {}".format(done[0], each[0], each[1], " ".join(f"{c:.2f}" for c in each[2:]))
     finally:
         for proc in (seed, server):
             if proc is not None and proc.poll() is None:

@@ -43,7 +43,11 @@ class Status(IntEnum):
     OK = 200
     BAD_REQUEST = 400
     NOT_FOUND = 404
+    METHOD_NOT_ALLOWED = 405  # HTTP (protocol.http) only
     CONFLICT = 409  # extension: used by P2P-DI and swarm, never by P2P-CI
+    CONTENT_TOO_LARGE = 413  # HTTP only
+    URI_TOO_LONG = 414  # HTTP only
+    NOT_IMPLEMENTED = 501  # HTTP only: a Transfer-Encoding we do not read
     BUSY = 503  # extension: swarm piece server at its upload limit; the RS over a budget
     VERSION_NOT_SUPPORTED = 505
 
@@ -56,7 +60,11 @@ _PHRASES = {
     Status.OK: "OK",
     Status.BAD_REQUEST: "Bad Request",
     Status.NOT_FOUND: "Not Found",
+    Status.METHOD_NOT_ALLOWED: "Method Not Allowed",
     Status.CONFLICT: "Conflict",
+    Status.CONTENT_TOO_LARGE: "Content Too Large",
+    Status.URI_TOO_LONG: "URI Too Long",
+    Status.NOT_IMPLEMENTED: "Not Implemented",
     Status.BUSY: "Service Unavailable",
     Status.VERSION_NOT_SUPPORTED: "P2P-CI Version Not Supported",
 }

@@ -26,13 +26,13 @@ _MENUS = frozenset({"cli.menu", "cli.di_menu"})
 SAME_ROLE: dict[str, frozenset[str]] = {
     # Each protocol codec: its methods, its connection objects, request event <-> message.
     "Method": _CODECS,
-    "interpret": _CODECS,
+    "interpret": _CODECS | {"protocol.http"},
     "to_event": _CODECS - {"protocol.swarm"},
     "client_connection": _CODECS - {"protocol.ci"},
     "server_connection": _CODECS - {"protocol.ci"},
-    "response": _CODECS - {"protocol.ci"},
+    "response": _CODECS - {"protocol.ci"} | {"protocol.http"},
     # Each system's sub-commands, which cli.main loads by module name and calls ``register``.
-    "register": _SYSTEM_COMMANDS | {"cli.swarm_cmds"},
+    "register": _SYSTEM_COMMANDS | {"cli.swarm_cmds", "cli.torrent_cmds", "cli.bt_cmds"},
     "cmd_peer": _SYSTEM_COMMANDS,
     "run_peer": _SYSTEM_COMMANDS,
     "cmd_get": _SYSTEM_COMMANDS,

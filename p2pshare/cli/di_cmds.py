@@ -30,6 +30,7 @@ from .options import (
     store_arg,
     timeout_arg,
 )
+from .sites import METRICS_MISSING, http_args, rs_sites
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help=f"seconds a peer stays active after its last contact "
                         f"(default {limits.DI_TTL:.0f})")
     p.add_argument("--no-messages", action="store_true", help="do not print each message")
+    http_args(p, dashboard=False)
     p.add_argument("--store", type=store_arg, default=None, metavar="redis://HOST:PORT/DB",
                    help="keep the peer list in this Redis store, shared with every RS given "
                         "the same one (docs/scale-out.md; default: in this process's memory)")
@@ -121,6 +123,10 @@ async def serve_rs(args: argparse.Namespace) -> int:
     server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say,
                                 shared=shared)
     try:
+        sites = rs_sites(server, args.metrics_port)
+    except ImportError:
+        return fail(METRICS_MISSING, Exit.LOCAL)
+    try:
         host, port = await server.start(args.listen, args.port)
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(args.listen, args.port)}: "
@@ -130,8 +136,14 @@ async def serve_rs(args: argparse.Namespace) -> int:
         return fail(f"cannot reach {exc}", Exit.NETWORK)
     say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
+        await sites.start(args.listen)
+    except OSError as exc:
+        await server.aclose()
+        return fail(f"cannot listen for HTTP: {exc}", Exit.NETWORK)
+    try:
         await server.serve_forever()
     finally:
+        await sites.aclose()
         await server.aclose()
     return Exit.OK
 

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import limits
 from ..host import parse_port, split_hostport, valid_host
+
+# The index server's well-known port (docs/p2p-ci.md#well-known-port); here, not in
+# ci_cmds, so that the swarm commands need not import the P2P-CI ones at start-up.
+INDEX_PORT = 7734
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -155,3 +160,14 @@ def timeout_arg(p: argparse.ArgumentParser) -> None:
                    help="give up after this many seconds (exit status 6; "
                         "default %(default)s)")
 
+
+_SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?\Z", re.I)
+
+
+def size_arg(text: str) -> int:
+    """``262144``, ``256K``, ``1M``, ``1GiB`` -> bytes (binary units)."""
+    m = _SIZE.match(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    unit: int = 1024 ** " KMG".index(m.group(2).upper() or " ")
+    return int(m.group(1)) * unit

@@ -78,6 +78,16 @@ class TrackerService(Protocol):
     def drop(self, owner: object) -> None:
         ...
 
+    def swarm_rows(self, limit: int, buckets: int) -> list[dict[str, object]]:
+        """The swarms as the dashboard shows them (docs/dashboard.md#api-state)."""
+        ...
+
+    def swarm_count(self) -> int:
+        ...
+
+    def leecher_count(self) -> int:
+        ...
+
 
 class SharedTrackerService(Protocol):
     """The swarm tracker on a shared store (``swarm.shared.SharedTracker``): each answer
@@ -87,6 +97,11 @@ class SharedTrackerService(Protocol):
 
     async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
                      named: bool = True) -> tuple[Response, bytes]: ...
+
+    async def swarm_rows(self, limit: int, buckets: int
+                         ) -> tuple[int, list[dict[str, object]]]:
+        """How many swarms, and the newest ``limit`` as the dashboard shows them."""
+        ...
 
     async def drop_owner(self, owner: object) -> int: ...
 

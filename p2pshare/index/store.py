@@ -37,7 +37,7 @@ import sys
 from array import array
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from itertools import count
+from itertools import count, islice
 from types import TracebackType
 
 from .. import limits
@@ -106,6 +106,16 @@ class MemoryIndex:
     def peers(self) -> list[PeerKey]:
         """The peer list, newest first."""
         return list(reversed(self._peers))
+
+    def peer_rows(self, limit: int) -> list[tuple[str, int, int]]:
+        """Up to ``limit`` peers, newest first: host, port, records held (the dashboard)."""
+        return [(p.host, p.port, len(p.rfcs))
+                for p in islice(reversed(self._peers.values()), limit)]
+
+    @property
+    def rfc_count(self) -> int:
+        """Distinct RFCs with at least one holder."""
+        return len(self._by_rfc)
 
     def peers_of(self, owner: Hashable) -> list[PeerKey]:
         """The peers ``owner`` claimed, oldest first."""

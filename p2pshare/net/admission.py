@@ -32,11 +32,13 @@ SAMPLE = 32  # connections of one address looked at to choose which one makes ro
 @dataclass(frozen=True, slots=True)
 class Verdict(Generic[K]):
     """``admitted``; ``evict``: the connection that must make room first (or None);
-    ``why``: a refusal's or an eviction's reason, for the log."""
+    ``why``: a refusal's or an eviction's reason, for the log; ``cap``: which cap was
+    reached (``"total"`` or ``"per_source"``; empty if none), for metrics."""
 
     admitted: bool
     evict: K | None = None
     why: str = ""
+    cap: str = ""
 
 
 class Admission(Generic[K]):
@@ -65,6 +67,7 @@ class Admission(Generic[K]):
         own = self.count(source)
         victim: K | None = None
         why = ""
+        cap = "total"
         if self.total >= self.max_total:
             biggest = max(self.by_source, key=self.count, default=None)
             most = self.count(biggest) if biggest is not None else 0
@@ -76,15 +79,15 @@ class Admission(Generic[K]):
             elif self.evict and biggest is not None and most > own + 1:
                 victim = self._least(biggest, score)
         elif own >= self.max_per_source:
-            why = f"per-source limit {self.max_per_source}"
+            why, cap = f"per-source limit {self.max_per_source}", "per_source"
             victim = self._least(source, score) if self.evict else None
         else:
             self._hold(key, source)
             return Verdict(True)
         if victim is None:
-            return Verdict(False, why=why)
+            return Verdict(False, why=why, cap=cap)
         self._hold(key, source)
-        return Verdict(True, victim, why)
+        return Verdict(True, victim, why, cap)
 
     def remove(self, key: K, source: str) -> bool:
         """Free ``key``'s slot; False if it held none."""

@@ -15,13 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .. import limits, wirelog
 from ..errors import P2PError, PeerGone, ProtocolError, RemoteProtocolError
 from ..host import join_hostport, plain_ip
-from ..protocol import NEED_DATA, Connection, Data, EndOfMessage, Event, Request, State
+from ..protocol import (
+    NEED_DATA,
+    Connection,
+    Data,
+    EndOfMessage,
+    Event,
+    Request,
+    Response,
+    State,
+)
 from ..protocol._events import ConnectionClosed, _Sentinel
 from .stream import keepalive, log_wire
 
@@ -44,7 +54,7 @@ class Link(asyncio.Protocol):
         "_due_first", "_head_armed", "_transport", "_request", "_body", "_busy", "_quick",
         "_at_rest", "_closing", "_released", "_lingering", "_out", "_out_size", "_corked",
         "_paused", "_drain_waiter", "_answered_later", "moved", "born", "_yielding",
-        "_task")
+        "_task", "received", "_asked", "_status")
 
     def __init__(self, server: Server, conn: Connection) -> None:
         self.server = server
@@ -62,7 +72,8 @@ class Link(asyncio.Protocol):
         self._busy = False  # an answer is being produced by a task
         # The quick path logs nothing: on a connection made while the wire log is on, the
         # general path answers (the same bytes), and logs each message.
-        self._quick = None if wirelog.enabled() else server.quick
+        # A watched server (``Server.observer``) counts every request: no quick path.
+        self._quick = None if wirelog.enabled() or server.observer else server.quick
         self._at_rest = False  # between requests, nothing buffered: ``quick`` may answer
         self._closing = False
         self._released = False  # the App was told ``disconnected``
@@ -77,6 +88,9 @@ class Link(asyncio.Protocol):
         self._yielding = False  # a turn's worth of requests answered: others go first
         self._task: asyncio.Task[None] | None = None  # the answer being produced, if any
         self.born = 0.0  # loop time the connection was made
+        self.received = 0  # of ``moved``, the bytes received
+        self._asked: tuple[str, float] | None = None  # watched: method, perf_counter at ask
+        self._status = 0  # watched: the status of the answer being sent
 
     # ----------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -100,6 +114,7 @@ class Link(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.moved += len(data)
+        self.received += len(data)
         if self._at_rest:  # never once closing: close() and connection_lost clear it
             answer = self._quick(data)  # type: ignore[misc]
             if answer is not None:
@@ -215,6 +230,8 @@ class Link(asyncio.Protocol):
         request, body = self._request, b"".join(self._body)
         assert request is not None
         self._request, self._body = None, []
+        if self.server.observer is not None:
+            self._asked, self._status = (request.method, time.perf_counter()), 0
         try:
             answer = self.server.app.request(self, request, body)
         except (P2PError, OSError) as exc:
@@ -259,6 +276,8 @@ class Link(asyncio.Protocol):
 
     def _answered(self) -> None:
         """After each answer: a one-exchange connection closes; any other rests."""
+        if self._asked is not None:
+            self._observe()
         if self._closing:
             return
         if self.server.policy.one_exchange or self.conn.our_state is State.MUST_CLOSE:
@@ -277,17 +296,31 @@ class Link(asyncio.Protocol):
     def _fail(self, exc: Exception, reason: str) -> None:
         """Answer a failed request with its status where the protocol allows, then close."""
         status = exc.status if isinstance(exc, ProtocolError) else None
+        if self._asked is None and self.server.observer is not None:
+            self._asked = ("", time.perf_counter())  # malformed: counted as method "other"
         if status is not None and self.conn.our_state is State.IDLE:
             try:
                 self.send_now(*self.server.app.error(self, status))
             except P2PError:
                 pass
+        self._observe()
         self.close(reason, linger=True)
+
+    def _observe(self) -> None:
+        """Tell the server's observer of the request just answered (or failed)."""
+        asked, self._asked = self._asked, None
+        observer = self.server.observer
+        if asked is not None and observer is not None:
+            observer.answered(self.server.policy.name, asked[0], self._status,
+                              time.perf_counter() - asked[1])
 
     # ----------------------------------------------------------- writing
     def send_now(self, *events: Event) -> None:
         """Encode ``events`` and write them (after the answer, if corked)."""
         data = self.conn.send_all(*events)
+        if self._asked is not None:
+            self._status = next((e.status for e in events if isinstance(e, Response)),
+                                self._status)
         if data:
             if wirelog.enabled():
                 log_wire(wirelog.SENT, self.label, events)
@@ -361,7 +394,7 @@ class Link(asyncio.Protocol):
             except TimeoutError as exc:
                 self.abort("write stalled")  # bytes still buffered would never leave
                 raise PeerGone(f"receiver stalled after {done} of {count} bytes") from exc
-            self.conn.note_body_sent(sent)
+            self._note_sent(sent)
             self.moved += sent
             done += sent
             if sent != run:
@@ -395,9 +428,13 @@ class Link(asyncio.Protocol):
             return 0
         except OSError as exc:
             raise PeerGone(str(exc)) from exc
-        self.conn.note_body_sent(sent)
+        self._note_sent(sent)
         self.moved += sent
         return sent
+
+    def _note_sent(self, count: int) -> None:
+        """``count`` bytes of a body went by ``sendfile`` (the codec counts them)."""
+        self.conn.note_body_sent(count)
 
     def _cork_file(self, file: BinaryIO, offset: int, count: int) -> None:
         data = os.pread(file.fileno(), count, offset)
@@ -405,7 +442,7 @@ class Link(asyncio.Protocol):
             raise PeerGone(f"file shrank: {len(data)} of {count} bytes")
         self._out.append(data)
         self._out_size += count
-        self.conn.note_body_sent(count)
+        self._note_sent(count)
 
     async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
         transport = self._transport

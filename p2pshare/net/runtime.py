@@ -56,6 +56,7 @@ import asyncio
 import errno
 import logging
 import socket
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -66,8 +67,8 @@ from ..protocol import Connection, Event, Request
 from .admission import Admission
 from .link import Link, now
 
-__all__ = ["Answer", "App", "Link", "Policy", "Quick", "Server", "TaskOwner", "all_addresses",
-           "raise_fd_limit"]
+__all__ = ["Answer", "App", "Link", "Observer", "Policy", "Quick", "Server", "TaskOwner",
+           "all_addresses", "raise_fd_limit"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,15 @@ class App(Protocol):
         """The connection ended (or began to close), for any reason; called once."""
 
 
+class Observer(Protocol):
+    """What watches a server's requests (``web.metrics``): told of every request answered
+    through ``App.request`` (not of ``quick`` answers: a watched server gives none)."""
+
+    def answered(self, server: str, method: str, status: int, seconds: float) -> None:
+        """``method`` (as sent) got ``status`` after ``seconds`` (to its last byte
+        handed to the transport; 0 status: the connection failed first)."""
+
+
 class TaskOwner:
     """Owns tasks the way a ``TaskGroup`` does, for a server whose life is ``start`` ...
     ``aclose`` rather than one ``async with``: every task it starts is tracked, and
@@ -162,18 +172,23 @@ class Server:
     """Listens, admits, sweeps deadlines and owns the answer tasks of one ``App``."""
 
     def __init__(self, app: App, conn_factory: Callable[[], Connection], policy: Policy, *,
-                 quick: Quick | None = None) -> None:
+                 quick: Quick | None = None, link_class: type[Link] = Link) -> None:
         if quick is not None and (policy.first_request_timeout or policy.one_exchange):
             raise ValueError("quick answers are for persistent connections only")
         self.app = app
         self.conn_factory = conn_factory
         self.policy = policy
         self.quick = quick
+        self.link_class = link_class  # a byte-stream protocol's: ``net.streamlink``
         self.links: set[Link] = set()
         self.admission: Admission[Link] = Admission(policy.max_connections,
                                                     policy.max_per_source, evict=policy.evict)
         self.refused = 0  # newcomers turned away
         self.evicted = 0  # connections that made room for a newcomer
+        # newcomers refused and connections evicted, by (cap reached, "refused"/"evicted")
+        self.refusals: Counter[tuple[str, str]] = Counter()
+        self.bytes_gone = [0, 0]  # bytes in and out of connections now closed
+        self.observer: Observer | None = None  # set before ``start``: watches requests
         self.tasks = TaskOwner()
         self._server: asyncio.Server | None = None
 
@@ -201,7 +216,7 @@ class Server:
         loop = asyncio.get_running_loop()
 
         def factory() -> Link:
-            return Link(self, self.conn_factory())
+            return self.link_class(self, self.conn_factory())
 
         if host:
             self._server = await loop.create_server(factory, host, port, backlog=BACKLOG,
@@ -218,6 +233,13 @@ class Server:
         await self._server.serve_forever()
 
     @property
+    def bytes_moved(self) -> tuple[int, int]:
+        """Bytes received and sent by every connection so far, closed or open."""
+        live_in = sum(link.received for link in self.links)
+        live_all = sum(link.moved for link in self.links)
+        return self.bytes_gone[0] + live_in, self.bytes_gone[1] + live_all - live_in
+
+    @property
     def per_source(self) -> dict[str, int]:
         """Connections held now, per source address."""
         return {source: len(held) for source, held in self.admission.by_source.items()}
@@ -225,6 +247,8 @@ class Server:
     def admit(self, link: Link) -> bool:
         """Give ``link`` a slot, making room as ``net.admission`` decides, or refuse it."""
         verdict = self.admission.admit(link, link.peername[0], Link.productivity)
+        if verdict.why:
+            self.refusals[verdict.cap, "evicted" if verdict.admitted else "refused"] += 1
         if not verdict.admitted:
             self.refused += 1
             log.warning("%s: %s reached, refusing %s", self.policy.name, verdict.why,
@@ -250,6 +274,8 @@ class Server:
         if link in self.links:
             self.release(link)
             self.links.discard(link)
+            self.bytes_gone[0] += link.received
+            self.bytes_gone[1] += link.moved - link.received
             self.admission.remove(link, link.peername[0])
 
     async def _sweep(self) -> None:

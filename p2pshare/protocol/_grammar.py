@@ -73,7 +73,7 @@ def check_head_size(size: int, lines: int) -> None:
         raise RemoteProtocolError("message head too large")
 
 
-def parse_head(head: bytes) -> tuple[str, Headers]:
+def parse_head(head: bytes, strict_names: bool = False) -> tuple[str, Headers]:
     """The one head parser: every reader of a message head ends here.
 
     ``head`` is the start line and the header lines, each ended by CRLF or a bare LF (the
@@ -81,6 +81,8 @@ def parse_head(head: bytes) -> tuple[str, Headers]:
     the head. Returns the start line, decoded (left to ``request_start`` or
     ``status_start``), and the headers: names keep their case, values lose their outer
     blanks. One decode and one control-character scan cover the whole head.
+    ``strict_names``: white space between a header's name and its colon is a 400, not
+    tolerated (HTTP: RFC 9112 section 5.1, a request-smuggling vector).
 
     Raises:
         RemoteProtocolError: a limit (``MAX_HEAD``, ``MAX_HEADERS``, ``MAX_LINE``) is
@@ -97,7 +99,8 @@ def parse_head(head: bytes) -> tuple[str, Headers]:
     headers = []
     for line in rest:
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
+        if not strict_names:
+            name = name.rstrip(" \t")
         if not colon or _TOKEN_TEXT.match(name) is None:
             raise RemoteProtocolError("malformed header line")
         headers.append((name, value.strip(" \t")))

@@ -30,10 +30,11 @@ Head = tuple[str, Headers]  # the start line and the headers
 class HeadReader:
     """Reads the heads of the messages one side sends (requests, or responses)."""
 
-    __slots__ = ("_lines", "_of_responses", "_size")
+    __slots__ = ("_lines", "_of_responses", "_size", "_strict_names")
 
-    def __init__(self, of_responses: bool) -> None:
+    def __init__(self, of_responses: bool, strict_names: bool = False) -> None:
         self._of_responses = of_responses
+        self._strict_names = strict_names  # parse_head's: no blank before a colon
         self._lines: list[bytes] = []  # the head's lines so far, with their ends
         self._size = 0
 
@@ -88,7 +89,7 @@ class HeadReader:
             return None
         head, size = found
         try:
-            parsed = parse_head(head)
+            parsed = parse_head(head, self._strict_names)
         except RemoteProtocolError:
             if not self._of_responses:
                 raise
@@ -99,7 +100,7 @@ class HeadReader:
     def _take(self) -> Head:
         head = b"".join(self._lines)
         self._lines, self._size = [], 0
-        return parse_head(head)
+        return parse_head(head, self._strict_names)
 
     def _ends_before(self, line: bytes, framing: Framing, max_body: int) -> bool:
         """A response head may end without a blank line (A1, handout GET example)."""

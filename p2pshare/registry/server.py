@@ -114,6 +114,11 @@ class RegistrationServer:
     def address(self) -> tuple[str, int]:
         return self._server.address
 
+    @property
+    def server(self) -> Server:
+        """The runtime server (for metrics: ``web.metrics``)."""
+        return self._server
+
     async def serve_forever(self) -> None:
         await self._server.serve_forever()
 

@@ -25,10 +25,12 @@ class PieceCensus:
         self._held = array("I", bytes(4 * count))  # members holding each piece
         self._tally = [count]  # _tally[c]: pieces held by exactly c members
         self._low = 0  # the least count any piece has
+        self.held = 0  # pieces held, summed over the members (the dashboard's rates)
 
     def add(self, mask: int) -> None:
         """One member gained the pieces of ``mask`` (none of which it held)."""
         held, tally = self._held, self._tally
+        self.held += mask.bit_count()
         for index in bits(mask):
             c = held[index]
             held[index] = c + 1
@@ -42,6 +44,7 @@ class PieceCensus:
     def remove(self, mask: int) -> None:
         """A member that held the pieces of ``mask`` (counted by ``add``) left."""
         held, tally = self._held, self._tally
+        self.held -= mask.bit_count()
         for index in bits(mask):
             c = held[index]
             held[index] = c - 1
@@ -59,3 +62,10 @@ class PieceCensus:
         if self.count == 0:
             return 0.0
         return self._low + (self.count - self._tally[self._low]) / self.count
+
+    def slices(self, buckets: int) -> list[int]:
+        """The fewest holders of any piece in each of up to ``buckets`` runs of pieces
+        of (nearly) equal length, in piece order: availability at a glance (dashboard)."""
+        n = min(buckets, self.count)
+        return [min(self._held[i * self.count // n:(i + 1) * self.count // n])
+                for i in range(n)]

@@ -30,6 +30,7 @@ from ..store.redis_client import DEFAULT_LEASE, Leased, StoreUnreachable
 from . import _tracker_lua as lua
 from .ledger import TrackerBudget
 from .manifest import Manifest
+from .rows import SwarmRow, census_of, swarm_row
 from .tracker import TrackerAnswer, chosen, interpreted, refused
 
 # ANNOUNCE verdicts: what was refused, and whether it was this requester's share (409) or
@@ -125,6 +126,24 @@ class SharedTracker(Leased):
             return sp.response(Status.NOT_FOUND)
         others = [_member(row) for row in rows[1:]]
         return sp.response(Status.OK, sp.encode_peers(chosen(others, self._rng), int(rows[0])))
+
+    async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
+        """How many swarms there are, and up to ``limit`` of them, most recently announced
+        first, as the dashboard shows them (``rows.swarm_row``): one script for the list
+        and one per swarm for its members.
+
+        Raises:
+            StoreUnreachable: Redis cannot be reached.
+        """
+        rows = await self.run("files", "", 0, limit, "", "0")
+        shown = []
+        for i in range(1, len(rows), 10):
+            entry = _entry(rows[i:i + 10])
+            found = await self.run("peers", entry.swarm, "")
+            members = [_member(row) for row in found[1:]] if found else []
+            census = census_of(int(rows[i + 3]), members)
+            shown.append(swarm_row(entry, members, census, limit, buckets))
+        return int(rows[0]), shown
 
     async def _files(self, msg: sp.ListFiles) -> TrackerAnswer:
         """As ``Tracker._files``: a page of swarms, most recently announced first."""

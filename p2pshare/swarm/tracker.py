@@ -42,6 +42,7 @@ from .census import PieceCensus
 from .ledger import ClaimedAddress, Ledger, TrackerBudget
 from .manifest import Manifest
 from .pieces import full
+from .rows import SwarmRow, swarm_row
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,13 @@ class _Swarm:
         member = self.members.pop(owner)
         self.census.remove(member.pieces)
         self.seeders -= member.pieces == full(self.manifest.count)
+
+    def row(self, limit: int, buckets: int) -> SwarmRow:
+        """The swarm as the dashboard shows it (``rows.swarm_row``): O(``limit``), not
+        O(members), for a page polled each second."""
+        members = [sp.PeerEntry(m.host, m.port, m.pieces)
+                   for m in islice(self.members.values(), limit)]
+        return swarm_row(self.entry(), members, self.census, limit, buckets)
 
     def entry(self) -> sp.FileEntry:
         m = self.manifest
@@ -166,6 +174,18 @@ class Tracker:
             return self._apply(owner, source, msg)
         except (OverBudget, RemoteProtocolError, IntegrityError) as exc:
             return refused(msg, exc)
+
+    def swarm_rows(self, limit: int, buckets: int) -> list[SwarmRow]:
+        """Up to ``limit`` swarms, most recently announced first, each with up to ``limit``
+        members and its availability in ``buckets`` runs of pieces (``_Swarm.row``)."""
+        return [s.row(limit, buckets) for s in islice(reversed(self.swarms.values()), limit)]
+
+    def swarm_count(self) -> int:
+        return len(self.swarms)
+
+    def leecher_count(self) -> int:
+        """Members of every swarm that do not hold all of it yet: transfers under way."""
+        return sum(len(s.members) - s.seeders for s in self.swarms.values())
 
     def drop(self, owner: object) -> None:
         """The connection ``owner`` closed: remove every record and claim it made."""

@@ -19,7 +19,7 @@ from p2pshare.cli.main import build_parser
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 GLOBAL = {"-h", "--help", "-v", "--verbose", "-q", "--quiet", "--version"}
 _SECTION = re.compile(r"^### `p2pshare ([\w-]+)`\s*$", re.M)
-_OPTION = re.compile(r"`(--[a-z][a-z-]*)")
+_OPTION = re.compile(r"`(--[a-z][a-z0-9-]*)")
 
 
 def sections(text: str) -> dict[str, str]:
@@ -30,8 +30,10 @@ def sections(text: str) -> dict[str, str]:
 
 
 def options(p: argparse.ArgumentParser, *, hidden: bool) -> set[str]:
-    return {s for a in p._actions if (a.help is argparse.SUPPRESS) == hidden
-            for s in a.option_strings if s.startswith("--")}
+    """A command's options, its own sub-commands' too (``torrent create``)."""
+    own = {s for a in p._actions if (a.help is argparse.SUPPRESS) == hidden
+           for s in a.option_strings if s.startswith("--")}
+    return own.union(*(options(inner, hidden=hidden) for inner in subparsers(p).values()))
 
 
 def test_every_command_has_a_section() -> None:
