@@ -196,7 +196,7 @@ class Leased(Scripts):
             return False
         log.error("[Server] the lease in %s (%s) was lost; closing every connection so "
                   "that its peers register again", self.url, self.prefix)
-        self._conns.clear()
+        self.forget_connections()
         self.node = uuid.uuid4().hex[:12]
         await self.run("refresh", self.node, int(self.lease * 1000), "1")
         return True
@@ -213,6 +213,11 @@ class Leased(Scripts):
         await super().aclose()
 
     # ---------------------------------------------------------------- connections
+    def forget_connections(self) -> None:
+        """The lease was lost: every connection's records are gone from Redis; a store
+        that keeps something of them here forgets it too (extend this)."""
+        self._conns.clear()
+
     def conn(self, owner: Hashable) -> str:
         """The id (``node/N``) of the connection ``owner``, made on first use."""
         cid = self._conns.get(owner)

@@ -170,36 +170,22 @@ redis.call('ZADD', P .. 'swarms', redis.call('INCR', P .. 'seq'), id)
 return 'ok'
 """
 
-# ARGV: prefix, cid, id, hexmask, its bit length -> 'none', 'bad' or 'ok'
+# ARGV: prefix, cid, id, the member's whole mask (hex), then the pieces it gains (the node
+# keeps each of its members' masks: only new pieces come here, so a HAVE costs O(1) per
+# piece it adds, and a report of nothing new costs Redis nothing) -> 'none' or 'ok'
 _HAVE = """
-local cid, sk, add = ARGV[2], P .. 'sw:' .. ARGV[3], ARGV[4]
+local cid, sk = ARGV[2], P .. 'sw:' .. ARGV[3]
 local m = redis.call('HGET', sk .. ':m', cid)
 if not m then return 'none' end
 local count = tonumber(redis.call('HGET', sk, 'count'))
-if tonumber(ARGV[5]) > count then return 'bad' end
-local held, old, addr = parse_member(m)
-local L = math.max(#old, #add)
-old = string.rep('0', L - #old) .. old
-add = string.rep('0', L - #add) .. add
-local out, gained = {}, 0
-for k = 1, L do
-  local o, a = tonumber(string.sub(old, k, k), 16), tonumber(string.sub(add, k, k), 16)
-  local new = bit.band(a, bit.bnot(o))
-  for b = 0, 3 do
-    if bit.band(new, bit.lshift(1, b)) ~= 0 then
-      census_add(sk, (L - k) * 4 + b)
-      gained = gained + 1
-    end
-  end
-  out[k] = string.format('%x', bit.bor(o, a))
-end
-if gained == 0 then return 'ok' end
+local held, _, addr = parse_member(m)
+for i = 5, #ARGV do census_add(sk, ARGV[i]) end
 local low = tonumber(redis.call('HGET', sk, 'low'))
 while tonumber(redis.call('HGET', sk .. ':t', low) or '0') == 0 do low = low + 1 end
 redis.call('HSET', sk, 'low', low)
-held = held + gained
+held = held + #ARGV - 4
 if held == count then redis.call('HINCRBY', sk, 'seeders', 1) end
-redis.call('HSET', sk .. ':m', cid, held .. '|' .. table.concat(out) .. '|' .. addr)
+redis.call('HSET', sk .. ':m', cid, held .. '|' .. ARGV[4] .. '|' .. addr)
 return 'ok'
 """
 

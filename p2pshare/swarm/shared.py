@@ -12,8 +12,11 @@ Redis checked inside the ANNOUNCE script, so the caps hold across nodes.
 
 The piece census (``census.PieceCensus``) lives in Redis too: a ``BITFIELD`` of u32
 holder counts per swarm, a hash ``count -> pieces`` (the tally) and the lowest count in
-use, so a HAVE costs O(1) per piece it adds and FILES a few reads per swarm listed, as in
-memory. Piece masks travel as hexadecimal, and Lua ORs them a digit at a time.
+use, so FILES costs a few reads per swarm listed, as in memory. A member's pieces are
+changed only by its own connection, which is on this node: the node keeps each of its
+members' masks (``_held``), answers a HAVE of nothing new without Redis, and sends only the
+pieces a HAVE adds, so a HAVE costs O(1) per piece it adds, as in memory. Masks are
+stored as hexadecimal (what PEERS reads).
 
 The protocol decisions are ``Tracker``'s: ``tracker.interpreted`` reads the request and
 ``tracker.refused`` maps a refusal, for both stores.
@@ -30,6 +33,7 @@ from ..store.redis_client import DEFAULT_LEASE, Leased, StoreUnreachable
 from . import _tracker_lua as lua
 from .ledger import TrackerBudget
 from .manifest import Manifest
+from .pieces import bits
 from .rows import SwarmRow, census_of, swarm_row
 from .tracker import TrackerAnswer, chosen, interpreted, refused
 
@@ -54,6 +58,9 @@ class SharedTracker(Leased):
         super().__init__(url, lua.DROP, lua.SCRIPTS, lease=lease, prefix=prefix)
         self.budget = budget or TrackerBudget()
         self._rng = rng or random.Random()
+        # conn id -> swarm -> (pieces, the mask it holds): a member is changed only by its
+        # own connection, which is on this node, so its mask here is the one in Redis.
+        self._held: dict[str, dict[str, tuple[int, int]]] = {}
 
     async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
                      named: bool = True) -> TrackerAnswer:
@@ -93,11 +100,15 @@ class SharedTracker(Leased):
             m, bad = None, exc
         b = self.budget
         facts = (m.size, m.piece_size, m.count, len(m.files), m.name) if m else (0, 0, 0, 0, "")
+        cid = self.conn(owner)
         verdict = await self.write(
             owner, "announce", source, msg.swarm, msg.manifest, "1" if m else "0",
             f"{msg.port}|{msg.host}", *facts, b.claims_per_connection, b.claims_per_source,
             b.claims_in_all, b.swarms_per_connection, b.bytes_per_source, b.bytes_in_all)
         if verdict == "ok":
+            assert m is not None
+            if self.known(owner) == cid:  # not closed meanwhile
+                self._held.setdefault(cid, {}).setdefault(msg.swarm, (m.count, 0))
             return sp.response(Status.OK)
         if verdict == "taken":
             return refused(msg, OverBudget("another connection's address"))
@@ -110,14 +121,33 @@ class SharedTracker(Leased):
         raise OverBudget(what, everyone=everyone)
 
     async def _have(self, owner: object, msg: sp.Have) -> TrackerAnswer:
+        """As ``Tracker._have``; only the pieces new to the member go to Redis."""
         cid = self.known(owner)
-        if cid is None:
+        count, mask = self._held.get(cid or "", {}).get(msg.swarm, (-1, 0))
+        if count < 0:
             return sp.response(Status.NOT_FOUND)  # ANNOUNCE comes first
-        verdict = await self.run("have", cid, msg.swarm, f"{msg.pieces:x}",
-                                 msg.pieces.bit_length())
-        if verdict == "none":
+        if msg.pieces >> count:
+            return sp.response(Status.BAD_REQUEST)
+        new = msg.pieces & ~mask
+        if not new:
+            return sp.response(Status.OK)
+        assert cid is not None
+        verdict = await self.run("have", cid, msg.swarm, f"{mask | new:x}", *bits(new))
+        if verdict == "none":  # gone meanwhile (its node's lease lost)
             return sp.response(Status.NOT_FOUND)
-        return sp.response(Status.BAD_REQUEST if verdict == "bad" else Status.OK)
+        members = self._held.get(cid)
+        if members is not None:  # not closed meanwhile
+            members[msg.swarm] = (count, mask | new)
+        return sp.response(Status.OK)
+
+    async def drop_owner(self, owner: object) -> int:
+        """As ``Leased.drop_owner``, and forget the masks of ``owner``'s members."""
+        self._held.pop(self.known(owner) or "", None)
+        return await super().drop_owner(owner)
+
+    def forget_connections(self) -> None:
+        super().forget_connections()
+        self._held.clear()
 
     async def _peers(self, owner: object, swarm: str) -> TrackerAnswer:
         """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""

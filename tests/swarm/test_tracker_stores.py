@@ -254,3 +254,25 @@ async def test_two_index_servers_on_one_store_track_one_swarm(url: str) -> None:
 
 async def _no_files(client: TrackerClient) -> bool:
     return await client.files() == []
+
+
+@arun
+async def test_a_report_of_nothing_new_costs_redis_nothing(url: str) -> None:
+    """The node keeps its members' masks: a HAVE that adds no piece (a flood repeats one)
+    is answered without a script, however many pieces it names."""
+    from p2pshare.swarm.shared import SharedTracker
+
+    m = manifest()
+    async with started([SharedTracker(url, prefix="quiet:", lease=600)]) as (node,):
+        await ask(node, "c", announce())
+        assert (await ask(node, "c", sp.Have(m.id, full(5))))[0] == 200
+
+        async def scripts_run() -> int:
+            stats = await node._redis.info("commandstats")
+            return int(stats["cmdstat_evalsha"]["calls"])
+        before = await scripts_run()
+        for mask in (full(5), 0b101, 1):
+            assert (await ask(node, "c", sp.Have(m.id, mask)))[0] == 200
+        assert await scripts_run() == before
+        _, body = await ask(node, "x", sp.ListFiles())
+        assert sp.decode_files(body)[0].seeders == 1
