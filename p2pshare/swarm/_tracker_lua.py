@@ -219,6 +219,27 @@ end
 return out
 """
 
+# ARGV: prefix, id, rows -> {} (no such swarm) or {the census's holder counts (u32 each,
+# big-endian, in hexadecimal), member, ...}: at most ``rows`` members, found by HSCAN,
+# so that the dashboard's reading costs O(rows) however many members a swarm has
+_ROW = """
+local sk = P .. 'sw:' .. ARGV[2]
+if not redis.call('HGET', sk, 'count') then return {} end
+local counts = redis.call('GET', sk .. ':n') or ''
+local out = {(string.gsub(counts, '.', function(c)
+  return string.format('%02x', string.byte(c)) end))}
+local n, cursor = tonumber(ARGV[3]), '0'
+repeat
+  local page = redis.call('HSCAN', sk .. ':m', cursor, 'COUNT', n)
+  cursor = page[1]
+  for i = 2, #page[2], 2 do
+    if #out > n then break end
+    out[#out + 1] = page[2][i]
+  end
+until cursor == '0' or #out > n
+return out
+"""
+
 # ARGV: prefix, name, offset, page length, name lowered, '1' if it may be an id prefix
 # -> {total, then ten fields per swarm (swarm.shared._entry)}
 _FILES = """
@@ -260,4 +281,4 @@ return out
 """
 
 SCRIPTS = {"announce": _ANNOUNCE, "have": _HAVE, "manifest": _MANIFEST, "peers": _PEERS,
-           "files": _FILES}
+           "files": _FILES, "row": _ROW}

@@ -27,6 +27,18 @@ class PieceCensus:
         self._low = 0  # the least count any piece has
         self.held = 0  # pieces held, summed over the members (the dashboard's rates)
 
+    @classmethod
+    def of_counts(cls, counts: array[int]) -> PieceCensus:
+        """The census whose pieces have these holder counts (the shared store's)."""
+        census = cls(0)
+        census.count, census._held = len(counts), counts
+        census.held = sum(counts)
+        census._low = min(counts, default=0)
+        census._tally = [0] * (max(counts, default=0) + 1)
+        for c in counts:
+            census._tally[c] += 1
+        return census
+
     def add(self, mask: int) -> None:
         """One member gained the pieces of ``mask`` (none of which it held)."""
         held, tally = self._held, self._tally

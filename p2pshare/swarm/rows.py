@@ -28,10 +28,3 @@ def swarm_row(entry: sp.FileEntry, members: Sequence[sp.PeerEntry], census: Piec
             "peers": [{"host": m.host, "port": m.port, "have": m.pieces.bit_count()}
                       for m in members[:limit]]}
 
-
-def census_of(pieces: int, members: Sequence[sp.PeerEntry]) -> PieceCensus:
-    """The census of ``pieces`` pieces that ``members`` hold."""
-    census = PieceCensus(pieces)
-    for member in members:
-        census.add(member.pieces)
-    return census

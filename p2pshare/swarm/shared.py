@@ -22,15 +22,18 @@ The protocol decisions are ``Tracker``'s: ``tracker.interpreted`` reads the requ
 from __future__ import annotations
 
 import random
+import sys
+from array import array
 
 from ..errors import IntegrityError, OverBudget, P2PError, RemoteProtocolError, Status
 from ..protocol import Request
 from ..protocol import swarm as sp
 from ..store.redis_client import DEFAULT_LEASE, Leased, StoreUnreachable
 from . import _tracker_lua as lua
+from .census import PieceCensus
 from .ledger import TrackerBudget
 from .manifest import Manifest
-from .rows import SwarmRow, census_of, swarm_row
+from .rows import SwarmRow, swarm_row
 from .tracker import TrackerAnswer, chosen, interpreted, refused
 
 # ANNOUNCE verdicts: what was refused, and whether it was this requester's share (409) or
@@ -130,7 +133,8 @@ class SharedTracker(Leased):
     async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
         """How many swarms there are, and up to ``limit`` of them, most recently announced
         first, as the dashboard shows them (``rows.swarm_row``): one script for the list
-        and one per swarm for its members.
+        and one per swarm for its census and first ``limit`` members (``_tracker_lua``
+        ``row``): O(``limit``) members, however many a swarm has.
 
         Raises:
             StoreUnreachable: Redis cannot be reached.
@@ -139,9 +143,9 @@ class SharedTracker(Leased):
         shown = []
         for i in range(1, len(rows), 10):
             entry = _entry(rows[i:i + 10])
-            found = await self.run("peers", entry.swarm, "")
-            members = [_member(row) for row in found[1:]] if found else []
-            census = census_of(int(rows[i + 3]), members)
+            found = await self.run("row", entry.swarm, limit) or [""]
+            members = [_member(row) for row in found[1:]]
+            census = PieceCensus.of_counts(_counts(found[0], int(rows[i + 3])))
             shown.append(swarm_row(entry, members, census, limit, buckets))
         return int(rows[0]), shown
 
@@ -153,6 +157,16 @@ class SharedTracker(Leased):
                               low, prefix)
         lines = b"".join(_entry(rows[i:i + 10]).to_line() for i in range(1, len(rows), 10))
         return sp.response(Status.OK, lines, (("Total", str(rows[0])),))
+
+
+def _counts(hexadecimal: str, pieces: int) -> array[int]:
+    """The census's holder counts as Redis keeps them (``BITFIELD`` u32: big-endian; a
+    piece no member ever held may lie past the string's end), one per piece."""
+    counts = array("I", bytes.fromhex(hexadecimal))
+    if sys.byteorder == "little":
+        counts.byteswap()
+    counts.extend([0] * (pieces - len(counts)))
+    return counts[:pieces]
 
 
 def _member(row: str) -> sp.PeerEntry:

@@ -264,3 +264,37 @@ async def test_a_flood_of_state_requests_reads_the_state_once_per_period() -> No
         assert (await state(port))["peers"]["total"] == 2
     finally:
         await http.aclose()
+
+
+@arun
+async def test_on_a_shared_store_a_swarm_row_reads_the_members_it_shows(
+        tmp_path: Path) -> None:
+    """On Redis too a reading costs O(rows): a swarm's members are not all fetched (no
+    HGETALL of its member hash, which blocks Redis for every node for as long as a swarm
+    of ten thousand members takes); held and availability come from Redis's census."""
+    import redis.asyncio as aioredis
+
+    from p2pshare.swarm.shared import SharedTracker
+
+    with redis_server(tmp_path) as url:
+        server = IndexServer(shared_tracker=SharedTracker(url, lease=5))
+        _, port = await server.start(HOST, 0)
+        client = aioredis.from_url(url)
+        try:
+            m = manifest()
+            peers = [await TrackerClient.connect(HOST, port) for _ in range(4)]
+            for number, peer in enumerate(peers, 4000):
+                await peer.announce(m, "h", number)
+                await peer.have(m.id, 0b00011 if number % 2 else 0b10001)
+            before = (await client.info("commandstats")).get("cmdstat_hgetall", {})
+            got = await index_state(server, 2, 8)
+            after = (await client.info("commandstats")).get("cmdstat_hgetall", {})
+            assert after == before
+            (row,) = got["swarms"]["rows"]  # type: ignore[index]
+            assert (row["held"], row["availability"], len(row["peers"])) == (
+                8, [4, 2, 0, 0, 2], 2)
+            for peer in peers:
+                await peer.aclose()
+        finally:
+            await client.aclose()
+            await server.aclose()
