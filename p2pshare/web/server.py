@@ -15,7 +15,9 @@ order of requests). A handler that raises (a bug) is answered 500 and the connec
 closes. HEAD is answered by the GET handler, without the body. A path with no
 handler is a 404 and a method other than GET or HEAD a 405; both keep the connection. A
 malformed request gets its status (400, 413, 414, 501, 505) and the connection closes.
-Dashboards poll (``/api/state`` each second): no response is streamed, so no connection
+Every answer says ``Cache-Control: no-store`` (each route shows live state) and
+``X-Content-Type-Options: nosniff``. Dashboards poll (``/api/state`` each second): no
+response is streamed, so no connection
 is held for ever and the runtime's idle deadline frees a browser's idle ones.
 """
 
@@ -135,5 +137,8 @@ class HttpServer:
 
 
 def _date() -> tuple[tuple[str, str], ...]:
-    """The Date header an origin server with a clock sends (RFC 9110 section 6.6.1)."""
-    return (("Date", http_date()),)
+    """The headers of every answer: the Date an origin server with a clock sends (RFC
+    9110 section 6.6.1); no cache keeps a copy of live state (RFC 9111 section 5.2.2.5);
+    no browser sniffs a JSON of peers' titles into HTML."""
+    return (("Date", http_date()), ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"))

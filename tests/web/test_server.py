@@ -205,3 +205,18 @@ async def test_a_handler_that_raises_answers_500_and_closes() -> None:
         other = await Raw.connect(port)
         await other.expect(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK")
         await other.close()
+
+
+@arun
+async def test_answers_are_not_stored_nor_sniffed() -> None:
+    """Every route shows live state (the dashboard, /api/state, /metrics): no cache on
+    the way may keep a copy (RFC 9111 allows a heuristic freshness for a 200 without
+    Cache-Control), and no browser may read a JSON holding peers' titles as HTML."""
+    async with serving(echo_server([])) as port:
+        raw = await Raw.connect(port)
+        for path in (b"/hello", b"/later", b"/missing"):
+            await raw.send(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, _body = await reply(raw)
+            assert b"\r\nCache-Control: no-store\r\n" in head, head
+            assert b"\r\nX-Content-Type-Options: nosniff\r\n" in head, head
+        await raw.close()
