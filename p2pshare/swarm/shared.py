@@ -25,6 +25,7 @@ import random
 import sys
 from array import array
 
+from .. import limits
 from ..errors import IntegrityError, OverBudget, P2PError, RemoteProtocolError, Status
 from ..protocol import Request
 from ..protocol import swarm as sp
@@ -124,7 +125,7 @@ class SharedTracker(Leased):
 
     async def _peers(self, owner: object, swarm: str) -> TrackerAnswer:
         """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""
-        rows = await self.run("peers", swarm, self.known(owner) or "")
+        rows = await self.run("peers", swarm, self.known(owner) or "", limits.MAX_PEERS_LISTED)
         if not rows:
             return sp.response(Status.NOT_FOUND)
         others = [_member(row) for row in rows[1:]]
