@@ -220,3 +220,28 @@ async def test_answers_are_not_stored_nor_sniffed() -> None:
             assert b"\r\nCache-Control: no-store\r\n" in head, head
             assert b"\r\nX-Content-Type-Options: nosniff\r\n" in head, head
         await raw.close()
+
+
+@arun
+async def test_a_big_answer_waits_for_a_client_that_does_not_read() -> None:
+    """/api/state can be megabytes (rows of swarms and their members): a client that asks
+    and does not read must not make the server hold all of it in memory (times every
+    connection it may open), only what a write-buffer holds, the rest as it reads."""
+    big = bytes(range(256)) * (64 * 1024)  # 16 MiB
+
+    async def huge(_path: str, _query: Query, _source: str) -> Reply:
+        return 200, "application/octet-stream", big
+
+    server = HttpServer("test")
+    server.add_route("/big", huge)
+    async with serving(server) as port:
+        raw = await Raw.connect(port, rcvbuf=4096)
+        await raw.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        await async_wait_for(lambda: len(server.server.links) == 1)
+        (link,) = server.server.links
+        await async_wait_for(lambda: link.paused)
+        assert link._transport is not None
+        assert link._transport.get_write_buffer_size() < 1024 * 1024
+        head, body = await reply(raw)
+        assert head.startswith(b"HTTP/1.1 200 OK") and body == big
+        await raw.close()
