@@ -34,7 +34,7 @@ from . import _tracker_lua as lua
 from .census import PieceCensus
 from .ledger import TrackerBudget
 from .manifest import Manifest
-from .rows import SwarmRow, swarm_row
+from .rows import SwarmRow, members_shown, swarm_row
 from .tracker import TrackerAnswer, chosen, interpreted, refused
 
 # ANNOUNCE verdicts: what was refused, and whether it was this requester's share (409) or
@@ -134,8 +134,8 @@ class SharedTracker(Leased):
     async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
         """How many swarms there are, and up to ``limit`` of them, most recently announced
         first, as the dashboard shows them (``rows.swarm_row``): one script for the list
-        and one per swarm for its census and first ``limit`` members (``_tracker_lua``
-        ``row``): O(``limit``) members, however many a swarm has.
+        and one per swarm for its census and first ``rows.members_shown(limit)`` members
+        (``_tracker_lua`` ``row``), however many a swarm has.
 
         Raises:
             StoreUnreachable: Redis cannot be reached.
@@ -144,7 +144,7 @@ class SharedTracker(Leased):
         shown = []
         for i in range(1, len(rows), 10):
             entry = _entry(rows[i:i + 10])
-            found = await self.run("row", entry.swarm, limit) or [""]
+            found = await self.run("row", entry.swarm, members_shown(limit)) or [""]
             members = [_member(row) for row in found[1:]]
             census = PieceCensus.of_counts(_counts(found[0], int(rows[i + 3])))
             shown.append(swarm_row(entry, members, census, limit, buckets))

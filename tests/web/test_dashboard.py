@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from p2pshare import limits
 from p2pshare.index.server import IndexServer
 from p2pshare.index.state import index_state
 from p2pshare.swarm.census import PieceCensus
@@ -298,3 +299,20 @@ async def test_on_a_shared_store_a_swarm_row_reads_the_members_it_shows(
         finally:
             await client.aclose()
             await server.aclose()
+
+
+@arun
+async def test_a_reading_lists_a_few_members_of_each_swarm() -> None:
+    """Rows of swarms times rows of members each (200 x 200: 40,000 entries, 2.2 MB and
+    360 ms of the loop per reading) is not O(rows): each swarm lists at most
+    DASHBOARD_MEMBERS of its members."""
+    async with dashboard() as site:
+        m = manifest()
+        clients = [await TrackerClient.connect(HOST, site.index_port)
+                   for _ in range(limits.DASHBOARD_MEMBERS + 1)]
+        for port, client in enumerate(clients, 4000):
+            await client.announce(m, "h", port)
+        (row,) = (await state(site.http_port))["swarms"]["rows"]
+        assert len(row["peers"]) == limits.DASHBOARD_MEMBERS
+        for client in clients:
+            await client.aclose()
