@@ -80,6 +80,7 @@ async def test_routes_keep_alive_and_pipelining() -> None:
 async def test_malformed_requests_get_their_status_and_a_close() -> None:
     async with serving(echo_server([])) as port:
         for request, status in [(b"GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", b"505"),
+                                (b"GET /hello http/1.1\r\nHost: x\r\n\r\n", b"400"),
                                 (b"GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", b"400"),
                                 (b"GET /hello HTTP/1.1\r\n\r\n", b"400"),
                                 (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
