@@ -221,12 +221,14 @@ def bench_size(exe: Path, n: int, args: argparse.Namespace, tmp: Path
                              "streams": stack.enter_context(bare(reply, "streams")),
                              "protocol": stack.enter_context(bare(reply, "protocol"))}
         inactive = n * args.inactive
-        console.print(f"N={n:,}: a second RS with the same {n:,} active peers and "
-                      f"{inactive:,} that registered and left")
-        crowded = stack.enter_context(rs(args.messages))
-        populate(exe, crowded, n, inactive, tmp, leave=True)
-        files["crowded"] = requests_file(tmp / "req-PQuery-crowded", [
-            request("PQuery", i, c) for i, c in populate(exe, crowded, 0, n, tmp).items()])
+        crowded = None
+        if inactive:  # --inactive 0: no second RS (its peers are over the source budget)
+            console.print(f"N={n:,}: a second RS with the same {n:,} active peers and "
+                          f"{inactive:,} that registered and left")
+            crowded = stack.enter_context(rs(args.messages))
+            populate(exe, crowded, n, inactive, tmp, leave=True)
+            files["crowded"] = requests_file(tmp / "req-PQuery-crowded", [
+                request("PQuery", i, c) for i, c in populate(exe, crowded, 0, n, tmp).items()])
 
         results: dict[tuple[str, str], list[Load]] = {}
 
@@ -239,10 +241,12 @@ def bench_size(exe: Path, n: int, args: argparse.Namespace, tmp: Path
             for kind in KINDS:
                 for label, server in servers[kind].items():
                     measure(kind, label, server, files[kind])
+            if crowded is None:
+                continue
             pair = [("active", base, files["PQuery"]), ("crowded", crowded, files["crowded"])]
             for label, server, reqs in pair if run % 2 == 0 else pair[::-1]:
                 measure("PQuery", label, server, reqs)
-    return main_rows(n, results), [inactive_row(n, inactive, results)]
+    return main_rows(n, results), [inactive_row(n, inactive, results)] if crowded else []
 
 
 def main_rows(n: int, results: dict[tuple[str, str], list[Load]]) -> list[list[object]]:

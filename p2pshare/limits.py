@@ -324,6 +324,11 @@ MAX_BAD_PIECES = 2
 # own (swarm/picker.py); a link to a seeder that had nothing to ask for this long asks for
 # the others' too, so that a slow or stuck downloader cannot hold its stripe back.
 RESERVE_PATIENCE = 2 * SECONDS
+# The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
+# no fewer than this fraction of the pieces less than the most any downloader holds: all
+# downloaders name the same one, it stays the leader while the others keep pace, and a
+# newcomer with little leads only once it has caught up.
+LEADER_MARGIN = 1 / 8
 # Endgame: when every missing piece is requested, one piece may be asked of this many
 # peers at once; the first good copy wins.
 ENDGAME_MAX_REQUESTS = 2
@@ -371,6 +376,158 @@ MAX_TRACKER_URL = 2 * KiB
 # Characters of a magnet link; peers (x.pe) listed in one.
 MAX_MAGNET = 64 * KiB
 MAX_MAGNET_PEERS = 256
+
+# --- BitTorrent sessions: seed and fetch (docs/bittorrent.md#sessions) --------------------
+# A peer must send its handshake this long after connecting (either way), and a connection
+# to a peer must be made and greeted in as long; a greeted connection silent for
+# BT_IDLE_TIMEOUT is closed (BEP 3 peers send a keep-alive every 2 minutes).
+BT_HANDSHAKE_TIMEOUT = 10 * SECONDS
+BT_IDLE_TIMEOUT = 180 * SECONDS
+# A link of ours that has sent nothing for this long sends a keep-alive (BEP 3 suggests
+# two minutes; peers close a link silent for longer).
+BT_KEEPALIVE_INTERVAL = 90 * SECONDS
+# A peer that sends none of the blocks we asked for (or keeps us choked) this long loses
+# its link, and its pieces go to others; a peer we unchoked that asks for nothing this long
+# gives its upload slot to a waiting peer.
+BT_SNUB_TIMEOUT = 20 * SECONDS
+# Block requests (16 KiB each) in flight on one link: 64 blocks, 1 MiB, keep a 100 Mbit/s
+# link with an 80 ms round trip busy; libtorrent's peers accept 250-500 (``reqq``).
+BT_PIPELINE = 64
+# Bytes of pieces one link assembles in memory at once (at least one piece, whatever its
+# size): bounds a download's memory to this times its links.
+BT_MAX_ASSEMBLY = 8 * MiB
+# Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
+# PEX message cannot grow the table past it.
+BT_MAX_KNOWN_PEERS = 2000
+# Connections a seed accepts in all and from one address (who is unchoked among them is
+# the choker's: BT_UPLOAD_SLOTS).
+BT_MAX_CONNECTIONS = 256
+BT_MAX_CONNECTIONS_PER_SOURCE = 8
+# A magnet's metadata (BEP 9) from one peer, all of it, in this long.
+BT_METADATA_TIMEOUT = 30 * SECONDS
+# Rounds over the known peers asking for a magnet's metadata, PEER_RETRY_DELAY apart.
+BT_METADATA_ROUNDS = 3
+# Announces: the whole of one (retries included), the ``stopped`` one on the way out, the
+# peers asked for, the interval when a tracker names none, and the least we accept.
+BT_ANNOUNCE_TIMEOUT = 15 * SECONDS
+BT_STOP_TIMEOUT = 2 * SECONDS
+BT_NUMWANT = 50
+BT_DEFAULT_ANNOUNCE_INTERVAL = 1800 * SECONDS
+BT_MIN_ANNOUNCE_INTERVAL = 10 * SECONDS
+
+# --- BitTorrent peer wire (docs/bittorrent.md#wire-limits) ------------------------------
+# A block: the unit of a request and a piece message. BEP 3 clients all request 16 KiB and
+# close connections that ask for more (libtorrent, Transmission); so do we.
+BT_BLOCK = 16 * KiB
+# The longest ordinary message after its 4-byte length: a piece message (id, index, begin)
+# carrying one block. Every id without its own bound below is held to this.
+MAX_BT_MESSAGE = BT_BLOCK + 9
+# Pieces of one torrent: a bitfield of 2**22 pieces is 512 KiB, the only message that may
+# pass MAX_BT_MESSAGE; with a known torrent it must be exactly ceil(pieces / 8) bytes.
+MAX_BT_PIECES = 2**22
+# An extension message (BEP 10): its bencoded dictionary plus, for ut_metadata data, one
+# 16 KiB metadata piece. Handshakes of real clients are well under 1 KiB.
+MAX_BT_EXTENDED = BT_BLOCK + 1 * KiB
+# Hashes in one BEP 52 hash request (libtorrent's bound): the hashes message answering it
+# carries them and at most MAX_BT_PROOF_LAYERS uncle hashes, 32 bytes each.
+MAX_BT_HASH_COUNT = 8192
+MAX_BT_PROOF_LAYERS = 64
+MAX_BT_HASHES_MESSAGE = 49 + 32 * (MAX_BT_HASH_COUNT + MAX_BT_PROOF_LAYERS)
+# Requests a peer may have outstanding with us: the ``reqq`` we advertise in our extension
+# handshake (libtorrent's default is 500; 250 keeps a fast link busy at 16 KiB each). A
+# peer over it is sent a reject (fast extension) or disconnected.
+BT_REQQ = 250
+# Requests we assume a peer accepts when its handshake gives no ``reqq`` (BEP 10's text
+# says libtorrent's default was 250 when it was written).
+BT_DEFAULT_PEER_REQQ = 250
+# Peers in one ut_pex message (BEP 11 convention between uTorrent and Azureus): at most 50
+# added and 50 dropped, IPv4 and IPv6 together. More than that is ignored, not an error.
+MAX_PEX_PEERS = 50
+# Allowed-fast pieces (BEP 6): we grant this many, and remember at most MAX_BT_ALLOWED_FAST
+# a peer grants us (a peer cannot grow our table past it).
+BT_ALLOWED_FAST = 10
+MAX_BT_ALLOWED_FAST = 64
+# Blocks we cancelled whose piece message may still be on its way: a piece for one of
+# them is dropped quietly; a piece for a block never requested ends the connection.
+MAX_BT_CANCELLED = 512
+# A metadata piece (BEP 9) and the most metadata we accept: one metadata piece is 16 KiB,
+# the whole at most MAX_BENCODE_SIZE (libtorrent's default bound as well).
+BT_METADATA_PIECE = 16 * KiB
+# The choker (BEP 3's tit-for-tat, as mainline BitTorrent): who gets our upload slots is
+# decided every BT_RECHOKE_INTERVAL from the rates of the last interval; one slot is the
+# optimistic unchoke, moved every BT_OPTIMISTIC_INTERVAL; a peer that sent us no block
+# for BT_SNUB_TIME while we wanted its pieces is snubbed (only optimistic slots for it).
+BT_UPLOAD_SLOTS = 4
+BT_RECHOKE_INTERVAL = 10 * SECONDS
+BT_OPTIMISTIC_INTERVAL = 30 * SECONDS
+BT_SNUB_TIME = 60 * SECONDS
+
+# --- BitTorrent tracker (docs/bittorrent.md#tracker) ---------------------------------------
+# opentracker's timing: peers are told to announce every TRACKER_INTERVAL, spread by up to
+# TRACKER_INTERVAL_SPREAD either way so that a swarm started together does not come back
+# together, and not more often than TRACKER_MIN_INTERVAL (half of it). A peer not heard
+# from for TRACKER_PEER_TIMEOUT (one and a half intervals: one missed announce) is dropped.
+TRACKER_INTERVAL = 1800 * SECONDS
+TRACKER_INTERVAL_SPREAD = 180 * SECONDS
+TRACKER_MIN_INTERVAL = 900 * SECONDS
+TRACKER_PEER_TIMEOUT = 2700 * SECONDS
+# Peers one announce answer lists when the client does not say (numwant), and at most:
+# opentracker's 50 and 200. 200 IPv6 peers are 3,600 bytes: one UDP answer fits a
+# 1,500-byte-MTU path's reassembly easily and stays under MAX_UDP_DATAGRAM.
+TRACKER_NUMWANT_DEFAULT = 50
+TRACKER_NUMWANT_MAX = 200
+# Info-hashes one scrape may name (HTTP and UDP): BEP 15's 74 fill a 1,500-byte UDP
+# answer (74 * 12 + 8 bytes) and a 1,500-byte request.
+MAX_SCRAPE_HASHES = 74
+# Bytes of an announce's ``key`` and ``ip`` values (kept only to be logged; an address
+# is 45 characters at most, a key is 8 hex digits in every client we know).
+MAX_TRACKER_KEY = 64
+MAX_TRACKER_IP = 255
+# The table's budgets: swarms, peers in one swarm, peers in all, and peer records one
+# source address holds (over all swarms: a classroom behind one NAT address seeding a
+# few torrents each). A source at its budget announcing a new record loses its own
+# least recently seen record; a full swarm or table refuses newcomers, never evicts
+# another source's peers. A record costs about 1 KB when each comes from its own address
+# (the worst case: its address's own bookkeeping; bench/bt_tracker.py), so a full table is
+# about 250 MiB.
+TRACKER_MAX_SWARMS = 100_000
+TRACKER_MAX_SWARM_PEERS = 50_000
+TRACKER_MAX_PEERS = 250_000
+TRACKER_PEERS_PER_SOURCE = 1024
+# Announces (HTTP and UDP alike) one source address may make: a burst of
+# TRACKER_ANNOUNCE_BURST (a client starting with a hundred torrents announces them all
+# at once), then TRACKER_ANNOUNCE_RATE a second; scrapes as many again, counted apart (a
+# monitor polling scrapes must not starve its host's announces). Over it, a failure reason.
+TRACKER_ANNOUNCE_BURST = 200
+TRACKER_ANNOUNCE_RATE = 10.0
+# Source addresses whose rate is remembered; the least recently heard is forgotten first
+# (an address forgotten starts again with a full burst: bounded memory, not fairness).
+MAX_RATE_SOURCES = 65_536
+# UDP (BEP 15): a datagram longer than this is dropped unread (the longest request, a
+# scrape of MAX_SCRAPE_HASHES, is 1,496 bytes; opentracker reads 8 KiB).
+MAX_UDP_DATAGRAM = 8 * KiB
+# Datagrams one source address may send the UDP tracker (connects too, which cost a hash):
+# a burst, then a rate a second; the rest is dropped unanswered.
+UDP_DATAGRAM_BURST = 400
+UDP_DATAGRAM_RATE = 40.0
+# A connection id names its source address and a time slot of this length; ids of the
+# current and the previous slot are accepted, so an id lives one to two slots (BEP 15: a
+# client uses it for one minute, a server accepts it for two).
+UDP_CONNECTION_ID_SLOT = 60 * SECONDS
+# Client retries (BEP 15): wait 15 * 2**n seconds for the n-th answer, n up to 8, but
+# never past the caller's deadline.
+UDP_RETRY_BASE = 15 * SECONDS
+UDP_MAX_RETRIES = 8
+# A UDP tracker's connection id is reused this long (BEP 15: a client may use one for a
+# minute), for this many trackers at most (the least recently connected forgotten first).
+UDP_CONNECTION_ID_REUSE = 60 * SECONDS
+UDP_CLIENT_IDS = 256
+# Datagrams a UDP client holds unread (it waits for one answer at a time; more are late
+# answers to earlier tries, or noise).
+UDP_CLIENT_QUEUE = 16
+# How often the tracker drops the stale peers of swarms nobody announces to (those of a
+# swarm announced to are dropped then): a tenth of the peer timeout is soon enough.
+TRACKER_SWEEP_INTERVAL = 60 * SECONDS
 
 # --- the P2P-DI experiment (``p2pshare experiment``) -----------------------------------
 # One step of a run (a process starting, the index queries, one peer's whole download

@@ -11,9 +11,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -33,13 +34,14 @@ def _pings(port: int) -> bool:
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """A private redis-server; yields its URL ``redis://127.0.0.1:PORT/0``."""
+def redis_server(folder: Path, port: int | None = None) -> Iterator[str]:
+    """A private redis-server (on ``port``, else a free one); yields its URL
+    ``redis://127.0.0.1:PORT/0``. Started again on the same port, it is a Redis restart."""
     binary = shutil.which(BINARY)
     if binary is None:
         pytest.skip(f"{BINARY} is not installed (apt-get install -y redis-server)")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", HOST, "--save", "",
                              "--appendonly", "no", "--dir", str(folder)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,3 +52,24 @@ def redis_server(folder: Path) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+class _Node(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+_N = TypeVar("_N", bound=_Node)
+
+
+@asynccontextmanager
+async def started(made: Sequence[_N]) -> AsyncIterator[list[_N]]:
+    """The store nodes ``made``, each started, all closed after the block."""
+    try:
+        for node in made:
+            await node.start()
+        yield list(made)
+    finally:
+        for node in made:
+            await node.aclose()

@@ -10,7 +10,8 @@ import inside a function does):
   section of docs/architecture.md lists (or stays in its own package), and the graph of
   packages has no cycle;
 - only ``p2pshare/net/`` runs an accept loop (``start_server``, ``create_server``,
-  ``start_unix_server``).
+  ``start_unix_server``) or opens a datagram socket (``create_datagram_endpoint``, or any
+  use of ``SOCK_DGRAM``): UDP has no accept, so a bound datagram socket is a server too.
 
 Each checker is a pure function over names, tested on a made-up tree below as well.
 """
@@ -40,6 +41,8 @@ ALLOWED_INTERNAL = ("p2pshare.protocol", "p2pshare.errors", "p2pshare.limits")
 MODULES = [*sorted(PACKAGE.rglob("*.py")),
            *(ROOT / name for name in ("__init__.py", "errors.py", "limits.py"))]
 ACCEPT_LOOPS = {"start_server", "create_server", "start_unix_server"}
+DATAGRAM_CALLS = {"create_datagram_endpoint"}
+DATAGRAM_NAMES = {"SOCK_DGRAM"}
 
 Graph = dict[str, dict[str, list[str]]]  # unit -> imported unit -> the modules that do
 
@@ -157,6 +160,23 @@ def accept_loops(source: str) -> list[str]:
     return found
 
 
+def datagram_sockets(source: str) -> list[str]:
+    """Places in ``source`` that open a datagram socket: ``x.create_datagram_endpoint(...)``
+    and any ``SOCK_DGRAM`` (``socket.SOCK_DGRAM`` or the bare name)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in DATAGRAM_CALLS:
+                found.append(f"line {node.lineno}: {name}")
+        elif isinstance(node, ast.Attribute | ast.Name):
+            name = node.attr if isinstance(node, ast.Attribute) else node.id
+            if name in DATAGRAM_NAMES:
+                found.append(f"line {node.lineno}: {name}")
+    return found
+
+
 # ------------------------------------------------------------------------ the tree
 @pytest.mark.parametrize("path", MODULES, ids=[f"{p.parent.name}/{p.name}" for p in MODULES])
 def test_no_io_imports(path: Path) -> None:
@@ -187,12 +207,19 @@ def test_no_accept_loop_outside_net(path: Path) -> None:
         assert accept_loops(path.read_text(encoding="utf-8")) == [], path
 
 
+@pytest.mark.parametrize("path", ALL_MODULES, ids=[str(p.relative_to(ROOT)) for p in ALL_MODULES])
+def test_no_datagram_socket_outside_net(path: Path) -> None:
+    if path.relative_to(ROOT).parts[0] != "net":
+        assert datagram_sockets(path.read_text(encoding="utf-8")) == [], path
+
+
 def test_the_graph_is_read_from_the_whole_tree() -> None:
     graph = tree_graph()
     assert {"cli", "protocol", "errors", "__init__"} <= set(graph)
     assert "net" in graph["peer"] and "protocol" in graph["net"]
     assert "__init__" in graph["cli"]  # from .. import __version__
     assert accept_loops((ROOT / "net" / "runtime.py").read_text("utf-8"))  # the loop is seen
+    assert datagram_sockets((ROOT / "net" / "udp.py").read_text("utf-8"))  # and UDP's
 
 
 # ------------------------------------------------------------------------ the checkers
@@ -252,3 +279,16 @@ def test_the_accept_loop_checker_sees_every_spelling() -> None:
               "    x = 'start_server'  # a string is not a call\n")
     assert accept_loops(source) == ["line 3: start_server", "line 4: create_server",
                                     "line 5: start_unix_server"]
+
+
+def test_the_datagram_checker_sees_every_spelling() -> None:
+    source = ("import socket\n"
+              "from socket import SOCK_DGRAM\n"
+              "async def f(loop):\n"
+              "    await loop.create_datagram_endpoint(P, local_addr=('', 0))\n"
+              "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+              "    t = socket.socket(type=SOCK_DGRAM)\n"
+              "    u = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+              "    x = 'create_datagram_endpoint'  # a string is not a call\n")
+    assert datagram_sockets(source) == ["line 4: create_datagram_endpoint",
+                                        "line 5: SOCK_DGRAM", "line 6: SOCK_DGRAM"]

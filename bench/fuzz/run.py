@@ -64,7 +64,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60, help="time per target")
     parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
     parser.add_argument("--targets", default="all",
-                        help="comma-separated target or codec names (ci, di, swarm)")
+                        help="comma-separated target or codec names (ci, di, swarm, bt)")
     parser.add_argument("--engine", choices=("auto", "atheris", "hypothesis"), default="auto")
     parser.add_argument("--out", type=Path, default=HERE / "out")
     parser.add_argument("--nice", type=int, default=10, help="niceness of every fuzz process")

@@ -12,17 +12,22 @@ hand from docs/p2p-ci.md#p2s-responses and docs/p2p-ci.md#get-response.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from bt_wire_targets import wire_seeds
 from swarm_targets import _ASKED, _FILE, MANIFEST, asked_for
 
 from p2pshare import limits
+from p2pshare.bt.create import Kind, make_torrent
 from p2pshare.errors import Status
-from p2pshare.protocol import Connection, Data, EndOfMessage, Event, Lines, ci, di
+from p2pshare.protocol import Connection, Data, EndOfMessage, Event, Lines, bencode, ci, di
 from p2pshare.protocol import swarm as sp
+from p2pshare.protocol.magnet import Magnet, format_magnet
 from p2pshare.swarm.manifest import Manifest, TreeFile
 
 HOST = "thishost.csc.ncsu.edu"
@@ -163,12 +168,41 @@ def _long(seeds: dict[str, dict[str, bytes]]) -> None:
             files[f"long_{where}_cut"] = wide[:end - 1] + b"x" + wide[end:]
 
 
+def _bt(seeds: dict[str, dict[str, bytes]]) -> None:
+    """Torrents our creator makes (v1, v2, hybrid; a folder with pads and a single file),
+    without their creation date so that the seeds do not change; bencoded values and
+    magnet links of each kind."""
+    torrents: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp) / "share"
+        (root / "sub").mkdir(parents=True)
+        for name, size in (("sub/a", 20_000), ("b", 5), ("empty", 0)):
+            (root / name).write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+        for kind in Kind:
+            for what, path in (("folder", root), ("file", root / "sub" / "a")):
+                made = bencode.decode(make_torrent(path, kind=kind, piece_length=16 * 1024,
+                                                   trackers=("http://127.0.0.1:6969/announce",)))
+                assert isinstance(made, dict)
+                made.pop(b"creation date"), made.pop(b"created by")
+                torrents[f"{kind.value}_{what}"] = bencode.encode(made)
+    seeds["bt_metainfo"] = torrents
+    seeds["bt_bencode"] = {"torrent": torrents["hybrid_folder"], "int": b"i-42e",
+                           "list": b"l4:spami0eli1eee", "dict": b"d1:ai1e1:bd1:cle1:dleee"}
+    digest = hashlib.sha256(b"x").digest()
+    seeds["bt_magnet"] = {
+        "v1": format_magnet(Magnet(digest[:20], None, "a name", ("udp://t:1",))).encode(),
+        "hybrid": format_magnet(Magnet(digest[:20], digest, "x", (), (("::1", 1),))).encode(),
+        "base32": b"magnet:?xt=urn:btih:" + base64.b32encode(digest[:20]) + b"&dn=a+b"}
+
+
 def write(folder: Path) -> int:
     seeds: dict[str, dict[str, bytes]] = {}
     _ci(seeds)
     _di(seeds)
     _swarm(seeds)
     _long(seeds)
+    _bt(seeds)
+    seeds |= wire_seeds()
     count = 0
     for target, files in seeds.items():
         (folder / target).mkdir(parents=True, exist_ok=True)

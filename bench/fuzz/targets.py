@@ -19,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import bt_targets
+import bt_tracker_targets
+import bt_wire_targets
 import ci_targets
 import di_targets
 import swarm_targets
@@ -32,7 +35,7 @@ MAX_LEN = 16 * 1024  # twice limits.MAX_LINE: every line limit is within reach
 @dataclass(frozen=True, slots=True)
 class Target:
     name: str
-    codec: str  # "ci", "di" or "swarm": the campaign's time is counted per codec
+    codec: str  # "ci", "di", "swarm" or "bt": the campaign's time is counted per codec
     run: Callable[[bytes], None]
 
 
@@ -51,6 +54,15 @@ TARGETS = {t.name: t for t in (
     Target("swarm_client", "swarm", swarm_targets.swarm_client),
     Target("swarm_bodies", "swarm", swarm_targets.swarm_bodies),
     Target("swarm_manifest", "swarm", swarm_targets.swarm_manifest),
+    Target("bt_bencode", "bt", bt_targets.bt_bencode),
+    Target("bt_metainfo", "bt", bt_targets.bt_metainfo),
+    Target("bt_magnet", "bt", bt_targets.bt_magnet),
+    Target("bt_wire_peer", "bt", bt_wire_targets.bt_wire_peer),
+    Target("bt_wire_extension", "bt", bt_wire_targets.bt_wire_extension),
+    Target("bt_udp_server", "bt", bt_tracker_targets.bt_udp_server),
+    Target("bt_udp_client", "bt", bt_tracker_targets.bt_udp_client),
+    Target("bt_http_query", "bt", bt_tracker_targets.bt_http_query),
+    Target("bt_http_answer", "bt", bt_tracker_targets.bt_http_answer),
 )}
 
 ALLOWED = (RemoteProtocolError, IntegrityError)

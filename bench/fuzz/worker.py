@@ -17,8 +17,11 @@ import atheris  # type: ignore[import-untyped, import-not-found, unused-ignore]
 with atheris.instrument_imports(include=["p2pshare"]):
     import targets
 
-    import p2pshare.protocol.ci  # noqa: F401 (imported here to be instrumented)
+    import p2pshare.protocol.bencode  # noqa: F401 (imported here to be instrumented)
+    import p2pshare.protocol.ci  # noqa: F401
     import p2pshare.protocol.di  # noqa: F401
+    import p2pshare.protocol.magnet  # noqa: F401
+    import p2pshare.protocol.metainfo  # noqa: F401
     import p2pshare.protocol.swarm  # noqa: F401
     import p2pshare.swarm.manifest  # noqa: F401
 

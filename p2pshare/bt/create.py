@@ -15,21 +15,17 @@ compares the bencoded info dictionaries byte for byte:
   ``files`` or ``length`` and ``pieces`` for v1, ``name``, ``piece length``; nothing else
   (no ``private``, no modification times);
 - the default piece size is libtorrent's: 16 KiB doubled for each step of its size table
-  that the total size exceeds (``default_piece_length``), at most 8 MiB.
+  that the total size exceeds (``default_piece_length``): 8 MiB up to 704 GB, 16 MiB above.
 
-Hashing reads each file in large chunks (``hashlib`` releases the GIL on them) and, for a
-hybrid torrent, runs the v1 SHA-1s in a second thread next to the v2 SHA-256 leaves. Only
-the piece layer of a file is kept, never all its leaves, so memory stays 32 bytes a piece.
+Hashing is ``bt.hashing``: every core, in large reads.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -37,8 +33,8 @@ from pathlib import Path
 from .. import __version__, limits
 from ..errors import LocalProtocolError
 from ..protocol import bencode, merkle
+from .hashing import TorrentHashes, hash_files
 
-CHUNK = 4 * limits.MiB  # bytes read from a file at a time (a multiple of merkle.BLOCK)
 # libtorrent's table: a total size up to SIZE_TABLE[i] gets 16 KiB << i pieces (the
 # sizes where a torrent's SHA-1 list is about twice the square root of the total size).
 SIZE_TABLE = (2_684_355, 10_737_418, 42_949_673, 171_798_692, 687_194_767, 2_748_779_069,
@@ -70,11 +66,17 @@ def default_piece_length(total: int) -> int:
 
 
 def list_sources(root: Path) -> list[InputFile]:
-    """The files under ``root`` (or ``root`` itself), depth first in the folder's order.
+    """The files under ``root`` (or ``root`` itself), depth first in the folder's order;
+    ``root`` is made absolute first (``..`` taken away, symbolic links kept), so that its
+    last component names the torrent.
 
     Raises:
+        LocalProtocolError: ``root`` has no name (``/``).
         OSError: ``root`` cannot be read.
     """
+    root = Path(os.path.abspath(root))
+    if not root.name:
+        raise LocalProtocolError(f"{root}: give a file or folder with a name")
     if not root.is_dir():
         return [_source((root.name,), root)]
     out: list[InputFile] = []
@@ -94,6 +96,11 @@ def _walk(folder: Path, path: tuple[str, ...], out: list[InputFile]) -> None:
 
 
 def _source(path: tuple[str, ...], disk: Path) -> InputFile:
+    try:
+        "/".join(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(f"{disk}: a torrent names its files in UTF-8; rename this "
+                                 "one") from None
     info = disk.stat()
     return InputFile(path, disk, info.st_size, bool(info.st_mode & stat.S_IXUSR))
 
@@ -102,7 +109,7 @@ def layout(sources: list[InputFile], piece_length: int, kind: Kind) -> list[Inpu
     """The files in torrent order, with the pad files of a hybrid (module text)."""
     if kind is Kind.V1:
         return list(sources)
-    ordered = sorted(sources, key=lambda s: "/".join(s.path).encode("utf-8", "surrogateescape"))
+    ordered = sorted(sources, key=lambda s: "/".join(s.path).encode())
     if kind is Kind.V2 or len(ordered) < 2:
         return ordered
     out, offset = [], 0
@@ -116,112 +123,8 @@ def layout(sources: list[InputFile], piece_length: int, kind: Kind) -> list[Inpu
     return out
 
 
-@dataclass
-class Hashes:
-    """What hashing gives: v1 piece SHA-1s, and each v2 file's root and piece layer."""
-
-    pieces: bytearray
-    roots: dict[tuple[str, ...], bytes | None]
-    layers: dict[bytes, bytes]
-
-
-def hash_sources(files: list[InputFile], piece_length: int, kind: Kind,
-                 progress: Callable[[int], None] = lambda n: None) -> Hashes:
-    """Hash ``files`` (in torrent order) for ``kind``; ``progress`` gets bytes read.
-
-    Raises:
-        OSError: a file could not be read, or changed size while read.
-    """
-    v1 = _V1Pieces(piece_length) if kind is not Kind.V2 else None
-    hashes = Hashes(bytearray(), {}, {})
-    with ThreadPoolExecutor(max_workers=1) as helper:
-        for source in files:
-            tree = _V2File(piece_length) if kind is not Kind.V1 and not source.pad else None
-            for chunk in _chunks(source):
-                pending = helper.submit(v1.update, chunk) if v1 is not None else None
-                if tree is not None:
-                    tree.update(chunk)
-                if pending is not None:
-                    pending.result()
-                progress(len(chunk))
-            if tree is not None:
-                hashes.roots[source.path] = root = tree.root()
-                if root is not None and source.size > piece_length:
-                    hashes.layers[root] = b"".join(tree.layer)
-    if v1 is not None:
-        hashes.pieces = v1.finish()
-    return hashes
-
-
-def _chunks(source: InputFile) -> Iterator[memoryview]:
-    if source.pad:
-        for at in range(0, source.size, CHUNK):
-            yield memoryview(bytes(min(CHUNK, source.size - at)))
-        return
-    left = source.size
-    with open(source.disk, "rb", buffering=0) as file:
-        while left > 0:
-            chunk = file.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield memoryview(chunk)
-        if left or file.read(1):
-            raise OSError(f"{source.disk} changed size while it was hashed")
-
-
-class _V1Pieces:
-    """SHA-1 of each piece of the v1 piece space, fed in chunks of any size."""
-
-    def __init__(self, piece_length: int) -> None:
-        self.piece_length = piece_length
-        self.current = hashlib.sha1()
-        self.filled = 0
-        self.pieces = bytearray()
-
-    def update(self, chunk: memoryview) -> None:
-        while chunk:
-            take = min(len(chunk), self.piece_length - self.filled)
-            self.current.update(chunk[:take])
-            self.filled += take
-            chunk = chunk[take:]
-            if self.filled == self.piece_length:
-                self.pieces += self.current.digest()
-                self.current, self.filled = hashlib.sha1(), 0
-
-    def finish(self) -> bytearray:
-        if self.filled:
-            self.pieces += self.current.digest()
-        return self.pieces
-
-
-class _V2File:
-    """One file's v2 tree, fed in chunks that are whole 16 KiB blocks (but the last)."""
-
-    def __init__(self, piece_length: int) -> None:
-        self.piece_length = piece_length
-        self.per = piece_length // merkle.BLOCK
-        self.leaves: list[bytes] = []
-        self.layer: list[bytes] = []
-
-    def update(self, chunk: memoryview) -> None:
-        for leaf in merkle.block_hashes(chunk):
-            self.leaves.append(leaf)
-            if len(self.leaves) == self.per:
-                self.layer.append(merkle.root_of(self.leaves))
-                self.leaves = []
-
-    def root(self) -> bytes | None:
-        if not self.layer:
-            return merkle.root_of(self.leaves) if self.leaves else None
-        if self.leaves:
-            self.layer.append(merkle.root_of(self.leaves, size=self.per))
-            self.leaves = []
-        return merkle.layer_root(self.layer, self.piece_length)
-
-
 def info_dict(files: list[InputFile], name: str, piece_length: int, kind: Kind,
-              hashes: Hashes) -> dict[bytes, bencode.Value]:
+              hashes: TorrentHashes) -> dict[bytes, bencode.Value]:
     """The info dictionary (module text for its keys)."""
     multi = len(files) > 1 or len(files[0].path) > 1
     info: dict[bytes, bencode.Value] = {b"name": name.encode(), b"piece length": piece_length}
@@ -248,7 +151,8 @@ def _v1_entry(source: InputFile) -> bencode.Value:
             b"path": [part.encode() for part in source.path[1:]]}
 
 
-def _file_tree(files: list[InputFile], hashes: Hashes, multi: bool) -> dict[bytes, bencode.Value]:
+def _file_tree(files: list[InputFile], hashes: TorrentHashes,
+               multi: bool) -> dict[bytes, bencode.Value]:
     tree: dict[bytes, bencode.Value] = {}
     for source in files:
         if source.pad:
@@ -275,7 +179,7 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
         LocalProtocolError: no files, or nothing but empty files, or a bad piece size.
         OSError: a file could not be read.
     """
-    sources = list_sources(root.absolute())
+    sources = list_sources(root)
     total = sum(s.size for s in sources)
     if total == 0:
         raise LocalProtocolError(f"{root}: nothing to share (no files, or only empty ones)")
@@ -285,7 +189,9 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
         raise LocalProtocolError(f"piece size {piece_length}: give a power of two from 16K to "
                                  f"{limits.MAX_PIECE_LENGTH // limits.MiB}M")
     files = layout(sources, piece_length, kind)
-    hashes = hash_sources(files, piece_length, kind, progress)
+    _check_size(files, piece_length)
+    hashes = hash_files(files, piece_length, v1=kind is not Kind.V2, v2=kind is not Kind.V1,
+                        progress=progress)
     info = info_dict(files, files[0].path[0], piece_length, kind, hashes)
     top: dict[bytes, bencode.Value] = {
         b"created by": f"p2pshare {__version__}".encode(),
@@ -296,4 +202,18 @@ def make_torrent(root: Path, *, kind: Kind = Kind.HYBRID, piece_length: int | No
         top[b"announce"] = trackers[0].encode()
         if len(trackers) > 1:
             top[b"announce-list"] = [[url.encode()] for url in trackers]
-    return bencode.encode(top)
+    data = bencode.encode(top)
+    if len(data) > limits.MAX_TORRENT_FILE:
+        raise LocalProtocolError(f"the torrent would be over {limits.MAX_TORRENT_FILE} bytes, "
+                                 "more than clients read: give a bigger piece size")
+    return data
+
+
+def _check_size(files: list[InputFile], piece_length: int) -> None:
+    """Refuse, before any hashing, what readers would refuse (metainfo's limits)."""
+    pieces = sum(-(-f.size // piece_length) for f in files if not f.pad)  # v2; v1 no more
+    if pieces > limits.MAX_TORRENT_PIECES:
+        raise LocalProtocolError(f"{pieces} pieces, over {limits.MAX_TORRENT_PIECES}: give a "
+                                 "bigger piece size")
+    if len(files) > limits.MAX_TORRENT_FILES:
+        raise LocalProtocolError(f"{len(files)} files, over {limits.MAX_TORRENT_FILES}")

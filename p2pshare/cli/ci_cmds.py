@@ -21,8 +21,10 @@ from ..protocol.ci import Record
 from ..store.redis_client import DEFAULT_LEASE, StoreUnreachable
 from . import menu
 from ._run import fail, run, say, say_json, within
+from .bt_front import bt_tracker, say_http, serving_udp
 from .exits import Exit, from_error
 from .options import (
+    INDEX_PORT,
     address_arg,
     addresses_arg,
     advertise_arg,
@@ -39,7 +41,6 @@ from .sites import METRICS_MISSING, http_args, index_sites
 from .text import cell
 
 log = logging.getLogger(__name__)
-INDEX_PORT = 7734  # the handout's well-known port (docs/p2p-ci.md#well-known-port)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -59,6 +60,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="with --store: how long the records of a server that died outlive "
                         "it (default %(default)s)")
     http_args(p, dashboard=True)
+    p.add_argument("--udp-port", type=port_arg, default=None, metavar="PORT",
+                   help="serve the BitTorrent UDP tracker (BEP 15) on this port "
+                        "(default: none; docs/bittorrent.md#tracker)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
@@ -109,13 +113,15 @@ def _server_arg(p: argparse.ArgumentParser) -> None:
 def cmd_server(args: argparse.Namespace) -> int:
     return run(serve_index(args.listen, args.port, args.trust_named_hosts,
                            getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE),
-                           http=(args.http_port, args.metrics_port)),
+                           http=(args.http_port, args.metrics_port),
+                           udp_port=getattr(args, "udp_port", None)),
                messages_only=True, serves=True)
 
 
 async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
                       store: str | None = None, lease: float = DEFAULT_LEASE,
-                      http: tuple[int | None, int | None] = (None, None)) -> int:
+                      http: tuple[int | None, int | None] = (None, None),
+                      udp_port: int | None = None) -> int:
     shared = shared_tracker = None
     if store is not None:
         try:
@@ -133,20 +139,25 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         sites = index_sites(server, *http)
     except ImportError:
         return fail(METRICS_MISSING, Exit.LOCAL)
+    bittorrent = bt_tracker(sites, http[0], udp_port)
     try:
         await server.start(host, port)
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(host, port)}: {exc}", Exit.NETWORK)
     except StoreUnreachable as exc:
         await server.aclose()
-        return fail(f"cannot reach the store {store}: {exc}", Exit.NETWORK)
+        return fail(f"cannot reach {exc}", Exit.NETWORK)
     try:
         await sites.start(host)
     except OSError as exc:
         await server.aclose()
         return fail(f"cannot listen for HTTP: {exc}", Exit.NETWORK)
+    say_http(sites, http[0] if bittorrent else None)
     try:
-        await server.serve_forever()
+        async with serving_udp(bittorrent, host, udp_port):
+            await server.serve_forever()
+    except OSError as exc:
+        return fail(f"cannot serve the UDP tracker: {exc}", Exit.NETWORK)
     finally:
         await sites.aclose()
         await server.aclose()

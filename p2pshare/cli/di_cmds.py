@@ -16,6 +16,7 @@ from ..protocol import di
 from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
+from ..store.redis_client import StoreUnreachable
 from ._run import fail, note, run, say, say_json, within
 from .di_menu import not_got
 from .exits import Exit, from_error
@@ -26,6 +27,7 @@ from .options import (
     out_arg,
     port_arg,
     rfc_arg,
+    store_arg,
     timeout_arg,
 )
 from .sites import METRICS_MISSING, http_args, rs_sites
@@ -42,6 +44,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                         f"(default {limits.DI_TTL:.0f})")
     p.add_argument("--no-messages", action="store_true", help="do not print each message")
     http_args(p, dashboard=False)
+    p.add_argument("--store", type=store_arg, default=None, metavar="redis://HOST:PORT/DB",
+                   help="keep the peer list in this Redis store, shared with every RS given "
+                        "the same one (docs/scale-out.md; default: in this process's memory)")
     p.set_defaults(func=cmd_rs)
 
     p = sub.add_parser("di-peer", help="run a P2P-DI peer with an interactive menu")
@@ -107,7 +112,16 @@ def cmd_rs(args: argparse.Namespace) -> int:
 
 
 async def serve_rs(args: argparse.Namespace) -> int:
-    server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say)
+    shared = None
+    if getattr(args, "store", None) is not None:
+        try:
+            from ..registry.shared import SharedRegistry
+            shared = SharedRegistry(args.store, ttl=args.ttl)
+        except ImportError:
+            return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
+                        Exit.LOCAL)
+    server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say,
+                                shared=shared)
     try:
         sites = rs_sites(server, args.metrics_port)
     except ImportError:
@@ -117,6 +131,9 @@ async def serve_rs(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot listen on {listen_label(args.listen, args.port)}: "
                     f"{exc}", Exit.NETWORK)
+    except StoreUnreachable as exc:
+        await server.aclose()
+        return fail(f"cannot reach {exc}", Exit.NETWORK)
     say(f"[RS] listening on {join_hostport(host, port)} (TTL {args.ttl:g} s)")
     try:
         await sites.start(args.listen)

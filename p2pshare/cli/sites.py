@@ -32,7 +32,8 @@ METRICS_MISSING = "--metrics-port needs prometheus_client: pip install 'p2pshare
 
 HTTP_OPTIONS = {
     "--http-port": "serve the live dashboard (/) and its JSON (/api/state) over HTTP on "
-                   "this port (default: none; docs/dashboard.md)",
+                   "this port (default: none; docs/dashboard.md); a server also serves its "
+                   "BitTorrent tracker there (/announce, /scrape)",
     "--metrics-port": "serve Prometheus metrics at /metrics over HTTP on this port "
                       "(default: none; may equal --http-port)",
 }

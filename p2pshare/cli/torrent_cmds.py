@@ -6,13 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..bt.create import Kind, make_torrent
+from .. import limits
+from ..bt.create import Kind, list_sources, make_torrent
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..files import write_whole
 from ..protocol.metainfo import Torrent, format_magnet, magnet_of, parse_torrent
 from ._run import fail, say, say_json
 from .exits import Exit, from_error
 from .options import size_arg
+from .progress import ProgressView
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -43,8 +45,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     try:
-        data = make_torrent(args.path, kind=args.kind, piece_length=args.piece_size,
-                            trackers=tuple(args.tracker))
+        sources = list_sources(args.path)
+        with ProgressView(f"hashing {sources[0].path[0]}" if sources else "hashing",
+                          sum(f.size for f in sources), show=not args.quiet) as view:
+            data = make_torrent(args.path, kind=args.kind, piece_length=args.piece_size,
+                                trackers=tuple(args.tracker), progress=view.advance)
         torrent = parse_torrent(data)
         out = args.output or Path(f"{torrent.name}.torrent")
         write_whole(out.absolute(), data)
@@ -58,7 +63,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     try:
-        torrent = parse_torrent(args.torrent.read_bytes())
+        with args.torrent.open("rb") as file:  # no more than a torrent may be (limits)
+            torrent = parse_torrent(file.read(limits.MAX_TORRENT_FILE + 1))
     except RemoteProtocolError as exc:
         return fail(f"{args.torrent}: not a usable torrent: {exc}", Exit.FAILURE)
     except OSError as exc:

@@ -107,6 +107,8 @@ class SharedTrackerService(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def renew(self) -> bool: ...
+
     on_lost: Callable[[], object] | None
 
 
@@ -140,6 +142,7 @@ class IndexServer:
         self.server = Server(self, _connection, policy,
                              quick=self.quick if shared is None else None)
         self.shared_tracker = shared_tracker  # the tracker on the same store
+        self._recovering = False  # renewing the leases after one was lost
         for store in (shared, shared_tracker):
             if store is not None:
                 store.on_lost = self._lease_lost
@@ -332,10 +335,27 @@ class IndexServer:
         await link.send(EndOfMessage())
 
     def _lease_lost(self) -> None:
-        """The shared store forgot this node: close every connection, so that each peer
-        reconnects and registers again (docs/scale-out.md#failures)."""
-        for link in list(self.server.links):
-            link.close("the node's lease in the shared store was lost")
+        """The shared store forgot this node: renew every store's lease, then close every
+        connection, so that each peer reconnects and registers again, once however many
+        stores noticed (docs/scale-out.md#failures)."""
+        if not self._recovering:
+            self._recovering = True
+            self.server.tasks.spawn(self._recover())
+
+    async def _recover(self) -> None:
+        try:
+            for store in (self.shared, self.shared_tracker):
+                for _ in range(2):  # a second time on a fresh connection to Redis
+                    try:
+                        if store is not None:
+                            await store.renew()
+                        break
+                    except P2PError as exc:
+                        log.warning("[Server] cannot renew a lease: %s", exc)
+        finally:
+            self._recovering = False
+            for link in list(self.server.links):
+                link.close("the node's lease in the shared store was lost")
 
 
 def _batches(records: Iterator[Record], size: int) -> Iterator[tuple[bytes, ...]]:

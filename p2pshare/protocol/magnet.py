@@ -15,7 +15,6 @@ m`` (tests/bt).
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -58,7 +57,7 @@ def parse_magnet(text: str) -> Magnet:
         found.setdefault(key, []).append(_unquote(value))
     v1, v2 = _hashes(found.get("xt", []))
     names = found.get("dn", [])
-    trackers = found.get("tr", [])
+    trackers = [url for url in found.get("tr", []) if url]
     if len(trackers) > limits.MAX_TORRENT_TRACKERS:
         raise RemoteProtocolError(f"magnet link with over {limits.MAX_TORRENT_TRACKERS} trackers")
     return Magnet(v1, v2, names[0] if names else None, tuple(dict.fromkeys(trackers)),
@@ -116,12 +115,11 @@ def _hashes(topics: list[str]) -> tuple[bytes | None, bytes | None]:
 
 
 def _v1_hash(text: str) -> bytes:
-    if len(text) == 32:
-        try:
-            return base64.b32decode(text.upper())
-        except binascii.Error as exc:
-            raise RemoteProtocolError("bad base32 v1 info-hash in magnet link") from exc
-    return _hex(text, 20)
+    if len(text) != 32:
+        return _hex(text, 20)
+    if not re.fullmatch(r"[A-Za-z2-7]*", text):  # b32decode raises ValueError on non-ASCII
+        raise RemoteProtocolError("bad base32 v1 info-hash in magnet link")
+    return base64.b32decode(text.upper())
 
 
 def _hex(text: str, size: int) -> bytes:

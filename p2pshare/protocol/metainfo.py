@@ -188,6 +188,9 @@ def _merged(v1: list[FileSpec], v2: list[FileSpec] | None, piece_length: int,
     files, offset = [], 0
     for spec in v1:
         root = None
+        if v2 is not None and spec.pad and spec.length >= piece_length:
+            raise RemoteProtocolError("hybrid torrent: a pad file of a piece or more (the v2 "
+                                      "pieces would not be the v1 pieces)")
         if v2 is not None and not spec.pad:
             other = roots.pop(spec.path, None)
             if other is None or other.length != spec.length:
@@ -230,6 +233,9 @@ def _layers(value: object, torrent: Torrent) -> dict[bytes, bytes]:
         return {}
     wanted = {f.pieces_root: f.length for f in torrent.files
               if f.pieces_root is not None and f.length > torrent.piece_length}
+    if any(wanted.get(f.pieces_root, f.length) != f.length for f in torrent.files
+           if f.pieces_root is not None):
+        raise RemoteProtocolError("two files of different lengths with one pieces root")
     if set(layers) != set(wanted):
         raise RemoteProtocolError("piece layers do not match the files over one piece")
     for root, layer in layers.items():

@@ -422,9 +422,12 @@ class PipelinedClient:
     to ``send_piece`` no longer than the piece gets a ``bytearray`` of Content-Length
     bytes at once: bytes already buffered are moved into it, and the caller may receive
     the rest straight into it (``body_view`` and ``body_received``: ``recv_into``, no
-    copy in between). Any other body (a longer one, or one to ``send``) is held as it
-    arrives and cut from the buffer once whole, so that a head alone never makes us
-    allocate more than the piece asked for.
+    copy in between). A body the caller is done with may be handed back (``recycle``)
+    and is then the next such body of its size: the pages of a fresh 256 KiB buffer per
+    piece (allocated, zeroed, faulted in) cost more than the copy into them. Any other
+    body (a longer one, or one to ``send``) is held as it arrives and cut from the buffer
+    once whole, so that a head alone never makes us allocate more than the piece asked
+    for.
     """
 
     def __init__(self, max_body: int = limits.MAX_PIECE_SIZE) -> None:
@@ -439,6 +442,7 @@ class PipelinedClient:
         self._length = 0  # the current answer's Content-Length
         self._in_place = False  # its body goes into ``_body``
         self._room: deque[int] = deque()  # per request in flight: the body allowed in place
+        self._spare: bytearray | None = None  # a body handed back, for the next one
 
     def send(self, request: Request, body: bytes = b"") -> bytes:
         """Bytes of ``request`` for the wire; its answer comes after earlier ones."""
@@ -467,6 +471,12 @@ class PipelinedClient:
         if not self._in_place or self._buf or self._filled == len(self._body):
             return None
         return memoryview(self._body)[self._filled:self._filled + limit]
+
+    def recycle(self, body: bytearray) -> None:
+        """The caller is done with ``body`` (an answer's): it may hold the next body of
+        its size. Its old bytes are never returned: an answer is returned only once every
+        byte of its body was received into it."""
+        self._spare = body
 
     def body_received(self, count: int) -> None:
         """``count`` bytes were written into the last ``body_view``."""
@@ -533,7 +543,13 @@ class PipelinedClient:
         self._head = Response(status, version, headers, reason)
         self._length, self._filled = length or 0, 0
         self._in_place = 0 < self._length <= self._room.popleft()
-        self._body = bytearray(self._length) if self._in_place else bytearray()
+        spare, self._spare = self._spare, None
+        if not self._in_place:
+            self._body = bytearray()
+        elif spare is not None and len(spare) == self._length:
+            self._body = spare
+        else:
+            self._body = bytearray(self._length)
         return True
 
 

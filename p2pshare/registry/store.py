@@ -44,8 +44,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from itertools import islice
+from typing import Protocol
 
 from .. import limits
+from ..protocol import di
 from ..protocol.di import PeerAddr
 
 Clock = Callable[[], float]
@@ -108,6 +110,24 @@ class Budgets:
     listed: int = limits.DI_MAX_PEERS_LISTED
 
 
+# What a store makes of one RS message: Register's cookie, PQuery's page, None (KeepAlive
+# and Leave done), or why not.
+Outcome = int | Page | Refusal | None
+
+
+class RegistryStore(Protocol):
+    """Where an RS keeps its peer list: ``Registry`` (this process's memory, the default)
+    or ``registry.shared.SharedRegistry`` (Redis, several RS nodes; docs/scale-out.md)."""
+
+    ttl: float
+
+    async def start(self) -> None: ...
+
+    async def apply(self, msg: di.RSRequest, source: str = "") -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Registry:
     """Active and recently inactive peers of one RS.
 
@@ -138,6 +158,27 @@ class Registry:
         self._held: dict[str, int] = {}  # source -> records it holds
 
     # ----------------------------------------------------------------- messages
+    def outcome(self, msg: di.RSRequest, source: str = "") -> Outcome:
+        """The store's part of the answer to ``msg`` from ``source`` (an IP)."""
+        if isinstance(msg, di.Register):
+            rec = self.register(msg.host, msg.port, msg.cookie, source)
+            return rec if isinstance(rec, Refusal) else rec.cookie
+        if isinstance(msg, di.KeepAlive):
+            return self.keep_alive(msg.cookie)
+        if isinstance(msg, di.Leave):
+            return self.leave(msg.cookie)
+        return self.listing(msg.cookie, msg.offset)
+
+    async def apply(self, msg: di.RSRequest, source: str = "") -> Outcome:
+        """``outcome`` as the coroutine of ``RegistryStore``."""
+        return self.outcome(msg, source)
+
+    async def start(self) -> None:
+        """Nothing to start: the list is in this process's memory."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
     def register(self, host: str, port: int, cookie: int | None,
                  source: str = "") -> PeerRecord | Refusal:
         """Register a peer from ``source``: a new cookie the first time, the same one after.

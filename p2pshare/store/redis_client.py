@@ -108,6 +108,7 @@ class Scripts:
             socket_connect_timeout=STORE_TIMEOUT)
         self._redis: Any = aioredis.Redis.from_pool(pool)
         self._failures: type[Exception] = aioredis.RedisError
+        self._broken: type[Exception] = aioredis.ConnectionError
         self._scripts = {name: self._redis.register_script(text)
                          for name, text in scripts.items()}
 
@@ -120,6 +121,9 @@ class Scripts:
         try:
             return await self._scripts[name](args=[self.prefix, *args])
         except self._failures as exc:
+            if isinstance(exc, self._broken):  # Redis restarted? Every idle connection
+                # to it is broken too: drop them, so that one request fails, not one each.
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
             raise StoreUnreachable(f"the store {self.url}: {exc}") from exc
 
     async def aclose(self) -> None:
@@ -147,6 +151,7 @@ class Leased(Scripts):
         self._busy: dict[str, int] = {}  # conn id -> operations in flight
         self._gone: set[str] = set()  # conn ids dropped while an operation was in flight
         self._heart: asyncio.Task[None] | None = None
+        self._renewing = asyncio.Lock()  # one renewal at a time: one new lease per loss
 
     # ---------------------------------------------------------------- the lease
     async def start(self) -> None:
@@ -159,24 +164,42 @@ class Leased(Scripts):
         self._heart = asyncio.get_running_loop().create_task(self._keep_lease())
 
     async def _keep_lease(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        while task is None or not task.cancelling():
             await asyncio.sleep(self.lease / 3)  # a periodic timer, not synchronisation
             try:
                 await self._refresh()
             except StoreUnreachable as exc:  # the lease runs out if this lasts
                 log.warning("[Server] cannot refresh the lease: %s", exc)
+        # Cancelled during a refresh, and the client turned the cancellation into an error
+        # or swallowed it (Python 3.11's asyncio.timeout inside its pool can): stop anyway.
 
     async def _refresh(self) -> None:
         """Extend the lease; if it was lost, take a new one and call ``on_lost``."""
+        if await self.renew() and self.on_lost is not None:
+            self.on_lost()
+
+    async def renew(self) -> bool:
+        """Extend the lease now; if it was lost, take a new one (and a new node id: a late
+        write under the old one fails). True if it was lost. A server whose other store
+        lost its lease calls this at once, so that its connections close once, not once
+        per store.
+
+        Raises:
+            StoreUnreachable: Redis cannot be reached.
+        """
+        async with self._renewing:
+            return await self._renew()
+
+    async def _renew(self) -> bool:
         if await self.run("refresh", self.node, int(self.lease * 1000), "0"):
-            return
+            return False
         log.error("[Server] the lease in %s (%s) was lost; closing every connection so "
                   "that its peers register again", self.url, self.prefix)
-        self._conns.clear()  # and a new node id: a late write under the old one fails
+        self._conns.clear()
         self.node = uuid.uuid4().hex[:12]
         await self.run("refresh", self.node, int(self.lease * 1000), "1")
-        if self.on_lost is not None:
-            self.on_lost()
+        return True
 
     async def aclose(self) -> None:
         """Give back the lease and every record of this node, then close the client."""

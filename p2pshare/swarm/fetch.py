@@ -212,10 +212,6 @@ class SwarmDownload:
 
     def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
         listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
-        whole = full(self.manifest.count)
-        me = self.me or ("", 0)  # unlisted: stripe 0, which the first listed one shares
-        downloaders = sorted([a for a, p in listed.items() if p != whole] + [me])
-        self.picker.set_stripe(downloaders.index(me), len(downloaders))
         for address in [a for a in self.picker.peers if a not in listed]:
             if address not in self.links:
                 self.picker.remove_peer(address)
@@ -231,7 +227,27 @@ class SwarmDownload:
         for address in self.roster.choose(holders, self.links, time.monotonic()):
             self.links[address] = None
             tg.create_task(self._peer(address))
+        self._arrange(listed)
         self._notify()
+
+    def _arrange(self, listed: dict[Address, int]) -> None:
+        """Stripes and the leader (``picker``, rules 1 and 4) from what the tracker lists."""
+        whole = full(self.manifest.count)
+        me = self.me or ("", 0)  # unlisted: stripe 0, which the first listed one shares
+        downloaders = sorted([a for a, p in listed.items() if p != whole] + [me])
+        first = leader(downloaders, {**listed, me: self.file.have}, self.manifest.count)
+        self.picker.leading = self.me is not None and first == me
+        # Followed while it holds nothing yet (no link until then), or while we are
+        # connected to it (or connecting) and it is not late: a member that only claims
+        # pieces (a Sybil, a trickler) keeps no one from a seeder for long.
+        link = self.links.get(first)
+        followed = first != me and (not listed.get(first) or first in self.links
+                                    and not (link and link.snubbed))
+        self.picker.leader = first if followed else None
+        if len(downloaders) > 1:  # the others share the stripes; the leader takes any piece
+            downloaders.remove(first)
+        self.picker.set_stripe(downloaders.index(me) if me in downloaders else 0,
+                               len(downloaders))
 
     async def _save_loop(self, path: Path) -> None:
         saved = self.file.have
@@ -282,6 +298,7 @@ class SwarmDownload:
             except TimeoutError:
                 continue  # judged again at the top of the loop
             self._answer(link, index, head, body)
+            link.client.recycle(body)  # hashed and written: its pages serve the next piece
 
     def _fill(self, link: PeerLink) -> None:
         if link.snubbed:
@@ -392,6 +409,15 @@ class SwarmDownload:
         self._changed.set()
         self._changed = asyncio.Event()
 
+
+
+def leader(downloaders: list[Address], pieces: dict[Address, int], count: int) -> Address:
+    """The downloader that leads (``picker``, rule 4): the first in ``downloaders``
+    (address order, so that every downloader names the same one) holding no fewer than
+    ``limits.LEADER_MARGIN`` of the ``count`` pieces less than the most any holds."""
+    held = [pieces[a].bit_count() for a in downloaders]
+    least = max(held) - count * limits.LEADER_MARGIN
+    return next(a for a, n in zip(downloaders, held, strict=True) if n >= least)
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

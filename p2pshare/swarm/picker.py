@@ -19,6 +19,20 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    The first good copy wins; later copies are dropped by the caller. A seeder is not
    asked for a second copy of a piece in flight from a downloader (a seeder's upload is
    what a swarm has least of; a late request is released, and then anyone may be asked).
+4. The leader: the downloader that holds the most pieces (decided by the caller from what
+   the tracker lists, so that downloaders agree; ``limits.LEADER_MARGIN``) gets every
+   seeder's upload: it asks a seeder for any piece it lacks (``leading``: the restraint
+   of 1 and 3 is lifted), while the others ask a seeder for nothing (``leader``: the
+   restraint of 1 made whole, which the caller lifts for a link that has waited too
+   long, as in 1). The others ask the leader only for pieces of their own stripe
+   (stripes are shared among the others) that no other downloader holds, and trade the
+   rest among themselves. So each piece leaves a seeder once, for the leader, and goes
+   on from the leader once, to its stripe's owner: the leader finishes first, at the
+   rate a seeder alone could give one downloader, and then seeds (``fetch --seed``) or
+   leaves; the next most complete downloader leads. Where the downloaders' uploads are
+   the bottleneck, they finish one after another instead of all together at the end
+   (as BitTorrent's unchoking of the fastest peers makes them), and a seeder's upload
+   still carries each piece about once.
 
 A peer that sent a piece failing its hash is never asked for that piece again.
 """
@@ -58,6 +72,8 @@ class Picker:
         self.released = 0  # requested pieces that another peer may be asked for too
         self.excluded: dict[PeerId, int] = {}  # peer -> pieces it sent corrupted
         self.stripe = (0, 1)  # (our rank, downloaders): our share of the tie-breaks
+        self.leading = False  # we hold the most pieces of any downloader (rule 4)
+        self.leader: PeerId | None = None  # the downloader that does, if another (rule 4)
         self._stripe_mask = full(count)
 
     def set_stripe(self, rank: int, downloaders: int) -> None:
@@ -101,12 +117,17 @@ class Picker:
     def pick(self, peer: PeerId, *, restrain: bool = True) -> int | None:
         """The next piece to ask of ``peer``, recorded as requested; None if none fits.
 
-        ``restrain=False`` lifts the seeder restraint (``_reserved``) for this pick.
+        ``restrain=False`` lifts, for this pick, the seeder restraint (``_reserved``) and
+        the leader's (rule 4: a seeder left to the leader, the leader spared).
         """
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
+        if restrain and peer == self.leader:  # spared: our stripe, that no other has
+            theirs &= self._stripe_mask & ~self._downloaders_hold(peer)
         fresh = theirs & ~self.requested
-        if fresh and restrain and self._reserved(peer):
+        if fresh and restrain and self.leader is not None and self._seeding(peer):
+            return None  # a seeder's upload goes to the leader (rule 4)
+        if fresh and restrain and not self.leading and self._reserved(peer):
             fresh &= self._stripe_mask & self.availability.levels[1]
             return self._ask(random_bit(fresh, self.rng), peer) if fresh else None
         if fresh:
@@ -136,9 +157,21 @@ class Picker:
             return False
         return bool(levels[1] & self.missing & ~self._stripe_mask)
 
+    def _seeding(self, peer: PeerId) -> bool:
+        return self.peers.get(peer) == full(self.count)
+
+    def _downloaders_hold(self, but: PeerId) -> int:
+        """Pieces some peer other than ``but`` holds, seeders left out."""
+        whole, held = full(self.count), 0
+        for peer, mask in self.peers.items():
+            if peer != but and mask != whole:
+                held |= mask
+        return held
+
     def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:
         whole = full(self.count)
-        if self.peers.get(peer) == whole:  # a seeder: not for pieces a downloader sends
+        if self.peers.get(peer) == whole and not self.leading:  # a seeder: not for pieces
+            # a downloader sends (rule 3)
             for other, asked in self.asked.items():
                 if self.peers.get(other) != whole:
                     theirs &= ~asked

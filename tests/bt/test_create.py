@@ -8,12 +8,17 @@ equal, and libtorrent must read ours with the info-hashes we computed.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from p2pshare import limits
 from p2pshare.bt.create import SIZE_TABLE, Kind, default_piece_length, make_torrent
 from p2pshare.errors import LocalProtocolError
 from p2pshare.protocol import bencode
@@ -50,13 +55,16 @@ def libtorrent_torrent(path: Path, kind: Kind, piece_length: int) -> dict[bytes,
     return made
 
 
-def compare(path: Path, kind: Kind, piece_length: int) -> None:
+def compare(path: Path, kind: Kind, piece_length: int, *, load: bool = True) -> None:
+    """Ours and libtorrent's torrent of ``path``; ``load``: libtorrent reads ours too."""
     theirs = libtorrent_torrent(path, kind, piece_length)
     ours = bencode.decode(make_torrent(path, kind=kind, piece_length=piece_length or None),
                           max_size=1 << 30)
     assert isinstance(ours, dict)
     assert bencode.encode(ours[b"info"]) == lt.bencode(theirs[b"info"])
     assert ours.get(b"piece layers") == theirs.get(b"piece layers")
+    if not load:
+        return
     hashes = lt.torrent_info(bencode.encode(ours)).info_hashes()
     torrent = parse_torrent(bencode.encode(ours))
     assert torrent.v1_hash == (hashes.v1.to_bytes() if hashes.has_v1() else None)
@@ -73,6 +81,53 @@ def test_folder_like_libtorrent(folder: Path, kind: Kind, piece_length: int) -> 
 @pytest.mark.parametrize("name", ["c", "b.txt", "tool", "a/deep/er/x", "a"])
 def test_single_file_and_subfolder_like_libtorrent(folder: Path, kind: Kind, name: str) -> None:
     compare(folder / name, kind, 16_384)
+
+
+_names = st.text(st.sampled_from("ab.-_ Zé本"), min_size=1, max_size=4).filter(
+    lambda n: n not in (".", ".."))
+_trees = st.dictionaries(st.lists(_names, min_size=1, max_size=3).map(tuple),
+                         st.sampled_from([0, 1, 100, 16_383, 16_384, 16_385, 40_000]),
+                         min_size=1, max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_trees, st.sampled_from(list(Kind)))
+def test_random_folders_like_libtorrent(tree: dict[tuple[str, ...], int], kind: Kind) -> None:
+    """Any folder of files (names that sort around each other and around "/", sizes
+    around a piece): the same info dictionary as libtorrent's."""
+    paths = sorted(tree)
+    if any(p[: len(q)] == q for p in paths for q in paths if len(q) < len(p)):
+        return  # a file where another needs a folder: not a folder on disk
+    if sum(tree.values()) == 0:
+        return  # libtorrent refuses it too (test_nothing_to_share)
+    temp = Path(tempfile.mkdtemp())
+    try:
+        for path, size in tree.items():
+            (temp / "top").joinpath(*path[:-1]).mkdir(parents=True, exist_ok=True)
+            (temp / "top").joinpath(*path).write_bytes(os.urandom(size))
+        compare(temp / "top", kind, 16_384, load=False)
+    finally:
+        shutil.rmtree(temp)
+
+
+def test_file_beside_a_folder_of_its_stem(tmp_path: Path) -> None:
+    """``a.txt`` sorts before ``a/b`` as a path string (``.`` < ``/``) but after the folder
+    ``a`` in the file tree: the same bytes as libtorrent, and we read our hybrid (which
+    libtorrent 2.1.1 itself refuses to load: docs/bittorrent.md#create)."""
+    (tmp_path / "top" / "a").mkdir(parents=True)
+    (tmp_path / "top" / "a.txt").write_bytes(b"x" * 20_000)
+    (tmp_path / "top" / "a" / "b").write_bytes(b"y" * 30_000)
+    compare(tmp_path / "top", Kind.HYBRID, 16_384, load=False)
+    torrent = parse_torrent(make_torrent(tmp_path / "top", piece_length=16_384))
+    assert [f.path for f in torrent.files if not f.pad] == [("top", "a.txt"), ("top", "a", "b")]
+    assert all(f.offset % 16_384 == 0 for f in torrent.files if not f.pad)
+
+
+def test_names_that_are_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / os.fsdecode(b"bad\xff")).write_bytes(b"x")
+    with pytest.raises(LocalProtocolError, match="UTF-8"):
+        make_torrent(tmp_path / "top")
 
 
 @pytest.mark.parametrize("total", [1, *SIZE_TABLE, SIZE_TABLE[-1] + 1, 10**13])
@@ -92,3 +147,7 @@ def test_nothing_to_share(tmp_path: Path) -> None:
     (tmp_path / "full").write_bytes(b"x")
     with pytest.raises(LocalProtocolError):
         make_torrent(tmp_path, piece_length=3 * 16_384)
+    with (tmp_path / "sparse").open("wb") as sparse:  # 2**21 + 1 pieces, no data written
+        sparse.truncate((limits.MAX_TORRENT_PIECES + 1) * 16_384)
+    with pytest.raises(LocalProtocolError, match="pieces"):
+        make_torrent(tmp_path / "sparse", piece_length=16_384)

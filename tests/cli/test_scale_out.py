@@ -3,6 +3,7 @@ real processes on a real redis-server; one node is killed with SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -13,7 +14,7 @@ import pytest
 from p2pshare.samples import write_sample_rfcs
 
 from ..aio import HOST, free_port
-from ..helpers import DEADLINE, run_cli, wait_for
+from ..helpers import DEADLINE, async_retry, run_cli, wait_for
 from ..redis_server import redis_server
 from .test_cli import SERVER_UP, listed, peer, process, started
 from .test_peer_life import add_raw
@@ -79,8 +80,9 @@ def test_three_nodes_serve_one_index_and_survive_a_killed_node(url: str,
         wait_for(back, timeout=DEADLINE * 2, what="node 0's peer registered through another node")
 
 
-def test_a_store_that_cannot_be_reached_is_a_network_failure() -> None:
-    done = run_cli(["server", "--listen", HOST, "--port", "0",
+@pytest.mark.parametrize("command", ["server", "rs"])
+def test_a_store_that_cannot_be_reached_is_a_network_failure(command: str) -> None:
+    done = run_cli([command, "--listen", HOST, "--port", "0",
                     "--store", f"redis://{HOST}:{free_port()}/0"])
     assert done.returncode == 4, done.stderr
     assert "cannot reach the store" in done.stderr
@@ -89,3 +91,28 @@ def test_a_store_that_cannot_be_reached_is_a_network_failure() -> None:
 def test_without_the_store_s_scheme_it_is_a_usage_error() -> None:
     done = run_cli(["server", "--store", "http://x"])
     assert done.returncode == 2 and "redis://" in done.stderr
+
+
+def test_the_swarm_tracker_is_shared_by_the_nodes_too(url: str) -> None:
+    """``p2pshare server --store`` also puts the tracker in Redis: a swarm announced
+    through one node is listed through another, and goes when its announcer leaves."""
+    from p2pshare.swarm.client import TrackerClient
+
+    from ..swarm.test_tracker import manifest
+
+    async def check(ports: list[int]) -> None:
+        m = manifest()
+        seed = await TrackerClient.connect(HOST, ports[0])
+        await seed.announce(m, "seedhost", 4000)
+        other = await TrackerClient.connect(HOST, ports[1])
+        assert [f.name for f in await other.files()] == ["f.bin"]
+        await seed.aclose()
+
+        async def gone() -> bool:
+            return await other.files() == []
+        await async_retry(gone, what="the seed's swarm gone through the other node")
+        await other.aclose()
+
+    with ExitStack() as stack:
+        ports = [int(node(stack, url)[1].rsplit(":", 1)[1]) for _ in range(2)]
+        asyncio.run(check(ports))

@@ -16,7 +16,7 @@ from p2pshare.index.store import IndexBudget
 
 from ..aio import Raw, arun, arun_steady, serving
 from ..helpers import async_retry
-from ..redis_server import redis_server
+from ..redis_server import redis_server, started
 
 pytest.importorskip("redis", reason="the redis client is not installed (the 'redis' extra)")
 
@@ -39,14 +39,8 @@ def prefix(request: pytest.FixtureRequest) -> str:
 async def nodes(url: str, prefix: str, count: int,
                 **kw: Any) -> AsyncIterator[list[SharedIndex]]:
     """``count`` nodes of one shared index, each holding its lease."""
-    made = [SharedIndex(url, prefix=prefix, **kw) for _ in range(count)]
-    try:
-        for node in made:
-            await node.start()
+    async with started([SharedIndex(url, prefix=prefix, **kw) for _ in range(count)]) as made:
         yield made
-    finally:
-        for node in made:
-            await node.aclose()
 
 
 @arun

@@ -268,6 +268,27 @@ def test_a_body_is_received_in_place() -> None:
     assert found is not None and found[0].status == 404 and client.in_flight == 0
 
 
+def test_a_recycled_body_holds_the_next_body_of_its_size_and_never_shows_old_bytes() -> None:
+    """A body handed back is the next body of its size (no new buffer per piece); one of
+    another size gets its own; an answer cut short never returns the old bytes."""
+    client = sp.PipelinedClient()
+    for index in range(3):
+        client.send_piece(ID, index, 8)
+    client.receive_data(answer(200, b"abcdefgh"))
+    first = client.next_answer()
+    assert first is not None
+    client.recycle(first[1])
+    client.receive_data(answer(200, b"ijklmnop"))
+    second = client.next_answer()
+    assert second is not None and second[1] is first[1] and second[1] == b"ijklmnop"
+    client.recycle(bytearray(4))  # not this body's size: a buffer of its own
+    client.receive_data(answer(200, b"qrstuvwx")[:-3] + b"")
+    assert client.next_answer() is None
+    client.receive_data(b"")  # closed in the middle: an error, not old bytes
+    with pytest.raises(RemoteProtocolError):
+        client.next_answer()
+
+
 def test_a_body_longer_than_the_piece_asked_for_is_held_as_it_arrives() -> None:
     """A head alone cannot make us allocate more than the piece asked for: a longer body
     is buffered as its bytes come (none is allocated for it up front), and still returned

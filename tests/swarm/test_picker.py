@@ -49,6 +49,28 @@ def test_a_seeder_is_asked_only_for_our_stripe_while_it_alone_holds_others() -> 
     assert picker.pick("seed") is not None  # starved: the restraint is dropped
 
 
+def test_the_leader_asks_a_seeder_for_any_piece() -> None:
+    picker = Picker(6, rng=random.Random(10))
+    picker.set_peer("seed", full(6))
+    picker.set_stripe(0, 2)
+    picker.leading = True  # rule 4: the others' stripes are no reason to wait
+    assert sorted(picker.pick("seed") for _ in range(6)) == list(range(6))
+
+
+def test_the_others_leave_the_seeder_to_the_leader_and_spare_it() -> None:
+    picker = Picker(6, rng=random.Random(11))
+    picker.set_peer("seed", full(6))
+    picker.set_peer("lead", mask(0, 1, 2, 3))
+    picker.set_peer("other", mask(3))
+    picker.set_stripe(0, 2)  # ours among the others: 0, 2, 4
+    picker.leader = "lead"
+    assert picker.pick("seed") is None  # the seeder's upload goes to the leader
+    assert sorted(picker.pick("lead") for _ in range(2)) == [0, 2]  # our stripe only
+    assert picker.pick("lead") is None  # 1 is the other's stripe, 3 the other holds
+    assert picker.pick("other") == 3
+    assert picker.pick("seed", restrain=False) in (1, 4, 5)  # tired of waiting
+
+
 def test_only_pieces_the_peer_has_and_we_lack() -> None:
     picker = Picker(4, have=mask(0), rng=random.Random(2))
     picker.set_peer("p", mask(0, 2))

@@ -21,7 +21,7 @@ from p2pshare.swarm.tracker import Tracker, TrackerStore
 
 from ..aio import HOST, arun
 from ..helpers import async_retry
-from ..redis_server import redis_server
+from ..redis_server import redis_server, started
 from .test_tracker import DATA, manifest
 
 KINDS = ["memory", "redis"]
@@ -52,15 +52,9 @@ def stores(kind: str, request: pytest.FixtureRequest):  # type: ignore[no-untype
             return
         from p2pshare.swarm.shared import SharedTracker
         url = request.getfixturevalue("url")
-        made = [SharedTracker(url, prefix=prefix, budget=budget, lease=lease)
-                for _ in range(n)]
-        try:
-            for node in made:
-                await node.start()
+        async with started([SharedTracker(url, prefix=prefix, budget=budget, lease=lease)
+                            for _ in range(n)]) as made:
             yield list(made)
-        finally:
-            for node in made:
-                await node.aclose()
     return make
 
 

@@ -1,0 +1,63 @@
+"""``p2pshare server --http-port P --udp-port Q``: the BitTorrent tracker beside the index.
+
+Strategy: the tracker's front ends (``bt.tracker_server``) live as long as the index
+server: ``/announce`` and ``/scrape`` are routes of the command's HTTP server on
+``--http-port`` (the one the dashboard is on: ``Sites``), and ``serving_udp`` runs the
+UDP tracker (BEP 15) and the table's sweep in one TaskGroup, closed with the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from ..bt.tracker_server import BtTracker
+from ..host import join_hostport
+from ..net.udp import UdpServer
+from ._run import say
+from .sites import Sites
+
+
+def bt_tracker(sites: Sites, http_port: int | None,
+               udp_port: int | None) -> BtTracker | None:
+    """The tracker, its HTTP routes added to ``sites`` (None: neither port given)."""
+    if http_port is None and udp_port is None:
+        return None
+    service = BtTracker()
+    if http_port is not None:
+        service.add_routes(sites.on(http_port))
+    return service
+
+
+def say_http(sites: Sites, http_port: int | None) -> None:
+    """Print the HTTP announce address, once ``sites`` listen."""
+    if http_port is not None:
+        bound = sites.on(http_port).server.address
+        say(f"[Tracker] HTTP on http://{join_hostport(*bound)}/announce")
+
+
+@contextlib.asynccontextmanager
+async def serving_udp(service: BtTracker | None, host: str | None,
+                      udp_port: int | None) -> AsyncIterator[None]:
+    """The UDP tracker on ``udp_port`` (if given) and the sweep, while the body runs.
+
+    Raises:
+        OSError: the port cannot be bound.
+    """
+    if service is None:
+        yield
+        return
+    udp = UdpServer(service.datagram, "tracker")
+    if udp_port is not None:
+        bound = await udp.start(host, udp_port)
+        say(f"[Tracker] UDP on udp://{join_hostport(*bound)}/announce")
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            sweeper = tasks.create_task(service.sweep_forever())
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+    finally:
+        await udp.aclose()

@@ -1,0 +1,203 @@
+"""The tracker's swarm table: opentracker's rules and the hostile-peer budgets, on a fake clock."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from p2pshare import limits
+from p2pshare.bt.tracker import SwarmTable, TableLimits
+from p2pshare.protocol.bt_tracker import (
+    AnnounceAnswer,
+    AnnounceEvent,
+    AnnounceRequest,
+    TrackerFailure,
+)
+
+H1, H2 = b"\x01" * 20, b"\x02" * 20
+NO_RATE = dict(burst=10**9, rate=1.0)
+
+
+def table(**overrides: float) -> SwarmTable:
+    return SwarmTable(TableLimits(**{"spread": 0, **NO_RATE, **overrides}),  # type: ignore[arg-type]
+                      random.Random(1))
+
+
+def ask(t: SwarmTable, source: str, port: int, now: float = 0.0, info_hash: bytes = H1,
+        **fields: object) -> AnnounceAnswer:
+    request = AnnounceRequest(info_hash, bytes([port % 256]) * 20, port,
+                              **{"left": 10, **fields})  # type: ignore[arg-type]
+    return t.announce(request, source, now)
+
+
+def peers(answer: AnnounceAnswer) -> set[tuple[str, int]]:
+    return {(p.host, p.port) for p in answer.peers}
+
+
+def test_peers_meet_and_never_see_themselves() -> None:
+    t = table()
+    assert peers(ask(t, "10.0.0.1", 1)) == set()
+    answer = ask(t, "10.0.0.2", 2)
+    assert peers(answer) == {("10.0.0.1", 1)}
+    assert answer.peers[0].peer_id == b"\x01" * 20
+    assert (answer.interval, answer.min_interval) == (limits.TRACKER_INTERVAL,
+                                                      limits.TRACKER_MIN_INTERVAL)
+    assert (answer.complete, answer.incomplete) == (0, 2)
+    assert peers(ask(t, "10.0.0.1", 1)) == {("10.0.0.2", 2)}
+
+
+def test_a_record_is_its_source_addresses_alone() -> None:
+    t = table()
+    ask(t, "10.0.0.1", 7)
+    ask(t, "10.0.0.66", 7, event=AnnounceEvent.STOPPED)  # another host "stops" it: no
+    assert peers(ask(t, "10.0.0.2", 2)) == {("10.0.0.1", 7)}
+    ask(t, "::ffff:10.0.0.1", 7, event=AnnounceEvent.STOPPED)  # the same host, mapped
+    assert peers(ask(t, "10.0.0.2", 2)) == set()
+    assert t.peers == 1 and t.holding("10.0.0.1") == 0
+
+
+def test_stopped_removes_and_empty_swarms_go() -> None:
+    t = table()
+    ask(t, "10.0.0.1", 1)
+    answer = ask(t, "10.0.0.1", 1, event=AnnounceEvent.STOPPED)
+    assert answer.peers == () and t.swarms == {} and t.peers == 0
+
+
+def test_peers_expire_after_a_missed_interval() -> None:
+    t = table()
+    ask(t, "10.0.0.1", 1, now=0)
+    timeout = limits.TRACKER_PEER_TIMEOUT
+    assert peers(ask(t, "10.0.0.2", 2, now=timeout - 1)) == {("10.0.0.1", 1)}
+    assert peers(ask(t, "10.0.0.3", 3, now=timeout + 1)) == {("10.0.0.2", 2)}
+    assert t.sweep(now=timeout * 3) == 2 and t.peers == 0 and t.swarms == {}
+
+
+def test_numwant_is_capped_and_defaults() -> None:
+    t = table(numwant_max=30)
+    for n in range(100):
+        ask(t, f"10.0.{n}.1", 1000 + n)
+    assert len(ask(t, "10.9.9.9", 1, numwant=10**6).peers) == 30
+    assert len(ask(t, "10.9.9.9", 1, numwant=5).peers) == 5
+    assert len(ask(t, "10.9.9.9", 1, numwant=0).peers) == 0
+    assert len(table().announce(AnnounceRequest(H1, b"x" * 20, 9), "1.1.1.1", 0).peers) == 0
+    big = table()
+    for n in range(100):
+        ask(big, f"10.0.{n}.1", 1000 + n)
+    assert len(ask(big, "10.9.9.9", 1).peers) == limits.TRACKER_NUMWANT_DEFAULT
+
+
+def test_a_seed_is_given_leeches_only_and_a_leech_both() -> None:
+    t = table()
+    ask(t, "10.0.0.1", 1, left=0)
+    ask(t, "10.0.0.2", 2, left=0)
+    ask(t, "10.0.0.3", 3)
+    assert peers(ask(t, "10.0.0.1", 1, left=0)) == {("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.4", 4)) == {("10.0.0.1", 1), ("10.0.0.2", 2), ("10.0.0.3", 3)}
+    ask(t, "10.0.0.4", 4, left=0, event=AnnounceEvent.COMPLETED)  # leech -> seed
+    ask(t, "10.0.0.4", 4, left=0, event=AnnounceEvent.COMPLETED)  # counted once
+    stats = t.scrape([H1, H2], "10.0.0.9", 0)
+    assert list(stats) == [H1]
+    assert (stats[H1].complete, stats[H1].incomplete, stats[H1].downloaded) == (3, 1, 1)
+
+
+def test_a_flood_from_one_source_evicts_only_its_own_records() -> None:
+    t = table(per_source=10, max_swarm_peers=50)
+    ask(t, "10.0.0.1", 1)
+    for port in range(2, 1000):
+        ask(t, "10.6.6.6", port)  # one host, a thousand ports
+    assert t.holding("10.6.6.6") == 10 and t.holding("10.0.0.1") == 1
+    answer = ask(t, "10.0.0.2", 2, numwant=200)
+    assert ("10.0.0.1", 1) in peers(answer)
+    assert {port for host, port in peers(answer) if host == "10.6.6.6"} == set(range(990, 1000))
+
+
+def test_a_full_swarm_or_table_refuses_newcomers_and_keeps_its_peers() -> None:
+    t = table(max_swarm_peers=3, max_swarms=2, max_peers=5)
+    for n in range(3):
+        ask(t, f"10.0.0.{n}", 1)
+    with pytest.raises(TrackerFailure, match="swarm is full"):
+        ask(t, "10.0.0.9", 1)
+    ask(t, "10.0.0.1", 1)  # a member still announces
+    ask(t, "10.0.0.1", 1, info_hash=H2)
+    with pytest.raises(TrackerFailure, match="swarms"):
+        ask(t, "10.0.0.1", 1, info_hash=b"\x03" * 20)
+    ask(t, "10.0.0.2", 1, info_hash=H2)
+    with pytest.raises(TrackerFailure, match="tracker is full"):
+        ask(t, "10.0.0.3", 1, info_hash=H2)
+    assert t.peers == 5
+
+
+def test_announces_are_rate_limited_per_source() -> None:
+    t = SwarmTable(TableLimits(burst=3, rate=1.0))
+    for _ in range(3):
+        ask(t, "10.0.0.1", 1, now=0)
+    with pytest.raises(TrackerFailure, match="slow down"):
+        ask(t, "10.0.0.1", 1, now=0)
+    ask(t, "10.0.0.2", 2, now=0)  # another address is not affected
+    ask(t, "10.0.0.1", 1, now=1.0)  # a second later: one more token
+    for _ in range(3):  # scrapes have a rate of their own: polling starves no announce
+        t.scrape([H1], "::ffff:10.0.0.1", 1.0)
+    with pytest.raises(TrackerFailure, match="slow down"):
+        t.scrape([H1], "10.0.0.1", 1.0)
+    ask(t, "10.0.0.1", 1, now=2.0)
+
+
+def test_intervals_are_spread() -> None:
+    t = SwarmTable(TableLimits(**NO_RATE), random.Random(3))  # type: ignore[arg-type]
+    seen = {ask(t, "10.0.0.1", 1).interval for _ in range(50)}
+    spread = limits.TRACKER_INTERVAL_SPREAD
+    assert len(seen) > 10
+    assert all(limits.TRACKER_INTERVAL - spread <= i <= limits.TRACKER_INTERVAL + spread
+               for i in seen)
+
+
+class TableMachine(RuleBasedStateMachine):
+    """Random announces, stops and time: the counts always agree with the records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.t = table(per_source=4, max_swarm_peers=6, max_peers=12, max_swarms=3)
+        self.now = 0.0
+
+    @rule(host=st.integers(0, 4), port=st.integers(1, 3), h=st.integers(0, 3),
+          event=st.sampled_from(AnnounceEvent), seed=st.booleans(), pid=st.integers(0, 1))
+    def announce(self, host: int, port: int, h: int, event: AnnounceEvent, seed: bool,
+                 pid: int) -> None:
+        try:
+            answer = self.t.announce(AnnounceRequest(
+                bytes([h]) * 20, bytes([pid]) * 20, port, left=0 if seed else 5, event=event,
+                numwant=2), f"10.0.0.{host}", self.now)
+        except TrackerFailure:
+            return
+        assert len(answer.peers) <= 2
+        assert (f"10.0.0.{host}", port) not in {(p.host, p.port) for p in answer.peers}
+
+    @rule(dt=st.floats(0, limits.TRACKER_PEER_TIMEOUT))
+    def wait(self, dt: float) -> None:
+        self.now += dt
+
+    @rule()
+    def sweep(self) -> None:
+        self.t.sweep(self.now)
+
+    @invariant()
+    def counts_agree(self) -> None:
+        t = self.t
+        records = sum(len(s.records) for s in t.swarms.values())
+        assert t.peers == records == sum(len(h) for h in t.by_source.values()) <= 12
+        assert len(t.swarms) <= 3 and all(len(h) <= 4 for h in t.by_source.values())
+        for swarm in t.swarms.values():
+            assert swarm.records and len(swarm.records) <= 6
+            listed = swarm.seeds.peers + swarm.leeches.peers
+            assert sorted((p.host, p.port) for p in listed) == sorted(swarm.records)
+            for key, record in swarm.records.items():
+                bag = swarm.seeds if record.seed else swarm.leeches
+                assert bag.peers[bag.place[key]] is record.peer
+
+
+TestTableMachine = TableMachine.TestCase
+TestTableMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -1,0 +1,54 @@
+"""Fair finishing (picker rule 4): where the downloaders' uploads are the bottleneck, the
+leader finishes while the others still lack most of the file, instead of every
+downloader finishing together at the end. Real piece servers and a real tracker on
+loopback, in one event loop, so that what each downloader holds when the first one
+completes is read exactly, with nothing timed."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from p2pshare.swarm.fetch import leader
+from p2pshare.swarm.session import Fetch, SwarmPeer
+
+from ..aio import HOST, arun_steady
+from .test_faults import MiB, make_file, tracker_server
+
+KiB = 1024
+
+
+@arun_steady
+async def test_the_leader_finishes_before_the_others_hold_half(tmp_path: Path) -> None:
+    """A seed at 2 MiB/s and three downloaders uploading at 128 KiB/s each: with every
+    downloader asking the seed for its stripe, all three would finish together (each
+    waits on the others' slow uploads for two thirds of the file); with the leader
+    taking the seed's upload, it finishes first, while the others hold under half."""
+    path, manifest = make_file(tmp_path / "seed", 1 * MiB)  # 16 pieces of 64 KiB
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=2 * MiB) as seed, \
+            AsyncExitStack() as stack:
+        await seed.share(path, manifest)
+        peers = [await stack.enter_async_context(
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=128 * KiB)) for _ in range(3)]
+        jobs = [Fetch(peer, tmp_path / f"l{i}") for i, peer in enumerate(peers)]
+        downloads = [job.prepare(manifest) for job in jobs]
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(job.run(d)) for job, d in zip(jobs, downloads, strict=True)]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            others = [d.file.have.bit_count()
+                      for d, task in zip(downloads, tasks, strict=True) if task not in done]
+    assert others, "all finished at once"
+    assert min(others) < manifest.count / 2, others
+    for task in tasks:
+        assert task.result().read_bytes() == path.read_bytes()
+
+
+def test_the_leader_is_the_first_in_address_order_within_the_margin() -> None:
+    """Every downloader names the same leader from the same list; a newcomer holding
+    little does not take the lead from one that holds much."""
+    a, b, c = ("10.0.0.1", 1), ("10.0.0.2", 1), ("10.0.0.3", 1)
+    assert leader([a, b, c], {a: 0, b: 0, c: 0}, 16) == a
+    assert leader([a, b, c], {a: 0, b: 0b111, c: 0b1111}, 16) == b  # within 2 of 4
+    assert leader([a, b, c], {a: 0, b: 0b1, c: 0b1111}, 16) == c
