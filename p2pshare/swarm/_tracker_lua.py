@@ -232,24 +232,20 @@ if #out <= n then take(redis.call('HRANDFIELD', sk .. ':m', 2 * n + 1)) end
 return out
 """
 
-# ARGV: prefix, id, rows -> {} (no such swarm) or {the census's holder counts (u32 each,
-# big-endian, in hexadecimal), member, ...}: at most ``rows`` members, found by HSCAN,
-# so that the dashboard's reading costs O(rows) however many members a swarm has
+# ARGV: prefix, id, rows -> {member, ...}: at most ``rows`` members, found by HSCAN, so
+# that the dashboard's reading costs O(rows) however many members a swarm has (its
+# census, binary, is read apart: ``Scripts.get_bytes``)
 _ROW = """
 local sk = P .. 'sw:' .. ARGV[2]
-if not redis.call('HGET', sk, 'count') then return {} end
-local counts = redis.call('GET', sk .. ':n') or ''
-local out = {(string.gsub(counts, '.', function(c)
-  return string.format('%02x', string.byte(c)) end))}
-local n, cursor = tonumber(ARGV[3]), '0'
+local out, n, cursor = {}, tonumber(ARGV[3]), '0'
 repeat
-  local page = redis.call('HSCAN', sk .. ':m', cursor, 'COUNT', n)
+  local page = redis.call('HSCAN', sk .. ':m', cursor, 'COUNT', math.max(n, 1))
   cursor = page[1]
   for i = 2, #page[2], 2 do
-    if #out > n then break end
+    if #out >= n then break end
     out[#out + 1] = page[2][i]
   end
-until cursor == '0' or #out > n
+until cursor == '0' or #out >= n
 return out
 """
 

@@ -13,6 +13,7 @@ longer than the pieces it lists, so HAVE costs O(1) amortized per message byte. 
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 
 from .pieces import bits
 
@@ -34,9 +35,8 @@ class PieceCensus:
         census.count, census._held = len(counts), counts
         census.held = sum(counts)
         census._low = min(counts, default=0)
-        census._tally = [0] * (max(counts, default=0) + 1)
-        for c in counts:
-            census._tally[c] += 1
+        tally = Counter(counts)
+        census._tally = [tally[c] for c in range(max(counts, default=0) + 1)]
         return census
 
     def add(self, mask: int) -> None:

@@ -134,8 +134,8 @@ class SharedTracker(Leased):
     async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
         """How many swarms there are, and up to ``limit`` of them, most recently announced
         first, as the dashboard shows them (``rows.swarm_row``): one script for the list
-        and one per swarm for its census and first ``rows.members_shown(limit)`` members
-        (``_tracker_lua`` ``row``), however many a swarm has.
+        and one per swarm for its first ``rows.members_shown(limit)`` members
+        (``_tracker_lua`` ``row``), however many a swarm has, and a GET of its census.
 
         Raises:
             StoreUnreachable: Redis cannot be reached.
@@ -144,9 +144,10 @@ class SharedTracker(Leased):
         shown = []
         for i in range(1, len(rows), 10):
             entry = _entry(rows[i:i + 10])
-            found = await self.run("row", entry.swarm, members_shown(limit)) or [""]
-            members = [_member(row) for row in found[1:]]
-            census = PieceCensus.of_counts(_counts(found[0], int(rows[i + 3])))
+            found = await self.run("row", entry.swarm, members_shown(limit))
+            members = [_member(row) for row in found]
+            counts = await self.get_bytes(f"sw:{entry.swarm}:n")
+            census = PieceCensus.of_counts(_counts(counts or b"", int(rows[i + 3])))
             shown.append(swarm_row(entry, members, census, limit, buckets))
         return int(rows[0]), shown
 
@@ -160,10 +161,10 @@ class SharedTracker(Leased):
         return sp.response(Status.OK, lines, (("Total", str(rows[0])),))
 
 
-def _counts(hexadecimal: str, pieces: int) -> array[int]:
+def _counts(raw: bytes, pieces: int) -> array[int]:
     """The census's holder counts as Redis keeps them (``BITFIELD`` u32: big-endian; a
     piece no member ever held may lie past the string's end), one per piece."""
-    counts = array("I", bytes.fromhex(hexadecimal))
+    counts = array("I", raw[:4 * pieces])
     if sys.byteorder == "little":
         counts.byteswap()
     counts.extend([0] * (pieces - len(counts)))

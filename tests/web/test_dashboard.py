@@ -316,3 +316,14 @@ async def test_a_reading_lists_a_few_members_of_each_swarm() -> None:
         assert len(row["peers"]) == limits.DASHBOARD_MEMBERS
         for client in clients:
             await client.aclose()
+
+
+def test_the_census_read_from_redis_is_one_count_per_piece() -> None:
+    """BITFIELD u32 counts are big-endian, and pieces no member ever held lie past the
+    end of the string: they count 0."""
+    from array import array
+
+    from p2pshare.swarm.shared import _counts
+
+    assert _counts(b"\x00\x00\x00\x02\x00\x00\x01\x00", 4) == array("I", [2, 256, 0, 0])
+    assert _counts(b"", 2) == array("I", [0, 0])
