@@ -553,10 +553,13 @@ HTTP_MAX_PER_SOURCE = 64
 # A keep-alive HTTP connection resting this long between requests is closed (browsers
 # keep idle connections for about a minute, and reopen one when they need it).
 HTTP_IDLE_TIMEOUT = 30 * SECONDS
-# Rows of each table /api/state gives (peers, RFCs, swarms, a swarm's members), newest
+# Rows of each table /api/state gives (peers, RFCs, swarms), newest
 # first: what a page can show, and a reading that costs the server O(rows) however big
 # the index is. The totals are given apart.
 DASHBOARD_ROWS = 200
+# Members each swarm's row lists (of its DASHBOARD_ROWS at most): a reading costs rows of
+# swarms times members each, and a glance at a swarm needs a few of its members.
+DASHBOARD_MEMBERS = 16
 # A swarm's piece availability is shown in at most this many runs of pieces (the fewest
 # holders of any piece in each): one strip in the page, whatever the piece count.
 AVAILABILITY_BUCKETS = 128

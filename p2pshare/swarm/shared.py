@@ -25,16 +25,20 @@ The protocol decisions are ``Tracker``'s: ``tracker.interpreted`` reads the requ
 from __future__ import annotations
 
 import random
+import sys
+from array import array
 
+from .. import limits
 from ..errors import IntegrityError, OverBudget, P2PError, RemoteProtocolError, Status
 from ..protocol import Request
 from ..protocol import swarm as sp
 from ..store.redis_client import DEFAULT_LEASE, Leased, StoreUnreachable
 from . import _tracker_lua as lua
+from .census import PieceCensus
 from .ledger import TrackerBudget
 from .manifest import Manifest
 from .pieces import bits
-from .rows import SwarmRow, census_of, swarm_row
+from .rows import SwarmRow, members_shown, swarm_row
 from .tracker import TrackerAnswer, chosen, interpreted, refused
 
 # ANNOUNCE verdicts: what was refused, and whether it was this requester's share (409) or
@@ -151,7 +155,7 @@ class SharedTracker(Leased):
 
     async def _peers(self, owner: object, swarm: str) -> TrackerAnswer:
         """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""
-        rows = await self.run("peers", swarm, self.known(owner) or "")
+        rows = await self.run("peers", swarm, self.known(owner) or "", limits.MAX_PEERS_LISTED)
         if not rows:
             return sp.response(Status.NOT_FOUND)
         others = [_member(row) for row in rows[1:]]
@@ -160,7 +164,8 @@ class SharedTracker(Leased):
     async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
         """How many swarms there are, and up to ``limit`` of them, most recently announced
         first, as the dashboard shows them (``rows.swarm_row``): one script for the list
-        and one per swarm for its members.
+        and one per swarm for its first ``rows.members_shown(limit)`` members
+        (``_tracker_lua`` ``row``), however many a swarm has, and a GET of its census.
 
         Raises:
             StoreUnreachable: Redis cannot be reached.
@@ -169,9 +174,10 @@ class SharedTracker(Leased):
         shown = []
         for i in range(1, len(rows), 10):
             entry = _entry(rows[i:i + 10])
-            found = await self.run("peers", entry.swarm, "")
-            members = [_member(row) for row in found[1:]] if found else []
-            census = census_of(int(rows[i + 3]), members)
+            found = await self.run("row", entry.swarm, members_shown(limit))
+            members = [_member(row) for row in found]
+            counts = await self.get_bytes(f"sw:{entry.swarm}:n")
+            census = PieceCensus.of_counts(_counts(counts or b"", int(rows[i + 3])))
             shown.append(swarm_row(entry, members, census, limit, buckets))
         return int(rows[0]), shown
 
@@ -183,6 +189,16 @@ class SharedTracker(Leased):
                               low, prefix)
         lines = b"".join(_entry(rows[i:i + 10]).to_line() for i in range(1, len(rows), 10))
         return sp.response(Status.OK, lines, (("Total", str(rows[0])),))
+
+
+def _counts(raw: bytes, pieces: int) -> array[int]:
+    """The census's holder counts as Redis keeps them (``BITFIELD`` u32: big-endian; a
+    piece no member ever held may lie past the string's end), one per piece."""
+    counts = array("I", raw[:4 * pieces])
+    if sys.byteorder == "little":
+        counts.byteswap()
+    counts.extend([0] * (pieces - len(counts)))
+    return counts[:pieces]
 
 
 def _member(row: str) -> sp.PeerEntry:
