@@ -386,7 +386,7 @@ def parse_scrape_answer(body: bytes) -> dict[bytes, ScrapeStats]:
 
 
 def _answer_dict(body: bytes) -> dict[bytes, bencode.Value]:
-    answer = bencode.decode(body)
+    answer = bencode.decode(body, ordered=False)  # nobody hashes it: take any key order
     if not isinstance(answer, dict):
         raise RemoteProtocolError("tracker answer is not a dictionary")
     reason = answer.get(b"failure reason")
