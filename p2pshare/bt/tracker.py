@@ -14,9 +14,14 @@ is the reference, with its values (``limits``, "BitTorrent tracker"):
   order of last announce, so dropping the stale ones costs only what is dropped.
 * budgets: swarms in all, peers in one swarm and in all, and records per source address.
   A source at its budget announcing something new loses its own least recently seen
-  record (it crowds out only itself); a full swarm or table refuses newcomers and never
-  evicts another address's peers. Announces and scrapes cost one token of the source's
-  rate (``net.sources``); without one the answer is a failure reason.
+  record (it crowds out only itself). In a full swarm (or table) the source holding the
+  most records there gives up its least recently seen one, provided it holds more than
+  the newcomer's source would after admission (as ``net.admission`` shares connection
+  slots); otherwise the newcomer is refused. So a few hosts announcing many ports hold
+  at most an equal share, and a host with one record always gets in while another holds
+  more (``_Tally`` finds the heaviest source in O(1)). Announces and scrapes cost one
+  token of the source's rate (``net.sources``); without one the answer is a failure
+  reason.
 * an answer lists up to ``numwant`` (capped) peers drawn at random, never the asker, and
   to a seed only leeches (a seed has nothing to get from another seed). Each swarm keeps
   its seeds and its leeches in two bags that draw a random sample in O(numwant).
@@ -93,11 +98,41 @@ class _Bag:
             self.place[last] = at
 
 
+class _Tally:
+    """Records per source, bucketed by count so that the heaviest source is found at once."""
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+        self.by_count: dict[int, dict[str, None]] = {}
+        self.top = 0
+
+    def add(self, source: str, step: int) -> None:
+        """Count one record more (``step`` 1) or less (-1) for ``source``."""
+        old = self.count.pop(source, 0)
+        if old:
+            bucket = self.by_count[old]
+            del bucket[source]
+            if not bucket:
+                del self.by_count[old]
+        new = old + step
+        if new:
+            self.count[source] = new
+            self.by_count.setdefault(new, {})[source] = None
+        self.top = max(self.top, new)
+        while self.top and self.top not in self.by_count:
+            self.top -= 1
+
+    def heaviest(self) -> tuple[str | None, int]:
+        """A source holding the most records (the first to get there), and how many."""
+        return (next(iter(self.by_count[self.top])), self.top) if self.top else (None, 0)
+
+
 @dataclass(slots=True)
 class _Swarm:
     records: OrderedDict[_Key, _Record] = field(default_factory=OrderedDict)  # oldest first
     seeds: _Bag = field(default_factory=_Bag)
     leeches: _Bag = field(default_factory=_Bag)
+    tally: _Tally = field(default_factory=_Tally)
     downloaded: int = 0
 
     def bag(self, record: _Record) -> _Bag:
@@ -114,6 +149,7 @@ class SwarmTable:
         self.rates = SourceRates(self.limits.burst, self.limits.rate, limits.MAX_RATE_SOURCES)
         self.swarms: dict[bytes, _Swarm] = {}
         self.by_source: dict[str, OrderedDict[tuple[bytes, int], None]] = {}
+        self.tally = _Tally()
         self.peers = 0
 
     # ------------------------------------------------------------------ announce
@@ -146,6 +182,8 @@ class SwarmTable:
             swarm.records[key] = record
             swarm.bag(record).add(key)
             self.by_source.setdefault(key[0], OrderedDict())[(request.info_hash, key[1])] = None
+            self.tally.add(key[0], 1)
+            swarm.tally.add(key[0], 1)
             self.peers += 1
         else:
             self._refresh(request, swarm, key, record, now)
@@ -173,14 +211,31 @@ class SwarmTable:
             self._remove(old_hash, self.swarms[old_hash], (source, old_port))
             swarm = self.swarms.get(info_hash)
         if swarm is not None and len(swarm.records) >= self.limits.max_swarm_peers:
-            raise TrackerFailure("this swarm is full")
+            self._make_room(swarm.tally, source, info_hash, "this swarm is full")
         if self.peers >= self.limits.max_peers:
-            raise TrackerFailure("the tracker is full")
+            self._make_room(self.tally, source, None, "the tracker is full")
+        swarm = self.swarms.get(info_hash)
         if swarm is None:
             if len(self.swarms) >= self.limits.max_swarms:
                 raise TrackerFailure("the tracker holds as many swarms as it can")
             swarm = self.swarms[info_hash] = _Swarm()
         return swarm
+
+    def _make_room(self, tally: _Tally, source: str, info_hash: bytes | None,
+                   why: str) -> None:
+        """Remove the least recently seen record (in ``info_hash``'s swarm, or anywhere)
+        of the heaviest source of ``tally``, if it holds more than ``source`` would.
+
+        Raises:
+            TrackerFailure: ``why``, when no source holds more.
+        """
+        heavy, most = tally.heaviest()
+        if heavy is None or most <= tally.count.get(source, 0) + 1:
+            raise TrackerFailure(why)
+        for held_hash, port in self.by_source[heavy]:  # its least recently seen first
+            if info_hash is None or held_hash == info_hash:
+                self._remove(held_hash, self.swarms[held_hash], (heavy, port))
+                return
 
     def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int) -> AnnounceAnswer:
         lim = self.limits
@@ -258,6 +313,8 @@ class SwarmTable:
         del held[(info_hash, key[1])]
         if not held:
             del self.by_source[key[0]]
+        self.tally.add(key[0], -1)
+        swarm.tally.add(key[0], -1)
         self.peers -= 1
         if not swarm.records:
             del self.swarms[info_hash]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 from hypothesis import settings
@@ -126,9 +127,34 @@ def test_a_full_swarm_or_table_refuses_newcomers_and_keeps_its_peers() -> None:
     with pytest.raises(TrackerFailure, match="swarms"):
         ask(t, "10.0.0.1", 1, info_hash=b"\x03" * 20)
     ask(t, "10.0.0.2", 1, info_hash=H2)
-    with pytest.raises(TrackerFailure, match="tracker is full"):
-        ask(t, "10.0.0.3", 1, info_hash=H2)
+    with pytest.raises(TrackerFailure, match="tracker is full"):  # no one holds 2 more
+        ask(t, "10.0.0.0", 1, info_hash=H2)
     assert t.peers == 5
+
+
+def test_a_full_swarm_or_table_takes_room_from_the_heaviest_source() -> None:
+    """Attack: a few hosts fill a swarm (or the whole table) with records of their own
+    ports, each under its per-source budget, and refresh them; every newcomer was then
+    refused. Now the source holding the most records gives up its least recently seen
+    one while it holds more than the newcomer's would, as the connection slots do."""
+    t = table(max_swarm_peers=6, max_peers=10, per_source=4)
+    for host in ("10.6.6.1", "10.6.6.2"):
+        for port in range(1, 4):
+            ask(t, host, port)
+    ask(t, "10.0.0.1", 1)  # the swarm is full: 10.6.6.1 gives up its port 1
+    assert t.holding("10.6.6.1") == 2 and t.holding("10.0.0.1") == 1
+    ask(t, "10.0.0.2", 1)  # now 10.6.6.2 (3) gives one up
+    assert (t.holding("10.6.6.1"), t.holding("10.6.6.2")) == (2, 2)
+    for n in range(3, 5):
+        ask(t, f"10.0.0.{n}", 1)
+    assert sorted(t.holding(f"10.6.6.{n}") for n in (1, 2)) == [1, 1]
+    for n in range(5, 7):  # every source holds one: a newcomer is refused again
+        with pytest.raises(TrackerFailure, match="swarm is full"):
+            ask(t, f"10.0.0.{n}", 1)
+    for port in range(1, 5):  # the table: 6 + 4 = 10, full
+        ask(t, "10.6.6.3", port, info_hash=H2)
+    ask(t, "10.0.0.1", 1, info_hash=H2)
+    assert t.holding("10.6.6.3") == 3 and t.peers == 10
 
 
 def test_announces_are_rate_limited_per_source() -> None:
@@ -187,6 +213,11 @@ class TableMachine(RuleBasedStateMachine):
             assert swarm.records and len(swarm.records) <= 6
             assert sorted(swarm.seeds.keys + swarm.leeches.keys) == sorted(swarm.records)
             assert all(swarm.seeds.keys[i] == k for k, i in swarm.seeds.place.items())
+            mine = Counter(host for host, _ in swarm.records)
+            assert swarm.tally.count == mine
+            assert swarm.tally.top == max(mine.values())
+        assert t.tally.count == {host: len(held) for host, held in t.by_source.items()}
+        assert t.tally.top == max(t.tally.count.values(), default=0)
 
 
 TestTableMachine = TableMachine.TestCase
