@@ -12,7 +12,8 @@ is the reference, with its values (``limits``, "BitTorrent tracker"):
   together spreads out), not before ``min interval``; a peer not heard from for
   ``peer_timeout`` (one missed announce) is dropped. Each swarm keeps its records in
   order of last announce, so dropping the stale ones costs only what is dropped.
-* budgets: swarms in all, peers in one swarm and in all, and records per source address.
+* budgets: swarms in all, peers in one swarm and in all, and records per source (an
+  address; for IPv6 its /64, what one host is given).
   A source at its budget announcing something new loses its own least recently seen
   record (it crowds out only itself). In a full swarm (or table) the source holding the
   most records there gives up its least recently seen one, provided it holds more than
@@ -31,6 +32,7 @@ Refusals are ``TrackerFailure``: the front end sends their message as the failur
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from ..protocol.bt_tracker import (
 __all__ = ["SwarmTable", "TableLimits"]
 
 _Key = tuple[str, int]  # the source address and the port it announced
+_IPV6_SOURCE = 64  # prefix bits of an IPv6 address that make one source (one host's /64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +151,7 @@ class SwarmTable:
         self.rng = rng or random.Random()
         self.rates = SourceRates(self.limits.burst, self.limits.rate, limits.MAX_RATE_SOURCES)
         self.swarms: dict[bytes, _Swarm] = {}
-        self.by_source: dict[str, OrderedDict[tuple[bytes, int], None]] = {}
+        self.by_source: dict[str, OrderedDict[tuple[bytes, _Key], None]] = {}
         self.tally = _Tally()
         self.peers = 0
 
@@ -159,9 +162,8 @@ class SwarmTable:
         Raises:
             TrackerFailure: over the source's rate, or a full swarm or table.
         """
-        source = plain_ip(source)
-        self._charge(source, now)
-        key = (source, request.port)
+        key = (plain_ip(source), request.port)
+        self._charge(_source(key[0]), now)
         swarm = self.swarms.get(request.info_hash)
         if swarm is not None:
             self._expire(request.info_hash, swarm, now)
@@ -177,13 +179,14 @@ class SwarmTable:
         swarm = self.swarms.get(request.info_hash)
         record = swarm.records.get(key) if swarm is not None else None
         if swarm is None or record is None:
-            swarm = self._admit(request.info_hash, swarm, key[0])
+            swarm = self._admit(request.info_hash, swarm, _source(key[0]))
             record = _Record(request.peer_id, request.left == 0, now)
             swarm.records[key] = record
             swarm.bag(record).add(key)
-            self.by_source.setdefault(key[0], OrderedDict())[(request.info_hash, key[1])] = None
-            self.tally.add(key[0], 1)
-            swarm.tally.add(key[0], 1)
+            source = _source(key[0])
+            self.by_source.setdefault(source, OrderedDict())[(request.info_hash, key)] = None
+            self.tally.add(source, 1)
+            swarm.tally.add(source, 1)
             self.peers += 1
         else:
             self._refresh(request, swarm, key, record, now)
@@ -201,14 +204,14 @@ class SwarmTable:
             swarm.bag(record).add(key)
         record.peer_id, record.seen = request.peer_id, now
         swarm.records.move_to_end(key)
-        self.by_source[key[0]].move_to_end((request.info_hash, key[1]))
+        self.by_source[_source(key[0])].move_to_end((request.info_hash, key))
 
     def _admit(self, info_hash: bytes, swarm: _Swarm | None, source: str) -> _Swarm:
         """Make room for one new record of ``source`` in ``info_hash``'s swarm."""
         held = self.by_source.get(source)
         if held is not None and len(held) >= self.limits.per_source:
-            old_hash, old_port = next(iter(held))  # its least recently seen record
-            self._remove(old_hash, self.swarms[old_hash], (source, old_port))
+            old_hash, old_key = next(iter(held))  # its least recently seen record
+            self._remove(old_hash, self.swarms[old_hash], old_key)
             swarm = self.swarms.get(info_hash)
         if swarm is not None and len(swarm.records) >= self.limits.max_swarm_peers:
             self._make_room(swarm.tally, source, info_hash, "this swarm is full")
@@ -232,9 +235,9 @@ class SwarmTable:
         heavy, most = tally.heaviest()
         if heavy is None or most <= tally.count.get(source, 0) + 1:
             raise TrackerFailure(why)
-        for held_hash, port in self.by_source[heavy]:  # its least recently seen first
+        for held_hash, key in self.by_source[heavy]:  # its least recently seen first
             if info_hash is None or held_hash == info_hash:
-                self._remove(held_hash, self.swarms[held_hash], (heavy, port))
+                self._remove(held_hash, self.swarms[held_hash], key)
                 return
 
     def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int) -> AnnounceAnswer:
@@ -271,7 +274,7 @@ class SwarmTable:
         Raises:
             TrackerFailure: over the source's rate.
         """
-        self._charge(plain_ip(source), now)
+        self._charge(_source(plain_ip(source)), now)
         out = {}
         for info_hash in hashes:
             swarm = self.swarms.get(info_hash)
@@ -292,7 +295,7 @@ class SwarmTable:
 
     def holding(self, source: str) -> int:
         """Records ``source`` holds, over all swarms."""
-        return len(self.by_source.get(plain_ip(source), ()))
+        return len(self.by_source.get(_source(plain_ip(source)), ()))
 
     def _charge(self, source: str, now: float) -> None:
         if not self.rates.allow(source, now):
@@ -309,12 +312,22 @@ class SwarmTable:
     def _remove(self, info_hash: bytes, swarm: _Swarm, key: _Key) -> None:
         record = swarm.records.pop(key)
         swarm.bag(record).remove(key)
-        held = self.by_source[key[0]]
-        del held[(info_hash, key[1])]
+        source = _source(key[0])
+        held = self.by_source[source]
+        del held[(info_hash, key)]
         if not held:
-            del self.by_source[key[0]]
-        self.tally.add(key[0], -1)
-        swarm.tally.add(key[0], -1)
+            del self.by_source[source]
+        self.tally.add(source, -1)
+        swarm.tally.add(source, -1)
         self.peers -= 1
         if not swarm.records:
             del self.swarms[info_hash]
+
+
+def _source(host: str) -> str:
+    """The source a plain IP address counts as: itself (IPv4), or its /64 (IPv6: one
+    host is given a whole /64, and could otherwise announce from as many addresses as it
+    liked, each with its own budget)."""
+    if ":" not in host:
+        return host
+    return str(ipaddress.IPv6Network((host, _IPV6_SOURCE), strict=False))

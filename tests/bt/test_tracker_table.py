@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from p2pshare import limits
-from p2pshare.bt.tracker import SwarmTable, TableLimits
+from p2pshare.bt.tracker import SwarmTable, TableLimits, _source
 from p2pshare.protocol.bt_tracker import (
     AnnounceAnswer,
     AnnounceEvent,
@@ -157,6 +157,29 @@ def test_a_full_swarm_or_table_takes_room_from_the_heaviest_source() -> None:
     assert t.holding("10.6.6.3") == 3 and t.peers == 10
 
 
+def test_an_ipv6_slash_64_is_one_source() -> None:
+    """Attack: one host is given a whole IPv6 /64, so it could announce from as many
+    addresses as it liked, each a source with its own budget and rate, and fill any swarm
+    with records of one each (every source then holds one: nobody gives room). Now an
+    IPv6 source is its /64 (records stay its exact address: only it may change them)."""
+    t = table(per_source=4, max_swarm_peers=6)
+    for n in range(1, 50):
+        ask(t, f"2001:db8:1:2::{n:x}", 1)
+    assert t.holding("2001:db8:1:2::1") == 4 and t.holding("2001:db8:1:2:ffff::") == 4
+    ask(t, "2001:db8:1:3::1", 1)  # another /64, and an IPv4 host: room for both
+    ask(t, "10.0.0.1", 1)
+    assert t.holding("2001:db8:1:3::1") == 1 and t.holding("10.0.0.1") == 1
+    answer = ask(t, "2001:db8:1:2::31", 1, event=AnnounceEvent.STOPPED)
+    assert t.holding("2001:db8:1:2::1") == 3 and answer.complete + answer.incomplete == 5
+    ask(t, "2001:db8:1:2::99", 1, event=AnnounceEvent.STOPPED)  # holds none: no change
+    assert t.holding("2001:db8:1:2::1") == 3
+    t = table(burst=3, rate=1.0)
+    for n in range(1, 4):
+        ask(t, f"2001:db8::{n}", 1)
+    with pytest.raises(TrackerFailure, match="slow down"):  # and one rate
+        ask(t, "2001:db8::4", 1)
+
+
 def test_announces_are_rate_limited_per_source() -> None:
     t = SwarmTable(TableLimits(burst=3, rate=1.0))
     for _ in range(3):
@@ -186,11 +209,13 @@ class TableMachine(RuleBasedStateMachine):
         self.t = table(per_source=4, max_swarm_peers=6, max_peers=12, max_swarms=3)
         self.now = 0.0
 
-    @rule(host=st.integers(0, 4), port=st.integers(1, 3), h=st.integers(0, 3),
+    @rule(host=st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1",
+                                "2001:db8::2", "2001:db8::3", "2001:db8:0:1::1"]),
+          port=st.integers(1, 3), h=st.integers(0, 3),
           event=st.sampled_from(AnnounceEvent), seed=st.booleans())
-    def announce(self, host: int, port: int, h: int, event: AnnounceEvent, seed: bool) -> None:
+    def announce(self, host: str, port: int, h: int, event: AnnounceEvent, seed: bool) -> None:
         try:
-            ask(self.t, f"10.0.0.{host}", port, self.now, bytes([h]) * 20, event=event,
+            ask(self.t, host, port, self.now, bytes([h]) * 20, event=event,
                 left=0 if seed else 5)
         except TrackerFailure:
             pass
@@ -213,7 +238,7 @@ class TableMachine(RuleBasedStateMachine):
             assert swarm.records and len(swarm.records) <= 6
             assert sorted(swarm.seeds.keys + swarm.leeches.keys) == sorted(swarm.records)
             assert all(swarm.seeds.keys[i] == k for k, i in swarm.seeds.place.items())
-            mine = Counter(host for host, _ in swarm.records)
+            mine = Counter(_source(host) for host, _ in swarm.records)
             assert swarm.tally.count == mine
             assert swarm.tally.top == max(mine.values())
         assert t.tally.count == {host: len(held) for host, held in t.by_source.items()}
