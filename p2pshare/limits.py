@@ -377,6 +377,44 @@ MAX_TRACKER_URL = 2 * KiB
 MAX_MAGNET = 64 * KiB
 MAX_MAGNET_PEERS = 256
 
+# --- BitTorrent sessions: seed and fetch (docs/bittorrent.md#sessions) --------------------
+# A peer must send its handshake this long after connecting (either way), and a connection
+# to a peer must be made and greeted in as long; a greeted connection silent for
+# BT_IDLE_TIMEOUT is closed (BEP 3 peers send a keep-alive every 2 minutes).
+BT_HANDSHAKE_TIMEOUT = 10 * SECONDS
+BT_IDLE_TIMEOUT = 180 * SECONDS
+# A link of ours that has sent nothing for this long sends a keep-alive (BEP 3 suggests
+# two minutes; peers close a link silent for longer).
+BT_KEEPALIVE_INTERVAL = 90 * SECONDS
+# A peer that sends none of the blocks we asked for (or keeps us choked) this long loses
+# its link, and its pieces go to others; a peer we unchoked that asks for nothing this long
+# gives its upload slot to a waiting peer.
+BT_SNUB_TIMEOUT = 20 * SECONDS
+# Block requests (16 KiB each) in flight on one link: 64 blocks, 1 MiB, keep a 100 Mbit/s
+# link with an 80 ms round trip busy; libtorrent's peers accept 250-500 (``reqq``).
+BT_PIPELINE = 64
+# Bytes of pieces one link assembles in memory at once (at least one piece, whatever its
+# size): bounds a download's memory to this times its links.
+BT_MAX_ASSEMBLY = 8 * MiB
+# Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
+# PEX message cannot grow the table past it.
+BT_MAX_KNOWN_PEERS = 2000
+# Connections a seed accepts in all and from one address (who is unchoked among them is
+# the choker's: BT_UPLOAD_SLOTS).
+BT_MAX_CONNECTIONS = 256
+BT_MAX_CONNECTIONS_PER_SOURCE = 8
+# A magnet's metadata (BEP 9) from one peer, all of it, in this long.
+BT_METADATA_TIMEOUT = 30 * SECONDS
+# Rounds over the known peers asking for a magnet's metadata, PEER_RETRY_DELAY apart.
+BT_METADATA_ROUNDS = 3
+# Announces: the whole of one (retries included), the ``stopped`` one on the way out, the
+# peers asked for, the interval when a tracker names none, and the least we accept.
+BT_ANNOUNCE_TIMEOUT = 15 * SECONDS
+BT_STOP_TIMEOUT = 2 * SECONDS
+BT_NUMWANT = 50
+BT_DEFAULT_ANNOUNCE_INTERVAL = 1800 * SECONDS
+BT_MIN_ANNOUNCE_INTERVAL = 10 * SECONDS
+
 # --- BitTorrent peer wire (docs/bittorrent.md#wire-limits) ------------------------------
 # A block: the unit of a request and a piece message. BEP 3 clients all request 16 KiB and
 # close connections that ask for more (libtorrent, Transmission); so do we.
@@ -449,16 +487,17 @@ MAX_TRACKER_IP = 255
 # source address holds (over all swarms: a classroom behind one NAT address seeding a
 # few torrents each). A source at its budget announcing a new record loses its own
 # least recently seen record; a full swarm or table refuses newcomers, never evicts
-# another source's peers. A record costs about 1.1 KB when each comes from its own address
-# (the worst case: its address's own bookkeeping; measured with tracemalloc over 100,000
-# announces), so a full table is about 270 MiB.
+# another source's peers. A record costs about 1 KB when each comes from its own address
+# (the worst case: its address's own bookkeeping; bench/bt_tracker.py), so a full table is
+# about 250 MiB.
 TRACKER_MAX_SWARMS = 100_000
 TRACKER_MAX_SWARM_PEERS = 50_000
 TRACKER_MAX_PEERS = 250_000
 TRACKER_PEERS_PER_SOURCE = 1024
 # Announces (HTTP and UDP alike) one source address may make: a burst of
 # TRACKER_ANNOUNCE_BURST (a client starting with a hundred torrents announces them all
-# at once), then TRACKER_ANNOUNCE_RATE a second. Over it, a failure reason.
+# at once), then TRACKER_ANNOUNCE_RATE a second; scrapes as many again, counted apart (a
+# monitor polling scrapes must not starve its host's announces). Over it, a failure reason.
 TRACKER_ANNOUNCE_BURST = 200
 TRACKER_ANNOUNCE_RATE = 10.0
 # Source addresses whose rate is remembered; the least recently heard is forgotten first
@@ -479,6 +518,10 @@ UDP_CONNECTION_ID_SLOT = 60 * SECONDS
 # never past the caller's deadline.
 UDP_RETRY_BASE = 15 * SECONDS
 UDP_MAX_RETRIES = 8
+# A UDP tracker's connection id is reused this long (BEP 15: a client may use one for a
+# minute), for this many trackers at most (the least recently connected forgotten first).
+UDP_CONNECTION_ID_REUSE = 60 * SECONDS
+UDP_CLIENT_IDS = 256
 # Datagrams a UDP client holds unread (it waits for one answer at a time; more are late
 # answers to earlier tries, or noise).
 UDP_CLIENT_QUEUE = 16
