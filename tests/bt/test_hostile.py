@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 
 from p2pshare import limits
+from p2pshare.bt.create import Kind
+from p2pshare.bt.create import make_torrent as create_torrent
 from p2pshare.bt.session import Seeding, TorrentFetch
 from p2pshare.protocol import bt_events as w
+from p2pshare.protocol import merkle
+from p2pshare.protocol._events import _Sentinel
 from p2pshare.protocol.bt_wire import BtConnection, BtRole
 from p2pshare.protocol.metainfo import Torrent, parse_torrent
 
@@ -112,3 +116,44 @@ def test_the_seed_closes_on_random_bytes_and_serves_others(tmp_path: Path) -> No
 
     arun(main)()
     assert same_tree(data, tmp_path / "out" / data.name)
+
+
+def test_hash_requests_cost_the_seed_one_tree_per_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack: each 49-byte BEP 52 hash request made the seed rebuild the whole merkle
+    tree above the file's piece layer (a hash per piece, in the event loop: seconds for a
+    file of a million pieces), so a peer pipelining them held its CPU. Now the tree is
+    built once per file; the answers still prove their hashes."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data = write_data(data_dir, "f.bin", [64 * K])  # 64 pieces of 16 KiB
+    torrent = parse_torrent(create_torrent(data, kind=Kind.V2, piece_length=K))
+    root = torrent.files[0].pieces_root
+    assert root is not None
+    built: list[int] = []
+    row_up = merkle.row_up
+    monkeypatch.setattr(merkle, "row_up", lambda row, pad: built.append(1) or row_up(row, pad))
+    requests = [w.HashRequest(root, 0, index, 4, 4) for index in range(0, 64, 4)] * 2
+
+    answers: list[w.Hashes] = []
+
+    async def main() -> None:
+        async with _seed(torrent, data) as address:
+            reader, writer = await asyncio.open_connection(*address)
+            conn = BtConnection(BtRole.INITIATOR)
+            writer.write(conn.send(w.Handshake(torrent.handshake_hash, os.urandom(20),
+                                               w.reserved_bits(v2=True))))
+            async with asyncio.timeout(30):
+                while len(answers) < len(requests):
+                    conn.receive_data(await reader.read(65536))
+                    while not isinstance(event := conn.next_event(), _Sentinel):
+                        if isinstance(event, w.Handshake):
+                            writer.write(b"".join(map(conn.send, requests)))
+                        answers.extend([event] if isinstance(event, w.Hashes) else [])
+            writer.close()
+
+    arun(main)()
+    assert len(built) <= 6  # one tree of 64 pieces: six rows above the piece layer
+    for answer in answers:
+        hashes = [answer.hashes[at:at + 32] for at in range(0, len(answer.hashes), 32)]
+        assert merkle.verify_proof(root, 6, 0, answer.index, hashes[:4], hashes[4:])
