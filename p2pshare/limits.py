@@ -399,6 +399,9 @@ BT_MAX_ASSEMBLY = 8 * MiB
 # Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
 # PEX message cannot grow the table past it.
 BT_MAX_KNOWN_PEERS = 2000
+# Addresses one connected peer may tell a download of by ut_pex, in all: BEP 11 peers send
+# at most 50 a minute, so 200 is a few minutes' worth; one peer cannot fill the table.
+BT_PEX_PER_PEER = 200
 # Connections a seed accepts in all and from one address (who is unchoked among them is
 # the choker's: BT_UPLOAD_SLOTS).
 BT_MAX_CONNECTIONS = 256

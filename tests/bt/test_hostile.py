@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -47,6 +47,17 @@ async def _seed(torrent: Torrent, data: Path) -> AsyncIterator[Address]:
 
 
 @asynccontextmanager
+async def _serving(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                    Awaitable[None]]) -> AsyncIterator[Address]:
+    """A peer on 127.0.0.1 (port 0) that runs ``handle`` for each connection."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[:2]
+    finally:
+        server.close()
+
+
+@asynccontextmanager
 async def _liar(torrent: Torrent, after: bytes) -> AsyncIterator[Address]:
     """A peer that greets properly, says it has everything, unchokes, then sends ``after``
     (random bytes) or, with ``after`` empty, nothing at all."""
@@ -61,11 +72,8 @@ async def _liar(torrent: Torrent, after: bytes) -> AsyncIterator[Address]:
         writer.write(conn.send(w.HaveAll()) + conn.send(w.Unchoke()) + after)
         await reader.read()  # until the downloader closes
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[:2]
-    finally:
-        server.close()
+    async with _serving(handle) as address:
+        yield address
 
 
 async def _fetch(tmp_path: Path, torrent: Torrent, peers: list[Address]) -> TorrentFetch:
@@ -157,3 +165,50 @@ def test_hash_requests_cost_the_seed_one_tree_per_file(
     for answer in answers:
         hashes = [answer.hashes[at:at + 32] for at in range(0, len(answer.hashes), 32)]
         assert merkle.verify_proof(root, 6, 0, answer.index, hashes[:4], hashes[4:])
+
+
+@asynccontextmanager
+async def _pex_flooder(messages: int) -> AsyncIterator[Address]:
+    """A peer that greets with the extension protocol, then sends ``messages`` ut_pex
+    messages of 50 made-up peers each, then a have of piece 0 (so that a test knows the
+    messages before it were read), and nothing else."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = BtConnection(BtRole.ACCEPTOR)
+        while conn.their_extensions is None:
+            conn.receive_data(await reader.read(65536))
+            while not isinstance(event := conn.next_event(), _Sentinel):
+                if isinstance(event, w.Handshake):
+                    writer.write(conn.send(w.Handshake(event.info_hash, os.urandom(20),
+                                                       w.reserved_bits())))
+                    writer.write(conn.send(conn.extended_handshake()))
+        for n in range(messages):
+            writer.write(conn.send(w.Pex(added=tuple(
+                (f"127.1.{n}.{i}", 9) for i in range(1, 51)))))  # loopback: nobody there
+        writer.write(conn.send(w.BtHave(0)))
+        await reader.read()  # until the downloader closes
+
+    async with _serving(handle) as address:
+        yield address
+
+
+def test_one_peer_flooding_pex_cannot_fill_the_known_peers(tmp_path: Path) -> None:
+    """Attack: one connected peer sent 40 ut_pex messages of 50 made-up addresses and so
+    filled the download's 2,000 known peers; a seed a tracker named afterwards found no
+    room and the download never ended. Now one peer may tell of at most
+    ``BT_PEX_PER_PEER`` addresses."""
+    torrent, data = _torrent(tmp_path)
+    messages = limits.BT_MAX_KNOWN_PEERS // limits.MAX_PEX_PEERS
+
+    async def main() -> None:
+        async with _pex_flooder(messages) as flooder, _seed(torrent, data) as good:
+            job = TorrentFetch(tmp_path / "out", [flooder])
+            download = job.prepare(torrent)
+            async with asyncio.timeout(30), asyncio.TaskGroup() as tg:
+                tg.create_task(job.run(download))
+                await async_wait_for(lambda: download.picker.peers.get(flooder) == 1)
+                download.add_peers([good])
+            assert len(download.known) <= limits.BT_PEX_PER_PEER + 2
+
+    arun(main)()
+    assert same_tree(data, tmp_path / "out" / data.name)
