@@ -82,23 +82,26 @@ def _encode(value: Value, out: list[bytes]) -> None:
 
 
 def decode(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE,
-           ordered: bool = True) -> Value:
+           ordered: bool = True, max_values: int | None = None) -> Value:
     """The value ``data`` encodes, which must be all of ``data``.
 
     ``ordered=False``: dictionary keys may come in any order (never twice).
+    ``max_values``: at most this many values (each integer, string, list and dictionary,
+    keys not counted), refused as soon as it is passed.
 
     Raises:
         BencodeError: not canonical, trailing bytes, deeper than ``MAX_BENCODE_DEPTH`` or
             longer than ``max_size``.
     """
-    value, end = decode_prefix(data, max_size=max_size, ordered=ordered)
+    value, end = decode_prefix(data, max_size=max_size, ordered=ordered,
+                               max_values=max_values)
     if end != len(data):
         raise BencodeError(f"{len(data) - end} bytes after the bencoded value")
     return value
 
 
 def decode_prefix(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE,
-                  ordered: bool = True) -> tuple[Value, int]:
+                  ordered: bool = True, max_values: int | None = None) -> tuple[Value, int]:
     """The value at the start of ``data`` and the offset just after it.
 
     Raises:
@@ -106,17 +109,21 @@ def decode_prefix(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE,
     """
     if len(data) > max_size:
         raise BencodeError(f"bencoded data over {max_size} bytes")
-    return _Reader(bytes(data), ordered).value(0, 0)
+    return _Reader(bytes(data), ordered, max_values).value(0, 0)
 
 
 class _Reader:
-    __slots__ = ("data", "ordered")
+    __slots__ = ("data", "left", "ordered")
 
-    def __init__(self, data: bytes, ordered: bool) -> None:
+    def __init__(self, data: bytes, ordered: bool, max_values: int | None) -> None:
         self.data = data
         self.ordered = ordered
+        self.left = len(data) if max_values is None else max_values  # values still allowed
 
     def value(self, at: int, depth: int) -> tuple[Value, int]:
+        self.left -= 1
+        if self.left < 0:
+            raise BencodeError("bencoding of more values than allowed")
         lead = self.data[at : at + 1]
         if lead == b"i":
             return self._int(at)

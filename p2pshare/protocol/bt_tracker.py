@@ -386,7 +386,8 @@ def parse_scrape_answer(body: bytes) -> dict[bytes, ScrapeStats]:
 
 
 def _answer_dict(body: bytes) -> dict[bytes, bencode.Value]:
-    answer = bencode.decode(body, ordered=False)  # nobody hashes it: take any key order
+    answer = bencode.decode(body, ordered=False,  # nobody hashes it: take any key order
+                            max_values=limits.MAX_TRACKER_ANSWER_VALUES)
     if not isinstance(answer, dict):
         raise RemoteProtocolError("tracker answer is not a dictionary")
     reason = answer.get(b"failure reason")

@@ -138,3 +138,9 @@ def test_unordered_keys_are_read_only_when_asked_and_never_twice() -> None:
     for twice in (b"d1:bi1e1:ai2e1:bi3ee", b"d1:ai1e1:ai2ee"):
         with pytest.raises(BencodeError, match="twice"):
             decode(twice, ordered=False)
+
+
+def test_values_can_be_bounded() -> None:
+    assert decode(b"li1ei2ee", max_values=3) == [1, 2]
+    with pytest.raises(BencodeError, match="values"):
+        decode(b"li1ei2ee", max_values=2)

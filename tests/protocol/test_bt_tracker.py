@@ -273,3 +273,17 @@ def test_a_listed_peer_we_cannot_use_is_skipped_not_the_whole_answer() -> None:
         {b"ip": b"10.0.0.2", b"port": 0},
         {b"ip": b"10.0.0.1", b"port": 6881, b"peer id": b"p" * 20}]})
     assert parse_announce_answer(body).peers == [("10.0.0.1", 6881)]
+
+
+def test_an_answer_of_millions_of_values_is_refused_before_it_is_built() -> None:
+    """Attack: a tracker (any URL a torrent or magnet names) answers 4 MiB of ``le`` under
+    a key we ignore: two million empty lists, over 100 MiB and seconds of the event loop,
+    and the answer was then accepted. Now an answer holds at most
+    ``MAX_TRACKER_ANSWER_VALUES`` values (a 200-peer dictionary-form list is about 800)."""
+    flood = (b"d8:intervali1800e5:peers0:1:xl"
+             + b"le" * (limits.MAX_BENCODE_SIZE // 2 - 32) + b"ee")
+    with pytest.raises(RemoteProtocolError, match="values"):
+        parse_announce_answer(flood)
+    peers = [{b"ip": b"10.0.0.1", b"peer id": b"p" * 20, b"port": n} for n in range(1, 201)]
+    assert len(parse_announce_answer(bencode.encode(
+        {b"interval": 1800, b"peers": peers})).peers) == 200
