@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 
-from .. import limits
+from .. import limits, wirelog
 from ..errors import RemoteProtocolError, Status
 from ..host import join_hostport
 from ..net.rate import limiter
@@ -48,6 +48,7 @@ from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from .choker import Choker
 from .layout import bitfield_of, geometry_of
 from .metadata import metadata_answer
+from .peer import wire_text
 from .store import TorrentStore
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ class BtServer:
             if event is NEED_DATA:
                 return
             assert not isinstance(event, _Sentinel)
+            if wirelog.enabled():
+                wirelog.message(wirelog.RECEIVED, link.label, wire_text(event))
             self._event(link, up, event)
 
     def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:
@@ -196,6 +199,9 @@ class BtServer:
 
     def _send(self, link: StreamLink, up: _Upload, *events: w.BtEvent) -> None:
         link.write(b"".join(up.conn.send(event) for event in events))
+        if wirelog.enabled():
+            for event in events:
+                wirelog.message(wirelog.SENT, link.label, wire_text(event))
 
     # ------------------------------------------------------------------ PEX
     def _tell_peers(self) -> None:
