@@ -125,7 +125,9 @@ class PeerWire:
                     wirelog.message(wirelog.RECEIVED, self.label, wire_text(event))
                 return event
             await self.writer.drain()
-            data = await self.reader.read(limits.RECV_CHUNK)
+            # Limited: one run of the limiter at a time, paid before the next read.
+            data = await self.reader.read(self.limiter.run if self.limiter else
+                                          limits.RECV_CHUNK)
             self.conn.receive_data(data)  # b"": the peer closed (ConnectionClosed next)
             self.received += len(data)
             if self.limiter is not None and data:
