@@ -26,7 +26,7 @@ from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from ..swarm.link import Address
 
 
-def wire_text(event: w.BtEvent) -> str:
+def bt_wire_text(event: w.BtEvent) -> str:
     """A message for the wire log (``-v``): its fields, a block by its length only."""
     if isinstance(event, w.Piece):
         return f"Piece(index={event.index}, begin={event.begin}, [{len(event.block)} bytes])"
@@ -101,7 +101,7 @@ class PeerWire:
         self.sent_at = time.monotonic()
         if wirelog.enabled():
             for event in events:
-                wirelog.message(wirelog.SENT, self.label, wire_text(event))
+                wirelog.message(wirelog.SENT, self.label, bt_wire_text(event))
 
     async def next_event(self) -> w.BtEvent:
         """The next message from the peer (the codec's own replies are written at once).
@@ -122,7 +122,7 @@ class PeerWire:
                 if isinstance(event, w.ExtendedHandshake):
                     self.extended = event
                 if wirelog.enabled():
-                    wirelog.message(wirelog.RECEIVED, self.label, wire_text(event))
+                    wirelog.message(wirelog.RECEIVED, self.label, bt_wire_text(event))
                 return event
             await self.writer.drain()
             # Limited: one run of the limiter at a time, paid before the next read.

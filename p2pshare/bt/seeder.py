@@ -48,7 +48,7 @@ from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from .choker import Choker
 from .layout import bitfield_of, geometry_of
 from .metadata import metadata_answer
-from .peer import wire_text
+from .peer import bt_wire_text
 from .store import TorrentStore
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class BtServer:
                 return
             assert not isinstance(event, _Sentinel)
             if wirelog.enabled():
-                wirelog.message(wirelog.RECEIVED, link.label, wire_text(event))
+                wirelog.message(wirelog.RECEIVED, link.label, bt_wire_text(event))
             self._event(link, up, event)
 
     def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:
@@ -201,7 +201,7 @@ class BtServer:
         link.write(b"".join(up.conn.send(event) for event in events))
         if wirelog.enabled():
             for event in events:
-                wirelog.message(wirelog.SENT, link.label, wire_text(event))
+                wirelog.message(wirelog.SENT, link.label, bt_wire_text(event))
 
     # ------------------------------------------------------------------ PEX
     def _tell_peers(self) -> None:
