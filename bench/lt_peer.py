@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""One libtorrent peer for ``bench/swarm --loopback``: seeds or leeches one .torrent.
+"""One libtorrent peer for ``bench/swarm --loopback`` and the interop tests (tests/bt/):
+seeds or leeches one .torrent (or, leeching, a magnet link).
 
 Strategy: one libtorrent session per process, with either libtorrent's default settings or
 its ``high_performance_seed()`` preset (``--preset``), listening on one address and making
@@ -15,6 +16,7 @@ been flushed to the file: libtorrent may hash a piece from memory before it is w
 "finished" alone does not mean the file holds it (seen: a copy that differed).
 Both keep serving until they are stopped (SIGTERM; the benchmark also sets "die with the
 parent") or ``--max-seconds`` pass: the loop waits at most 0.2 s per alert check.
+``--peer HOST:PORT`` connects to a peer directly as well, for a swarm with no tracker.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def settings(preset: str, listen: str, utp: bool = False) -> dict[str, Any]:
         "outgoing_interfaces": listen.rsplit(":", 1)[0],
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
+        # the interop tests put every peer on 127.0.0.1 (the benchmark gives each its own)
+        "allow_multiple_connections_per_ip": True,
         "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
         "alert_mask": (lt.alert_category.status | lt.alert_category.error
                        | lt.alert_category.storage),
@@ -50,7 +54,9 @@ def settings(preset: str, listen: str, utp: bool = False) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    p.add_argument("--torrent", type=Path, required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--torrent", type=Path)
+    source.add_argument("--magnet", help="a magnet link instead of a .torrent (leech only)")
     p.add_argument("--save", type=Path, required=True, help="folder of the file")
     p.add_argument("--listen", required=True, metavar="ADDR:PORT")
     p.add_argument("--preset", choices=PRESETS, default="default")
@@ -58,18 +64,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--done-file", type=Path, default=None, help="created when complete")
     p.add_argument("--max-seconds", type=float, default=600.0)
     p.add_argument("--utp", action="store_true", help="also uTP (libtorrent's default)")
+    p.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
+                   help="connect to this peer too (repeatable)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     session = lt.session(settings(args.preset, args.listen, args.utp))
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(str(args.torrent))
+    if args.magnet:
+        params = lt.parse_magnet_uri(args.magnet)
+    else:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(str(args.torrent))
     params.save_path = str(args.save)
     if args.seed:
         params.flags |= lt.torrent_flags.seed_mode
-    session.add_torrent(params)
+    handle = session.add_torrent(params)
+    for peer in args.peer:
+        host, port = peer.rsplit(":", 1)
+        handle.connect_peer((host.strip("[]"), int(port)))
     done = args.done_file is None
     end = time.monotonic() + args.max_seconds
     while time.monotonic() < end:

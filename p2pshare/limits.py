@@ -487,16 +487,17 @@ MAX_TRACKER_IP = 255
 # source address holds (over all swarms: a classroom behind one NAT address seeding a
 # few torrents each). A source at its budget announcing a new record loses its own
 # least recently seen record; a full swarm or table refuses newcomers, never evicts
-# another source's peers. A record costs about 1.1 KB when each comes from its own address
-# (the worst case: its address's own bookkeeping; measured with tracemalloc over 100,000
-# announces), so a full table is about 270 MiB.
+# another source's peers. A record costs about 1 KB when each comes from its own address
+# (the worst case: its address's own bookkeeping; bench/bt_tracker.py), so a full table is
+# about 250 MiB.
 TRACKER_MAX_SWARMS = 100_000
 TRACKER_MAX_SWARM_PEERS = 50_000
 TRACKER_MAX_PEERS = 250_000
 TRACKER_PEERS_PER_SOURCE = 1024
 # Announces (HTTP and UDP alike) one source address may make: a burst of
 # TRACKER_ANNOUNCE_BURST (a client starting with a hundred torrents announces them all
-# at once), then TRACKER_ANNOUNCE_RATE a second. Over it, a failure reason.
+# at once), then TRACKER_ANNOUNCE_RATE a second; scrapes as many again, counted apart (a
+# monitor polling scrapes must not starve its host's announces). Over it, a failure reason.
 TRACKER_ANNOUNCE_BURST = 200
 TRACKER_ANNOUNCE_RATE = 10.0
 # Source addresses whose rate is remembered; the least recently heard is forgotten first
@@ -517,6 +518,10 @@ UDP_CONNECTION_ID_SLOT = 60 * SECONDS
 # never past the caller's deadline.
 UDP_RETRY_BASE = 15 * SECONDS
 UDP_MAX_RETRIES = 8
+# A UDP tracker's connection id is reused this long (BEP 15: a client may use one for a
+# minute), for this many trackers at most (the least recently connected forgotten first).
+UDP_CONNECTION_ID_REUSE = 60 * SECONDS
+UDP_CLIENT_IDS = 256
 # Datagrams a UDP client holds unread (it waits for one answer at a time; more are late
 # answers to earlier tries, or noise).
 UDP_CLIENT_QUEUE = 16

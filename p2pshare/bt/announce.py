@@ -4,9 +4,12 @@ Strategy: the codecs (``protocol.bt_tracker``, ``protocol.bt_udp``) build and re
 message; this module only moves bytes, under one deadline for the whole announce (the
 caller's ``timeout``). HTTP: one HTTP/1.0 GET on a fresh connection, read to its end (at
 most a head and ``MAX_BENCODE_SIZE`` of body), so no keep-alive or chunked framing to
-get wrong. UDP (BEP 15): connect, then announce with the connection id, each step
-retried after 15 * 2**n seconds as the BEP says, but never past the deadline; each try
-has a fresh random transaction id, and answers to anything else are skipped (``net.udp``).
+get wrong. UDP (BEP 15): connect, then announce with the connection id, retried after
+15 * 2**n seconds as the BEP says, but never past the deadline; each try has a fresh
+random transaction id, and answers to anything else are skipped (``net.udp``). A
+connection id is used for a minute (BEP 15), across announces to the same tracker (a
+few hundred trackers remembered); one the tracker refuses is forgotten and the announce
+connects again, once.
 A v2 torrent's 32-byte info-hash is sent cut to 20 bytes (BEP 52).
 
 Failures are ``PeerGone`` (unreachable, silent past the deadline), ``TrackerFailure``
@@ -17,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 import time
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable
 
 from .. import limits
@@ -171,39 +176,70 @@ async def _udp_scrape(parts: urllib.parse.SplitResult, hashes: list[bytes],
 
 async def _udp(parts: urllib.parse.SplitResult, timeout: float, action: int,
                message: Callable[[int, int], bytes]) -> object:
-    """Connect, then send ``message(connection id, transaction id)`` for ``action``."""
+    """Send ``message(connection id, transaction id)`` for ``action``, connecting first
+    when we hold no id of this tracker younger than ``UDP_CONNECTION_ID_REUSE``."""
     host, port = _address(parts, None)
     deadline = time.monotonic() + timeout
     try:
         client = await asyncio.wait_for(UdpClient.open(host, port), timeout)
     except TimeoutError:
         raise PeerGone(f"cannot resolve {host} in {timeout} s") from None
+    cached = _connection_id((host, port)) is not None
     try:
-        connection = await _retrying(client, deadline, bt_udp.UdpAction.CONNECT,
-                                     bt_udp.encode_udp_connect)
-        assert isinstance(connection, int)
-        return await _retrying(client, deadline, action,
-                               lambda tid: message(connection, tid))
+        try:
+            return await _retrying(client, (host, port), deadline, action, message)
+        except TrackerFailure:
+            if not cached:  # refused with a fresh id: the refusal stands
+                raise
+            _IDS.pop((host, port), None)  # perhaps a restarted tracker: connect again
+            return await _retrying(client, (host, port), deadline, action, message)
     finally:
         client.close()
 
 
-async def _retrying(client: UdpClient, deadline: float, action: int,
-                    build: Callable[[int], bytes]) -> object:
+async def _retrying(client: UdpClient, tracker: tuple[str, int], deadline: float,
+                    action: int, message: Callable[[int, int], bytes]) -> object:
     """BEP 15 retries: the n-th try waits 15 * 2**n s, all within ``deadline``; each try
-    has a fresh transaction id."""
+    has a fresh transaction id, and connects again once its id is a minute old."""
     for attempt in range(limits.UDP_MAX_RETRIES + 1):
-        left = deadline - time.monotonic()
-        if left <= 0:
+        wait = min(deadline - time.monotonic(), limits.UDP_RETRY_BASE * 2**attempt)
+        if wait <= 0:
             break
-        tid = secrets.randbits(31)
-
-        def read(answer: bytes, tid: int = tid) -> object:
-            return bt_udp.parse_udp_answer(answer, tid, action, ipv6=client.ipv6)
-
         try:
-            return await client.ask(build(tid), read,
-                                    min(left, limits.UDP_RETRY_BASE * 2**attempt))
+            connection = _connection_id(tracker)
+            if connection is None:
+                got = await _ask(client, bt_udp.UdpAction.CONNECT, bt_udp.encode_udp_connect,
+                                 wait)
+                assert isinstance(got, int)
+                connection = _remember(tracker, got)
+            return await _ask(client, action, functools.partial(message, connection), wait)
         except TimeoutError:
             continue
     raise PeerGone("UDP tracker silent until the deadline")
+
+
+async def _ask(client: UdpClient, action: int, build: Callable[[int], bytes],
+               wait: float) -> object:
+    tid = secrets.randbits(31)
+    return await client.ask(build(tid), lambda answer: bt_udp.parse_udp_answer(
+        answer, tid, action, ipv6=client.ipv6), wait)
+
+
+# Connection ids of the trackers asked lately (BEP 15: one may be used for a minute), so
+# that a hybrid torrent's two announces, or a seed's many torrents, connect once a minute.
+_IDS: OrderedDict[tuple[str, int], tuple[int, float]] = OrderedDict()  # id, when given
+
+
+def _connection_id(tracker: tuple[str, int]) -> int | None:
+    held = _IDS.get(tracker)
+    if held is None or time.monotonic() - held[1] > limits.UDP_CONNECTION_ID_REUSE:
+        return None
+    return held[0]
+
+
+def _remember(tracker: tuple[str, int], connection: int) -> int:
+    _IDS.pop(tracker, None)
+    _IDS[tracker] = (connection, time.monotonic())
+    while len(_IDS) > limits.UDP_CLIENT_IDS:
+        _IDS.popitem(last=False)
+    return connection

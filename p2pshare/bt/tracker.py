@@ -15,8 +15,10 @@ is the reference, with its values (``limits``, "BitTorrent tracker"):
 * budgets: swarms in all, peers in one swarm and in all, and records per source address.
   A source at its budget announcing something new loses its own least recently seen
   record (it crowds out only itself); a full swarm or table refuses newcomers and never
-  evicts another address's peers. Announces and scrapes cost one token of the source's
-  rate (``net.sources``); without one the answer is a failure reason.
+  evicts another address's peers. An announce costs one token of the source's rate
+  (``net.sources``), a scrape one of another rate of the same size, so that a monitor
+  polling scrapes cannot starve the announces of clients on its host; without a token
+  the answer is a failure reason.
 * an answer lists up to ``numwant`` (capped) peers drawn at random, never the asker, and
   to a seed only leeches (a seed has nothing to get from another seed). Each swarm keeps
   its seeds and its leeches in two bags that draw a random sample in O(numwant).
@@ -67,30 +69,33 @@ class TableLimits:
 
 @dataclass(slots=True)
 class _Record:
-    peer_id: bytes
+    peer: TrackerPeer  # as answers list it: made once, not at every answer
     seed: bool
     seen: float
     completed: bool = False
 
 
 class _Bag:
-    """Keys with O(1) add and remove, indexable for a random draw (a list and each key's
-    place in it)."""
+    """Peers with O(1) add, remove and replace, indexable for a random draw (a list and
+    each peer's place in it, by key)."""
 
     def __init__(self) -> None:
-        self.keys: list[_Key] = []
+        self.peers: list[TrackerPeer] = []
         self.place: dict[_Key, int] = {}
 
-    def add(self, key: _Key) -> None:
-        self.place[key] = len(self.keys)
-        self.keys.append(key)
+    def add(self, peer: TrackerPeer) -> None:
+        self.place[(peer.host, peer.port)] = len(self.peers)
+        self.peers.append(peer)
 
     def remove(self, key: _Key) -> None:
         at = self.place.pop(key)
-        last = self.keys.pop()
-        if last != key:
-            self.keys[at] = last
-            self.place[last] = at
+        last = self.peers.pop()
+        if (last.host, last.port) != key:
+            self.peers[at] = last
+            self.place[(last.host, last.port)] = at
+
+    def replace(self, peer: TrackerPeer) -> None:
+        self.peers[self.place[(peer.host, peer.port)]] = peer
 
 
 @dataclass(slots=True)
@@ -112,6 +117,8 @@ class SwarmTable:
         self.limits = table_limits or TableLimits()
         self.rng = rng or random.Random()
         self.rates = SourceRates(self.limits.burst, self.limits.rate, limits.MAX_RATE_SOURCES)
+        self.scrape_rates = SourceRates(self.limits.burst, self.limits.rate,
+                                        limits.MAX_RATE_SOURCES)
         self.swarms: dict[bytes, _Swarm] = {}
         self.by_source: dict[str, OrderedDict[tuple[bytes, int], None]] = {}
         self.peers = 0
@@ -124,7 +131,7 @@ class SwarmTable:
             TrackerFailure: over the source's rate, or a full swarm or table.
         """
         source = plain_ip(source)
-        self._charge(source, now)
+        self._charge(self.rates, source, now)
         key = (source, request.port)
         swarm = self.swarms.get(request.info_hash)
         if swarm is not None:
@@ -142,9 +149,9 @@ class SwarmTable:
         record = swarm.records.get(key) if swarm is not None else None
         if swarm is None or record is None:
             swarm = self._admit(request.info_hash, swarm, key[0])
-            record = _Record(request.peer_id, request.left == 0, now)
+            record = _Record(TrackerPeer(*key, request.peer_id), request.left == 0, now)
             swarm.records[key] = record
-            swarm.bag(record).add(key)
+            swarm.bag(record).add(record.peer)
             self.by_source.setdefault(key[0], OrderedDict())[(request.info_hash, key[1])] = None
             self.peers += 1
         else:
@@ -156,12 +163,15 @@ class SwarmTable:
 
     def _refresh(self, request: AnnounceRequest, swarm: _Swarm, key: _Key, record: _Record,
                  now: float) -> None:
+        if request.peer_id != record.peer.peer_id:
+            record.peer = TrackerPeer(*key, request.peer_id)
+            swarm.bag(record).replace(record.peer)
         seed = request.left == 0
         if seed != record.seed:
             swarm.bag(record).remove(key)
             record.seed = seed
-            swarm.bag(record).add(key)
-        record.peer_id, record.seen = request.peer_id, now
+            swarm.bag(record).add(record.peer)
+        record.seen = now
         swarm.records.move_to_end(key)
         self.by_source[key[0]].move_to_end((request.info_hash, key[1]))
 
@@ -188,25 +198,27 @@ class SwarmTable:
         if swarm is None:
             return AnnounceAnswer(round(interval), round(lim.min_interval), 0, 0, 0)
         return AnnounceAnswer(
-            round(interval), round(lim.min_interval), complete=len(swarm.seeds.keys),
-            incomplete=len(swarm.leeches.keys), downloaded=swarm.downloaded,
+            round(interval), round(lim.min_interval), complete=len(swarm.seeds.peers),
+            incomplete=len(swarm.leeches.peers), downloaded=swarm.downloaded,
             peers=self._sample(swarm, asker, want) if asker is not None else ())
 
     def _sample(self, swarm: _Swarm, asker: _Key, want: int) -> tuple[TrackerPeer, ...]:
         """Up to ``want`` peers other than ``asker``, uniformly from the leeches and (for
         a leech) the seeds: one draw over both bags, as if they were one list."""
         bags = [swarm.leeches] if swarm.records[asker].seed else [swarm.leeches, swarm.seeds]
-        total = sum(len(bag.keys) for bag in bags)
-        picked = []
-        for index in self.rng.sample(range(total), min(want + 1, total)):
-            for bag in bags:
-                if index < len(bag.keys):
-                    picked.append(bag.keys[index])
-                    break
-                index -= len(bag.keys)
-        chosen = [key for key in picked if key != asker][:want]
-        return tuple(TrackerPeer(host, port, swarm.records[(host, port)].peer_id)
-                     for host, port in chosen)
+        total = sum(len(bag.peers) for bag in bags)
+        if want + 1 >= total:
+            picked = [peer for bag in bags for peer in bag.peers]
+        else:
+            picked = []
+            for index in self.rng.sample(range(total), want + 1):
+                for bag in bags:
+                    if index < len(bag.peers):
+                        picked.append(bag.peers[index])
+                        break
+                    index -= len(bag.peers)
+        mine = swarm.records[asker].peer
+        return tuple(peer for peer in picked if peer is not mine)[:want]
 
     # ------------------------------------------------------------------ scrape, expiry
     def scrape(self, hashes: list[bytes], source: str, now: float) -> dict[bytes, ScrapeStats]:
@@ -216,7 +228,7 @@ class SwarmTable:
         Raises:
             TrackerFailure: over the source's rate.
         """
-        self._charge(plain_ip(source), now)
+        self._charge(self.scrape_rates, plain_ip(source), now)
         out = {}
         for info_hash in hashes:
             swarm = self.swarms.get(info_hash)
@@ -224,8 +236,8 @@ class SwarmTable:
                 self._expire(info_hash, swarm, now)
             swarm = self.swarms.get(info_hash)
             if swarm is not None:
-                out[info_hash] = ScrapeStats(len(swarm.seeds.keys), swarm.downloaded,
-                                             len(swarm.leeches.keys))
+                out[info_hash] = ScrapeStats(len(swarm.seeds.peers), swarm.downloaded,
+                                             len(swarm.leeches.peers))
         return out
 
     def sweep(self, now: float) -> int:
@@ -239,8 +251,8 @@ class SwarmTable:
         """Records ``source`` holds, over all swarms."""
         return len(self.by_source.get(plain_ip(source), ()))
 
-    def _charge(self, source: str, now: float) -> None:
-        if not self.rates.allow(source, now):
+    def _charge(self, rates: SourceRates, source: str, now: float) -> None:
+        if not rates.allow(source, now):
             raise TrackerFailure("too many requests from your address: slow down")
 
     def _expire(self, info_hash: bytes, swarm: _Swarm, now: float) -> None:

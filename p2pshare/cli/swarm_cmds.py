@@ -37,9 +37,8 @@ from ._run import (
     serving,
     stoppable,
 )
-from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
-from .options import address_arg, out_arg, reachable_args, size_arg, timeout_arg
+from .options import INDEX_PORT, address_arg, out_arg, reachable_args, size_arg, timeout_arg
 from .progress import Events, ProgressView, human
 from .text import cell, shown
 

@@ -197,21 +197,20 @@ class Rules:
             self._outbox += bt_codec.encode_message(ev.RejectRequest(*block))
         return event
 
-    def received_block(self, header: ev.PieceHeader) -> bool:
+    def received_block(self, index: int, begin: int, length: int) -> bool:
         """Whether the caller wants the block (False: one we cancelled, to skip).
 
         Raises:
             RemoteProtocolError: a block we never asked for.
         """
         try:
-            return self.ledger.answered((header.index, header.begin, header.length))
+            return self.ledger.answered((index, begin, length))
         except KeyError:
-            raise RemoteProtocolError(f"piece {header.index}+{header.begin} (length "
-                                      f"{header.length}) never requested") from None
+            raise RemoteProtocolError(f"piece {index}+{begin} (length {length}) never "
+                                      "requested") from None
 
     def _got_piece(self, event: ev.Piece) -> ev.BtEvent | None:
-        wanted = self.received_block(ev.PieceHeader(event.index, event.begin, len(event.block)))
-        return event if wanted else None
+        return event if self.received_block(event.index, event.begin, len(event.block)) else None
 
     def _got_reject(self, event: ev.RejectRequest) -> ev.BtEvent | None:
         try:

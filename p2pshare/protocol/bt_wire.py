@@ -237,31 +237,37 @@ class BtConnection:
         self._compact()
         have = len(self._buf) - self._pos
         if self.their_phase is Phase.HANDSHAKE:
-            if have < bt_codec.HANDSHAKE_LENGTH:
-                seen = min(have, len(bt_codec.PROTOCOL))  # refuse another protocol at once
-                if self._buf[self._pos:self._pos + seen] != bt_codec.PROTOCOL[:seen]:
-                    raise RemoteProtocolError("not a BitTorrent handshake (protocol string)")
-                return self._starved(have)
-            return self._received(bt_codec.decode_handshake(self._take(bt_codec.HANDSHAKE_LENGTH)))
+            return self._next_handshake(have)
         if have < 4:
             return self._starved(have)
         if self.our_phase is Phase.HANDSHAKE:
             # which extensions hold depends on both handshakes: answer the peer's first
             raise LocalProtocolError("send our handshake before reading the peer's messages")
-        length = int.from_bytes(self._buf[self._pos:self._pos + 4], "big")
+        if have < 5:
+            if self._buf[self._pos:self._pos + 4] != b"\0\0\0\0":
+                return self._starved(have)
+            self._pos += 4
+            return self._received(BtKeepAlive())
+        length, msg_id = bt_codec.HEAD.unpack_from(self._buf, self._pos)
         if length == 0:
             self._pos += 4
             return self._received(BtKeepAlive())
-        if have < 5:
-            return self._starved(have)
-        msg_id = self._buf[self._pos + 4]
-        self.rules.check_length(msg_id, length)
+        if length > limits.MAX_BT_MESSAGE or msg_id == bt_codec.BITFIELD:
+            self.rules.check_length(msg_id, length)
         if msg_id == bt_codec.PIECE and self.receive_blocks:
             return self._piece_head(have, length)
         if have < 4 + length:
             return self._starved(have)
         self._pos += 5
         return self._message(msg_id, self._take(length - 1))
+
+    def _next_handshake(self, have: int) -> BtEvent | ConnectionClosed | _Sentinel | None:
+        if have < bt_codec.HANDSHAKE_LENGTH:
+            seen = min(have, len(bt_codec.PROTOCOL))  # refuse another protocol at once
+            if self._buf[self._pos:self._pos + seen] != bt_codec.PROTOCOL[:seen]:
+                raise RemoteProtocolError("not a BitTorrent handshake (protocol string)")
+            return self._starved(have)
+        return self._received(bt_codec.decode_handshake(self._take(bt_codec.HANDSHAKE_LENGTH)))
 
     def _starved(self, have: int) -> ConnectionClosed | _Sentinel | None:
         if not self._closed:
@@ -286,7 +292,7 @@ class BtConnection:
         _, _, index, begin = bt_codec.BLOCK_HEAD.unpack_from(self._buf, self._pos)
         self._pos += 13
         header = PieceHeader(index, begin, length - 9)
-        wanted = self.rules.received_block(header)
+        wanted = self.rules.received_block(index, begin, length - 9)
         self.their_phase = TRANSITIONS[self.their_phase, PieceHeader]
         self._block = _Block(header, wanted)
         if wanted:

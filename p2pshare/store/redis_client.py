@@ -164,12 +164,15 @@ class Leased(Scripts):
         self._heart = asyncio.get_running_loop().create_task(self._keep_lease())
 
     async def _keep_lease(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        while task is None or not task.cancelling():
             await asyncio.sleep(self.lease / 3)  # a periodic timer, not synchronisation
             try:
                 await self._refresh()
             except StoreUnreachable as exc:  # the lease runs out if this lasts
                 log.warning("[Server] cannot refresh the lease: %s", exc)
+        # Cancelled during a refresh, and the client turned the cancellation into an error
+        # or swallowed it (Python 3.11's asyncio.timeout inside its pool can): stop anyway.
 
     async def _refresh(self) -> None:
         """Extend the lease; if it was lost, take a new one and call ``on_lost``."""

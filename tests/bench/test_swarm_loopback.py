@@ -99,3 +99,28 @@ def test_profile_roles_and_categories(cpu_profile: ModuleType) -> None:
     idle = ("_worker (concurrent/futures/thread.py:81)", "EpollSelector.select (selectors.py:468)")
     waits = [cpu_profile.spy_leaf(f"x (y.py:1);{leaf} 1")[0] for leaf in idle]
     assert all(re.search(cpu_profile.WAITING, w) for w in waits)
+
+
+def test_bittorrent_mode_shares_one_torrent_and_compares_with_the_others(
+        swarm: ModuleType, tmp_path: Path) -> None:
+    """--bittorrent: p2pshare-bt seeds and fetches the .torrent aria2 uses, on loopback
+    from 127.0.0.1 with a port per host; its ratios leave p2pshare's native run out."""
+    src = tmp_path / "seed" / "f.bin"
+    src.parent.mkdir()
+    src.write_bytes(b"x" * 300_000)
+    topo = swarm.Loopback(["tr", "seed", "l1", "l2"])
+    ours = swarm.P2PShareBt(swarm.P2PShare(None, False, None))
+    aria2 = swarm.Aria2()
+    for system in (ours, aria2):
+        system.prepare(src, topo, tmp_path)
+    assert ours.torrent == aria2.torrent and ours.info_hash == aria2.info_hash
+    r = swarm.Run(topo, swarm.Procs(tmp_path / "logs"), src, tmp_path / "run", ["l1", "l2"])
+    seed, leech = ours.seed_cmd(r), ours.leech_cmd(r, "l2", tmp_path / "out")
+    assert seed[seed.index("-m") + 3: seed.index("-m") + 5] == ["seed", str(ours.torrent)]
+    assert leech[leech.index("--listen") + 1:] == ["127.0.0.1", "--port", str(swarm.BT_PORT + 3)]
+    assert "--seed" in leech and str(ours.torrent) in leech
+    size = 250_000_000
+    runs = [_outcome(swarm, name, 1, t, cpu, 30 * MiB) for name, t, cpu in
+            [("p2pshare", 1.0, 1.0), ("p2pshare-bt", 4.0, 6.0), ("aria2", 2.0, 3.0)]]
+    ratios = swarm.versus_best(swarm.medians(runs, size), "p2pshare-bt", 1)
+    assert ratios["total s"] == (2.0, "aria2") and ratios["CPU s/GB"] == (2.0, "aria2")

@@ -92,8 +92,8 @@ def wait_for_seeds(announce_url: str, torrent: bytes, count: int = 1) -> None:
     asked = [0.0]
 
     def seeded() -> bool:
-        # Ask five times a second at most: the tracker allows an address ten requests a
-        # second, and the clients under test announce from the same address.
+        # Ask five times a second at most: the tracker answers an address ten scrapes a
+        # second (after a burst), and a refusal would end the wait.
         if time.monotonic() - asked[0] < 0.2:
             return False
         asked[0] = time.monotonic()

@@ -272,3 +272,25 @@ def test_a_udp_port_in_use_is_exit_4() -> None:
                         "--udp-port", str(taken.getsockname()[1])], timeout=DEADLINE)
     assert done.returncode == 4, done.stderr
     assert "cannot serve the UDP tracker" in done.stderr
+
+
+@arun
+async def test_the_client_reuses_a_connection_id_and_connects_again_when_refused() -> None:
+    trackers, actions = [BtTracker()], []
+
+    def handler(data: bytes, host: str, port: int) -> bytes | None:
+        actions.append(int.from_bytes(data[8:12]))
+        return trackers[-1].datagram(data, host, port)
+
+    server = UdpServer(handler)
+    _, port = await server.start("127.0.0.1", 0)
+    try:
+        url = f"udp://127.0.0.1:{port}"
+        await announce(url, H1, pid(1), 1, "started", 0, 0, 5, timeout=WAIT)
+        await announce(url, V2, pid(1), 1, "started", 0, 0, 5, timeout=WAIT)
+        assert actions == [0, 1, 1]  # one connect for both (BEP 15: an id lasts a minute)
+        trackers.append(BtTracker())  # "restarted": another secret, our id is refused
+        assert await join(url, 2) == []
+        assert actions[3:] == [1, 0, 1]  # refused, connected again, announced
+    finally:
+        await server.aclose()

@@ -137,10 +137,13 @@ def test_announces_are_rate_limited_per_source() -> None:
         ask(t, "10.0.0.1", 1, now=0)
     with pytest.raises(TrackerFailure, match="slow down"):
         ask(t, "10.0.0.1", 1, now=0)
-    with pytest.raises(TrackerFailure, match="slow down"):
-        t.scrape([H1], "::ffff:10.0.0.1", 0)
     ask(t, "10.0.0.2", 2, now=0)  # another address is not affected
     ask(t, "10.0.0.1", 1, now=1.0)  # a second later: one more token
+    for _ in range(3):  # scrapes have a rate of their own: polling starves no announce
+        t.scrape([H1], "::ffff:10.0.0.1", 1.0)
+    with pytest.raises(TrackerFailure, match="slow down"):
+        t.scrape([H1], "10.0.0.1", 1.0)
+    ask(t, "10.0.0.1", 1, now=2.0)
 
 
 def test_intervals_are_spread() -> None:
@@ -161,13 +164,17 @@ class TableMachine(RuleBasedStateMachine):
         self.now = 0.0
 
     @rule(host=st.integers(0, 4), port=st.integers(1, 3), h=st.integers(0, 3),
-          event=st.sampled_from(AnnounceEvent), seed=st.booleans())
-    def announce(self, host: int, port: int, h: int, event: AnnounceEvent, seed: bool) -> None:
+          event=st.sampled_from(AnnounceEvent), seed=st.booleans(), pid=st.integers(0, 1))
+    def announce(self, host: int, port: int, h: int, event: AnnounceEvent, seed: bool,
+                 pid: int) -> None:
         try:
-            ask(self.t, f"10.0.0.{host}", port, self.now, bytes([h]) * 20, event=event,
-                left=0 if seed else 5)
+            answer = self.t.announce(AnnounceRequest(
+                bytes([h]) * 20, bytes([pid]) * 20, port, left=0 if seed else 5, event=event,
+                numwant=2), f"10.0.0.{host}", self.now)
         except TrackerFailure:
-            pass
+            return
+        assert len(answer.peers) <= 2
+        assert (f"10.0.0.{host}", port) not in {(p.host, p.port) for p in answer.peers}
 
     @rule(dt=st.floats(0, limits.TRACKER_PEER_TIMEOUT))
     def wait(self, dt: float) -> None:
@@ -185,8 +192,11 @@ class TableMachine(RuleBasedStateMachine):
         assert len(t.swarms) <= 3 and all(len(h) <= 4 for h in t.by_source.values())
         for swarm in t.swarms.values():
             assert swarm.records and len(swarm.records) <= 6
-            assert sorted(swarm.seeds.keys + swarm.leeches.keys) == sorted(swarm.records)
-            assert all(swarm.seeds.keys[i] == k for k, i in swarm.seeds.place.items())
+            listed = swarm.seeds.peers + swarm.leeches.peers
+            assert sorted((p.host, p.port) for p in listed) == sorted(swarm.records)
+            for key, record in swarm.records.items():
+                bag = swarm.seeds if record.seed else swarm.leeches
+                assert bag.peers[bag.place[key]] is record.peer
 
 
 TestTableMachine = TableMachine.TestCase

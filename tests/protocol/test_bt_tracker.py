@@ -196,6 +196,9 @@ def test_http_requests_and_answers() -> None:
     wire = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nd1:ae"
     assert parse_http_answer(wire) == (200, b"d1:a")  # cut at its Content-Length
     assert parse_http_answer(wire + b"trailing") == (200, b"d1:a")
+    for cut in range(len(wire) - 1):  # every answer cut short by a closed connection
+        with pytest.raises(RemoteProtocolError):
+            parse_http_answer(wire[:cut])
     assert parse_http_answer(b"HTTP/1.0 404 Not Found\n\nnope") == (404, b"nope")
     for bad in (wire[:-2], wire[:20], b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                 b"garbage\r\n\r\n"):

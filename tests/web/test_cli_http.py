@@ -69,8 +69,9 @@ def test_dashboard_and_metrics_on_two_ports() -> None:
         assert proc.stdout is not None
         out = read_until(proc.stdout, "[HTTP] /metrics")
         ports = {m.group(1): int(m.group(2)) for m in HTTP_UP.finditer(out)}
-        assert set(ports) == {"/, /api/state", "/metrics"}
-        get(ports["/, /api/state"], "/api/state")
+        # The HTTP port also carries the BitTorrent tracker's routes (docs/bittorrent.md).
+        assert set(ports) == {"/, /announce, /api/state, /scrape", "/metrics"}
+        get(ports["/, /announce, /api/state, /scrape"], "/api/state")
         text = get(ports["/metrics"], "/metrics").decode()
         lines = [line for line in text.splitlines() if not line.startswith("#")]
         assert len(lines) == len({line.rsplit(" ", 1)[0] for line in lines})  # none twice

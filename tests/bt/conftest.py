@@ -1,0 +1,106 @@
+"""The ``swarm`` fixture of the interop tests: a tracker, torrents, clients, all stopped
+and checked at the end of each test.
+
+Strategy: a test asks the fixture for what it needs in the order it needs it (a torrent,
+then clients); the fixture skips the test, with the reason, when a client or the tracker
+cannot run here, and at teardown stops and reaps every process, then fails the test if any
+client had a socket outside loopback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from .clients import Client
+from .torrents import TestTorrent, made_by_p2pshare, make_content, make_torrent
+from .trackers import OpenTracker, P2PShareTracker, Tracker
+
+C = TypeVar("C", bound=Client)
+# Seconds a client may take to download a few MiB on loopback. Transmission takes about
+# 12-15 s either way: it decides interest and unchoking only at its re-choke pulse (10 s).
+COMPLETE = 30.0
+
+
+class Swarm:
+    """One test's tracker, torrents and clients."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        kind = OpenTracker if P2PShareTracker.missing() else P2PShareTracker
+        reason = kind.missing()
+        if reason:
+            pytest.skip(reason)
+        self.tracker: Tracker = kind(work)
+        self.started = False
+        self.torrents: list[TestTorrent] = []
+        self.clients: list[Client] = []
+
+    def torrent(self, kind: str, via: str = "http", files: int = 1,
+                by_p2pshare: bool = False) -> TestTorrent:
+        """A ``kind`` torrent of fresh content announcing to the tracker ``via`` HTTP or
+        UDP, made by libtorrent (or ``by_p2pshare``); the tracker starts at the first
+        client."""
+        folder = self.work / f"content{len(self.torrents)}"
+        content = make_content(folder, "data" if files > 1 else "data.bin", files=files)
+        url = self.tracker.http if via == "http" else self.tracker.udp
+        make = made_by_p2pshare if by_p2pshare else make_torrent
+        torrent = make(content, kind, [url], folder.with_suffix(".torrent"))
+        self.torrents.append(torrent)
+        return torrent
+
+    def client(self, kind: type[C]) -> C:
+        reason = kind.missing()
+        if reason:
+            pytest.skip(reason)
+        if not self.started:
+            self.tracker.start(self.torrents)
+            self.started = True
+        client = kind(self.work)
+        self.clients.append(client)
+        return client
+
+    def start(self, torrent: TestTorrent, seeds: list[Client],
+              leeches: dict[Client, Path], magnet: bool = False) -> None:
+        """Start ``seeds``, then ``leeches`` (each into its folder), in the order a
+        tracker-only swarm needs: a client that does not dial loopback peers announces
+        itself before the seeds, so that they connect to it; the others after the
+        seeds, so that their first announce finds them."""
+        passive = {c: out for c, out in leeches.items() if not c.dials_loopback}
+        for client, out in passive.items():
+            client.leech(torrent, out, magnet)
+        if passive:
+            self.tracker.wait_peers(torrent, incomplete=len(passive),
+                                    watched=[p for c in passive for p in c.procs])
+        for seed in seeds:
+            seed.seed(torrent)
+        self.tracker.wait_peers(torrent, complete=len(seeds),
+                                watched=[p for c in seeds for p in c.procs])
+        for client, out in leeches.items():
+            if client not in passive:
+                client.leech(torrent, out, magnet)
+
+    def out(self, name: str) -> Path:
+        path = self.work / "out" / name
+        path.mkdir(parents=True)
+        return path
+
+    def stop(self) -> list[str]:
+        """Stop everything; the sockets that left loopback."""
+        for client in self.clients:
+            client.stop()
+        self.tracker.stop()
+        return [f"{c.name}: {line}" for c in self.clients for line in c.strays]
+
+
+@pytest.fixture
+def swarm(tmp_path: Path) -> Iterator[Swarm]:
+    s = Swarm(tmp_path)
+    try:
+        yield s
+    finally:
+        strays = s.stop()
+    assert not strays, "sockets outside loopback:\n" + "\n".join(strays)
