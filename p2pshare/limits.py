@@ -377,6 +377,44 @@ MAX_TRACKER_URL = 2 * KiB
 MAX_MAGNET = 64 * KiB
 MAX_MAGNET_PEERS = 256
 
+# --- BitTorrent sessions: seed and fetch (docs/bittorrent.md#sessions) --------------------
+# A peer must send its handshake this long after connecting (either way), and a connection
+# to a peer must be made and greeted in as long; a greeted connection silent for
+# BT_IDLE_TIMEOUT is closed (BEP 3 peers send a keep-alive every 2 minutes).
+BT_HANDSHAKE_TIMEOUT = 10 * SECONDS
+BT_IDLE_TIMEOUT = 180 * SECONDS
+# A link of ours that has sent nothing for this long sends a keep-alive (BEP 3 suggests
+# two minutes; peers close a link silent for longer).
+BT_KEEPALIVE_INTERVAL = 90 * SECONDS
+# A peer that sends none of the blocks we asked for (or keeps us choked) this long loses
+# its link, and its pieces go to others; a peer we unchoked that asks for nothing this long
+# gives its upload slot to a waiting peer.
+BT_SNUB_TIMEOUT = 20 * SECONDS
+# Block requests (16 KiB each) in flight on one link: 64 blocks, 1 MiB, keep a 100 Mbit/s
+# link with an 80 ms round trip busy; libtorrent's peers accept 250-500 (``reqq``).
+BT_PIPELINE = 64
+# Bytes of pieces one link assembles in memory at once (at least one piece, whatever its
+# size): bounds a download's memory to this times its links.
+BT_MAX_ASSEMBLY = 8 * MiB
+# Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
+# PEX message cannot grow the table past it.
+BT_MAX_KNOWN_PEERS = 2000
+# Connections a seed accepts in all and from one address (who is unchoked among them is
+# the choker's: BT_UPLOAD_SLOTS).
+BT_MAX_CONNECTIONS = 256
+BT_MAX_CONNECTIONS_PER_SOURCE = 8
+# A magnet's metadata (BEP 9) from one peer, all of it, in this long.
+BT_METADATA_TIMEOUT = 30 * SECONDS
+# Rounds over the known peers asking for a magnet's metadata, PEER_RETRY_DELAY apart.
+BT_METADATA_ROUNDS = 3
+# Announces: the whole of one (retries included), the ``stopped`` one on the way out, the
+# peers asked for, the interval when a tracker names none, and the least we accept.
+BT_ANNOUNCE_TIMEOUT = 15 * SECONDS
+BT_STOP_TIMEOUT = 2 * SECONDS
+BT_NUMWANT = 50
+BT_DEFAULT_ANNOUNCE_INTERVAL = 1800 * SECONDS
+BT_MIN_ANNOUNCE_INTERVAL = 10 * SECONDS
+
 # --- BitTorrent peer wire (docs/bittorrent.md#wire-limits) ------------------------------
 # A block: the unit of a request and a piece message. BEP 3 clients all request 16 KiB and
 # close connections that ask for more (libtorrent, Transmission); so do we.
@@ -515,10 +553,13 @@ HTTP_MAX_PER_SOURCE = 64
 # A keep-alive HTTP connection resting this long between requests is closed (browsers
 # keep idle connections for about a minute, and reopen one when they need it).
 HTTP_IDLE_TIMEOUT = 30 * SECONDS
-# Rows of each table /api/state gives (peers, RFCs, swarms, a swarm's members), newest
+# Rows of each table /api/state gives (peers, RFCs, swarms), newest
 # first: what a page can show, and a reading that costs the server O(rows) however big
 # the index is. The totals are given apart.
 DASHBOARD_ROWS = 200
+# Members each swarm's row lists (of its DASHBOARD_ROWS at most): a reading costs rows of
+# swarms times members each, and a glance at a swarm needs a few of its members.
+DASHBOARD_MEMBERS = 16
 # A swarm's piece availability is shown in at most this many runs of pieces (the fewest
 # holders of any piece in each): one strip in the page, whatever the piece count.
 AVAILABILITY_BUCKETS = 128

@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import __version__, limits
 from ..errors import LocalProtocolError
 from ..protocol import bencode, merkle
-from .hashing import FileHashes, hash_files
+from .hashing import TorrentHashes, hash_files
 
 # libtorrent's table: a total size up to SIZE_TABLE[i] gets 16 KiB << i pieces (the
 # sizes where a torrent's SHA-1 list is about twice the square root of the total size).
@@ -124,7 +124,7 @@ def layout(sources: list[InputFile], piece_length: int, kind: Kind) -> list[Inpu
 
 
 def info_dict(files: list[InputFile], name: str, piece_length: int, kind: Kind,
-              hashes: FileHashes) -> dict[bytes, bencode.Value]:
+              hashes: TorrentHashes) -> dict[bytes, bencode.Value]:
     """The info dictionary (module text for its keys)."""
     multi = len(files) > 1 or len(files[0].path) > 1
     info: dict[bytes, bencode.Value] = {b"name": name.encode(), b"piece length": piece_length}
@@ -151,7 +151,7 @@ def _v1_entry(source: InputFile) -> bencode.Value:
             b"path": [part.encode() for part in source.path[1:]]}
 
 
-def _file_tree(files: list[InputFile], hashes: FileHashes,
+def _file_tree(files: list[InputFile], hashes: TorrentHashes,
                multi: bool) -> dict[bytes, bencode.Value]:
     tree: dict[bytes, bencode.Value] = {}
     for source in files:

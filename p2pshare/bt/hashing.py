@@ -31,7 +31,7 @@ HASH_THREADS = min(8, os.cpu_count() or 1)
 JOBS_AHEAD = 2 * HASH_THREADS + 2  # jobs queued or running at most (each holds a chunk)
 
 
-class HashSource(Protocol):
+class HashInput(Protocol):
     """A file of the piece space, in torrent order (``bt.create.InputFile``)."""
 
     @property
@@ -45,7 +45,7 @@ class HashSource(Protocol):
 
 
 @dataclass
-class FileHashes:
+class TorrentHashes:
     """What hashing gives: v1 piece SHA-1s, and each v2 file's root and piece layer."""
 
     pieces: bytearray
@@ -53,15 +53,15 @@ class FileHashes:
     layers: dict[bytes, bytes]
 
 
-def hash_files(files: Sequence[HashSource], piece_length: int, *, v1: bool, v2: bool,
-               progress: Callable[[int], None] = lambda n: None) -> FileHashes:
+def hash_files(files: Sequence[HashInput], piece_length: int, *, v1: bool, v2: bool,
+               progress: Callable[[int], None] = lambda n: None) -> TorrentHashes:
     """Hash ``files`` (in torrent order) for the v1 pieces and/or the v2 trees of real
     files; ``progress`` gets the bytes read.
 
     Raises:
         OSError: a file could not be read, or changed size while read.
     """
-    hashes = FileHashes(bytearray(), {}, {})
+    hashes = TorrentHashes(bytearray(), {}, {})
     with ThreadPoolExecutor(HASH_THREADS) as executor:
         jobs = _InOrder(executor)
         pieces = _V1Pieces(piece_length, jobs, hashes.pieces) if v1 else None
@@ -106,7 +106,7 @@ class _InOrder:
         fold(future.result() if future is not None else None)
 
 
-def _chunks(source: HashSource) -> Iterator[memoryview]:
+def _chunks(source: HashInput) -> Iterator[memoryview]:
     if source.pad:
         for at in range(0, source.size, CHUNK):
             yield memoryview(bytes(min(CHUNK, source.size - at)))
@@ -190,7 +190,7 @@ class _V2File:
             self.leaves = []
         return merkle.layer_root(self.layer, self.piece_length)
 
-    def finish(self, source: HashSource, hashes: FileHashes) -> None:
+    def finish(self, source: HashInput, hashes: TorrentHashes) -> None:
         """Record this file's root (and its piece layer if over one piece) in ``hashes``."""
         hashes.roots[source.path] = root = self.root()
         if root is not None and source.size > self.piece_length:

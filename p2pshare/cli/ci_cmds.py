@@ -24,6 +24,7 @@ from ._run import fail, run, say, say_json, within
 from .bt_front import bt_tracker, say_http, serving_udp
 from .exits import Exit, from_error
 from .options import (
+    INDEX_PORT,
     address_arg,
     addresses_arg,
     advertise_arg,
@@ -40,7 +41,6 @@ from .sites import METRICS_MISSING, http_args, index_sites
 from .text import cell
 
 log = logging.getLogger(__name__)
-INDEX_PORT = 7734  # the handout's well-known port (docs/p2p-ci.md#well-known-port)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -32,7 +32,7 @@ from .exits import Exit, from_error
 from .options import HelpFormatter
 from .text import shown_lines
 
-MODULES = ("ci_cmds", "di_cmds", "swarm_cmds", "torrent_cmds")
+MODULES = ("ci_cmds", "di_cmds", "swarm_cmds", "torrent_cmds", "bt_cmds")
 # The module that registers each sub-command: a command imports only its own system's
 # code, so each of many processes (a swarm, the experiment) starts sooner. A test checks
 # this table against what the modules register.
@@ -40,6 +40,7 @@ OWNERS = {
     **dict.fromkeys(("server", "peer", "list", "lookup", "get", "demo"), "ci_cmds"),
     **dict.fromkeys(("rs", "di-peer", "di-get", "di-peers", "experiment"), "di_cmds"),
     **dict.fromkeys(("share", "fetch", "files"), "swarm_cmds"),
+    "seed": "bt_cmds",
     "torrent": "torrent_cmds",
 }
 
@@ -59,6 +60,7 @@ EXAMPLES = {
     "share": "p2pshare share big.iso --server 10.0.0.5 --max-upload-rate 10M",
     "fetch": "p2pshare fetch big.iso --server 10.0.0.5 --out ~/Downloads --json",
     "files": "p2pshare files --server 10.0.0.5 --name big.iso",
+    "seed": "p2pshare seed big.iso.torrent --dir ~/Downloads --port 6881",
     "torrent": "p2pshare torrent create ~/photos --tracker http://10.0.0.5:8080/announce",
     "config": "p2pshare config --json",
     "completion": "p2pshare completion bash > ~/.local/share/bash-completion/completions/p2pshare",

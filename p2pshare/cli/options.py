@@ -20,6 +20,10 @@ from pathlib import Path
 from .. import limits
 from ..host import parse_port, split_hostport, valid_host
 
+# The index server's well-known port (docs/p2p-ci.md#well-known-port); here, not in
+# ci_cmds, so that the swarm commands need not import the P2P-CI ones at start-up.
+INDEX_PORT = 7734
+
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Every sub-command's help: the epilog as written, a default of None shown as

@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +20,7 @@ from .. import limits
 from ..errors import P2PError
 from ..protocol.swarm import FileEntry
 from ..swarm.client import TrackerClient
-from ..swarm.fetch import SwarmDownload, first_error
+from ..swarm.fetch import Progress, SwarmDownload, first_error
 from ..swarm.manifest import Manifest
 from ..swarm.session import Ambiguous, Fetch, NotFound, SwarmPeer
 from ..swarm.storage import Source, hash_file, hash_tree, open_regular, scan_tree
@@ -37,14 +37,14 @@ from ._run import (
     serving,
     stoppable,
 )
-from .ci_cmds import INDEX_PORT  # the swarm tracker is in the index server
 from .exits import Exit, from_error
-from .options import address_arg, out_arg, reachable_args, size_arg, timeout_arg
+from .options import INDEX_PORT, address_arg, out_arg, reachable_args, size_arg, timeout_arg
 from .progress import Events, ProgressView, human
 from .text import cell, shown
 
 log = logging.getLogger(__name__)
 _REFRESH = 0.1  # seconds between progress-bar refreshes
+BT_PORT = 6881  # the port a BitTorrent --peer without one is reached at (the usual one)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -58,7 +58,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=lambda a: _reported(a, share, serves=True))
 
     p = sub.add_parser("fetch", help="download a shared file from every peer that has it")
-    p.add_argument("target", metavar="ID-or-NAME", help="swarm id, id prefix, or file name")
+    p.add_argument("target", metavar="ID-or-NAME",
+                   help="swarm id, id prefix, or file name; or a .torrent file or a magnet "
+                        "link (BitTorrent, docs/bittorrent.md)")
     out_arg(p, "folder for the file", Path("."))
     p.add_argument("--seed", action="store_true", help="keep serving it once complete")
     p.add_argument("--only", action="append", default=[], metavar="PATTERN",
@@ -71,6 +73,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="serve nothing: no piece server, and the tracker is never told of us")
     timeout_arg(p)
     _peer_args(p, "until it answers or --timeout passes (then exit 4)")
+    p.add_argument("--peer", action="append", default=[], type=address_arg(BT_PORT),
+                   metavar="HOST[:PORT]",
+                   help=f"of a torrent: a BitTorrent peer to download from (repeatable; "
+                        f"port {BT_PORT} if left out)")
+    p.add_argument("--swarm", default=None, metavar="ID",
+                   help="of a single-file torrent: also take pieces from this swarm's peers "
+                        "(the same file and piece size), found through --server")
     p.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     p.set_defaults(func=lambda a: _reported(a, fetch))
 
@@ -242,6 +251,10 @@ def _swarm_json(manifest: Manifest) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- fetch
 async def fetch(args: argparse.Namespace, events: Events) -> int:
+    from ..bt.session import is_torrent_argument  # BitTorrent code only when needed
+    if is_torrent_argument(args.target):
+        from . import bt_cmds
+        return await bt_cmds.fetch_torrent(args, events)
     if args.seed and args.no_upload:
         return _failed(events, "--seed and --no-upload exclude each other", Exit.USAGE)
     if args.out.exists() and not args.out.is_dir():
@@ -329,13 +342,19 @@ async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
     return final
 
 
-async def _show(view: ProgressView, download: SwarmDownload, events: Events) -> None:
+class Downloading(Protocol):
+    """A download whose progress is shown: a swarm's, or a torrent's (``bt.download``)."""
+
+    def progress(self) -> Progress: ...
+
+
+async def _show(view: ProgressView, download: Downloading, events: Events) -> None:
     while True:
         _refresh(view, download, events)
         await asyncio.sleep(_REFRESH)  # redraw period, not a wait for an event
 
 
-def _refresh(view: ProgressView, download: SwarmDownload, events: Events, *,
+def _refresh(view: ProgressView, download: Downloading, events: Events, *,
              final: bool = False) -> None:
     p = download.progress()
     # At the end the links are closed: the last line says who sent the pieces instead.

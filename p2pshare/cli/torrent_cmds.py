@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..bt.create import Kind, list_sources, make_torrent
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..files import write_whole
@@ -62,7 +63,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     try:
-        torrent = parse_torrent(args.torrent.read_bytes())
+        with args.torrent.open("rb") as file:  # no more than a torrent may be (limits)
+            torrent = parse_torrent(file.read(limits.MAX_TORRENT_FILE + 1))
     except RemoteProtocolError as exc:
         return fail(f"{args.torrent}: not a usable torrent: {exc}", Exit.FAILURE)
     except OSError as exc:

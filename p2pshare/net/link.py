@@ -394,7 +394,7 @@ class Link(asyncio.Protocol):
             except TimeoutError as exc:
                 self.abort("write stalled")  # bytes still buffered would never leave
                 raise PeerGone(f"receiver stalled after {done} of {count} bytes") from exc
-            self.conn.note_body_sent(sent)
+            self._note_sent(sent)
             self.moved += sent
             done += sent
             if sent != run:
@@ -428,9 +428,13 @@ class Link(asyncio.Protocol):
             return 0
         except OSError as exc:
             raise PeerGone(str(exc)) from exc
-        self.conn.note_body_sent(sent)
+        self._note_sent(sent)
         self.moved += sent
         return sent
+
+    def _note_sent(self, count: int) -> None:
+        """``count`` bytes of a body went by ``sendfile`` (the codec counts them)."""
+        self.conn.note_body_sent(count)
 
     def _cork_file(self, file: BinaryIO, offset: int, count: int) -> None:
         data = os.pread(file.fileno(), count, offset)
@@ -438,7 +442,7 @@ class Link(asyncio.Protocol):
             raise PeerGone(f"file shrank: {len(data)} of {count} bytes")
         self._out.append(data)
         self._out_size += count
-        self.conn.note_body_sent(count)
+        self._note_sent(count)
 
     async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
         transport = self._transport

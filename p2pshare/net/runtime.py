@@ -172,13 +172,14 @@ class Server:
     """Listens, admits, sweeps deadlines and owns the answer tasks of one ``App``."""
 
     def __init__(self, app: App, conn_factory: Callable[[], Connection], policy: Policy, *,
-                 quick: Quick | None = None) -> None:
+                 quick: Quick | None = None, link_class: type[Link] = Link) -> None:
         if quick is not None and (policy.first_request_timeout or policy.one_exchange):
             raise ValueError("quick answers are for persistent connections only")
         self.app = app
         self.conn_factory = conn_factory
         self.policy = policy
         self.quick = quick
+        self.link_class = link_class  # a byte-stream protocol's: ``net.streamlink``
         self.links: set[Link] = set()
         self.admission: Admission[Link] = Admission(policy.max_connections,
                                                     policy.max_per_source, evict=policy.evict)
@@ -215,7 +216,7 @@ class Server:
         loop = asyncio.get_running_loop()
 
         def factory() -> Link:
-            return Link(self, self.conn_factory())
+            return self.link_class(self, self.conn_factory())
 
         if host:
             self._server = await loop.create_server(factory, host, port, backlog=BACKLOG,

@@ -117,7 +117,8 @@ class Picker:
     def pick(self, peer: PeerId, *, restrain: bool = True) -> int | None:
         """The next piece to ask of ``peer``, recorded as requested; None if none fits.
 
-        ``restrain=False`` lifts the seeder restraint (``_reserved``) for this pick.
+        ``restrain=False`` lifts, for this pick, the seeder restraint (``_reserved``) and
+        the leader's (rule 4: a seeder left to the leader, the leader spared).
         """
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)

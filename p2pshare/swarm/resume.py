@@ -24,6 +24,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import RemoteProtocolError
 from ..files import write_whole
@@ -31,7 +32,6 @@ from ..protocol.swarm import decode_ranges, encode_ranges
 from . import tree
 from .manifest import Manifest
 from .pieces import bits
-from .storage import PieceFile
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,32 @@ BLOCK = 4096  # the record's size is a multiple of this (a page, a file-system b
 MAX_RECORD = 1024 * 1024
 
 
+class Recorded(Protocol):
+    """What a resume record names: a swarm's ``Manifest``, or a torrent (``bt.store``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+
+
+class Checked(Protocol):
+    """Pieces on disk that can be hashed again: a ``PieceFile``, or a torrent's store."""
+
+    have: int
+
+    def check(self, index: int) -> bool: ...
+
+
 def paths(out_dir: Path, manifest: Manifest) -> tuple[Path, Path]:
     """(temporary file, resume file) of a single file's download into ``out_dir``: short,
     fixed names from the swarm id (``tree``), whatever the file's name."""
     return out_dir / tree.part_name(manifest, 0), tree.record_path(out_dir, manifest)
 
 
-def save(path: Path, manifest: Manifest, verified: int) -> None:
+def save(path: Path, manifest: Recorded, verified: int) -> None:
     """Record ``verified`` pieces (atomically: write aside, then rename; on a full disk, in
     place if the old record has room).
 
@@ -83,7 +102,7 @@ def _rewrite(path: Path, text: bytes) -> bool:
         os.close(fd)
 
 
-def load(path: Path, manifest: Manifest) -> int:
+def load(path: Path, manifest: Recorded) -> int:
     """The pieces a resume file claims are verified (0 if none, or the file is unusable)."""
     try:
         obj = json.loads(_read_record(path).decode("utf-8"))
@@ -110,7 +129,7 @@ def _read_record(path: Path) -> bytes:
         return handle.read(MAX_RECORD)
 
 
-def recover(piece_file: PieceFile, claimed: int) -> int:
+def recover(piece_file: Checked, claimed: int) -> int:
     """Hash every claimed piece again; return (and mark held) those that match."""
     good = 0
     for index in bits(claimed):

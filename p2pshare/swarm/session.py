@@ -246,7 +246,7 @@ class Fetch:
             await self.peer.tracker.announce(manifest, *self.peer.address)
         await download.run()
         # In a thread: flushing big files takes a while, and meanwhile we keep serving.
-        final = await asyncio.to_thread(self.target.publish, piece_file)
+        final = await asyncio.to_thread(self.target.publish, piece_file.handles)
         tree.record_path(self.out_dir, manifest).unlink(missing_ok=True)
         # Seeded from now on: a change to a file on disk withdraws it.
         piece_file.watch = FileWatch(self.target.final_files())

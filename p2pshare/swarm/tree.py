@@ -42,12 +42,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from ..errors import LocalIOError
 from ..files import FILE_MODE, open_partial, sync_folder
 from ..net.runtime import raise_fd_limit
-from .manifest import Manifest, local
+from .manifest import Manifest, TreeFile, local
 from .pieces import bits
 from .storage import DESCRIPTORS_SPARE, PieceFile, sized
 
@@ -72,20 +72,34 @@ class Occupied(LocalIOError):
     it away. Our folder's trouble, not the data's (exit status 7, not 5)."""
 
 
-def stem(manifest: Manifest) -> str:
+class Shape(Protocol):
+    """What naming and opening a download's files needs of what is downloaded: a swarm's
+    ``Manifest``, or a torrent's files (``bt.store.TorrentShape``)."""
+
+    @property
+    def id(self) -> str: ...  # names the hidden files: a swarm id, or an info-hash in hex
+    @property
+    def name(self) -> str: ...
+    @property
+    def files(self) -> tuple[TreeFile, ...]: ...  # () for a single file
+    @property
+    def layout(self) -> tuple[TreeFile, ...]: ...
+
+
+def stem(manifest: Shape) -> str:
     return f".p2pshare-{manifest.id[:16]}"
 
 
-def part_name(manifest: Manifest, file_index: int) -> str:
+def part_name(manifest: Shape, file_index: int) -> str:
     suffix = f"-{file_index}" if manifest.files else ""
     return f"{stem(manifest)}{suffix}.part"
 
 
-def record_path(out_dir: Path, manifest: Manifest) -> Path:
+def record_path(out_dir: Path, manifest: Shape) -> Path:
     return out_dir / f"{stem(manifest)}.resume.json"
 
 
-def final_path(out_dir: Path, manifest: Manifest) -> Path:
+def final_path(out_dir: Path, manifest: Shape) -> Path:
     """The file, or the collection's folder, a fetch into ``out_dir`` produces."""
     return out_dir / local(manifest.name)
 
@@ -100,7 +114,7 @@ def selected(manifest: Manifest, patterns: list[str]) -> list[int]:
 
 
 @contextmanager
-def fetch_lock(out_dir: Path, manifest: Manifest) -> Iterator[None]:
+def fetch_lock(out_dir: Path, manifest: Shape) -> Iterator[None]:
     """Hold ``OUT/.p2pshare-<id16>.lock`` for the block.
 
     Raises:
@@ -152,7 +166,7 @@ class _Slot:
 class Target:
     """The files of ``manifest`` that a fetch into ``out_dir`` writes (``wanted``)."""
 
-    def __init__(self, out_dir: Path, manifest: Manifest, wanted: list[int],
+    def __init__(self, out_dir: Path, manifest: Shape, wanted: list[int],
                  mode: int = FETCHED_MODE) -> None:
         self.out_dir = out_dir
         self.manifest = manifest
@@ -174,6 +188,7 @@ class Target:
     @property
     def mask(self) -> int:
         """The pieces of the wanted files."""
+        assert isinstance(self.manifest, Manifest)
         return self.manifest.mask_of(self.wanted)
 
     def open(self) -> PieceFile:
@@ -182,6 +197,24 @@ class Target:
         Raises:
             OSError: a symlink or non-folder on the way, or the file system refused.
             Occupied: a final name holds something else.
+        """
+        assert isinstance(self.manifest, Manifest)
+        piece_file = PieceFile(self.manifest, self.open_handles(), 0, self.final)
+        try:
+            for slot in self.slots:
+                if slot.done:
+                    _check_whole(piece_file, slot)
+        except BaseException:
+            piece_file.close()
+            raise
+        return piece_file
+
+    def open_handles(self) -> list[BinaryIO | None]:
+        """``open`` for any ``Shape``: the handles by file of its ``layout`` (None for those
+        not wanted); the caller checks the files found complete (``slots``, ``done``).
+
+        Raises:
+            as ``open``.
         """
         m = self.manifest
         handles: list[BinaryIO | None] = [None] * len(m.layout)
@@ -205,15 +238,7 @@ class Target:
             raise
         finally:
             os.close(root)
-        piece_file = PieceFile(m, handles, 0, self.final)
-        try:
-            for slot in self.slots:
-                if slot.done:
-                    _check_whole(piece_file, slot)
-        except BaseException:
-            piece_file.close()
-            raise
-        return piece_file
+        return handles
 
     def _check_descriptors(self) -> None:
         """Raise the open-file limit to fit every wanted file and its folder, open for the
@@ -244,7 +269,7 @@ class Target:
         return _Slot(i, self._folders[where], parts[-1], part_name(self.manifest, i),
                      self.out_dir.joinpath(*parts))
 
-    def publish(self, piece_file: PieceFile) -> Path:
+    def publish(self, handles: list[BinaryIO | None]) -> Path:
         """Flush every wanted file and give it its final name; returns the file or folder.
 
         Raises:
@@ -254,7 +279,7 @@ class Target:
         for slot in self.slots:
             if slot.done:
                 continue
-            handle = piece_file.handles[slot.index]
+            handle = handles[slot.index]
             assert handle is not None
             os.fsync(handle.fileno())
             _place(slot)

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from p2pshare.errors import RemoteProtocolError
@@ -261,3 +261,61 @@ def test_mutated_torrents_give_torrent_or_remote_error(data: st.DataObject) -> N
         parse_torrent(bytes(raw))
     except RemoteProtocolError:
         pass
+
+
+_good = st.sampled_from([b"a", b"b", b"c", b".pad", "\u00e9".encode()])
+_names = st.one_of(_good, _good, _good, _good, _good, _good, st.sampled_from(
+    [b".", b"..", b"", b"x/y", b"c\\d", b"n\0", b"\xff"]))
+_leaf = st.fixed_dictionaries({b"length": st.integers(-1, 3 * PIECE)},
+                              optional={b"pieces root": st.binary(min_size=32, max_size=32)
+                                        | st.binary(max_size=31),
+                                        b"attr": st.sampled_from([b"p", b"x", b""])})
+_tree: st.SearchStrategy[Value] = st.recursive(
+    st.builds(lambda leaf: {b"": leaf}, _leaf),
+    lambda inner: st.dictionaries(_names, inner, min_size=1, max_size=3), max_leaves=6)
+_v1_file = st.fixed_dictionaries({b"length": st.integers(-1, 3 * PIECE),
+                                  b"path": st.lists(_names, max_size=3)},
+                                 optional={b"attr": st.sampled_from([b"p", b"x"])})
+@st.composite
+def _info(draw: st.DrawFn) -> Info:
+    """A v1, v2 or hybrid info dictionary with parts that are often wrong."""
+    info: Info = {b"name": draw(_names),
+                  b"piece length": draw(st.sampled_from([PIECE] * 6 + [3 * PIECE, 0]))}
+    kind = draw(st.sampled_from(["v1", "v2", "hybrid"]))
+    if kind != "v1":
+        info[b"meta version"] = draw(st.sampled_from([2] * 5 + [3]))
+        info[b"file tree"] = draw(st.dictionaries(_names, _tree, max_size=3))
+    if kind != "v2":
+        if draw(st.booleans()):
+            info[b"files"] = draw(st.lists(_v1_file, max_size=4))
+        else:
+            info[b"length"] = draw(st.integers(-1, 3 * PIECE))
+        info[b"pieces"] = b""
+    return info
+
+
+def _v1_end(info: Info) -> int:
+    files = info.get(b"files", [{b"length": info.get(b"length", 0)}])
+    assert isinstance(files, list)
+    return sum(f[b"length"] for f in files if isinstance(f, dict)  # type: ignore[misc]
+               and isinstance(f.get(b"length"), int))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_info(), st.booleans())
+def test_accepted_info_has_only_safe_paths(info: Info, count_pieces: bool) -> None:
+    """Near-valid info dictionaries: refused, or every path safe and every count right."""
+    if count_pieces and b"pieces" in info and isinstance(info[b"piece length"], int) \
+            and info[b"piece length"] > 0:
+        info[b"pieces"] = bytes(20 * -(-_v1_end(info) // info[b"piece length"]))
+    try:
+        t = parse_info(encode(info))
+    except RemoteProtocolError:
+        event("refused")
+        return
+    event("accepted")
+    for f in t.files:
+        assert all(p not in ("", ".", "..") and not set(p) & set("/\\\0") for p in f.path)
+    if t.v1_hash is not None:
+        end = t.files[-1].offset + t.files[-1].length
+        assert len(t.pieces) // 20 == -(-end // t.piece_length)

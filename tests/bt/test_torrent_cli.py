@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from p2pshare import limits
 from p2pshare.cli.exits import Exit
 from p2pshare.protocol.metainfo import parse_magnet, parse_torrent
 from tests.helpers import run_cli
@@ -70,6 +71,10 @@ def test_refusals(tmp_path: Path) -> None:
     shown = run_cli(["torrent", "show", str(junk)])
     assert shown.returncode == Exit.FAILURE and "not a usable torrent" in shown.stderr
     assert run_cli(["torrent", "show", str(tmp_path / "none.torrent")]).returncode == Exit.LOCAL
+    with (tmp_path / "huge.torrent").open("wb") as huge:  # sparse; refused, whatever its size
+        huge.truncate(10 * limits.MAX_TORRENT_FILE)
+    shown = run_cli(["torrent", "show", str(tmp_path / "huge.torrent")])
+    assert shown.returncode == Exit.FAILURE and "over" in shown.stderr
 
 
 def test_progress_on_stderr_unless_quiet(tmp_path: Path) -> None:

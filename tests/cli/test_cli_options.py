@@ -18,8 +18,8 @@ from ..helpers import cli_env, run_cli
 # The contract: the commands each option name belongs to (docs/cli.md#options).
 NAMES = {
     "--out": {"get", "di-get", "fetch", "experiment", "demo"},
-    "--dir": {"peer", "di-peer"},
-    "--listen": {"server", "rs", "peer", "di-peer", "share", "fetch", "demo"},
+    "--dir": {"peer", "di-peer", "seed"},
+    "--listen": {"server", "rs", "peer", "di-peer", "share", "fetch", "seed", "demo"},
     "--advertise": {"peer", "di-peer", "share", "fetch"},
     "--timeout": {"get", "di-get", "fetch"},
 }

@@ -221,7 +221,7 @@ def test_publishing_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path
             piece_file.write(index, DATA[start:start + manifest.length(index)])
         (tmp_path / "tree" / "b.txt").write_bytes(b"mine")
         with pytest.raises(Occupied, match="b.txt"):  # a local trouble: exit status 7
-            target.publish(piece_file)
+            target.publish(piece_file.handles)
     finally:
         piece_file.close()
         target.close()

@@ -1,0 +1,300 @@
+"""The BitTorrent piece server: serves the verified pieces of our torrents to peers.
+
+Strategy: on the one server runtime (``net.runtime``), as the swarm's piece server: the
+runtime accepts, admits (caps in all and per source address), sweeps deadlines (the
+handshake must come within ``limits.BT_HANDSHAKE_TIMEOUT``, then a silent connection is
+closed after ``limits.BT_IDLE_TIMEOUT``; keep-alives count) and cuts off a peer that takes
+none of our bytes. Its links are ``net.streamlink.StreamLink``s: their bytes go to one
+sans-IO ``BtConnection`` each, and this module answers the events: the handshake (we
+serve only torrents we hold, by their v1 or truncated v2 info-hash), the extension
+handshake (BEP 10: ``ut_metadata`` with our metadata size, so magnet links work), our
+pieces (``HaveAll`` with the fast extension, else a bitfield), requests, metadata
+requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof), and
+tells each peer of the others that accept connections (PEX, BEP 11).
+
+Upload slots: the choker (``bt.choker``: tit-for-tat, which for a seed means the peers we
+send the most, with an optimistic unchoke and fair shares between source addresses) decides
+who is unchoked, every ``limits.BT_RECHOKE_INTERVAL`` and whenever a peer's interest
+changes or a peer leaves; a peer that asks for nothing falls behind those that do. A
+request from a choked peer is rejected (BEP 6) or ignored, a
+request beyond a piece, for a piece we lack or of more than 16 KiB is rejected, and the
+codec bounds how many may be outstanding. While a peer does not read what we send, we stop
+reading its requests (the runtime pauses reading), so what we hold for it stays bounded.
+An optional rate limit paces every upload together (``net.rate``): requests then wait in
+the link's queue and one task per link sends them as the limit allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+
+from .. import limits
+from ..errors import RemoteProtocolError, Status
+from ..host import join_hostport
+from ..net.rate import limiter
+from ..net.runtime import Answer, Link, Policy, Server
+from ..net.streamlink import StreamLink
+from ..protocol import Event, Request
+from ..protocol import bt_events as w
+from ..protocol import swarm as sp
+from ..protocol._events import ConnectionClosed, _Sentinel
+from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
+from .choker import Choker
+from .layout import bitfield_of, geometry_of
+from .metadata import metadata_answer
+from .store import TorrentStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Upload:
+    """One peer connection's state on our side."""
+
+    conn: BtConnection
+    store: TorrentStore | None = None
+    fast: bool = False  # the peer speaks the fast extension (BEP 6)
+    unchoked: bool = False
+    interested: bool = False
+    queue: deque[w.BtRequest] = field(default_factory=deque)
+    sending: bool = False  # a task sends the queue (rate-limited)
+    listening: int | None = None  # the port the peer accepts connections on (BEP 10 ``p``)
+    pex: bool = False  # it reads ut_pex (BEP 11)
+    told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
+
+
+class BtServer:
+    """Serves the torrents added to it on one TCP port.
+
+    Args:
+        peer_id: our 20-byte peer id.
+        max_uploads: peers unchoked at once (the optimistic one included).
+        rate_limit: bytes per second for every upload together, or None.
+    """
+
+    def __init__(self, peer_id: bytes, *, max_uploads: int = limits.BT_UPLOAD_SLOTS,
+                 rate_limit: float | None = None) -> None:
+        self.peer_id = peer_id
+        self.choker = Choker(max_uploads)
+        self.choker.seeding = True  # we only upload on these links: rank by what we send
+        self.throttle = limiter(rate_limit)
+        self.torrents: dict[bytes, TorrentStore] = {}  # by the 20 bytes of a handshake
+        self.uploads: dict[Link, _Upload] = {}
+        self.bytes_sent = 0
+        policy = Policy("bittorrent", max_connections=limits.BT_MAX_CONNECTIONS,
+                        max_per_source=limits.BT_MAX_CONNECTIONS_PER_SOURCE,
+                        idle_timeout=limits.BT_IDLE_TIMEOUT,
+                        first_request_timeout=limits.BT_HANDSHAKE_TIMEOUT)
+        self.server = Server(self, sp.server_connection, policy, link_class=StreamLink)
+
+    def add(self, store: TorrentStore) -> None:
+        """Serve ``store``'s verified pieces (its ``have``, read at each request)."""
+        for digest in (store.torrent.v1_hash, store.torrent.v2_hash):
+            if digest is not None:
+                self.torrents[digest[:20]] = store
+
+    def have(self, store: TorrentStore, index: int) -> None:
+        """A piece of ``store`` was just verified: tell the peers connected for it."""
+        for link, up in self.uploads.items():
+            if up.store is store and not link.closing:
+                assert isinstance(link, StreamLink)
+                self._send(link, up, w.BtHave(index))
+
+    async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
+        address = await self.server.start(host, port)
+        self.server.tasks.spawn(self._rechoke_every_interval())
+        log.info("[BT] listening for peers on %s", join_hostport(*address))
+        return address
+
+    async def aclose(self) -> None:
+        await self.server.aclose()
+
+    # ------------------------------------------------------------------ App
+    def connected(self, link: Link) -> None:
+        assert isinstance(link, StreamLink)
+        self.uploads[link] = _Upload(BtConnection(BtRole.ACCEPTOR))
+        link.receiver = partial(self._received, link)
+
+    def disconnected(self, link: Link) -> None:
+        up = self.uploads.pop(link, None)
+        if up is not None and up.store is not None:
+            self.choker.remove(link)
+            if up.unchoked:
+                self._rechoke()
+
+    def request(self, link: Link, request: Request, body: bytes) -> Answer:
+        return []  # a byte-stream link hands the App no requests
+
+    def error(self, link: Link, status: Status) -> list[Event]:
+        return []
+
+    # ------------------------------------------------------------------ events
+    def _received(self, link: StreamLink, data: bytes) -> None:
+        up = self.uploads.get(link)
+        if up is None:
+            return
+        if data:
+            up.conn.receive_data(data)
+        while not (link.closing or link.paused):
+            event = up.conn.next_event()
+            link.write(up.conn.data_to_send())  # rejects the codec owes
+            if isinstance(event, ConnectionClosed):
+                link.close("closed by the peer")
+                return
+            if event is NEED_DATA:
+                return
+            assert not isinstance(event, _Sentinel)
+            self._event(link, up, event)
+
+    def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:
+        if isinstance(event, w.Handshake):
+            self._greet(link, up, event)
+        elif up.store is None:
+            raise RemoteProtocolError("a message before the handshake")
+        elif isinstance(event, w.BtRequest):
+            self._requested(link, up, event)
+        elif isinstance(event, w.Interested | w.NotInterested):
+            up.interested = isinstance(event, w.Interested)
+            self.choker.interest(link, theirs=up.interested)
+            self._rechoke()
+        elif isinstance(event, w.Cancel):
+            up.queue = deque(r for r in up.queue if (r.index, r.begin) !=
+                             (event.index, event.begin))
+        elif isinstance(event, w.ExtendedHandshake):
+            up.listening, up.pex = event.p, "ut_pex" in event.m
+            self._tell_peers()
+        elif isinstance(event, w.MetadataRequest | w.HashRequest):
+            self._send(link, up, metadata_answer(up.store, event))
+
+    def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
+        store = self.torrents.get(theirs.info_hash)
+        if store is None:
+            link.close("asked for a torrent we do not serve")
+            return
+        up.store, up.fast = store, theirs.fast
+        up.conn.set_geometry(geometry_of(store.layout))
+        self.choker.add(link, link.peername[0], time.monotonic())
+        link.greeted()
+        reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
+        self._send(link, up, w.Handshake(theirs.info_hash, self.peer_id, reserved))
+        if theirs.extended:
+            self._send(link, up, up.conn.extended_handshake(
+                v=f"p2pshare {_version()}", metadata_size=len(store.torrent.info)))
+        count = store.count
+        if theirs.fast and store.have == (1 << count) - 1:
+            self._send(link, up, w.HaveAll())
+        elif theirs.fast and not store.have:
+            self._send(link, up, w.HaveNone())
+        elif store.have:
+            self._send(link, up, w.Bitfield(bitfield_of(store.have, count)))
+
+    def _send(self, link: StreamLink, up: _Upload, *events: w.BtEvent) -> None:
+        link.write(b"".join(up.conn.send(event) for event in events))
+
+    # ------------------------------------------------------------------ PEX
+    def _tell_peers(self) -> None:
+        """PEX (BEP 11): tell each peer that reads ut_pex of the other peers of its torrent
+        that accept connections, those it has not heard of from us (at most
+        ``limits.MAX_PEX_PEERS`` a message; a peer is told of a newcomer when it arrives,
+        so a message goes out only when there is news)."""
+        reachable = {link: (link.peername[0], up.listening) for link, up in self.uploads.items()
+                     if up.listening and not link.closing}
+        for link, up in self.uploads.items():
+            if not up.pex or link.closing:
+                continue
+            news = [a for other, a in reachable.items() if other is not link and
+                    self.uploads[other].store is up.store and a not in up.told]
+            news = news[:limits.MAX_PEX_PEERS]
+            if news:
+                up.told.update(news)
+                v4 = tuple((h, p) for h, p in news if ":" not in h)
+                v6 = tuple((h, p) for h, p in news if ":" in h)
+                assert isinstance(link, StreamLink)
+                self._send(link, up, w.Pex(added=v4, added6=v6))
+
+    # ------------------------------------------------------------------ slots
+    def _rechoke(self) -> None:
+        """Apply the choker's decision now."""
+        decision = self.choker.rechoke(time.monotonic())
+        for peer, unchoke in [(p, False) for p in decision.choke] + \
+                [(p, True) for p in decision.unchoke]:
+            if not isinstance(peer, StreamLink) or peer.closing:
+                continue
+            link, up = peer, self.uploads.get(peer)
+            if up is None:
+                continue
+            up.unchoked = unchoke
+            if not unchoke:
+                up.queue.clear()
+            self._send(link, up, w.Unchoke() if unchoke else w.Choke())
+
+    async def _rechoke_every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)  # a periodic check, not synchronisation
+            if self.choker.due(time.monotonic()):
+                self._rechoke()
+
+    # ------------------------------------------------------------------ blocks
+    def _requested(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
+        """A request the codec accepted (in range, within budget, not while choked): served
+        if we hold the piece, else rejected (or, without BEP 6, ignored)."""
+        store = up.store
+        assert store is not None
+        if not store.have >> req.index & 1:
+            if up.fast:
+                self._send(link, up, w.RejectRequest(req.index, req.begin, req.length))
+            return
+        up.queue.append(req)
+        if self.throttle is None:
+            self._serve_queue(link, up)
+        elif not up.sending:
+            up.sending = True
+            self.server.tasks.spawn(self._serve_paced(link, up))
+
+    def _serve_queue(self, link: StreamLink, up: _Upload) -> None:
+        while up.queue and not link.closing:
+            self._send_block(link, up, up.queue.popleft())
+
+    def _send_block(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
+        """The block by its 13-byte head and the runtime's ``sendfile_now`` (a 16 KiB
+        block is corked with what is waiting, and leaves with it in one write)."""
+        store = up.store
+        assert store is not None
+        head = up.conn.send(w.PieceHeader(req.index, req.begin, req.length))
+        if not head:  # cancelled meanwhile
+            return
+        link.write(head)
+        start = req.index * store.layout.piece_length + req.begin
+        for run in store.layout.runs(start, req.length):
+            if run.file is None:
+                link.write(bytes(run.length))
+                continue
+            handle = store.handles[run.file]
+            sent = link.sendfile_now(handle, run.start, run.length)
+            if sent != run.length:  # the wire log is on, or the socket took part of it
+                link.write(os.pread(handle.fileno(), run.length - sent, run.start + sent))
+        link.flush()
+        self.bytes_sent += req.length
+        self.choker.sent(link, req.length)
+
+    async def _serve_paced(self, link: StreamLink, up: _Upload) -> None:
+        assert self.throttle is not None
+        try:
+            while up.queue and not link.closing:
+                req = up.queue.popleft()
+                await self.throttle.take(req.length)
+                await link.drain()
+                self._send_block(link, up, req)
+        finally:
+            up.sending = False
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
