@@ -125,7 +125,8 @@ class SwarmTable:
 
     # ------------------------------------------------------------------ announce
     def announce(self, request: AnnounceRequest, source: str, now: float) -> AnnounceAnswer:
-        """Record (or, ``stopped``, remove) ``source``'s peer and answer with others.
+        """Record (or, ``stopped``, remove) ``source``'s peer and answer with others; a
+        peer that names port 0 accepts no connections: it is answered, never recorded.
 
         Raises:
             TrackerFailure: over the source's rate, or a full swarm or table.
@@ -140,9 +141,11 @@ class SwarmTable:
             if swarm is not None and key in swarm.records:
                 self._remove(request.info_hash, swarm, key)
             return self._answer(self.swarms.get(request.info_hash), None, 0)
-        swarm = self._record(request, key, now)
         want = self.limits.numwant_default if request.numwant is None else request.numwant
-        return self._answer(swarm, key, min(want, self.limits.numwant_max))
+        if request.port != 0:
+            swarm = self._record(request, key, now)
+        return self._answer(swarm, key if request.port else None,
+                            min(want, self.limits.numwant_max), request.left == 0)
 
     def _record(self, request: AnnounceRequest, key: _Key, now: float) -> _Swarm:
         swarm = self.swarms.get(request.info_hash)
@@ -192,7 +195,10 @@ class SwarmTable:
             swarm = self.swarms[info_hash] = _Swarm()
         return swarm
 
-    def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int) -> AnnounceAnswer:
+    def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int,
+                seed: bool = False) -> AnnounceAnswer:
+        """Counts and up to ``want`` peers for ``asker`` (None: not recorded), only
+        leeches to a ``seed``."""
         lim = self.limits
         interval = lim.interval + self.rng.uniform(-lim.spread, lim.spread)
         if swarm is None:
@@ -200,12 +206,14 @@ class SwarmTable:
         return AnnounceAnswer(
             round(interval), round(lim.min_interval), complete=len(swarm.seeds.peers),
             incomplete=len(swarm.leeches.peers), downloaded=swarm.downloaded,
-            peers=self._sample(swarm, asker, want) if asker is not None else ())
+            peers=self._sample(swarm, asker, want, seed) if want else ())
 
-    def _sample(self, swarm: _Swarm, asker: _Key, want: int) -> tuple[TrackerPeer, ...]:
+    def _sample(self, swarm: _Swarm, asker: _Key | None, want: int,
+                seed: bool) -> tuple[TrackerPeer, ...]:
         """Up to ``want`` peers other than ``asker``, uniformly from the leeches and (for
         a leech) the seeds: one draw over both bags, as if they were one list."""
-        bags = [swarm.leeches] if swarm.records[asker].seed else [swarm.leeches, swarm.seeds]
+        record = swarm.records[asker] if asker is not None else None
+        bags = [swarm.leeches] if seed else [swarm.leeches, swarm.seeds]
         total = sum(len(bag.peers) for bag in bags)
         if want + 1 >= total:
             picked = [peer for bag in bags for peer in bag.peers]
@@ -217,7 +225,7 @@ class SwarmTable:
                         picked.append(bag.peers[index])
                         break
                     index -= len(bag.peers)
-        mine = swarm.records[asker].peer
+        mine = record.peer if record is not None else None
         return tuple(peer for peer in picked if peer is not mine)[:want]
 
     # ------------------------------------------------------------------ scrape, expiry

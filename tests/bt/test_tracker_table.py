@@ -50,6 +50,18 @@ def test_peers_meet_and_never_see_themselves() -> None:
     assert peers(ask(t, "10.0.0.1", 1)) == {("10.0.0.2", 2)}
 
 
+def test_port_0_is_answered_and_never_listed() -> None:
+    """A peer that accepts no connections (a magnet fetch before it listens, or one that
+    uploads nothing) names port 0: it gets the swarm's peers and is never listed."""
+    t = table()
+    ask(t, "10.0.0.1", 1, left=0)
+    ask(t, "10.0.0.3", 3)
+    assert peers(ask(t, "10.0.0.2", 0)) == {("10.0.0.1", 1), ("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.2", 0, left=0)) == {("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.4", 4)) == {("10.0.0.1", 1), ("10.0.0.3", 3)}
+    assert t.peers == 3 and t.holding("10.0.0.2") == 0
+
+
 def test_a_record_is_its_source_addresses_alone() -> None:
     t = table()
     ask(t, "10.0.0.1", 7)
