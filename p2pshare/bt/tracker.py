@@ -210,11 +210,23 @@ class SwarmTable:
 
     def _sample(self, swarm: _Swarm, asker: _Key | None, want: int,
                 seed: bool) -> tuple[TrackerPeer, ...]:
-        """Up to ``want`` peers other than ``asker``, uniformly from the leeches and (for
-        a leech) the seeds: one draw over both bags, as if they were one list."""
-        record = swarm.records[asker] if asker is not None else None
-        bags = [swarm.leeches] if seed else [swarm.leeches, swarm.seeds]
+        """Up to ``want`` peers other than ``asker``: for a leech, uniformly from the
+        leeches and the seeds; for a seed, leeches first and seeds only to fill ``want``
+        (a magnet client that does not know the size yet may announce ``left=0``, as
+        aria2 does, and must still find the seeds)."""
+        mine = swarm.records[asker].peer if asker is not None else None
+        if not seed:
+            return self._draw([swarm.leeches, swarm.seeds], mine, want)
+        first = self._draw([swarm.leeches], mine, want)
+        return first + self._draw([swarm.seeds], mine, want - len(first))
+
+    def _draw(self, bags: list[_Bag], mine: TrackerPeer | None,
+              want: int) -> tuple[TrackerPeer, ...]:
+        """Up to ``want`` peers other than ``mine``, one uniform draw over ``bags`` as if
+        they were one list."""
         total = sum(len(bag.peers) for bag in bags)
+        if want <= 0:
+            return ()
         if want + 1 >= total:
             picked = [peer for bag in bags for peer in bag.peers]
         else:
@@ -225,7 +237,6 @@ class SwarmTable:
                         picked.append(bag.peers[index])
                         break
                     index -= len(bag.peers)
-        mine = record.peer if record is not None else None
         return tuple(peer for peer in picked if peer is not mine)[:want]
 
     # ------------------------------------------------------------------ scrape, expiry
