@@ -146,6 +146,18 @@ class Seeding:
         self.store.close()
 
 
+def read_magnet(text: str) -> Magnet:
+    """The magnet link ``text``.
+
+    Raises:
+        NotATorrent: a malformed magnet link.
+    """
+    try:
+        return parse_magnet(text)
+    except RemoteProtocolError as exc:
+        raise NotATorrent(f"not a usable magnet link: {exc}") from None
+
+
 class TorrentFetch:
     """One ``fetch`` of a torrent: resolve, prepare, download, verify, rename.
 
@@ -179,11 +191,7 @@ class TorrentFetch:
         """
         if not text.startswith("magnet:"):
             return await asyncio.to_thread(read_torrent, Path(text))
-        try:
-            magnet = parse_magnet(text)
-        except RemoteProtocolError as exc:
-            raise NotATorrent(f"not a usable magnet link: {exc}") from None
-        return await self._metadata(magnet)
+        return await self._metadata(read_magnet(text))
 
     async def _metadata(self, magnet: Magnet) -> Torrent:
         digest = magnet.v1_hash or magnet.v2_hash

@@ -13,7 +13,7 @@ from typing import Any
 from ..bt.download import TorrentDownload
 from ..bt.mixed import SwarmSource, compatible
 from ..bt.seeder import BtServer
-from ..bt.session import NotATorrent, Seeding, TorrentFetch, read_torrent
+from ..bt.session import NotATorrent, Seeding, TorrentFetch, read_magnet, read_torrent
 from ..errors import P2PError
 from ..host import join_hostport
 from ..net.rate import limiter
@@ -96,6 +96,8 @@ async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
         return _failed(events, f"{args.out} is not a folder", Exit.LOCAL)
     job = TorrentFetch(args.out, list(args.peer), limiter(args.max_download_rate))
     try:
+        if args.target.startswith("magnet:"):
+            read_magnet(args.target)  # a malformed link is told before anything starts
         return await _fetch(args, job, events)
     except Locked as exc:
         return _failed(events, str(exc), Exit.LOCAL)
