@@ -45,12 +45,6 @@ GAPS: dict[tuple[str, str], tuple[str, bool]] = {
     **{("magnet", case_id_): (PORT_0, True) for case_id_ in
        ("libtorrent-v1", "libtorrent-v2", "libtorrent-hybrid", "aria2-v1", "transmission-v1",
         "qbittorrent-v1", "qbittorrent-v2", "qbittorrent-hybrid")},
-    ("seed", "aria2-v1"): ("aria2 stops at about 9%: its connection to the p2pshare seed ends "
-                           "right after aria2 sends a BITFIELD after its first pieces (its "
-                           "log), and it does not connect again", False),
-    ("seed", "transmission-v1"): ("a p2pshare seed does not connect to the leeches its tracker "
-                                  "names, and Transmission 3.00 connects to no loopback peer "
-                                  "(clients.Transmission): they never meet on loopback", True),
     ("seed", "qbittorrent-v2"): (QB_V2, False),
     ("our-magnet", "qbittorrent-v2"): (QB_V2, False),
     **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
