@@ -46,7 +46,7 @@ from ..protocol import swarm as sp
 from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from .choker import Choker
-from .layout import bitfield_of, geometry_of
+from .layout import bitfield_of, serving_geometry
 from .metadata import metadata_answer
 from .peer import bt_wire_text
 from .store import TorrentStore
@@ -188,7 +188,7 @@ class BtServer:
             link.close("another torrent, or ourselves")
             return
         up.store, up.fast = store, theirs.fast
-        up.conn.set_geometry(geometry_of(store.layout))
+        up.conn.set_geometry(serving_geometry(store.layout))
         self.choker.add(link, link.peername[0], time.monotonic())
         link.greeted()
         if not up.hello:

@@ -32,9 +32,6 @@ OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 # What these tests found in p2pshare's BitTorrent side (December 2026), each case marked
 # with its reason until it is fixed (docs/bittorrent.md#interoperability). Not strict where
 # the outcome depends on timing.
-PORT_0 = ("p2pshare fetch of a magnet link announces port 0 until it has the metadata: the "
-          "tracker refuses it over HTTP ('port is out of range') and never answers it over "
-          "UDP, so the fetch learns of no seed ('no peer sent the torrent's metadata')")
 QB_V2 = ("qBittorrent 4.5.2 (libtorrent 2.0.8) gets about 18% of a v2 torrent from a p2pshare "
          "seed, then the connection ends and is not made again; neither side logs why")
 HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, since "
@@ -42,9 +39,6 @@ HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, 
           "p2pshare seed (not even the file is made; the seed announced once, to 0 peers); "
           "other runs complete in 3 s; cause not found")
 GAPS: dict[tuple[str, str], tuple[str, bool]] = {
-    **{("magnet", case_id_): (PORT_0, True) for case_id_ in
-       ("libtorrent-v1", "libtorrent-v2", "libtorrent-hybrid", "aria2-v1", "transmission-v1",
-        "qbittorrent-v1", "qbittorrent-v2", "qbittorrent-hybrid")},
     ("seed", "qbittorrent-v2"): (QB_V2, False),
     ("our-magnet", "qbittorrent-v2"): (QB_V2, False),
     **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
