@@ -36,7 +36,7 @@ from functools import partial
 
 from .. import limits, wirelog
 from ..errors import RemoteProtocolError, Status
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..net.rate import limiter
 from ..net.runtime import Answer, Link, Policy, Server
 from ..net.streamlink import StreamLink
@@ -69,6 +69,7 @@ class _Upload:
     pex: bool = False  # it reads ut_pex (BEP 11)
     told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
     hello: bytes = b""  # we connected, and sent our handshake for this info-hash
+    local: tuple[str, int] | None = None  # where a link we made leaves from
 
 
 class BtServer:
@@ -181,8 +182,8 @@ class BtServer:
 
     def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
         store = self.torrents.get(theirs.info_hash)
-        if up.hello and theirs.peer_id == self.peer_id and len(self.selves) < limits.BT_NUMWANT:
-            self.selves.add(link.peername[:2])
+        if theirs.peer_id == self.peer_id:
+            self._met_ourselves(link)
         if store is None or theirs.peer_id == self.peer_id or \
                 (up.hello and store is not self.torrents.get(up.hello)):
             link.close("another torrent, or ourselves")
@@ -204,6 +205,12 @@ class BtServer:
         elif store.have:
             self._send(link, up, w.Bitfield(bitfield_of(store.have, count)))
 
+    def _met_ourselves(self, link: StreamLink) -> None:
+        """``link`` is one we accepted from ourselves: the address we dialled is us."""
+        for ours, up in self.uploads.items():
+            if up.local == link.peername and len(self.selves) < limits.BT_NUMWANT:
+                self.selves.add(ours.peername)
+
     def _hello(self, info_hash: bytes, store: TorrentStore) -> w.Handshake:
         reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
         return w.Handshake(info_hash, self.peer_id, reserved)
@@ -212,7 +219,7 @@ class BtServer:
         """Connect to those of ``peers`` (a tracker's answer) we hold no link with, to serve
         them ``store``: a leech that announced before us would otherwise not hear of us
         until its next announce, and some clients dial no one (Transmission on loopback).
-        Never ourselves (our listening address, or one whose handshake bore our peer id),
+        Never ourselves (our listening address, or one where we met our own handshake),
         never a peer linked already (one we dialled, or one that dialled us and told its
         port, BEP 10 ``p``); at most ``limits.BT_NUMWANT`` links of ours at once, each
         admitted by the runtime like an accepted one (its caps in all and per source).
@@ -260,12 +267,14 @@ class BtServer:
         """
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
-            _, link = await loop.create_connection(
+            transport, link = await loop.create_connection(
                 lambda: StreamLink(self.server, sp.server_connection()), *address)
         up = self.uploads.get(link)
         if up is None:  # refused by admission
             return
         up.conn = BtConnection(BtRole.INITIATOR)
+        local = transport.get_extra_info("sockname")
+        up.local = (plain_ip(str(local[0])), int(local[1]))
         up.hello = store.torrent.handshake_hash
         self._send(link, up, self._hello(up.hello, store))
 

@@ -63,3 +63,27 @@ def test_a_seed_dials_a_listed_leech_once_and_serves_it(tmp_path: Path) -> None:
             await seeding.aclose()
 
     arun(main)()
+
+
+def test_a_seed_that_dials_itself_remembers_it(tmp_path: Path) -> None:
+    """Listening on every interface, a seed does not know the address a tracker lists it
+    by: the first dial meets its own handshake, and the address is not dialled again."""
+    data = write_data(tmp_path, "f.bin", [K])
+    torrent = parse_torrent(make_torrent(data, "v1"))
+
+    async def main() -> None:
+        seeding = await Seeding.open(torrent, tmp_path)
+        try:
+            ours = await seeding.serve("127.0.0.1", 0)
+            server = seeding.server
+            server.address = None  # as behind a wildcard address
+            server.reach([ours], seeding.store)
+            await async_wait_for(lambda: server.selves, 10)
+            assert server.selves == {ours}
+            await async_wait_for(lambda: not server.uploads, 10)
+            server.reach([ours], seeding.store)
+            assert not server.dialling
+        finally:
+            await seeding.aclose()
+
+    arun(main)()
