@@ -354,6 +354,10 @@ MAX_BENCODE_DEPTH = 100
 # A bencoded message from the network (tracker answer, extension handshake, one metadata
 # piece's header): 4 MiB is libtorrent's default bound on a torrent's metadata too.
 MAX_BENCODE_SIZE = 4 * MiB
+# Values (integers, strings, lists, dictionaries) in one tracker answer: a 200-peer answer
+# in dictionary form holds about 800; 4 MiB of "le" would be two million empty lists (over
+# 100 MiB of Python objects), refused as soon as the count is passed.
+MAX_TRACKER_ANSWER_VALUES = 20_000
 # A .torrent file read from disk or given on the command line (its info dictionary, piece
 # layers and tracker lists together): libtorrent's default bound is 10 MB; a v2 torrent of
 # a terabyte at 4 MiB pieces carries 8 MB of piece layers, so 16 MiB leaves room for it.
@@ -399,6 +403,9 @@ BT_MAX_ASSEMBLY = 8 * MiB
 # Peer addresses one download remembers (from --peer, trackers and PEX): a tracker or a
 # PEX message cannot grow the table past it.
 BT_MAX_KNOWN_PEERS = 2000
+# Addresses one connected peer may tell a download of by ut_pex, in all: BEP 11 peers send
+# at most 50 a minute, so 200 is a few minutes' worth; one peer cannot fill the table.
+BT_PEX_PER_PEER = 200
 # Connections a seed accepts in all and from one address (who is unchoked among them is
 # the choker's: BT_UPLOAD_SLOTS).
 BT_MAX_CONNECTIONS = 256
@@ -553,10 +560,13 @@ HTTP_MAX_PER_SOURCE = 64
 # A keep-alive HTTP connection resting this long between requests is closed (browsers
 # keep idle connections for about a minute, and reopen one when they need it).
 HTTP_IDLE_TIMEOUT = 30 * SECONDS
-# Rows of each table /api/state gives (peers, RFCs, swarms, a swarm's members), newest
+# Rows of each table /api/state gives (peers, RFCs, swarms), newest
 # first: what a page can show, and a reading that costs the server O(rows) however big
 # the index is. The totals are given apart.
 DASHBOARD_ROWS = 200
+# Members each swarm's row lists (of its DASHBOARD_ROWS at most): a reading costs rows of
+# swarms times members each, and a glance at a swarm needs a few of its members.
+DASHBOARD_MEMBERS = 16
 # A swarm's piece availability is shown in at most this many runs of pieces (the fewest
 # holders of any piece in each): one strip in the page, whatever the piece count.
 AVAILABILITY_BUCKETS = 128

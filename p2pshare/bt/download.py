@@ -79,6 +79,7 @@ class TorrentDownload:
                              & full(self.layout.count), rng)
         self.roster = Roster(rng)
         self.known: set[Address] = set()  # every peer address heard of
+        self.told: Counter[Address] = Counter()  # addresses each peer told of by PEX
         self.links: dict[Address, PeerWire | None] = {}  # None while connecting
         self.strikes: Counter[Address] = Counter()
         self.banned: set[Address] = set()
@@ -104,9 +105,14 @@ class TorrentDownload:
         return Progress(self.layout.bytes_in(have), self.layout.bytes_in(self.wanted),
                         have.bit_count(), self.wanted.bit_count(), connected, sources)
 
-    def add_peers(self, addresses: Iterable[Address]) -> None:
-        """Peers to try (from ``--peer``, a tracker, PEX); banned ones are ignored."""
-        fresh = [a for a in addresses if a not in self.banned and a[1] > 0]
+    def add_peers(self, addresses: Iterable[Address], told_by: Address | None = None) -> None:
+        """Peers to try (from ``--peer``, a tracker, PEX); banned ones are ignored. PEX
+        (``told_by`` the peer that sent it): at most ``BT_PEX_PER_PEER`` from one peer."""
+        fresh = [a for a in addresses if a not in self.banned and a[1] > 0
+                 and a not in self.known]
+        if told_by is not None:
+            fresh = fresh[:max(limits.BT_PEX_PER_PEER - self.told[told_by], 0)]
+            self.told[told_by] += len(fresh)
         room = limits.BT_MAX_KNOWN_PEERS - len(self.known)
         self.known.update(fresh[:max(room, 0)])
         self._connect_more()

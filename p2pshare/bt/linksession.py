@@ -106,7 +106,7 @@ class LinkSession:
             for address in event.added + event.added6:
                 if address not in self.d.known:
                     log.info("[BT] %s told of by %s", join_hostport(*address), self.wire.label)
-            self.d.add_peers(event.added + event.added6)
+            self.d.add_peers(event.added + event.added6, told_by=self.wire.address)
 
     def _held(self, mask: int) -> None:
         self.holds = mask & full(self.d.layout.count)

@@ -9,7 +9,9 @@ bounded (``limits.MAX_BENCODE_SIZE``) before anything is allocated.
 
 Serving: a metadata piece of our info dictionary, and piece-layer hashes with their
 uncle hashes (``merkle.proof_hashes``) for a hash request of a v2 file whose piece layer
-we hold; anything else is rejected.
+we hold; anything else is rejected. The tree above a piece layer is built at the first
+request for its file and kept (``TorrentStore.hash_rows``): a request costs a lookup, not
+a hash a piece.
 """
 
 from __future__ import annotations
@@ -50,16 +52,9 @@ def _hashes(store: TorrentStore, req: w.HashRequest) -> w.BtEvent:
     height = merkle.piece_height(store.layout.piece_length)
     if layer is None or req.base_layer != height:
         return reject
-    rows: list[list[bytes]] = [[] for _ in range(height)]
-    row = [layer[at:at + SHA256] for at in range(0, len(layer), SHA256)]
-    row += [merkle.pad_hash(height)] * (merkle.width(len(row)) - len(row))
-    level = height
-    while True:
-        rows.append(row)
-        if len(row) == 1:
-            break
-        row = merkle.row_up(row, merkle.pad_hash(level))
-        level += 1
+    rows = store.hash_rows.get(req.pieces_root)
+    if rows is None:  # once per file: a request must not cost a hash a piece
+        rows = store.hash_rows[req.pieces_root] = _rows(layer, height)
     try:
         found = merkle.proof_hashes(rows, req.base_layer, req.index, req.length,
                                     req.proof_layers)
@@ -67,6 +62,21 @@ def _hashes(store: TorrentStore, req: w.HashRequest) -> w.BtEvent:
         return reject
     return w.Hashes(req.pieces_root, req.base_layer, req.index, req.length,
                     req.proof_layers, b"".join(found))
+
+
+def _rows(layer: bytes, height: int) -> list[list[bytes]]:
+    """The rows of a file's tree from its piece layer (``height`` levels above the
+    leaves, whose rows are left empty) up to the root, each padded to a power of two."""
+    rows: list[list[bytes]] = [[] for _ in range(height)]
+    row = [layer[at:at + SHA256] for at in range(0, len(layer), SHA256)]
+    row += [merkle.pad_hash(height)] * (merkle.width(len(row)) - len(row))
+    level = height
+    while True:
+        rows.append(row)
+        if len(row) == 1:
+            return rows
+        row = merkle.row_up(row, merkle.pad_hash(level))
+        level += 1
 
 
 async def fetch_metadata(magnet: Magnet, peers: Iterable[Address], hello: w.Handshake,

@@ -79,6 +79,8 @@ class TorrentStore:
     handles: dict[int, BinaryIO] = field(default_factory=dict)
     have: int = 0
     layers: dict[bytes, bytes] = field(default_factory=dict)  # v2 piece layers by root
+    # the rows of each file's tree above its piece layer, built at its first hash request
+    hash_rows: dict[bytes, list[list[bytes]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.layers = dict(self.torrent.piece_layers) | self.layers

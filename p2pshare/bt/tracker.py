@@ -12,13 +12,18 @@ is the reference, with its values (``limits``, "BitTorrent tracker"):
   together spreads out), not before ``min interval``; a peer not heard from for
   ``peer_timeout`` (one missed announce) is dropped. Each swarm keeps its records in
   order of last announce, so dropping the stale ones costs only what is dropped.
-* budgets: swarms in all, peers in one swarm and in all, and records per source address.
+* budgets: swarms in all, peers in one swarm and in all, and records per source (an
+  address; for IPv6 its /64, what one host is given).
   A source at its budget announcing something new loses its own least recently seen
-  record (it crowds out only itself); a full swarm or table refuses newcomers and never
-  evicts another address's peers. An announce costs one token of the source's rate
-  (``net.sources``), a scrape one of another rate of the same size, so that a monitor
-  polling scrapes cannot starve the announces of clients on its host; without a token
-  the answer is a failure reason.
+  record (it crowds out only itself). In a full swarm (or table) the source holding the
+  most records there gives up its least recently seen one, provided it holds more than
+  the newcomer's source would after admission (as ``net.admission`` shares connection
+  slots); otherwise the newcomer is refused. So a few hosts announcing many ports hold
+  at most an equal share, and a host with one record always gets in while another holds
+  more (``_Tally`` finds the heaviest source in O(1)). An announce costs one token of the
+  source's rate (``net.sources``), a scrape one of another rate of the same size, so that
+  a monitor polling scrapes cannot starve the announces of clients on its host; without a
+  token the answer is a failure reason.
 * an answer lists up to ``numwant`` (capped) peers drawn at random, never the asker, and
   to a seed only leeches (a seed has nothing to get from another seed). Each swarm keeps
   its seeds and its leeches in two bags that draw a random sample in O(numwant).
@@ -28,6 +33,7 @@ Refusals are ``TrackerFailure``: the front end sends their message as the failur
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -47,6 +53,7 @@ from ..protocol.bt_tracker import (
 __all__ = ["SwarmTable", "TableLimits"]
 
 _Key = tuple[str, int]  # the source address and the port it announced
+_IPV6_SOURCE = 64  # prefix bits of an IPv6 address that make one source (one host's /64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +105,41 @@ class _Bag:
         self.peers[self.place[(peer.host, peer.port)]] = peer
 
 
+class _Tally:
+    """Records per source, bucketed by count so that the heaviest source is found at once."""
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+        self.by_count: dict[int, dict[str, None]] = {}
+        self.top = 0
+
+    def add(self, source: str, step: int) -> None:
+        """Count one record more (``step`` 1) or less (-1) for ``source``."""
+        old = self.count.pop(source, 0)
+        if old:
+            bucket = self.by_count[old]
+            del bucket[source]
+            if not bucket:
+                del self.by_count[old]
+        new = old + step
+        if new:
+            self.count[source] = new
+            self.by_count.setdefault(new, {})[source] = None
+        self.top = max(self.top, new)
+        while self.top and self.top not in self.by_count:
+            self.top -= 1
+
+    def heaviest(self) -> tuple[str | None, int]:
+        """A source holding the most records (the first to get there), and how many."""
+        return (next(iter(self.by_count[self.top])), self.top) if self.top else (None, 0)
+
+
 @dataclass(slots=True)
 class _Swarm:
     records: OrderedDict[_Key, _Record] = field(default_factory=OrderedDict)  # oldest first
     seeds: _Bag = field(default_factory=_Bag)
     leeches: _Bag = field(default_factory=_Bag)
+    tally: _Tally = field(default_factory=_Tally)
     downloaded: int = 0
 
     def bag(self, record: _Record) -> _Bag:
@@ -120,7 +157,8 @@ class SwarmTable:
         self.scrape_rates = SourceRates(self.limits.burst, self.limits.rate,
                                         limits.MAX_RATE_SOURCES)
         self.swarms: dict[bytes, _Swarm] = {}
-        self.by_source: dict[str, OrderedDict[tuple[bytes, int], None]] = {}
+        self.by_source: dict[str, OrderedDict[tuple[bytes, _Key], None]] = {}
+        self.tally = _Tally()
         self.peers = 0
 
     # ------------------------------------------------------------------ announce
@@ -131,9 +169,8 @@ class SwarmTable:
         Raises:
             TrackerFailure: over the source's rate, or a full swarm or table.
         """
-        source = plain_ip(source)
-        self._charge(self.rates, source, now)
-        key = (source, request.port)
+        key = (plain_ip(source), request.port)
+        self._charge(self.rates, _source(key[0]), now)
         swarm = self.swarms.get(request.info_hash)
         if swarm is not None:
             self._expire(request.info_hash, swarm, now)
@@ -151,11 +188,14 @@ class SwarmTable:
         swarm = self.swarms.get(request.info_hash)
         record = swarm.records.get(key) if swarm is not None else None
         if swarm is None or record is None:
-            swarm = self._admit(request.info_hash, swarm, key[0])
+            source = _source(key[0])
+            swarm = self._admit(request.info_hash, swarm, source)
             record = _Record(TrackerPeer(*key, request.peer_id), request.left == 0, now)
             swarm.records[key] = record
             swarm.bag(record).add(record.peer)
-            self.by_source.setdefault(key[0], OrderedDict())[(request.info_hash, key[1])] = None
+            self.by_source.setdefault(source, OrderedDict())[(request.info_hash, key)] = None
+            self.tally.add(source, 1)
+            swarm.tally.add(source, 1)
             self.peers += 1
         else:
             self._refresh(request, swarm, key, record, now)
@@ -176,24 +216,41 @@ class SwarmTable:
             swarm.bag(record).add(record.peer)
         record.seen = now
         swarm.records.move_to_end(key)
-        self.by_source[key[0]].move_to_end((request.info_hash, key[1]))
+        self.by_source[_source(key[0])].move_to_end((request.info_hash, key))
 
     def _admit(self, info_hash: bytes, swarm: _Swarm | None, source: str) -> _Swarm:
         """Make room for one new record of ``source`` in ``info_hash``'s swarm."""
         held = self.by_source.get(source)
         if held is not None and len(held) >= self.limits.per_source:
-            old_hash, old_port = next(iter(held))  # its least recently seen record
-            self._remove(old_hash, self.swarms[old_hash], (source, old_port))
+            old_hash, old_key = next(iter(held))  # its least recently seen record
+            self._remove(old_hash, self.swarms[old_hash], old_key)
             swarm = self.swarms.get(info_hash)
         if swarm is not None and len(swarm.records) >= self.limits.max_swarm_peers:
-            raise TrackerFailure("this swarm is full")
+            self._make_room(swarm.tally, source, info_hash, "this swarm is full")
         if self.peers >= self.limits.max_peers:
-            raise TrackerFailure("the tracker is full")
+            self._make_room(self.tally, source, None, "the tracker is full")
+        swarm = self.swarms.get(info_hash)
         if swarm is None:
             if len(self.swarms) >= self.limits.max_swarms:
                 raise TrackerFailure("the tracker holds as many swarms as it can")
             swarm = self.swarms[info_hash] = _Swarm()
         return swarm
+
+    def _make_room(self, tally: _Tally, source: str, info_hash: bytes | None,
+                   why: str) -> None:
+        """Remove the least recently seen record (in ``info_hash``'s swarm, or anywhere)
+        of the heaviest source of ``tally``, if it holds more than ``source`` would.
+
+        Raises:
+            TrackerFailure: ``why``, when no source holds more.
+        """
+        heavy, most = tally.heaviest()
+        if heavy is None or most <= tally.count.get(source, 0) + 1:
+            raise TrackerFailure(why)
+        for held_hash, key in self.by_source[heavy]:  # its least recently seen first
+            if info_hash is None or held_hash == info_hash:
+                self._remove(held_hash, self.swarms[held_hash], key)
+                return
 
     def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int,
                 seed: bool = False) -> AnnounceAnswer:
@@ -247,7 +304,7 @@ class SwarmTable:
         Raises:
             TrackerFailure: over the source's rate.
         """
-        self._charge(self.scrape_rates, plain_ip(source), now)
+        self._charge(self.scrape_rates, _source(plain_ip(source)), now)
         out = {}
         for info_hash in hashes:
             swarm = self.swarms.get(info_hash)
@@ -268,7 +325,7 @@ class SwarmTable:
 
     def holding(self, source: str) -> int:
         """Records ``source`` holds, over all swarms."""
-        return len(self.by_source.get(plain_ip(source), ()))
+        return len(self.by_source.get(_source(plain_ip(source)), ()))
 
     def _charge(self, rates: SourceRates, source: str, now: float) -> None:
         if not rates.allow(source, now):
@@ -285,10 +342,22 @@ class SwarmTable:
     def _remove(self, info_hash: bytes, swarm: _Swarm, key: _Key) -> None:
         record = swarm.records.pop(key)
         swarm.bag(record).remove(key)
-        held = self.by_source[key[0]]
-        del held[(info_hash, key[1])]
+        source = _source(key[0])
+        held = self.by_source[source]
+        del held[(info_hash, key)]
         if not held:
-            del self.by_source[key[0]]
+            del self.by_source[source]
+        self.tally.add(source, -1)
+        swarm.tally.add(source, -1)
         self.peers -= 1
         if not swarm.records:
             del self.swarms[info_hash]
+
+
+def _source(host: str) -> str:
+    """The source a plain IP address counts as: itself (IPv4), or its /64 (IPv6: one
+    host is given a whole /64, and could otherwise announce from as many addresses as it
+    liked, each with its own budget)."""
+    if ":" not in host:
+        return host
+    return str(ipaddress.IPv6Network((host, _IPV6_SOURCE), strict=False))

@@ -219,10 +219,17 @@ class Rules:
             raise RemoteProtocolError("reject of a request we never sent") from None
         return event if wanted else None
 
+    def _may_be_piece(self, index: int) -> bool:
+        """Whether ``index`` is a piece (any index while the geometry is unknown)."""
+        return self.geometry is None or self.geometry.has_piece(index)
+
+    def _got_suggest(self, event: ev.Suggest) -> ev.BtEvent | None:
+        """A hint (BEP 6): one out of range is ignored, as libtorrent does."""
+        return event if self._may_be_piece(event.index) else None
+
     def _got_allowed_fast(self, event: ev.AllowedFast) -> ev.BtEvent | None:
-        in_range = self.geometry is None or self.geometry.has_piece(event.index)
         allowed = self.ledger.allowed
-        if not in_range or len(allowed) >= limits.MAX_BT_ALLOWED_FAST:
+        if not self._may_be_piece(event.index) or len(allowed) >= limits.MAX_BT_ALLOWED_FAST:
             return None  # BEP 6: a receiver may ignore allowed-fast messages
         allowed.add(event.index)
         return event
@@ -336,6 +343,7 @@ _RECEIVE: dict[type[Any], _Handler] = {
     ev.Cancel: Rules._got_cancel,
     ev.Piece: Rules._got_piece,
     ev.RejectRequest: Rules._got_reject,
+    ev.Suggest: Rules._got_suggest,
     ev.AllowedFast: Rules._got_allowed_fast,
     **{kind: Rules._got_hash_message for kind in _HASH_KINDS},
 }

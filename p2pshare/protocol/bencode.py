@@ -7,7 +7,10 @@ peer hand us metadata whose hash we cannot reproduce. So ``decode`` accepts exac
 ``encode`` produces: integers without leading zeros or ``-0``, byte strings with a plain
 decimal length, dictionaries with byte-string keys in strictly increasing raw byte order,
 and nothing after the value (``decode_prefix`` is for the one place where data follows a
-value: BEP 9's metadata piece). Every failure is ``BencodeError``, a
+value: BEP 9's metadata piece). ``ordered=False`` relaxes one rule, for documents nobody
+hashes and others write: a tracker's answer may list its keys in any order (PHP trackers
+of the TBDev family write ``interval`` before ``complete``; libtorrent and Transmission read
+them), but never one key twice. Every failure is ``BencodeError``, a
 ``RemoteProtocolError``: never IndexError, ValueError or RecursionError.
 
 Values are Python's own: ``int``, ``bytes``, ``list`` and ``dict[bytes, ...]``. Keys and
@@ -78,20 +81,27 @@ def _encode(value: Value, out: list[bytes]) -> None:
         raise TypeError(f"cannot bencode {type(value).__name__}")
 
 
-def decode(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE) -> Value:
+def decode(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE,
+           ordered: bool = True, max_values: int | None = None) -> Value:
     """The value ``data`` encodes, which must be all of ``data``.
+
+    ``ordered=False``: dictionary keys may come in any order (never twice).
+    ``max_values``: at most this many values (each integer, string, list and dictionary,
+    keys not counted), refused as soon as it is passed.
 
     Raises:
         BencodeError: not canonical, trailing bytes, deeper than ``MAX_BENCODE_DEPTH`` or
             longer than ``max_size``.
     """
-    value, end = decode_prefix(data, max_size=max_size)
+    value, end = decode_prefix(data, max_size=max_size, ordered=ordered,
+                               max_values=max_values)
     if end != len(data):
         raise BencodeError(f"{len(data) - end} bytes after the bencoded value")
     return value
 
 
-def decode_prefix(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE) -> tuple[Value, int]:
+def decode_prefix(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE,
+                  ordered: bool = True, max_values: int | None = None) -> tuple[Value, int]:
     """The value at the start of ``data`` and the offset just after it.
 
     Raises:
@@ -99,16 +109,21 @@ def decode_prefix(data: bytes, *, max_size: int = limits.MAX_BENCODE_SIZE) -> tu
     """
     if len(data) > max_size:
         raise BencodeError(f"bencoded data over {max_size} bytes")
-    return _Reader(bytes(data)).value(0, 0)
+    return _Reader(bytes(data), ordered, max_values).value(0, 0)
 
 
 class _Reader:
-    __slots__ = ("data",)
+    __slots__ = ("data", "left", "ordered")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, ordered: bool, max_values: int | None) -> None:
         self.data = data
+        self.ordered = ordered
+        self.left = len(data) if max_values is None else max_values  # values still allowed
 
     def value(self, at: int, depth: int) -> tuple[Value, int]:
+        self.left -= 1
+        if self.left < 0:
+            raise BencodeError("bencoding of more values than allowed")
         lead = self.data[at : at + 1]
         if lead == b"i":
             return self._int(at)
@@ -152,7 +167,9 @@ class _Reader:
             if not self.data[at : at + 1].isdigit():
                 raise BencodeError("dictionary key is not a string (or truncated)")
             key, at = self._bytes(at)
-            if last is not None and key <= last:
+            if not self.ordered and key in items:
+                raise BencodeError("a dictionary key given twice")
+            if self.ordered and last is not None and key <= last:
                 raise BencodeError("dictionary keys not in strictly increasing order")
             items[key], at = self.value(at, depth)
             last = key

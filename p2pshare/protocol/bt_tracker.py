@@ -386,7 +386,8 @@ def parse_scrape_answer(body: bytes) -> dict[bytes, ScrapeStats]:
 
 
 def _answer_dict(body: bytes) -> dict[bytes, bencode.Value]:
-    answer = bencode.decode(body)
+    answer = bencode.decode(body, ordered=False,  # nobody hashes it: take any key order
+                            max_values=limits.MAX_TRACKER_ANSWER_VALUES)
     if not isinstance(answer, dict):
         raise RemoteProtocolError("tracker answer is not a dictionary")
     reason = answer.get(b"failure reason")
@@ -410,19 +411,23 @@ def _peers(value: bencode.Value) -> list[tuple[str, int]]:
         return unpack_peers(value, ipv6=False)
     if not isinstance(value, list):
         raise RemoteProtocolError("peers is neither a string nor a list")
-    return [_dict_peer(entry) for entry in value]
+    return [peer for peer in map(_dict_peer, value) if peer is not None]
 
 
-def _dict_peer(entry: bencode.Value) -> tuple[str, int]:
+def _dict_peer(entry: bencode.Value) -> tuple[str, int] | None:
+    """A listed peer, or None for one we cannot use: BEP 3 lets ``ip`` be a DNS name (we
+    look up no name a tracker gives), and a port 0 cannot be reached; the rest of the
+    answer stays good."""
     if not isinstance(entry, dict):
         raise RemoteProtocolError("a peer is not a dictionary")
     host, port = entry.get(b"ip"), entry.get(b"port")
-    if not isinstance(host, bytes) or not isinstance(port, int) or not 0 < port <= 65535:
+    if not isinstance(host, bytes) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise RemoteProtocolError("a peer lacks its ip or port")
     try:
-        return str(ipaddress.ip_address(host.decode("ascii"))), port
+        address = str(ipaddress.ip_address(host.decode("ascii")))
     except (UnicodeDecodeError, ValueError):
-        raise RemoteProtocolError("a peer's ip is not an address") from None
+        return None
+    return (address, port) if port else None
 
 
 

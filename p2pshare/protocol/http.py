@@ -7,7 +7,7 @@ shared ``Connection`` (heads found by ``_heads.HeadReader``, parsed by
 decide framing checked as each request head arrives (``check_request``, RFC 9112):
 
 * the version: ``HTTP/1.1`` or ``HTTP/1.0``; another ``HTTP/x.y`` is a 505, anything else
-  a 400 (section 2.3);
+  (``http/1.1`` too: the name is case-sensitive) a 400 (section 2.3);
 * the request line has exactly three words (section 3); a target longer than
   ``MAX_HTTP_TARGET`` is a 414 (section 3);
 * no white space between a header's name and its colon (section 5.1: a 400; the head
@@ -131,7 +131,7 @@ def check_request(request: Request) -> None:
     """
     version = request.version
     if version not in _VERSIONS:
-        http_like = version.upper().startswith("HTTP/") and is_version(version)
+        http_like = version.startswith("HTTP/") and is_version(version)  # case-sensitive
         raise RemoteProtocolError(f"version {version[:20]!r}", Status.VERSION_NOT_SUPPORTED
                                   if http_like else Status.BAD_REQUEST)
     if not request.target or " " in request.target:

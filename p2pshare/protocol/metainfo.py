@@ -114,12 +114,17 @@ def parse_torrent(data: bytes) -> Torrent:
 def parse_info(info: bytes, *, v1_hash: bytes | None = None,
                v2_hash: bytes | None = None) -> Torrent:
     """The torrent an info dictionary describes (BEP 9 metadata), checked against the
-    info-hash(es) it was asked by (a v2 hash may be the truncated 20 bytes).
+    info-hash(es) it was asked by (a v2 hash may be the truncated 20 bytes), which is
+    compared before the bytes are decoded.
 
     Raises:
         BencodeError: not canonical bencoding, or over ``MAX_BENCODE_SIZE``.
         RemoteProtocolError: the module text's checks, or a hash that does not match.
     """
+    if (v1_hash is not None and hashlib.sha1(info).digest() != v1_hash) or (
+            v2_hash is not None and hashlib.sha256(info).digest()[: len(v2_hash)] != v2_hash):
+        # before any decoding: bytes that match no hash cost a peer's liar no more than this
+        raise RemoteProtocolError("metadata does not match its info-hash")
     torrent = _from_info(info, bencode.decode(info))
     if v1_hash is not None and torrent.v1_hash != v1_hash:
         raise RemoteProtocolError("metadata does not match its v1 info-hash")

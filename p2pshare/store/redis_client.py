@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from ..errors import P2PError
@@ -118,8 +118,24 @@ class Scripts:
         Raises:
             StoreUnreachable: Redis cannot be reached, or failed.
         """
+        return await self._call(self._scripts[name](args=[self.prefix, *args]))
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        """The string at ``prefix + key`` as bytes, not decoded (a ``BITFIELD``): a plain
+        GET, so that no script spends Redis's time encoding binary for us.
+
+        Raises:
+            StoreUnreachable: Redis cannot be reached, or failed.
+        """
+        from redis.client import NEVER_DECODE
+
+        found: bytes | None = await self._call(self._redis.execute_command(
+            "GET", self.prefix + key, **{NEVER_DECODE: True}))
+        return found
+
+    async def _call(self, call: Awaitable[Any]) -> Any:
         try:
-            return await self._scripts[name](args=[self.prefix, *args])
+            return await call
         except self._failures as exc:
             if isinstance(exc, self._broken):  # Redis restarted? Every idle connection
                 # to it is broken too: drop them, so that one request fails, not one each.
@@ -196,7 +212,7 @@ class Leased(Scripts):
             return False
         log.error("[Server] the lease in %s (%s) was lost; closing every connection so "
                   "that its peers register again", self.url, self.prefix)
-        self._conns.clear()
+        self.forget_connections()
         self.node = uuid.uuid4().hex[:12]
         await self.run("refresh", self.node, int(self.lease * 1000), "1")
         return True
@@ -213,6 +229,11 @@ class Leased(Scripts):
         await super().aclose()
 
     # ---------------------------------------------------------------- connections
+    def forget_connections(self) -> None:
+        """The lease was lost: every connection's records are gone from Redis; a store
+        that keeps something of them here forgets it too (extend this)."""
+        self._conns.clear()
+
     def conn(self, owner: Hashable) -> str:
         """The id (``node/N``) of the connection ``owner``, made on first use."""
         cid = self._conns.get(owner)

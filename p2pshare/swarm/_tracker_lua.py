@@ -10,8 +10,9 @@ the reap of dead nodes. Keys, under the prefix:
 * ``s:<src>:claims``, ``s:<src>:bytes`` counters; ``s:<src>:swarms`` hash swarm ->
   connections from there in it (a manifest counts once per source).
 * ``sw:<id>`` hash: manifest, size (its bytes), total, psize, count, nfiles, name, seeders,
-  low; ``sw:<id>:m`` hash cid -> ``held|hexmask|port|host``; ``sw:<id>:n`` BITFIELD of
-  u32 holder counts per piece; ``sw:<id>:t`` hash count -> pieces with that count.
+  low; ``sw:<id>:m`` hash cid -> ``held|hexmask|port|host``; ``sw:<id>:h`` the cids
+  holding a piece (PEERS lists them first); ``sw:<id>:n`` BITFIELD of u32 holder counts
+  per piece; ``sw:<id>:t`` hash count -> pieces with that count.
 * ``swarms`` sorted set id -> the announce sequence (``seq``); ``ids`` the ids, for a
   prefix search (ZRANGEBYLEX); ``name:<name>`` the ids announced under that name;
   ``mbytes`` manifest bytes in all.
@@ -67,6 +68,7 @@ local function leave_swarm(id, cid)
   local m = redis.call('HGET', sk .. ':m', cid)
   if not m then return end
   redis.call('HDEL', sk .. ':m', cid)
+  redis.call('SREM', sk .. ':h', cid)
   local held, mask = parse_member(m)
   if held == tonumber(redis.call('HGET', sk, 'count')) then
     redis.call('HINCRBY', sk, 'seeders', -1)
@@ -77,7 +79,7 @@ local function leave_swarm(id, cid)
   redis.call('ZREM', P .. 'swarms', id)
   redis.call('ZREM', P .. 'ids', id)
   decr(P .. 'mbytes', tonumber(redis.call('HGET', sk, 'size')))
-  redis.call('DEL', sk, sk .. ':m', sk .. ':n', sk .. ':t')
+  redis.call('DEL', sk, sk .. ':m', sk .. ':n', sk .. ':t', sk .. ':h')
 end
 local function drop(cid)
   local ck = P .. 'c:' .. cid
@@ -170,52 +172,67 @@ redis.call('ZADD', P .. 'swarms', redis.call('INCR', P .. 'seq'), id)
 return 'ok'
 """
 
-# ARGV: prefix, cid, id, hexmask, its bit length -> 'none', 'bad' or 'ok'
+# ARGV: prefix, cid, id, the member's whole mask (hex), then the pieces it gains (the node
+# keeps each of its members' masks: only new pieces come here, so a HAVE costs O(1) per
+# piece it adds, and a report of nothing new costs Redis nothing) -> 'none' or 'ok'
 _HAVE = """
-local cid, sk, add = ARGV[2], P .. 'sw:' .. ARGV[3], ARGV[4]
+local cid, sk = ARGV[2], P .. 'sw:' .. ARGV[3]
 local m = redis.call('HGET', sk .. ':m', cid)
 if not m then return 'none' end
 local count = tonumber(redis.call('HGET', sk, 'count'))
-if tonumber(ARGV[5]) > count then return 'bad' end
-local held, old, addr = parse_member(m)
-local L = math.max(#old, #add)
-old = string.rep('0', L - #old) .. old
-add = string.rep('0', L - #add) .. add
-local out, gained = {}, 0
-for k = 1, L do
-  local o, a = tonumber(string.sub(old, k, k), 16), tonumber(string.sub(add, k, k), 16)
-  local new = bit.band(a, bit.bnot(o))
-  for b = 0, 3 do
-    if bit.band(new, bit.lshift(1, b)) ~= 0 then
-      census_add(sk, (L - k) * 4 + b)
-      gained = gained + 1
-    end
-  end
-  out[k] = string.format('%x', bit.bor(o, a))
-end
-if gained == 0 then return 'ok' end
+local held, _, addr = parse_member(m)
+for i = 5, #ARGV do census_add(sk, ARGV[i]) end
 local low = tonumber(redis.call('HGET', sk, 'low'))
 while tonumber(redis.call('HGET', sk .. ':t', low) or '0') == 0 do low = low + 1 end
 redis.call('HSET', sk, 'low', low)
+local gained = #ARGV - 4
 held = held + gained
+if held == gained and gained > 0 then redis.call('SADD', sk .. ':h', cid) end
 if held == count then redis.call('HINCRBY', sk, 'seeders', 1) end
-redis.call('HSET', sk .. ':m', cid, held .. '|' .. table.concat(out) .. '|' .. addr)
+redis.call('HSET', sk .. ':m', cid, held .. '|' .. ARGV[4] .. '|' .. addr)
 return 'ok'
 """
 
 # ARGV: prefix, id -> the manifest, or nil
 _MANIFEST = "return redis.call('HGET', P .. 'sw:' .. ARGV[2], 'manifest')"
 
-# ARGV: prefix, id, the asker's cid -> {} (no such swarm) or {count, member, member, ...}
+# ARGV: prefix, id, the asker's cid, n -> {} (no such swarm) or {count, member, ...}: up to
+# n random holders (``sw:<id>:h``), then random members to make up n (a sample of 2n + 1:
+# all of them in a small swarm), never the asker; O(n) however many members there are
 _PEERS = """
 local sk = P .. 'sw:' .. ARGV[2]
 local count = redis.call('HGET', sk, 'count')
 if not count then return {} end
-local out = {count}
-local rows = redis.call('HGETALL', sk .. ':m')
-for i = 1, #rows, 2 do
-  if rows[i] ~= ARGV[3] then out[#out + 1] = rows[i + 1] end
+local n, out, seen = tonumber(ARGV[4]), {count}, {[ARGV[3]] = true}
+local function take(cids)
+  for _, cid in ipairs(cids) do
+    if #out > n then return end
+    if not seen[cid] then
+      seen[cid] = true
+      local m = redis.call('HGET', sk .. ':m', cid)
+      if m then out[#out + 1] = m end
+    end
+  end
 end
+take(redis.call('SRANDMEMBER', sk .. ':h', n + 1))
+if #out <= n then take(redis.call('HRANDFIELD', sk .. ':m', 2 * n + 1)) end
+return out
+"""
+
+# ARGV: prefix, id, rows -> {member, ...}: at most ``rows`` members, found by HSCAN, so
+# that the dashboard's reading costs O(rows) however many members a swarm has (its
+# census, binary, is read apart: ``Scripts.get_bytes``)
+_ROW = """
+local sk = P .. 'sw:' .. ARGV[2]
+local out, n, cursor = {}, tonumber(ARGV[3]), '0'
+repeat
+  local page = redis.call('HSCAN', sk .. ':m', cursor, 'COUNT', math.max(n, 1))
+  cursor = page[1]
+  for i = 2, #page[2], 2 do
+    if #out >= n then break end
+    out[#out + 1] = page[2][i]
+  end
+until cursor == '0' or #out >= n
 return out
 """
 
@@ -260,4 +277,4 @@ return out
 """
 
 SCRIPTS = {"announce": _ANNOUNCE, "have": _HAVE, "manifest": _MANIFEST, "peers": _PEERS,
-           "files": _FILES}
+           "files": _FILES, "row": _ROW}

@@ -13,6 +13,7 @@ longer than the pieces it lists, so HAVE costs O(1) amortized per message byte. 
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 
 from .pieces import bits
 
@@ -26,6 +27,17 @@ class PieceCensus:
         self._tally = [count]  # _tally[c]: pieces held by exactly c members
         self._low = 0  # the least count any piece has
         self.held = 0  # pieces held, summed over the members (the dashboard's rates)
+
+    @classmethod
+    def of_counts(cls, counts: array[int]) -> PieceCensus:
+        """The census whose pieces have these holder counts (the shared store's)."""
+        census = cls(0)
+        census.count, census._held = len(counts), counts
+        census.held = sum(counts)
+        census._low = min(counts, default=0)
+        tally = Counter(counts)
+        census._tally = [tally[c] for c in range(max(counts, default=0) + 1)]
+        return census
 
     def add(self, mask: int) -> None:
         """One member gained the pieces of ``mask`` (none of which it held)."""

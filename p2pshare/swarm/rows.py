@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .. import limits
 from ..protocol import swarm as sp
 from .census import PieceCensus
 
@@ -17,8 +18,8 @@ SwarmRow = dict[str, object]  # one swarm in the dashboard's JSON
 
 def swarm_row(entry: sp.FileEntry, members: Sequence[sp.PeerEntry], census: PieceCensus,
               limit: int, buckets: int) -> SwarmRow:
-    """The row of one swarm: its first ``limit`` members (``members`` may hold only
-    those: the census counts them all), availability in ``buckets``."""
+    """The row of one swarm: its first ``members_shown(limit)`` members (``members`` may
+    hold only those: the census counts them all), availability in ``buckets``."""
     return {"id": entry.swarm, "name": entry.name, "size": entry.size,
             "piece_size": entry.piece_size, "pieces": census.count, "files": entry.files,
             "seeders": entry.seeders, "leechers": entry.leechers,
@@ -26,12 +27,11 @@ def swarm_row(entry: sp.FileEntry, members: Sequence[sp.PeerEntry], census: Piec
             "held": census.held,
             "availability": census.slices(buckets),
             "peers": [{"host": m.host, "port": m.port, "have": m.pieces.bit_count()}
-                      for m in members[:limit]]}
+                      for m in members[:members_shown(limit)]]}
 
 
-def census_of(pieces: int, members: Sequence[sp.PeerEntry]) -> PieceCensus:
-    """The census of ``pieces`` pieces that ``members`` hold."""
-    census = PieceCensus(pieces)
-    for member in members:
-        census.add(member.pieces)
-    return census
+def members_shown(limit: int) -> int:
+    """Members a swarm's row lists when tables have ``limit`` rows: at most
+    ``DASHBOARD_MEMBERS`` (a reading costs rows of swarms times members each)."""
+    return min(limit, limits.DASHBOARD_MEMBERS)
+

@@ -12,8 +12,11 @@ Redis checked inside the ANNOUNCE script, so the caps hold across nodes.
 
 The piece census (``census.PieceCensus``) lives in Redis too: a ``BITFIELD`` of u32
 holder counts per swarm, a hash ``count -> pieces`` (the tally) and the lowest count in
-use, so a HAVE costs O(1) per piece it adds and FILES a few reads per swarm listed, as in
-memory. Piece masks travel as hexadecimal, and Lua ORs them a digit at a time.
+use, so FILES costs a few reads per swarm listed, as in memory. A member's pieces are
+changed only by its own connection, which is on this node: the node keeps each of its
+members' masks (``_held``), answers a HAVE of nothing new without Redis, and sends only the
+pieces a HAVE adds, so a HAVE costs O(1) per piece it adds, as in memory. Masks are
+stored as hexadecimal (what PEERS reads).
 
 The protocol decisions are ``Tracker``'s: ``tracker.interpreted`` reads the request and
 ``tracker.refused`` maps a refusal, for both stores.
@@ -22,15 +25,20 @@ The protocol decisions are ``Tracker``'s: ``tracker.interpreted`` reads the requ
 from __future__ import annotations
 
 import random
+import sys
+from array import array
 
+from .. import limits
 from ..errors import IntegrityError, OverBudget, P2PError, RemoteProtocolError, Status
 from ..protocol import Request
 from ..protocol import swarm as sp
 from ..store.redis_client import DEFAULT_LEASE, Leased, StoreUnreachable
 from . import _tracker_lua as lua
+from .census import PieceCensus
 from .ledger import TrackerBudget
 from .manifest import Manifest
-from .rows import SwarmRow, census_of, swarm_row
+from .pieces import bits
+from .rows import SwarmRow, members_shown, swarm_row
 from .tracker import TrackerAnswer, chosen, interpreted, refused
 
 # ANNOUNCE verdicts: what was refused, and whether it was this requester's share (409) or
@@ -54,6 +62,9 @@ class SharedTracker(Leased):
         super().__init__(url, lua.DROP, lua.SCRIPTS, lease=lease, prefix=prefix)
         self.budget = budget or TrackerBudget()
         self._rng = rng or random.Random()
+        # conn id -> swarm -> (pieces, the mask it holds): a member is changed only by its
+        # own connection, which is on this node, so its mask here is the one in Redis.
+        self._held: dict[str, dict[str, tuple[int, int]]] = {}
 
     async def handle(self, owner: object, request: Request, body: bytes, source: str = "",
                      named: bool = True) -> TrackerAnswer:
@@ -93,11 +104,15 @@ class SharedTracker(Leased):
             m, bad = None, exc
         b = self.budget
         facts = (m.size, m.piece_size, m.count, len(m.files), m.name) if m else (0, 0, 0, 0, "")
+        cid = self.conn(owner)
         verdict = await self.write(
             owner, "announce", source, msg.swarm, msg.manifest, "1" if m else "0",
             f"{msg.port}|{msg.host}", *facts, b.claims_per_connection, b.claims_per_source,
             b.claims_in_all, b.swarms_per_connection, b.bytes_per_source, b.bytes_in_all)
         if verdict == "ok":
+            assert m is not None
+            if self.known(owner) == cid:  # not closed meanwhile
+                self._held.setdefault(cid, {}).setdefault(msg.swarm, (m.count, 0))
             return sp.response(Status.OK)
         if verdict == "taken":
             return refused(msg, OverBudget("another connection's address"))
@@ -110,18 +125,37 @@ class SharedTracker(Leased):
         raise OverBudget(what, everyone=everyone)
 
     async def _have(self, owner: object, msg: sp.Have) -> TrackerAnswer:
+        """As ``Tracker._have``; only the pieces new to the member go to Redis."""
         cid = self.known(owner)
-        if cid is None:
+        count, mask = self._held.get(cid or "", {}).get(msg.swarm, (-1, 0))
+        if count < 0:
             return sp.response(Status.NOT_FOUND)  # ANNOUNCE comes first
-        verdict = await self.run("have", cid, msg.swarm, f"{msg.pieces:x}",
-                                 msg.pieces.bit_length())
-        if verdict == "none":
+        if msg.pieces >> count:
+            return sp.response(Status.BAD_REQUEST)
+        new = msg.pieces & ~mask
+        if not new:
+            return sp.response(Status.OK)
+        assert cid is not None
+        verdict = await self.run("have", cid, msg.swarm, f"{mask | new:x}", *bits(new))
+        if verdict == "none":  # gone meanwhile (its node's lease lost)
             return sp.response(Status.NOT_FOUND)
-        return sp.response(Status.BAD_REQUEST if verdict == "bad" else Status.OK)
+        members = self._held.get(cid)
+        if members is not None:  # not closed meanwhile
+            members[msg.swarm] = (count, mask | new)
+        return sp.response(Status.OK)
+
+    async def drop_owner(self, owner: object) -> int:
+        """As ``Leased.drop_owner``, and forget the masks of ``owner``'s members."""
+        self._held.pop(self.known(owner) or "", None)
+        return await super().drop_owner(owner)
+
+    def forget_connections(self) -> None:
+        super().forget_connections()
+        self._held.clear()
 
     async def _peers(self, owner: object, swarm: str) -> TrackerAnswer:
         """Other live peers, those holding pieces first, at most MAX_PEERS_LISTED."""
-        rows = await self.run("peers", swarm, self.known(owner) or "")
+        rows = await self.run("peers", swarm, self.known(owner) or "", limits.MAX_PEERS_LISTED)
         if not rows:
             return sp.response(Status.NOT_FOUND)
         others = [_member(row) for row in rows[1:]]
@@ -130,7 +164,8 @@ class SharedTracker(Leased):
     async def swarm_rows(self, limit: int, buckets: int) -> tuple[int, list[SwarmRow]]:
         """How many swarms there are, and up to ``limit`` of them, most recently announced
         first, as the dashboard shows them (``rows.swarm_row``): one script for the list
-        and one per swarm for its members.
+        and one per swarm for its first ``rows.members_shown(limit)`` members
+        (``_tracker_lua`` ``row``), however many a swarm has, and a GET of its census.
 
         Raises:
             StoreUnreachable: Redis cannot be reached.
@@ -139,9 +174,10 @@ class SharedTracker(Leased):
         shown = []
         for i in range(1, len(rows), 10):
             entry = _entry(rows[i:i + 10])
-            found = await self.run("peers", entry.swarm, "")
-            members = [_member(row) for row in found[1:]] if found else []
-            census = census_of(int(rows[i + 3]), members)
+            found = await self.run("row", entry.swarm, members_shown(limit))
+            members = [_member(row) for row in found]
+            counts = await self.get_bytes(f"sw:{entry.swarm}:n")
+            census = PieceCensus.of_counts(_counts(counts or b"", int(rows[i + 3])))
             shown.append(swarm_row(entry, members, census, limit, buckets))
         return int(rows[0]), shown
 
@@ -153,6 +189,16 @@ class SharedTracker(Leased):
                               low, prefix)
         lines = b"".join(_entry(rows[i:i + 10]).to_line() for i in range(1, len(rows), 10))
         return sp.response(Status.OK, lines, (("Total", str(rows[0])),))
+
+
+def _counts(raw: bytes, pieces: int) -> array[int]:
+    """The census's holder counts as Redis keeps them (``BITFIELD`` u32: big-endian; a
+    piece no member ever held may lie past the string's end), one per piece."""
+    counts = array("I", raw[:4 * pieces])
+    if sys.byteorder == "little":
+        counts.byteswap()
+    counts.extend([0] * (pieces - len(counts)))
+    return counts[:pieces]
 
 
 def _member(row: str) -> sp.PeerEntry:

@@ -42,7 +42,7 @@ from .census import PieceCensus
 from .ledger import ClaimedAddress, Ledger, TrackerBudget
 from .manifest import Manifest
 from .pieces import full
-from .rows import SwarmRow, swarm_row
+from .rows import SwarmRow, members_shown, swarm_row
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class _Swarm:
         """The swarm as the dashboard shows it (``rows.swarm_row``): O(``limit``), not
         O(members), for a page polled each second."""
         members = [sp.PeerEntry(m.host, m.port, m.pieces)
-                   for m in islice(self.members.values(), limit)]
+                   for m in islice(self.members.values(), members_shown(limit))]
         return swarm_row(self.entry(), members, self.census, limit, buckets)
 
     def entry(self) -> sp.FileEntry:
@@ -176,8 +176,9 @@ class Tracker:
             return refused(msg, exc)
 
     def swarm_rows(self, limit: int, buckets: int) -> list[SwarmRow]:
-        """Up to ``limit`` swarms, most recently announced first, each with up to ``limit``
-        members and its availability in ``buckets`` runs of pieces (``_Swarm.row``)."""
+        """Up to ``limit`` swarms, most recently announced first, each with up to
+        ``rows.members_shown(limit)`` members and its availability in ``buckets`` runs of
+        pieces (``_Swarm.row``)."""
         return [s.row(limit, buckets) for s in islice(reversed(self.swarms.values()), limit)]
 
     def swarm_count(self) -> int:

@@ -11,11 +11,15 @@ A handler is called with the decoded path, the query (each field's raw byte valu
 tracker's ``info_hash`` is binary) and the client's address, and gives back
 ``(status, content type, body)``, at once or as an awaitable (run as a task the server
 owns; the connection reads no further request until it is answered, so answers keep the
-order of requests). A handler that raises (a bug) is answered 500 and the connection
-closes. HEAD is answered by the GET handler, without the body. A path with no
+order of requests; its body is written in runs of ``COALESCE_BYTES``, each once the
+client has read on, so that a client that asks for a big answer and does not read
+holds a write buffer of it, not all of it). A handler that raises (a bug) is answered
+500 and the connection closes. HEAD is answered by the GET handler, without the body. A path with no
 handler is a 404 and a method other than GET or HEAD a 405; both keep the connection. A
 malformed request gets its status (400, 413, 414, 501, 505) and the connection closes.
-Dashboards poll (``/api/state`` each second): no response is streamed, so no connection
+Every answer says ``Cache-Control: no-store`` (each route shows live state) and
+``X-Content-Type-Options: nosniff``. Dashboards poll (``/api/state`` each second): no
+response is streamed, so no connection
 is held for ever and the runtime's idle deadline frees a browser's idle ones.
 """
 
@@ -29,7 +33,7 @@ from .. import limits
 from ..errors import Status
 from ..host import join_hostport
 from ..net.runtime import Answer, Link, Policy, Server
-from ..protocol import Event, Request
+from ..protocol import Data, Event, Request
 from ..protocol._grammar import http_date
 from ..protocol.http import HttpConnection, Query, error_response, interpret, response
 
@@ -116,7 +120,12 @@ class HttpServer:
             answer = response(request, *(await reply), _date())
         except Exception:  # as in ``request``
             answer = self._broken(link)
-        await link.send(*answer)
+        for event in answer:  # a big body in runs, each once the client has read on
+            if isinstance(event, Data):
+                for at in range(0, len(event.data), limits.COALESCE_BYTES):
+                    await link.send(Data(event.data[at:at + limits.COALESCE_BYTES]))
+            else:
+                await link.send(event)
 
     def _broken(self, link: Link) -> list[Event]:
         """A handler raised: logged with its traceback, answered 500 (RFC 9110 section
@@ -135,5 +144,8 @@ class HttpServer:
 
 
 def _date() -> tuple[tuple[str, str], ...]:
-    """The Date header an origin server with a clock sends (RFC 9110 section 6.6.1)."""
-    return (("Date", http_date()),)
+    """The headers of every answer: the Date an origin server with a clock sends (RFC
+    9110 section 6.6.1); no cache keeps a copy of live state (RFC 9111 section 5.2.2.5);
+    no browser sniffs a JSON of peers' titles into HTML."""
+    return (("Date", http_date()), ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"))

@@ -153,6 +153,15 @@ def test_out_of_range(event: object) -> None:
         events(conn, [msg(event)])
 
 
+def test_a_suggest_out_of_range_is_ignored() -> None:
+    """Attack: a suggest of piece 2**32-1 reached the caller unchecked (a have of it is
+    refused): now one out of range is dropped (libtorrent ignores it too), one in range
+    is given."""
+    conn = opened()
+    assert events(conn, [msg(ev.Suggest(11)), msg(ev.Suggest(2**32 - 1)),
+                         msg(ev.Suggest(10))]) == [ev.Suggest(10)]
+
+
 def served(fast: bool = True, reqq: int = 250) -> BtConnection:
     """We have sent have-all and unchoked the peer."""
     conn = opened(fast=fast, reqq=reqq)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from p2pshare import limits
 from p2pshare.errors import RemoteProtocolError
 from p2pshare.protocol import merkle
 from p2pshare.protocol.bencode import BencodeError, Value, encode
@@ -103,6 +104,18 @@ def test_parse_info_checks_truncated_v2_hash() -> None:
     assert parse_info(raw, v2_hash=hashlib.sha256(raw).digest()[:20]).v2_hash is not None
     with pytest.raises(RemoteProtocolError):
         parse_info(raw, v2_hash=bytes(20))
+
+
+def test_metadata_is_hashed_before_it_is_decoded() -> None:
+    """Attack: a peer answers BEP 9 metadata requests with 4 MiB of ``le`` (two million
+    empty lists: seconds of decoding and over 100 MiB in the event loop) that matches no
+    info-hash; it was decoded before its hash was compared. Now a mismatch is refused
+    before any decoding (a BencodeError would mean the bytes were read)."""
+    flood = b"d4:infol" + b"le" * (limits.MAX_BENCODE_SIZE // 2 - 8) + b"ee"
+    for hashes in ({"v1_hash": bytes(20)}, {"v2_hash": bytes(20)}, {"v2_hash": bytes(32)}):
+        with pytest.raises(RemoteProtocolError, match="info-hash") as raised:
+            parse_info(flood, **hashes)  # type: ignore[arg-type]
+        assert not isinstance(raised.value, BencodeError)
 
 
 def _mutate(change: Callable[[Info, dict[bytes, Value]], None]) -> bytes:

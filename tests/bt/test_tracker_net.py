@@ -265,6 +265,32 @@ async def test_a_silent_or_closed_udp_tracker_ends_in_peer_gone_by_the_deadline(
                        timeout=2)
 
 
+@arun
+async def test_the_client_reads_a_tracker_answer_whose_keys_are_not_sorted() -> None:
+    """Trackers of the TBDev family (PHP) write ``interval`` and ``min interval`` before
+    ``complete``; libtorrent and Transmission read such answers, so must we (tolerant in
+    what we accept: nobody hashes a tracker's answer)."""
+    body = (b"d8:intervali1800e12:min intervali900e8:completei1e10:incompletei0e"
+            b"5:peers6:\x7f\x00\x00\x01\x1a\xe1e")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await announce(f"http://127.0.0.1:{port}/announce", H1, pid(1), 1,
+                                "started", 0, 0, 10, timeout=WAIT)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (result.interval, result.min_interval, result.peers) == (
+        1800, 900, [("127.0.0.1", 6881)])
+
+
 def test_a_udp_port_in_use_is_exit_4() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 from hypothesis import settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from p2pshare import limits
-from p2pshare.bt.tracker import SwarmTable, TableLimits
+from p2pshare.bt.tracker import SwarmTable, TableLimits, _source
 from p2pshare.protocol.bt_tracker import (
     AnnounceAnswer,
     AnnounceEvent,
@@ -147,9 +148,57 @@ def test_a_full_swarm_or_table_refuses_newcomers_and_keeps_its_peers() -> None:
     with pytest.raises(TrackerFailure, match="swarms"):
         ask(t, "10.0.0.1", 1, info_hash=b"\x03" * 20)
     ask(t, "10.0.0.2", 1, info_hash=H2)
-    with pytest.raises(TrackerFailure, match="tracker is full"):
-        ask(t, "10.0.0.3", 1, info_hash=H2)
+    with pytest.raises(TrackerFailure, match="tracker is full"):  # no one holds 2 more
+        ask(t, "10.0.0.0", 1, info_hash=H2)
     assert t.peers == 5
+
+
+def test_a_full_swarm_or_table_takes_room_from_the_heaviest_source() -> None:
+    """Attack: a few hosts fill a swarm (or the whole table) with records of their own
+    ports, each under its per-source budget, and refresh them; every newcomer was then
+    refused. Now the source holding the most records gives up its least recently seen
+    one while it holds more than the newcomer's would, as the connection slots do."""
+    t = table(max_swarm_peers=6, max_peers=10, per_source=4)
+    for host in ("10.6.6.1", "10.6.6.2"):
+        for port in range(1, 4):
+            ask(t, host, port)
+    ask(t, "10.0.0.1", 1)  # the swarm is full: 10.6.6.1 gives up its port 1
+    assert t.holding("10.6.6.1") == 2 and t.holding("10.0.0.1") == 1
+    ask(t, "10.0.0.2", 1)  # now 10.6.6.2 (3) gives one up
+    assert (t.holding("10.6.6.1"), t.holding("10.6.6.2")) == (2, 2)
+    for n in range(3, 5):
+        ask(t, f"10.0.0.{n}", 1)
+    assert sorted(t.holding(f"10.6.6.{n}") for n in (1, 2)) == [1, 1]
+    for n in range(5, 7):  # every source holds one: a newcomer is refused again
+        with pytest.raises(TrackerFailure, match="swarm is full"):
+            ask(t, f"10.0.0.{n}", 1)
+    for port in range(1, 5):  # the table: 6 + 4 = 10, full
+        ask(t, "10.6.6.3", port, info_hash=H2)
+    ask(t, "10.0.0.1", 1, info_hash=H2)
+    assert t.holding("10.6.6.3") == 3 and t.peers == 10
+
+
+def test_an_ipv6_slash_64_is_one_source() -> None:
+    """Attack: one host is given a whole IPv6 /64, so it could announce from as many
+    addresses as it liked, each a source with its own budget and rate, and fill any swarm
+    with records of one each (every source then holds one: nobody gives room). Now an
+    IPv6 source is its /64 (records stay its exact address: only it may change them)."""
+    t = table(per_source=4, max_swarm_peers=6)
+    for n in range(1, 50):
+        ask(t, f"2001:db8:1:2::{n:x}", 1)
+    assert t.holding("2001:db8:1:2::1") == 4 and t.holding("2001:db8:1:2:ffff::") == 4
+    ask(t, "2001:db8:1:3::1", 1)  # another /64, and an IPv4 host: room for both
+    ask(t, "10.0.0.1", 1)
+    assert t.holding("2001:db8:1:3::1") == 1 and t.holding("10.0.0.1") == 1
+    answer = ask(t, "2001:db8:1:2::31", 1, event=AnnounceEvent.STOPPED)
+    assert t.holding("2001:db8:1:2::1") == 3 and answer.complete + answer.incomplete == 5
+    ask(t, "2001:db8:1:2::99", 1, event=AnnounceEvent.STOPPED)  # holds none: no change
+    assert t.holding("2001:db8:1:2::1") == 3
+    t = table(burst=3, rate=1.0)
+    for n in range(1, 4):
+        ask(t, f"2001:db8::{n}", 1)
+    with pytest.raises(TrackerFailure, match="slow down"):  # and one rate
+        ask(t, "2001:db8::4", 1)
 
 
 def test_announces_are_rate_limited_per_source() -> None:
@@ -184,18 +233,20 @@ class TableMachine(RuleBasedStateMachine):
         self.t = table(per_source=4, max_swarm_peers=6, max_peers=12, max_swarms=3)
         self.now = 0.0
 
-    @rule(host=st.integers(0, 4), port=st.integers(1, 3), h=st.integers(0, 3),
+    @rule(host=st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1",
+                                "2001:db8::2", "2001:db8::3", "2001:db8:0:1::1"]),
+          port=st.integers(1, 3), h=st.integers(0, 3),
           event=st.sampled_from(AnnounceEvent), seed=st.booleans(), pid=st.integers(0, 1))
-    def announce(self, host: int, port: int, h: int, event: AnnounceEvent, seed: bool,
+    def announce(self, host: str, port: int, h: int, event: AnnounceEvent, seed: bool,
                  pid: int) -> None:
         try:
             answer = self.t.announce(AnnounceRequest(
                 bytes([h]) * 20, bytes([pid]) * 20, port, left=0 if seed else 5, event=event,
-                numwant=2), f"10.0.0.{host}", self.now)
+                numwant=2), host, self.now)
         except TrackerFailure:
             return
         assert len(answer.peers) <= 2
-        assert (f"10.0.0.{host}", port) not in {(p.host, p.port) for p in answer.peers}
+        assert (host, port) not in {(p.host, p.port) for p in answer.peers}
 
     @rule(dt=st.floats(0, limits.TRACKER_PEER_TIMEOUT))
     def wait(self, dt: float) -> None:
@@ -218,6 +269,11 @@ class TableMachine(RuleBasedStateMachine):
             for key, record in swarm.records.items():
                 bag = swarm.seeds if record.seed else swarm.leeches
                 assert bag.peers[bag.place[key]] is record.peer
+            mine = Counter(_source(host) for host, _ in swarm.records)
+            assert swarm.tally.count == mine
+            assert swarm.tally.top == max(mine.values())
+        assert t.tally.count == {host: len(held) for host, held in t.by_source.items()}
+        assert t.tally.top == max(t.tally.count.values(), default=0)
 
 
 TestTableMachine = TableMachine.TestCase

@@ -1,4 +1,4 @@
-"""A real redis-server restarted under a running index server on the shared store
+"""A real redis-server restarted under a running index server (and an RS) on the shared store
 (docs/scale-out.md#failures): while Redis is down, requests close their connections; once
 it is back (empty: no persistence), the node finds its leases gone, closes every
 connection, takes new leases, and a peer that connects again registers again."""
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from p2pshare.errors import P2PError
 from p2pshare.index.server import IndexServer
 
 from ..aio import HOST, Raw, arun, free_port
@@ -56,5 +57,42 @@ async def test_a_redis_restart_closes_connections_and_peers_register_again(
             await async_retry(registered, what="the ADD accepted on the new lease")
             await again.expect(LOOKUP, b"P2P-CI/1.0 200 OK\r\n\r\nRFC 7 Seven h 1\r\n\r\n")
             again.writer.close()
+    finally:
+        await asyncio.wait_for(server.aclose(), 30)
+
+
+@arun
+async def test_after_a_redis_restart_an_rs_peer_registers_again(tmp_path: Path) -> None:
+    """The RS on the shared store (``p2pshare rs --store``): Redis restarted forgets every
+    record; a peer's next KeepAlive is refused (unknown cookie) and ``RSClient``
+    registers it afresh, so the list fills again."""
+    from p2pshare.protocol import di
+    from p2pshare.registry.client import RSClient
+    from p2pshare.registry.server import RegistrationServer
+    from p2pshare.registry.shared import SharedRegistry
+
+    port = free_port()
+    with redis_server(tmp_path / "first", port) as url:
+        server = RegistrationServer(shared=SharedRegistry(url))
+        _, listening = await server.start(HOST, 0)
+        peer, other = RSClient(HOST, listening), RSClient(HOST, listening)
+        try:
+            assert (await peer.register(di.PeerAddr("peer1", 4001))).status == 200
+            first = peer.cookie
+        except BaseException:
+            await server.aclose()
+            raise
+    try:
+        with redis_server(tmp_path / "second", port):
+            async def kept() -> bool:  # the first try may meet a broken pooled connection
+                try:
+                    return (await peer.keep_alive()).status == 200
+                except (OSError, P2PError):  # the RS closed it without a reply
+                    return False
+            await async_retry(kept, what="the peer kept alive after the restart")
+            assert peer.cookie != first  # registered afresh
+            assert (await other.register(di.PeerAddr("peer2", 4002))).status == 200
+            _, seen = await other.pquery()
+            assert [(p.host, p.port) for p in seen.items] == [("peer1", 4001)]
     finally:
         await asyncio.wait_for(server.aclose(), 30)

@@ -125,3 +125,22 @@ def test_random_bytes_decode_or_bencode_error(data: bytes) -> None:
         return
     # Whatever is accepted is canonical: it encodes back to the very same bytes.
     assert encode(value) == data
+
+
+def test_unordered_keys_are_read_only_when_asked_and_never_twice() -> None:
+    """``ordered=False`` (tracker answers): keys in any order, but a repeated key (even
+    after a larger one) is still refused; the default stays canonical only."""
+    wire = b"d8:intervali1800e8:completei3ee"
+    with pytest.raises(BencodeError):
+        decode(wire)
+    assert decode(wire, ordered=False) == {b"interval": 1800, b"complete": 3}
+    assert decode(b"d1:bi1e1:ali1eee", ordered=False) == {b"b": 1, b"a": [1]}
+    for twice in (b"d1:bi1e1:ai2e1:bi3ee", b"d1:ai1e1:ai2ee"):
+        with pytest.raises(BencodeError, match="twice"):
+            decode(twice, ordered=False)
+
+
+def test_values_can_be_bounded() -> None:
+    assert decode(b"li1ei2ee", max_values=3) == [1, 2]
+    with pytest.raises(BencodeError, match="values"):
+        decode(b"li1ei2ee", max_values=2)

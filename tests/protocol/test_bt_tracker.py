@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from p2pshare import limits
 from p2pshare.errors import RemoteProtocolError
+from p2pshare.protocol import bencode
 from p2pshare.protocol.bt_tracker import (
     AnnounceAnswer,
     AnnounceEvent,
@@ -163,7 +164,7 @@ def test_failure_and_scrape_answers() -> None:
 @pytest.mark.parametrize("body", [
     b"", b"le", b"d5:peers0:e",  # no interval
     b"d8:intervali-1e5:peers0:e", b"d8:intervali5e5:peers5:abcdee",
-    b"d8:intervali5e5:peersld2:ip3:xyz4:porti1eeee", b"d8:intervali5e6:peers6i1ee",
+    b"d8:intervali5e5:peersld2:ip3:xyz4:porti70000eeee", b"d8:intervali5e6:peers6i1ee",
     b"d8:intervali5e5:peersi3ee",
 ])
 def test_garbled_answers_are_refused(body: bytes) -> None:
@@ -261,3 +262,27 @@ def test_random_queries_give_a_request_or_a_protocol_error(query: dict[str, list
             parse(query)
         except RemoteProtocolError:
             pass
+
+
+def test_a_listed_peer_we_cannot_use_is_skipped_not_the_whole_answer() -> None:
+    """BEP 3 lets a tracker's dictionary-form ``ip`` be a DNS name; a peer named so (or
+    with port 0) is left out, and the other peers of the answer are still used."""
+    body = bencode.encode({b"interval": 1800, b"peers": [
+        {b"ip": b"peer.example", b"port": 6881},
+        {b"ip": b"10.0.0.2", b"port": 0},
+        {b"ip": b"10.0.0.1", b"port": 6881, b"peer id": b"p" * 20}]})
+    assert parse_announce_answer(body).peers == [("10.0.0.1", 6881)]
+
+
+def test_an_answer_of_millions_of_values_is_refused_before_it_is_built() -> None:
+    """Attack: a tracker (any URL a torrent or magnet names) answers 4 MiB of ``le`` under
+    a key we ignore: two million empty lists, over 100 MiB and seconds of the event loop,
+    and the answer was then accepted. Now an answer holds at most
+    ``MAX_TRACKER_ANSWER_VALUES`` values (a 200-peer dictionary-form list is about 800)."""
+    flood = (b"d8:intervali1800e5:peers0:1:xl"
+             + b"le" * (limits.MAX_BENCODE_SIZE // 2 - 32) + b"ee")
+    with pytest.raises(RemoteProtocolError, match="values"):
+        parse_announce_answer(flood)
+    peers = [{b"ip": b"10.0.0.1", b"peer id": b"p" * 20, b"port": n} for n in range(1, 201)]
+    assert len(parse_announce_answer(bencode.encode(
+        {b"interval": 1800, b"peers": peers})).peers) == 200

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from p2pshare import limits
 from p2pshare.protocol import swarm as sp
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.ledger import TrackerBudget
@@ -254,3 +255,59 @@ async def test_two_index_servers_on_one_store_track_one_swarm(url: str) -> None:
 
 async def _no_files(client: TrackerClient) -> bool:
     return await client.files() == []
+
+
+@arun
+async def test_a_report_of_nothing_new_costs_redis_nothing(url: str) -> None:
+    """The node keeps its members' masks: a HAVE that adds no piece (a flood repeats one)
+    is answered without a script, however many pieces it names."""
+    from p2pshare.swarm.shared import SharedTracker
+
+    m = manifest()
+    async with started([SharedTracker(url, prefix="quiet:", lease=600)]) as (node,):
+        await ask(node, "c", announce())
+        assert (await ask(node, "c", sp.Have(m.id, full(5))))[0] == 200
+
+        async def scripts_run() -> int:
+            stats = await node._redis.info("commandstats")
+            return int(stats["cmdstat_evalsha"]["calls"])
+        before = await scripts_run()
+        for mask in (full(5), 0b101, 1):
+            assert (await ask(node, "c", sp.Have(m.id, mask)))[0] == 200
+        assert await scripts_run() == before
+        _, body = await ask(node, "x", sp.ListFiles())
+        assert sp.decode_files(body)[0].seeders == 1
+
+
+async def _hgetall_calls(kind: str, request: pytest.FixtureRequest) -> object:
+    """HGETALL calls Redis has run so far (a whole member hash read), or None in memory."""
+    if kind == "memory":
+        return None
+    import redis.asyncio as aioredis
+    client = aioredis.from_url(request.getfixturevalue("url"))
+    try:
+        return (await client.info("commandstats")).get("cmdstat_hgetall", {}).get("calls")
+    finally:
+        await client.aclose()
+
+
+@arun
+async def test_peers_of_a_big_swarm_lists_holders_first_from_a_sample(  # type: ignore[no-untyped-def]
+        stores, kind: str, request: pytest.FixtureRequest) -> None:
+    """PEERS in a swarm of more members than it lists: holders first, MAX_PEERS_LISTED of
+    them, never the asker; and on Redis without reading every member (an HGETALL of the
+    member hash blocks Redis for every node: 75-130 ms a PEERS at 10k members)."""
+    m = manifest()
+    async with stores(1) as (store,):
+        for i in range(140):
+            assert (await ask(store, f"m{i}", announce(host=f"h{i}")))[0] == 200
+        assert (await ask(store, "m7", sp.Have(m.id, 0b1)))[0] == 200
+        before = await _hgetall_calls(kind, request)
+        for _ in range(5):
+            status, body = await ask(store, "m0", sp.GetPeers(m.id))
+            peers = sp.decode_peers(body, m.count)
+            assert status == 200 and len(peers) == limits.MAX_PEERS_LISTED
+            assert peers[0] == sp.PeerEntry("h7", 1, 0b1)
+            hosts = {p.host for p in peers}
+            assert len(hosts) == len(peers) and "h0" not in hosts
+        assert await _hgetall_calls(kind, request) == before

@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from p2pshare import limits
 from p2pshare.index.server import IndexServer
 from p2pshare.index.state import index_state
 from p2pshare.swarm.census import PieceCensus
@@ -264,3 +265,65 @@ async def test_a_flood_of_state_requests_reads_the_state_once_per_period() -> No
         assert (await state(port))["peers"]["total"] == 2
     finally:
         await http.aclose()
+
+
+@arun
+async def test_on_a_shared_store_a_swarm_row_reads_the_members_it_shows(
+        tmp_path: Path) -> None:
+    """On Redis too a reading costs O(rows): a swarm's members are not all fetched (no
+    HGETALL of its member hash, which blocks Redis for every node for as long as a swarm
+    of ten thousand members takes); held and availability come from Redis's census."""
+    import redis.asyncio as aioredis
+
+    from p2pshare.swarm.shared import SharedTracker
+
+    with redis_server(tmp_path) as url:
+        server = IndexServer(shared_tracker=SharedTracker(url, lease=5))
+        _, port = await server.start(HOST, 0)
+        client = aioredis.from_url(url)
+        try:
+            m = manifest()
+            peers = [await TrackerClient.connect(HOST, port) for _ in range(4)]
+            for number, peer in enumerate(peers, 4000):
+                await peer.announce(m, "h", number)
+                await peer.have(m.id, 0b00011 if number % 2 else 0b10001)
+            before = (await client.info("commandstats")).get("cmdstat_hgetall", {})
+            got = await index_state(server, 2, 8)
+            after = (await client.info("commandstats")).get("cmdstat_hgetall", {})
+            assert after == before
+            (row,) = got["swarms"]["rows"]  # type: ignore[index]
+            assert (row["held"], row["availability"], len(row["peers"])) == (
+                8, [4, 2, 0, 0, 2], 2)
+            for peer in peers:
+                await peer.aclose()
+        finally:
+            await client.aclose()
+            await server.aclose()
+
+
+@arun
+async def test_a_reading_lists_a_few_members_of_each_swarm() -> None:
+    """Rows of swarms times rows of members each (200 x 200: 40,000 entries, 2.2 MB and
+    360 ms of the loop per reading) is not O(rows): each swarm lists at most
+    DASHBOARD_MEMBERS of its members."""
+    async with dashboard() as site:
+        m = manifest()
+        clients = [await TrackerClient.connect(HOST, site.index_port)
+                   for _ in range(limits.DASHBOARD_MEMBERS + 1)]
+        for port, client in enumerate(clients, 4000):
+            await client.announce(m, "h", port)
+        (row,) = (await state(site.http_port))["swarms"]["rows"]
+        assert len(row["peers"]) == limits.DASHBOARD_MEMBERS
+        for client in clients:
+            await client.aclose()
+
+
+def test_the_census_read_from_redis_is_one_count_per_piece() -> None:
+    """BITFIELD u32 counts are big-endian, and pieces no member ever held lie past the
+    end of the string: they count 0."""
+    from array import array
+
+    from p2pshare.swarm.shared import _counts
+
+    assert _counts(b"\x00\x00\x00\x02\x00\x00\x01\x00", 4) == array("I", [2, 256, 0, 0])
+    assert _counts(b"", 2) == array("I", [0, 0])

@@ -80,6 +80,7 @@ async def test_routes_keep_alive_and_pipelining() -> None:
 async def test_malformed_requests_get_their_status_and_a_close() -> None:
     async with serving(echo_server([])) as port:
         for request, status in [(b"GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", b"505"),
+                                (b"GET /hello http/1.1\r\nHost: x\r\n\r\n", b"400"),
                                 (b"GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", b"400"),
                                 (b"GET /hello HTTP/1.1\r\n\r\n", b"400"),
                                 (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -205,3 +206,43 @@ async def test_a_handler_that_raises_answers_500_and_closes() -> None:
         other = await Raw.connect(port)
         await other.expect(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK")
         await other.close()
+
+
+@arun
+async def test_answers_are_not_stored_nor_sniffed() -> None:
+    """Every route shows live state (the dashboard, /api/state, /metrics): no cache on
+    the way may keep a copy (RFC 9111 allows a heuristic freshness for a 200 without
+    Cache-Control), and no browser may read a JSON holding peers' titles as HTML."""
+    async with serving(echo_server([])) as port:
+        raw = await Raw.connect(port)
+        for path in (b"/hello", b"/later", b"/missing"):
+            await raw.send(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, _body = await reply(raw)
+            assert b"\r\nCache-Control: no-store\r\n" in head, head
+            assert b"\r\nX-Content-Type-Options: nosniff\r\n" in head, head
+        await raw.close()
+
+
+@arun
+async def test_a_big_answer_waits_for_a_client_that_does_not_read() -> None:
+    """/api/state can be megabytes (rows of swarms and their members): a client that asks
+    and does not read must not make the server hold all of it in memory (times every
+    connection it may open), only what a write-buffer holds, the rest as it reads."""
+    big = bytes(range(256)) * (64 * 1024)  # 16 MiB
+
+    async def huge(_path: str, _query: Query, _source: str) -> Reply:
+        return 200, "application/octet-stream", big
+
+    server = HttpServer("test")
+    server.add_route("/big", huge)
+    async with serving(server) as port:
+        raw = await Raw.connect(port, rcvbuf=4096)
+        await raw.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        await async_wait_for(lambda: len(server.server.links) == 1)
+        (link,) = server.server.links
+        await async_wait_for(lambda: link.paused)
+        assert link._transport is not None
+        assert link._transport.get_write_buffer_size() < 1024 * 1024
+        head, body = await reply(raw)
+        assert head.startswith(b"HTTP/1.1 200 OK") and body == big
+        await raw.close()
