@@ -10,7 +10,9 @@ random transaction id, and answers to anything else are skipped (``net.udp``). A
 connection id is used for a minute (BEP 15), across announces to the same tracker (a
 few hundred trackers remembered); one the tracker refuses is forgotten and the announce
 connects again, once.
-A v2 torrent's 32-byte info-hash is sent cut to 20 bytes (BEP 52).
+A v2 torrent's 32-byte info-hash is sent cut to 20 bytes (BEP 52). Both kinds leave from
+the ``origin`` given (the address we listen on, when that is one: ``net.origin``), since
+the tracker lists the address an announce comes from.
 
 Failures are ``PeerGone`` (unreachable, silent past the deadline), ``TrackerFailure``
 (the tracker refused: its failure reason) or ``RemoteProtocolError`` (garbled answer).
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from .. import limits
 from ..errors import LocalProtocolError, PeerGone, RemoteProtocolError
 from ..host import join_hostport
+from ..net.origin import ANYWHERE, Origin
 from ..net.udp import UdpClient
 from ..protocol import bt_udp
 from ..protocol.bt_tracker import (
@@ -55,7 +58,7 @@ _READ_LIMIT = limits.MAX_HEAD + limits.MAX_BENCODE_SIZE
 async def announce(url: str, info_hash: bytes, peer_id: bytes, port: int,
                    event: AnnounceEvent | str, uploaded: int, downloaded: int, left: int,
                    numwant: int | None = None, *, timeout: float,
-                   key: bytes = b"") -> AnnounceResult:
+                   key: bytes = b"", origin: Origin = ANYWHERE) -> AnnounceResult:
     """Announce to the tracker at ``url`` (``http://...`` or ``udp://host:port``).
 
     Args:
@@ -63,6 +66,8 @@ async def announce(url: str, info_hash: bytes, peer_id: bytes, port: int,
         event: an ``AnnounceEvent`` or its HTTP word (``""``, ``started``, ...).
         numwant: peers wanted; None: the tracker's default.
         timeout: seconds for the whole announce, retries included.
+        origin: the address we listen on, if one: the announce comes from it, and the
+            tracker records that address (``net.origin``).
 
     Raises:
         PeerGone: the tracker cannot be reached or stays silent past ``timeout``.
@@ -76,12 +81,13 @@ async def announce(url: str, info_hash: bytes, peer_id: bytes, port: int,
         downloaded=downloaded, left=left, event=_event(event), numwant=numwant, key=key)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "udp":
-        return await _udp_announce(parts, request, timeout)
-    body = await _http(parts, announce_query(request), timeout)
+        return await _udp_announce(parts, request, timeout, origin)
+    body = await _http(parts, announce_query(request), timeout, origin)
     return parse_announce_answer(body)
 
 
-async def scrape(url: str, hashes: list[bytes], *, timeout: float) -> dict[bytes, ScrapeStats]:
+async def scrape(url: str, hashes: list[bytes], *, timeout: float,
+                 origin: Origin = ANYWHERE) -> dict[bytes, ScrapeStats]:
     """Scrape ``hashes`` (BEP 48 over HTTP: ``/announce`` becomes ``/scrape``; BEP 15).
 
     Raises:
@@ -90,13 +96,13 @@ async def scrape(url: str, hashes: list[bytes], *, timeout: float) -> dict[bytes
     wanted = [tracker_hash(h) for h in hashes]
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "udp":
-        stats = await _udp_scrape(parts, wanted, timeout)
+        stats = await _udp_scrape(parts, wanted, timeout, origin)
         return dict(zip(wanted, stats, strict=False))
     head, slash, last = parts.path.rpartition("/")
     if not last.startswith("announce"):
         raise TrackerFailure(f"{url} has no scrape address (BEP 48)")
     parts = parts._replace(path=head + slash + "scrape" + last.removeprefix("announce"))
-    return parse_scrape_answer(await _http(parts, scrape_query(wanted), timeout))
+    return parse_scrape_answer(await _http(parts, scrape_query(wanted), timeout, origin))
 
 
 def _event(event: AnnounceEvent | str) -> AnnounceEvent:
@@ -120,14 +126,15 @@ def _address(parts: urllib.parse.SplitResult, default_port: int | None) -> tuple
 
 
 # ------------------------------------------------------------------ HTTP
-async def _http(parts: urllib.parse.SplitResult, query: str, timeout: float) -> bytes:
+async def _http(parts: urllib.parse.SplitResult, query: str, timeout: float,
+                origin: Origin) -> bytes:
     if parts.scheme != "http":
         raise TrackerFailure(f"unsupported tracker address {parts.geturl()} (http, udp)")
     host, port = _address(parts, 80)
     target = (parts.path or "/") + "?" + (parts.query + "&" if parts.query else "") + query
     try:
         async with asyncio.timeout(timeout):
-            data = await _fetch(host, port, http_get(host, port, target))
+            data = await _fetch(host, port, http_get(host, port, target), origin)
     except TimeoutError:
         raise PeerGone(f"tracker {join_hostport(host, port)} silent for {timeout} s") from None
     except OSError as exc:
@@ -140,8 +147,8 @@ async def _http(parts: urllib.parse.SplitResult, query: str, timeout: float) -> 
     return body
 
 
-async def _fetch(host: str, port: int, request: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection(host, port, limit=_READ_LIMIT)
+async def _fetch(host: str, port: int, request: bytes, origin: Origin) -> bytes:
+    reader, writer = await origin.open_connection(host, port, limit=_READ_LIMIT)
     try:
         writer.write(request)
         await writer.drain()
@@ -159,45 +166,46 @@ async def _fetch(host: str, port: int, request: bytes) -> bytes:
 
 # ------------------------------------------------------------------ UDP (BEP 15)
 async def _udp_announce(parts: urllib.parse.SplitResult, request: AnnounceRequest,
-                        timeout: float) -> AnnounceResult:
-    result = await _udp(parts, timeout, bt_udp.UdpAction.ANNOUNCE,
+                        timeout: float, origin: Origin) -> AnnounceResult:
+    result = await _udp(parts, timeout, origin, bt_udp.UdpAction.ANNOUNCE,
                         lambda cid, tid: bt_udp.encode_udp_announce(cid, tid, request))
     assert isinstance(result, AnnounceResult)
     return result
 
 
 async def _udp_scrape(parts: urllib.parse.SplitResult, hashes: list[bytes],
-                      timeout: float) -> list[ScrapeStats]:
-    result = await _udp(parts, timeout, bt_udp.UdpAction.SCRAPE,
+                      timeout: float, origin: Origin) -> list[ScrapeStats]:
+    result = await _udp(parts, timeout, origin, bt_udp.UdpAction.SCRAPE,
                         lambda cid, tid: bt_udp.encode_udp_scrape(cid, tid, hashes))
     assert isinstance(result, list)
     return result
 
 
-async def _udp(parts: urllib.parse.SplitResult, timeout: float, action: int,
-               message: Callable[[int, int], bytes]) -> object:
+async def _udp(parts: urllib.parse.SplitResult, timeout: float, origin: Origin,
+               action: int, message: Callable[[int, int], bytes]) -> object:
     """Send ``message(connection id, transaction id)`` for ``action``, connecting first
     when we hold no id of this tracker younger than ``UDP_CONNECTION_ID_REUSE``."""
     host, port = _address(parts, None)
     deadline = time.monotonic() + timeout
     try:
-        client = await asyncio.wait_for(UdpClient.open(host, port), timeout)
+        client = await asyncio.wait_for(UdpClient.open(host, port, origin), timeout)
     except TimeoutError:
         raise PeerGone(f"cannot resolve {host} in {timeout} s") from None
-    cached = _connection_id((host, port)) is not None
+    tracker = (host, port, origin.hosts)  # the tracker ties an id to our address
+    cached = _connection_id(tracker) is not None
     try:
         try:
-            return await _retrying(client, (host, port), deadline, action, message)
+            return await _retrying(client, tracker, deadline, action, message)
         except TrackerFailure:
             if not cached:  # refused with a fresh id: the refusal stands
                 raise
-            _IDS.pop((host, port), None)  # perhaps a restarted tracker: connect again
-            return await _retrying(client, (host, port), deadline, action, message)
+            _IDS.pop(tracker, None)  # perhaps a restarted tracker: connect again
+            return await _retrying(client, tracker, deadline, action, message)
     finally:
         client.close()
 
 
-async def _retrying(client: UdpClient, tracker: tuple[str, int], deadline: float,
+async def _retrying(client: UdpClient, tracker: _Tracker, deadline: float,
                     action: int, message: Callable[[int, int], bytes]) -> object:
     """BEP 15 retries: the n-th try waits 15 * 2**n s, all within ``deadline``; each try
     has a fresh transaction id, and connects again once its id is a minute old."""
@@ -227,17 +235,18 @@ async def _ask(client: UdpClient, action: int, build: Callable[[int], bytes],
 
 # Connection ids of the trackers asked lately (BEP 15: one may be used for a minute), so
 # that a hybrid torrent's two announces, or a seed's many torrents, connect once a minute.
-_IDS: OrderedDict[tuple[str, int], tuple[int, float]] = OrderedDict()  # id, when given
+_Tracker = tuple[str, int, tuple[str, ...]]  # host, port, the addresses we announce from
+_IDS: OrderedDict[_Tracker, tuple[int, float]] = OrderedDict()  # id, when given
 
 
-def _connection_id(tracker: tuple[str, int]) -> int | None:
+def _connection_id(tracker: _Tracker) -> int | None:
     held = _IDS.get(tracker)
     if held is None or time.monotonic() - held[1] > limits.UDP_CONNECTION_ID_REUSE:
         return None
     return held[0]
 
 
-def _remember(tracker: tuple[str, int], connection: int) -> int:
+def _remember(tracker: _Tracker, connection: int) -> int:
     _IDS.pop(tracker, None)
     _IDS[tracker] = (connection, time.monotonic())
     while len(_IDS) > limits.UDP_CLIENT_IDS:

@@ -29,6 +29,7 @@ from typing import Any
 from .. import limits
 from ..errors import P2PError
 from ..host import join_hostport
+from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..protocol import merkle
@@ -63,11 +64,13 @@ class TorrentDownload:
         wanted: the pieces to fetch; None: all.
         resume_path: where the verified pieces are recorded, or None.
         limiter: paces the reads of every link together, or None.
+        origin: where our connections leave from (the address we listen on, if one).
     """
 
     def __init__(self, store: TorrentStore, hello: w.Handshake, ext: w.ExtendedHandshake, *,
                  wanted: int | None = None, resume_path: Path | None = None,
-                 limiter: RateLimiter | None = None, rng: random.Random | None = None) -> None:
+                 limiter: RateLimiter | None = None, rng: random.Random | None = None,
+                 origin: Origin = ANYWHERE) -> None:
         self.store = store
         self.layout = store.layout
         self.hello, self.ext = hello, ext
@@ -75,6 +78,7 @@ class TorrentDownload:
         self.wanted = full(self.layout.count) if wanted is None else wanted
         self.resume_path = resume_path
         self.limiter = limiter
+        self.origin = origin
         self.picker = Picker(self.layout.count, store.have | ~self.wanted
                              & full(self.layout.count), rng)
         self.roster = Roster(rng)
@@ -170,7 +174,8 @@ class TorrentDownload:
         try:
             v2 = self.store.torrent.v2_hash
             wire = await PeerWire.connect(address, self.hello, self.ext, self.limiter,
-                                          geometry_of(self.layout), v2[:20] if v2 else None)
+                                          geometry_of(self.layout), v2[:20] if v2 else None,
+                                          self.origin)
             self.links[address] = wire
             await LinkSession(self, wire).run()
         except Banned as exc:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from .. import limits
 from ..errors import P2PError, PeerGone, RemoteProtocolError
+from ..net.origin import ANYWHERE, Origin
 from ..protocol import bt_events as w
 from ..protocol import merkle
 from ..protocol.metainfo import Magnet, Torrent, parse_info
@@ -80,9 +81,9 @@ def _rows(layer: bytes, height: int) -> list[list[bytes]]:
 
 
 async def fetch_metadata(magnet: Magnet, peers: Iterable[Address], hello: w.Handshake,
-                         ext: w.ExtendedHandshake) -> Torrent:
+                         ext: w.ExtendedHandshake, origin: Origin = ANYWHERE) -> Torrent:
     """The torrent ``magnet`` names, asked of ``peers`` one after another (every peer
-    ``limits.BT_METADATA_ROUNDS`` times at most).
+    ``limits.BT_METADATA_ROUNDS`` times at most), connecting from ``origin``.
 
     Raises:
         PeerGone: no peer gave metadata that matches the magnet link.
@@ -93,16 +94,16 @@ async def fetch_metadata(magnet: Magnet, peers: Iterable[Address], hello: w.Hand
             await asyncio.sleep(limits.PEER_RETRY_DELAY)  # a peer may still be starting
         for address in peers:
             try:
-                return await _from_peer(address, magnet, hello, ext)
+                return await _from_peer(address, magnet, hello, ext, origin)
             except (P2PError, OSError, TimeoutError) as exc:
                 log.info("[BT] no metadata from %s: %s", address, exc or type(exc).__name__)
     raise PeerGone("no peer sent the torrent's metadata")
 
 
 async def _from_peer(address: Address, magnet: Magnet, hello: w.Handshake,
-                     ext: w.ExtendedHandshake) -> Torrent:
+                     ext: w.ExtendedHandshake, origin: Origin) -> Torrent:
     upgrade = magnet.v2_hash[:20] if magnet.v2_hash else None
-    wire = await PeerWire.connect(address, hello, ext, upgrade=upgrade)
+    wire = await PeerWire.connect(address, hello, ext, upgrade=upgrade, origin=origin)
     try:
         async with asyncio.timeout(limits.BT_METADATA_TIMEOUT):
             while wire.extended is None:

@@ -18,6 +18,7 @@ import time
 from .. import limits, wirelog
 from ..errors import PeerGone, RemoteProtocolError
 from ..host import join_hostport
+from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..protocol._bt_state import Geometry
@@ -67,11 +68,12 @@ class PeerWire:
     @classmethod
     async def connect(cls, address: Address, hello: w.Handshake, ext: w.ExtendedHandshake,
                       limiter: RateLimiter | None = None,
-                      geometry: Geometry | None = None, upgrade: bytes | None = None
-                      ) -> PeerWire:
+                      geometry: Geometry | None = None, upgrade: bytes | None = None,
+                      origin: Origin = ANYWHERE) -> PeerWire:
         """Connect, and exchange handshakes for the torrent ``hello`` names (the peer may
         answer with ``upgrade`` instead, the truncated v2 info-hash of a hybrid torrent:
-        BEP 52's upgrade to v2, which names the same torrent).
+        BEP 52's upgrade to v2, which names the same torrent), from ``origin``'s address
+        (the one we listen on, if one: ``net.origin``).
 
         Raises:
             OSError, TimeoutError: the connection failed.
@@ -79,7 +81,7 @@ class PeerWire:
             RemoteProtocolError: the peer broke the protocol or serves another torrent.
         """
         async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
-            reader, writer = await asyncio.open_connection(*address)
+            reader, writer = await origin.open_connection(*address)
             conn = BtConnection(BtRole.INITIATOR, geometry=geometry)
             wire = cls(address, reader, writer, conn, limiter)
             try:

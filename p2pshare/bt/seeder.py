@@ -37,6 +37,7 @@ from functools import partial
 from .. import limits, wirelog
 from ..errors import RemoteProtocolError, Status
 from ..host import join_hostport, plain_ip
+from ..net.origin import ANYWHERE, Origin
 from ..net.rate import limiter
 from ..net.runtime import Answer, Link, Policy, Server
 from ..net.streamlink import StreamLink
@@ -98,6 +99,7 @@ class BtServer:
                         idle_timeout=limits.BT_IDLE_TIMEOUT,
                         first_request_timeout=limits.BT_HANDSHAKE_TIMEOUT)
         self.server = Server(self, sp.server_connection, policy, link_class=StreamLink)
+        self.origin = ANYWHERE  # where our connections leave from: set by ``start``
 
     def add(self, store: TorrentStore) -> None:
         """Serve ``store``'s verified pieces (its ``have``, read at each request)."""
@@ -114,6 +116,7 @@ class BtServer:
 
     async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = self.address = await self.server.start(host, port)
+        self.origin = Origin(self.server.hosts)
         self.server.tasks.spawn(self._rechoke_every_interval())
         log.info("[BT] listening for peers on %s", join_hostport(*address))
         return address
@@ -258,7 +261,8 @@ class BtServer:
 
     async def connect(self, address: tuple[str, int], store: TorrentStore) -> None:
         """Connect to a peer a tracker listed, to serve it ``store`` (a peer that announced
-        before us would not otherwise learn of us until its next announce). The link is
+        before us would not otherwise learn of us until its next announce), from the
+        address we listen on if that is one (``origin``). The link is
         the runtime's like any accepted one: the same caps, deadlines and answers; only
         our handshake goes first.
 
@@ -268,7 +272,8 @@ class BtServer:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
             transport, link = await loop.create_connection(
-                lambda: StreamLink(self.server, sp.server_connection()), *address)
+                lambda: StreamLink(self.server, sp.server_connection()), *address,
+                local_addr=await self.origin.local_addr(*address))
         up = self.uploads.get(link)
         if up is None:  # refused by admission
             return

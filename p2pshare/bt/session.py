@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import IntegrityError, P2PError, RemoteProtocolError
+from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..protocol.metainfo import Magnet, Torrent, parse_magnet, parse_torrent
@@ -127,7 +128,8 @@ class Seeding:
         long while)."""
         await Announcer(self.torrent, self.peer_id, port, lambda: 0,
                         on_peers=lambda peers: self.server.reach(peers, self.store),
-                        uploaded=lambda: self.server.bytes_sent).run()
+                        uploaded=lambda: self.server.bytes_sent,
+                        origin=self.server.origin).run()
 
     async def aclose(self) -> None:
         await self.server.aclose()
@@ -166,6 +168,7 @@ class TorrentFetch:
         self.target: tree.Target | None = None
         self.shape: TorrentShape | None = None
         self.port = 0  # where we accept peers (announced), 0 if we do not
+        self.origin = ANYWHERE  # where our connections leave from (``listening``)
         self._lock: ExitStack | None = None
 
     async def resolve(self, text: str) -> Torrent:
@@ -190,10 +193,10 @@ class TorrentFetch:
             stub = Torrent(b"", magnet.v1_hash, magnet.v2_hash, magnet.name or "", 16384, (),
                            trackers=tuple((url,) for url in magnet.trackers))
             found: list[Address] = []
-            await Announcer(stub, self.peer_id, self.port, lambda: 1,
-                            on_peers=found.extend).round("started")
+            await Announcer(stub, self.peer_id, self.port, lambda: 1, on_peers=found.extend,
+                            origin=self.origin).round("started")
             peers += [p for p in found if p not in peers]
-        torrent = await fetch_metadata(magnet, peers, hello, ext)
+        torrent = await fetch_metadata(magnet, peers, hello, ext, self.origin)
         trackers = tuple((url,) for url in magnet.trackers)
         return Torrent(torrent.info, torrent.v1_hash, torrent.v2_hash, torrent.name,
                        torrent.piece_length, torrent.files, torrent.pieces,
@@ -234,12 +237,13 @@ class TorrentFetch:
         record = tree.record_path(self.out_dir, shape)
         resume.save(record, shape, held)  # now, while the disk has room for it
         self.download = TorrentDownload(store, hello, ext, resume_path=record,
-                                        limiter=self.limiter)
+                                        limiter=self.limiter, origin=self.origin)
         return self.download
 
-    def listening(self, port: int) -> None:
-        """We accept peers on ``port`` (announced, and told in our extension handshake)."""
-        self.port = port
+    def listening(self, port: int, origin: Origin = ANYWHERE) -> None:
+        """We accept peers on ``port`` (announced, and told in our extension handshake),
+        and connect from ``origin`` (the address we listen on, if one)."""
+        self.port, self.origin = port, origin
         if self.download is not None:
             self.download.ext = replace(self.download.ext, p=port)
 
@@ -268,7 +272,7 @@ class TorrentFetch:
         announcer = Announcer(self.store.torrent, self.peer_id, self.port,
                               lambda: self.store_left(), on_peers=download.add_peers,
                               downloaded=lambda: download.received,
-                              hungry=lambda: not download.links)
+                              hungry=lambda: not download.links, origin=self.origin)
         for _ in range(2):
             async with asyncio.TaskGroup() as tg:
                 announcing = tg.create_task(announcer.run())

@@ -8,8 +8,10 @@ asked for (at least ``limits.BT_MIN_ANNOUNCE_INTERVAL``, and only that while a d
 has no peer), ``completed`` once, ``stopped``
 on the way out (best effort, short deadline). A hybrid torrent is announced under both of
 its info-hashes (the v2 one cut to 20 bytes), as libtorrent does, so peers of either kind
-meet. Peers the trackers list go to ``on_peers``. A tracker that fails is logged and
-tried again at the next round; no tracker failure ends a seed or a download.
+meet. Announces leave from the address we listen on when that is one (``origin``): the
+tracker lists the address an announce comes from. Peers the trackers list go to
+``on_peers``. A tracker that fails is logged and tried again at the next round; no
+tracker failure ends a seed or a download.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .. import limits
 from ..errors import P2PError
+from ..net.origin import ANYWHERE, Origin
 from ..protocol.metainfo import Torrent
 from ..swarm.link import Address
 from .announce import announce
@@ -41,6 +44,7 @@ class Announcer:
     downloaded: Callable[[], int] = lambda: 0
     hungry: Callable[[], bool] = lambda: False  # no peer yet: ask again soon
     tiers: list[list[str]] = field(default_factory=list)
+    origin: Origin = ANYWHERE  # announces leave from the address we listen on, if one
 
     def __post_init__(self) -> None:
         self.tiers = [list(tier) for tier in self.torrent.trackers]
@@ -90,7 +94,8 @@ class Announcer:
             try:
                 result = await announce(url, digest, self.peer_id, self.port, event,
                                         self.uploaded(), self.downloaded(), self.left(),
-                                        limits.BT_NUMWANT, timeout=timeout)
+                                        limits.BT_NUMWANT, timeout=timeout,
+                                        origin=self.origin)
             except (P2PError, OSError, TimeoutError) as exc:
                 log.info("[BT] tracker %s: %s", url, exc or type(exc).__name__)
                 continue

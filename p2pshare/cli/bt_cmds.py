@@ -117,7 +117,7 @@ async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) ->
     server = None if args.no_upload else BtServer(job.peer_id, rate_limit=args.max_upload_rate)
     try:
         if server is not None:
-            job.listening((await server.start(args.listen, args.port))[1])
+            job.listening((await server.start(args.listen, args.port))[1], server.origin)
         torrent, final = await _fetched(args, job, events, server)
         if args.json:
             events.emit("finished", **_torrent_json(torrent), path=str(final))

@@ -205,6 +205,13 @@ class Server:
         addr = self._server.sockets[0].getsockname()
         return str(addr[0]), int(addr[1])
 
+    @property
+    def hosts(self) -> list[str]:
+        """Every bound host (a name can bind one address of each family); empty before
+        ``start``."""
+        sockets = self._server.sockets if self._server is not None else ()
+        return [str(sock.getsockname()[0]) for sock in sockets]
+
     async def start(self, host: str | None, port: int) -> tuple[str, int]:
         """Bind and listen on ``host`` (None or ``""``: every address, IPv4 and IPv6, one
         socket); returns the bound address (port 0 picks a free port).

@@ -10,7 +10,8 @@ one dictionary update a datagram. Like ``runtime.Server``, host None binds every
 on one dual-stack socket, and an IPv4 source read from it (``::ffff:a.b.c.d``) is given to
 the handler as its IPv4 address (``host.plain_ip``).
 
-``UdpClient`` is one socket connected to one server: ``ask`` sends a datagram and waits,
+``UdpClient`` is one socket connected to one server (from the address we listen on, when
+that is one address: ``net.origin``): ``ask`` sends a datagram and waits,
 under a deadline, for an answer its reader accepts; datagrams the reader refuses (late
 answers to an earlier try, another transaction) are skipped, not trusted.
 """
@@ -27,6 +28,7 @@ from typing import TypeVar
 from .. import limits
 from ..errors import PeerGone, RemoteProtocolError
 from ..host import join_hostport, plain_ip
+from .origin import ANYWHERE, Origin
 from .sources import SourceRates
 
 __all__ = ["DatagramHandler", "UdpClient", "UdpServer"]
@@ -133,12 +135,17 @@ class UdpClient:
         self.ipv6 = ":" in plain_ip(peer[0])  # the family the server sees us by
 
     @classmethod
-    async def open(cls, host: str, port: int) -> UdpClient:
-        """Raises: PeerGone: the name does not resolve or the address is unusable."""
+    async def open(cls, host: str, port: int, origin: Origin = ANYWHERE) -> UdpClient:
+        """A socket connected to ``host:port``, bound first to ``origin``'s address of
+        the server's family, if any (``net.origin``).
+
+        Raises: PeerGone: the name does not resolve or the address is unusable.
+        """
         loop = asyncio.get_running_loop()
         try:
             transport, inbox = await loop.create_datagram_endpoint(
-                _Inbox, remote_addr=(host, port))
+                _Inbox, remote_addr=(host, port),
+                local_addr=await origin.local_addr(host, port))
         except OSError as exc:
             raise PeerGone(f"cannot reach {join_hostport(host, port)}: {exc}") from exc
         return cls(transport, inbox)

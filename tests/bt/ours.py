@@ -3,9 +3,9 @@
 
 Strategy: the commands run with ``--json`` so that the harness reads events (``started``
 with the port, ``finished`` once every piece is verified and the file has its final
-name), not the words of a progress line. p2pshare listens on 127.0.0.1: it makes its
-outgoing connections from the address the kernel picks for a loopback destination, which
-is 127.0.0.1, so that is the address a tracker sees and hands out. A fetch keeps seeding
+name), not the words of a progress line. p2pshare listens on an address of its own in
+127.0.0.0/8, as every client does, and announces and connects from it (``--listen``), so
+that is the address a tracker sees and hands out. A fetch keeps seeding
 once complete (``--seed``), so that a mixed swarm can take pieces from it too.
 """
 
@@ -30,10 +30,6 @@ class P2PShare(Client):
         if find_spec("p2pshare.cli.bt_cmds") is None:
             return "p2pshare seed / fetch of torrents are not in this tree yet (bt-session)"
         return None
-
-    def __init__(self, work: Path) -> None:
-        super().__init__(work)
-        self.host = "127.0.0.1"  # see the module's docstring
 
     def run(self, *args: str) -> None:
         self.spawn([sys.executable, "-m", "p2pshare", *args, "--listen", self.host,
