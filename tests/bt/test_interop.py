@@ -32,8 +32,6 @@ OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 # What these tests found in p2pshare's BitTorrent side (December 2026), each case marked
 # with its reason until it is fixed (docs/bittorrent.md#interoperability). Not strict where
 # the outcome depends on timing.
-QB_V2 = ("qBittorrent 4.5.2 (libtorrent 2.0.8) gets about 18% of a v2 torrent from a p2pshare "
-         "seed, then the connection ends and is not made again; neither side logs why")
 HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, since "
           "bt-session's choker, 30212e4) the client gets nothing of a hybrid torrent from a "
           "p2pshare seed (not even the file is made; the seed announced once, to 0 peers); "
@@ -45,8 +43,6 @@ GAPS: dict[tuple[str, str], tuple[str, bool]] = {
     ("seed", "transmission-v1"): ("a p2pshare seed does not connect to the leeches its tracker "
                                   "names, and Transmission 3.00 connects to no loopback peer "
                                   "(clients.Transmission): they never meet on loopback", True),
-    ("seed", "qbittorrent-v2"): (QB_V2, False),
-    ("our-magnet", "qbittorrent-v2"): (QB_V2, False),
     **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
     ("seed", "libtorrent-hybrid"): (HYBRID, False),
 }
