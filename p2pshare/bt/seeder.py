@@ -36,7 +36,7 @@ from functools import partial
 
 from .. import limits, wirelog
 from ..errors import RemoteProtocolError, Status
-from ..host import join_hostport
+from ..host import join_hostport, plain_ip
 from ..net.rate import limiter
 from ..net.runtime import Answer, Link, Policy, Server
 from ..net.streamlink import StreamLink
@@ -69,6 +69,7 @@ class _Upload:
     pex: bool = False  # it reads ut_pex (BEP 11)
     told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
     hello: bytes = b""  # we connected, and sent our handshake for this info-hash
+    local: tuple[str, int] | None = None  # where a link we made leaves from
 
 
 class BtServer:
@@ -89,6 +90,9 @@ class BtServer:
         self.torrents: dict[bytes, TorrentStore] = {}  # by the 20 bytes of a handshake
         self.uploads: dict[Link, _Upload] = {}
         self.bytes_sent = 0
+        self.address: tuple[str, int] | None = None  # where we listen
+        self.dialling: set[tuple[str, int]] = set()  # connections of ours under way
+        self.selves: set[tuple[str, int]] = set()  # addresses that turned out to be us
         policy = Policy("bittorrent", max_connections=limits.BT_MAX_CONNECTIONS,
                         max_per_source=limits.BT_MAX_CONNECTIONS_PER_SOURCE,
                         idle_timeout=limits.BT_IDLE_TIMEOUT,
@@ -109,7 +113,7 @@ class BtServer:
                 self._send(link, up, w.BtHave(index))
 
     async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
-        address = await self.server.start(host, port)
+        address = self.address = await self.server.start(host, port)
         self.server.tasks.spawn(self._rechoke_every_interval())
         log.info("[BT] listening for peers on %s", join_hostport(*address))
         return address
@@ -178,6 +182,8 @@ class BtServer:
 
     def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
         store = self.torrents.get(theirs.info_hash)
+        if theirs.peer_id == self.peer_id:
+            self._met_ourselves(link)
         if store is None or theirs.peer_id == self.peer_id or \
                 (up.hello and store is not self.torrents.get(up.hello)):
             link.close("another torrent, or ourselves")
@@ -199,9 +205,56 @@ class BtServer:
         elif store.have:
             self._send(link, up, w.Bitfield(bitfield_of(store.have, count)))
 
+    def _met_ourselves(self, link: StreamLink) -> None:
+        """``link`` is one we accepted from ourselves: the address we dialled is us."""
+        for ours, up in self.uploads.items():
+            if up.local == link.peername and len(self.selves) < limits.BT_NUMWANT:
+                self.selves.add(ours.peername)
+
     def _hello(self, info_hash: bytes, store: TorrentStore) -> w.Handshake:
         reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
         return w.Handshake(info_hash, self.peer_id, reserved)
+
+    def reach(self, peers: list[tuple[str, int]], store: TorrentStore) -> None:
+        """Connect to those of ``peers`` (a tracker's answer) we hold no link with, to serve
+        them ``store``: a leech that announced before us would otherwise not hear of us
+        until its next announce, and some clients dial no one (Transmission on loopback).
+        Never ourselves (our listening address, or one where we met our own handshake),
+        never a peer linked already (one we dialled, or one that dialled us and told its
+        port, BEP 10 ``p``); at most ``limits.BT_NUMWANT`` links of ours at once, each
+        admitted by the runtime like an accepted one (its caps in all and per source).
+        A dial that fails is tried again when a tracker lists the peer again: the
+        tracker's announce interval is its backoff."""
+        linked = self._linked()
+        for address in peers:
+            ours = len(self.dialling) + sum(1 for up in self.uploads.values() if up.hello)
+            if ours >= limits.BT_NUMWANT:
+                return
+            if address in linked or address in self.dialling or address in self.selves \
+                    or address == self.address:
+                continue
+            self.dialling.add(address)
+            self.server.tasks.spawn(self._dial(address, store))
+
+    def _linked(self) -> set[tuple[str, int]]:
+        """The listening addresses of the peers we hold a link with."""
+        linked = set()
+        for link, up in self.uploads.items():
+            host, port = link.peername[:2]
+            if up.hello:
+                linked.add((host, port))
+            elif up.listening:
+                linked.add((host, up.listening))
+        return linked
+
+    async def _dial(self, address: tuple[str, int], store: TorrentStore) -> None:
+        try:
+            await self.connect(address, store)
+        except (OSError, TimeoutError) as exc:
+            log.info("[BT] cannot reach %s: %s", join_hostport(*address),
+                     exc or type(exc).__name__)
+        finally:
+            self.dialling.discard(address)
 
     async def connect(self, address: tuple[str, int], store: TorrentStore) -> None:
         """Connect to a peer a tracker listed, to serve it ``store`` (a peer that announced
@@ -214,12 +267,14 @@ class BtServer:
         """
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
-            _, link = await loop.create_connection(
+            transport, link = await loop.create_connection(
                 lambda: StreamLink(self.server, sp.server_connection()), *address)
         up = self.uploads.get(link)
         if up is None:  # refused by admission
             return
         up.conn = BtConnection(BtRole.INITIATOR)
+        local = transport.get_extra_info("sockname")
+        up.local = (plain_ip(str(local[0])), int(local[1]))
         up.hello = store.torrent.handshake_hash
         self._send(link, up, self._hello(up.hello, store))
 

@@ -94,7 +94,6 @@ class Seeding:
     store: TorrentStore
     server: BtServer
     peer_id: bytes = field(default_factory=new_peer_id)
-    reached: set[Address] = field(default_factory=set)  # peers we connected to
 
     @classmethod
     async def open(cls, torrent: Torrent, data_dir: Path, *, rate_limit: float | None = None,
@@ -123,23 +122,12 @@ class Seeding:
         return await self.server.start(listen, port)
 
     async def announce_forever(self, port: int) -> None:
-        """Announce until cancelled, and connect to the peers the trackers list (they may
-        have announced before us, and not ask again for a long while)."""
-        async with asyncio.TaskGroup() as tg:
-            def reach(peers: list[Address]) -> None:
-                for address in peers[:limits.BT_NUMWANT]:
-                    if address not in self.reached and address[1] != port:
-                        self.reached.add(address)
-                        tg.create_task(self._reach(address))
-            await Announcer(self.torrent, self.peer_id, port, lambda: 0, on_peers=reach,
-                            uploaded=lambda: self.server.bytes_sent).run()
-
-    async def _reach(self, address: Address) -> None:
-        try:
-            await self.server.connect(address, self.store)
-        except (OSError, TimeoutError) as exc:
-            log.info("[BT] cannot reach %s: %s", address, exc or type(exc).__name__)
-            self.reached.discard(address)  # tried again when a tracker lists it again
+        """Announce until cancelled, and connect to the peers the trackers list
+        (``BtServer.reach``: they may have announced before us, and not ask again for a
+        long while)."""
+        await Announcer(self.torrent, self.peer_id, port, lambda: 0,
+                        on_peers=lambda peers: self.server.reach(peers, self.store),
+                        uploaded=lambda: self.server.bytes_sent).run()
 
     async def aclose(self) -> None:
         await self.server.aclose()

@@ -26,6 +26,7 @@ from p2pshare.protocol.metainfo import Torrent, parse_torrent
 from ..aio import arun
 from ..helpers import async_wait_for
 from .lt import K, make_torrent, same_tree, write_data
+from .wire import answer_handshake
 
 Address = tuple[str, int]
 
@@ -84,12 +85,7 @@ async def _liar(torrent: Torrent, after: bytes) -> AsyncIterator[Address]:
     (random bytes) or, with ``after`` empty, nothing at all."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = BtConnection(BtRole.ACCEPTOR)
-        conn.receive_data(await reader.readexactly(68))
-        theirs = conn.next_event()
-        assert isinstance(theirs, w.Handshake)
-        writer.write(conn.send(w.Handshake(theirs.info_hash, os.urandom(20),
-                                           w.reserved_bits(extended=False))))
+        conn = await answer_handshake(reader, writer)
         writer.write(conn.send(w.HaveAll()) + conn.send(w.Unchoke()) + after)
         await reader.read()  # until the downloader closes
 

@@ -37,12 +37,6 @@ HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, 
           "p2pshare seed (not even the file is made; the seed announced once, to 0 peers); "
           "other runs complete in 3 s; cause not found")
 GAPS: dict[tuple[str, str], tuple[str, bool]] = {
-    ("seed", "aria2-v1"): ("aria2 stops at about 9%: its connection to the p2pshare seed ends "
-                           "right after aria2 sends a BITFIELD after its first pieces (its "
-                           "log), and it does not connect again", False),
-    ("seed", "transmission-v1"): ("a p2pshare seed does not connect to the leeches its tracker "
-                                  "names, and Transmission 3.00 connects to no loopback peer "
-                                  "(clients.Transmission): they never meet on loopback", True),
     **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
     ("seed", "libtorrent-hybrid"): (HYBRID, False),
 }

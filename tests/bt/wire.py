@@ -8,6 +8,8 @@ and collects events up to ``NEED_DATA``.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterable
 
 from p2pshare.protocol._bt_state import Geometry
@@ -57,3 +59,16 @@ def ways(data: bytes) -> list[list[bytes]]:
     """``data`` whole and one byte at a time."""
     return [[data], [data[i:i + 1] for i in range(len(data))]]
 
+
+
+async def answer_handshake(reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> BtConnection:
+    """The accepting side of a real connection, past the handshakes (fast, no extension
+    protocol): a test's peer on a socket."""
+    conn = BtConnection(BtRole.ACCEPTOR)
+    conn.receive_data(await reader.readexactly(68))
+    theirs = conn.next_event()
+    assert isinstance(theirs, Handshake)
+    writer.write(conn.send(Handshake(theirs.info_hash, os.urandom(20),
+                                     reserved_bits(extended=False))))
+    return conn
