@@ -47,6 +47,27 @@ async def _seed(torrent: Torrent, data: Path) -> AsyncIterator[Address]:
         await seeding.aclose()
 
 
+async def _talk(address: Address, torrent: Torrent,
+                answer: Callable[[BtConnection, w.BtEvent], bytes],
+                done: Callable[[], bool]) -> None:
+    """Connect to ``address`` for ``torrent`` (v2 bit set) and write ``answer``'s bytes for
+    each event of the peer's, until ``done``."""
+    reader, writer = await asyncio.open_connection(*address)
+    conn = BtConnection(BtRole.INITIATOR)
+    writer.write(conn.send(w.Handshake(torrent.handshake_hash, os.urandom(20),
+                                       w.reserved_bits(v2=True))))
+    try:
+        async with asyncio.timeout(30):
+            while not done():
+                data = await reader.read(65536)
+                assert data, "the peer closed the connection"
+                conn.receive_data(data)
+                while not isinstance(event := conn.next_event(), _Sentinel):
+                    writer.write(answer(conn, event))
+    finally:
+        writer.close()
+
+
 @asynccontextmanager
 async def _serving(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
                                     Awaitable[None]]) -> AsyncIterator[Address]:
@@ -141,20 +162,13 @@ def test_hash_requests_cost_the_seed_one_tree_per_file(
 
     answers: list[w.Hashes] = []
 
+    def answer(conn: BtConnection, event: w.BtEvent) -> bytes:
+        answers.extend([event] if isinstance(event, w.Hashes) else [])
+        return b"".join(map(conn.send, requests)) if isinstance(event, w.Handshake) else b""
+
     async def main() -> None:
         async with _seed(torrent, data) as address:
-            reader, writer = await asyncio.open_connection(*address)
-            conn = BtConnection(BtRole.INITIATOR)
-            writer.write(conn.send(w.Handshake(torrent.handshake_hash, os.urandom(20),
-                                               w.reserved_bits(v2=True))))
-            async with asyncio.timeout(30):
-                while len(answers) < len(requests):
-                    conn.receive_data(await reader.read(65536))
-                    while not isinstance(event := conn.next_event(), _Sentinel):
-                        if isinstance(event, w.Handshake):
-                            writer.write(b"".join(map(conn.send, requests)))
-                        answers.extend([event] if isinstance(event, w.Hashes) else [])
-            writer.close()
+            await _talk(address, torrent, answer, lambda: len(answers) >= len(requests))
 
     arun(main)()
     assert len(built) <= 6  # one tree of 64 pieces: six rows above the piece layer
