@@ -72,7 +72,8 @@ def hash_files(files: Sequence[HashInput], piece_length: int, *, v1: bool, v2: b
                     pieces.update(chunk)
                 if tree is not None:
                     jobs.submit(partial(merkle.block_hashes, chunk), tree.add)
-                progress(len(chunk))
+                if not source.pad:  # pad zeros are not the user's bytes
+                    progress(len(chunk))
             if tree is not None:
                 jobs.then(partial(tree.finish, source, hashes))
         if pieces is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import limits
-from ..errors import IntegrityError, P2PError
+from ..errors import IntegrityError, P2PError, RemoteProtocolError
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
 from ..protocol.metainfo import Magnet, Torrent, parse_magnet, parse_torrent
@@ -158,12 +158,15 @@ class TorrentFetch:
 
         Raises:
             OSError: the file cannot be read.
-            RemoteProtocolError: not a torrent, or a malformed magnet link.
+            NotATorrent: not a torrent, or a malformed magnet link.
             PeerGone: no peer sent metadata matching the magnet link.
         """
         if not text.startswith("magnet:"):
             return await asyncio.to_thread(read_torrent, Path(text))
-        magnet = parse_magnet(text)
+        try:
+            magnet = parse_magnet(text)
+        except RemoteProtocolError as exc:
+            raise NotATorrent(f"not a usable magnet link: {exc}") from None
         return await self._metadata(magnet)
 
     async def _metadata(self, magnet: Magnet) -> Torrent:

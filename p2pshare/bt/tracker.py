@@ -163,7 +163,8 @@ class SwarmTable:
 
     # ------------------------------------------------------------------ announce
     def announce(self, request: AnnounceRequest, source: str, now: float) -> AnnounceAnswer:
-        """Record (or, ``stopped``, remove) ``source``'s peer and answer with others.
+        """Record (or, ``stopped``, remove) ``source``'s peer and answer with others; a
+        peer that names port 0 accepts no connections: it is answered, never recorded.
 
         Raises:
             TrackerFailure: over the source's rate, or a full swarm or table.
@@ -177,9 +178,11 @@ class SwarmTable:
             if swarm is not None and key in swarm.records:
                 self._remove(request.info_hash, swarm, key)
             return self._answer(self.swarms.get(request.info_hash), None, 0)
-        swarm = self._record(request, key, now)
         want = self.limits.numwant_default if request.numwant is None else request.numwant
-        return self._answer(swarm, key, min(want, self.limits.numwant_max))
+        if request.port != 0:
+            swarm = self._record(request, key, now)
+        return self._answer(swarm, key if request.port else None,
+                            min(want, self.limits.numwant_max), request.left == 0)
 
     def _record(self, request: AnnounceRequest, key: _Key, now: float) -> _Swarm:
         swarm = self.swarms.get(request.info_hash)
@@ -249,7 +252,10 @@ class SwarmTable:
                 self._remove(held_hash, self.swarms[held_hash], key)
                 return
 
-    def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int) -> AnnounceAnswer:
+    def _answer(self, swarm: _Swarm | None, asker: _Key | None, want: int,
+                seed: bool = False) -> AnnounceAnswer:
+        """Counts and up to ``want`` peers for ``asker`` (None: not recorded), only
+        leeches to a ``seed``."""
         lim = self.limits
         interval = lim.interval + self.rng.uniform(-lim.spread, lim.spread)
         if swarm is None:
@@ -257,13 +263,27 @@ class SwarmTable:
         return AnnounceAnswer(
             round(interval), round(lim.min_interval), complete=len(swarm.seeds.peers),
             incomplete=len(swarm.leeches.peers), downloaded=swarm.downloaded,
-            peers=self._sample(swarm, asker, want) if asker is not None else ())
+            peers=self._sample(swarm, asker, want, seed) if want else ())
 
-    def _sample(self, swarm: _Swarm, asker: _Key, want: int) -> tuple[TrackerPeer, ...]:
-        """Up to ``want`` peers other than ``asker``, uniformly from the leeches and (for
-        a leech) the seeds: one draw over both bags, as if they were one list."""
-        bags = [swarm.leeches] if swarm.records[asker].seed else [swarm.leeches, swarm.seeds]
+    def _sample(self, swarm: _Swarm, asker: _Key | None, want: int,
+                seed: bool) -> tuple[TrackerPeer, ...]:
+        """Up to ``want`` peers other than ``asker``: for a leech, uniformly from the
+        leeches and the seeds; for a seed, leeches first and seeds only to fill ``want``
+        (a magnet client that does not know the size yet may announce ``left=0``, as
+        aria2 does, and must still find the seeds)."""
+        mine = swarm.records[asker].peer if asker is not None else None
+        if not seed:
+            return self._draw([swarm.leeches, swarm.seeds], mine, want)
+        first = self._draw([swarm.leeches], mine, want)
+        return first + self._draw([swarm.seeds], mine, want - len(first))
+
+    def _draw(self, bags: list[_Bag], mine: TrackerPeer | None,
+              want: int) -> tuple[TrackerPeer, ...]:
+        """Up to ``want`` peers other than ``mine``, one uniform draw over ``bags`` as if
+        they were one list."""
         total = sum(len(bag.peers) for bag in bags)
+        if want <= 0:
+            return ()
         if want + 1 >= total:
             picked = [peer for bag in bags for peer in bag.peers]
         else:
@@ -274,7 +294,6 @@ class SwarmTable:
                         picked.append(bag.peers[index])
                         break
                     index -= len(bag.peers)
-        mine = swarm.records[asker].peer
         return tuple(peer for peer in picked if peer is not mine)[:want]
 
     # ------------------------------------------------------------------ scrape, expiry

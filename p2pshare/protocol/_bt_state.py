@@ -4,9 +4,12 @@ Strategy: three small pieces the connection (``bt_wire``) combines, each testabl
 
 ``TRANSITIONS`` is the order of messages on one direction of a connection, as an explicit
 table ``(Phase, event type) -> Phase`` (h11's model): the handshake first; then BEP 3's
-bitfield, or BEP 6's have all / have none, only as the first message (extension messages,
+bitfield, or BEP 6's have all / have none, as the first message (extension messages,
 port and keep-alives may come before it: Transmission sends its extension handshake
-first); then everything else. A pair missing from the table is an error of whoever sent it.
+first); then everything else. A bitfield or have all may come again later, as the peer's
+whole set: aria2 sends one instead of several haves when it is shorter (libtorrent reads
+it so); a later have none would take pieces back and stays refused. A pair missing from
+the table is an error of whoever sent it.
 
 ``Geometry`` knows how many pieces there are and how long each is, so that a request,
 have or bitfield can be checked; a magnet download learns it only once it has the
@@ -48,11 +51,14 @@ ANYTIME: tuple[type[Any], ...] = BEFORE_FIRST + (
     ev.Hashes, ev.HashReject)
 
 
+LATER_SETS: tuple[type[Any], ...] = (ev.Bitfield, ev.HaveAll)  # aria2: the whole set again
+
+
 def _table() -> dict[tuple[Phase, type[Any]], Phase]:
     table = {(Phase.HANDSHAKE, ev.Handshake): Phase.FIRST}
     table.update({(Phase.FIRST, kind): Phase.OPEN for kind in FIRST_ONLY + ANYTIME})
     table.update({(Phase.FIRST, kind): Phase.FIRST for kind in BEFORE_FIRST})
-    table.update({(Phase.OPEN, kind): Phase.OPEN for kind in ANYTIME})
+    table.update({(Phase.OPEN, kind): Phase.OPEN for kind in ANYTIME + LATER_SETS})
     return table
 
 

@@ -159,7 +159,7 @@ def parse_announce(query: _Fields) -> AnnounceRequest:
     return AnnounceRequest(
         info_hash=_binary(query, "info_hash", HASH_SIZE),
         peer_id=_binary(query, "peer_id", PEER_ID_SIZE),
-        port=_int(query, "port", 1, limits.MAX_PORT),
+        port=_int(query, "port", 0, limits.MAX_PORT),  # 0: accepts no peers
         uploaded=_optional_int(query, "uploaded", 0, _MAX_COUNTER) or 0,
         downloaded=_optional_int(query, "downloaded", 0, _MAX_COUNTER) or 0,
         left=left,

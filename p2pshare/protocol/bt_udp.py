@@ -125,8 +125,6 @@ def _announce(data: bytes) -> AnnounceRequest:
         raise RemoteProtocolError("unknown event")
     if min(downloaded, left, uploaded) < 0:
         raise RemoteProtocolError("negative byte count")
-    if port == 0:
-        raise RemoteProtocolError("port 0")
     return AnnounceRequest(
         info_hash=info_hash, peer_id=peer_id, port=port, uploaded=uploaded,
         downloaded=downloaded, left=left, event=AnnounceEvent(event),

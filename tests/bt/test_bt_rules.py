@@ -79,11 +79,12 @@ def test_receive_order(phase: Phase, event: object) -> None:
 @pytest.mark.parametrize("then", [ev.Bitfield(b"\xff\xe0"), ev.HaveAll(), ev.HaveNone(),
                                   ev.BtHave(1)],
                          ids=lambda e: type(e).__name__)
-def test_receive_bitfield_only_first(first: object, then: object) -> None:
+def test_receive_have_none_only_first(first: object, then: object) -> None:
+    """A have none only first; a bitfield or have all later is the peer's whole set."""
     conn = opened()
     ok = [msg(ev.BtKeepAlive()), msg(ev.Port(9)), msg(first)]
     events(conn, ok)
-    if isinstance(then, ev.BtHave):
+    if not isinstance(then, ev.HaveNone):
         assert events(conn, [msg(then)]) == [then]
         return
     with pytest.raises(RemoteProtocolError):
@@ -316,3 +317,16 @@ def test_geometry_of_a_v1_torrent() -> None:
     assert Geometry.v1(100, 50) == Geometry(2, 50, {})
     assert Geometry.v1(101, 50).piece_size(2) == 1
     assert GEOMETRY.bitfield_length == 2
+
+
+def test_aria2s_later_bitfield_and_have_all_are_updates() -> None:
+    """aria2 sends a bitfield (or have all, once complete) instead of several haves when
+    that is shorter, long after its first message: read as the peer's whole set, not as
+    a breach that ends the connection (libtorrent reads them so too). A later have none
+    would take pieces back: still refused."""
+    conn = opened()
+    got = events(conn, [msg(ev.HaveNone()), msg(ev.BtHave(1)), msg(ev.Bitfield(b"\xc0\x00")),
+                        msg(ev.HaveAll())])
+    assert got == [ev.HaveNone(), ev.BtHave(1), ev.Bitfield(b"\xc0\x00"), ev.HaveAll()]
+    with pytest.raises(RemoteProtocolError, match="not allowed now"):
+        events(conn, [msg(ev.HaveNone())])

@@ -273,3 +273,32 @@ def test_one_download_from_a_swarm_and_a_torrent_at_once(tmp_path: Path) -> None
         assert last["sources"] == 2  # a BitTorrent peer and a swarm peer both sent pieces
     finally:
         seed.stop()
+
+
+@pytest.mark.parametrize("scheme", ["http", "udp"])
+def test_a_magnet_fetch_finds_its_seed_through_our_tracker(tmp_path: Path, scheme: str) -> None:
+    """``p2pshare server``'s tracker lists the seed to a magnet fetch given no peer and no
+    port: the fetch announces port 0 (it does not listen before it has the metadata), which
+    the tracker answers without listing it."""
+    server = Proc(["server", *LOCAL, "--port", "0", "--http-port", "0", "--udp-port", "0"],
+                  tmp_path / "logs")
+    try:
+        url = server.wait_line(rf"\[Tracker\] {scheme.upper()} on (\S+)").group(1)
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        data = write_data(data_dir, "tracked.bin", [6 * K])
+        raw = make_torrent(data, "hybrid", trackers=(url,))
+        torrent = tmp_path / "tracked.torrent"
+        torrent.write_bytes(raw)
+        seed = Proc(["seed", str(torrent), "--dir", str(data_dir), *LOCAL], tmp_path / "logs")
+        try:
+            seed.wait_line(r"announced to \S+: \d+ peers")
+            link = format_magnet(magnet_of(parse_torrent(raw)))
+            fetch = Proc(["fetch", link, "--out", str(tmp_path / "out"), "--timeout", "20",
+                          *LOCAL], tmp_path / "logs")
+            fetch.finish()
+            assert same_tree(data, tmp_path / "out" / data.name)
+        finally:
+            seed.stop()
+    finally:
+        server.stop()

@@ -51,6 +51,26 @@ def test_peers_meet_and_never_see_themselves() -> None:
     assert peers(ask(t, "10.0.0.1", 1)) == {("10.0.0.2", 2)}
 
 
+def test_a_magnet_client_announcing_left_0_finds_the_seeds() -> None:
+    """aria2 announces a magnet link with ``left=0`` before it has the metadata: where
+    the swarm has only seeds, it must still be given them."""
+    t = table()
+    ask(t, "10.0.0.1", 1, left=0)
+    assert peers(ask(t, "10.0.0.2", 2, left=0)) == {("10.0.0.1", 1)}
+
+
+def test_port_0_is_answered_and_never_listed() -> None:
+    """A peer that accepts no connections (a magnet fetch before it listens, or one that
+    uploads nothing) names port 0: it gets the swarm's peers and is never listed."""
+    t = table()
+    ask(t, "10.0.0.1", 1, left=0)
+    ask(t, "10.0.0.3", 3)
+    assert peers(ask(t, "10.0.0.2", 0)) == {("10.0.0.1", 1), ("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.2", 0, left=0, numwant=1)) == {("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.4", 4)) == {("10.0.0.1", 1), ("10.0.0.3", 3)}
+    assert t.peers == 3 and t.holding("10.0.0.2") == 0
+
+
 def test_a_record_is_its_source_addresses_alone() -> None:
     t = table()
     ask(t, "10.0.0.1", 7)
@@ -91,12 +111,13 @@ def test_numwant_is_capped_and_defaults() -> None:
     assert len(ask(big, "10.9.9.9", 1).peers) == limits.TRACKER_NUMWANT_DEFAULT
 
 
-def test_a_seed_is_given_leeches_only_and_a_leech_both() -> None:
+def test_a_seed_is_given_leeches_first_and_a_leech_both() -> None:
     t = table()
     ask(t, "10.0.0.1", 1, left=0)
     ask(t, "10.0.0.2", 2, left=0)
     ask(t, "10.0.0.3", 3)
-    assert peers(ask(t, "10.0.0.1", 1, left=0)) == {("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.1", 1, left=0, numwant=1)) == {("10.0.0.3", 3)}
+    assert peers(ask(t, "10.0.0.1", 1, left=0)) == {("10.0.0.3", 3), ("10.0.0.2", 2)}
     assert peers(ask(t, "10.0.0.4", 4)) == {("10.0.0.1", 1), ("10.0.0.2", 2), ("10.0.0.3", 3)}
     ask(t, "10.0.0.4", 4, left=0, event=AnnounceEvent.COMPLETED)  # leech -> seed
     ask(t, "10.0.0.4", 4, left=0, event=AnnounceEvent.COMPLETED)  # counted once
