@@ -2,7 +2,8 @@
 
 An index server (with its tracker) and its dashboard on loopback; three peers ADD RFCs
 over real connections; one swarm has two seeds and a leech whose HAVE reports grow, so
-that the page shows rates and piece availability. Then Playwright drives the system's
+that the page shows rates and piece availability; two torrents are announced to the
+BitTorrent tracker over HTTP (a seed and a leech). Then Playwright drives the system's
 Chromium (Debian's ``chromium``; nothing is downloaded) and saves the page.
 
     python bench/dashboard_screenshot.py [--out docs/dashboard.png]
@@ -19,14 +20,14 @@ from pathlib import Path
 from playwright.async_api import async_playwright
 
 from p2pshare import limits
+from p2pshare.bt.announce import announce
+from p2pshare.bt.tracker_server import BtTracker
+from p2pshare.cli.sites import index_sites
 from p2pshare.index.server import IndexServer
-from p2pshare.index.state import index_state
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.pieces import full
 from p2pshare.swarm.tracker import Tracker
-from p2pshare.web.dashboard import Dashboard
-from p2pshare.web.server import HttpServer
 
 HOST = "127.0.0.1"
 PEERS = {
@@ -79,16 +80,25 @@ async def swarm(port: int, leech_done: asyncio.Event) -> None:
         await client.aclose()
 
 
+async def torrents(http_port: int) -> None:
+    """A seed and a leech of one torrent, and a leech of another, over HTTP."""
+    url = f"http://{HOST}:{http_port}/announce"
+    for name, port, left in ((b"ubuntu", 6881, 0), (b"ubuntu", 6882, 3 << 20),
+                             (b"fedora", 6883, 700 << 20)):
+        await announce(url, hashlib.sha1(name).digest(), b"-PS0001-%012d" % port, port,
+                       "started", 0, 0, left, timeout=5)
+
+
 async def main(out: Path) -> None:
     server = IndexServer(tracker=Tracker(), trust_named_hosts=True)
-    http = HttpServer()
-    Dashboard(lambda: index_state(server, limits.DASHBOARD_ROWS,
-                                  limits.AVAILABILITY_BUCKETS)).add_routes(http)
+    sites = index_sites(server, 0, None, BtTracker())
     _, port = await server.start(HOST, 0)
-    _, http_port = await http.start(HOST, 0)
+    await sites.start(HOST)
+    http_port = sites.on(0).server.address[1]
     done = asyncio.Event()
     try:
         writers = await peers(port)
+        await torrents(http_port)
         async with asyncio.TaskGroup() as group:
             group.create_task(swarm(port, done))
             try:
@@ -98,7 +108,7 @@ async def main(out: Path) -> None:
         for writer in writers:
             writer.close()
     finally:
-        await http.aclose()
+        await sites.aclose()
         await server.aclose()
 
 
@@ -113,6 +123,7 @@ async def shoot(url: str, out: Path) -> None:
         await page.goto(url)
         await page.wait_for_function(
             "document.querySelectorAll('#swarms tbody tr td').length > 3 && "
+            "document.querySelectorAll('#torrents tbody tr').length == 2 && "
             "!document.getElementById('n-rate').textContent.startsWith('0 ')",
             timeout=30_000)
         await page.screenshot(path=str(out), full_page=True)

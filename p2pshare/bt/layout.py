@@ -171,6 +171,18 @@ def geometry_of(layout: Layout) -> Geometry:
     return Geometry(layout.count, layout.piece_length, layout.short_pieces())
 
 
+def serving_geometry(layout: Layout) -> Geometry:
+    """The pieces as a seed accepts requests for them. BEP 52 makes the last piece of each
+    v2 file short, and libtorrent 2.1 asks only for its bytes; libtorrent 2.0 (qBittorrent
+    4.5) pads every file of a v2 torrent to a whole piece, the last one included, and asks
+    for whole 16 KiB blocks at a file's end. So in a v2 space (``aligned``) every piece is
+    whole; the bytes past a file's end are zeros (``runs``), and both are answered. A v1
+    space is as the wire has it (its last piece short)."""
+    if layout.aligned:
+        return Geometry(layout.count, layout.piece_length)
+    return Geometry.v1(layout.size, layout.piece_length)
+
+
 _REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 

@@ -15,7 +15,7 @@ import asyncio
 import os
 import time
 
-from .. import limits
+from .. import limits, wirelog
 from ..errors import PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.rate import RateLimiter
@@ -24,6 +24,14 @@ from ..protocol._bt_state import Geometry
 from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from ..swarm.link import Address
+
+
+def bt_wire_text(event: w.BtEvent) -> str:
+    """A message for the wire log (``-v``): its fields, a block by its length only."""
+    if isinstance(event, w.Piece):
+        return f"Piece(index={event.index}, begin={event.begin}, [{len(event.block)} bytes])"
+    text = repr(event)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def new_peer_id() -> bytes:
@@ -91,6 +99,9 @@ class PeerWire:
     def send(self, *events: w.BtEvent) -> None:
         self.writer.write(b"".join(self.conn.send(event) for event in events))
         self.sent_at = time.monotonic()
+        if wirelog.enabled():
+            for event in events:
+                wirelog.message(wirelog.SENT, self.label, bt_wire_text(event))
 
     async def next_event(self) -> w.BtEvent:
         """The next message from the peer (the codec's own replies are written at once).
@@ -110,9 +121,13 @@ class PeerWire:
                 assert not isinstance(event, _Sentinel)
                 if isinstance(event, w.ExtendedHandshake):
                     self.extended = event
+                if wirelog.enabled():
+                    wirelog.message(wirelog.RECEIVED, self.label, bt_wire_text(event))
                 return event
             await self.writer.drain()
-            data = await self.reader.read(limits.RECV_CHUNK)
+            # Limited: one run of the limiter at a time, paid before the next read.
+            data = await self.reader.read(self.limiter.run if self.limiter else
+                                          limits.RECV_CHUNK)
             self.conn.receive_data(data)  # b"": the peer closed (ConnectionClosed next)
             self.received += len(data)
             if self.limiter is not None and data:

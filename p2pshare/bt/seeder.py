@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 
-from .. import limits
+from .. import limits, wirelog
 from ..errors import RemoteProtocolError, Status
 from ..host import join_hostport
 from ..net.rate import limiter
@@ -46,8 +46,9 @@ from ..protocol import swarm as sp
 from ..protocol._events import ConnectionClosed, _Sentinel
 from ..protocol.bt_wire import NEED_DATA, BtConnection, BtRole
 from .choker import Choker
-from .layout import bitfield_of, geometry_of
+from .layout import bitfield_of, serving_geometry
 from .metadata import metadata_answer
+from .peer import bt_wire_text
 from .store import TorrentStore
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class _Upload:
     listening: int | None = None  # the port the peer accepts connections on (BEP 10 ``p``)
     pex: bool = False  # it reads ut_pex (BEP 11)
     told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
+    hello: bytes = b""  # we connected, and sent our handshake for this info-hash
 
 
 def _upgraded(theirs: w.Handshake, store: TorrentStore) -> w.Handshake:
@@ -162,6 +164,8 @@ class BtServer:
             if event is NEED_DATA:
                 return
             assert not isinstance(event, _Sentinel)
+            if wirelog.enabled():
+                wirelog.message(wirelog.RECEIVED, link.label, bt_wire_text(event))
             self._event(link, up, event)
 
     def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:
@@ -186,16 +190,17 @@ class BtServer:
 
     def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
         store = self.torrents.get(theirs.info_hash)
-        if store is None:
-            link.close("asked for a torrent we do not serve")
+        if store is None or theirs.peer_id == self.peer_id or \
+                (up.hello and store is not self.torrents.get(up.hello)):
+            link.close("another torrent, or ourselves")
             return
         up.store, up.fast = store, theirs.fast
         theirs = _upgraded(theirs, store)
-        up.conn.set_geometry(geometry_of(store.layout))
+        up.conn.set_geometry(serving_geometry(store.layout))
         self.choker.add(link, link.peername[0], time.monotonic())
         link.greeted()
-        reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
-        self._send(link, up, w.Handshake(theirs.info_hash, self.peer_id, reserved))
+        if not up.hello:
+            self._send(link, up, self._hello(theirs.info_hash, store))
         if theirs.extended:
             self._send(link, up, up.conn.extended_handshake(
                 v=f"p2pshare {_version()}", metadata_size=len(store.torrent.info)))
@@ -207,8 +212,35 @@ class BtServer:
         elif store.have:
             self._send(link, up, w.Bitfield(bitfield_of(store.have, count)))
 
+    def _hello(self, info_hash: bytes, store: TorrentStore) -> w.Handshake:
+        reserved = w.reserved_bits(v2=store.torrent.v2_hash is not None)
+        return w.Handshake(info_hash, self.peer_id, reserved)
+
+    async def connect(self, address: tuple[str, int], store: TorrentStore) -> None:
+        """Connect to a peer a tracker listed, to serve it ``store`` (a peer that announced
+        before us would not otherwise learn of us until its next announce). The link is
+        the runtime's like any accepted one: the same caps, deadlines and answers; only
+        our handshake goes first.
+
+        Raises:
+            OSError, TimeoutError: the connection failed.
+        """
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(limits.BT_HANDSHAKE_TIMEOUT):
+            _, link = await loop.create_connection(
+                lambda: StreamLink(self.server, sp.server_connection()), *address)
+        up = self.uploads.get(link)
+        if up is None:  # refused by admission
+            return
+        up.conn = BtConnection(BtRole.INITIATOR)
+        up.hello = store.torrent.handshake_hash
+        self._send(link, up, self._hello(up.hello, store))
+
     def _send(self, link: StreamLink, up: _Upload, *events: w.BtEvent) -> None:
         link.write(b"".join(up.conn.send(event) for event in events))
+        if wirelog.enabled():
+            for event in events:
+                wirelog.message(wirelog.SENT, link.label, bt_wire_text(event))
 
     # ------------------------------------------------------------------ PEX
     def _tell_peers(self) -> None:

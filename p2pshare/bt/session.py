@@ -94,6 +94,7 @@ class Seeding:
     store: TorrentStore
     server: BtServer
     peer_id: bytes = field(default_factory=new_peer_id)
+    reached: set[Address] = field(default_factory=set)  # peers we connected to
 
     @classmethod
     async def open(cls, torrent: Torrent, data_dir: Path, *, rate_limit: float | None = None,
@@ -122,12 +123,39 @@ class Seeding:
         return await self.server.start(listen, port)
 
     async def announce_forever(self, port: int) -> None:
-        await Announcer(self.torrent, self.peer_id, port, lambda: 0,
-                        uploaded=lambda: self.server.bytes_sent).run()
+        """Announce until cancelled, and connect to the peers the trackers list (they may
+        have announced before us, and not ask again for a long while)."""
+        async with asyncio.TaskGroup() as tg:
+            def reach(peers: list[Address]) -> None:
+                for address in peers[:limits.BT_NUMWANT]:
+                    if address not in self.reached and address[1] != port:
+                        self.reached.add(address)
+                        tg.create_task(self._reach(address))
+            await Announcer(self.torrent, self.peer_id, port, lambda: 0, on_peers=reach,
+                            uploaded=lambda: self.server.bytes_sent).run()
+
+    async def _reach(self, address: Address) -> None:
+        try:
+            await self.server.connect(address, self.store)
+        except (OSError, TimeoutError) as exc:
+            log.info("[BT] cannot reach %s: %s", address, exc or type(exc).__name__)
+            self.reached.discard(address)  # tried again when a tracker lists it again
 
     async def aclose(self) -> None:
         await self.server.aclose()
         self.store.close()
+
+
+def read_magnet(text: str) -> Magnet:
+    """The magnet link ``text``.
+
+    Raises:
+        NotATorrent: a malformed magnet link.
+    """
+    try:
+        return parse_magnet(text)
+    except RemoteProtocolError as exc:
+        raise NotATorrent(f"not a usable magnet link: {exc}") from None
 
 
 class TorrentFetch:
@@ -163,11 +191,7 @@ class TorrentFetch:
         """
         if not text.startswith("magnet:"):
             return await asyncio.to_thread(read_torrent, Path(text))
-        try:
-            magnet = parse_magnet(text)
-        except RemoteProtocolError as exc:
-            raise NotATorrent(f"not a usable magnet link: {exc}") from None
-        return await self._metadata(magnet)
+        return await self._metadata(read_magnet(text))
 
     async def _metadata(self, magnet: Magnet) -> Torrent:
         digest = magnet.v1_hash or magnet.v2_hash

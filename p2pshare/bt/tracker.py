@@ -38,6 +38,7 @@ import ipaddress
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import islice
 
 from .. import limits
 from ..host import plain_ip
@@ -80,6 +81,7 @@ class _Record:
     peer: TrackerPeer  # as answers list it: made once, not at every answer
     seed: bool
     seen: float
+    left: int | None  # bytes the peer still lacks, as last announced (None: not said)
     completed: bool = False
 
 
@@ -191,7 +193,8 @@ class SwarmTable:
         if swarm is None or record is None:
             source = _source(key[0])
             swarm = self._admit(request.info_hash, swarm, source)
-            record = _Record(TrackerPeer(*key, request.peer_id), request.left == 0, now)
+            record = _Record(TrackerPeer(*key, request.peer_id), request.left == 0, now,
+                             request.left)
             swarm.records[key] = record
             swarm.bag(record).add(record.peer)
             self.by_source.setdefault(source, OrderedDict())[(request.info_hash, key)] = None
@@ -215,7 +218,7 @@ class SwarmTable:
             swarm.bag(record).remove(key)
             record.seed = seed
             swarm.bag(record).add(record.peer)
-        record.seen = now
+        record.seen, record.left = now, request.left
         swarm.records.move_to_end(key)
         self.by_source[_source(key[0])].move_to_end((request.info_hash, key))
 
@@ -323,6 +326,19 @@ class SwarmTable:
         for info_hash, swarm in list(self.swarms.items()):
             self._expire(info_hash, swarm, now)
         return before - self.peers
+
+    def dashboard_state(self, rows: int, members: int) -> dict[str, object]:
+        """The swarms as /api/state shows them (docs/dashboard.md#api-state): the counts,
+        and the ``rows`` newest swarms, each with its ``members`` most recently announced
+        peers. O(rows * members) whatever the swarms hold, as every count is kept. A peer
+        gone silent shows until dropped (``sweep``)."""
+        return {"total": len(self.swarms), "peers": self.peers, "rows": [
+            {"info_hash": info_hash.hex(), "seeds": len(swarm.seeds.peers),
+             "leeches": len(swarm.leeches.peers), "completed": swarm.downloaded,
+             "peers": [{"host": r.peer.host, "port": r.peer.port, "seed": r.seed,
+                        "left": r.left}
+                       for r in islice(reversed(swarm.records.values()), members)]}
+            for info_hash, swarm in islice(reversed(self.swarms.items()), rows)]}
 
     def holding(self, source: str) -> int:
         """Records ``source`` holds, over all swarms."""

@@ -13,7 +13,7 @@ from typing import Any
 from ..bt.download import TorrentDownload
 from ..bt.mixed import SwarmSource, compatible
 from ..bt.seeder import BtServer
-from ..bt.session import NotATorrent, Seeding, TorrentFetch, read_torrent
+from ..bt.session import NotATorrent, Seeding, TorrentFetch, read_magnet, read_torrent
 from ..errors import P2PError
 from ..host import join_hostport
 from ..net.rate import limiter
@@ -96,6 +96,8 @@ async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
         return _failed(events, f"{args.out} is not a folder", Exit.LOCAL)
     job = TorrentFetch(args.out, list(args.peer), limiter(args.max_download_rate))
     try:
+        if args.target.startswith("magnet:"):
+            read_magnet(args.target)  # a malformed link is told before anything starts
         return await _fetch(args, job, events)
     except Locked as exc:
         return _failed(events, str(exc), Exit.LOCAL)
@@ -111,7 +113,32 @@ async def fetch_torrent(args: argparse.Namespace, events: Events) -> int:
 
 
 async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) -> int:
-    seeding: Seeding | None = None
+    # Listening first (unless --no-upload): a magnet's trackers are told our real port.
+    server = None if args.no_upload else BtServer(job.peer_id, rate_limit=args.max_upload_rate)
+    try:
+        if server is not None:
+            job.listening((await server.start(args.listen, args.port))[1])
+        torrent, final = await _fetched(args, job, events, server)
+        if args.json:
+            events.emit("finished", **_torrent_json(torrent), path=str(final))
+        else:
+            say(str(final))
+        if args.seed and server is not None:
+            assert job.store is not None
+            serving()
+            log.info("[BT] seeding %s on port %d until interrupted", torrent.name, job.port)
+            await Seeding(torrent, job.store, server, job.peer_id).announce_forever(job.port)
+    finally:
+        if server is not None:
+            await server.aclose()
+        if job.store is not None:
+            job.store.close()
+    return Exit.OK
+
+
+async def _fetched(args: argparse.Namespace, job: TorrentFetch, events: Events,
+                   server: BtServer | None) -> tuple[Torrent, Path]:
+    """Resolve, prepare and download: (the torrent, its file or folder)."""
     tracker: TrackerClient | None = None
     try:
         async with deadline(args.timeout):
@@ -121,35 +148,19 @@ async def _fetch(args: argparse.Namespace, job: TorrentFetch, events: Events) ->
             assert job.store is not None
             if args.swarm:
                 tracker = await _swarm_source(args, job, download)
-            if not args.no_upload:
-                seeding = Seeding(torrent, job.store, _server(args, job), job.peer_id)
-                job.listening((await seeding.serve(args.listen, args.port))[1])
-                download.on_piece = partial(seeding.server.have, job.store)
-            final = await _download(args, job, download, events)
+            if server is not None:
+                server.add(job.store)
+                download.on_piece = partial(server.have, job.store)
+            return torrent, await _download(args, job, download, events)
     except GaveUp as exc:
         raise GaveUp(f"{exc}{_kept(job)}") from None
     except asyncio.CancelledError:
         if job.download is not None:
             note(f"interrupted{_kept(job)}")
-        if seeding is not None:
-            await seeding.server.aclose()
         raise
     finally:
         if tracker is not None:
             await tracker.aclose()
-    if args.json:
-        events.emit("finished", **_torrent_json(torrent), path=str(final))
-    else:
-        say(str(final))
-    try:
-        if args.seed and seeding is not None:
-            serving()
-            log.info("[BT] seeding %s on port %d until interrupted", torrent.name, job.port)
-            await seeding.announce_forever(job.port)
-    finally:
-        if seeding is not None:
-            await seeding.aclose()
-    return Exit.OK
 
 
 async def _swarm_source(args: argparse.Namespace, job: TorrentFetch,
@@ -176,13 +187,6 @@ async def _swarm_source(args: argparse.Namespace, job: TorrentFetch,
         raise
     SwarmSource(download, tracker, manifest)
     return tracker
-
-
-def _server(args: argparse.Namespace, job: TorrentFetch) -> BtServer:
-    server = BtServer(job.peer_id, rate_limit=args.max_upload_rate)
-    assert job.store is not None
-    server.add(job.store)
-    return server
 
 
 def _kept(job: TorrentFetch) -> str:

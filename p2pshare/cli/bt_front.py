@@ -2,8 +2,9 @@
 
 Strategy: the tracker's front ends (``bt.tracker_server``) live as long as the index
 server: ``/announce`` and ``/scrape`` are routes of the command's HTTP server on
-``--http-port`` (the one the dashboard is on: ``Sites``), and ``serving_udp`` runs the
-UDP tracker (BEP 15) and the table's sweep in one TaskGroup, closed with the command.
+``--http-port`` (the one the dashboard, which shows its swarms, is on: ``Sites``), and
+``serving_udp`` runs the UDP tracker (BEP 15) and the table's sweep in one TaskGroup,
+closed with the command.
 """
 
 from __future__ import annotations
@@ -19,15 +20,11 @@ from ._run import say
 from .sites import Sites
 
 
-def bt_tracker(sites: Sites, http_port: int | None,
-               udp_port: int | None) -> BtTracker | None:
-    """The tracker, its HTTP routes added to ``sites`` (None: neither port given)."""
+def bt_tracker(http_port: int | None, udp_port: int | None) -> BtTracker | None:
+    """The tracker (None: neither port given); ``index_sites`` adds its HTTP routes."""
     if http_port is None and udp_port is None:
         return None
-    service = BtTracker()
-    if http_port is not None:
-        service.add_routes(sites.on(http_port))
-    return service
+    return BtTracker()
 
 
 def say_http(sites: Sites, http_port: int | None) -> None:

@@ -135,11 +135,11 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
     server = IndexServer(tracker=_tracker() if store is None else None,
                          trust_named_hosts=trust_named_hosts, shared=shared,
                          shared_tracker=shared_tracker)
+    bittorrent = bt_tracker(http[0], udp_port)
     try:
-        sites = index_sites(server, *http)
+        sites = index_sites(server, *http, bittorrent)
     except ImportError:
         return fail(METRICS_MISSING, Exit.LOCAL)
-    bittorrent = bt_tracker(sites, http[0], udp_port)
     try:
         await server.start(host, port)
     except OSError as exc:

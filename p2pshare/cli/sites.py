@@ -14,12 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import limits
+from ..bt.tracker_server import BtTracker
 from ..host import join_hostport
 from ..index.server import IndexServer
 from ..index.state import index_state
 from ..net.runtime import Server
 from ..registry.server import RegistrationServer
-from ..web.dashboard import Dashboard
+from ..web.dashboard import Dashboard, Snapshot
 from ..web.server import HttpServer
 from ._run import say
 from .options import port_arg
@@ -94,23 +95,37 @@ class Sites:
             await http.aclose()
 
 
-def index_sites(server: IndexServer, http_port: int | None,
-                metrics_port: int | None) -> Sites:
-    """The dashboard and metrics of an index server (and its tracker).
+def index_sites(server: IndexServer, http_port: int | None, metrics_port: int | None,
+                bittorrent: BtTracker | None = None) -> Sites:
+    """The dashboard and metrics of an index server (and its tracker), and the routes
+    of its BitTorrent tracker, whose swarms the dashboard shows too.
 
     Raises:
         ImportError: metrics asked for without prometheus_client.
     """
     sites = Sites()
     if http_port is not None:
-        Dashboard(lambda: index_state(server, limits.DASHBOARD_ROWS,
-                                      limits.AVAILABILITY_BUCKETS)).add_routes(
-            sites.on(http_port))
+        Dashboard(lambda: server_state(server, bittorrent)).add_routes(sites.on(http_port))
+        if bittorrent is not None:
+            bittorrent.add_routes(sites.on(http_port))
     if metrics_port is not None:
         metrics = sites.metrics(metrics_port, server.server)
         for name, doc, read in _index_gauges(server):
             metrics.gauge(name, doc, read)
     return sites
+
+
+async def server_state(server: IndexServer, bittorrent: BtTracker | None) -> Snapshot:
+    """What /api/state shows of ``server``, and of ``bittorrent`` (``torrents``).
+
+    Raises:
+        P2PError: the shared store could not be read.
+    """
+    state = await index_state(server, limits.DASHBOARD_ROWS, limits.AVAILABILITY_BUCKETS)
+    if bittorrent is not None:
+        state["torrents"] = bittorrent.table.dashboard_state(limits.DASHBOARD_ROWS,
+                                                             limits.DASHBOARD_MEMBERS)
+    return state
 
 
 def rs_sites(server: RegistrationServer, metrics_port: int | None) -> Sites:

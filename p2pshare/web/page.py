@@ -1,7 +1,7 @@
 """The dashboard's one page: HTML, CSS and JavaScript inline, nothing fetched from elsewhere.
 
 Strategy: the page is static; its script polls ``/api/state`` once a second and redraws
-four tables from the JSON (docs/dashboard.md). Every text that came from the network (a
+its tables from the JSON (docs/dashboard.md). Every text that came from the network (a
 title, a host name, a file name) is put in the page with ``textContent``, never as HTML,
 so a peer cannot inject markup or script into an operator's browser. No CDN, no fonts, no
 framework: the page works on a machine with no access beyond the server it watches.
@@ -61,6 +61,7 @@ _HTML = """<!doctype html>
   <div class="card"><b id="n-records">-</b><span>records</span></div>
   <div class="card"><b id="n-swarms">-</b><span>swarms</span></div>
   <div class="card"><b id="n-rate">-</b><span>swarm transfer rate</span></div>
+  <div class="card"><b id="n-torrents">-</b><span>torrents</span></div>
 </div>
 <main>
   <section><h2>Peers</h2><table id="peers"><thead><tr><th>peer</th><th>records</th></tr>
@@ -70,6 +71,10 @@ _HTML = """<!doctype html>
   <section class="wide"><h2>Swarms</h2><table id="swarms"><thead><tr><th>name</th>
   <th>size</th><th>seeders / leechers</th><th>copies</th><th>rate</th>
   <th>piece availability</th><th>peers</th></tr></thead><tbody></tbody></table></section>
+  <section class="wide" id="torrents-section" hidden><h2>BitTorrent tracker</h2>
+  <table id="torrents"><thead><tr><th>info-hash</th><th>seeds / leeches</th>
+  <th>completed</th><th>peers (most recent)</th></tr></thead><tbody></tbody></table>
+  </section>
 </main>
 <script>
 "use strict";
@@ -130,6 +135,23 @@ function members(swarm) {
   }
   return td;
 }
+function announced(torrent) {
+  const td = el("td");
+  for (const p of torrent.peers) {
+    const state = p.seed ? "seed" : p.left === null ? "leech" : bytes(p.left) + " left";
+    td.append(el("div", hostport(p.host, p.port) + " " + state));
+  }
+  return td;
+}
+function showTorrents(torrents) {
+  $("torrents-section").hidden = !torrents;
+  if (!torrents) return;
+  $("n-torrents").textContent = torrents.total;
+  fill($("torrents"), torrents.rows,
+       [(t) => { const td = el("td"); td.append(el("code", t.info_hash)); return td; },
+        (t) => t.seeds + " / " + t.leeches, (t) => el("td", t.completed, "num"), announced],
+       "no torrent");
+}
 function show(state) {
   $("n-conn").textContent = state.connections;
   $("n-peers").textContent = state.peers.total ?? state.peers.rows.length;
@@ -149,6 +171,7 @@ function show(state) {
         (s) => el("td", s.copies, "num"), (s) => el("td", rate(s.rate || 0), "num"),
         (s) => strip(s.availability), members],
        "no swarm");
+  showTorrents(state.torrents);
 }
 async function poll() {
   try {

@@ -17,7 +17,7 @@ import pytest
 
 from .clients import Client
 from .torrents import TestTorrent, made_by_p2pshare, make_content, make_torrent
-from .trackers import OpenTracker, P2PShareTracker, Tracker
+from .trackers import P2PShareTracker
 
 C = TypeVar("C", bound=Client)
 # Seconds a client may take to download a few MiB on loopback. Transmission takes about
@@ -30,20 +30,17 @@ class Swarm:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        kind = OpenTracker if P2PShareTracker.missing() else P2PShareTracker
-        reason = kind.missing()
+        reason = P2PShareTracker.missing()
         if reason:
             pytest.skip(reason)
-        self.tracker: Tracker = kind(work)
-        self.started = False
+        self.tracker = P2PShareTracker(work)
         self.torrents: list[TestTorrent] = []
         self.clients: list[Client] = []
 
     def torrent(self, kind: str, via: str = "http", files: int = 1,
                 by_p2pshare: bool = False) -> TestTorrent:
         """A ``kind`` torrent of fresh content announcing to the tracker ``via`` HTTP or
-        UDP, made by libtorrent (or ``by_p2pshare``); the tracker starts at the first
-        client."""
+        UDP, made by libtorrent (or ``by_p2pshare``)."""
         folder = self.work / f"content{len(self.torrents)}"
         content = make_content(folder, "data" if files > 1 else "data.bin", files=files)
         url = self.tracker.http if via == "http" else self.tracker.udp
@@ -56,9 +53,6 @@ class Swarm:
         reason = kind.missing()
         if reason:
             pytest.skip(reason)
-        if not self.started:
-            self.tracker.start(self.torrents)
-            self.started = True
         client = kind(self.work)
         self.clients.append(client)
         return client

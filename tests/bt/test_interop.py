@@ -12,6 +12,8 @@ Announces alternate between the tracker's HTTP and UDP ends, so each client uses
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .clients import Aria2, Client, LibTorrent, Transmission
@@ -27,8 +29,35 @@ MAGNETS = CASES  # the metadata exchange (BEP 9) differs by kind: every one is t
 OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 
 
+# What these tests found in p2pshare's BitTorrent side (December 2026), each case marked
+# with its reason until it is fixed (docs/bittorrent.md#interoperability). Not strict where
+# the outcome depends on timing.
+QB_V2 = ("qBittorrent 4.5.2 (libtorrent 2.0.8) gets about 18% of a v2 torrent from a p2pshare "
+         "seed, then the connection ends and is not made again; neither side logs why")
+HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, since "
+          "bt-session's choker, 30212e4) the client gets nothing of a hybrid torrent from a "
+          "p2pshare seed (not even the file is made; the seed announced once, to 0 peers); "
+          "other runs complete in 3 s; cause not found")
+GAPS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("seed", "qbittorrent-v2"): (QB_V2, False),
+    ("our-magnet", "qbittorrent-v2"): (QB_V2, False),
+    **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
+    ("seed", "libtorrent-hybrid"): (HYBRID, False),
+}
+
+
 def case_id(client: type[Client], kind: str) -> str:
     return f"{client.name}-{kind}"
+
+
+def cases(test: str, which: list[tuple[type[Client], str]]) -> list[Any]:
+    """``which`` as pytest parameters, a known gap of ``test`` marked with its reason."""
+    params = []
+    for client, kind in which:
+        gap = GAPS.get((test, case_id(client, kind)))
+        marks = [pytest.mark.xfail(reason=gap[0], strict=gap[1])] if gap else []
+        params.append(pytest.param(client, kind, id=case_id(client, kind), marks=marks))
+    return params
 
 
 def via(client: type[Client], index: int) -> str:
@@ -36,7 +65,7 @@ def via(client: type[Client], index: int) -> str:
     return client.trackers[index % len(client.trackers)]
 
 
-@pytest.mark.parametrize(("client", "kind"), CASES, ids=[case_id(*c) for c in CASES])
+@pytest.mark.parametrize(("client", "kind"), cases("seed", CASES))
 def test_p2pshare_seeds_client_downloads(swarm: Swarm, client: type[Client], kind: str) -> None:
     """From a .torrent that p2pshare made (``p2pshare torrent create``)."""
     torrent = swarm.torrent(kind, via(client, CASES.index((client, kind))), by_p2pshare=True)
@@ -47,7 +76,7 @@ def test_p2pshare_seeds_client_downloads(swarm: Swarm, client: type[Client], kin
     assert same_content(out / torrent.name, torrent.content)
 
 
-@pytest.mark.parametrize(("client", "kind"), OUR_MAGNETS, ids=[case_id(*c) for c in OUR_MAGNETS])
+@pytest.mark.parametrize(("client", "kind"), cases("our-magnet", OUR_MAGNETS))
 def test_p2pshare_seeds_client_downloads_its_magnet(swarm: Swarm, client: type[Client],
                                                     kind: str) -> None:
     """The magnet link ``p2pshare torrent create`` printed, taken to the client: it
@@ -60,7 +89,7 @@ def test_p2pshare_seeds_client_downloads_its_magnet(swarm: Swarm, client: type[C
     assert same_content(out / torrent.name, torrent.content)
 
 
-@pytest.mark.parametrize(("client", "kind"), CASES, ids=[case_id(*c) for c in CASES])
+@pytest.mark.parametrize(("client", "kind"), cases("download", CASES))
 def test_client_seeds_p2pshare_downloads(swarm: Swarm, client: type[Client], kind: str) -> None:
     torrent = swarm.torrent(kind, via(client, CASES.index((client, kind)) + 1),
                             files=3)
@@ -71,7 +100,7 @@ def test_client_seeds_p2pshare_downloads(swarm: Swarm, client: type[Client], kin
     assert same_content(out / torrent.name, torrent.content)
 
 
-@pytest.mark.parametrize(("client", "kind"), MAGNETS, ids=[case_id(*c) for c in MAGNETS])
+@pytest.mark.parametrize(("client", "kind"), cases("magnet", MAGNETS))
 def test_client_seeds_p2pshare_downloads_a_magnet(swarm: Swarm, client: type[Client],
                                                   kind: str) -> None:
     torrent = swarm.torrent(kind, via(client, MAGNETS.index((client, kind))))

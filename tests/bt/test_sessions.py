@@ -49,6 +49,12 @@ def _port(proc: Proc) -> int:
     return int(proc.wait_line(r" port (\d+)$").group(1))
 
 
+def _verified(out: Path) -> bool:
+    """Whether a fetch into ``out`` has recorded a verified piece (it is connected)."""
+    return any(p.name.endswith(".resume.json") and json.loads(p.read_bytes()).get("verified")
+               for p in out.glob(".p2pshare-*"))
+
+
 def _fetch(tmp_path: Path, target: str, port: int, *extra: str, out: str = "out") -> Proc:
     return Proc(["fetch", target, "--out", str(tmp_path / out), "--peer", f"127.0.0.1:{port}",
                  *LOCAL, *extra], tmp_path / "logs")
@@ -144,9 +150,9 @@ def test_a_fetch_finds_another_fetch_by_pex(tmp_path: Path) -> None:
     seed, data, torrent = _seed(tmp_path, "v1", "file")
     try:
         port = _port(seed)
-        first = _fetch(tmp_path, str(torrent), port, "--max-download-rate", "64K", out="first")
-        wait_for(lambda: list((tmp_path / "first").glob(".p2pshare-*.part")))
-        second = _fetch(tmp_path, str(torrent), port, out="second")
+        first = _fetch(tmp_path, str(torrent), port, "--max-download-rate", "32K", out="first")
+        wait_for(lambda: _verified(tmp_path / "first"), what="the first fetch under way")
+        second = _fetch(tmp_path, str(torrent), port, "-v", out="second")
         second.wait_line(r"\[BT\] 127.0.0.1:\d+ told of by 127.0.0.1:" + str(port))
         second.finish()
         first.finish()
@@ -182,10 +188,7 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
         port = _port(seed)
         out = tmp_path / "out"
         first = _fetch(tmp_path, str(torrent), port, "--no-upload")
-        wait_for(lambda: any(p.name.endswith(".resume.json") and
-                             json.loads(p.read_bytes()).get("verified")
-                             for p in out.glob(".p2pshare-*")),
-                 what="a piece recorded as verified")
+        wait_for(lambda: _verified(out), what="a piece recorded as verified")
         first.stop(signal.SIGKILL)
         first.popen.wait()
         fast = Proc(["seed", str(torrent), "--dir", str(data.parent), *LOCAL], tmp_path / "logs")

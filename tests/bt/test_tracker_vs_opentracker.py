@@ -112,9 +112,9 @@ def test_the_same_announces_get_the_same_answers(opentracker: tuple[str, str],
     for (t_interval, *t_rest), (m_interval, *m_rest) in zip(theirs, mine, strict=True):
         assert spread[0] <= t_interval <= spread[1] and spread[0] <= m_interval <= spread[1]
         assert t_rest[:2] == m_rest[:2]  # seeds and leeches
-    # Peers: the same (a seed too: we give it leeches first, then seeds to fill numwant,
-    # and the script's swarm is smaller than numwant).
-    ports = [port for port, _left, event in SCRIPT if event is not AnnounceEvent.STOPPED]
+    # Peers: the same (a seed is given leeches first, then seeds to fill numwant: in a
+    # swarm smaller than numwant, everyone but the asker, as opentracker gives).
+    ports = [port for port, _, event in SCRIPT if event is not AnnounceEvent.STOPPED]
     for port, t, m in zip(ports, theirs, mine, strict=True):
         assert t[3] == m[3], f"announce of port {port}"
     t_stats = asyncio.run(scrape(opentracker[via], [HASH], timeout=WAIT))[HASH]

@@ -1,7 +1,8 @@
 """The dashboard in a real headless browser: Playwright driving the system's Chromium
 (Debian's ``chromium`` package; nothing is downloaded), against a real index server.
 A peer that joins (a real socket client ADDing an RFC) appears on the page, with its RFC
-and a title that holds markup shown as text; when it leaves, the page drops it. Skipped,
+and a title that holds markup shown as text; when it leaves, the page drops it; so does
+a torrent announced to the BitTorrent tracker, once its peer stops. Skipped,
 saying why, only when no Chromium is installed (CI installs it: .ci/run)."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from p2pshare.web.server import HttpServer
 
 from ..aio import HOST, Raw, arun_steady
 from ..helpers import DEADLINE
+from .test_torrents import V1, front, join
 
 ADD = b"ADD RFC %d P2P-CI/1.0\r\nHost: %s\r\nPort: %d\r\nTitle: %s\r\n\r\n"
 
@@ -83,3 +85,22 @@ async def test_the_page_shows_a_peer_that_joins_and_drops_one_that_leaves() -> N
     finally:
         await http.aclose()
         await server.aclose()
+
+
+@arun_steady
+async def test_the_page_shows_a_torrent_announced_and_drops_it_once_stopped() -> None:
+    """The BitTorrent tracker's table: a peer's HTTP announce puts its torrent on the
+    page (info-hash, counts, the peer), its ``event=stopped`` takes it off."""
+    async with front() as f, browser() as chrome:
+        page = await chrome.new_page()
+        await page.goto(f"http://{HOST}:{f.http_port}/")
+        torrents = page.locator("#torrents tbody")
+        await expect(torrents).to_contain_text("no torrent", timeout=DEADLINE * 1000)
+        await join(f.http, V1, 6881, 2048, "started")
+        await expect(torrents).to_contain_text(V1.hex(), timeout=DEADLINE * 1000)
+        await expect(torrents).to_contain_text(f"{HOST}:6881 2.0 KiB left")
+        await expect(torrents).to_contain_text("0 / 1")
+        await expect(page.locator("#n-torrents")).to_have_text("1")
+        await join(f.http, V1, 6881, 2048, "stopped")
+        await expect(torrents).to_contain_text("no torrent", timeout=DEADLINE * 1000)
+        await expect(page.locator("#n-torrents")).to_have_text("0")
