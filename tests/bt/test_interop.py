@@ -34,15 +34,9 @@ OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 # the outcome depends on timing.
 QB_V2 = ("qBittorrent 4.5.2 (libtorrent 2.0.8) gets about 18% of a v2 torrent from a p2pshare "
          "seed, then the connection ends and is not made again; neither side logs why")
-HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, since "
-          "bt-session's choker, 30212e4) the client gets nothing of a hybrid torrent from a "
-          "p2pshare seed (not even the file is made; the seed announced once, to 0 peers); "
-          "other runs complete in 3 s; cause not found")
 GAPS: dict[tuple[str, str], tuple[str, bool]] = {
     ("seed", "qbittorrent-v2"): (QB_V2, False),
     ("our-magnet", "qbittorrent-v2"): (QB_V2, False),
-    **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
-    ("seed", "libtorrent-hybrid"): (HYBRID, False),
 }
 
 
