@@ -32,12 +32,7 @@ OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 # What these tests found in p2pshare's BitTorrent side (December 2026), each case marked
 # with its reason until it is fixed (docs/bittorrent.md#interoperability). Not strict where
 # the outcome depends on timing.
-QB_V2 = ("qBittorrent 4.5.2 (libtorrent 2.0.8) gets about 18% of a v2 torrent from a p2pshare "
-         "seed, then the connection ends and is not made again; neither side logs why")
-GAPS: dict[tuple[str, str], tuple[str, bool]] = {
-    ("seed", "qbittorrent-v2"): (QB_V2, False),
-    ("our-magnet", "qbittorrent-v2"): (QB_V2, False),
-}
+GAPS: dict[tuple[str, str], tuple[str, bool]] = {}  # none open
 
 
 def case_id(client: type[Client], kind: str) -> str:
