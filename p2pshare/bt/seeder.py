@@ -73,6 +73,18 @@ class _Upload:
     local: tuple[str, int] | None = None  # where a link we made leaves from
 
 
+def _upgraded(theirs: w.Handshake, store: TorrentStore) -> w.Handshake:
+    """``theirs`` as we answer it: a hybrid torrent asked for by its v1 info-hash with the
+    v2 bit set is answered by its truncated v2 info-hash, the upgrade to v2 (BEP 52), as
+    libtorrent answers. libtorrent 2.0 needs it: told of us by a tracker's v1 answer, then
+    its v2 answer, it expects the v2 name while its handshake (sent with the v1 name) is
+    under way, and drops an answer with the v1 name as "invalid info-hash"."""
+    v2 = store.torrent.v2_hash
+    if v2 is None or not theirs.v2 or theirs.info_hash == v2[:20]:
+        return theirs
+    return w.Handshake(v2[:20], theirs.peer_id, theirs.reserved)
+
+
 class BtServer:
     """Serves the torrents added to it on one TCP port.
 
@@ -192,6 +204,7 @@ class BtServer:
             link.close("another torrent, or ourselves")
             return
         up.store, up.fast = store, theirs.fast
+        theirs = _upgraded(theirs, store)
         up.conn.set_geometry(serving_geometry(store.layout))
         self.choker.add(link, link.peername[0], time.monotonic())
         link.greeted()

@@ -25,8 +25,9 @@ is the reference, with its values (``limits``, "BitTorrent tracker"):
   a monitor polling scrapes cannot starve the announces of clients on its host; without a
   token the answer is a failure reason.
 * an answer lists up to ``numwant`` (capped) peers drawn at random, never the asker, and
-  to a seed only leeches (a seed has nothing to get from another seed). Each swarm keeps
-  its seeds and its leeches in two bags that draw a random sample in O(numwant).
+  to a seed leeches first, seeds only to fill ``numwant`` (a magnet client may announce
+  ``left=0`` before it knows the size). Each swarm keeps its seeds and its leeches in two
+  bags that draw a random sample in O(numwant).
 
 Refusals are ``TrackerFailure``: the front end sends their message as the failure reason.
 """

@@ -199,6 +199,12 @@ RECORDS = 200_000
 # Resident memory the server may gain while READERS stall: their socket buffers and a
 # batch each, not a copy of the index each (200,000 keys are 1.6 MB a copy).
 STALL_BOUND = READERS * 256 * 1024
+# Seconds every LIST may take to start: the server begins READERS answers of RECORDS
+# records, slow on a busy machine (20 s was not always enough there). The server drops a
+# reader that takes nothing for STALL seconds, well after that, so none is dropped before
+# the memory is read.
+STARTED = 3 * DEADLINE
+STALL = 4 * STARTED
 
 
 async def stalled_list(port: int) -> socket.socket:
@@ -226,7 +232,7 @@ def test_stalled_list_readers_hold_no_copy_of_the_index(tmp_path: Path) -> None:
         before = memory(pid)["VmRSS"]
         socks = [await stalled_list(port) for _ in range(READERS)]
         try:
-            await async_wait_for(lambda: all(answered(s) for s in socks),
+            await async_wait_for(lambda: all(answered(s) for s in socks), STARTED,
                                  what="every LIST to have started")
             await victim_index(port)  # the server answers others meanwhile
             grew = memory(pid)["VmRSS"] - before
@@ -236,8 +242,8 @@ def test_stalled_list_readers_hold_no_copy_of_the_index(tmp_path: Path) -> None:
             for sock in socks:
                 sock.close()
 
-    with server_process("index", tmp_path, records=RECORDS, stall=60) as (pid, port):
-        run_async(2 * DEADLINE, attack(pid, port))
+    with server_process("index", tmp_path, records=RECORDS, stall=STALL) as (pid, port):
+        run_async(STARTED + DEADLINE, attack(pid, port))
 
 
 # ----------------------------------------------------------------------------- HAVE

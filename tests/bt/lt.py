@@ -66,8 +66,9 @@ class LtPeer:
         if seed:
             params.flags |= lt.torrent_flags.seed_mode
         self.handle = self.session.add_torrent(params)
-        if seed:  # its torrent is started (it answers peers) once it shows as seeding
-            self._wait(lambda: self.handle.status().is_seeding, 60)
+        if seed:  # it answers peers once its torrent shows as seeding and runs (unpaused)
+            self._wait(lambda: self.handle.status().is_seeding
+                       and not self.handle.status().paused, 60)
 
     @property
     def port(self) -> int:

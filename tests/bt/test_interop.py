@@ -32,14 +32,7 @@ OUR_MAGNETS = [(QBittorrent, "hybrid"), (QBittorrent, "v2"), (LibTorrent, "v2")]
 # What these tests found in p2pshare's BitTorrent side (December 2026), each case marked
 # with its reason until it is fixed (docs/bittorrent.md#interoperability). Not strict where
 # the outcome depends on timing.
-HYBRID = ("now and then (one run in two for qBittorrent, in six for libtorrent, since "
-          "bt-session's choker, 30212e4) the client gets nothing of a hybrid torrent from a "
-          "p2pshare seed (not even the file is made; the seed announced once, to 0 peers); "
-          "other runs complete in 3 s; cause not found")
-GAPS: dict[tuple[str, str], tuple[str, bool]] = {
-    **{(test, "qbittorrent-hybrid"): (HYBRID, False) for test in ("seed", "our-magnet")},
-    ("seed", "libtorrent-hybrid"): (HYBRID, False),
-}
+GAPS: dict[tuple[str, str], tuple[str, bool]] = {}  # none open
 
 
 def case_id(client: type[Client], kind: str) -> str:
