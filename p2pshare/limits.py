@@ -435,9 +435,15 @@ MAX_BT_PIECES = 2**22
 # An extension message (BEP 10): its bencoded dictionary plus, for ut_metadata data, one
 # 16 KiB metadata piece. Handshakes of real clients are well under 1 KiB.
 MAX_BT_EXTENDED = BT_BLOCK + 1 * KiB
-# Hashes in one BEP 52 hash request (libtorrent's bound): the hashes message answering it
-# carries them and at most MAX_BT_PROOF_LAYERS uncle hashes, 32 bytes each.
+# Hashes in one BEP 52 hash request we answer or take (libtorrent's bound on a request,
+# not on a file): the hashes message answering it carries them and at most
+# MAX_BT_PROOF_LAYERS uncle hashes, 32 bytes each.
 MAX_BT_HASH_COUNT = 8192
+# Piece hashes we ask in one hash request: a file's piece layer is asked in chunks of
+# this many (libtorrent asks so, and takes no longer answer at the piece layer), each
+# proven against the file's root; at most BT_HASH_REQUESTS of them in flight per link.
+BT_HASH_CHUNK = 512
+BT_HASH_REQUESTS = 4
 MAX_BT_PROOF_LAYERS = 64
 MAX_BT_HASHES_MESSAGE = 49 + 32 * (MAX_BT_HASH_COUNT + MAX_BT_PROOF_LAYERS)
 # Requests a peer may have outstanding with us: the ``reqq`` we advertise in our extension

@@ -32,17 +32,17 @@ from ..host import join_hostport
 from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
-from ..protocol import merkle
 from ..swarm.fetch import Progress, WriteFailed, _wait, first_error
 from ..swarm.link import Address
 from ..swarm.picker import Picker
 from ..swarm.pieces import full
 from ..swarm.resume import save
 from ..swarm.roster import Roster
+from .layers import LayerFetch
 from .layout import geometry_of
 from .linksession import LinkSession, Snubbed
 from .peer import PeerWire
-from .store import SHA256, TorrentShape, TorrentStore
+from .store import TorrentShape, TorrentStore
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,10 @@ class TorrentDownload:
         self.banned: set[Address] = set()
         self.received = 0
         self.wasted = 0
-        # v2-only: files of more than one piece whose piece layer (not in a magnet's
-        # metadata) must come first, by hash requests (BEP 52).
-        self.layers_wanted = {f.root for f in self.layout.stored
-                              if f.root is not None and f.length > self.layout.piece_length
-                              and f.root not in store.layers} \
-            if store.torrent.v1_hash is None else set()
+        # v2-only: the piece layers (not in a magnet's metadata) of files of more than one
+        # piece come first, by hash requests (BEP 52, ``bt.layers``).
+        self.layer_fetch = LayerFetch(self.layout, store.layers) \
+            if store.torrent.v1_hash is None else None
         self._changed = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self.on_piece: Callable[[int], None] | None = None  # told of each verified piece
@@ -190,6 +188,8 @@ class TorrentDownload:
                 wire.close()
             self.links.pop(address, None)
             self.picker.remove_peer(address)
+            if self.layer_fetch is not None:
+                self.layer_fetch.dropped(address)
             self.roster.dropped(address, time.monotonic(), wait=wait)
             self._notify()
 
@@ -207,14 +207,7 @@ class TorrentDownload:
         if not (good and self.store.verify(index, data)):
             self.wasted += len(data)
             self.picker.failed(index, address, corrupt=True)
-            self.strikes[address] += 1
-            log.warning("[BT] piece %d from %s failed its hash check (%d of %d allowed)",
-                        index, join_hostport(*address), self.strikes[address],
-                        limits.MAX_BAD_PIECES)
-            self._notify()
-            if self.strikes[address] >= limits.MAX_BAD_PIECES:
-                self.banned.add(address)
-                raise Banned("sent pieces that failed their hash check")
+            self._strike(address, f"piece {index}")
             return
         self.roster.delivered(address, len(data))
         if not self.picker.received(index, address):
@@ -239,30 +232,40 @@ class TorrentDownload:
             raise _Complete
         self._notify()
 
-    def hash_requests(self) -> list[w.HashRequest]:
-        """Requests for every piece layer still wanted, each whole (BEP 52: the layer
-        padded to a power of two, which hashes up to the file's root with no uncles)."""
-        height = merkle.piece_height(self.layout.piece_length)
-        wanted = []
-        for f in self.layout.stored:
-            if f.root in self.layers_wanted:
-                count = merkle.width(len(self.layout.pieces_of(f)))
-                if count <= limits.MAX_BT_HASH_COUNT:
-                    wanted.append(w.HashRequest(f.root, height, 0, count, 0))
-        return wanted
+    @property
+    def layers_wanted(self) -> bool:
+        """Whether piece layers are still wanted (no piece is asked for before them)."""
+        return self.layer_fetch is not None and self.layer_fetch.wanted
 
-    def got_hashes(self, event: w.Hashes) -> None:
-        """A piece layer arrived: kept if it hashes up to its file's root."""
-        f = next((f for f in self.layout.stored if f.root == event.pieces_root), None)
-        if f is None or f.root not in self.layers_wanted or event.index != 0:
-            return
-        count = len(self.layout.pieces_of(f))
-        row = [event.hashes[at:at + SHA256] for at in range(0, count * SHA256, SHA256)]
-        if len(row) == count and all(len(h) == SHA256 for h in row) and \
-                merkle.layer_root(row, self.layout.piece_length) == f.root:
-            self.store.layers[f.root] = b"".join(row)
-            self.layers_wanted.discard(f.root)
+    def got_hashes(self, address: Address, event: w.Hashes) -> bool:
+        """A hashes message from ``address``: whether it proved a chunk we asked of it; one
+        that does not prove counts against the peer like a bad piece.
+
+        Raises:
+            Banned: the peer sent too many answers or pieces that failed their hash.
+        """
+        verdict = None if self.layer_fetch is None else \
+            self.layer_fetch.answered(address, event)
+        if verdict is False:
+            self._strike(address, f"hashes {event.index}+{event.length}")
+        elif verdict:
             self._notify()
+        return bool(verdict)
+
+    def _strike(self, address: Address, what: str) -> None:
+        """``what`` from ``address`` failed its hash check.
+
+        Raises:
+            Banned: the peer's strikes reached ``limits.MAX_BAD_PIECES``.
+        """
+        self.strikes[address] += 1
+        log.warning("[BT] %s from %s failed its hash check (%d of %d allowed)",
+                    what, join_hostport(*address), self.strikes[address],
+                    limits.MAX_BAD_PIECES)
+        self._notify()
+        if self.strikes[address] >= limits.MAX_BAD_PIECES:
+            self.banned.add(address)
+            raise Banned("sent pieces or hashes that failed their hash check")
 
     async def wait_changed(self, timeout: float) -> None:
         """Until a piece is verified, a peer comes or goes, or ``timeout`` seconds pass."""

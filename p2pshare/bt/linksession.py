@@ -7,8 +7,9 @@ bytes of them in memory), assembles each piece and hands it whole to the downloa
 verifies it. Blocks of pads are zeros and never asked for. A choke gives its pieces back
 (BEP 3: unanswered requests are void); a reject gives back that piece. The peer's
 ``have``, ``bitfield``, ``have all`` tell the picker what it holds; ``ut_pex`` adds peers;
-BEP 52 ``hashes`` bring the piece layers a v2 magnet lacks (no piece is asked for before
-them). A peer that sends nothing we asked for, or keeps us choked, for
+BEP 52 hash requests bring the piece layers a v2 magnet lacks, in chunks that
+``bt.layers`` picks and proves (no piece is asked for before them). A peer that sends
+nothing we asked for (blocks or hashes), or keeps us choked, for
 ``limits.BT_SNUB_TIMEOUT`` is dropped (``Snubbed``); a silent link of ours sends a
 keep-alive every ``limits.BT_KEEPALIVE_INTERVAL``.
 """
@@ -64,8 +65,6 @@ class LinkSession:
 
     async def run(self) -> None:
         self.wire.send(w.Interested())
-        if self.d.layers_wanted:
-            self.wire.send(*self.d.hash_requests())
         while True:
             self._fill()
             try:
@@ -79,9 +78,11 @@ class LinkSession:
             self._handle(event)
 
     def _judge(self) -> None:
+        fetch = self.d.layer_fetch
+        asked = self.outstanding or (fetch is not None and fetch.in_flight(self.wire.address))
         if time.monotonic() - self.last_block > limits.BT_SNUB_TIMEOUT and \
-                (self.outstanding or self.choked):
-            raise Snubbed("sent nothing we asked for" if self.outstanding else "kept us choked")
+                (asked or self.choked):
+            raise Snubbed("sent nothing we asked for" if asked else "kept us choked")
 
     def _handle(self, event: w.BtEvent) -> None:
         if isinstance(event, w.Piece):
@@ -101,7 +102,10 @@ class LinkSession:
         elif isinstance(event, w.RejectRequest):
             self._rejected(event.index, event.begin)
         elif isinstance(event, w.Hashes):
-            self.d.got_hashes(event)
+            if self.d.got_hashes(self.wire.address, event):
+                self.last_block = time.monotonic()
+        elif isinstance(event, w.HashReject) and self.d.layer_fetch is not None:
+            self.d.layer_fetch.rejected(self.wire.address, event, time.monotonic())
         elif isinstance(event, w.Pex):
             for address in event.added + event.added6:
                 if address not in self.d.known:
@@ -114,7 +118,12 @@ class LinkSession:
         self.d._notify()
 
     def _fill(self) -> None:
-        if self.choked or self.d.layers_wanted:  # v2: no piece before its layer
+        fetch = self.d.layer_fetch
+        if fetch is not None and fetch.wanted:  # v2: no piece before its layer
+            if self.holds:
+                self.wire.send(*fetch.pick(self.wire.address, self.holds, time.monotonic()))
+            return
+        if self.choked:
             return
         while self.outstanding < limits.BT_PIPELINE:
             piece = self._next_piece()

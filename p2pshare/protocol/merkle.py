@@ -132,23 +132,32 @@ def tree_rows(leaves: Sequence[bytes]) -> list[list[bytes]]:
     return rows
 
 
+def uncle_count(length: int, proof_layers: int) -> int:
+    """Uncle hashes in the answer to a hash request of ``length`` hashes (a power of two)
+    with ``proof_layers``: BEP 52 counts proof layers from the base layer, and the layers
+    the requested hashes hash up to by themselves carry no uncle, so one uncle for each
+    layer from the one of their subtree's root up to ``proof_layers`` (libtorrent's count,
+    both as it asks and as it answers)."""
+    return max(0, proof_layers - (length.bit_length() - 1) + 1)
+
+
 def proof_hashes(rows: Sequence[Sequence[bytes]], base: int, index: int, length: int,
                  proof_layers: int) -> list[bytes]:
     """The answer to a hash request: ``length`` nodes of row ``base`` from ``index``, then
-    the uncles of their subtree for ``proof_layers`` levels (never the root's row).
+    ``uncle_count(length, proof_layers)`` uncles of their subtree, lowest first.
 
     Raises:
-        IndexError: a request outside the tree (the caller answers it with a reject).
+        IndexError: a request outside the tree, or whose proof would pass the root (the
+            caller answers it with a reject, as libtorrent does).
     """
     row = rows[base]
-    if index < 0 or length <= 0 or index + length > len(row):
+    if index < 0 or length <= 0 or index + length > len(row) or \
+            not 0 <= proof_layers < len(rows) - 1 - base:
         raise IndexError("hash request outside the tree")
     answer = list(row[index : index + length])
     level = base + (length.bit_length() - 1)
     at = index // length
-    for step in range(proof_layers):
-        if level + step >= len(rows) - 1:
-            break
+    for step in range(uncle_count(length, proof_layers)):
         answer.append(rows[level + step][at ^ 1])
         at >>= 1
     return answer

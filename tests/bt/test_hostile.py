@@ -158,7 +158,7 @@ def test_hash_requests_cost_the_seed_one_tree_per_file(
     built: list[int] = []
     row_up = merkle.row_up
     monkeypatch.setattr(merkle, "row_up", lambda row, pad: built.append(1) or row_up(row, pad))
-    requests = [w.HashRequest(root, 0, index, 4, 4) for index in range(0, 64, 4)] * 2
+    requests = [w.HashRequest(root, 0, index, 4, 5) for index in range(0, 64, 4)] * 2
 
     answers: list[w.Hashes] = []
 

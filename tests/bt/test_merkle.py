@@ -80,8 +80,13 @@ def test_proofs_verify_and_tampered_ones_do_not(data: st.DataObject) -> None:
     base = data.draw(st.integers(0, height))
     length = 1 << data.draw(st.integers(0, height - base))
     index = length * data.draw(st.integers(0, len(rows[base]) // length - 1))
-    layers = height - base - (length.bit_length() - 1)
+    layers = height - base - 1  # BEP 52 counts proof layers from the base layer
+    if layers < 0:  # the root's row: no proof layer below the root to ask for
+        with pytest.raises(IndexError):
+            merkle.proof_hashes(rows, base, index, length, layers)
+        return
     answer = merkle.proof_hashes(rows, base, index, length, layers)
+    assert len(answer) == length + merkle.uncle_count(length, layers)
     hashes, uncles = answer[:length], answer[length:]
     root = rows[-1][0]
     assert root == naive_root(leaves)
@@ -98,5 +103,20 @@ def test_proof_requests_outside_the_tree() -> None:
     rows = merkle.tree_rows([bytes(32)] * 4)
     with pytest.raises(IndexError):
         merkle.proof_hashes(rows, 0, 3, 2, 1)
+    with pytest.raises(IndexError):  # a proof past the root (libtorrent rejects it too)
+        merkle.proof_hashes(rows, 0, 0, 2, 2)
+
+
+def test_proof_layers_count_from_the_base_layer_as_libtorrent_does() -> None:
+    """libtorrent asks the piece layer of a big file in chunks of 512 hashes, with proof
+    layers counted from the base layer, the first ones covered by the chunk itself: with
+    the node above the chunk known, it asks 9 layers and takes exactly one uncle."""
+    rows = merkle.tree_rows([bytes([n % 256, n // 256]) * 16 for n in range(2048)])
+    answer = merkle.proof_hashes(rows, 0, 512, 512, 9)
+    assert answer[512:] == [rows[9][0]]
+    assert len(merkle.proof_hashes(rows, 0, 512, 512, 10)) == 512 + 2
+    assert len(merkle.proof_hashes(rows, 0, 512, 128, 9)) == 128 + 3
+    assert len(merkle.proof_hashes(rows, 0, 512, 512, 8)) == 512  # all inside the chunk
+    assert merkle.proof_hashes(rows, 0, 5, 1, 0)[1:] == [rows[0][4]]
     assert not merkle.verify_proof(rows[-1][0], 2, 0, 1, [bytes(32)] * 2, [])
     assert not merkle.verify_proof(rows[-1][0], 2, 0, 0, [bytes(32)] * 3, [])

@@ -1,0 +1,145 @@
+"""The piece layers of a v2 magnet's big files, asked in chunks (BEP 52 hash requests):
+chunks of at most 512 hashes proven against the file's root, a bad proof counted against
+its peer and the chunk taken from another, and the seed's answers to chunked requests."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from p2pshare import limits
+from p2pshare.bt import seeder
+from p2pshare.bt.create import Kind
+from p2pshare.bt.create import make_torrent as create_torrent
+from p2pshare.bt.layers import LayerFetch
+from p2pshare.bt.session import Seeding, TorrentFetch
+from p2pshare.bt.store import layout_of
+from p2pshare.protocol import bt_events as w
+from p2pshare.protocol import merkle
+from p2pshare.protocol.metainfo import Torrent, parse_torrent
+
+from ..aio import arun
+from ..helpers import async_wait_for
+from .lt import K, same_tree, write_data
+
+Address = tuple[str, int]
+PIECES = 1100  # three chunks: 512, 512 and the last 76 pieces asked as 128
+
+
+def _big(tmp_path: Path, pieces: int = PIECES) -> tuple[Torrent, Path]:
+    """A v2 torrent of one file of ``pieces`` 16 KiB pieces (the last one short)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    data = write_data(data_dir, "big.bin", [pieces * K - 1000])
+    return parse_torrent(create_torrent(data, kind=Kind.V2, piece_length=K)), data
+
+
+def _as_magnet(torrent: Torrent) -> Torrent:
+    """``torrent`` as a magnet link's metadata gives it: no piece layers."""
+    return dataclasses.replace(torrent, piece_layers={})
+
+
+def _answer(rows: list[list[bytes]], request: w.HashRequest) -> w.Hashes:
+    """A seed's answer, from the rows of the file's whole tree."""
+    found = merkle.proof_hashes(rows, request.base_layer, request.index, request.length,
+                                request.proof_layers)
+    return w.Hashes(*dataclasses.astuple(request), b"".join(found))
+
+
+def test_chunks_are_aligned_powers_of_two_proven_against_the_root(tmp_path: Path) -> None:
+    torrent, data = _big(tmp_path)
+    root = torrent.files[0].pieces_root
+    assert root is not None
+    leaves = merkle.block_hashes(data.read_bytes())
+    rows = merkle.tree_rows(leaves)
+    layers: dict[bytes, bytes] = {}
+    fetch = LayerFetch(layout_of(torrent), layers)
+    peer, other = ("127.0.0.1", 1), ("127.0.0.1", 2)
+    asked = fetch.pick(peer, (1 << PIECES) - 1, 0.0)
+    # 1100 pieces: a layer 2048 wide, 11 levels below the root; libtorrent's chunks
+    assert [(r.index, r.length, r.proof_layers) for r in asked] == [
+        (0, 512, 10), (512, 512, 10), (1024, 128, 10)]
+    assert fetch.pick(other, (1 << PIECES) - 1, 0.0) == []  # each asked of one peer
+    first, second, last = (_answer(rows, r) for r in asked)
+    assert len(first.hashes) == 32 * (512 + 2)  # two uncles up to the root
+    assert len(last.hashes) == 32 * (128 + 4)
+    bad = dataclasses.replace(second, hashes=bytes(32) + second.hashes[32:])
+    assert fetch.answered(peer, bad) is False  # not proven: another peer's turn
+    assert fetch.answered(peer, second) is None  # no longer asked of it
+    assert fetch.pick(peer, (1 << PIECES) - 1, 0.0) == []  # never asked of the liar again
+    assert fetch.pick(other, 1 << 600, 0.0) == [asked[1]]  # a holder of a piece of it
+    fetch.rejected(other, w.HashReject(*dataclasses.astuple(asked[1])), 1.0)
+    assert fetch.pick(other, 1 << 600, 1.0) == []  # refused: not asked again at once
+    assert fetch.pick(other, 1 << 600, 1.0 + limits.PEER_RETRY_DELAY) == [asked[1]]
+    fetch.dropped(other)
+    assert fetch.answered(peer, first) and fetch.answered(peer, last)
+    assert root not in layers and fetch.wanted
+    assert fetch.pick(other, 1 << 600, 9.0) == [asked[1]]
+    assert fetch.answered(other, second)
+    assert not fetch.wanted
+    assert layers[root] == b"".join(merkle.piece_layer(leaves, K))
+
+
+@asynccontextmanager
+async def _seed(torrent: Torrent, data: Path, *, lying: bool = False
+                ) -> AsyncIterator[Address]:
+    seeding = await Seeding.open(torrent, data.parent)
+    if lying:  # its pieces are good, the piece layer it answers with is not
+        root = torrent.files[0].pieces_root
+        assert root is not None
+        layer = seeding.store.layers[root]
+        seeding.store.layers[root] = bytes(32) + layer[32:]
+    try:
+        yield await seeding.serve("127.0.0.1", 0)
+    finally:
+        await seeding.aclose()
+
+
+def test_a_v2_magnet_of_a_big_file_gets_its_layer_in_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the whole layer in one request (2048 hashes here, and for a file of more
+    than 8192 pieces no request at all: the download stalled). Now chunks of 512."""
+    torrent, data = _big(tmp_path)
+    asked: list[w.HashRequest] = []
+    answer = seeder.metadata_answer
+
+    def recorded(store: object, req: w.MetadataRequest | w.HashRequest) -> w.BtEvent:
+        if isinstance(req, w.HashRequest):
+            asked.append(req)
+        return answer(store, req)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(seeder, "metadata_answer", recorded)
+
+    async def main() -> None:
+        async with _seed(torrent, data) as address:
+            job = TorrentFetch(tmp_path / "out", [address])
+            async with asyncio.timeout(60):
+                await job.run(job.prepare(_as_magnet(torrent)))
+
+    arun(main)()
+    assert same_tree(data, tmp_path / "out" / data.name)
+    assert sorted((r.index, r.length) for r in asked) == [(0, 512), (512, 512), (1024, 128)]
+
+
+def test_a_peer_whose_hashes_do_not_prove_is_banned_and_another_gives_them(
+        tmp_path: Path) -> None:
+    torrent, data = _big(tmp_path, 700)
+
+    async def main() -> None:
+        async with _seed(torrent, data, lying=True) as liar, _seed(torrent, data) as good:
+            job = TorrentFetch(tmp_path / "out", [liar])
+            download = job.prepare(_as_magnet(torrent))
+            async with asyncio.timeout(60), asyncio.TaskGroup() as tg:
+                tg.create_task(job.run(download))
+                # Alone, the liar's two chunks fail their proofs: two strikes, banned.
+                await async_wait_for(lambda: liar in download.banned)
+                assert download.layers_wanted
+                download.add_peers([good])
+
+    arun(main)()
+    assert same_tree(data, tmp_path / "out" / data.name)
