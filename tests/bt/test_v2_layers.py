@@ -17,15 +17,17 @@ from p2pshare.bt import seeder
 from p2pshare.bt.create import Kind
 from p2pshare.bt.create import make_torrent as create_torrent
 from p2pshare.bt.layers import LayerFetch
+from p2pshare.bt.layout import Layout
 from p2pshare.bt.session import Seeding, TorrentFetch
 from p2pshare.bt.store import layout_of
 from p2pshare.protocol import bt_events as w
 from p2pshare.protocol import merkle
-from p2pshare.protocol.metainfo import Torrent, parse_torrent
+from p2pshare.protocol.metainfo import Torrent, format_magnet, magnet_of, parse_torrent
 
 from ..aio import arun
 from ..helpers import async_wait_for
-from .lt import K, same_tree, write_data
+from ..swarm.procs import LOCAL, Proc
+from .lt import K, LtPeer, make_torrent, same_tree, write_data
 
 Address = tuple[str, int]
 PIECES = 1100  # three chunks: 512, 512 and the last 76 pieces asked as 128
@@ -83,6 +85,22 @@ def test_chunks_are_aligned_powers_of_two_proven_against_the_root(tmp_path: Path
     assert fetch.answered(other, second)
     assert not fetch.wanted
     assert layers[root] == b"".join(merkle.piece_layer(leaves, K))
+
+
+def test_a_file_of_more_pieces_than_one_request_may_carry() -> None:
+    """The case that stalled: more than MAX_BT_HASH_COUNT (8192) pieces, once asked in one
+    request, never asked at all. Now 17 chunks, the last one a single hash (as libtorrent
+    asks it), every one proven up to the root (14 levels above the piece layer)."""
+    pieces = limits.MAX_BT_HASH_COUNT + 1
+    layout = Layout([((), pieces * K, False, bytes(32))], K, aligned=True)
+    asked = LayerFetch(layout, {}).pick(("127.0.0.1", 1), (1 << pieces) - 1, 0.0)
+    assert len(asked) == limits.BT_HASH_REQUESTS  # the budget of one link
+    fetch = LayerFetch(layout, {})
+    chunks = [c.request for c in fetch.chunks.values()]
+    assert [(r.index, r.length) for r in chunks] == [
+        *((i, 512) for i in range(0, 8192, 512)), (8192, 1)]
+    assert {r.proof_layers for r in chunks} == {13}
+    assert [merkle.uncle_count(r.length, 13) for r in chunks[-2:]] == [5, 14]
 
 
 @asynccontextmanager
@@ -143,3 +161,70 @@ def test_a_peer_whose_hashes_do_not_prove_is_banned_and_another_gives_them(
 
     arun(main)()
     assert same_tree(data, tmp_path / "out" / data.name)
+
+
+# Real processes and libtorrent: files of 16 KiB pieces, more than one chunk wide, the
+# last chunk padded (700: 188 pieces asked as 256; 1281: one piece, one hash). 20 MiB
+# (1281 pieces) puts the chunks two levels below the root, where libtorrent, knowing the
+# node above a chunk from an earlier proof, asks fewer proof layers than the full climb.
+LT_PIECES = {"two chunks": 700, "chunks two levels down": 1281}
+
+
+def _lt_v2(tmp_path: Path, pieces: int) -> tuple[Path, bytes]:
+    data = write_data(tmp_path, "big.bin", [pieces * K - 7])
+    return data, make_torrent(data, "v2", piece_size=K)
+
+
+def _p2pshare_seed(tmp_path: Path, raw: bytes, data: Path) -> tuple[Proc, int]:
+    torrent = tmp_path / "big.torrent"
+    torrent.write_bytes(raw)
+    seed = Proc(["seed", str(torrent), "--dir", str(data.parent), *LOCAL], tmp_path / "logs")
+    return seed, int(seed.wait_line(r" port (\d+)$").group(1))
+
+
+def _fetch_magnet(tmp_path: Path, raw: bytes, port: int) -> None:
+    link = format_magnet(magnet_of(parse_torrent(raw)))
+    Proc(["fetch", link, "--out", str(tmp_path / "out"), "--peer", f"127.0.0.1:{port}",
+          "--no-upload", *LOCAL], tmp_path / "logs").finish()
+
+
+@pytest.mark.parametrize("pieces", LT_PIECES.values(), ids=LT_PIECES.keys())
+def test_p2pshare_fetches_a_big_v2_magnet_from_libtorrent(tmp_path: Path, pieces: int) -> None:
+    data, raw = _lt_v2(tmp_path, pieces)
+    theirs = LtPeer(tmp_path, torrent=raw, seed=True)
+    try:
+        _fetch_magnet(tmp_path, raw, theirs.port)
+    finally:
+        theirs.close()
+    assert same_tree(data, tmp_path / "out" / data.name)
+
+
+def test_p2pshare_fetches_a_big_v2_magnet_from_p2pshare(tmp_path: Path) -> None:
+    data, raw = _lt_v2(tmp_path, LT_PIECES["chunks two levels down"])
+    seed, port = _p2pshare_seed(tmp_path, raw, data)
+    try:
+        _fetch_magnet(tmp_path, raw, port)
+    finally:
+        seed.stop()
+    assert same_tree(data, tmp_path / "out" / data.name)
+
+
+@pytest.mark.parametrize("pieces", LT_PIECES.values(), ids=LT_PIECES.keys())
+def test_libtorrent_fetches_a_big_v2_magnet_from_p2pshare(tmp_path: Path, pieces: int) -> None:
+    """Before: our seed answered proof layers as a count of uncles, so libtorrent's second
+    chunk of a file two levels of chunks deep came with one uncle too many and was
+    refused, and its download never ended."""
+    data, raw = _lt_v2(tmp_path, pieces)
+    seed, port = _p2pshare_seed(tmp_path, raw, data)
+    save = tmp_path / "lt-out"
+    save.mkdir()
+    try:
+        theirs = LtPeer(save, magnet=format_magnet(magnet_of(parse_torrent(raw))))
+        try:
+            theirs.connect(port)
+            theirs.wait_seeding(60)
+        finally:
+            theirs.close()
+    finally:
+        seed.stop()
+    assert same_tree(data, save / data.name)
