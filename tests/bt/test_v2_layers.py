@@ -27,7 +27,11 @@ from p2pshare.protocol.metainfo import Torrent, format_magnet, magnet_of, parse_
 from ..aio import arun
 from ..helpers import async_wait_for
 from ..swarm.procs import LOCAL, Proc
+from . import torrents
+from .conftest import COMPLETE, Swarm
 from .lt import K, LtPeer, make_torrent, same_tree, write_data
+from .ours import P2PShare
+from .qbittorrent import QBittorrent
 
 Address = tuple[str, int]
 PIECES = 1100  # three chunks: 512, 512 and the last 76 pieces asked as 128
@@ -228,3 +232,21 @@ def test_libtorrent_fetches_a_big_v2_magnet_from_p2pshare(tmp_path: Path, pieces
     finally:
         seed.stop()
     assert same_tree(data, save / data.name)
+
+
+@pytest.mark.parametrize("seeder", ["p2pshare", "qbittorrent"])
+def test_qbittorrent_and_p2pshare_share_a_big_v2_magnet(swarm: Swarm, seeder: str) -> None:
+    """qBittorrent 4.5 (libtorrent 2.0) through the tracker, each way; before, it never
+    finished a v2 magnet of 1281 pieces from a p2pshare seed (the proof layers above)."""
+    folder = swarm.work / "content"
+    content = torrents.make_content(folder, "big.bin", size=LT_PIECES["chunks two levels down"]
+                                    * K - 7)
+    make = torrents.made_by_p2pshare if seeder == "p2pshare" else torrents.make_torrent
+    torrent = make(content, "v2", [swarm.tracker.http], folder.with_suffix(".torrent"), K)
+    swarm.torrents.append(torrent)
+    ours, theirs = swarm.client(P2PShare), swarm.client(QBittorrent)
+    seed, leech = (ours, theirs) if seeder == "p2pshare" else (theirs, ours)
+    out = swarm.out(type(leech).name)
+    swarm.start(torrent, [seed], {leech: out}, magnet=True)
+    leech.wait_complete(COMPLETE)
+    assert torrents.same_content(out / torrent.name, torrent.content)
