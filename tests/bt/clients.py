@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from .procs import Watched, free_port, wait_until
+from .procs import STOP_DEADLINE, Watched, free_port, wait_until
 from .torrents import TestTorrent
 
 LT_PEER = Path(__file__).resolve().parents[2] / "bench" / "lt_peer.py"
@@ -56,6 +56,9 @@ class Client:
     # must start it as a leech first, so that the seed connects to it.
     dials_loopback: ClassVar[bool] = True
     trackers: ClassVar[tuple[str, ...]] = ("http", "udp")  # the tracker protocols it speaks
+    # Seconds it may take to exit on SIGTERM before it is killed (nothing of its state is
+    # read after a test).
+    stop_grace: ClassVar[float] = STOP_DEADLINE
 
     @classmethod
     def missing(cls) -> str | None:
@@ -121,7 +124,7 @@ class Client:
 
     def stop(self) -> None:
         for proc in self.procs:
-            proc.stop()
+            proc.stop(self.stop_grace)
 
 
 class LibTorrent(Client):

@@ -110,16 +110,16 @@ class Watched:
             self._checked = now
             self.strays += stray_sockets(group_pids(self.popen.pid))
 
-    def stop(self) -> None:
-        """SIGTERM the group, SIGKILL what is left of it after ``STOP_DEADLINE``, reap."""
+    def stop(self, grace: float = STOP_DEADLINE) -> None:
+        """SIGTERM the group, SIGKILL what is left of it after ``grace`` seconds, reap."""
         self.check_sockets(force=True)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, STOP_DEADLINE)):
             try:
                 os.killpg(self.popen.pid, sig)
             except ProcessLookupError:
                 break
             try:
-                self.popen.wait(timeout=STOP_DEADLINE)
+                self.popen.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
         self.popen.wait()
