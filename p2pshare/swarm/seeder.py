@@ -4,8 +4,10 @@ Strategy: on the one server runtime (``net.runtime``): many requests per connect
 answered in order (the runtime reads no further request until the current answer is
 sent). A piece goes out by ``sendfile`` from its offset (zero copy): at once, in the
 request's own callback, when the socket takes it whole (``Link.sendfile_now``: no task, no
-future, no writer registered), else the rest as the socket drains. Only (swarm id, piece
-index) pairs that the library holds verified can be reached; anything else is a 404.
+future, no writer registered), else the rest as the socket drains. The pipelined PIECE
+requests of one read are answered in one pass (``quick``, the runtime's quick path: heads
+from a template, no codec per request). Only (swarm id, piece index) pairs that the
+library holds verified can be reached; anything else is a 404.
 
 Upload slots are shared fairly among source addresses (the TCP source, which cannot be
 forged), by the rule the runtime admits connections with (``net.admission``):
