@@ -347,3 +347,46 @@ def test_news_is_bounded_and_covers_what_it_says() -> None:
     rest, more = sp.news(held, covered, limit=10**6)
     assert covered | more == held and not covered & more
     assert sp.news(held, held) == ("", 0)
+
+
+# ------------------------------------------------------------------ quick path (seeder)
+def test_quick_pieces_reads_a_run_of_template_requests() -> None:
+    """What ``quick_pieces`` takes is the codec's encoding of the same GetPiece requests
+    (the template's, checked above), in order."""
+    asked = [(ID, 3), ("cd" * 32, 0), (ID, limits.MAX_PIECES - 1), (ID, 3)]
+    wire = b"".join(encode(sp.GetPiece(swarm, index)) for swarm, index in asked)
+    assert sp.quick_pieces(wire, 8) == asked
+    assert sp.quick_pieces(wire, 4) == asked
+
+
+@pytest.mark.parametrize("wire", [
+    b"",  # nothing asked
+    sp.piece_request(ID, 1)[:-1],  # a request not yet whole
+    sp.piece_request(ID, 1) + b"\r\n",  # trailing bytes
+    sp.piece_request(ID, 1) + sp.piece_request(ID, 2)[:10],
+    sp.piece_request(ID, limits.MAX_PIECES),  # past the last piece there can be
+    f"PIECE {ID} 01 P2P-SWARM/1.0\r\n\r\n".encode(),  # not the template's form
+    f"PIECE {ID.upper()} 1 P2P-SWARM/1.0\r\n\r\n".encode(),
+    f"piece {ID} 1 P2P-SWARM/1.0\r\n\r\n".encode(),
+    f"PIECE {ID} 1 P2P-SWARM/1.0\r\nHost: x\r\n\r\n".encode(),
+    f"MANIFEST {ID} P2P-SWARM/1.0\r\n\r\n".encode(),
+    sp.piece_request(ID, 1) * 9,  # more than a turn's worth (here 8)
+])
+def test_quick_pieces_leaves_anything_else_to_the_general_path(wire: bytes) -> None:
+    assert sp.quick_pieces(wire, 8) is None
+
+
+@given(st.binary(max_size=300))
+def test_quick_pieces_never_raises(data: bytes) -> None:
+    found = sp.quick_pieces(data, 64)
+    assert found is None or b"".join(sp.piece_request(s, i) for s, i in found) == data
+
+
+@pytest.mark.parametrize("have", ["", "0-3", "0,2,5-9"])
+@pytest.mark.parametrize("length", [0, 1, 262144])
+def test_a_piece_head_from_the_template_is_the_codecs(length: int, have: str) -> None:
+    server = sp.server_connection()
+    server.receive_data(sp.piece_request(ID, 0))
+    while not isinstance(server.next_event(), EndOfMessage):
+        pass
+    assert sp.piece_head_bytes(length, have) == server.send(sp.piece_head(length, have))
