@@ -46,10 +46,8 @@ swarm piece server:
   allows, and the connection is closed; its slot is always freed.
 
 Quick answers: an App may also give ``quick``, which sees the bytes of one read while the
-connection is at rest and may answer them whole, skipping the codec's general path: as
-bytes (the index server's LOOKUP, ``protocol.ci.quick_lookup``), or as parts, bytes and
-ranges of files that go by ``sendfile`` (the piece server's pipelined PIECE requests,
-``protocol.swarm.quick_pieces``: one pass for all the requests of a read).
+connection is at rest and may answer them whole, as bytes, skipping the codec's general
+path (the index server's LOOKUP, ``protocol.ci.quick_lookup``).
 """
 
 from __future__ import annotations
@@ -67,10 +65,9 @@ from .. import limits
 from ..errors import Status
 from ..protocol import Connection, Event, Request
 from .admission import Admission
-from .link import FilePart, Link, QuickAnswer, now
+from .link import Link, now
 
-__all__ = ["Answer", "App", "FilePart", "Link", "Observer", "Policy", "Quick", "QuickAnswer",
-           "Server", "TaskOwner",
+__all__ = ["Answer", "App", "Link", "Observer", "Policy", "Quick", "Server", "TaskOwner",
            "all_addresses", "raise_fd_limit"]
 
 log = logging.getLogger(__name__)
@@ -79,8 +76,7 @@ BACKLOG = 4096  # connections the kernel queues for accept
 FD_SPARE = 64  # descriptors beyond the connection limit: listeners, files being sent, logs
 SWEEP_INTERVAL = 1.0 * limits.SECONDS  # how often deadlines are checked
 
-# (the link, one read that is one or more whole requests) -> their whole answer, or None
-Quick = Callable[[Link, bytes], "QuickAnswer | None"]
+Quick = Callable[[bytes], "bytes | None"]  # one whole request's bytes -> its whole answer
 Answer = list[Event] | Coroutine[Any, Any, None]
 
 
