@@ -19,15 +19,13 @@ from ..host import join_hostport
 from ..net.rate import limiter
 from ..protocol.metainfo import Torrent
 from ..swarm.client import TrackerClient
-from ..swarm.fetch import first_error
 from ..swarm.session import NotFound
 from ..swarm.tree import Locked
 from ._run import GaveUp, deadline, note, say, serving
 from .exits import Exit, from_error
 from .options import folder_arg, listen_arg, port_arg, size_arg
-from .progress import Events, ProgressView
-from .swarm_cmds import _failed, _refresh, _reported, _show, _show_progress
-from .text import shown
+from .progress import Events
+from .swarm_cmds import _failed, _reported, shown_while
 
 log = logging.getLogger(__name__)
 
@@ -199,16 +197,6 @@ def _kept(job: TorrentFetch) -> str:
 
 async def _download(args: argparse.Namespace, job: TorrentFetch, download: TorrentDownload,
                     events: Events) -> Path:
-    p = download.progress()
     assert job.store is not None
-    with ProgressView(shown(job.store.torrent.name), p.size,
-                      show=_show_progress(args)) as view:
-        try:
-            async with asyncio.TaskGroup() as tg:
-                shower = tg.create_task(_show(view, download, events))
-                final = await job.run(download)
-                shower.cancel()
-        except BaseExceptionGroup as group:
-            raise first_error(group) from None
-        _refresh(view, download, events, final=True)
-    return final
+    return await shown_while(args, job.store.torrent.name, download, events,
+                             job.run(download))

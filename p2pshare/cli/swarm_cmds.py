@@ -330,11 +330,19 @@ async def _download(args: argparse.Namespace, job: Fetch, manifest: Manifest,
     p = download.progress()
     if p.pieces == p.count:
         log.info("[Swarm] %s is already complete", final_path(args.out, manifest))
-    with ProgressView(shown(manifest.name), p.size, show=_show_progress(args)) as view:
+    return await shown_while(args, manifest.name, download, events, job.run(download))
+
+
+async def shown_while(args: argparse.Namespace, name: str, download: Downloading,
+                      events: Events, run: Coroutine[Any, Any, Path]) -> Path:
+    """``run`` (a download to its final path), its progress shown meanwhile: the one
+    progress loop of swarm and torrent fetches."""
+    p = download.progress()
+    with ProgressView(shown(name), p.size, show=_show_progress(args)) as view:
         try:
             async with asyncio.TaskGroup() as tg:
                 shower = tg.create_task(_show(view, download, events))
-                final = await job.run(download)
+                final = await run
                 shower.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
