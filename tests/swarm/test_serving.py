@@ -38,13 +38,13 @@ async def seeded(path: Path, piece_size: int) -> AsyncIterator[tuple[int, Manife
 def count_waiting_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Records the count of every send of file bytes that waits for the socket."""
     calls: list[int] = []
-    original = Link.sendfile
+    original = Link._send_file  # under ``sendfile`` and a quick answer's rest
 
     async def counted(self: Link, file: Any, offset: int, count: int) -> None:
         calls.append(count)
         await original(self, file, offset, count)
 
-    monkeypatch.setattr(Link, "sendfile", counted)
+    monkeypatch.setattr(Link, "_send_file", counted)
     return calls
 
 
