@@ -492,26 +492,46 @@ class Link(asyncio.Protocol):
         self._out_size += count
 
     async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
+        """Up to ``count`` bytes of ``file`` from ``offset`` by ``os.sendfile`` (zero copy),
+        as the socket takes them: one call at once, then one each time the socket is
+        writable again. asyncio's ``loop.sendfile`` does the same with a future per run and
+        uvloop has none; the loop keeps the socket's own descriptor for its transport, so
+        the writable callback watches a duplicate of it. Returns less than ``count`` only
+        at the end of the file.
+
+        Raises:
+            PeerGone: the connection closed or failed.
+        """
         transport = self._transport
         if transport is None or transport.is_closing():
             raise PeerGone("connection closed")
+        out = transport.get_extra_info("socket").fileno()
+        loop = asyncio.get_running_loop()
+        done, watch = 0, -1
         try:
-            return await asyncio.get_running_loop().sendfile(transport, file, offset, count)
-        except NotImplementedError:  # an event loop without sendfile (e.g. uvloop)
-            return await self._copy_file(file, offset, count)
-        except (ConnectionError, OSError, RuntimeError) as exc:  # RuntimeError: closing
-            raise PeerGone(str(exc)) from exc
-
-    async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
-        sent = 0
-        while sent < count:
-            chunk = os.pread(file.fileno(), min(limits.RECV_CHUNK, count - sent), offset + sent)
-            if not chunk:
-                break
-            await self.drain()
-            self._transport.write(chunk)  # type: ignore[union-attr]
-            sent += len(chunk)
-        return sent
+            while done < count:
+                sent = 0
+                if not transport.get_write_buffer_size():  # our bytes after the transport's
+                    try:
+                        sent = os.sendfile(out, file.fileno(), offset + done, count - done)
+                    except BlockingIOError:
+                        sent = -1
+                    except OSError as exc:
+                        raise PeerGone(str(exc)) from exc
+                    if sent == 0:
+                        break  # the end of the file
+                if sent > 0:
+                    done += sent
+                    continue
+                if watch < 0:
+                    watch = os.dup(out)
+                await _writable(loop, watch)
+                if self._closing or transport.is_closing():
+                    raise PeerGone("connection closed")
+        finally:
+            if watch >= 0:
+                os.close(watch)
+        return done
 
     def _measure_stall(self) -> None:
         transport = self._transport
@@ -594,7 +614,7 @@ class Link(asyncio.Protocol):
 
     def _after_answer(self, action: Callable[[], object]) -> bool:
         """If an answer is running in another task, cancel it and ``action`` once it has
-        ended (it may be inside ``loop.sendfile``, which must undo its own hold on the
+        ended (it may be inside ``_sendfile_run``, which must undo its own hold on the
         transport before the transport goes); True if so."""
         task = self._task
         if task is None or task.done() or task is asyncio.current_task():
@@ -602,3 +622,18 @@ class Link(asyncio.Protocol):
         task.cancel()
         task.add_done_callback(lambda _task: action())
         return True
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Wait until ``fd`` is writable (a writer callback, removed again however we end)."""
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)
