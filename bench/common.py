@@ -120,6 +120,7 @@ def machine() -> str:
     from p2pshare.cli._run import loop_factory
     from p2pshare.host import machine as describe
 
-    loops = {"index and registration servers": loop_factory(True), "peers": loop_factory(False)}
+    loops = {"index and registration servers, swarm peers": loop_factory(True),
+             "P2P-CI/DI peers": loop_factory(False)}
     used = ", ".join(f"{who} {'asyncio' if f is None else 'uvloop'}" for who, f in loops.items())
     return f"{describe()}; event loops: {used} (P2PSHARE_LOOP=asyncio|uvloop overrides)"

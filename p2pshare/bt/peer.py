@@ -20,6 +20,7 @@ from ..errors import PeerGone, RemoteProtocolError
 from ..host import join_hostport
 from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
+from ..net.stream import write
 from ..protocol import bt_events as w
 from ..protocol._bt_state import Geometry
 from ..protocol._events import ConnectionClosed, _Sentinel
@@ -99,7 +100,7 @@ class PeerWire:
         return wire
 
     def send(self, *events: w.BtEvent) -> None:
-        self.writer.write(b"".join(self.conn.send(event) for event in events))
+        write(self.writer, b"".join(self.conn.send(event) for event in events))
         self.sent_at = time.monotonic()
         if wirelog.enabled():
             for event in events:
@@ -116,7 +117,7 @@ class PeerWire:
             event = self.conn.next_event()
             owed = self.conn.data_to_send()
             if owed:
-                self.writer.write(owed)
+                write(self.writer, owed)
             if isinstance(event, ConnectionClosed):
                 raise PeerGone(f"{self.label} closed the connection")
             if event is not NEED_DATA:

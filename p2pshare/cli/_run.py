@@ -13,10 +13,12 @@ command quietly: ``say`` turns the broken pipe into ``StdoutClosed``, which no c
 ``except OSError`` catches, and ``main`` ends on it with status 0.
 
 The event loop: the servers of small messages (the index server, the registration server)
-run on uvloop when it is installed (the ``fast`` extra), which answers them faster. Every
-other command runs on asyncio's own loop, whose ``sendfile`` is zero-copy (uvloop has none
-and would copy every file byte through Python). ``P2PSHARE_LOOP=asyncio`` or ``=uvloop``
-overrides the choice for every command; nothing requires uvloop.
+and the swarm commands (``share``, ``fetch``, ``seed``: measured to use less CPU per byte on
+it, bench/README.md "Swarm CPU profile") run on uvloop when it is installed (the ``fast``
+extra). Every file body goes out by ``os.sendfile`` on either loop (``net.link``). The
+P2P-CI and P2P-DI peer commands stay on asyncio's own loop (not measured on uvloop).
+``P2PSHARE_LOOP=asyncio`` or ``=uvloop`` overrides the choice for every command; nothing
+requires uvloop.
 """
 
 from __future__ import annotations
@@ -58,27 +60,27 @@ def interrupted_status() -> Exit:
     return Exit.OK if _Life.serving else Exit.INTERRUPTED
 
 
-def run(main: Coroutine[Any, Any, int], *, messages_only: bool = False,
+def run(main: Coroutine[Any, Any, int], *, fast_loop: bool = False,
         serves: bool = False) -> int:
     """Run a command's coroutine; SIGTERM and SIGINT cancel it (its ``finally`` blocks run).
 
-    ``messages_only``: the command moves no files, so uvloop may run it.
+    ``fast_loop``: uvloop may run the command (see the module's text).
     ``serves``: the command serves until stopped from the start (``serving()``).
     Returns the coroutine's exit status, or ``interrupted_status()`` when a signal ended it.
     """
     _Life.serving, _Life.signalled = serves, False
     try:
-        with asyncio.Runner(loop_factory=loop_factory(messages_only)) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(fast_loop)) as runner:
             status = int(runner.run(_cancel_on_signals(main)))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return interrupted_status()
     return interrupted_status() if _Life.signalled else status
 
 
-def loop_factory(messages_only: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory(fast_loop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop, or None for asyncio's (see the module's text)."""
     choice = os.environ.get("P2PSHARE_LOOP", "").lower()
-    if choice == "asyncio" or (choice != "uvloop" and not messages_only):
+    if choice == "asyncio" or (choice != "uvloop" and not fast_loop):
         return None
     try:
         import uvloop

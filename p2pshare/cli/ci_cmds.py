@@ -115,7 +115,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                            getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE),
                            http=(args.http_port, args.metrics_port),
                            udp_port=getattr(args, "udp_port", None)),
-               messages_only=True, serves=True)
+               fast_loop=True, serves=True)
 
 
 async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,

@@ -108,7 +108,7 @@ def _rs_arg(p: argparse.ArgumentParser) -> None:
 def cmd_rs(args: argparse.Namespace) -> int:
     if not 0 < args.ttl <= limits.DI_MAX_TTL:
         return fail(f"--ttl must be above 0 and at most {limits.DI_MAX_TTL} seconds", Exit.USAGE)
-    return run(serve_rs(args), messages_only=True, serves=True)
+    return run(serve_rs(args), fast_loop=True, serves=True)
 
 
 async def serve_rs(args: argparse.Namespace) -> int:

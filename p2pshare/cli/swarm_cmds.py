@@ -129,7 +129,7 @@ def _peer(args: argparse.Namespace, downloading: bool = False) -> Any:
 def _reported(args: argparse.Namespace, command: Any, *, serves: bool = False) -> int:
     """Run ``command(args, events)``; with ``--json``, its events end with a summary."""
     events = Events(args.command, args.json)
-    return run(_summarised(events, command(args, events)), serves=serves)
+    return run(_summarised(events, command(args, events)), fast_loop=True, serves=serves)
 
 
 async def _summarised(events: Events, job: Coroutine[Any, Any, int]) -> int:

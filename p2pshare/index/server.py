@@ -140,7 +140,7 @@ class IndexServer:
         policy = Policy("index", max_connections=max_connections or limits.MAX_CONNECTIONS,
                         head_timeout=head_timeout or limits.HEAD_TIMEOUT)
         self.server = Server(self, _connection, policy,
-                             quick=self.quick if shared is None else None)
+                             quick=self._quick if shared is None else None)
         self.shared_tracker = shared_tracker  # the tracker on the same store
         self._recovering = False  # renewing the leases after one was lost
         for store in (shared, shared_tracker):
@@ -192,6 +192,9 @@ class IndexServer:
             return [ci.p2s_response(status), EndOfMessage()]
         return [ci.p2s_response(status), Lines(tuple(r.to_line() for r in records)),
                 EndOfMessage()]
+
+    def _quick(self, _link: Link, data: bytes) -> bytes | None:
+        return self.quick(data)
 
     def quick(self, data: bytes) -> bytes | None:
         """The answer to one LOOKUP in the common form, or None (``ci.quick_lookup``)."""

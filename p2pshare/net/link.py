@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FilePart = tuple[BinaryIO, int, int]  # (file, offset, count): bytes sent by ``sendfile``
+QuickAnswer = bytes | list[bytes | FilePart]  # a quick answer: bytes, or parts in order
+
 
 def now() -> float:
     """The running loop's clock (deadlines are loop times)."""
@@ -116,9 +119,15 @@ class Link(asyncio.Protocol):
         self.moved += len(data)
         self.received += len(data)
         if self._at_rest:  # never once closing: close() and connection_lost clear it
-            answer = self._quick(data)  # type: ignore[misc]
-            if answer is not None:
+            answer = self._quick(self, data)  # type: ignore[misc]
+            if isinstance(answer, bytes):
                 self._transport.write(answer)  # type: ignore[union-attr]
+                return
+            if answer is not None:
+                try:
+                    self._send_parts(answer)
+                except (P2PError, OSError) as exc:
+                    self.abort(f"answer failed ({exc!r})")
                 return
         if self._closing:
             return  # lingering after our last reply: late input is dropped
@@ -245,6 +254,10 @@ class Link(asyncio.Protocol):
             self.send_now(*answer)
             self._answered()
             return
+        self._answer_later(answer)
+
+    def _answer_later(self, answer: Coroutine[Any, Any, None]) -> None:
+        """Finish ``answer`` in a task; no further request is read until it ends."""
         self._busy = self._corked = self._answered_later = True
         self.deadline = None  # the answer's own writes are watched by the stall deadline
         if self._transport is not None:
@@ -315,6 +328,32 @@ class Link(asyncio.Protocol):
                               time.perf_counter() - asked[1])
 
     # ----------------------------------------------------------- writing
+    def _send_parts(self, parts: list[bytes | FilePart]) -> None:
+        """Write a quick answer of parts, bytes corked and file bytes by ``os.sendfile``
+        at once while the socket takes them whole; from the first part it does not take
+        whole, the rest goes as it drains (a task; no further request read until then)."""
+        self._rest()
+        for at, part in enumerate(parts):
+            if isinstance(part, bytes):
+                self._out.append(part)
+                self._out_size += len(part)
+                continue
+            file, offset, count = part
+            sent = self._file_now(file, offset, count)
+            if sent != count:
+                self._answer_later(self._send_parts_later(
+                    [(file, offset + sent, count - sent), *parts[at + 1:]]))
+                return
+        self.flush()
+
+    async def _send_parts_later(self, parts: list[bytes | FilePart]) -> None:
+        for part in parts:
+            if isinstance(part, bytes):
+                self._out.append(part)
+                self._out_size += len(part)
+            else:
+                await self._send_file(*part)
+
     def send_now(self, *events: Event) -> None:
         """Encode ``events`` and write them (after the answer, if corked)."""
         data = self.conn.send_all(*events)
@@ -380,6 +419,11 @@ class Link(asyncio.Protocol):
         """
         if wirelog.enabled():
             wirelog.message(wirelog.SENT, self.label, f"[{count} body bytes]")
+        await self._send_file(file, offset, count)
+        self._note_sent(count)
+
+    async def _send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        """``sendfile`` without the codec's count (a quick answer is not the codec's)."""
         if self._out_size + count <= limits.COALESCE_BYTES:
             self._cork_file(file, offset, count)
             return
@@ -394,7 +438,6 @@ class Link(asyncio.Protocol):
             except TimeoutError as exc:
                 self.abort("write stalled")  # bytes still buffered would never leave
                 raise PeerGone(f"receiver stalled after {done} of {count} bytes") from exc
-            self._note_sent(sent)
             self.moved += sent
             done += sent
             if sent != run:
@@ -413,6 +456,12 @@ class Link(asyncio.Protocol):
         """
         if wirelog.enabled():
             return 0
+        sent = self._file_now(file, offset, count)
+        self._note_sent(sent)
+        return sent
+
+    def _file_now(self, file: BinaryIO, offset: int, count: int) -> int:
+        """``sendfile_now`` without the codec's count."""
         if self._out_size + count <= limits.COALESCE_BYTES:
             self._cork_file(file, offset, count)
             return count
@@ -428,7 +477,6 @@ class Link(asyncio.Protocol):
             return 0
         except OSError as exc:
             raise PeerGone(str(exc)) from exc
-        self._note_sent(sent)
         self.moved += sent
         return sent
 
@@ -442,29 +490,48 @@ class Link(asyncio.Protocol):
             raise PeerGone(f"file shrank: {len(data)} of {count} bytes")
         self._out.append(data)
         self._out_size += count
-        self._note_sent(count)
 
     async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
+        """Up to ``count`` bytes of ``file`` from ``offset`` by ``os.sendfile`` (zero copy),
+        as the socket takes them: one call at once, then one each time the socket is
+        writable again. asyncio's ``loop.sendfile`` does the same with a future per run and
+        uvloop has none; the loop keeps the socket's own descriptor for its transport, so
+        the writable callback watches a duplicate of it. Returns less than ``count`` only
+        at the end of the file.
+
+        Raises:
+            PeerGone: the connection closed or failed.
+        """
         transport = self._transport
         if transport is None or transport.is_closing():
             raise PeerGone("connection closed")
+        out = transport.get_extra_info("socket").fileno()
+        loop = asyncio.get_running_loop()
+        done, watch = 0, -1
         try:
-            return await asyncio.get_running_loop().sendfile(transport, file, offset, count)
-        except NotImplementedError:  # an event loop without sendfile (e.g. uvloop)
-            return await self._copy_file(file, offset, count)
-        except (ConnectionError, OSError, RuntimeError) as exc:  # RuntimeError: closing
-            raise PeerGone(str(exc)) from exc
-
-    async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
-        sent = 0
-        while sent < count:
-            chunk = os.pread(file.fileno(), min(limits.RECV_CHUNK, count - sent), offset + sent)
-            if not chunk:
-                break
-            await self.drain()
-            self._transport.write(chunk)  # type: ignore[union-attr]
-            sent += len(chunk)
-        return sent
+            while done < count:
+                sent = 0
+                if not transport.get_write_buffer_size():  # our bytes after the transport's
+                    try:
+                        sent = os.sendfile(out, file.fileno(), offset + done, count - done)
+                    except BlockingIOError:
+                        sent = -1
+                    except OSError as exc:
+                        raise PeerGone(str(exc)) from exc
+                    if sent == 0:
+                        break  # the end of the file
+                if sent > 0:
+                    done += sent
+                    continue
+                if watch < 0:
+                    watch = os.dup(out)
+                await _writable(loop, watch)
+                if self._closing or transport.is_closing():
+                    raise PeerGone("connection closed")
+        finally:
+            if watch >= 0:
+                os.close(watch)
+        return done
 
     def _measure_stall(self) -> None:
         transport = self._transport
@@ -547,7 +614,7 @@ class Link(asyncio.Protocol):
 
     def _after_answer(self, action: Callable[[], object]) -> bool:
         """If an answer is running in another task, cancel it and ``action`` once it has
-        ended (it may be inside ``loop.sendfile``, which must undo its own hold on the
+        ended (it may be inside ``_sendfile_run``, which must undo its own hold on the
         transport before the transport goes); True if so."""
         task = self._task
         if task is None or task.done() or task is asyncio.current_task():
@@ -555,3 +622,18 @@ class Link(asyncio.Protocol):
         task.cancel()
         task.add_done_callback(lambda _task: action())
         return True
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Wait until ``fd`` is writable (a writer callback, removed again however we end)."""
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)

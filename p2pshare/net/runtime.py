@@ -46,8 +46,10 @@ swarm piece server:
   allows, and the connection is closed; its slot is always freed.
 
 Quick answers: an App may also give ``quick``, which sees the bytes of one read while the
-connection is at rest and may answer them whole, as bytes, skipping the codec's general
-path (the index server's LOOKUP, ``protocol.ci.quick_lookup``).
+connection is at rest and may answer them whole, skipping the codec's general path: as
+bytes (the index server's LOOKUP, ``protocol.ci.quick_lookup``), or as parts, bytes and
+ranges of files that go by ``sendfile`` (the piece server's pipelined PIECE requests,
+``protocol.swarm.quick_pieces``: one pass for all the requests of a read).
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ from .. import limits
 from ..errors import Status
 from ..protocol import Connection, Event, Request
 from .admission import Admission
-from .link import Link, now
+from .link import FilePart, Link, QuickAnswer, now
 
-__all__ = ["Answer", "App", "Link", "Observer", "Policy", "Quick", "Server", "TaskOwner",
+__all__ = ["Answer", "App", "FilePart", "Link", "Observer", "Policy", "Quick", "QuickAnswer",
+           "Server", "TaskOwner",
            "all_addresses", "raise_fd_limit"]
 
 log = logging.getLogger(__name__)
@@ -76,7 +79,8 @@ BACKLOG = 4096  # connections the kernel queues for accept
 FD_SPARE = 64  # descriptors beyond the connection limit: listeners, files being sent, logs
 SWEEP_INTERVAL = 1.0 * limits.SECONDS  # how often deadlines are checked
 
-Quick = Callable[[bytes], "bytes | None"]  # one whole request's bytes -> its whole answer
+# (the link, one read that is one or more whole requests) -> their whole answer, or None
+Quick = Callable[[Link, bytes], "QuickAnswer | None"]
 Answer = list[Event] | Coroutine[Any, Any, None]
 
 

@@ -161,7 +161,7 @@ class EventStream(BaseStream):
         return await self.reader.read(limits.RECV_CHUNK)
 
     def _write(self, data: bytes) -> None:
-        self.writer.write(data)
+        write(self.writer, data)
 
     async def drain(self) -> None:
         """Wait until written bytes are handed to the kernel; a receiver that takes none of
@@ -193,6 +193,14 @@ class EventStream(BaseStream):
             await self.writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+
+
+def write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """``writer.write(data)``, nothing once the connection is closing. asyncio's loop drops
+    such bytes quietly and uvloop's raises RuntimeError ("the handler is closed"): with this
+    every client behaves as on asyncio's, and the next read reports the end (PeerGone)."""
+    if not writer.is_closing():
+        writer.write(data)
 
 
 def log_wire(direction: str, peer: str, events: Iterable[Event]) -> None:

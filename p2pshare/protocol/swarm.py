@@ -408,6 +408,34 @@ def piece_request(swarm: str, index: int) -> bytes:
     return b"PIECE %s %d P2P-SWARM/1.0\r\n\r\n" % (swarm.encode("ascii"), index)
 
 
+_QUICK_PIECE = re.compile(rb"PIECE ([0-9a-f]{64}) (0|[1-9][0-9]{0,9}) P2P-SWARM/1\.0\r\n\r\n")
+
+
+def quick_pieces(data: bytes, most: int) -> list[tuple[str, int]] | None:
+    """(swarm, index) of every request if ``data`` is exactly 1 to ``most`` PIECE requests
+    as ``piece_request`` writes them (what a downloader pipelines), else None: the general
+    path then reads ``data`` (and refuses what it must). A seeder answers such a read in
+    one pass (``PieceServer.quick``), without the framing codec."""
+    asked: list[tuple[str, int]] = []
+    at, end = 0, len(data)
+    while at < end:
+        m = _QUICK_PIECE.match(data, at)
+        if m is None or len(asked) == most or int(m[2]) >= limits.MAX_PIECES:
+            return None
+        asked.append((m[1].decode("ascii"), int(m[2])))
+        at = m.end()
+    return asked or None
+
+
+def piece_head_bytes(length: int, have: str = "") -> bytes:
+    """The bytes of ``piece_head(length, have)``, exactly the codec's (a test holds them
+    to it), from a template: ``have`` is ``news`` text (digits, commas, dashes)."""
+    if have:
+        return b"P2P-SWARM/1.0 200 OK\r\nHave: %s\r\nContent-Length: %d\r\n\r\n" % (
+            have.encode("ascii"), length)
+    return b"P2P-SWARM/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % length
+
+
 class PipelinedClient:
     """The client side of a connection with many requests in flight.
 

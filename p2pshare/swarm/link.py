@@ -32,7 +32,7 @@ from .. import limits, wirelog
 from ..errors import PeerGone, RemoteProtocolError, WrongServer
 from ..host import join_hostport
 from ..net.rate import RateLimiter
-from ..net.stream import log_wire
+from ..net.stream import log_wire, write
 from ..protocol import Data, Request, Response, foreign, server_kind, wrong_server
 from ..protocol import swarm as sp
 
@@ -134,7 +134,7 @@ class PipelinedStream(_Pipelined):
         self._sock = writer.get_extra_info("socket")
 
     def _write(self, data: bytes) -> None:
-        self.writer.write(data)
+        write(self.writer, data)
 
     async def drain(self) -> None:
         """Raises: PeerGone if the connection broke."""

@@ -68,7 +68,7 @@ def main() -> int:
     # the loop `p2pshare server` and `p2pshare rs` run on (uvloop when installed), as the
     # other servers run on asyncio's: in-process tests cover the other loop
     return run(serve(args.kind, args.folder, args.max_connections, args.remote, args.records),
-               messages_only=args.kind in MESSAGE_SERVERS)
+               fast_loop=args.kind in MESSAGE_SERVERS)
 
 
 if __name__ == "__main__":

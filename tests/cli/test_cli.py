@@ -221,17 +221,18 @@ def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
 
 
 def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """uvloop (when installed) for the servers of small messages only; the variable wins."""
+    """uvloop (when installed) for the servers of small messages and the swarm commands;
+    the variable wins."""
     from p2pshare.cli._run import loop_factory
 
     uvloop = pytest.importorskip("uvloop")
     monkeypatch.delenv("P2PSHARE_LOOP", raising=False)
-    assert loop_factory(messages_only=True) is uvloop.new_event_loop
-    assert loop_factory(messages_only=False) is None  # file movers keep zero-copy sendfile
+    assert loop_factory(fast_loop=True) is uvloop.new_event_loop
+    assert loop_factory(fast_loop=False) is None  # P2P-CI and P2P-DI peers
     monkeypatch.setenv("P2PSHARE_LOOP", "asyncio")
-    assert loop_factory(messages_only=True) is None
+    assert loop_factory(fast_loop=True) is None
     monkeypatch.setenv("P2PSHARE_LOOP", "uvloop")
-    assert loop_factory(messages_only=False) is uvloop.new_event_loop
+    assert loop_factory(fast_loop=False) is uvloop.new_event_loop
 
 
 def test_each_command_is_registered_by_the_module_named_in_owners() -> None:

@@ -327,7 +327,7 @@ async def test_aclose_ends_every_connection_and_task() -> None:
 def test_quick_answers_are_for_persistent_connections_only() -> None:
     with pytest.raises(ValueError):
         Server(Toy(), lambda: Connection(Role.SERVER), Policy("toy", one_exchange=True),
-               quick=lambda data: None)
+               quick=lambda link, data: None)
 
 
 def test_malformed_input_is_a_remote_error() -> None:

@@ -1,9 +1,12 @@
 """The piece server's sending: a piece the socket takes whole goes out at once, in the
 request's own callback (one ``os.sendfile``, no task); the rest of one it does not take
-whole follows as the socket drains, byte-exact."""
+whole follows as the socket drains, byte-exact; the pipelined requests of one read are
+answered in one pass, and a client that never reads is still cut off."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from p2pshare import limits
 from p2pshare.net.link import Link
+from p2pshare.protocol import swarm as sp
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.pieces import full
@@ -20,17 +25,20 @@ from p2pshare.swarm.seeder import PieceServer
 from p2pshare.swarm.storage import Library, PieceFile, hash_file
 
 from ..aio import HOST, arun, serving
+from ..helpers import async_wait_for
 
 
 @asynccontextmanager
-async def seeded(path: Path, piece_size: int) -> AsyncIterator[tuple[int, Manifest]]:
+async def seeded(path: Path, piece_size: int
+                 ) -> AsyncIterator[tuple[int, Manifest, PieceServer]]:
     manifest = hash_file(path, piece_size)
     library = Library()
     library.add(PieceFile(manifest, [open(path, "rb", buffering=0)],  # noqa: SIM115
                           full(manifest.count)))
     try:
-        async with serving(PieceServer(library)) as port:
-            yield port, manifest
+        server = PieceServer(library)
+        async with serving(server) as port:
+            yield port, manifest, server
     finally:
         library.close()
 
@@ -38,13 +46,13 @@ async def seeded(path: Path, piece_size: int) -> AsyncIterator[tuple[int, Manife
 def count_waiting_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Records the count of every send of file bytes that waits for the socket."""
     calls: list[int] = []
-    original = Link.sendfile
+    original = Link._send_file  # under ``sendfile`` and a quick answer's rest
 
     async def counted(self: Link, file: Any, offset: int, count: int) -> None:
         calls.append(count)
         await original(self, file, offset, count)
 
-    monkeypatch.setattr(Link, "sendfile", counted)
+    monkeypatch.setattr(Link, "_send_file", counted)
     return calls
 
 
@@ -72,7 +80,7 @@ async def test_a_piece_the_socket_takes_whole_needs_no_waiting_send(
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(16 * 256 * 1024))
     waiting = count_waiting_sends(monkeypatch)
-    async with seeded(path, 256 * 1024) as (port, manifest):
+    async with seeded(path, 256 * 1024) as (port, manifest, _):
         bodies = await fetch_all(port, manifest, ahead=1)
     assert b"".join(bodies) == path.read_bytes()
     assert len(waiting) < manifest.count  # some went whole from the request's callback
@@ -85,7 +93,100 @@ async def test_the_rest_of_a_piece_follows_as_the_socket_drains(
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(2 * 16 * 1024 * 1024 - 12345))
     waiting = count_waiting_sends(monkeypatch)
-    async with seeded(path, 16 * 1024 * 1024) as (port, manifest):
+    async with seeded(path, 16 * 1024 * 1024) as (port, manifest, _):
         bodies = await fetch_all(port, manifest, ahead=2)
     assert b"".join(bodies) == path.read_bytes()
     assert waiting  # at least one piece's rest waited for the socket
+
+
+async def ask_at_once(port: int, manifest: Manifest, indexes: list[int],
+                      source: str = HOST) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect from ``source`` and write a PIECE request for each of ``indexes`` in one
+    send (one segment on loopback: one read of the server's)."""
+    reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+    writer.write(b"".join(sp.piece_request(manifest.id, i) for i in indexes))
+    await writer.drain()
+    return reader, writer
+
+
+async def read_answers(reader: asyncio.StreamReader, manifest: Manifest,
+                       indexes: list[int]) -> list[tuple[int, bytes]]:
+    """The (status, body) of the answer to each request, in the order they came."""
+    client = sp.PipelinedClient()
+    for i in indexes:
+        client.send_piece(manifest.id, i, manifest.length(i))
+    answers: list[tuple[int, bytes]] = []
+    while len(answers) < len(indexes):
+        data = await reader.read(1 << 20)
+        assert data, "the server closed before answering every request"
+        client.receive_data(data)
+        while (found := client.next_answer()) is not None:
+            answers.append((found[0].status, bytes(found[1])))
+    return answers
+
+
+def count_general_requests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records every request the general path (``PieceServer.request``) answers."""
+    calls: list[int] = []
+    original = PieceServer.request
+
+    def counted(self: PieceServer, link: Link, request: Any, body: bytes) -> Any:
+        calls.append(1)
+        return original(self, link, request, body)
+
+    monkeypatch.setattr(PieceServer, "request", counted)
+    return calls
+
+
+@arun
+async def test_pipelined_requests_in_one_read_are_answered_in_one_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight PIECE requests in one segment: every one answered, in the order asked, with
+    its piece's bytes, without the general path (one pass: ``PieceServer.quick``); a read
+    that also asks for a piece we do not hold goes the general path whole (its 404 in
+    place)."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(12 * 256 * 1024 - 777))
+    data = path.read_bytes()
+    general = count_general_requests(monkeypatch)
+    async with seeded(path, 256 * 1024) as (port, manifest, _):
+        asked = [5, 0, 11, 3, 3, 7, 1, 10]
+        reader, writer = await ask_at_once(port, manifest, asked)
+        answers = await read_answers(reader, manifest, asked)
+        assert answers == [(200, data[i * 256 * 1024:(i + 1) * 256 * 1024]) for i in asked]
+        assert not general
+        writer.write(b"".join(sp.piece_request(manifest.id, i) for i in (2, 12, 4)))
+        more = await read_answers(reader, manifest, [2, 12, 4])
+        assert [status for status, _ in more] == [200, 404, 200]
+        assert more[2][1] == data[4 * 256 * 1024:5 * 256 * 1024]
+        assert len(general) == 3
+        writer.close()
+
+
+@arun
+async def test_a_flooder_that_never_reads_is_cut_off_and_others_are_served(
+        tmp_path: Path) -> None:
+    """A client that pipelines a turn's worth of requests (the quick path) and one that
+    pipelines more (the general path, in turns) and neither reads: each loses its
+    connection to the write-stall deadline, while a client from another address is
+    served in full meanwhile."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(16 * 256 * 1024))
+    data = path.read_bytes()
+    async with seeded(path, 256 * 1024) as (port, manifest, server):
+        server.server.policy = dataclasses.replace(server.server.policy,
+                                                   write_stall_timeout=0.5)
+        floods = [list(range(16)) * (limits.REQUESTS_PER_TURN // 16),
+                  list(range(16)) * (limits.REQUESTS_PER_TURN // 16 + 2)]
+        flooders = [await ask_at_once(port, manifest, asked, source="127.0.0.2")
+                    for asked in floods]
+        await async_wait_for(lambda: server.uploads == 2, what="both flooders admitted")
+        reader, writer = await ask_at_once(port, manifest, [0, 15, 8], source="127.0.0.3")
+        answers = await read_answers(reader, manifest, [0, 15, 8])
+        assert [body for _, body in answers] == [
+            data[i * 256 * 1024:(i + 1) * 256 * 1024] for i in (0, 15, 8)]
+        await async_wait_for(lambda: server.uploads == 1, timeout=20,
+                             what="both flooders cut off by the write-stall deadline")
+        for _, flood_writer in flooders:
+            flood_writer.close()
+        writer.close()
