@@ -181,7 +181,11 @@ class Manifest:
         return (index - self._first[self.file_of(index)]) * self.piece_size
 
     def length(self, index: int) -> int:
-        """Bytes in piece ``index`` (the last piece of each file may be short)."""
+        """Bytes in piece ``index`` (the last piece of each file may be short). A single
+        file's by arithmetic alone, with no search of the layout: a downloader asks this
+        several times per piece."""
+        if not self.files:
+            return min(self.piece_size, self.size - index * self.piece_size)
         size = self.layout[self.file_of(index)].size
         return min(self.piece_size, size - self.offset(index))
 
