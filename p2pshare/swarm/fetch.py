@@ -122,7 +122,7 @@ class SwarmDownload:
         self.unreported = piece_file.have
         self.received = 0  # bytes of good pieces received this run
         self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
-        self._changed = asyncio.Event()
+        self._idlers: set[asyncio.Future[None]] = set()  # peer tasks waiting for news
         self._wake_tracker = asyncio.Event()  # a piece to report, or a link slot freed
         self._listed: list[PeerEntry] = []  # the last PEERS answer
         self._slot_freed = False
@@ -289,12 +289,11 @@ class SwarmDownload:
             self._fill(link)
             if not link.queue:
                 link.idle_since = link.idle_since or time.monotonic()
-                await _wait(self._changed, limits.RESERVE_PATIENCE)
+                await self._idle(limits.RESERVE_PATIENCE)
                 continue
             link.idle_since = None
             try:
-                async with asyncio.timeout_at(self._review(link)):
-                    index, head, body = await link.read_piece()
+                index, head, body = await link.read_piece(self._review(link))
             except TimeoutError:
                 continue  # judged again at the top of the loop
             self._answer(link, index, head, body)
@@ -404,10 +403,25 @@ class SwarmDownload:
             self.banned.add(link.address)
             raise _Dropped("sent corrupted pieces")
 
+    async def _idle(self, timeout: float) -> None:
+        """Wait until ``_notify`` is called or ``timeout`` seconds pass. A peer task
+        waits here whenever it has nothing to ask for, and a good piece notifies: a
+        future and a timer, without an Event to replace or a timeout context."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        timer = loop.call_later(timeout, _settle, waiter)
+        self._idlers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._idlers.discard(waiter)
+
     def _notify(self) -> None:
-        """Wake every peer task waiting for something new to ask for."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Wake every peer task waiting for something new to ask for (``_idle``)."""
+        for waiter in self._idlers:
+            _settle(waiter)
+        self._idlers.clear()
 
 
 
@@ -424,6 +438,11 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception a task group collected (what callers report)."""
     first = group.exceptions[0]
     return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
