@@ -585,6 +585,8 @@ class PipelinedClient:
             if self._buf:
                 raise RemoteProtocolError("the server sent bytes no request asked for")
             return False
+        if not self._heads.started and not self._buf:
+            return False  # nothing of the head yet: what ``HeadReader.read`` would find
         quick = None if self._heads.started else quick_head(self._buf, self.max_body)
         length: int | None
         if quick is not None:

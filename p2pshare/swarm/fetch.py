@@ -48,7 +48,7 @@ from .manifest import Manifest
 from .picker import Picker
 from .pieces import full, sha256_matches
 from .resume import save
-from .roster import LinkState, LinkVerdict, Roster, judge
+from .roster import LinkState, LinkVerdict, Roster, judge, quiet_until
 from .storage import PieceFile
 
 log = logging.getLogger(__name__)
@@ -313,13 +313,18 @@ class SwarmDownload:
             link.request(self.manifest.id, index, self.manifest.length(index))
 
     def _review(self, link: PeerLink) -> float:
-        """Judge ``link`` (``roster.judge``); returns when to judge it next.
+        """Judge ``link`` (``roster.judge``); returns when to judge it next: at once
+        after every piece, so a link too young for any verdict is not judged until it
+        can be (``roster.quiet_until``).
 
         Raises:
             _Slow: the link is dropped for slowness.
         """
         assert link.head_index is not None
         now = time.monotonic()
+        quiet = quiet_until(link.head_since)
+        if now < quiet:
+            return quiet
         others = [other.rate for other in self.links.values()
                   if other and other is not link and other.rate and other.good]
         state = LinkState(link.head_since, self.manifest.length(link.head_index),

@@ -173,7 +173,10 @@ class Manifest:
         return range(self._first[file_index], self._first[file_index + 1])
 
     def file_of(self, index: int) -> int:
-        """The file of ``layout`` that piece ``index`` belongs to."""
+        """The file of ``layout`` that piece ``index`` belongs to (a single file's pieces:
+        0, with no search; a downloader asks this for every piece it writes)."""
+        if not self.files:
+            return 0
         return bisect.bisect_right(self._first, index, hi=len(self._first) - 1) - 1
 
     def offset(self, index: int) -> int:
