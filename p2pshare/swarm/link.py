@@ -170,6 +170,7 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         self._scratch = memoryview(bytearray(limits.MAX_HEAD))  # heads, and what follows
         self._into_body = False  # the last buffer handed out was the body's
         self._waiter: asyncio.Future[None] | None = None  # a ``_receive`` waiting
+        self._own_sock: socket.socket | None = None  # see ``connection_made``
         self._unpaid = 0  # bytes read and not yet paid to the limiter
         self.queue: deque[int] = deque()  # pieces asked, oldest first
         self.rate: float | None = None  # bytes per second, once a piece has arrived
@@ -198,8 +199,17 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
 
     # ----------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keeps the socket to set its low-water mark (twice a piece): uvloop's stand-in
+        for it makes a socket object per ``setsockopt``, so the link makes one of its own
+        instead, on a duplicate of the descriptor, closed with the connection."""
         self.transport = cast(asyncio.Transport, transport)
-        self._sock = transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
+        if sock is not None and not isinstance(sock, socket.socket):
+            try:
+                sock = self._own_sock = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            except OSError:
+                pass  # the stand-in will do
+        self._sock = sock
 
     def get_buffer(self, sizehint: int) -> memoryview:
         run = self.limiter.run if self.limiter else limits.RECV_CHUNK
@@ -230,6 +240,9 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._own_sock is not None:
+            self._own_sock.close()
+            self._own_sock = self._sock = None
         self._ended()
 
     def _ended(self) -> None:
