@@ -122,7 +122,7 @@ class SwarmDownload:
         self.unreported = piece_file.have
         self.received = 0  # bytes of good pieces received this run
         self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
-        self._idlers: set[asyncio.Future[None]] = set()  # peer tasks waiting for news
+        self._idlers: dict[asyncio.Future[None], Address] = {}  # peer tasks waiting for news
         self._wake_tracker = asyncio.Event()  # a piece to report, or a link slot freed
         self._listed: list[PeerEntry] = []  # the last PEERS answer
         self._slot_freed = False
@@ -289,7 +289,7 @@ class SwarmDownload:
             self._fill(link)
             if not link.queue:
                 link.idle_since = link.idle_since or time.monotonic()
-                await self._idle(limits.RESERVE_PATIENCE)
+                await self._idle(link.address, limits.RESERVE_PATIENCE)
                 continue
             link.idle_since = None
             try:
@@ -408,25 +408,29 @@ class SwarmDownload:
             self.banned.add(link.address)
             raise _Dropped("sent corrupted pieces")
 
-    async def _idle(self, timeout: float) -> None:
-        """Wait until ``_notify`` is called or ``timeout`` seconds pass. A peer task
-        waits here whenever it has nothing to ask for, and a good piece notifies: a
-        future and a timer, without an Event to replace or a timeout context."""
+    async def _idle(self, address: Address, timeout: float) -> None:
+        """Wait until ``_notify`` wakes the task of the link to ``address`` or ``timeout``
+        seconds pass. A peer task waits here whenever it has nothing to ask for, and a
+        good piece notifies: a future and a timer, without an Event to replace or a
+        timeout context."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         timer = loop.call_later(timeout, _settle, waiter)
-        self._idlers.add(waiter)
+        self._idlers[waiter] = address
         try:
             await waiter
         finally:
             timer.cancel()
-            self._idlers.discard(waiter)
+            del self._idlers[waiter]
 
     def _notify(self) -> None:
-        """Wake every peer task waiting for something new to ask for (``_idle``)."""
-        for waiter in self._idlers:
-            _settle(waiter)
-        self._idlers.clear()
+        """Wake every peer task waiting for something new to ask for (``_idle``), but
+        those whose peer holds no piece we lack (``Picker.offers``): nothing can be
+        asked of it until the picker learns more of it, which notifies again. (A leading
+        downloader holds what most peers do: its links to them woke for every piece.)"""
+        for waiter, address in self._idlers.items():
+            if self.picker.offers(address):
+                _settle(waiter)
 
 
 

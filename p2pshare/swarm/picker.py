@@ -108,6 +108,11 @@ class Picker:
     def complete(self) -> bool:
         return self.missing == 0
 
+    def offers(self, peer: PeerId) -> bool:
+        """Whether ``peer`` holds a piece we lack: if not, ``pick`` has nothing for it,
+        whatever else changes, until ``set_peer`` tells of more of its pieces."""
+        return bool(self.peers.get(peer, 0) & self.missing)
+
     @property
     def endgame(self) -> bool:
         """Every missing piece that some peer holds has been asked for."""
