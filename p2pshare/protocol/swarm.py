@@ -250,10 +250,12 @@ def news(held: int, told: int, limit: int = limits.MAX_HAVE_HEADER) -> tuple[str
 
     At most ``limit`` characters: the lowest pieces first, the rest in later answers.
     """
-    text = encode_ranges(held & ~told)
-    if len(text) > limit:
-        text = text[: text.rindex(",", 0, limit + 1)]
-    return text, decode_ranges(text, held.bit_length()) if text else 0
+    fresh = held & ~told
+    text = encode_ranges(fresh)
+    if len(text) <= limit:
+        return text, fresh  # what it covers is what was encoded: no decoding back
+    text = text[: text.rindex(",", 0, limit + 1)]
+    return text, decode_ranges(text, held.bit_length())
 
 
 # ----------------------------------------------------------------------------- bodies

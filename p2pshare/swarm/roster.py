@@ -117,7 +117,10 @@ class Roster:
         return record.retry_at if record is not None else 0.0
 
     def _record(self, address: PeerAddress) -> PeerHistory:
-        return self.records.setdefault(address, PeerHistory())
+        record = self.records.get(address)
+        if record is None:  # made only when needed: a good piece's ``delivered`` asks
+            record = self.records[address] = PeerHistory()
+        return record
 
 
 class LinkVerdict(Enum):

@@ -442,3 +442,9 @@ def test_news_is_bounded_and_covers_what_it_says() -> None:
     rest, more = sp.news(held, covered, limit=10**6)
     assert covered | more == held and not covered & more
     assert sp.news(held, held) == ("", 0)
+
+
+@given(st.integers(0, 2 ** 3000 - 1), st.integers(0, 2 ** 3000 - 1), st.integers(16, 400))
+def test_news_covers_exactly_what_its_text_says(held: int, told: int, limit: int) -> None:
+    text, covered = sp.news(held, told, limit)
+    assert len(text) <= limit and covered == sp.decode_ranges(text, 3000)
