@@ -519,13 +519,31 @@ class PipelinedClient:
         else:
             self.closed = True
 
+    @property
+    def in_body(self) -> bool:
+        """Whether the current answer's body is under way in place, with no byte buffered
+        before the next ones (``body_view`` says where they go)."""
+        return self._in_place and not self._buf and self._filled < len(self._body)
+
     def body_view(self, limit: int) -> memoryview | None:
         """Where the current answer's next body bytes may be received directly: at most
         ``limit`` bytes of it; None when no body is under way (or bytes are buffered
-        before it: ``next_answer`` moves them first)."""
-        if not self._in_place or self._buf or self._filled == len(self._body):
+        before it: ``next_answer`` or ``advance`` moves them first)."""
+        if not self.in_body:
             return None
         return memoryview(self._body)[self._filled:self._filled + limit]
+
+    def advance(self) -> None:
+        """What ``next_answer`` does first, for a head ``quick_head`` reads: start the
+        oldest unanswered request's answer and move the bytes after the head into its
+        body. A piece link calls this as a piece's head arrives, so that the rest of the
+        body arrives in place at once, without a turn of its caller first. Never raises:
+        any other head is left to ``next_answer``."""
+        if self._head is None and self.in_flight and not self._heads.started:
+            quick = quick_head(self._buf, self.max_body)
+            if quick is not None:
+                self._begin(*quick)
+        self._move_body()
 
     def recycle(self, body: bytearray) -> None:
         """The caller is done with ``body`` (an answer's): it may hold the next body of
@@ -566,10 +584,7 @@ class PipelinedClient:
         """
         if self._head is None and not self._read_head():
             return None
-        if self._in_place and self._buf and self._filled < self._length:
-            run = self._buf.extract_bytes(self._length - self._filled)
-            self._body[self._filled:self._filled + len(run)] = run
-            self._filled += len(run)
+        self._move_body()
         if not self.ready:
             if self.closed:
                 raise RemoteProtocolError("connection closed in the middle of an answer")
@@ -590,20 +605,24 @@ class PipelinedClient:
         if not self._heads.started and not self._buf:
             return False  # nothing of the head yet: what ``HeadReader.read`` would find
         quick = None if self._heads.started else quick_head(self._buf, self.max_body)
-        length: int | None
         if quick is not None:
-            self._head, length = quick
-        else:
-            head = self._heads.read(self._buf, Framing.LENGTH, self.max_body, eof=self.closed)
-            if not isinstance(head, tuple):
-                return False
-            start, headers = head
-            version, status, reason = status_start(start)
-            length = content_length(headers, self.max_body)
-            if length is None and status == Status.OK:
-                raise RemoteProtocolError("a 200 answer needs a Content-Length")
-            self._head = Response(status, version, headers, reason)
-        self._length, self._filled = length or 0, 0
+            self._begin(*quick)
+            return True
+        head = self._heads.read(self._buf, Framing.LENGTH, self.max_body, eof=self.closed)
+        if not isinstance(head, tuple):
+            return False
+        start, headers = head
+        version, status, reason = status_start(start)
+        length = content_length(headers, self.max_body)
+        if length is None and status == Status.OK:
+            raise RemoteProtocolError("a 200 answer needs a Content-Length")
+        self._begin(Response(status, version, headers, reason), length or 0)
+        return True
+
+    def _begin(self, head: Response, length: int) -> None:
+        """The oldest unanswered request's answer starts: ``head``, ``length`` bytes of
+        body (received in place if the request allows that many)."""
+        self._head, self._length, self._filled = head, length, 0
         self._in_place = 0 < self._length <= self._room.popleft()
         spare, self._spare = self._spare, None
         if not self._in_place:
@@ -612,7 +631,13 @@ class PipelinedClient:
             self._body = spare
         else:
             self._body = bytearray(self._length)
-        return True
+
+    def _move_body(self) -> None:
+        """Move the current answer's buffered body bytes into its body (in place)."""
+        if self._in_place and self._buf and self._filled < self._length:
+            run = self._buf.extract_bytes(self._length - self._filled)
+            self._body[self._filled:self._filled + len(run)] = run
+            self._filled += len(run)
 
 
 def _body_events(body: bytes) -> tuple[Event, ...]:

@@ -225,12 +225,14 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
             data = self._scratch[:nbytes]
             self.client.receive_data(data)
             self._arrived(data, nbytes)
+            if self._waiter is not None:  # as the caller would, at once: a piece's head
+                self.client.advance()  # starts its body, which goes on arriving in place
         if self.limiter is not None:
             self._unpaid += nbytes
             self._hold()  # until the limiter is paid (``_receive``)
         elif self.client.ready or self.client.held >= limits.MAX_HEAD:
             self._hold()  # until the caller takes it (``_receive``)
-        elif self._into_body:  # more of a body: nothing for the caller to do yet
+        elif self._into_body or self.client.in_body:  # nothing for the caller to do yet
             self._set_low_water(self._low_water())  # never above what the body lacks
             return
         self._wake()

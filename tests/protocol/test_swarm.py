@@ -273,6 +273,32 @@ def test_a_body_is_received_in_place() -> None:
     assert found is not None and found[0].status == 404 and client.in_flight == 0
 
 
+def test_advance_starts_a_piece_body_and_leaves_any_other_head_to_next_answer() -> None:
+    """``advance`` does what ``next_answer`` does first for a piece's head (a piece link
+    calls it as bytes arrive); another head, even one to refuse, waits for
+    ``next_answer``, and ``advance`` never raises."""
+    client = sp.PipelinedClient(max_body=8)
+    client.send_piece(ID, 0, 8)
+    client.send_piece(ID, 1, 8)
+    client.advance()  # nothing yet
+    client.receive_data(answer(200, b"abcdefgh")[:-6])
+    client.advance()
+    assert client.in_body and client.wanted == 6 and client.held == 0
+    view = client.body_view(100)
+    assert view is not None and view.tobytes() == bytes(6)
+    view[:] = b"cdefgh"
+    client.body_received(6)
+    client.advance()  # a whole answer: left for next_answer to return
+    found = client.next_answer()
+    assert found is not None and found[1] == b"abcdefgh"
+    wire = b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 99\r\n\r\n"  # over max_body
+    client.receive_data(wire)
+    client.advance()
+    assert not client.in_body and client.held == len(wire)
+    with pytest.raises(RemoteProtocolError):
+        client.next_answer()
+
+
 def test_a_recycled_body_holds_the_next_body_of_its_size_and_never_shows_old_bytes() -> None:
     """A body handed back is the next body of its size (no new buffer per piece); one of
     another size gets its own; an answer cut short never returns the old bytes."""
