@@ -1,15 +1,17 @@
-"""The ``swarm`` fixture of the interop tests: a tracker, torrents, clients, all stopped
-and checked at the end of each test.
+"""The ``swarm`` and ``swarms`` fixtures of the interop tests: a tracker, torrents,
+clients, all stopped and checked at the end of each test.
 
 Strategy: a test asks the fixture for what it needs in the order it needs it (a torrent,
 then clients); the fixture skips the test, with the reason, when a client or the tracker
 cannot run here, and at teardown stops and reaps every process, then fails the test if any
-client had a socket outside loopback.
+client had a socket outside loopback. ``swarms`` makes several swarms for one test, which
+share its tracker (each has torrents of its own), so that swarms that mostly wait (on
+Transmission's re-choke pulse) wait at once; ``check_all`` then waits for each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,12 +30,18 @@ COMPLETE = 30.0
 class Swarm:
     """One test's tracker, torrents and clients."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, tracker: P2PShareTracker | None = None) -> None:
+        """A swarm in ``work``, announcing to ``tracker`` (another swarm's), or to a
+        tracker of its own."""
         self.work = work
-        reason = P2PShareTracker.missing()
-        if reason:
-            pytest.skip(reason)
-        self.tracker = P2PShareTracker(work)
+        work.mkdir(parents=True, exist_ok=True)
+        self.owns_tracker = tracker is None
+        if tracker is None:
+            reason = P2PShareTracker.missing()
+            if reason:
+                pytest.skip(reason)
+            tracker = P2PShareTracker(work)
+        self.tracker = tracker
         self.torrents: list[TestTorrent] = []
         self.clients: list[Client] = []
 
@@ -86,15 +94,39 @@ class Swarm:
         """Stop everything; the sockets that left loopback."""
         for client in self.clients:
             client.stop()
-        self.tracker.stop()
+        if self.owns_tracker:
+            self.tracker.stop()
         return [f"{c.name}: {line}" for c in self.clients for line in c.strays]
 
 
+def check_all(checks: dict[str, Callable[[], None]]) -> None:
+    """Run each check of a swarm already started (by name); fail, after all, with every
+    failure."""
+    failed = []
+    for name, check in checks.items():
+        try:
+            check()
+        except AssertionError as e:
+            failed.append(f"{name}: {e}")
+    assert not failed, "\n\n".join(failed)
+
+
 @pytest.fixture
-def swarm(tmp_path: Path) -> Iterator[Swarm]:
-    s = Swarm(tmp_path)
+def swarms(tmp_path: Path) -> Iterator[Callable[[], Swarm]]:
+    """Makes swarms: the first with a tracker, the others sharing it."""
+    made: list[Swarm] = []
+
+    def make() -> Swarm:
+        made.append(Swarm(tmp_path / f"swarm{len(made)}", made[0].tracker if made else None))
+        return made[-1]
+
     try:
-        yield s
+        yield make
     finally:
-        strays = s.stop()
+        strays = [line for s in reversed(made) for line in s.stop()]
     assert not strays, "sockets outside loopback:\n" + "\n".join(strays)
+
+
+@pytest.fixture
+def swarm(swarms: Callable[[], Swarm]) -> Swarm:
+    return swarms()
