@@ -74,6 +74,20 @@ def child(args: Sequence[str], **kwargs: object) -> Iterator[subprocess.Popen[by
             proc.wait()
 
 
+def compile_package(python: Sequence[str] = (sys.executable,),
+                    env: dict[str, str] | None = None) -> str:
+    """Byte-compile the p2pshare package that ``python`` imports (with ``env``), as an
+    installation from a wheel is, and return its folder. Without it a process run under
+    ``PYTHONDONTWRITEBYTECODE=1``, or from a tree not yet imported, compiles every module
+    from source at each start: about 0.08 s of CPU a process on the 2-core machine of
+    bench/README.md, which a benchmark of short processes would charge to p2pshare."""
+    code = ("import compileall, os, p2pshare; d = os.path.dirname(p2pshare.__file__); "
+            "compileall.compile_dir(d, quiet=1); print(d)")
+    done = subprocess.run([*python, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    return done.stdout.strip()
+
+
 def p2pshare_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "p2pshare", "-q", *args]
 

@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import compile_package  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -107,6 +110,8 @@ def main() -> None:
     parser.add_argument("--tree", action="append", required=True,
                         help="a source tree to run (PYTHONPATH); give several to compare")
     args = parser.parse_args()
+    for tree in args.tree:  # each tree byte-compiled, as installed (common.compile_package)
+        compile_package([sys.executable, "-P"], {**os.environ, "PYTHONPATH": tree})
     with tempfile.TemporaryDirectory(prefix="swarm-cpu-") as tmp:
         work = Path(tmp)
         data = work / "data.bin"

@@ -39,23 +39,6 @@ from .trackers import Announcer
 log = logging.getLogger(__name__)
 
 
-def is_torrent_argument(text: str) -> bool:
-    """Whether ``fetch``'s argument names a torrent (a magnet link, a ``.torrent`` path,
-    or an existing file that reads as a torrent) rather than a swarm."""
-    if text.startswith("magnet:"):
-        return True
-    path = Path(text)
-    if text.endswith(".torrent"):
-        return True
-    try:
-        if path.is_file() and path.stat().st_size <= limits.MAX_TORRENT_FILE:
-            parse_torrent(path.read_bytes())
-            return True
-    except (OSError, P2PError):
-        pass
-    return False
-
-
 class NotATorrent(P2PError):
     """The file given is not a valid torrent (a usage error: exit status 2)."""
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import limits
+from ..errors import P2PError
 from ..host import parse_port, split_hostport, valid_host
 
 # The index server's well-known port (docs/p2p-ci.md#well-known-port); here, not in
@@ -171,3 +172,20 @@ def size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r}")
     unit: int = 1024 ** " KMG".index(m.group(2).upper() or " ")
     return int(m.group(1)) * unit
+
+
+def is_torrent_argument(text: str) -> bool:
+    """Whether ``fetch``'s argument names a torrent (a magnet link, a ``.torrent`` path,
+    or an existing file that reads as a torrent) rather than a swarm. Here, not in the
+    BitTorrent package, so that a swarm fetch does not import it at start-up."""
+    if text.startswith("magnet:") or text.endswith(".torrent"):
+        return True
+    path = Path(text)
+    try:
+        if path.is_file() and path.stat().st_size <= limits.MAX_TORRENT_FILE:
+            from ..protocol.metainfo import parse_torrent
+            parse_torrent(path.read_bytes())
+            return True
+    except (OSError, P2PError):
+        pass
+    return False

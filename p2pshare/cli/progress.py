@@ -19,21 +19,13 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, Any
 
 from .. import limits
 from ._run import say_json
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 EVENT_INTERVAL = 1.0  # seconds between two "progress" events at most
 
@@ -64,7 +56,16 @@ class ProgressView:
         self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressView:
-        if self.live:
+        if self.live:  # rich only for a live bar: a quiet or logged run starts faster
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
             self._progress = Progress(
                 TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                 TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),

@@ -13,9 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from rich.console import Console
-from rich.table import Table
-
 from .. import limits
 from ..errors import P2PError
 from ..protocol.swarm import FileEntry
@@ -38,7 +35,15 @@ from ._run import (
     stoppable,
 )
 from .exits import Exit, from_error
-from .options import INDEX_PORT, address_arg, out_arg, reachable_args, size_arg, timeout_arg
+from .options import (
+    INDEX_PORT,
+    address_arg,
+    is_torrent_argument,
+    out_arg,
+    reachable_args,
+    size_arg,
+    timeout_arg,
+)
 from .progress import Events, ProgressView, human
 from .text import cell, shown
 
@@ -251,7 +256,6 @@ def _swarm_json(manifest: Manifest) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- fetch
 async def fetch(args: argparse.Namespace, events: Events) -> int:
-    from ..bt.session import is_torrent_argument  # BitTorrent code only when needed
     if is_torrent_argument(args.target):
         from . import bt_cmds
         return await bt_cmds.fetch_torrent(args, events)
@@ -399,6 +403,9 @@ def _entry_json(e: FileEntry) -> dict[str, Any]:
 
 
 def _print_files(entries: list[FileEntry]) -> None:
+    from rich.console import Console  # rich only here: the other commands start faster
+    from rich.table import Table
+
     table = Table("name", "size", "files", "id", "seeders", "leechers", "availability")
     for e in entries:
         name = cell(e.name) + ("/" if e.files else "")

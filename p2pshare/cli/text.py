@@ -11,12 +11,17 @@ shown as written and cannot break the table.
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from ..wirelog import shown as shown
 from ..wirelog import shown_lines as shown_lines
 
+if TYPE_CHECKING:
+    from rich.text import Text
+
 
 def cell(text: str) -> Text:
     """A network string for rich (a table cell, a column): escaped, never markup."""
+    from rich.text import Text  # rich only where a table is drawn: faster start-up
+
     return Text(shown(text))

@@ -21,6 +21,7 @@ def test_stat_line_with_parentheses_in_the_name(swarm: ModuleType) -> None:
     rest = " ".join(str(v) for v in range(5, 14))  # fields 5..13
     line = f"4242 (a (b) c) S 77 {rest} 100 20 3 4 20 0 1"
     assert swarm.parse_stat(line) == (77, 127)
+    assert swarm.parse_stat(line, system_only=True) == (77, 24)  # stime + cstime
 
 
 def test_peak_rss_from_status(swarm: ModuleType) -> None:

@@ -162,6 +162,9 @@ class Aria2(Client):
 
     name, kinds, program = "aria2", ("v1",), "aria2c"
     trackers = ("http",)
+    # On SIGTERM it takes about 1 s to exit (telling the tracker it stops): 8 cases, 8 s of
+    # the suite, for nothing a test reads.
+    stop_grace = 0.2
 
     def run(self, directory: Path, *extra: str) -> None:
         hook = self.done_hook()

@@ -1,15 +1,18 @@
-"""The ``swarm`` fixture of the interop tests: a tracker, torrents, clients, all stopped
-and checked at the end of each test.
+"""The ``swarm`` and ``swarms`` fixtures of the interop tests: a tracker, torrents,
+clients, all stopped and checked at the end of each test.
 
 Strategy: a test asks the fixture for what it needs in the order it needs it (a torrent,
 then clients); the fixture skips the test, with the reason, when a client or the tracker
 cannot run here, and at teardown stops and reaps every process, then fails the test if any
-client had a socket outside loopback.
+client had a socket outside loopback. Every swarm announces to one tracker for the whole
+session (each has torrents of its own, so they do not meet). ``swarms`` makes several
+swarms for one test, so that swarms that mostly wait (on Transmission's re-choke pulse)
+wait at once; ``check_all`` then waits for each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,14 +29,12 @@ COMPLETE = 30.0
 
 
 class Swarm:
-    """One test's tracker, torrents and clients."""
+    """One test's torrents and clients, and the tracker they announce to."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, tracker: P2PShareTracker) -> None:
         self.work = work
-        reason = P2PShareTracker.missing()
-        if reason:
-            pytest.skip(reason)
-        self.tracker = P2PShareTracker(work)
+        work.mkdir(parents=True, exist_ok=True)
+        self.tracker = tracker
         self.torrents: list[TestTorrent] = []
         self.clients: list[Client] = []
 
@@ -86,15 +87,54 @@ class Swarm:
         """Stop everything; the sockets that left loopback."""
         for client in self.clients:
             client.stop()
-        self.tracker.stop()
         return [f"{c.name}: {line}" for c in self.clients for line in c.strays]
 
 
-@pytest.fixture
-def swarm(tmp_path: Path) -> Iterator[Swarm]:
-    s = Swarm(tmp_path)
+def check_all(checks: dict[str, Callable[[], None]]) -> None:
+    """Run each check of a swarm already started (by name); fail, after all, with every
+    failure."""
+    failed = []
+    for name, check in checks.items():
+        try:
+            check()
+        except AssertionError as e:
+            failed.append(f"{name}: {e}")
+    assert not failed, "\n\n".join(failed)
+
+
+@pytest.fixture(scope="session")
+def trackers() -> Iterator[list[P2PShareTracker]]:
+    """The tracker the swarms of every test share (the last of the list; one that has
+    exited is replaced), stopped at the end of the session."""
+    started: list[P2PShareTracker] = []
     try:
-        yield s
+        yield started
     finally:
-        strays = s.stop()
+        for tracker in started:
+            tracker.stop()
+
+
+@pytest.fixture
+def swarms(tmp_path: Path, trackers: list[P2PShareTracker]) -> Iterator[Callable[[], Swarm]]:
+    """Makes swarms, announcing to the session's tracker."""
+    if not trackers or not trackers[-1].procs[0].alive():
+        reason = P2PShareTracker.missing()
+        if reason:
+            pytest.skip(reason)
+        trackers.append(P2PShareTracker(tmp_path))
+    made: list[Swarm] = []
+
+    def make() -> Swarm:
+        made.append(Swarm(tmp_path / f"swarm{len(made)}", trackers[-1]))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        strays = [line for s in made for line in s.stop()]
     assert not strays, "sockets outside loopback:\n" + "\n".join(strays)
+
+
+@pytest.fixture
+def swarm(swarms: Callable[[], Swarm]) -> Swarm:
+    return swarms()

@@ -150,11 +150,13 @@ def test_a_fetch_finds_another_fetch_by_pex(tmp_path: Path) -> None:
     seed, data, torrent = _seed(tmp_path, "v1", "file")
     try:
         port = _port(seed)
-        first = _fetch(tmp_path, str(torrent), port, "--max-download-rate", "32K", out="first")
+        first = _fetch(tmp_path, str(torrent), port, "--max-download-rate", "128K",
+                       out="first")
         wait_for(lambda: _verified(tmp_path / "first"), what="the first fetch under way")
-        second = _fetch(tmp_path, str(torrent), port, "-v", out="second")
-        second.wait_line(r"\[BT\] 127.0.0.1:\d+ told of by 127.0.0.1:" + str(port))
-        second.finish()
+        with first.paused():  # still downloading, connected to the seed, meanwhile
+            second = _fetch(tmp_path, str(torrent), port, "-v", out="second")
+            second.wait_line(r"\[BT\] 127.0.0.1:\d+ told of by 127.0.0.1:" + str(port))
+            second.finish()
         first.finish()
         assert same_tree(data, tmp_path / "second" / data.name)
     finally:

@@ -1,4 +1,5 @@
-"""The tracker of an interop test, on loopback: its announce URLs and a scrape.
+"""The tracker of the interop tests (one for the session), on loopback: its announce
+URLs and a scrape.
 
 Strategy: the tracker is p2pshare's own (``p2pshare server --http-port 0 --udp-port 0``),
 so every client-to-client test is also a test of it: the clients announce to it over
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
+from p2pshare import limits
 from p2pshare.protocol.bencode import BencodeError, decode
 
 from ..helpers import cli_env
@@ -83,7 +86,14 @@ class P2PShareTracker:
         """Until the tracker counts at least ``complete`` seeds and ``incomplete`` leeches
         of ``torrent`` (under one of its info-hashes)."""
 
+        asked = [0.0]
+
         def counted() -> bool:
+            # Ten scrapes a second at most: what the tracker grants an address after a
+            # burst, and every test of the session scrapes this tracker from 127.0.0.1.
+            if time.monotonic() - asked[0] < 1 / limits.TRACKER_ANNOUNCE_RATE:
+                return False
+            asked[0] = time.monotonic()
             entries = [self.scrape(h) or {} for h in torrent.announce_hashes]
             return any(e.get(b"complete", 0) >= complete
                        and e.get(b"incomplete", 0) >= incomplete for e in entries)

@@ -208,8 +208,8 @@ def test_a_fetch_that_runs_out_of_time_is_one_line_saying_how_to_resume(tmp_path
             seeder(data, address, logs, "--piece-size", "16K", "--max-upload-rate", "64K") \
             as swarm:
         done = run_cli(["fetch", swarm, "--server", address, "--out", str(tmp_path / "o"),
-                        "--timeout", "4", "-q", *LOCAL])
-    one_line(done, 6, "gave up after 4 s (--timeout): ", " of 64 pieces verified and kept; "
+                        "--timeout", "2", "-q", *LOCAL])
+    one_line(done, 6, "gave up after 2 s (--timeout): ", " of 64 pieces verified and kept; "
              "run the same command again to resume")
 
 

@@ -55,6 +55,17 @@ class Proc:
         assert self.popen.returncode == 0, self.output
         return self.output
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The process stopped (SIGSTOP) for the block, then continued: meanwhile it keeps
+        its connections, files and locks but does nothing, so a download under way is
+        still under way at the block's end however long the block takes."""
+        self.popen.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.popen.send_signal(signal.SIGCONT)
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)

@@ -337,13 +337,14 @@ def test_a_collection_fetch_killed_midway_resumes(tmp_path: Path) -> None:
 def test_two_fetches_into_one_folder_are_locked_against_each_other(tmp_path: Path) -> None:
     data = tmp_path / "seed" / "data.bin"
     data.parent.mkdir()
-    data.write_bytes(os.urandom(8_000_000))
+    data.write_bytes(os.urandom(2_000_000))
     logs, out = tmp_path / "logs", tmp_path / "out"
     with server(logs) as address, seeder(data, address, logs, "--piece-size", "64K",
                                          "--max-upload-rate", "1M") as swarm:
         first = fetch(swarm, address, out, logs)
         wait_for(lambda: verified_pieces(out) >= 1, what="the first fetch under way")
-        second = run_cli(["fetch", swarm, "--server", address, "--out", str(out), *LOCAL])
+        with first.paused():  # still holding the folder while the second tries
+            second = run_cli(["fetch", swarm, "--server", address, "--out", str(out), *LOCAL])
         assert second.returncode == Exit.LOCAL, second.stderr
         assert "another fetch" in second.stderr
         first.finish()
