@@ -424,7 +424,7 @@ class SwarmDownload:
             del self._idlers[waiter]
 
     def _notify(self) -> None:
-        """Wake every peer task waiting for something new to ask for (``_idle``), but
+        """Wake every peer task waiting for something new to ask for (``_idle``) except
         those whose peer holds no piece we lack (``Picker.offers``): nothing can be
         asked of it until the picker learns more of it, which notifies again. (A leading
         downloader holds what most peers do: its links to them woke for every piece.)"""
