@@ -10,6 +10,8 @@ Bare ``\\n`` is accepted as a line end and a ``\\r`` before it is dropped (toler
 
 from __future__ import annotations
 
+import re
+
 from ..errors import RemoteProtocolError
 
 
@@ -87,6 +89,11 @@ class ReceiveBuffer:
                 break
         if start:
             self.extract_bytes(start)
+
+    def match(self, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+        """``pattern`` matched at the front of the buffer (nothing is removed). The match
+        reads the buffer itself: take its groups before anything is removed."""
+        return pattern.match(self._data)
 
     def peek(self) -> bytes:
         return bytes(self._data)

@@ -250,10 +250,12 @@ def news(held: int, told: int, limit: int = limits.MAX_HAVE_HEADER) -> tuple[str
 
     At most ``limit`` characters: the lowest pieces first, the rest in later answers.
     """
-    text = encode_ranges(held & ~told)
-    if len(text) > limit:
-        text = text[: text.rindex(",", 0, limit + 1)]
-    return text, decode_ranges(text, held.bit_length()) if text else 0
+    fresh = held & ~told
+    text = encode_ranges(fresh)
+    if len(text) <= limit:
+        return text, fresh  # what it covers is what was encoded: no decoding back
+    text = text[: text.rindex(",", 0, limit + 1)]
+    return text, decode_ranges(text, held.bit_length())
 
 
 # ----------------------------------------------------------------------------- bodies
@@ -436,6 +438,29 @@ def piece_head_bytes(length: int, have: str = "") -> bytes:
     return b"P2P-SWARM/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % length
 
 
+_QUICK_HEAD = re.compile(
+    rb"P2P-SWARM/1\.0 200 OK\r\n(?:Have: ([0-9][0-9,-]{0,%d})\r\n)?"
+    rb"Content-Length: (0|[1-9][0-9]{0,18})\r\n\r\n" % (limits.MAX_HAVE_HEADER - 1))
+
+
+def quick_head(buf: ReceiveBuffer, max_body: int) -> tuple[Response, int] | None:
+    """(head, Content-Length) of the answer at the front of ``buf`` if its head is exactly
+    what a piece server sends for a piece (``piece_head_bytes``: 200, maybe a Have header
+    of news text, a Content-Length up to ``max_body`` without leading zeros), taken out of
+    ``buf``; else None, ``buf`` untouched, and the general path (``HeadReader``,
+    ``status_start``, ``content_length``) reads the head and refuses what it must. A test
+    holds both to the same result; this one skips the general grammar for the head a
+    downloader reads for every piece."""
+    found = buf.match(_QUICK_HEAD)
+    if found is None or (length := int(found[2])) > max_body:
+        return None
+    have, text = found[1], found[2].decode("ascii")  # before the buffer's bytes move
+    headers = (("Content-Length", text),) if have is None else (
+        ("Have", have.decode("ascii")), ("Content-Length", text))
+    buf.extract_bytes(found.end())
+    return Response(int(Status.OK), VERSION, headers, "OK"), length
+
+
 class PipelinedClient:
     """The client side of a connection with many requests in flight.
 
@@ -446,7 +471,9 @@ class PipelinedClient:
     framing codec (a fresh one each), so their bytes are exactly the framing's, except
     PIECE, the one a downloader sends per piece, which ``piece_request`` writes from a
     template. An answer head is found and parsed by what the codec uses (``HeadReader``,
-    which ends in ``parse_head``), so both accept the same heads. The body of an answer
+    which ends in ``parse_head``), so both accept the same heads, except the head a piece
+    server sends with a piece, read by one pattern (``quick_head``, held to the general
+    path's result by a test). The body of an answer
     to ``send_piece`` no longer than the piece gets a ``bytearray`` of Content-Length
     bytes at once: bytes already buffered are moved into it, and the caller may receive
     the rest straight into it (``body_view`` and ``body_received``: ``recv_into``, no
@@ -492,13 +519,31 @@ class PipelinedClient:
         else:
             self.closed = True
 
+    @property
+    def in_body(self) -> bool:
+        """Whether the current answer's body is under way in place, with no byte buffered
+        before the next ones (``body_view`` says where they go)."""
+        return self._in_place and not self._buf and self._filled < len(self._body)
+
     def body_view(self, limit: int) -> memoryview | None:
         """Where the current answer's next body bytes may be received directly: at most
         ``limit`` bytes of it; None when no body is under way (or bytes are buffered
-        before it: ``next_answer`` moves them first)."""
-        if not self._in_place or self._buf or self._filled == len(self._body):
+        before it: ``next_answer`` or ``advance`` moves them first)."""
+        if not self.in_body:
             return None
         return memoryview(self._body)[self._filled:self._filled + limit]
+
+    def advance(self) -> None:
+        """What ``next_answer`` does first, for a head ``quick_head`` reads: start the
+        oldest unanswered request's answer and move the bytes after the head into its
+        body. A piece link calls this as a piece's head arrives, so that the rest of the
+        body arrives in place at once, without a turn of its caller first. Never raises:
+        any other head is left to ``next_answer``."""
+        if self._head is None and self.in_flight and not self._heads.started:
+            quick = quick_head(self._buf, self.max_body)
+            if quick is not None:
+                self._begin(*quick)
+        self._move_body()
 
     def recycle(self, body: bytearray) -> None:
         """The caller is done with ``body`` (an answer's): it may hold the next body of
@@ -539,10 +584,7 @@ class PipelinedClient:
         """
         if self._head is None and not self._read_head():
             return None
-        if self._in_place and self._buf and self._filled < self._length:
-            run = self._buf.extract_bytes(self._length - self._filled)
-            self._body[self._filled:self._filled + len(run)] = run
-            self._filled += len(run)
+        self._move_body()
         if not self.ready:
             if self.closed:
                 raise RemoteProtocolError("connection closed in the middle of an answer")
@@ -560,6 +602,12 @@ class PipelinedClient:
             if self._buf:
                 raise RemoteProtocolError("the server sent bytes no request asked for")
             return False
+        if not self._heads.started and not self._buf:
+            return False  # nothing of the head yet: what ``HeadReader.read`` would find
+        quick = None if self._heads.started else quick_head(self._buf, self.max_body)
+        if quick is not None:
+            self._begin(*quick)
+            return True
         head = self._heads.read(self._buf, Framing.LENGTH, self.max_body, eof=self.closed)
         if not isinstance(head, tuple):
             return False
@@ -568,8 +616,13 @@ class PipelinedClient:
         length = content_length(headers, self.max_body)
         if length is None and status == Status.OK:
             raise RemoteProtocolError("a 200 answer needs a Content-Length")
-        self._head = Response(status, version, headers, reason)
-        self._length, self._filled = length or 0, 0
+        self._begin(Response(status, version, headers, reason), length or 0)
+        return True
+
+    def _begin(self, head: Response, length: int) -> None:
+        """The oldest unanswered request's answer starts: ``head``, ``length`` bytes of
+        body (received in place if the request allows that many)."""
+        self._head, self._length, self._filled = head, length, 0
         self._in_place = 0 < self._length <= self._room.popleft()
         spare, self._spare = self._spare, None
         if not self._in_place:
@@ -578,7 +631,13 @@ class PipelinedClient:
             self._body = spare
         else:
             self._body = bytearray(self._length)
-        return True
+
+    def _move_body(self) -> None:
+        """Move the current answer's buffered body bytes into its body (in place)."""
+        if self._in_place and self._buf and self._filled < self._length:
+            run = self._buf.extract_bytes(self._length - self._filled)
+            self._body[self._filled:self._filled + len(run)] = run
+            self._filled += len(run)
 
 
 def _body_events(body: bytes) -> tuple[Event, ...]:

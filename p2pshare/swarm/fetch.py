@@ -48,7 +48,7 @@ from .manifest import Manifest
 from .picker import Picker
 from .pieces import full, sha256_matches
 from .resume import save
-from .roster import LinkState, LinkVerdict, Roster, judge
+from .roster import LinkState, LinkVerdict, Roster, judge, quiet_until
 from .storage import PieceFile
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class SwarmDownload:
         self.unreported = piece_file.have
         self.received = 0  # bytes of good pieces received this run
         self.wasted = 0  # bytes received but not used (duplicates, bad pieces)
-        self._changed = asyncio.Event()
+        self._idlers: dict[asyncio.Future[None], Address] = {}  # peer tasks waiting for news
         self._wake_tracker = asyncio.Event()  # a piece to report, or a link slot freed
         self._listed: list[PeerEntry] = []  # the last PEERS answer
         self._slot_freed = False
@@ -289,12 +289,11 @@ class SwarmDownload:
             self._fill(link)
             if not link.queue:
                 link.idle_since = link.idle_since or time.monotonic()
-                await _wait(self._changed, limits.RESERVE_PATIENCE)
+                await self._idle(link.address, limits.RESERVE_PATIENCE)
                 continue
             link.idle_since = None
             try:
-                async with asyncio.timeout_at(self._review(link)):
-                    index, head, body = await link.read_piece()
+                index, head, body = await link.read_piece(self._review(link))
             except TimeoutError:
                 continue  # judged again at the top of the loop
             self._answer(link, index, head, body)
@@ -314,13 +313,18 @@ class SwarmDownload:
             link.request(self.manifest.id, index, self.manifest.length(index))
 
     def _review(self, link: PeerLink) -> float:
-        """Judge ``link`` (``roster.judge``); returns when to judge it next.
+        """Judge ``link`` (``roster.judge``); returns when to judge it next: at once
+        after every piece, so a link too young for any verdict is not judged until it
+        can be (``roster.quiet_until``).
 
         Raises:
             _Slow: the link is dropped for slowness.
         """
         assert link.head_index is not None
         now = time.monotonic()
+        quiet = quiet_until(link.head_since)
+        if now < quiet:
+            return quiet
         others = [other.rate for other in self.links.values()
                   if other and other is not link and other.rate and other.good]
         state = LinkState(link.head_since, self.manifest.length(link.head_index),
@@ -404,10 +408,29 @@ class SwarmDownload:
             self.banned.add(link.address)
             raise _Dropped("sent corrupted pieces")
 
+    async def _idle(self, address: Address, timeout: float) -> None:
+        """Wait until ``_notify`` wakes the task of the link to ``address`` or ``timeout``
+        seconds pass. A peer task waits here whenever it has nothing to ask for, and a
+        good piece notifies: a future and a timer, without an Event to replace or a
+        timeout context."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        timer = loop.call_later(timeout, _settle, waiter)
+        self._idlers[waiter] = address
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            del self._idlers[waiter]
+
     def _notify(self) -> None:
-        """Wake every peer task waiting for something new to ask for."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Wake every peer task waiting for something new to ask for (``_idle``) except
+        those whose peer holds no piece we lack (``Picker.offers``): nothing can be
+        asked of it until the picker learns more of it, which notifies again. (A leading
+        downloader holds what most peers do: its links to them woke for every piece.)"""
+        for waiter, address in self._idlers.items():
+            if self.picker.offers(address):
+                _settle(waiter)
 
 
 
@@ -424,6 +447,11 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception a task group collected (what callers report)."""
     first = group.exceptions[0]
     return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

@@ -23,6 +23,7 @@ receive window, filling while we wait, slows every sender to the limit together.
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import time
 from collections import deque
@@ -169,6 +170,7 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         self._scratch = memoryview(bytearray(limits.MAX_HEAD))  # heads, and what follows
         self._into_body = False  # the last buffer handed out was the body's
         self._waiter: asyncio.Future[None] | None = None  # a ``_receive`` waiting
+        self._own_sock: socket.socket | None = None  # see ``connection_made``
         self._unpaid = 0  # bytes read and not yet paid to the limiter
         self.queue: deque[int] = deque()  # pieces asked, oldest first
         self.rate: float | None = None  # bytes per second, once a piece has arrived
@@ -177,6 +179,10 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         self.snubbed = False  # late: no new request until it delivers
         self.good = 0  # good pieces it delivered (the downloader counts them)
         self.idle_since: float | None = None  # when it last had nothing to ask for
+        self._deadline = math.inf  # the read under way's (``read_piece``), loop clock
+        self._timer: asyncio.TimerHandle | None = None  # wakes ``_receive`` by then
+        self._armed_at = math.inf  # when ``_timer`` fires
+        self._late = False  # ``_timer`` fired at or after ``_deadline``
 
     @classmethod
     async def connect(cls, address: Address, limiter: RateLimiter | None = None) -> PeerLink:
@@ -193,8 +199,17 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
 
     # ----------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keeps the socket to set its low-water mark (twice a piece): uvloop's stand-in
+        for it makes a socket object per ``setsockopt``, so the link makes one of its own
+        instead, on a duplicate of the descriptor, closed with the connection."""
         self.transport = cast(asyncio.Transport, transport)
-        self._sock = transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
+        if sock is not None and not isinstance(sock, socket.socket):
+            try:
+                sock = self._own_sock = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            except OSError:
+                pass  # the stand-in will do
+        self._sock = sock
 
     def get_buffer(self, sizehint: int) -> memoryview:
         run = self.limiter.run if self.limiter else limits.RECV_CHUNK
@@ -210,12 +225,14 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
             data = self._scratch[:nbytes]
             self.client.receive_data(data)
             self._arrived(data, nbytes)
+            if self._waiter is not None:  # as the caller would, at once: a piece's head
+                self.client.advance()  # starts its body, which goes on arriving in place
         if self.limiter is not None:
             self._unpaid += nbytes
             self._hold()  # until the limiter is paid (``_receive``)
         elif self.client.ready or self.client.held >= limits.MAX_HEAD:
             self._hold()  # until the caller takes it (``_receive``)
-        elif self._into_body:  # more of a body: nothing for the caller to do yet
+        elif self._into_body or self.client.in_body:  # nothing for the caller to do yet
             self._set_low_water(self._low_water())  # never above what the body lacks
             return
         self._wake()
@@ -225,6 +242,9 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._own_sock is not None:
+            self._own_sock.close()
+            self._own_sock = self._sock = None
         self._ended()
 
     def _ended(self) -> None:
@@ -253,12 +273,16 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             self._ended()
             return
+        if self._late:
+            raise TimeoutError
         transport.resume_reading()
         self._waiter = asyncio.get_running_loop().create_future()
         try:
             await self._waiter
         finally:
             self._waiter = None
+        if self._late:
+            raise TimeoutError
         await self._pay()
 
     async def _pay(self) -> None:
@@ -268,6 +292,8 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
             await self.limiter.take(owed)  # granted at once: kept if this is cancelled
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
 
@@ -282,9 +308,29 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
             self._log_wire(wirelog.SENT, *sp.to_request(sp.GetPiece(swarm, index)))
         self.queue.append(index)
 
-    async def read_piece(self) -> tuple[int, Response, bytearray]:
-        """The next answer: (piece asked, status head, body); see ``read_answer``."""
-        head, body = await self.read_answer()
+    async def read_piece(self, deadline: float | None = None,
+                         ) -> tuple[int, Response, bytearray]:
+        """The next answer: (piece asked, status head, body); see ``read_answer``.
+
+        Raises:
+            TimeoutError: ``deadline`` (on the loop's clock) came before the answer was
+                whole; as under ``asyncio.timeout_at``, nothing read is lost and the
+                next call carries on. A downloader gives one for every piece, so an
+                unpaced link keeps one timer (``_arm``) instead of a timeout context and
+                a timer per read; a paced one (a rate limiter) takes the context, which
+                also cuts short a wait in the limiter.
+        """
+        if deadline is None:
+            head, body = await self.read_answer()
+        elif self.limiter is not None:
+            async with asyncio.timeout_at(deadline):
+                head, body = await self.read_answer()
+        else:
+            self._arm(deadline)
+            try:
+                head, body = await self.read_answer()
+            finally:
+                self._deadline, self._late = math.inf, False
         now = time.monotonic()
         index = self.queue.popleft()
         if head.status == 200 and body:
@@ -293,6 +339,29 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
                 _RATE_WEIGHT * rate + (1 - _RATE_WEIGHT) * self.rate)
         self._head_began(now)
         return index, head, body
+
+    def _arm(self, deadline: float) -> None:
+        """Make ``_receive`` raise TimeoutError once ``deadline`` comes. The link's one
+        timer is moved only to come earlier; one set for earlier than a read's deadline
+        (an earlier read's) fires, and is set again for the deadline (``_expired``): as
+        deadlines move on piece after piece, a timer per piece is not made."""
+        self._deadline, self._late = deadline, False
+        if self._timer is None or self._armed_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._expired)
+            self._armed_at = deadline
+
+    def _expired(self) -> None:
+        """The timer fired: the read under way is late, or its deadline is later."""
+        self._timer = None
+        if self._deadline == math.inf:
+            return  # no read under way
+        if self._deadline > self._armed_at:
+            self._arm(self._deadline)
+            return
+        self._late = True
+        self._wake()
 
     def _head_began(self, now: float) -> None:
         self.head_since = now

@@ -173,7 +173,10 @@ class Manifest:
         return range(self._first[file_index], self._first[file_index + 1])
 
     def file_of(self, index: int) -> int:
-        """The file of ``layout`` that piece ``index`` belongs to."""
+        """The file of ``layout`` that piece ``index`` belongs to (a single file's pieces:
+        0, with no search; a downloader asks this for every piece it writes)."""
+        if not self.files:
+            return 0
         return bisect.bisect_right(self._first, index, hi=len(self._first) - 1) - 1
 
     def offset(self, index: int) -> int:
@@ -181,7 +184,11 @@ class Manifest:
         return (index - self._first[self.file_of(index)]) * self.piece_size
 
     def length(self, index: int) -> int:
-        """Bytes in piece ``index`` (the last piece of each file may be short)."""
+        """Bytes in piece ``index`` (the last piece of each file may be short). A single
+        file's by arithmetic alone, with no search of the layout: a downloader asks this
+        several times per piece."""
+        if not self.files:
+            return min(self.piece_size, self.size - index * self.piece_size)
         size = self.layout[self.file_of(index)].size
         return min(self.piece_size, size - self.offset(index))
 

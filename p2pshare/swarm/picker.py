@@ -61,6 +61,7 @@ class Picker:
     def __init__(self, count: int, have: int = 0, rng: random.Random | None = None,
                  endgame_max: int = limits.ENDGAME_MAX_REQUESTS) -> None:
         self.count = count
+        self.whole = full(count)  # every piece: what a seeder holds
         self.have = have
         self.availability = Availability(count)
         self.rng = rng or random.Random()
@@ -102,11 +103,16 @@ class Picker:
     # ------------------------------------------------------------------ picking
     @property
     def missing(self) -> int:
-        return full(self.count) & ~self.have
+        return self.whole & ~self.have
 
     @property
     def complete(self) -> bool:
         return self.missing == 0
+
+    def offers(self, peer: PeerId) -> bool:
+        """Whether ``peer`` holds a piece we lack: if not, ``pick`` has nothing for it,
+        whatever else changes, until ``set_peer`` tells of more of its pieces."""
+        return bool(self.peers.get(peer, 0) & self.missing)
 
     @property
     def endgame(self) -> bool:
@@ -153,23 +159,23 @@ class Picker:
         the caller lifts it for a link that has waited too long (a slow owner).
         """
         levels = self.availability.levels
-        if self.peers.get(peer) != full(self.count) or not self.requested or len(levels) < 2:
+        if self.peers.get(peer) != self.whole or not self.requested or len(levels) < 2:
             return False
         return bool(levels[1] & self.missing & ~self._stripe_mask)
 
     def _seeding(self, peer: PeerId) -> bool:
-        return self.peers.get(peer) == full(self.count)
+        return self.peers.get(peer) == self.whole
 
     def _downloaders_hold(self, but: PeerId) -> int:
         """Pieces some peer other than ``but`` holds, seeders left out."""
-        whole, held = full(self.count), 0
+        whole, held = self.whole, 0
         for peer, mask in self.peers.items():
             if peer != but and mask != whole:
                 held |= mask
         return held
 
     def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:
-        whole = full(self.count)
+        whole = self.whole
         if self.peers.get(peer) == whole and not self.leading:  # a seeder: not for pieces
             # a downloader sends (rule 3)
             for other, asked in self.asked.items():

@@ -117,7 +117,10 @@ class Roster:
         return record.retry_at if record is not None else 0.0
 
     def _record(self, address: PeerAddress) -> PeerHistory:
-        return self.records.setdefault(address, PeerHistory())
+        record = self.records.get(address)
+        if record is None:  # made only when needed: a good piece's ``delivered`` asks
+            record = self.records[address] = PeerHistory()
+        return record
 
 
 class LinkVerdict(Enum):
@@ -161,6 +164,16 @@ def slow_bar(others: Sequence[float]) -> float:
     if others:
         return statistics.median(others) / limits.SLOW_LINK_FRACTION
     return limits.MIN_LINK_RATE
+
+
+def quiet_until(head_since: float) -> float:
+    """Until when ``judge`` keeps a link whose oldest request began to be served at
+    ``head_since``, whatever else its state and the others' rates are (it is judged from
+    ``LINK_JUDGE_AFTER`` on, and late from ``PIECE_DEADLINE_MIN`` on at the soonest). A
+    downloader that would judge every link after every piece judges none so young: it
+    waits until then, and judges it then if no answer came first (a test holds ``judge``
+    to this)."""
+    return head_since + min(limits.LINK_JUDGE_AFTER, limits.PIECE_DEADLINE_MIN)
 
 
 def judge(link: LinkState, others: Sequence[float], now: float) -> Judgement:

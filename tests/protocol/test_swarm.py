@@ -16,9 +16,14 @@ from p2pshare.protocol import (
     Data,
     EndOfMessage,
     Request,
+    Response,
     Role,
 )
 from p2pshare.protocol import swarm as sp
+from p2pshare.protocol._buffer import ReceiveBuffer
+from p2pshare.protocol._events import Framing
+from p2pshare.protocol._grammar import content_length, status_start
+from p2pshare.protocol._heads import HeadReader
 
 ID = "ab" * 32
 OTHER = "0123456789abcdef" * 4
@@ -268,6 +273,32 @@ def test_a_body_is_received_in_place() -> None:
     assert found is not None and found[0].status == 404 and client.in_flight == 0
 
 
+def test_advance_starts_a_piece_body_and_leaves_any_other_head_to_next_answer() -> None:
+    """``advance`` does what ``next_answer`` does first for a piece's head (a piece link
+    calls it as bytes arrive); another head, even one to refuse, waits for
+    ``next_answer``, and ``advance`` never raises."""
+    client = sp.PipelinedClient(max_body=8)
+    client.send_piece(ID, 0, 8)
+    client.send_piece(ID, 1, 8)
+    client.advance()  # nothing yet
+    client.receive_data(answer(200, b"abcdefgh")[:-6])
+    client.advance()
+    assert client.in_body and client.wanted == 6 and client.held == 0
+    view = client.body_view(100)
+    assert view is not None and view.tobytes() == bytes(6)
+    view[:] = b"cdefgh"
+    client.body_received(6)
+    client.advance()  # a whole answer: left for next_answer to return
+    found = client.next_answer()
+    assert found is not None and found[1] == b"abcdefgh"
+    wire = b"P2P-SWARM/1.0 200 OK\r\nContent-Length: 99\r\n\r\n"  # over max_body
+    client.receive_data(wire)
+    client.advance()
+    assert not client.in_body and client.held == len(wire)
+    with pytest.raises(RemoteProtocolError):
+        client.next_answer()
+
+
 def test_a_recycled_body_holds_the_next_body_of_its_size_and_never_shows_old_bytes() -> None:
     """A body handed back is the next body of its size (no new buffer per piece); one of
     another size gets its own; an answer cut short never returns the old bytes."""
@@ -340,6 +371,96 @@ def test_pipelined_client_random_bytes(data: bytes) -> None:
         pass
 
 
+def general_head(wire: bytes, max_body: int) -> tuple[Response, int | None, bytes] | str:
+    """What the general path makes of an answer head at the front of ``wire``: (head,
+    Content-Length, the bytes left), "more" if it needs more bytes, "refused" if it
+    raises."""
+    buf = ReceiveBuffer()
+    buf.feed(wire)
+    try:
+        found = HeadReader(of_responses=True).read(buf, Framing.LENGTH, max_body)
+        if not isinstance(found, tuple):
+            return "more"
+        version, status, reason = status_start(found[0])
+        length = content_length(found[1], max_body)
+    except RemoteProtocolError:
+        return "refused"
+    return Response(status, version, found[1], reason), length, buf.peek()
+
+
+def quick_head(wire: bytes, max_body: int) -> tuple[Response, int | None, bytes] | None:
+    """What ``quick_head`` makes of it, in the same form; None: left to the general path
+    (and then nothing was taken out of the buffer)."""
+    buf = ReceiveBuffer()
+    buf.feed(wire)
+    found = sp.quick_head(buf, max_body)
+    if found is None:
+        assert buf.peek() == wire
+        return None
+    return found[0], found[1], buf.peek()
+
+
+@given(st.integers(0, limits.MAX_PIECE_SIZE), st.integers(0, 2 ** 3000 - 1),
+       st.integers(16, limits.MAX_HAVE_HEADER), st.binary(max_size=20))
+def test_the_quick_head_reads_every_piece_head_as_the_general_path(
+        length: int, held: int, limit: int, after: bytes) -> None:
+    """Every head a piece server sends with a piece (``piece_head_bytes``, with or without
+    news) takes the quick path, which reads it exactly as the general path does."""
+    have, _ = sp.news(held, 0, limit)
+    wire = sp.piece_head_bytes(length, have) + after
+    quick = quick_head(wire, limits.MAX_PIECE_SIZE)
+    assert quick is not None
+    assert quick == general_head(wire, limits.MAX_PIECE_SIZE)
+
+
+OK_HEAD = b"P2P-SWARM/1.0 200 OK\r\n"
+
+
+@pytest.mark.parametrize("wire", [
+    OK_HEAD + b"Content-Length: 007\r\n\r\nabcdefg",  # leading zeros
+    OK_HEAD + b"Content-Length: 9\r\n\r\n",  # over max_body: refused
+    OK_HEAD + b"Content-Length: 99999999999999999999\r\n\r\n",  # 20 digits
+    OK_HEAD + b"content-length: 5\r\n\r\n",  # another case
+    OK_HEAD + b"Content-Length : 5\r\n\r\n",
+    OK_HEAD + b"Content-Length:  5\r\n\r\n",
+    OK_HEAD + b"Content-Length: 5 \r\n\r\n",
+    OK_HEAD + b"Content-Length: 5\n\n",  # bare LF
+    OK_HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\n",  # conflicting
+    OK_HEAD + b"Content-Length: 5\r\nHave: 1\r\n\r\n",  # another order
+    OK_HEAD + b"Have: 1\r\nHave: 2\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Have: \r\nContent-Length: 5\r\n\r\n",  # an empty Have
+    OK_HEAD + b"Have: 1, 2\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Have: -1\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Have: 1\x00\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Have: " + b"1" * (limits.MAX_HAVE_HEADER + 1) + b"\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Have: " + b"1" * 20000 + b"\r\nContent-Length: 5\r\n\r\n",  # too long
+    OK_HEAD + b"Content-Length: 5\r\n",  # not whole yet
+    b"\r\n" + OK_HEAD + b"Content-Length: 5\r\n\r\n",  # a blank line first
+    b"P2P-SWARM/1.0 200 Fine\r\nContent-Length: 5\r\n\r\n",
+    b"P2P-SWARM/1.0  200 OK\r\nContent-Length: 5\r\n\r\n",
+    b"p2p-swarm/1.0 200 OK\r\nContent-Length: 5\r\n\r\n",
+    b"P2P-SWARM/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    b"P2P-SWARM/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    b"P2P-SWARM/1.0 200 OK\r\nX: y\r\nContent-Length: 5\r\n\r\n",
+])
+def test_any_other_head_is_left_to_the_general_path(wire: bytes) -> None:
+    assert quick_head(wire, 8) is None
+    general_head(wire, 8)  # whatever it makes of it, it is the only reader
+
+
+@given(st.integers(0, 99), st.text("0123456789,-", max_size=12), st.binary(max_size=8),
+       st.integers(0, 60))
+def test_a_mutated_piece_head_reads_the_same_on_both_paths(
+        length: int, have: str, junk: bytes, at: int) -> None:
+    """Bytes put into a piece head anywhere: if the quick path still takes it, the general
+    path reads the same head from it."""
+    wire = sp.piece_head_bytes(length, have)
+    wire = wire[:at] + junk + wire[at:]
+    quick = quick_head(wire, 50)
+    if quick is not None:
+        assert quick == general_head(wire, 50)
+
+
 def test_news_is_bounded_and_covers_what_it_says() -> None:
     held = sum(1 << i for i in range(0, 3000, 2))  # 1,500 separate pieces
     text, covered = sp.news(held, 0, limit=100)
@@ -347,3 +468,9 @@ def test_news_is_bounded_and_covers_what_it_says() -> None:
     rest, more = sp.news(held, covered, limit=10**6)
     assert covered | more == held and not covered & more
     assert sp.news(held, held) == ("", 0)
+
+
+@given(st.integers(0, 2 ** 3000 - 1), st.integers(0, 2 ** 3000 - 1), st.integers(16, 400))
+def test_news_covers_exactly_what_its_text_says(held: int, told: int, limit: int) -> None:
+    text, covered = sp.news(held, told, limit)
+    assert len(text) <= limit and covered == sp.decode_ranges(text, 3000)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
+
+import pytest
 
 from p2pshare import limits
 from p2pshare.swarm.link import PeerLink
 
-from ..aio import HOST, arun
+from ..aio import HOST, TEST_DEADLINE, arun
 from ..helpers import async_wait_for
 
 SWARM = "ab" * 32
@@ -72,8 +75,27 @@ async def hand_peer() -> AsyncIterator[Peer]:
             writer.close()
 
 
-@arun
-async def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head() -> None:
+def run_on(loop: str, test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """``test`` on asyncio's own loop or on uvloop (skipped if not installed: the swarm
+    commands run on it when it is), under ``arun``'s deadline."""
+    factory = asyncio.new_event_loop
+    if loop == "uvloop":
+        factory = pytest.importorskip("uvloop").new_event_loop
+
+    async def bounded() -> None:
+        async with asyncio.timeout(TEST_DEADLINE):
+            await test()
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(bounded())
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_low_water_mark_follows_the_body_and_drops_back_for_the_next_head(loop: str) -> None:
+    run_on(loop, low_water_mark_follows_the_body)
+
+
+async def low_water_mark_follows_the_body() -> None:
     async with hand_peer() as peer:
         link = peer.link
         link.request(SWARM, 0)
@@ -128,6 +150,35 @@ async def test_a_peer_that_slows_down_is_still_seen_sending() -> None:
         await async_wait_for(lambda: link.last_byte > seen, what="the trickle seen")
         assert lowat(link) == 1
         reading.cancel()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_read_past_its_deadline_is_cut_short_and_the_next_one_carries_on(loop: str) -> None:
+    run_on(loop, a_read_past_its_deadline_is_cut_short)
+
+
+async def a_read_past_its_deadline_is_cut_short() -> None:
+    """``read_piece(deadline)`` raises TimeoutError once the deadline comes (or at once if
+    it has passed) and loses nothing; with a later deadline, the next read carries on."""
+    async with hand_peer() as peer:
+        link = peer.link
+        link.request(SWARM, 0)
+        link.request(SWARM, 1)
+        await async_wait_for(lambda: peer.asked.qsize() == 2, what="both requests")
+        loop = asyncio.get_running_loop()
+        peer.writer.write(answer_head(len(BODY)) + BODY[:1000])
+        with pytest.raises(TimeoutError):
+            await link.read_piece(loop.time() + 0.05)
+        with pytest.raises(TimeoutError):
+            await link.read_piece(loop.time() - 1)
+        peer.writer.write(BODY[1000:] + answer_head(2))
+        index, _, body = await link.read_piece(loop.time() + 60)
+        assert index == 0 and body == BODY
+        with pytest.raises(TimeoutError):  # the long deadline's timer does not delay it
+            await link.read_piece(loop.time() + 0.05)
+        peer.writer.write(b"ok")
+        index, _, body = await link.read_piece(loop.time() + 60)
+        assert index == 1 and body == b"ok"
 
 
 @arun

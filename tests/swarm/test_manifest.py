@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from p2pshare import limits
 from p2pshare.errors import IntegrityError, RemoteProtocolError
 from p2pshare.swarm import resume
-from p2pshare.swarm.manifest import Manifest, default_piece_size
+from p2pshare.swarm.manifest import Manifest, TreeFile, default_piece_size
 from p2pshare.swarm.pieces import full
 from p2pshare.swarm.storage import PieceFile, hash_file
 
@@ -79,6 +79,19 @@ def test_malformed_manifests(edit: object) -> None:
 def test_any_manifest_round_trips(data: bytes, piece: int, name: str) -> None:
     m = manifest_of(data, name, piece)
     assert Manifest.from_bytes(m.to_bytes(), m.id) == m
+
+
+@given(st.integers(1, 40 * 16384), st.sampled_from([16384, 32768]))
+def test_a_single_file_has_the_piece_lengths_of_a_folder_of_that_one_file(
+        size: int, piece: int) -> None:
+    """``length``'s arithmetic for a single file gives what the layout search gives."""
+    count = -(-size // piece)
+    digests = (bytes(32),) * count
+    alone = Manifest("a.bin", size, piece, digests)
+    folder = Manifest("f", size, piece, digests, (TreeFile("a.bin", size),))
+    assert [alone.length(i) for i in range(count)] == \
+        [folder.length(i) for i in range(count)]
+    assert sum(alone.length(i) for i in range(count)) == size
 
 
 def test_default_piece_size_grows_with_the_file() -> None:

@@ -200,15 +200,17 @@ class PickerMachine(RuleBasedStateMachine):
         for askers in self.in_flight.values():
             askers.discard(peer)
 
-    @rule(peer=st.sampled_from(PEERS))
-    def pick(self, peer: str) -> None:
+    @rule(peer=st.sampled_from(PEERS), restrain=st.booleans())
+    def pick(self, peer: str, restrain: bool) -> None:
         p = self.picker
         open_before = {i for i in range(COUNT) if not self.in_flight.get(i)}
         endgame = p.endgame
         released = p.released
-        index = p.pick(peer)
+        offers = p.offers(peer)
+        index = p.pick(peer, restrain=restrain)
         if index is None:
             return
+        assert offers, "picked for a peer that offers nothing"
         theirs = self.holds.get(peer, 0)
         assert theirs >> index & 1, "asked a peer for a piece it lacks"
         assert not p.have >> index & 1, "asked for a piece we have"

@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from p2pshare import limits
-from p2pshare.swarm.roster import LinkState, LinkVerdict, Roster, judge, piece_deadline, slow_bar
+from p2pshare.swarm.roster import (
+    LinkState,
+    LinkVerdict,
+    Roster,
+    judge,
+    piece_deadline,
+    quiet_until,
+    slow_bar,
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -160,3 +168,20 @@ def test_judging_always_moves_on(head: float, length: int, progress: int, rate: 
         assert j.again > now
     if j.verdict is LinkVerdict.RELEASE:
         assert now >= piece_deadline(head, length, [*others, rate] if rate else others)
+
+
+@given(head=st.floats(0, 1e4), length=st.integers(1, 16 * MiB),
+       progress=st.integers(0, 16 * MiB), rate=st.none() | st.floats(1e-3, 1e12),
+       others=st.lists(st.floats(1e-3, 1e12), max_size=8), tested=st.booleans(),
+       slow=st.integers(0, 10), early=st.floats(0, 1))
+def test_a_link_is_kept_until_its_quiet_time_whatever_its_state(
+        head: float, length: int, progress: int, rate: float | None, others: list[float],
+        tested: bool, slow: int, early: float) -> None:
+    """Before ``quiet_until`` no verdict but KEEP is possible, and the next judgement is
+    no sooner: a downloader may skip judging a link so young."""
+    quiet = quiet_until(head)
+    now = head + (quiet - head) * early
+    if now >= quiet:
+        return
+    j = judge(LinkState(head, length, progress, rate, tested, slow), others, now)
+    assert j.verdict is LinkVerdict.KEEP and j.again >= quiet
