@@ -288,6 +288,8 @@ class SwarmDownload:
         while True:
             self._fill(link)
             if not link.queue:
+                if link.snubbed:  # asked nothing until it delivers, and it owes nothing
+                    raise _Slow("late, and what it owed ended without a good piece")
                 link.idle_since = link.idle_since or time.monotonic()
                 await self._idle(link.address, limits.RESERVE_PATIENCE)
                 continue

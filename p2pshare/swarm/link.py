@@ -26,6 +26,7 @@ import asyncio
 import math
 import socket
 import time
+from asyncio.trsock import TransportSocket
 from collections import deque
 from typing import cast
 
@@ -201,10 +202,11 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keeps the socket to set its low-water mark (twice a piece): uvloop's stand-in
         for it makes a socket object per ``setsockopt``, so the link makes one of its own
-        instead, on a duplicate of the descriptor, closed with the connection."""
+        instead, on a duplicate of the descriptor, closed with the connection (asyncio's
+        stand-in sets options on its socket itself: no second descriptor for it)."""
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None and not isinstance(sock, socket.socket):
+        if sock is not None and not isinstance(sock, socket.socket | TransportSocket):
             try:
                 sock = self._own_sock = socket.fromfd(sock.fileno(), sock.family, sock.type)
             except OSError:

@@ -226,3 +226,52 @@ async def test_have_reports_are_batched_over_an_interval(tmp_path: Path) -> None
     assert sum(reports) == manifest.count
     assert 1 <= len(reports) < manifest.count
     assert max(reports) > 1
+
+
+@arun
+async def test_a_late_peer_that_ends_what_it_owed_without_a_good_piece_is_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer sends half a piece, stalls until it is late (its request goes to others too
+    and it is asked nothing more until it delivers), then ends the piece with wrong bytes
+    (one strike of those allowed): it owes nothing and will be asked nothing, so it is
+    dropped as slow, not kept idle for the rest of the download (where such links would
+    hold link slots, the probes' too, for ever)."""
+    _, manifest = make_file(tmp_path / "seed", 1 * MiB)
+    monkeypatch.setattr(limits, "PIECE_DEADLINE_MIN", 0.5)  # late sooner
+    length = manifest.piece_size
+    owed = asyncio.Event()
+
+    async def late_then_wrong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                              ) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"P2P-SWARM/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % length)
+            writer.write(bytes(length // 2))  # quick enough to be kept, but late
+            await owed.wait()
+            writer.write(bytes(length - length // 2))
+            await reader.read()  # until the downloader closes
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(late_then_wrong, HOST, 0)
+    address = (HOST, server.sockets[0].getsockname()[1])
+    async with tracker_server() as port, peer(port) as me:
+        tracker = await TrackerClient.connect(HOST, port)
+        await tracker.announce(manifest, *address)
+        await tracker.have(manifest.id, full(manifest.count))
+        job = Fetch(me, tmp_path / "out")
+        download = job.prepare(await job.resolve(manifest.id))
+        running = asyncio.ensure_future(job.run(download))
+        try:
+            await async_wait_for(lambda: (link := download.links.get(address)) is not None
+                                 and link.snubbed, what="the peer found late")
+            owed.set()
+            await async_wait_for(lambda: download.strikes[address] == 1,
+                                 what="the wrong piece received")
+            await async_wait_for(lambda: download.roster.slow_drops(address) == 1,
+                                 what="the peer dropped as slow once it owes nothing")
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await tracker.aclose()
+            server.close()

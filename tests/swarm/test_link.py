@@ -9,6 +9,7 @@ one byte for the next answer's head.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -202,3 +203,30 @@ async def test_a_link_reads_only_what_its_caller_wants() -> None:
             found = await link.read_piece()
             assert (found[0], found[2]) == (index, BODY)
             assert not transport.is_reading()  # until the caller wants more
+
+
+def descriptors() -> int:
+    return len(os.listdir(f"/proc/{os.getpid()}/fd"))
+
+
+@pytest.mark.parametrize(("loop", "held"), [("asyncio", 1), ("uvloop", 2)])
+def test_a_link_holds_a_second_descriptor_only_for_uvloops_stand_in_socket(
+        loop: str, held: int) -> None:
+    """asyncio's socket stand-in sets options on the socket itself: the link needs no
+    socket of its own on a duplicate descriptor (uvloop's makes an object per call, so
+    there it keeps one); either way every descriptor goes with the connection."""
+    run_on(loop, lambda: descriptors_of_a_link(held))
+
+
+async def descriptors_of_a_link(held: int) -> None:
+    with socket.create_server((HOST, 0)) as listener:  # the kernel accepts: no fd here
+        address = (HOST, listener.getsockname()[1])
+        first = await PeerLink.connect(address)  # the loop's own descriptors made once
+        first.close()
+        await async_wait_for(lambda: first.client.closed, what="the first link closed")
+        before = descriptors()
+        link = await PeerLink.connect(address)
+        assert descriptors() - before == held
+        link.close()
+        await async_wait_for(lambda: link.client.closed and descriptors() == before,
+                             what="every descriptor of the link closed")
