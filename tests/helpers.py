@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from hypothesis import strategies as st
+
 DEADLINE = 20.0  # seconds any single wait may take before the test fails
 POLL = 0.01
 
@@ -174,3 +176,19 @@ def _lines(stream: IO[str]) -> queue.Queue[str | None]:
 
         threading.Thread(target=pump, daemon=True, name="read_until").start()
     return lines
+
+
+def mutated(data: st.DataObject, raw: bytes, inserts: bytes) -> bytes:
+    """``raw`` with 1 to 4 bytes flipped, dropped or inserted (one of ``inserts``): near
+    misses of a well-formed message, for a quick path held to the general one."""
+    out = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(out) - 1))
+        op = data.draw(st.sampled_from(["flip", "drop", "insert"]))
+        if op == "flip":
+            out[i] = data.draw(st.integers(0, 255))
+        elif op == "drop":
+            del out[i]
+        else:
+            out.insert(i, data.draw(st.sampled_from(inserts)))
+    return bytes(out)

@@ -8,9 +8,10 @@ answers (ADD, LOOKUP, REMOVE, errors) are computed and written at once, with no 
 no await (a LOOKUP in the common form arriving alone takes ``quick``, which skips the
 codec's general path and gives the same bytes); LIST ALL is streamed in batches under
 backpressure; requests whose version is ``P2P-SWARM/...`` go to the swarm tracker on the
-same connection. When the connection ends for any reason (clean close, reset, keepalive
-failure, framing error, head deadline) ``disconnected`` removes every record the
-connection owned (1.8).
+same connection (a downloader's HAVE reports and PEERS polls, arriving alone in their
+common form, take the tracker's ``quick`` in the same way). When the connection ends for
+any reason (clean close, reset, keepalive failure, framing error, head deadline)
+``disconnected`` removes every record the connection owned (1.8).
 
 Budgets: ``MemoryIndex`` counts records and claims per connection and per source address
 (the connection's IP); an ADD over one is a 400 (docs/p2p-ci.md#budgets). The tracker is
@@ -53,6 +54,7 @@ from ..protocol import (
     Role,
     ci,
 )
+from ..protocol import swarm as sp
 from ..protocol.ci import CIRequest, Method, Record, Rejected
 from .store import MemoryIndex
 
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 
 SWARM_PREFIX = "P2P-SWARM/"
 LIST_BATCH = 512  # records encoded per write while streaming LIST
+_TRACKER_FIRST = (b"H", b"P")  # the first byte of a HAVE or PEERS (``sp.quick_tracker``)
 
 
 class TrackerService(Protocol):
@@ -73,6 +76,11 @@ class TrackerService(Protocol):
         """Answer at once: the tracker never waits, so no task is needed per request.
         ``source`` is the address ``owner`` connects from; ``named`` trusts the host an
         ANNOUNCE names instead of it."""
+        ...
+
+    def quick(self, owner: object, msg: sp.Have | sp.GetPeers) -> bytes | None:
+        """The whole answer to a HAVE or PEERS read by ``sp.quick_tracker`` when it is a
+        200, else None (``answer`` gives it)."""
         ...
 
     def drop(self, owner: object) -> None:
@@ -193,7 +201,10 @@ class IndexServer:
         return [ci.p2s_response(status), Lines(tuple(r.to_line() for r in records)),
                 EndOfMessage()]
 
-    def _quick(self, _link: Link, data: bytes) -> bytes | None:
+    def _quick(self, link: Link, data: bytes) -> bytes | None:
+        if data[:1] in _TRACKER_FIRST and self.tracker is not None:
+            msg = sp.quick_tracker(data)  # a downloader's HAVE report or PEERS poll
+            return None if msg is None else self.tracker.quick(link.owner, msg)
         return self.quick(data)
 
     def quick(self, data: bytes) -> bytes | None:

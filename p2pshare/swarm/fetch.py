@@ -426,12 +426,19 @@ class SwarmDownload:
             del self._idlers[waiter]
 
     def _notify(self) -> None:
-        """Wake every peer task waiting for something new to ask for (``_idle``) except
-        those whose peer holds no piece we lack (``Picker.offers``): nothing can be
-        asked of it until the picker learns more of it, which notifies again. (A leading
-        downloader holds what most peers do: its links to them woke for every piece.)"""
+        """Wake every peer task waiting for something new to ask for (``_idle``) whose
+        ``_fill`` may now pick a piece (``Picker.may_pick``, with the restraint ``_fill``
+        would use): the others would find nothing, and are notified again when the picker
+        learns more, or wake when their wait ends. (A leading downloader holds what most
+        peers do: its links to them woke for every piece; so did every other
+        downloader's link to a seeder left to the leader, or reserved.)"""
+        now = time.monotonic()
         for waiter, address in self._idlers.items():
-            if self.picker.offers(address):
+            link = self.links.get(address)
+            if link is None:
+                _settle(waiter)
+            elif not link.snubbed and self.picker.may_pick(address, restrain=now - (
+                    link.idle_since or now) < limits.RESERVE_PATIENCE):
                 _settle(waiter)
 
 

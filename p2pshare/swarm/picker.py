@@ -126,16 +126,10 @@ class Picker:
         ``restrain=False`` lifts, for this pick, the seeder restraint (``_reserved``) and
         the leader's (rule 4: a seeder left to the leader, the leader spared).
         """
-        theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
-        theirs &= ~self.asked.get(peer, 0)
-        if restrain and peer == self.leader:  # spared: our stripe, that no other has
-            theirs &= self._stripe_mask & ~self._downloaders_hold(peer)
-        fresh = theirs & ~self.requested
-        if fresh and restrain and self.leader is not None and self._seeding(peer):
-            return None  # a seeder's upload goes to the leader (rule 4)
-        if fresh and restrain and not self.leading and self._reserved(peer):
-            fresh &= self._stripe_mask & self.availability.levels[1]
-            return self._ask(random_bit(fresh, self.rng), peer) if fresh else None
+        found = self._open(peer, restrain)
+        if found is None:
+            return None
+        theirs, fresh = found
         if fresh:
             rarest = self.availability.rarest(fresh)
             ours = rarest & self._stripe_mask
@@ -146,6 +140,35 @@ class Picker:
         if theirs and self.endgame:
             return self._endgame_pick(theirs, peer)
         return None
+
+    def may_pick(self, peer: PeerId, *, restrain: bool = True) -> bool:
+        """Whether ``pick(peer, restrain=restrain)`` may find a piece now: False only when
+        it would return None (in endgame it may still find none), so that a task waiting
+        for a piece to ask of ``peer`` need not be woken. Records nothing and draws no
+        random number. (``offers`` is False more rarely: a seeder left to the leader, or
+        reserved, offers pieces that ``pick`` will not ask of it yet.)"""
+        found = self._open(peer, restrain)
+        if found is None:
+            return False
+        theirs, fresh = found
+        return bool(fresh or theirs & self.released or theirs and self.endgame)
+
+    def _open(self, peer: PeerId, restrain: bool) -> tuple[int, int] | None:
+        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for),
+        after the restraints of rules 1 and 4 (``restrain``); None when a restraint leaves
+        nothing to ask of ``peer`` now."""
+        theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
+        theirs &= ~self.asked.get(peer, 0)
+        if restrain and peer == self.leader:  # spared: our stripe, that no other has
+            theirs &= self._stripe_mask & ~self._downloaders_hold(peer)
+        fresh = theirs & ~self.requested
+        if fresh and restrain and self.leader is not None and self._seeding(peer):
+            return None  # a seeder's upload goes to the leader (rule 4)
+        if fresh and restrain and not self.leading and self._reserved(peer):
+            # our stripe's pieces that nobody else holds: all of the rarest, held once
+            fresh &= self._stripe_mask & self.availability.levels[1]
+            return (theirs, fresh) if fresh else None
+        return theirs, fresh
 
     def _reserved(self, peer: PeerId) -> bool:
         """Whether ``peer`` is a seeder whose upload should go to first copies for now.

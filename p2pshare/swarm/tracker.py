@@ -175,6 +175,22 @@ class Tracker:
         except (OverBudget, RemoteProtocolError, IntegrityError) as exc:
             return refused(msg, exc)
 
+    def quick(self, owner: object, msg: sp.Have | sp.GetPeers) -> bytes | None:
+        """The whole answer to ``msg`` (``sp.quick_tracker``) when ``answer`` would give
+        a 200, from a template (``sp.ok_answer``); None when it would not: ``answer`` then
+        gives it. The index server answers a downloader's HAVE reports and PEERS polls
+        this way, without the codec's general path."""
+        swarm = self.swarms.get(msg.swarm)
+        if swarm is None:
+            return None
+        if isinstance(msg, sp.GetPeers):
+            return sp.ok_answer(self._peers(owner, swarm))
+        member = swarm.members.get(owner)
+        if member is None or msg.pieces >> swarm.manifest.count:
+            return None
+        swarm.gain(member, msg.pieces)
+        return sp.ok_answer()
+
     def swarm_rows(self, limit: int, buckets: int) -> list[SwarmRow]:
         """Up to ``limit`` swarms, most recently announced first, each with up to
         ``rows.members_shown(limit)`` members and its availability in ``buckets`` runs of

@@ -18,6 +18,8 @@ from p2pshare.index.server import _connection as server_connection
 from p2pshare.protocol import PAUSED, Connection, EndOfMessage, Lines, Request, Role, ci
 from p2pshare.protocol.ci import CIRequest, Method, Record
 
+from ..helpers import mutated
+
 HANDOUT_LOOKUP = (b"LOOKUP RFC 3457 P2P-CI/1.0\r\n"
                   b"Host: thishost.csc.ncsu.edu\r\n"
                   b"Port: 5678\r\n"
@@ -173,17 +175,7 @@ def test_the_quick_path_never_disagrees_with_the_general_path(data: bytes) -> No
 @given(st.data())
 @settings(max_examples=1000, deadline=None)
 def test_mutated_lookups_never_disagree(data: st.DataObject) -> None:
-    raw = bytearray(HANDOUT_LOOKUP)
-    for _ in range(data.draw(st.integers(1, 4))):
-        i = data.draw(st.integers(0, len(raw) - 1))
-        op = data.draw(st.sampled_from(["flip", "drop", "insert"]))
-        if op == "flip":
-            raw[i] = data.draw(st.integers(0, 255))
-        elif op == "drop":
-            del raw[i]
-        else:
-            raw.insert(i, data.draw(st.sampled_from(b" \t\r\n:0A\xff")))
-    agrees(bytes(raw))
+    agrees(mutated(data, HANDOUT_LOOKUP, b" \t\r\n:0A\xff"))
 
 
 @given(st.binary(max_size=200))

@@ -14,7 +14,7 @@ import pytest
 from p2pshare import limits
 from p2pshare.index.server import IndexServer
 from p2pshare.protocol import Request, get_header
-from p2pshare.protocol.swarm import decode_ranges
+from p2pshare.protocol.swarm import GetPeers, Have, decode_ranges
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.fetch import SwarmDownload
 from p2pshare.swarm.manifest import Manifest
@@ -188,7 +188,8 @@ async def test_busy_seeder_sends_leeches_to_each_other(tmp_path: Path) -> None:
 
 
 class HaveClock(Tracker):
-    """A tracker that notes how many pieces each HAVE report names."""
+    """A tracker that notes how many pieces each HAVE report names (on the quick path,
+    ``quick``, or the general one)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -199,6 +200,12 @@ class HaveClock(Tracker):
         if request.method == "HAVE":
             self.reports.append(decode_ranges(body.decode(), limits.MAX_PIECES).bit_count())
         return super().answer(owner, request, body, source, named)
+
+    def quick(self, owner: object, msg: Have | GetPeers) -> bytes | None:
+        answer = super().quick(owner, msg)
+        if answer is not None and isinstance(msg, Have):
+            self.reports.append(msg.pieces.bit_count())
+        return answer
 
 
 @arun

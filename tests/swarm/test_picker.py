@@ -3,8 +3,10 @@ state machine that checks every invariant after every step."""
 
 from __future__ import annotations
 
+import copy
 import random
 
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -65,10 +67,41 @@ def test_the_others_leave_the_seeder_to_the_leader_and_spare_it() -> None:
     picker.set_stripe(0, 2)  # ours among the others: 0, 2, 4
     picker.leader = "lead"
     assert picker.pick("seed") is None  # the seeder's upload goes to the leader
+    assert picker.offers("seed") and not picker.may_pick("seed")  # no wake-up for it
+    assert picker.may_pick("seed", restrain=False)
     assert sorted(picker.pick("lead") for _ in range(2)) == [0, 2]  # our stripe only
     assert picker.pick("lead") is None  # 1 is the other's stripe, 3 the other holds
     assert picker.pick("other") == 3
     assert picker.pick("seed", restrain=False) in (1, 4, 5)  # tired of waiting
+
+
+@given(st.data())
+@settings(max_examples=500, deadline=None)
+def test_may_pick_is_true_whenever_pick_finds_a_piece(data: st.DataObject) -> None:
+    """``may_pick`` (whether an idle peer task is woken) on random states, stripes and
+    leaders included: never False when ``pick`` would ask for something."""
+    draw = data.draw
+    count = 10
+    picker = Picker(count, have=draw(st.integers(0, full(count))),
+                    rng=random.Random(draw(st.integers(0, 99))), endgame_max=2)
+    peers = ["seed", "p0", "p1", "p2"]
+    for peer in peers:
+        if draw(st.booleans()):
+            whole = peer == "seed" and draw(st.booleans())
+            picker.set_peer(peer, full(count) if whole else draw(st.integers(0, full(count))))
+    downloaders = draw(st.integers(1, 4))
+    picker.set_stripe(draw(st.integers(0, downloaders - 1)), downloaders)
+    picker.leading = draw(st.booleans())
+    picker.leader = draw(st.sampled_from([None, *peers]))
+    for _ in range(draw(st.integers(0, 8))):  # requests in flight, some released
+        index = picker.pick(draw(st.sampled_from(peers)), restrain=draw(st.booleans()))
+        if index is not None and draw(st.booleans()):
+            picker.release(index)
+    for peer in [*peers, "stranger"]:
+        for restrain in (True, False):
+            may = picker.may_pick(peer, restrain=restrain)
+            if copy.deepcopy(picker).pick(peer, restrain=restrain) is not None:
+                assert may, (peer, restrain)
 
 
 def test_only_pieces_the_peer_has_and_we_lack() -> None:
@@ -206,11 +239,12 @@ class PickerMachine(RuleBasedStateMachine):
         open_before = {i for i in range(COUNT) if not self.in_flight.get(i)}
         endgame = p.endgame
         released = p.released
-        offers = p.offers(peer)
+        offers, may = p.offers(peer), p.may_pick(peer, restrain=restrain)
         index = p.pick(peer, restrain=restrain)
         if index is None:
             return
         assert offers, "picked for a peer that offers nothing"
+        assert may, "picked when may_pick said it would not"
         theirs = self.holds.get(peer, 0)
         assert theirs >> index & 1, "asked a peer for a piece it lacks"
         assert not p.have >> index & 1, "asked for a piece we have"
