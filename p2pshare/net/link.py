@@ -335,8 +335,7 @@ class Link(asyncio.Protocol):
         self._rest()
         for at, part in enumerate(parts):
             if isinstance(part, bytes):
-                self._out.append(part)
-                self._out_size += len(part)
+                self._cork(part)
                 continue
             file, offset, count = part
             sent = self._file_now(file, offset, count)
@@ -349,8 +348,7 @@ class Link(asyncio.Protocol):
     async def _send_parts_later(self, parts: list[bytes | FilePart]) -> None:
         for part in parts:
             if isinstance(part, bytes):
-                self._out.append(part)
-                self._out_size += len(part)
+                self._cork(part)
             else:
                 await self._send_file(*part)
 
@@ -363,8 +361,7 @@ class Link(asyncio.Protocol):
         if data:
             if wirelog.enabled():
                 log_wire(wirelog.SENT, self.label, events)
-            self._out.append(data)
-            self._out_size += len(data)
+            self._cork(data)
             if not self._corked or self._out_size >= limits.COALESCE_BYTES:
                 self.flush()
 
@@ -488,8 +485,12 @@ class Link(asyncio.Protocol):
         data = os.pread(file.fileno(), count, offset)
         if len(data) != count:
             raise PeerGone(f"file shrank: {len(data)} of {count} bytes")
+        self._cork(data)
+
+    def _cork(self, data: bytes) -> None:
+        """Hold ``data`` to go out with what follows (``flush`` writes it all at once)."""
         self._out.append(data)
-        self._out_size += count
+        self._out_size += len(data)
 
     async def _sendfile_run(self, file: BinaryIO, offset: int, count: int) -> int:
         """Up to ``count`` bytes of ``file`` from ``offset`` by ``os.sendfile`` (zero copy),

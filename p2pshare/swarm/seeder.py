@@ -154,8 +154,7 @@ class PieceServer:
             places.append((swarm, pf.have, place))
         parts: list[bytes | FilePart] = []
         for swarm, held, (handle, offset, length) in places:
-            have, covered = sp.news(held, told.get(swarm, 0))
-            told[swarm] = told.get(swarm, 0) | covered
+            have = _news(told, swarm, held)
             parts += (sp.piece_head_bytes(length, have), (handle, offset, length))
             self.bytes_sent += length
         return parts
@@ -165,8 +164,7 @@ class PieceServer:
         place = pf.locate(msg.index) if pf is not None else None
         have = ""
         if pf is not None:  # news of our pieces travels with every answer
-            have, covered = sp.news(pf.have, told.get(msg.swarm, 0))
-            told[msg.swarm] = told.get(msg.swarm, 0) | covered
+            have = _news(told, msg.swarm, pf.have)
         if pf is None or place is None:
             return [sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
                     EndOfMessage()]
@@ -198,3 +196,11 @@ class PieceServer:
             await link.sendfile(handle, at, run)
         link.send_now(EndOfMessage())
         self.bytes_sent += length
+
+
+def _news(told: dict[str, int], swarm: str, held: int) -> str:
+    """The Have text for an answer on an upload that was told ``told`` (per swarm, the
+    pieces named so far), which it then counts as told (``sp.news``)."""
+    have, covered = sp.news(held, told.get(swarm, 0))
+    told[swarm] = told.get(swarm, 0) | covered
+    return have

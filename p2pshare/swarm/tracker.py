@@ -185,11 +185,7 @@ class Tracker:
             return None
         if isinstance(msg, sp.GetPeers):
             return sp.ok_answer(self._peers(owner, swarm))
-        member = swarm.members.get(owner)
-        if member is None or msg.pieces >> swarm.manifest.count:
-            return None
-        swarm.gain(member, msg.pieces)
-        return sp.ok_answer()
+        return sp.ok_answer() if self._gain(owner, swarm, msg) is Status.OK else None
 
     def swarm_rows(self, limit: int, buckets: int) -> list[SwarmRow]:
         """Up to ``limit`` swarms, most recently announced first, each with up to
@@ -275,13 +271,18 @@ class Tracker:
         return swarm
 
     def _have(self, owner: object, swarm: _Swarm, msg: sp.Have) -> TrackerAnswer:
+        return sp.response(self._gain(owner, swarm, msg))
+
+    def _gain(self, owner: object, swarm: _Swarm, msg: sp.Have) -> Status:
+        """A HAVE report taken (OK), or why not; nothing changes unless OK (so the quick
+        path may leave a refusal to the general one)."""
         member = swarm.members.get(owner)
         if member is None:
-            return sp.response(Status.NOT_FOUND)  # ANNOUNCE comes first
+            return Status.NOT_FOUND  # ANNOUNCE comes first
         if msg.pieces >> swarm.manifest.count:
-            return sp.response(Status.BAD_REQUEST)
+            return Status.BAD_REQUEST
         swarm.gain(member, msg.pieces)
-        return sp.response(Status.OK)
+        return Status.OK
 
     def _files(self, msg: sp.ListFiles) -> TrackerAnswer:
         """At most MAX_FILES_LISTED swarms, most recently announced first, from
