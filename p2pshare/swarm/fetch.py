@@ -306,8 +306,7 @@ class SwarmDownload:
             return
         probe = not self.roster.tested(link.address)  # one request at a time until it delivers
         depth = 1 if probe else link.depth(self.manifest.piece_size)
-        waited = time.monotonic() - (link.idle_since or time.monotonic())
-        restrain = waited < limits.RESERVE_PATIENCE
+        restrain = _restrained(link, time.monotonic())
         while len(link.queue) < depth:
             index = self.picker.pick(link.address, restrain=restrain)
             if index is None:
@@ -437,8 +436,8 @@ class SwarmDownload:
             link = self.links.get(address)
             if link is None:
                 _settle(waiter)
-            elif not link.snubbed and self.picker.may_pick(address, restrain=now - (
-                    link.idle_since or now) < limits.RESERVE_PATIENCE):
+            elif not link.snubbed and self.picker.may_pick(
+                    address, restrain=_restrained(link, now)):
                 _settle(waiter)
 
 
@@ -456,6 +455,12 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception a task group collected (what callers report)."""
     first = group.exceptions[0]
     return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _restrained(link: PeerLink, now: float) -> bool:
+    """Whether the picker's restraints hold for ``link`` (``pick(restrain=...)``): until
+    it has waited ``RESERVE_PATIENCE`` with nothing to ask."""
+    return now - (link.idle_since or now) < limits.RESERVE_PATIENCE
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

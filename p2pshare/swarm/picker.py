@@ -109,11 +109,6 @@ class Picker:
     def complete(self) -> bool:
         return self.missing == 0
 
-    def offers(self, peer: PeerId) -> bool:
-        """Whether ``peer`` holds a piece we lack: if not, ``pick`` has nothing for it,
-        whatever else changes, until ``set_peer`` tells of more of its pieces."""
-        return bool(self.peers.get(peer, 0) & self.missing)
-
     @property
     def endgame(self) -> bool:
         """Every missing piece that some peer holds has been asked for."""
@@ -145,8 +140,8 @@ class Picker:
         """Whether ``pick(peer, restrain=restrain)`` may find a piece now: False only when
         it would return None (in endgame it may still find none), so that a task waiting
         for a piece to ask of ``peer`` need not be woken. Records nothing and draws no
-        random number. (``offers`` is False more rarely: a seeder left to the leader, or
-        reserved, offers pieces that ``pick`` will not ask of it yet.)"""
+        random number. (It is False even for a peer holding pieces we lack: a seeder left
+        to the leader, or reserved, holds pieces that ``pick`` will not ask of it yet.)"""
         found = self._open(peer, restrain)
         if found is None:
             return False

@@ -67,7 +67,7 @@ def test_the_others_leave_the_seeder_to_the_leader_and_spare_it() -> None:
     picker.set_stripe(0, 2)  # ours among the others: 0, 2, 4
     picker.leader = "lead"
     assert picker.pick("seed") is None  # the seeder's upload goes to the leader
-    assert picker.offers("seed") and not picker.may_pick("seed")  # no wake-up for it
+    assert picker.peers["seed"] & picker.missing and not picker.may_pick("seed")  # no wake-up
     assert picker.may_pick("seed", restrain=False)
     assert sorted(picker.pick("lead") for _ in range(2)) == [0, 2]  # our stripe only
     assert picker.pick("lead") is None  # 1 is the other's stripe, 3 the other holds
@@ -239,7 +239,8 @@ class PickerMachine(RuleBasedStateMachine):
         open_before = {i for i in range(COUNT) if not self.in_flight.get(i)}
         endgame = p.endgame
         released = p.released
-        offers, may = p.offers(peer), p.may_pick(peer, restrain=restrain)
+        offers = p.peers.get(peer, 0) & p.missing  # it holds a piece we lack
+        may = p.may_pick(peer, restrain=restrain)
         index = p.pick(peer, restrain=restrain)
         if index is None:
             return
