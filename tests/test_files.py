@@ -202,3 +202,39 @@ def test_write_whole_replaces_a_symlink_instead_of_following_it(tmp_path: Path) 
     assert (tmp_path / "record").read_bytes() == b"new"
     assert not (tmp_path / "record").is_symlink()
     assert sorted(os.listdir(tmp_path)) == ["record", "target"]
+
+
+@given(st.binary(max_size=3 * files.WRITE_SLICE + 7), st.integers(0, 2 * files.WRITE_SLICE))
+def test_write_at_writes_everything_in_slices(data: bytes, offset: int) -> None:
+    calls: list[int] = []
+    real = os.pwrite
+
+    def pwrite(fd: int, view: bytes, at: int) -> int:
+        calls.append(len(view))
+        return real(fd, view, at)
+
+    fd = os.memfd_create("write_at")
+    try:
+        os.pwrite(fd, b"\xff" * (offset + len(data) + 5), 0)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(files.os, "pwrite", pwrite)
+            files.write_at(fd, bytearray(data), offset)
+        after = os.pread(fd, offset + len(data) + 5, 0)
+    finally:
+        os.close(fd)
+    assert after == b"\xff" * offset + data + b"\xff" * 5
+    assert all(0 < size <= files.WRITE_SLICE for size in calls)
+    assert len(calls) == -(-len(data) // files.WRITE_SLICE)
+
+
+def test_write_at_goes_on_after_a_short_write() -> None:
+    data = bytes(range(256)) * 300
+    fd = os.memfd_create("short")
+    real = os.pwrite
+    try:
+        with pytest.MonkeyPatch.context() as patch:  # the kernel may write less than asked
+            patch.setattr(files.os, "pwrite", lambda fd, view, at: real(fd, view[:1000], at))
+            files.write_at(fd, data, 3)
+        assert os.pread(fd, len(data) + 3, 0) == bytes(3) + data
+    finally:
+        os.close(fd)

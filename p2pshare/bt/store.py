@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from ..files import write_at
 from ..protocol.merkle import BLOCK, block_hashes, file_root, root_of
 from ..protocol.metainfo import Torrent
 from ..swarm.manifest import TreeFile
@@ -142,11 +143,7 @@ class TorrentStore:
         at = 0
         for run in self.layout.piece_runs(index):
             if run.file is not None:
-                fd, chunk, offset = self._handle(run.file).fileno(), view[at:at + run.length], \
-                    run.start
-                while chunk:
-                    written = os.pwrite(fd, chunk, offset)
-                    chunk, offset = chunk[written:], offset + written
+                write_at(self._handle(run.file).fileno(), view[at:at + run.length], run.start)
             at += run.length
         self.have |= 1 << index
 

@@ -38,7 +38,7 @@ from typing import BinaryIO
 
 from .. import limits
 from ..errors import RemoteProtocolError
-from ..files import open_partial
+from ..files import open_partial, write_at
 from ..net.runtime import raise_fd_limit
 from .manifest import Manifest, TreeFile, default_piece_size, local
 from .pieces import full, sha256_matches
@@ -294,11 +294,7 @@ class PieceFile:
 
     def write(self, index: int, data: bytes | bytearray) -> None:
         """Store a piece that the caller has verified, and start serving it."""
-        fd, offset = self.handle_of(index).fileno(), self.manifest.offset(index)
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
+        write_at(self.handle_of(index).fileno(), data, self.manifest.offset(index))
         self.have |= 1 << index
 
     def read(self, index: int) -> bytes:
