@@ -247,3 +247,24 @@ def test_each_command_is_registered_by_the_module_named_in_owners() -> None:
         importlib.import_module(f"p2pshare.cli.{name}").register(sub)
         registered.update(dict.fromkeys(sub.choices, name))
     assert registered == OWNERS
+
+
+def test_a_command_runs_with_start_up_frozen_and_young_passes_spaced() -> None:
+    import gc
+
+    from p2pshare.cli._run import GC_YOUNG, run
+
+    seen: dict[str, object] = {}
+
+    async def command() -> int:
+        seen["frozen"], seen["threshold"] = gc.get_freeze_count(), gc.get_threshold()
+        return 3
+
+    before = gc.get_threshold()
+    try:
+        assert run(command()) == 3
+    finally:  # this test process goes on as it was
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 1000
+    assert seen["threshold"] == (GC_YOUNG, *before[1:])
