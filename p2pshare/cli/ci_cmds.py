@@ -9,9 +9,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from ..errors import P2PError
 from ..host import host_name, join_hostport, listen_label
 from ..index.server import IndexServer
@@ -291,6 +288,9 @@ def _record_json(r: Record) -> dict[str, Any]:
 
 
 def _print_records(records: list[Record], status: str) -> None:
+    from rich.console import Console  # rich only here: the server and peer start faster
+    from rich.table import Table
+
     table = Table(title=cell(f"{status}: {len(records)} record(s)"))
     for column in ("RFC", "Title", "Host", "Port"):
         table.add_column(column)
