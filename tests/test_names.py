@@ -32,7 +32,8 @@ SAME_ROLE: dict[str, frozenset[str]] = {
     "server_connection": _CODECS - {"protocol.ci"},
     "response": _CODECS - {"protocol.ci"} | {"protocol.http"},
     # Each system's sub-commands, which cli.main loads by module name and calls ``register``.
-    "register": _SYSTEM_COMMANDS | {"cli.swarm_cmds", "cli.torrent_cmds", "cli.bt_cmds"},
+    "register": _SYSTEM_COMMANDS | {"cli.swarm_cmds", "cli.torrent_cmds", "cli.bt_cmds",
+                                     "cli.server_cmds"},
     "cmd_peer": _SYSTEM_COMMANDS,
     "run_peer": _SYSTEM_COMMANDS,
     "cmd_get": _SYSTEM_COMMANDS,

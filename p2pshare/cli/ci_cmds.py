@@ -1,4 +1,4 @@
-"""Sub-commands of P2P-CI: server, peer, list, lookup, get, demo."""
+"""Sub-commands of P2P-CI: peer, list, lookup, get, demo (``server``: ``server_cmds``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import P2PError
-from ..host import host_name, join_hostport, listen_label
-from ..index.server import IndexServer
+from ..host import host_name, join_hostport
 from ..peer.client import IndexClient, download
 from ..peer.node import Peer
 from ..protocol.ci import Record
-from ..store.redis_client import DEFAULT_LEASE, StoreUnreachable
 from . import menu
 from ._run import fail, run, say, say_json, within
-from .bt_front import bt_tracker, say_http, serving_udp
 from .exits import Exit, from_error
 from .options import (
     INDEX_PORT,
@@ -30,11 +27,8 @@ from .options import (
     out_arg,
     port_arg,
     rfc_arg,
-    seconds_arg,
-    store_arg,
     timeout_arg,
 )
-from .sites import METRICS_MISSING, http_args, index_sites
 from .text import cell
 
 log = logging.getLogger(__name__)
@@ -42,26 +36,6 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the P2P-CI sub-commands to ``sub``."""
-    p = sub.add_parser("server", help="run the P2P-CI index server (and swarm tracker)")
-    listen_arg(p, "--host", "--bind")
-    p.add_argument("--port", type=port_arg, default=INDEX_PORT,
-                   help="TCP port (default %(default)s; 0: any free port)")
-    p.add_argument("--trust-named-hosts", action="store_true",
-                   help="tracker: record the host a peer names, not the address it connects "
-                        "from (NAT set-ups and demos)")
-    p.add_argument("--store", type=store_arg, default=None, metavar="redis://HOST:PORT/DB",
-                   help="keep the index and the swarm tracker in this Redis store, shared "
-                        "with every server given the same one (docs/scale-out.md; default: "
-                        "in this process's memory)")
-    p.add_argument("--lease", type=seconds_arg, default=DEFAULT_LEASE, metavar="SECONDS",
-                   help="with --store: how long the records of a server that died outlive "
-                        "it (default %(default)s)")
-    http_args(p, dashboard=True)
-    p.add_argument("--udp-port", type=port_arg, default=None, metavar="PORT",
-                   help="serve the BitTorrent UDP tracker (BEP 15) on this port "
-                        "(default: none; docs/bittorrent.md#tracker)")
-    p.set_defaults(func=cmd_server)
-
     p = sub.add_parser("peer", help="run a P2P-CI peer with an interactive menu")
     p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}",
                    type=addresses_arg(INDEX_PORT), metavar="HOST[:PORT][,HOST[:PORT]...]",
@@ -104,69 +78,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _server_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=f"127.0.0.1:{INDEX_PORT}", type=address_arg(INDEX_PORT),
                    metavar="HOST[:PORT]", help="index server (default %(default)s)")
-
-
-# --------------------------------------------------------------------------- server
-def cmd_server(args: argparse.Namespace) -> int:
-    return run(serve_index(args.listen, args.port, args.trust_named_hosts,
-                           getattr(args, "store", None), getattr(args, "lease", DEFAULT_LEASE),
-                           http=(args.http_port, args.metrics_port),
-                           udp_port=getattr(args, "udp_port", None)),
-               fast_loop=True, serves=True)
-
-
-async def serve_index(host: str | None, port: int, trust_named_hosts: bool = False,
-                      store: str | None = None, lease: float = DEFAULT_LEASE,
-                      http: tuple[int | None, int | None] = (None, None),
-                      udp_port: int | None = None) -> int:
-    shared = shared_tracker = None
-    if store is not None:
-        try:
-            from ..index.shared import SharedIndex
-            from ..swarm.shared import SharedTracker
-            shared = SharedIndex(store, lease=lease)
-            shared_tracker = SharedTracker(store, lease=lease)
-        except ImportError:
-            return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
-                        Exit.LOCAL)
-    server = IndexServer(tracker=_tracker() if store is None else None,
-                         trust_named_hosts=trust_named_hosts, shared=shared,
-                         shared_tracker=shared_tracker)
-    bittorrent = bt_tracker(http[0], udp_port)
-    try:
-        sites = index_sites(server, *http, bittorrent)
-    except ImportError:
-        return fail(METRICS_MISSING, Exit.LOCAL)
-    try:
-        await server.start(host, port)
-    except OSError as exc:
-        return fail(f"cannot listen on {listen_label(host, port)}: {exc}", Exit.NETWORK)
-    except StoreUnreachable as exc:
-        await server.aclose()
-        return fail(f"cannot reach {exc}", Exit.NETWORK)
-    try:
-        await sites.start(host)
-    except OSError as exc:
-        await server.aclose()
-        return fail(f"cannot listen for HTTP: {exc}", Exit.NETWORK)
-    say_http(sites, http[0] if bittorrent else None)
-    try:
-        async with serving_udp(bittorrent, host, udp_port):
-            await server.serve_forever()
-    except OSError as exc:
-        return fail(f"cannot serve the UDP tracker: {exc}", Exit.NETWORK)
-    finally:
-        await sites.aclose()
-        await server.aclose()
-    return Exit.OK
-
-
-def _tracker() -> Any:
-    try:
-        from ..swarm.tracker import Tracker
-    except ImportError:
-        return None
-    return Tracker()
 
 
 # --------------------------------------------------------------------------- peer

@@ -1,11 +1,12 @@
 """``p2pshare`` command line: parses arguments and calls the library, nothing more.
 
-Each system registers its own sub-commands: ``ci_cmds`` (P2P-CI), ``di_cmds`` (P2P-DI),
-``swarm_cmds`` (swarm). Each ``register`` adds parsers whose ``func`` takes the parsed
-arguments and returns an exit status (docs/cli.md#exit-codes). This module adds what every
-sub-command shares: ``-v``/``-q`` after the sub-command's name too, an ``example:`` in each
-``--help`` (``EXAMPLES``), defaults from the configuration (``config``), and two commands
-of its own: ``config`` (the settings in effect) and ``completion`` (a shell script).
+Each system registers its own sub-commands: ``server_cmds`` (the index server and tracker),
+``ci_cmds`` (P2P-CI), ``di_cmds`` (P2P-DI), ``swarm_cmds`` (swarm). Each ``register`` adds
+parsers whose ``func`` takes the parsed arguments and returns an exit status
+(docs/cli.md#exit-codes). This module adds what every sub-command shares: ``-v``/``-q``
+after the sub-command's name too, an ``example:`` in each ``--help`` (``EXAMPLES``),
+defaults from the configuration (``config``), and two commands of its own: ``config`` (the
+settings in effect) and ``completion`` (a shell script).
 
 ``main`` never shows a traceback unless asked (``-vv``): a configuration error is one line
 and status 2, a reader closing our stdout ends the command quietly, anything unexpected is
@@ -32,12 +33,13 @@ from .exits import Exit, from_error
 from .options import HelpFormatter
 from .text import shown_lines
 
-MODULES = ("ci_cmds", "di_cmds", "swarm_cmds", "torrent_cmds", "bt_cmds")
+MODULES = ("server_cmds", "ci_cmds", "di_cmds", "swarm_cmds", "torrent_cmds", "bt_cmds")
 # The module that registers each sub-command: a command imports only its own system's
 # code, so each of many processes (a swarm, the experiment) starts sooner. A test checks
 # this table against what the modules register.
 OWNERS = {
-    **dict.fromkeys(("server", "peer", "list", "lookup", "get", "demo"), "ci_cmds"),
+    "server": "server_cmds",
+    **dict.fromkeys(("peer", "list", "lookup", "get", "demo"), "ci_cmds"),
     **dict.fromkeys(("rs", "di-peer", "di-get", "di-peers", "experiment"), "di_cmds"),
     **dict.fromkeys(("share", "fetch", "files"), "swarm_cmds"),
     "seed": "bt_cmds",
