@@ -4,7 +4,8 @@ Strategy: the tracker's front ends (``bt.tracker_server``) live as long as the i
 server: ``/announce`` and ``/scrape`` are routes of the command's HTTP server on
 ``--http-port`` (the one the dashboard, which shows its swarms, is on: ``Sites``), and
 ``serving_udp`` runs the UDP tracker (BEP 15) and the table's sweep in one TaskGroup,
-closed with the command.
+closed with the command. The tracker's code is imported only when one of the ports is
+given: a bare server starts sooner.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from ..bt.tracker_server import BtTracker
 from ..host import join_hostport
-from ..net.udp import UdpServer
 from ._run import say
 from .sites import Sites
+
+if TYPE_CHECKING:
+    from ..bt.tracker_server import BtTracker
 
 
 def bt_tracker(http_port: int | None, udp_port: int | None) -> BtTracker | None:
     """The tracker (None: neither port given); ``index_sites`` adds its HTTP routes."""
     if http_port is None and udp_port is None:
         return None
+    from ..bt.tracker_server import BtTracker
+
     return BtTracker()
 
 
@@ -45,6 +50,8 @@ async def serving_udp(service: BtTracker | None, host: str | None,
     if service is None:
         yield
         return
+    from ..net.udp import UdpServer
+
     udp = UdpServer(service.datagram, "tracker")
     if udp_port is not None:
         bound = await udp.start(host, udp_port)

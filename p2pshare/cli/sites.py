@@ -4,7 +4,8 @@ another part adds) and ``--metrics-port`` (Prometheus), one ``HttpServer`` per p
 Strategy: a command builds its protocol server, then asks ``Sites`` for the HTTP server
 of each port it was given (the same port given twice is one server with both sets of
 routes), adds routes to it, and starts them all beside its own server. Metrics watch the
-command's server and every HTTP server (docs/dashboard.md#metrics).
+command's server and every HTTP server (docs/dashboard.md#metrics). The HTTP code is
+imported when a port asks for it: a command given none starts sooner.
 """
 
 from __future__ import annotations
@@ -14,19 +15,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import limits
-from ..bt.tracker_server import BtTracker
 from ..host import join_hostport
-from ..index.server import IndexServer
 from ..index.state import index_state
-from ..net.runtime import Server
-from ..registry.server import RegistrationServer
-from ..web.dashboard import Dashboard, Snapshot
-from ..web.server import HttpServer
 from ._run import say
 from .options import port_arg
 
 if TYPE_CHECKING:
+    from ..bt.tracker_server import BtTracker
+    from ..index.server import IndexServer
+    from ..net.runtime import Server
+    from ..registry.server import RegistrationServer
+    from ..web.dashboard import Snapshot
     from ..web.metrics import Metrics
+    from ..web.server import HttpServer
 
 METRICS_MISSING = "--metrics-port needs prometheus_client: pip install 'p2pshare[metrics]'"
 
@@ -57,6 +58,8 @@ class Sites:
         """The HTTP server of ``port`` (made on first use), named ``http`` in logs and
         metrics, the second one ``http-2``."""
         if port not in self.by_port:
+            from ..web.server import HttpServer
+
             count = len(self.by_port)
             self.by_port[port] = HttpServer(f"http-{count + 1}" if count else "http")
         return self.by_port[port]
@@ -105,6 +108,8 @@ def index_sites(server: IndexServer, http_port: int | None, metrics_port: int | 
     """
     sites = Sites()
     if http_port is not None:
+        from ..web.dashboard import Dashboard
+
         Dashboard(lambda: server_state(server, bittorrent)).add_routes(sites.on(http_port))
         if bittorrent is not None:
             bittorrent.add_routes(sites.on(http_port))
