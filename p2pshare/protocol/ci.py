@@ -14,18 +14,16 @@ reaches ``interpret`` as U+FFFD (``_grammar``) and is a 400 here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
 
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError, Status
+from ._checked import Rejected as Rejected  # re-exported: ci.Rejected
+from ._checked import checked
 from ._connection import Connection, Role, _response_head
 from ._events import Framing, Request, Response
-from ._grammar import REPLACEMENT, Headers, http_date, parse_int
-
-T = TypeVar("T")
+from ._grammar import Headers, http_date, parse_int
 
 VERSION = "P2P-CI/1.0"
 CONTENT_TYPE = "text/plain"  # A5: the prose says text/plain
@@ -60,14 +58,6 @@ class CIRequest:
     port: int | None = None
     title: str | None = None
     os: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A request that is well framed but must be refused with ``status``."""
-
-    status: Status
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,22 +163,6 @@ def to_event(req: CIRequest) -> Request:
 def interpret(req: Request) -> CIRequest | Rejected:
     """Validate a framed request as P2P-CI; never raises."""
     return checked(req, VERSION, _interpret)
-
-
-def checked(req: Request, version: str, interpret: Callable[[Request], T]) -> T | Rejected:
-    """The check order every p2pshare protocol shares (docs/p2p-ci.md#check-order): the version
-    first (505), then a head that was not UTF-8 (400: a host name or title holding U+FFFD would
-    be stored and handed to others), then ``interpret``, whose ``RemoteProtocolError``
-    becomes a ``Rejected`` with its status (400); never raises."""
-    if req.version.upper() != version:
-        return Rejected(Status.VERSION_NOT_SUPPORTED, f"version {req.version[:40]!r}")
-    texts = (req.method, req.target, *(value for _name, value in req.headers))
-    if any(REPLACEMENT in text for text in texts):
-        return Rejected(Status.BAD_REQUEST, "the request is not valid UTF-8")
-    try:
-        return interpret(req)
-    except RemoteProtocolError as exc:
-        return Rejected(exc.status, str(exc))
 
 
 def _interpret(req: Request) -> CIRequest:

@@ -28,13 +28,14 @@ from typing import Generic, TypeVar
 
 from .. import limits
 from ..errors import RemoteProtocolError, Status, WrongServer
+from ._checked import Rejected as Rejected  # the same in every protocol: framed, refused
+from ._checked import checked
 from ._connection import Connection, Role
 from ._events import Framing, Request, Response
 from ._grammar import Headers, decode_text, get_header, http_date, parse_int
 from ._reached import server_kind, wrong_server
 from ._show import head_text as head_text  # a message as the menus print it
-from .ci import Rejected as Rejected  # the same notion in every protocol: well framed, refused
-from .ci import _cut_last_word, checked
+from .ci import _cut_last_word
 
 VERSION = "P2P-DI/1.0"
 CONTENT_TYPE = "text/plain"

@@ -27,11 +27,11 @@ from enum import StrEnum
 from .. import limits
 from ..errors import RemoteProtocolError, Status
 from ._buffer import ReceiveBuffer
+from ._checked import Rejected, checked
 from ._connection import Connection, Role
 from ._events import Data, EndOfMessage, Event, Framing, Request, Response
 from ._grammar import content_length, get_header, parse_int, status_start
 from ._heads import HeadReader
-from .ci import Rejected, checked
 
 __all__ = [
     "VERSION",
