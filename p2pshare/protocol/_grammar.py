@@ -20,13 +20,15 @@ framing error. What we send is checked by the ``check_*`` functions, which raise
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from .. import limits
 from ..errors import LocalProtocolError, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -213,11 +215,16 @@ def check_text(text: str, what: str) -> None:
 
 def http_date(when: float | None = None) -> str:
     """``Wed, 12 Feb 2009 15:12:05 GMT`` (the handout's Date and Last-Modified form)."""
+    import email.utils  # here, not at the top: the swarm's messages carry no date
+
     return email.utils.formatdate(when, usegmt=True)
 
 
 def parse_http_date(text: str) -> datetime | None:
     """Parse an HTTP date, accepting the handout's single-digit hour; None if unparsable."""
+    import email.utils
+    from datetime import UTC
+
     try:
         parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
