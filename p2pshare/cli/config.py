@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,12 +74,14 @@ def read_file(path: Path, *, required: bool) -> dict[str, str]:
     """The file's settings as strings (a missing file: none, unless ``required``)."""
     try:
         with open(path, "rb") as f:
+            import tomllib  # only once there is a file: most runs have none
+
             data = tomllib.load(f)
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} (P2PSHARE_CONFIG) does not exist") from None
         return {}
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(f"config file {path}: {exc}") from None
     known = {s.key for s in SETTINGS}
     values: dict[str, str] = {}
