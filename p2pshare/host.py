@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import platform
 import re
 import socket
 
@@ -24,6 +23,8 @@ from . import limits
 
 def os_name() -> str:
     """The OS header value, e.g. ``Linux 6.1.0``; never empty, at most ``MAX_OS`` long."""
+    import platform  # here, not at the top: only the P2P-CI and P2P-DI peers send it
+
     return f"{platform.system()} {platform.release()}".strip()[: limits.MAX_OS] or "unknown"
 
 
@@ -34,6 +35,8 @@ def host_name() -> str:
 
 def machine() -> str:
     """A one-line description of this machine for reports: name, CPUs, Python."""
+    import platform
+
     return f"{host_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
