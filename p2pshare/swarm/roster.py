@@ -30,7 +30,6 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
 from __future__ import annotations
 
 import random
-import statistics
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -153,7 +152,7 @@ class Judgement:
 def piece_deadline(head_since: float, length: int, rates: Sequence[float]) -> float:
     """When a request for ``length`` bytes that began at ``head_since`` is late:
     ``PIECE_DEADLINE_FACTOR`` times what the median of ``rates`` needs for it."""
-    rate = statistics.median(rates) if rates else limits.ASSUMED_RATE
+    rate = _median(rates) if rates else limits.ASSUMED_RATE
     return head_since + max(limits.PIECE_DEADLINE_MIN,
                             limits.PIECE_DEADLINE_FACTOR * length / rate)
 
@@ -162,8 +161,16 @@ def slow_bar(others: Sequence[float]) -> float:
     """Bytes per second below which a link is too slow to keep, given the measured rates
     of the other links that delivered good pieces."""
     if others:
-        return statistics.median(others) / limits.SLOW_LINK_FRACTION
+        return _median(others) / limits.SLOW_LINK_FRACTION
     return limits.MIN_LINK_RATE
+
+
+def _median(values: Sequence[float]) -> float:
+    """The median of ``values`` (not empty), as ``statistics.median`` gives it; here so
+    that a swarm process does not import ``statistics`` (and its fractions, decimal)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def quiet_until(head_since: float) -> float:
