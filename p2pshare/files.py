@@ -158,7 +158,7 @@ def write_at(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None
     Raises:
         OSError: the disk refused (part of ``data`` may be written).
     """
-    view = memoryview(data)
+    view = memoryview(data).cast("B")  # sliced and advanced in bytes, whatever its items
     while view:
         written = os.pwrite(fd, view[:WRITE_SLICE], offset)
         view, offset = view[written:], offset + written

@@ -238,3 +238,15 @@ def test_write_at_goes_on_after_a_short_write() -> None:
         assert os.pread(fd, len(data) + 3, 0) == bytes(3) + data
     finally:
         os.close(fd)
+
+
+def test_write_at_counts_bytes_of_a_view_whose_items_are_wider_than_one() -> None:
+    import array
+
+    data = array.array("I", range(3 * files.WRITE_SLICE))  # items of 4 bytes
+    fd = os.memfd_create("wide")
+    try:
+        files.write_at(fd, memoryview(data), 5)
+        assert os.pread(fd, len(data) * 4 + 10, 0) == bytes(5) + data.tobytes()
+    finally:
+        os.close(fd)
