@@ -217,7 +217,7 @@ def test_write_at_writes_everything_in_slices(data: bytes, offset: int) -> None:
     try:
         os.pwrite(fd, b"\xff" * (offset + len(data) + 5), 0)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(files.os, "pwrite", pwrite)
+            patch.setattr(os, "pwrite", pwrite)
             files.write_at(fd, bytearray(data), offset)
         after = os.pread(fd, offset + len(data) + 5, 0)
     finally:
@@ -233,7 +233,7 @@ def test_write_at_goes_on_after_a_short_write() -> None:
     real = os.pwrite
     try:
         with pytest.MonkeyPatch.context() as patch:  # the kernel may write less than asked
-            patch.setattr(files.os, "pwrite", lambda fd, view, at: real(fd, view[:1000], at))
+            patch.setattr(os, "pwrite", lambda fd, view, at: real(fd, view[:1000], at))
             files.write_at(fd, data, 3)
         assert os.pread(fd, len(data) + 3, 0) == bytes(3) + data
     finally:
