@@ -171,6 +171,19 @@ def fail(message: str, status: int = Exit.FAILURE) -> int:
     return status
 
 
+def lacking(exc: ImportError, module: str, message: str) -> int:
+    """The exit for an optional dependency that is not installed: ``message`` (and
+    ``Exit.LOCAL``) when ``exc`` says that ``module`` is missing; any other import failure
+    (a broken install, a bug of ours) is raised again, to be reported as what it is.
+
+    Raises:
+        ImportError: ``exc``, when it is not about ``module`` being absent.
+    """
+    if not isinstance(exc, ModuleNotFoundError) or (exc.name or "").split(".")[0] != module:
+        raise exc
+    return fail(message, Exit.LOCAL)
+
+
 def note(text: str) -> None:
     """Print a remark about a command's output on stderr (stdout may be JSON)."""
     print(f"p2pshare: {text}", file=sys.stderr, flush=True)

@@ -17,7 +17,7 @@ from ..registry.client import RSClient
 from ..registry.server import RegistrationServer
 from ..registry.store import Registry
 from ..store.redis_client import StoreUnreachable
-from ._run import fail, note, run, say, say_json, within
+from ._run import fail, lacking, note, run, say, say_json, within
 from .di_menu import not_got
 from .exits import Exit, from_error
 from .options import (
@@ -30,7 +30,7 @@ from .options import (
     store_arg,
     timeout_arg,
 )
-from .sites import METRICS_MISSING, http_args, rs_sites
+from .sites import METRICS_MISSING, STORE_MISSING, http_args, rs_sites
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -117,15 +117,14 @@ async def serve_rs(args: argparse.Namespace) -> int:
         try:
             from ..registry.shared import SharedRegistry
             shared = SharedRegistry(args.store, ttl=args.ttl)
-        except ImportError:
-            return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
-                        Exit.LOCAL)
+        except ImportError as exc:
+            return lacking(exc, "redis", STORE_MISSING)
     server = RegistrationServer(Registry(ttl=args.ttl), None if args.no_messages else say,
                                 shared=shared)
     try:
         sites = rs_sites(server, args.metrics_port)
-    except ImportError:
-        return fail(METRICS_MISSING, Exit.LOCAL)
+    except ImportError as exc:
+        return lacking(exc, "prometheus_client", METRICS_MISSING)
     try:
         host, port = await server.start(args.listen, args.port)
     except OSError as exc:

@@ -12,11 +12,12 @@ from typing import Any
 from ..host import listen_label
 from ..index.server import IndexServer
 from ..store.redis_client import DEFAULT_LEASE, StoreUnreachable
-from ._run import fail, run
+from ..swarm.tracker import Tracker
+from ._run import fail, lacking, run
 from .bt_front import bt_tracker, say_http, serving_udp
 from .exits import Exit
 from .options import INDEX_PORT, listen_arg, port_arg, seconds_arg, store_arg
-from .sites import METRICS_MISSING, http_args, index_sites
+from .sites import METRICS_MISSING, STORE_MISSING, http_args, index_sites
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -61,17 +62,16 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
             from ..swarm.shared import SharedTracker
             shared = SharedIndex(store, lease=lease)
             shared_tracker = SharedTracker(store, lease=lease)
-        except ImportError:
-            return fail("--store needs the redis client: pip install 'p2pshare[redis]'",
-                        Exit.LOCAL)
-    server = IndexServer(tracker=_tracker() if store is None else None,
+        except ImportError as exc:
+            return lacking(exc, "redis", STORE_MISSING)
+    server = IndexServer(tracker=Tracker() if store is None else None,
                          trust_named_hosts=trust_named_hosts, shared=shared,
                          shared_tracker=shared_tracker)
     bittorrent = bt_tracker(http[0], udp_port)
     try:
         sites = index_sites(server, *http, bittorrent)
-    except ImportError:
-        return fail(METRICS_MISSING, Exit.LOCAL)
+    except ImportError as exc:
+        return lacking(exc, "prometheus_client", METRICS_MISSING)
     try:
         await server.start(host, port)
     except OSError as exc:
@@ -95,10 +95,3 @@ async def serve_index(host: str | None, port: int, trust_named_hosts: bool = Fal
         await server.aclose()
     return Exit.OK
 
-
-def _tracker() -> Any:
-    try:
-        from ..swarm.tracker import Tracker
-    except ImportError:
-        return None
-    return Tracker()

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..web.server import HttpServer
 
 METRICS_MISSING = "--metrics-port needs prometheus_client: pip install 'p2pshare[metrics]'"
+STORE_MISSING = "--store needs the redis client: pip install 'p2pshare[redis]'"
 
 
 HTTP_OPTIONS = {

@@ -1,5 +1,6 @@
 """One name per meaning in every command, old spellings hidden but accepted; no traceback
-for a bad value or a missing folder; the experiment's missing extra; completion."""
+for a bad value or a missing folder; a missing extra named, a broken install told apart;
+completion."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from p2pshare.cli.config import subparsers
+from p2pshare.cli.exits import Exit
 from p2pshare.cli.main import build_parser
 
 from ..helpers import cli_env, run_cli
@@ -81,11 +83,11 @@ def test_bad_values_are_one_line(tmp_path: Path, args: list[str], status: int,
     assert status == 2 or len(done.stderr.splitlines()) == 1
 
 
-def shim(tmp_path: Path, body: str) -> dict[str, str]:
-    """An environment where ``import matplotlib`` runs ``body`` (a stand-in package first
+def shim(tmp_path: Path, body: str, module: str = "matplotlib") -> dict[str, str]:
+    """An environment where ``import MODULE`` runs ``body`` (a stand-in package first
     on the path)."""
-    (tmp_path / "shim" / "matplotlib").mkdir(parents=True)
-    (tmp_path / "shim" / "matplotlib" / "__init__.py").write_text(body)
+    (tmp_path / "shim" / module).mkdir(parents=True)
+    (tmp_path / "shim" / module / "__init__.py").write_text(body)
     path = cli_env().get("PYTHONPATH", "")
     return {"PYTHONPATH": f"{tmp_path / 'shim'}:{path}" if path else str(tmp_path / "shim")}
 
@@ -128,3 +130,30 @@ def test_bash_completion_names_every_command_and_option() -> None:
         subprocess.run([bash, "-n"], input=done.stdout, text=True, check=True, timeout=20)
     zsh = run_cli(["completion", "zsh"])
     assert zsh.returncode == 0 and "bashcompinit" in zsh.stdout
+
+
+ABSENT = "raise ModuleNotFoundError(\"No module named '{0}'\", name='{0}')\n"
+BROKEN = "from {0}_gone_astray import nothing\n"
+
+
+@pytest.mark.parametrize(("command", "option", "module", "extra"), [
+    ("server", "--metrics-port", "prometheus_client", "metrics"),
+    ("rs", "--metrics-port", "prometheus_client", "metrics"),
+    ("server", "--store", "redis", "redis"),
+    ("rs", "--store", "redis", "redis"),
+])
+def test_a_missing_extra_is_named_and_a_broken_import_is_not_mistaken_for_one(
+        tmp_path: Path, command: str, option: str, module: str, extra: str) -> None:
+    """An optional dependency that is not installed is named with its extra; any other
+    import failure on the same path (a broken install) is reported as itself."""
+    value = "redis://127.0.0.1:1/0" if option == "--store" else "0"
+    args = [command, "--port", "0", option, value]
+    absent = run_cli(args, env=shim(tmp_path / "absent", ABSENT.format(module), module),
+                     timeout=30)
+    assert absent.returncode == Exit.LOCAL, absent.stderr
+    assert f"p2pshare[{extra}]" in absent.stderr and len(absent.stderr.splitlines()) == 1
+    broken = run_cli(args, env=shim(tmp_path / "broken", BROKEN.format(module), module),
+                     timeout=30)
+    assert broken.returncode == 1, broken.stderr
+    assert f"p2pshare[{extra}]" not in broken.stderr
+    assert f"No module named '{module}_gone_astray'" in broken.stderr
