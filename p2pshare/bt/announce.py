@@ -187,8 +187,9 @@ async def _udp(parts: urllib.parse.SplitResult, timeout: float, origin: Origin,
     when we hold no id of this tracker younger than ``UDP_CONNECTION_ID_REUSE``."""
     host, port = _address(parts, None)
     deadline = time.monotonic() + timeout
-    try:
-        client = await asyncio.wait_for(UdpClient.open(host, port, origin), timeout)
+    try:  # not asyncio.wait_for: on 3.11 it loses a cancel that lands as the open ends
+        async with asyncio.timeout(timeout):
+            client = await UdpClient.open(host, port, origin)
     except TimeoutError:
         raise PeerGone(f"cannot resolve {host} in {timeout} s") from None
     tracker = (host, port, origin.hosts)  # the tracker ties an id to our address
