@@ -16,6 +16,7 @@ one line and "run with -vv for details".
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.verbose += args.__dict__.pop(f"verbose{suffix}", 0)
             args.quiet += args.__dict__.pop(f"quiet{suffix}", 0)
         setup_logging(args.verbose, args.quiet)
+        _collector_on()
         return int(args.func(args))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
@@ -152,6 +154,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc), Exit.USAGE)
     except BaseException as exc:  # noqa: BLE001 (sorted out in _unexpected)
         return _unexpected(exc, _verbosity(argv))
+
+
+def _collector_on() -> None:
+    """``python -m p2pshare`` starts with the garbage collector off (``__main__``). What
+    start-up made lives as long as the process: it is frozen out of the collector's passes
+    (as ``_run.run`` does) before the collector resumes, else the first young collection
+    would walk all of it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _unexpected(exc: BaseException, verbose: int) -> int:

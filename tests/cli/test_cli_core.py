@@ -4,6 +4,7 @@ stderr for the rest, NDJSON events, --timeout, no tracebacks, a closed stdout.""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -137,6 +138,25 @@ def test_log_levels() -> None:
 
     assert [log_level(v, 0) for v in (0, 1, 2, 3)] == [20, 15, 10, 10]
     assert [log_level(0, q) for q in (1, 2)] == [30, 40]
+
+
+def test_the_collector_is_on_again_when_the_command_runs(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """``python -m p2pshare`` starts with the garbage collector off; ``main`` turns it on
+    before the command runs (a long-lived command must not run without it)."""
+    from p2pshare.cli.main import main
+
+    monkeypatch.delenv("P2PSHARE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no configuration file
+    gc.disable()
+    try:
+        assert main(["config", "--json"]) == 0
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert json.loads(capsys.readouterr().out)["settings"]
 
 
 # ------------------------------------------------------------------------ stdout / stderr
