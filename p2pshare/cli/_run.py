@@ -22,8 +22,9 @@ requires uvloop.
 
 Garbage collection: what start-up made (modules, classes, functions: tens of thousands of
 objects, all for the process's life) is frozen out of the cyclic collector's passes
-(``gc.freeze``; under ``python -m p2pshare`` the collector is off until then: ~30
-collections during the imports found next to nothing and cost ~3 ms a process), and its
+(``gc.freeze``; the command line's entry, ``__main__.entry``, keeps the collector off
+until then: ~30 collections during the imports found next to nothing and cost ~3 ms a
+process), and its
 first generation is collected every ``GC_YOUNG`` new objects rather than 700: the garbage
 of moving data (buffers, tuples, futures) is freed by reference counting, and a pass every
 700 allocations walked the swarm's tables for nothing (bench/README.md "Sixth round": 3-4%

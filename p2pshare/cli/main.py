@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _collector_on() -> None:
-    """``python -m p2pshare`` starts with the garbage collector off (``__main__``). What
+    """The command line starts with the garbage collector off (``__main__.entry``). What
     start-up made lives as long as the process: it is frozen out of the collector's passes
     (as ``_run.run`` does) before the collector resumes, else the first young collection
     would walk all of it."""

@@ -143,8 +143,9 @@ def test_log_levels() -> None:
 def test_the_collector_is_on_again_when_the_command_runs(capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
-    """``python -m p2pshare`` starts with the garbage collector off; ``main`` turns it on
-    before the command runs (a long-lived command must not run without it)."""
+    """The command line (``__main__.entry``) starts with the garbage collector off;
+    ``main`` turns it on before the command runs (a long-lived command must not run
+    without it)."""
     from p2pshare.cli.main import main
 
     monkeypatch.delenv("P2PSHARE_CONFIG", raising=False)
@@ -242,3 +243,15 @@ def read_raw_until(fd: int, needle: bytes) -> bytes:
         assert chunk, f"{needle!r} not seen; got {seen!r}"
         seen += chunk
     return seen
+
+
+def test_the_installed_command_and_python_m_share_one_entry() -> None:
+    """``p2pshare`` (the installed script) and ``python -m p2pshare`` start the same way
+    (``__main__.entry``: the collector off during start-up)."""
+    import tomllib
+
+    import p2pshare
+
+    pyproject = Path(p2pshare.__file__).parent.parent / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {"p2pshare": "p2pshare.__main__:entry"}
