@@ -32,7 +32,7 @@ from ..host import join_hostport
 from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
-from ..swarm.fetch import Progress, WriteFailed, _wait, first_error
+from ..swarm.fetch import Progress, WriteFailed, _wait, first_error, until_complete
 from ..swarm.link import Address
 from ..swarm.picker import Picker
 from ..swarm.pieces import full
@@ -127,22 +127,25 @@ class TorrentDownload:
         """
         try:
             if not self.picker.complete:
-                try:
-                    async with asyncio.TaskGroup() as tg:
-                        self._tg = tg
-                        tg.create_task(self._connector())
-                        for source in self.sources:
-                            tg.create_task(source(tg))
-                        if self.resume_path is not None:
-                            tg.create_task(self._save_loop(self.resume_path))
-                except* _Complete:
-                    pass
+                await until_complete(self._group())
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:
             self._tg = None
             if self.resume_path is not None:
                 save(self.resume_path, self.shape, self.store.have)
+
+    async def _group(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._connector())
+                for source in self.sources:
+                    tg.create_task(source(tg))
+                if self.resume_path is not None:
+                    tg.create_task(self._save_loop(self.resume_path))
+        except* _Complete:
+            pass
 
     # ------------------------------------------------------------------ peers
     async def _connector(self) -> None:

@@ -31,10 +31,11 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from .. import limits
 from ..errors import LocalIOError, P2PError, PeerGone, RemoteProtocolError, Status
@@ -150,7 +151,7 @@ class SwarmDownload:
         try:
             if not self.picker.complete:
                 try:
-                    await self._swarm()
+                    await until_complete(self._swarm())
                 except BaseExceptionGroup as group:
                     raise first_error(group) from None
             try:
@@ -455,6 +456,23 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception a task group collected (what callers report)."""
     first = group.exceptions[0]
     return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def until_complete(group: Coroutine[Any, Any, None]) -> None:
+    """Run ``group`` (a task group that a child's ``_Complete`` ends) in a task of its own,
+    and end cancelled if this task was cancelled meanwhile. A task group that ends by a
+    child's error raises it even when a cancel of its task came as it ended, and its
+    ``except* _Complete`` then drops the cancel (on 3.11 the group also leaves its own
+    cancel counted, so the group's task cannot tell); this task's count is ours alone.
+
+    Raises:
+        asyncio.CancelledError: this task was cancelled.
+    """
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    await asyncio.create_task(group)
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
 
 
 def _restrained(link: PeerLink, now: float) -> bool:
