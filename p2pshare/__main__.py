@@ -15,7 +15,7 @@ def entry() -> int:
     gc.disable()
     from .cli.main import main  # imported here, so that its imports are covered
 
-    return main()
+    return main(collector_paused=True)
 
 
 if __name__ == "__main__":

@@ -174,9 +174,9 @@ def fail(message: str, status: int = Exit.FAILURE) -> int:
     return status
 
 
-def lacking(exc: ImportError, module: str, message: str) -> int:
+def lacking(exc: ImportError, module: str, message: str, status: int = Exit.LOCAL) -> int:
     """The exit for an optional dependency that is not installed: ``message`` (and
-    ``Exit.LOCAL``) when ``exc`` says that ``module`` is missing; any other import failure
+    ``status``) when ``exc`` says that ``module`` is missing; any other import failure
     (a broken install, a bug of ours) is raised again, to be reported as what it is.
 
     Raises:
@@ -184,7 +184,7 @@ def lacking(exc: ImportError, module: str, message: str) -> int:
     """
     if not isinstance(exc, ModuleNotFoundError) or (exc.name or "").split(".")[0] != module:
         raise exc
-    return fail(message, Exit.LOCAL)
+    return fail(message, status)
 
 
 def note(text: str) -> None:

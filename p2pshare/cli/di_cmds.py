@@ -270,18 +270,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return fail(f"--rfc-dir {args.rfc_dir} is not a folder", Exit.LOCAL)
     if args.out.exists() and not args.out.is_dir():
         return fail(f"--out {args.out} is not a folder", Exit.LOCAL)
-    if not args.no_plot and not _have_matplotlib():
-        return fail("the plots need matplotlib: pip install 'p2pshare[plot]' (from a checkout: "
-                    "pip install -e '.[plot]'), or pass --no-plot for the CSVs only", Exit.USAGE)
+    if not args.no_plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            return lacking(exc, "matplotlib", "the plots need matplotlib: pip install "
+                           "'p2pshare[plot]' (from a checkout: pip install -e '.[plot]'), or "
+                           "pass --no-plot for the CSVs only", Exit.USAGE)
     return run(experiment(args))
-
-
-def _have_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 async def experiment(args: argparse.Namespace) -> int:

@@ -152,7 +152,7 @@ def test_the_collector_is_on_again_when_the_command_runs(capsys: pytest.CaptureF
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no configuration file
     gc.disable()
     try:
-        assert main(["config", "--json"]) == 0
+        assert main(["config", "--json"], collector_paused=True) == 0
         assert gc.isenabled()
     finally:
         gc.enable()
@@ -245,13 +245,22 @@ def read_raw_until(fd: int, needle: bytes) -> bytes:
     return seen
 
 
-def test_the_installed_command_and_python_m_share_one_entry() -> None:
-    """``p2pshare`` (the installed script) and ``python -m p2pshare`` start the same way
-    (``__main__.entry``: the collector off during start-up)."""
-    import tomllib
+def test_the_installed_command_and_python_m_share_one_entry(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``p2pshare`` (the installed script) and ``python -m p2pshare`` start the same way,
+    by ``__main__.entry`` (the collector off during start-up), and a library caller's
+    collector is left as it is."""
+    from importlib.metadata import entry_points
 
-    import p2pshare
+    from p2pshare.__main__ import entry
+    from p2pshare.cli.main import main
 
-    pyproject = Path(p2pshare.__file__).parent.parent / "pyproject.toml"
-    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
-    assert scripts == {"p2pshare": "p2pshare.__main__:entry"}
+    (script,) = entry_points(group="console_scripts", name="p2pshare")
+    assert script.load() is entry
+    gc.disable()
+    try:  # a caller that keeps the collector off itself: main does not turn it on
+        assert main(["completion", "bash"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert "complete" in capsys.readouterr().out

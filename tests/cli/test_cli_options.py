@@ -83,6 +83,10 @@ def test_bad_values_are_one_line(tmp_path: Path, args: list[str], status: int,
     assert status == 2 or len(done.stderr.splitlines()) == 1
 
 
+ABSENT = "raise ModuleNotFoundError(\"No module named '{0}'\", name='{0}')\n"
+BROKEN = "from {0}_gone_astray import nothing\n"
+
+
 def shim(tmp_path: Path, body: str, module: str = "matplotlib") -> dict[str, str]:
     """An environment where ``import MODULE`` runs ``body`` (a stand-in package first
     on the path)."""
@@ -93,13 +97,16 @@ def shim(tmp_path: Path, body: str, module: str = "matplotlib") -> dict[str, str
 
 
 def test_experiment_without_matplotlib_says_which_extra(tmp_path: Path) -> None:
-    env = shim(tmp_path, "raise ImportError('no matplotlib here')\n")
+    env = shim(tmp_path, ABSENT.format("matplotlib"))
     out = tmp_path / "results"
     done = run_cli(["experiment", "--out", str(out)], env=env)
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip()
     assert "p2pshare[plot]" in line and "--no-plot" in line and len(line.splitlines()) == 1
     assert not out.exists()  # said at once, before any work
+    broken = run_cli(["experiment", "--out", str(out)],
+                     env=shim(tmp_path / "broken", BROKEN.format("matplotlib")))
+    assert broken.returncode == 1 and "p2pshare[plot]" not in broken.stderr, broken.stderr
 
 
 def test_an_unexpected_error_is_one_line_unless_vv(tmp_path: Path) -> None:
@@ -130,10 +137,6 @@ def test_bash_completion_names_every_command_and_option() -> None:
         subprocess.run([bash, "-n"], input=done.stdout, text=True, check=True, timeout=20)
     zsh = run_cli(["completion", "zsh"])
     assert zsh.returncode == 0 and "bashcompinit" in zsh.stdout
-
-
-ABSENT = "raise ModuleNotFoundError(\"No module named '{0}'\", name='{0}')\n"
-BROKEN = "from {0}_gone_astray import nothing\n"
 
 
 @pytest.mark.parametrize(("command", "option", "module", "extra"), [
