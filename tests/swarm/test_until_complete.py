@@ -35,7 +35,7 @@ async def _download() -> None:
 
 async def _lost_at(run: Callable[[], Coroutine[Any, Any, None]]) -> list[int]:
     """The steps at which a cancel of ``run()`` was lost (the task ended normally)."""
-    lost = []
+    lost: list[int] = []
     for steps in range(50):
         task = asyncio.create_task(run())
         for _ in range(steps):
@@ -74,4 +74,4 @@ async def test_an_uncancelled_group_ends_normally_and_its_errors_pass() -> None:
 
     with pytest.raises(ExceptionGroup) as caught:
         await until_complete(failing())
-    assert caught.group_contains(OSError, match="disk full")  # type: ignore[attr-defined]
+    assert caught.group_contains(OSError, match="disk full")
