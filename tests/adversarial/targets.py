@@ -179,7 +179,7 @@ async def probe_pieces(port: int, _tmp: Path) -> None:
     try:
         link.request(MANIFEST.id, 4)
         index, head, body = await link.read_piece()
-        assert (index, head.status, body) == (4, Status.OK, DATA[4 * PIECE:]), head
+        assert (index, head.status, bytes(body)) == (4, Status.OK, DATA[4 * PIECE:]), head
     finally:
         link.close()
 

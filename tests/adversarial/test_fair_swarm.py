@@ -52,6 +52,7 @@ async def test_sybil_tricklers_cannot_hold_a_download(tmp_path: Path) -> None:
         await seed.share(path, manifest)
         download, result = await leech(port, manifest, tmp_path / "out")
     assert result.read_bytes() == path.read_bytes()
+    assert seed.address is not None
     assert_tricklers_dropped(download, sybils, seed.address)
 
 
@@ -70,6 +71,7 @@ async def test_sybils_each_on_its_own_host_are_probed_through(
         download, result = await leech(port, manifest, tmp_path / "out")
     assert result.read_bytes() == path.read_bytes()
     assert sybils.most_open <= limits.MAX_UNTESTED_LINKS
+    assert seed.address is not None
     assert download.roster.tested(seed.address)
     assert all(not download.roster.tested(a) for a in sybils.addresses)
 
@@ -96,6 +98,7 @@ async def test_one_address_with_64_connections_leaves_upload_slots(tmp_path: Pat
     async with tracker_server() as port, peer(port) as seed:
         await seed.share(path, manifest)
         pieces = seed.server
+        assert pieces is not None and seed.address is not None
         pieces.max_uploads = 8
         held = await hold_slots(seed.address[1], manifest, ATTACKER, 64)
         await async_wait_for(lambda: pieces.slots.count(ATTACKER) == 8, what="slots held")
@@ -118,6 +121,7 @@ async def test_every_slot_taken_a_newcomer_still_gets_one(tmp_path: Path) -> Non
     async with tracker_server() as port, peer(port) as seed:
         await seed.share(path, manifest)
         pieces = seed.server
+        assert pieces is not None and seed.address is not None
         held = [raw for source in attackers
                 for raw in await hold_slots(seed.address[1], manifest, source, 16)]
         await async_wait_for(lambda: pieces.uploads == limits.SWARM_MAX_UPLOADS,

@@ -175,6 +175,7 @@ async def test_fetch_only_asks_for_the_pieces_of_the_files_it_picks(tmp_path: Pa
         await seed.share(root, manifest, sources)
         job = Fetch(me, out, ["*.txt", "big/t*"])
         final = await job.run(job.prepare(await job.resolve(manifest.id)))
+        assert seed.server is not None
         sent = seed.server.bytes_sent
     assert final == out / "tree"
     assert listing(final) == {"big/two.bin": (root / "big" / "two.bin").read_bytes(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -39,8 +39,8 @@ async def tracker_server(tracker: Tracker | None = None) -> AsyncIterator[int]:
         await server.aclose()
 
 
-def peer(port: int, rate_limit: float | None = None) -> SwarmPeer:
-    return SwarmPeer.open(HOST, port, listen=HOST, rate_limit=rate_limit)  # type: ignore
+def peer(port: int, rate_limit: float | None = None) -> AbstractAsyncContextManager[SwarmPeer]:
+    return SwarmPeer.open(HOST, port, listen=HOST, rate_limit=rate_limit)
 
 
 def make_file(folder: Path, size: int) -> tuple[Path, Manifest]:
@@ -70,6 +70,7 @@ async def test_corrupting_seeder_cannot_corrupt_the_result(tmp_path: Path) -> No
         await honest.share(path, manifest)
         # The liar claims the real manifest but serves other bytes.
         liar.library.add(PieceFile(manifest, [open(bad, "rb", buffering=0)], full(manifest.count)))
+        assert liar.address is not None
         await liar.tracker.announce(manifest, *liar.address)
         await liar.tracker.have(manifest.id, full(manifest.count))
         download, result = await leech(port, manifest, tmp_path / "out")
@@ -127,6 +128,7 @@ async def test_piece_server_answers(tmp_path: Path) -> None:
     path, manifest = make_file(tmp_path / "seed", 200_000)
     async with tracker_server() as port, peer(port) as seed:
         await seed.share(path, manifest)
+        assert seed.server is not None and seed.address is not None
         seed.server.max_uploads = 1
         reader, writer = await asyncio.open_connection(*seed.address)
         link = PipelinedStream(seed.address, reader, writer, limits.MAX_PIECE_SIZE)
@@ -178,6 +180,7 @@ async def test_busy_seeder_sends_leeches_to_each_other(tmp_path: Path) -> None:
     path, manifest = make_file(tmp_path / "seed", 2 * MiB)
     async with tracker_server() as port, peer(port, rate_limit=4 * MiB) as seed:
         await seed.share(path, manifest)
+        assert seed.server is not None
         seed.server.max_uploads = 1  # one leech at a time; the other is told 503
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(leech(port, manifest, tmp_path / f"out{i}"))

@@ -18,6 +18,13 @@ def mask(*indices: int) -> int:
     return sum(1 << i for i in set(indices))
 
 
+def picks(picker: Picker, peer: str, count: int) -> list[int]:
+    """``count`` pieces picked for ``peer``, sorted; each pick must find one."""
+    found = [picker.pick(peer) for _ in range(count)]
+    assert None not in found, found
+    return sorted(i for i in found if i is not None)
+
+
 def test_rarest_piece_first() -> None:
     picker = Picker(4, rng=random.Random(1))
     picker.set_peer("a", full(4))
@@ -41,7 +48,7 @@ def test_a_seeder_is_asked_only_for_our_stripe_while_it_alone_holds_others() -> 
     picker = Picker(6, rng=random.Random(10))
     picker.set_peer("seed", full(6))
     picker.set_stripe(0, 2)  # pieces 0, 2, 4 are ours; 1, 3, 5 the other downloader's
-    assert sorted(picker.pick("seed") for _ in range(3)) == [0, 2, 4]
+    assert picks(picker, "seed", 3) == [0, 2, 4]
     assert picker.pick("seed") is None  # 1, 3, 5 are left to their owner
     assert picker.pick("seed", restrain=False) in (1, 3, 5)  # a caller tired of waiting
     picker.set_peer("other", mask(1, 3, 5))  # the owner got them: ask it instead
@@ -56,7 +63,7 @@ def test_the_leader_asks_a_seeder_for_any_piece() -> None:
     picker.set_peer("seed", full(6))
     picker.set_stripe(0, 2)
     picker.leading = True  # rule 4: the others' stripes are no reason to wait
-    assert sorted(picker.pick("seed") for _ in range(6)) == list(range(6))
+    assert picks(picker, "seed", 6) == list(range(6))
 
 
 def test_the_others_leave_the_seeder_to_the_leader_and_spare_it() -> None:
@@ -69,7 +76,7 @@ def test_the_others_leave_the_seeder_to_the_leader_and_spare_it() -> None:
     assert picker.pick("seed") is None  # the seeder's upload goes to the leader
     assert picker.peers["seed"] & picker.missing and not picker.may_pick("seed")  # no wake-up
     assert picker.may_pick("seed", restrain=False)
-    assert sorted(picker.pick("lead") for _ in range(2)) == [0, 2]  # our stripe only
+    assert picks(picker, "lead", 2) == [0, 2]  # our stripe only
     assert picker.pick("lead") is None  # 1 is the other's stripe, 3 the other holds
     assert picker.pick("other") == 3
     assert picker.pick("seed", restrain=False) in (1, 4, 5)  # tired of waiting
