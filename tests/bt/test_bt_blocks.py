@@ -75,7 +75,7 @@ def test_block_bytes_go_straight_into_the_buffer() -> None:
     target = bytearray(16384)
     conn.receive_block(target)
     view = conn.get_buffer()
-    assert len(view) == 16384 and view.obj is target  # type: ignore[attr-defined]
+    assert len(view) == 16384 and view.obj is target
     view[:] = wire[13:13 + 16384]
     conn.buffer_updated(16384)
     assert conn.next_event() == ev.PieceEnd(*BLOCKS[0])

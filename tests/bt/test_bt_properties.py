@@ -24,6 +24,12 @@ from .wire import GEOMETRY, events, handshake, opened
 u32 = st.integers(0, 2**32 - 1)
 block = st.tuples(u32, u32, u32)
 hash_fields = st.tuples(st.binary(min_size=32, max_size=32), u32, u32, u32, u32)
+
+
+def _hashes(f: tuple[bytes, int, int, int, int], n: int) -> ev.Hashes:
+    return ev.Hashes(*f, bytes(range(32)) * n)
+
+
 fixed = st.one_of(
     st.sampled_from([ev.Choke(), ev.Unchoke(), ev.Interested(), ev.NotInterested(), ev.HaveAll(),
                      ev.HaveNone(), ev.BtKeepAlive()]),
@@ -33,7 +39,7 @@ fixed = st.one_of(
     block.map(lambda b: ev.RejectRequest(*b)),
     st.builds(ev.Piece, u32, u32, st.binary(max_size=100)),
     hash_fields.map(lambda f: ev.HashRequest(*f)), hash_fields.map(lambda f: ev.HashReject(*f)),
-    st.builds(lambda f, n: ev.Hashes(*f, bytes(range(32)) * n), hash_fields, st.integers(0, 3)),
+    st.builds(_hashes, hash_fields, st.integers(0, 3)),
 )
 
 

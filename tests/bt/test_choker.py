@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable
+from typing import cast
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -153,7 +154,7 @@ class ChokerMachine(RuleBasedStateMachine):
         eligible = [p for p in self.interested if not self.choker.snubbed(p, self.now)]
         addresses = {self.peers[p] for p in eligible}
         if len(addresses) >= 3:  # every regular slot went to another address
-            per_address = [sum(1 for p in out.unchoked if self.peers[p] == a)
+            per_address = [sum(1 for p in out.unchoked if self.peers[cast(int, p)] == a)
                            for a in addresses]
             assert max(per_address) <= 2  # one regular slot, and maybe the optimistic one
 

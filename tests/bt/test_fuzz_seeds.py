@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 
 FUZZ = Path(__file__).resolve().parents[2] / "bench" / "fuzz"
 sys.path.insert(0, str(FUZZ))
-import bt_targets  # noqa: E402  (bench/fuzz is not a package: its modules import by name)
+# bench/fuzz is not a package: its modules import by name
+bt_targets = importlib.import_module("bt_targets")
 
 TARGETS = ("bt_bencode", "bt_metainfo", "bt_magnet")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from p2pshare.bt.session import Seeding, TorrentFetch
 from p2pshare.protocol import bt_events as w
 from p2pshare.protocol import merkle
 from p2pshare.protocol._events import _Sentinel
-from p2pshare.protocol.bt_wire import BtConnection, BtRole
+from p2pshare.protocol.bt_wire import BtConnection, BtRole, ConnectionClosed
 from p2pshare.protocol.metainfo import Torrent, parse_torrent
 
 from ..aio import arun
@@ -48,7 +48,7 @@ async def _seed(torrent: Torrent, data: Path) -> AsyncIterator[Address]:
 
 
 async def _talk(address: Address, torrent: Torrent,
-                answer: Callable[[BtConnection, w.BtEvent], bytes],
+                answer: Callable[[BtConnection, w.BtEvent | ConnectionClosed], bytes],
                 done: Callable[[], bool]) -> None:
     """Connect to ``address`` for ``torrent`` (v2 bit set) and write ``answer``'s bytes for
     each event of the peer's, until ``done``."""
@@ -157,12 +157,17 @@ def test_hash_requests_cost_the_seed_one_tree_per_file(
     assert root is not None
     built: list[int] = []
     row_up = merkle.row_up
-    monkeypatch.setattr(merkle, "row_up", lambda row, pad: built.append(1) or row_up(row, pad))
+
+    def counted(row: Sequence[bytes], pad: bytes) -> list[bytes]:
+        built.append(1)
+        return row_up(row, pad)
+
+    monkeypatch.setattr(merkle, "row_up", counted)
     requests = [w.HashRequest(root, 0, index, 4, 5) for index in range(0, 64, 4)] * 2
 
     answers: list[w.Hashes] = []
 
-    def answer(conn: BtConnection, event: w.BtEvent) -> bytes:
+    def answer(conn: BtConnection, event: w.BtEvent | ConnectionClosed) -> bytes:
         answers.extend([event] if isinstance(event, w.Hashes) else [])
         return b"".join(map(conn.send, requests)) if isinstance(event, w.Handshake) else b""
 
@@ -172,9 +177,9 @@ def test_hash_requests_cost_the_seed_one_tree_per_file(
 
     arun(main)()
     assert len(built) <= 6  # one tree of 64 pieces: six rows above the piece layer
-    for answer in answers:
-        hashes = [answer.hashes[at:at + 32] for at in range(0, len(answer.hashes), 32)]
-        assert merkle.verify_proof(root, 6, 0, answer.index, hashes[:4], hashes[4:])
+    for got in answers:
+        hashes = [got.hashes[at:at + 32] for at in range(0, len(got.hashes), 32)]
+        assert merkle.verify_proof(root, 6, 0, got.index, hashes[:4], hashes[4:])
 
 
 @asynccontextmanager

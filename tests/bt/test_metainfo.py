@@ -114,7 +114,7 @@ def test_metadata_is_hashed_before_it_is_decoded() -> None:
     flood = b"d4:infol" + b"le" * (limits.MAX_BENCODE_SIZE // 2 - 8) + b"ee"
     for hashes in ({"v1_hash": bytes(20)}, {"v2_hash": bytes(20)}, {"v2_hash": bytes(32)}):
         with pytest.raises(RemoteProtocolError, match="info-hash") as raised:
-            parse_info(flood, **hashes)  # type: ignore[arg-type]
+            parse_info(flood, **hashes)
         assert not isinstance(raised.value, BencodeError)
 
 
@@ -283,12 +283,12 @@ _leaf = st.fixed_dictionaries({b"length": st.integers(-1, 3 * PIECE)},
                               optional={b"pieces root": st.binary(min_size=32, max_size=32)
                                         | st.binary(max_size=31),
                                         b"attr": st.sampled_from([b"p", b"x", b""])})
-_tree: st.SearchStrategy[Value] = st.recursive(
+_trees: st.SearchStrategy[Value] = st.recursive(
     st.builds(lambda leaf: {b"": leaf}, _leaf),
     lambda inner: st.dictionaries(_names, inner, min_size=1, max_size=3), max_leaves=6)
-_v1_file = st.fixed_dictionaries({b"length": st.integers(-1, 3 * PIECE),
-                                  b"path": st.lists(_names, max_size=3)},
-                                 optional={b"attr": st.sampled_from([b"p", b"x"])})
+_v1_file: st.SearchStrategy[Value] = st.fixed_dictionaries(
+    {b"length": st.integers(-1, 3 * PIECE), b"path": st.lists(_names, max_size=3)},
+    optional={b"attr": st.sampled_from([b"p", b"x"])})
 @st.composite
 def _info(draw: st.DrawFn) -> Info:
     """A v1, v2 or hybrid info dictionary with parts that are often wrong."""
@@ -297,7 +297,7 @@ def _info(draw: st.DrawFn) -> Info:
     kind = draw(st.sampled_from(["v1", "v2", "hybrid"]))
     if kind != "v1":
         info[b"meta version"] = draw(st.sampled_from([2] * 5 + [3]))
-        info[b"file tree"] = draw(st.dictionaries(_names, _tree, max_size=3))
+        info[b"file tree"] = draw(st.dictionaries(_names, _trees, max_size=3))
     if kind != "v2":
         if draw(st.booleans()):
             info[b"files"] = draw(st.lists(_v1_file, max_size=4))

@@ -85,7 +85,7 @@ def test_fetch_from_libtorrent(tmp_path: Path, kind: str, magnet: bool) -> None:
         target = str(torrent)
         if magnet:
             import libtorrent as lt
-            target = lt.make_magnet_uri(lt.torrent_info(lt.bdecode(raw)))
+            target = lt.make_magnet_uri(lt.torrent_info(raw))
         _fetch(tmp_path, target, theirs.port, "--no-upload").finish()
         assert same_tree(data, tmp_path / "out" / "lt.bin")
     finally:
@@ -218,6 +218,7 @@ def test_peers_meet_through_the_tracker(tmp_path: Path, magnet: bool) -> None:
         data, "hybrid", trackers=(f"http://127.0.0.1:{tracker_port}/announce",)))
     parsed = parse_torrent(torrent.read_bytes())
     assert parsed.v1_hash is not None and parsed.v2_hash is not None
+    v1_hash = parsed.v1_hash
     home = tmp_path / "opentracker"  # it chroots here, then runs as nobody
     home.mkdir(mode=0o755)
     home.chmod(0o755)
@@ -229,7 +230,7 @@ def test_peers_meet_through_the_tracker(tmp_path: Path, magnet: bool) -> None:
                                 "-w", "whitelist"], cwd=home, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: _listed(tracker_port, parsed.v1_hash), what="the whitelist loaded")
+        wait_for(lambda: _listed(tracker_port, v1_hash), what="the whitelist loaded")
         seed = Proc(["seed", str(torrent), "--dir", str(data_dir), *LOCAL], tmp_path / "logs")
         try:
             seed.wait_line(r"announced to http://\S+: \d+ peers")

@@ -18,8 +18,9 @@ from p2pshare.bt.create import Kind
 from p2pshare.bt.create import make_torrent as create_torrent
 from p2pshare.bt.layers import LayerFetch
 from p2pshare.bt.layout import Layout
+from p2pshare.bt.metadata import metadata_answer
 from p2pshare.bt.session import Seeding, TorrentFetch
-from p2pshare.bt.store import layout_of
+from p2pshare.bt.store import TorrentStore, layout_of
 from p2pshare.protocol import bt_events as w
 from p2pshare.protocol import merkle
 from p2pshare.protocol.metainfo import Torrent, format_magnet, magnet_of, parse_torrent
@@ -54,7 +55,8 @@ def _answer(rows: list[list[bytes]], request: w.HashRequest) -> w.Hashes:
     """A seed's answer, from the rows of the file's whole tree."""
     found = merkle.proof_hashes(rows, request.base_layer, request.index, request.length,
                                 request.proof_layers)
-    return w.Hashes(*dataclasses.astuple(request), b"".join(found))
+    return w.Hashes(request.pieces_root, request.base_layer, request.index, request.length,
+                    request.proof_layers, b"".join(found))
 
 
 def test_chunks_are_aligned_powers_of_two_proven_against_the_root(tmp_path: Path) -> None:
@@ -128,12 +130,12 @@ def test_a_v2_magnet_of_a_big_file_gets_its_layer_in_chunks(
     than 8192 pieces no request at all: the download stalled). Now chunks of 512."""
     torrent, data = _big(tmp_path)
     asked: list[w.HashRequest] = []
-    answer = seeder.metadata_answer
+    answer = metadata_answer  # what the seeder calls, before the patch
 
-    def recorded(store: object, req: w.MetadataRequest | w.HashRequest) -> w.BtEvent:
+    def recorded(store: TorrentStore, req: w.MetadataRequest | w.HashRequest) -> w.BtEvent:
         if isinstance(req, w.HashRequest):
             asked.append(req)
-        return answer(store, req)  # type: ignore[arg-type]
+        return answer(store, req)
 
     monkeypatch.setattr(seeder, "metadata_answer", recorded)
 

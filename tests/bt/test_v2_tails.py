@@ -16,7 +16,7 @@ from pathlib import Path
 from p2pshare.bt.create import Kind
 from p2pshare.bt.create import make_torrent as create_torrent
 from p2pshare.protocol import bt_events as w
-from p2pshare.protocol.bt_wire import BtConnection
+from p2pshare.protocol.bt_wire import BtConnection, ConnectionClosed
 from p2pshare.protocol.metainfo import parse_torrent
 
 from ..aio import arun
@@ -38,7 +38,7 @@ def test_a_seed_answers_the_last_block_of_each_v2_file_whole(tmp_path: Path) -> 
               w.BtRequest(2, K, K): second[K:] + bytes(2 * K - len(second))}
     got: dict[w.BtRequest, bytes] = {}
 
-    def answer(conn: BtConnection, event: w.BtEvent) -> bytes:
+    def answer(conn: BtConnection, event: w.BtEvent | ConnectionClosed) -> bytes:
         if isinstance(event, w.HaveAll):
             return conn.send(w.Interested())
         if isinstance(event, w.Unchoke):

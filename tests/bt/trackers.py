@@ -75,11 +75,16 @@ class P2PShareTracker:
         url = self.http.replace("/announce", "/scrape") + f"?info_hash={quoted}"
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
-                files = decode(answer.read())[b"files"]  # type: ignore[index]
-        except (urllib.error.URLError, OSError, BencodeError, KeyError, TypeError):
+                scraped = decode(answer.read())
+        except (urllib.error.URLError, OSError, BencodeError):
             return None
-        entry = files.get(info_hash, {})  # type: ignore[union-attr]
-        return dict(entry)
+        if not isinstance(scraped, dict) or b"files" not in scraped:
+            return None
+        files = scraped[b"files"]
+        assert isinstance(files, dict), files
+        entry = files.get(info_hash, {})
+        assert isinstance(entry, dict), entry
+        return {key: count for key, count in entry.items() if isinstance(count, int)}
 
     def wait_peers(self, torrent: TestTorrent, complete: int = 0, incomplete: int = 0,
                    timeout: float = 20.0, watched: Sequence[Watched] = ()) -> None:
