@@ -283,6 +283,7 @@ def test_an_answer_of_millions_of_values_is_refused_before_it_is_built() -> None
              + b"le" * (limits.MAX_BENCODE_SIZE // 2 - 32) + b"ee")
     with pytest.raises(RemoteProtocolError, match="values"):
         parse_announce_answer(flood)
-    peers = [{b"ip": b"10.0.0.1", b"peer id": b"p" * 20, b"port": n} for n in range(1, 201)]
+    peers: list[bencode.Value] = [{b"ip": b"10.0.0.1", b"peer id": b"p" * 20, b"port": n}
+                                  for n in range(1, 201)]
     assert len(parse_announce_answer(bencode.encode(
         {b"interval": 1800, b"peers": peers})).peers) == 200

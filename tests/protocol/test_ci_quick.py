@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from p2pshare import limits
 from p2pshare.errors import RemoteProtocolError, Status
 from p2pshare.index.server import _connection as server_connection
-from p2pshare.protocol import PAUSED, Connection, EndOfMessage, Lines, Request, Role, ci
+from p2pshare.protocol import PAUSED, Connection, EndOfMessage, Event, Lines, Request, Role, ci
 from p2pshare.protocol.ci import CIRequest, Method, Record
 
 from ..helpers import mutated
@@ -199,6 +199,7 @@ def test_the_quick_answer_is_the_general_paths_bytes(found: list[Record]) -> Non
     conn.next_event()
     conn.next_event()
     lines = [record.to_line() for record in found]
+    events: tuple[Event, ...]
     if lines:
         events = (ci.p2s_response(Status.OK), Lines(tuple(lines)), EndOfMessage())
     else:

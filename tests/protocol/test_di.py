@@ -18,9 +18,10 @@ from p2pshare.protocol import (
     Data,
     EndOfMessage,
     Request,
+    Response,
     di,
 )
-from p2pshare.protocol._events import Event
+from p2pshare.protocol._events import Event, _Sentinel
 
 V = "P2P-DI/1.0"
 
@@ -33,7 +34,7 @@ def feed(conn: Connection, data: bytes, step: int | None = None) -> list[Event]:
     for chunk in chunks:
         conn.receive_data(chunk)
         while (event := conn.next_event()) not in (NEED_DATA, PAUSED):
-            assert not isinstance(event, type(NEED_DATA))
+            assert not isinstance(event, _Sentinel)
             events.append(event)
             if isinstance(event, (EndOfMessage, ConnectionClosed)):
                 return events
@@ -61,7 +62,7 @@ def receive_request(data: bytes, step: int | None = None) -> di.DIRequest | di.R
     return di.interpret(events[0])
 
 
-def reply_bytes(head: di.Response, body: bytes = b"") -> bytes:
+def reply_bytes(head: Response, body: bytes = b"") -> bytes:
     """What a server sends for ``head`` and ``body`` after a GetRFC-shaped request."""
     server = di.server_connection()
     feed(server, request_bytes(di.PQuery("a")))
@@ -185,13 +186,13 @@ REPLIES = [
 
 
 @pytest.mark.parametrize(("head", "body", "wire"), REPLIES)
-def test_reply_bytes_are_exact(head: di.Response, body: bytes, wire: bytes) -> None:
+def test_reply_bytes_are_exact(head: Response, body: bytes, wire: bytes) -> None:
     assert reply_bytes(head, body) == wire
 
 
 @pytest.mark.parametrize(("step", "extra"), WAYS)
 @pytest.mark.parametrize(("head", "body", "wire"), REPLIES)
-def test_reply_is_read_back(head: di.Response, body: bytes, wire: bytes, step: int | None,
+def test_reply_is_read_back(head: Response, body: bytes, wire: bytes, step: int | None,
                             extra: bytes) -> None:
     events = receive_reply(wire + extra, step)
     assert events[0] == dataclasses.replace(head, reason=head.reason or Status(head.status).phrase)
@@ -206,7 +207,7 @@ def test_registered_reply_yields_cookie_and_ttl() -> None:
 
 def test_reply_of_another_version_is_a_505_naming_what_sent_it() -> None:
     with pytest.raises(RemoteProtocolError) as info:
-        di.check_version(di.Response(200, "P2P-CI/1.0"), "h:1")
+        di.check_version(Response(200, "P2P-CI/1.0"), "h:1")
     assert info.value.status == Status.VERSION_NOT_SUPPORTED
     assert str(info.value) == \
         "h:1: reached a P2P-CI/1.0 index server, not a P2P-DI/1.0 server"
@@ -313,8 +314,8 @@ def test_random_list_bodies_never_raise(data: bytes) -> None:
     assert all(isinstance(p, di.PeerAddr) for p in peers.items)
 
 
-@given(st.builds(di.Request, st.sampled_from(["GET", "REGISTER", "LEAVE", "KEEPALIVE",
-                                              "PQUERY", "X"]),
+@given(st.builds(Request, st.sampled_from(["GET", "REGISTER", "LEAVE", "KEEPALIVE",
+                                           "PQUERY", "X"]),
                  st.sampled_from(["PEER", "ALL", "RFC-INDEX", "RFC 5", "RFC", "?"]),
                  st.sampled_from([V, "P2P-DI/2.0"]),
                  st.lists(st.tuples(st.sampled_from(["Host", "Port", "Cookie", "OS"]),

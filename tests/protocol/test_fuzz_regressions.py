@@ -117,9 +117,9 @@ def test_manifest_answer_with_a_lone_surrogate_name_is_refused() -> None:
     client.receive_data(answers)
     files, manifest = client.next_answer(), client.next_answer()
     assert files is not None and manifest is not None
-    assert [f.name for f in sp.decode_files(files[1])] == ["rfc7.txt"]
+    assert [f.name for f in sp.decode_files(bytes(files[1]))] == ["rfc7.txt"]
     with pytest.raises(RemoteProtocolError, match="file name"):
-        Manifest.from_bytes(manifest[1])
+        Manifest.from_bytes(bytes(manifest[1]))
 
 
 # ------------------------------------------------------------------- swarm pipelining

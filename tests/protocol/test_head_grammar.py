@@ -90,7 +90,7 @@ def connection_outcome(conn: Connection, chunks: list[bytes], trailing: bytes) -
     return head, body, True, left.removesuffix(trailing)
 
 
-def pipelined_outcome(chunks: list[bytes]) -> tuple[Response, bytes] | str:
+def pipelined_outcome(chunks: list[bytes]) -> tuple[Response, bytes | bytearray] | str:
     client = sp.PipelinedClient(BIG)
     client.send(*sp.to_request(sp.GetPiece(SWARM_ID, 0)))
     try:

@@ -225,7 +225,7 @@ def test_pipelined_client_matches_answers_in_order(step: int | None) -> None:
     assert client.in_flight == 3
     stream = answer(200, b"first") + answer(404) + answer(200, b"third") + b"tail"
     chunks = [stream] if step is None else [stream[i:i + step] for i in range(0, len(stream), step)]
-    answers: list[tuple[int, bytes]] = []
+    answers: list[tuple[int, bytes | bytearray]] = []
     for chunk in chunks:
         client.receive_data(chunk)
         while len(answers) < 3 and (found := client.next_answer()) is not None:
@@ -332,7 +332,7 @@ def test_a_body_longer_than_the_piece_asked_for_is_held_as_it_arrives() -> None:
     assert client.body_view(100) is None and client.buffered == 2
     client.receive_data(wire[-6:])
     found = client.next_answer()
-    assert found is not None and (found[0].status, found[1]) == (200, b"abcdefgh")
+    assert found is not None and (found[0].status, bytes(found[1])) == (200, b"abcdefgh")
 
 
 @pytest.mark.parametrize("wire", [
