@@ -54,6 +54,8 @@ def test_the_default_random_source_spreads_delays() -> None:
 
 
 @pytest.mark.parametrize("args", [(0, 1), (2, 1), (1, 2, 0.5), (1, 2, 2, 1.0)])
-def test_nonsense_parameters_are_refused(args: tuple[float, ...]) -> None:
+def test_nonsense_parameters_are_refused(
+        args: tuple[float, float] | tuple[float, float, float] | tuple[float, float, float, float],
+) -> None:
     with pytest.raises(ValueError):
         Backoff(*args)

@@ -4,6 +4,7 @@ no timed assertion)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_a_tiny_loopback_run(tmp_path: Path) -> None:
 def cpu_profile() -> ModuleType:
     sys.path.insert(0, str(SCRIPT.parent))
     try:
-        import cpu_profile as module
+        module = importlib.import_module("cpu_profile")
     finally:
         sys.path.remove(str(SCRIPT.parent))
     return module

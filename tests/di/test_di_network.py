@@ -63,6 +63,7 @@ async def test_ttl_expiry_with_an_injected_clock(tmp_path: Path) -> None:
         a = await net.peer("a")
         b = await net.peer("b")
         b_cookie = b.rs.cookie
+        assert b_cookie is not None
         clock.advance(7199)
         assert await a.pquery() == [b.me]  # this also resets a's TTL, not b's
         clock.advance(1)

@@ -79,6 +79,7 @@ async def test_register_keep_alive_leave_across_nodes(stores) -> None:  # type: 
 async def test_an_address_belongs_to_its_peer_unless_the_same_source(stores) -> None:  # type: ignore[no-untyped-def]
     async with stores(2) as (a, b):
         first = await register(a, "p", 1, source="10.0.0.1")
+        assert isinstance(first, int)
         assert await register(b, "p", 1, source="10.0.0.2") is Refusal.ADDRESS_TAKEN
         again = await register(b, "p", 1, source="10.0.0.1")  # it restarted, cookie lost
         assert isinstance(again, int) and again != first

@@ -82,6 +82,7 @@ async def test_the_swarm_peer_advertises_its_address_towards_the_tracker() -> No
     _, port = await server.start(server_host, 0)
     try:
         async with SwarmPeer.open(server_host, port) as peer:
+            assert peer.address is not None
             assert peer.address[0] == server_host and peer.advertised.note == ""
     finally:
         await server.aclose()

@@ -127,6 +127,7 @@ async def test_ipv4_peers_of_dual_stack_servers_are_recorded_by_their_ipv4_addre
             await swarm_peer.share(tmp_path / "big.bin", manifest)
             async with SwarmPeer.open("127.0.0.1", index_port) as other:
                 listed = await other.tracker.peers(manifest)
+        assert swarm_peer.address is not None
         assert [(e.host, e.port) for e in listed] == [("127.0.0.1", swarm_peer.address[1])]
     finally:
         await index.aclose()

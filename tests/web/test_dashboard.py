@@ -117,7 +117,9 @@ async def test_swarms_with_availability_and_rates() -> None:
         assert {p["port"]: p["rate"] for p in row["peers"]} == {4000: 0, 4001: 16384}
         await seed.aclose()
         await leech.aclose()
-        await async_wait_for(lambda: not site.server.tracker.swarm_count())  # type: ignore
+        tracker = site.server.tracker
+        assert tracker is not None
+        await async_wait_for(lambda: not tracker.swarm_count())
         assert (await state(site.http_port))["swarms"] == {"total": 0, "rows": []}
 
 

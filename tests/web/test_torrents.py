@@ -5,7 +5,7 @@ and UDP announces over real sockets; a reading costs the rows it shows, not the 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, ValuesView
+from collections.abc import AsyncIterator, Iterator, Reversible
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +96,7 @@ class _ShownOnly(OrderedDict[Any, Any]):
 
 
 class _Newest:
-    def __init__(self, view: ValuesView[Any]) -> None:
+    def __init__(self, view: Reversible[Any]) -> None:
         self.view = view
 
     def __reversed__(self) -> Iterator[Any]:
