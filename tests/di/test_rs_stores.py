@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 import pytest
 
@@ -27,8 +28,13 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield found
 
 
+class Stores(Protocol):
+    def __call__(self, n: int = 1, budgets: Budgets | None = None, ttl: float = 60.0,
+                 ) -> AbstractAsyncContextManager[list[RegistryStore]]: ...
+
+
 @pytest.fixture(params=["memory", "redis"])
-def stores(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def stores(request: pytest.FixtureRequest) -> Stores:
     """``stores(n, budgets, ttl)``: ``n`` RS nodes of one peer list of this kind."""
     prefix = f"t{request.node.name}:"
 
@@ -58,7 +64,7 @@ async def lines(store: RegistryStore, cookie: int | None = None, offset: int = 0
 
 
 @arun
-async def test_register_keep_alive_leave_across_nodes(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_register_keep_alive_leave_across_nodes(stores: Stores) -> None:
     async with stores(2) as (a, b):
         cookie = await register(a, "p1", 1)
         assert isinstance(cookie, int)
@@ -76,7 +82,7 @@ async def test_register_keep_alive_leave_across_nodes(stores) -> None:  # type: 
 
 
 @arun
-async def test_an_address_belongs_to_its_peer_unless_the_same_source(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_an_address_belongs_to_its_peer_unless_the_same_source(stores: Stores) -> None:
     async with stores(2) as (a, b):
         first = await register(a, "p", 1, source="10.0.0.1")
         assert isinstance(first, int)
@@ -88,7 +94,7 @@ async def test_an_address_belongs_to_its_peer_unless_the_same_source(stores) -> 
 
 
 @arun
-async def test_budgets_hold_across_nodes(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_budgets_hold_across_nodes(stores: Stores) -> None:
     async with stores(2, Budgets(max_peers=3, max_per_source=2)) as (a, b):
         one = await register(a, "p1", 1)
         assert isinstance(await register(b, "p2", 2), int)
@@ -102,7 +108,7 @@ async def test_budgets_hold_across_nodes(stores) -> None:  # type: ignore[no-unt
 
 
 @arun
-async def test_pquery_takes_sources_in_turns_leaves_out_the_asker_and_pages(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_pquery_takes_sources_in_turns_leaves_out_the_asker_and_pages(stores: Stores) -> None:
     async with stores(2, Budgets(listed=3)) as (a, b):
         mine = [await register(a, f"a{n}", n + 1, source="10.0.0.1") for n in range(3)]
         await register(b, "b0", 1, source="10.0.0.2")
@@ -118,7 +124,7 @@ async def test_pquery_takes_sources_in_turns_leaves_out_the_asker_and_pages(stor
 
 
 @arun
-async def test_a_peer_that_stays_silent_becomes_inactive_after_its_ttl(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_a_peer_that_stays_silent_becomes_inactive_after_its_ttl(stores: Stores) -> None:
     async with stores(2, ttl=0.3) as (a, b):
         cookie = await register(a, "p", 1)
         assert isinstance(cookie, int)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 import pytest
 
@@ -39,8 +40,13 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+class Stores(Protocol):
+    def __call__(self, n: int = 1, budget: TrackerBudget | None = None, lease: float = 30.0,
+                 ) -> AbstractAsyncContextManager[list[TrackerStore]]: ...
+
+
 @pytest.fixture
-def stores(kind: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def stores(kind: str, request: pytest.FixtureRequest) -> Stores:
     """``stores(n, budget)``: ``n`` nodes of one tracker of this kind."""
     prefix = f"t{request.node.name}:"
 
@@ -74,7 +80,7 @@ def announce(name: str = "f.bin", host: str = "h", port: int = 1) -> sp.Announce
 
 
 @arun
-async def test_announce_have_peers_files_and_drop_across_nodes(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_announce_have_peers_files_and_drop_across_nodes(stores: Stores) -> None:
     m = manifest()
     async with stores(2) as (a, b):
         assert await ask(a, "seed", announce(host="s")) == (200, b"")
@@ -96,7 +102,7 @@ async def test_announce_have_peers_files_and_drop_across_nodes(stores) -> None: 
 
 
 @arun
-async def test_refusals(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_refusals(stores: Stores) -> None:
     m = manifest()
     async with stores(1) as (t,):
         assert (await ask(t, "me", sp.Announce("0" * 64, "h", 1, m.to_bytes())))[0] == 400
@@ -112,7 +118,7 @@ async def test_refusals(stores) -> None:  # type: ignore[no-untyped-def]
 
 
 @arun
-async def test_an_address_is_changed_only_by_its_connection_on_any_node(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_an_address_is_changed_only_by_its_connection_on_any_node(stores: Stores) -> None:
     async with stores(2) as (a, b):
         assert (await ask(a, "c1", announce(host="h", port=7)))[0] == 200
         assert (await ask(b, "c2", announce("g.bin", host="h", port=7)))[0] == 409
@@ -121,7 +127,7 @@ async def test_an_address_is_changed_only_by_its_connection_on_any_node(stores) 
 
 
 @arun
-async def test_caps_hold_across_nodes(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_caps_hold_across_nodes(stores: Stores) -> None:
     budget = TrackerBudget(claims_per_source=2, claims_in_all=3, swarms_per_connection=2)
     async with stores(2, budget) as (a, b):
         assert (await ask(a, "c1", announce(port=1), "10.0.0.1"))[0] == 200
@@ -136,7 +142,7 @@ async def test_caps_hold_across_nodes(stores) -> None:  # type: ignore[no-untype
 
 
 @arun
-async def test_files_newest_first_by_name_and_id_prefix(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_files_newest_first_by_name_and_id_prefix(stores: Stores) -> None:
     names = ["a.bin", "b.bin", "c.bin"]
     async with stores(2) as nodes:
         for n, name in enumerate(names):
@@ -292,8 +298,8 @@ async def _hgetall_calls(kind: str, request: pytest.FixtureRequest) -> object:
 
 
 @arun
-async def test_peers_of_a_big_swarm_lists_holders_first_from_a_sample(  # type: ignore[no-untyped-def]
-        stores, kind: str, request: pytest.FixtureRequest) -> None:
+async def test_peers_of_a_big_swarm_lists_holders_first_from_a_sample(
+        stores: Stores, kind: str, request: pytest.FixtureRequest) -> None:
     """PEERS in a swarm of more members than it lists: holders first, MAX_PEERS_LISTED of
     them, never the asker; and on Redis without reading every member (an HGETALL of the
     member hash blocks Redis for every node: 75-130 ms a PEERS at 10k members)."""
