@@ -32,7 +32,14 @@ from ..host import join_hostport
 from ..net.origin import ANYWHERE, Origin
 from ..net.rate import RateLimiter
 from ..protocol import bt_events as w
-from ..swarm.fetch import Progress, WriteFailed, _wait, first_error, until_complete
+from ..swarm.fetch import (
+    Progress,
+    WriteFailed,
+    _Complete,
+    _wait,
+    first_error,
+    until_complete,
+)
 from ..swarm.link import Address
 from ..swarm.picker import Picker
 from ..swarm.pieces import full
@@ -45,10 +52,6 @@ from .peer import PeerWire
 from .store import TorrentShape, TorrentStore
 
 log = logging.getLogger(__name__)
-
-
-class _Complete(Exception):
-    """Every wanted piece is verified: ends the download's task group."""
 
 
 class Banned(P2PError):
@@ -127,7 +130,7 @@ class TorrentDownload:
         """
         try:
             if not self.picker.complete:
-                await until_complete(self._group())
+                await until_complete(self._start)
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:
@@ -135,17 +138,13 @@ class TorrentDownload:
             if self.resume_path is not None:
                 save(self.resume_path, self.shape, self.store.have)
 
-    async def _group(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                tg.create_task(self._connector())
-                for source in self.sources:
-                    tg.create_task(source(tg))
-                if self.resume_path is not None:
-                    tg.create_task(self._save_loop(self.resume_path))
-        except* _Complete:
-            pass
+    def _start(self, tg: asyncio.TaskGroup) -> None:
+        self._tg = tg
+        tg.create_task(self._connector())
+        for source in self.sources:
+            tg.create_task(source(tg))
+        if self.resume_path is not None:
+            tg.create_task(self._save_loop(self.resume_path))
 
     # ------------------------------------------------------------------ peers
     async def _connector(self) -> None:

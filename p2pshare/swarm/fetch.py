@@ -31,11 +31,10 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from .. import limits
 from ..errors import LocalIOError, P2PError, PeerGone, RemoteProtocolError, Status
@@ -151,7 +150,7 @@ class SwarmDownload:
         try:
             if not self.picker.complete:
                 try:
-                    await until_complete(self._swarm())
+                    await until_complete(self._start)
                 except BaseExceptionGroup as group:
                     raise first_error(group) from None
             try:
@@ -164,14 +163,10 @@ class SwarmDownload:
             if self.resume_path is not None:
                 save(self.resume_path, self.manifest, self.file.have)
 
-    async def _swarm(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._tracker_loop(tg))
-                if self.resume_path is not None:
-                    tg.create_task(self._save_loop(self.resume_path))
-        except* _Complete:
-            pass
+    def _start(self, tg: asyncio.TaskGroup) -> None:
+        tg.create_task(self._tracker_loop(tg))
+        if self.resume_path is not None:
+            tg.create_task(self._save_loop(self.resume_path))
 
     # ------------------------------------------------------------------ tracker
     async def _tracker_loop(self, tg: asyncio.TaskGroup) -> None:
@@ -458,19 +453,28 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-async def until_complete(group: Coroutine[Any, Any, None]) -> None:
-    """Run ``group`` (a task group that a child's ``_Complete`` ends) in a task of its own,
-    and end cancelled if this task was cancelled meanwhile. A task group that ends by a
-    child's error raises it even when a cancel of its task came as it ended, and its
-    ``except* _Complete`` then drops the cancel (on 3.11 the group also leaves its own
-    cancel counted, so the group's task cannot tell); this task's count is ours alone.
+async def until_complete(start: Callable[[asyncio.TaskGroup], None]) -> None:
+    """Run a download's task group, its tasks made by ``start``, until one of them raises
+    ``_Complete`` (every piece verified), and end cancelled if this task was cancelled
+    meanwhile. The group runs in a task of its own: a group that ends by a child's error
+    raises it even when a cancel of its task came as it ended, and ``except* _Complete``
+    would then drop the cancel (on 3.11 the group also leaves its own cancel counted, so
+    the group's task cannot tell); this task's count is ours alone.
 
     Raises:
         asyncio.CancelledError: this task was cancelled.
+        BaseExceptionGroup: a task failed (``first_error`` picks what to report).
     """
+    async def group() -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                start(tg)
+        except* _Complete:
+            pass
+
     task = asyncio.current_task()
     before = task.cancelling() if task is not None else 0
-    await asyncio.create_task(group)
+    await asyncio.create_task(group())
     if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
 

@@ -16,19 +16,24 @@ from p2pshare.swarm.fetch import _Complete, until_complete
 from ..aio import arun
 
 
+async def _last_piece() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)  # one turn of the loop: the steps a cancel may land at
+    raise _Complete
+
+
+def _start(tg: asyncio.TaskGroup) -> None:
+    """A download's tasks: one ends the group with ``_Complete`` after a few turns of the
+    loop, another waits for ever."""
+    tg.create_task(_last_piece())
+    tg.create_task(asyncio.Event().wait())
+
+
 async def _download() -> None:
-    """A task group as a download's: one child ends it with ``_Complete`` after a few
-    turns of the loop, another waits for ever."""
-
-    async def last_piece() -> None:
-        for _ in range(3):
-            await asyncio.sleep(0)  # one turn of the loop: the steps a cancel may land at
-        raise _Complete
-
+    """The same group awaited in the download's own task, as downloads did before."""
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(last_piece())
-            tg.create_task(asyncio.Event().wait())
+            _start(tg)
     except* _Complete:
         pass
 
@@ -58,20 +63,21 @@ async def test_a_cancel_as_the_group_ends_is_kept() -> None:
     assert await _lost_at(_download)
     # ... and through until_complete at none.
     async def through() -> None:
-        await until_complete(_download())
+        await until_complete(_start)
 
     assert await _lost_at(through) == []
 
 
 @arun
 async def test_an_uncancelled_group_ends_normally_and_its_errors_pass() -> None:
-    await until_complete(_download())
+    await until_complete(_start)
 
-    async def failing() -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(asyncio.sleep(0))
-            raise OSError("disk full")
+    async def disk_full() -> None:
+        raise OSError("disk full")
+
+    def failing(tg: asyncio.TaskGroup) -> None:
+        tg.create_task(disk_full())
 
     with pytest.raises(ExceptionGroup) as caught:
-        await until_complete(failing())
+        await until_complete(failing)
     assert caught.group_contains(OSError, match="disk full")
