@@ -329,6 +329,14 @@ RESERVE_PATIENCE = 2 * SECONDS
 # downloaders name the same one, it stays the leader while the others keep pace, and a
 # newcomer with little leads only once it has caught up.
 LEADER_MARGIN = 1 / 8
+# Unless the network is what limits a seeder's upload (swarm/seeder.py): a seeder judges a
+# connection once it has had bytes to send for UPLINK_JUDGED_AFTER; if under this share of
+# that time went waiting on the receiver's window, the receiver is not what holds the
+# upload back, and the seeder's answers say ``Uplink: full``. Downloaders that hear it (or
+# hear it relayed) each ask seeders for their own stripe instead of leaving them to the
+# leader: a single flow to a leader whose own uplink is full carries less than the link.
+UPLINK_JUDGED_AFTER = 0.3 * SECONDS
+UPLINK_RECEIVER_SHARE = 0.2
 # Endgame: when every missing piece is requested, one piece may be asked of this many
 # peers at once; the first good copy wins.
 ENDGAME_MAX_REQUESTS = 2

@@ -33,7 +33,7 @@ from ..protocol import (
     State,
 )
 from ..protocol._events import ConnectionClosed, _Sentinel
-from .stream import keepalive, log_wire
+from .stream import SendTimes, keepalive, log_wire, send_times
 
 if TYPE_CHECKING:
     from .runtime import Server
@@ -554,6 +554,11 @@ class Link(asyncio.Protocol):
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def send_times(self) -> SendTimes | None:
+        """The kernel's account of this connection's sending (``stream.send_times``)."""
+        transport = self._transport
+        return None if transport is None else send_times(transport.get_extra_info("socket"))
 
     def productivity(self) -> float:
         """Bytes moved per second of the connection's life (at least one second): lower

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from .. import limits, wirelog
 from ..errors import LocalProtocolError, P2PError, PeerGone
@@ -246,3 +248,34 @@ async def open_stream(
         raise PeerGone(f"cannot connect to {join_hostport(host, port)}: {exc}") from exc
     return EventStream(reader, writer, conn)
 
+
+
+class SendTimes(NamedTuple):
+    """How long a TCP socket has had bytes to send (``busy``), and of that how long it
+    waited on the receiver's window (``receiver``: the receiver reads too slowly), in
+    seconds since the connection began."""
+
+    busy: float
+    receiver: float
+
+
+# struct tcp_info (Linux 4.10 and later): tcpi_busy_time then tcpi_rwnd_limited, each a
+# __u64 of microseconds, at this offset.
+_TCP_INFO_BUSY = 168
+_TCP_INFO_SIZE = _TCP_INFO_BUSY + 16
+
+
+def send_times(sock: socket.socket | None) -> SendTimes | None:
+    """The kernel's ``SendTimes`` of ``sock``; None where it does not tell (not Linux, a
+    kernel before 4.10, not a TCP socket, or closed). No library reads ``TCP_INFO``: it is
+    one ``getsockopt`` and two fields at a fixed offset."""
+    if sock is None or not hasattr(socket, "TCP_INFO"):
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+    except OSError:
+        return None
+    if len(raw) < _TCP_INFO_SIZE:
+        return None
+    busy, receiver = struct.unpack_from("=QQ", raw, _TCP_INFO_BUSY)
+    return SendTimes(busy / 1e6, receiver / 1e6)

@@ -233,10 +233,22 @@ def busy(retry_after: float) -> tuple[Response, bytes]:
     return response(Status.BUSY, extra=(("Retry-After", str(max(1, round(retry_after)))),))
 
 
-def piece_head(length: int, have: str = "") -> Response:
-    """The head of a 200 to PIECE; the piece's bytes follow (by sendfile)."""
+def piece_head(length: int, have: str = "", full: bool = False) -> Response:
+    """The head of a 200 to PIECE; the piece's bytes follow (by sendfile). ``full``: the
+    ``Uplink: full`` header (``UPLINK_FULL``)."""
     return Response(int(Status.OK), VERSION,
-                    (*have_header(have), ("Content-Length", str(length))))
+                    (*have_header(have), *(UPLINK_FULL if full else ()),
+                     ("Content-Length", str(length))))
+
+
+# On a PIECE answer: a seeder's upload is limited by the network, not by its receivers
+# (``limits.UPLINK_JUDGED_AFTER``); downloaders repeat it on their own answers.
+UPLINK_FULL = (("Uplink", "full"),)
+
+
+def uplink_full(head: Response) -> bool:
+    """Whether an answer says ``Uplink: full`` (any other value, or none: no)."""
+    return get_header(head.headers, "Uplink") == "full"
 
 
 def have_header(have: str) -> tuple[tuple[str, str], ...]:
@@ -429,13 +441,12 @@ def quick_pieces(data: bytes, most: int) -> list[tuple[str, int]] | None:
     return asked or None
 
 
-def piece_head_bytes(length: int, have: str = "") -> bytes:
-    """The bytes of ``piece_head(length, have)``, exactly the codec's (a test holds them
-    to it), from a template: ``have`` is ``news`` text (digits, commas, dashes)."""
-    if have:
-        return b"P2P-SWARM/1.0 200 OK\r\nHave: %s\r\nContent-Length: %d\r\n\r\n" % (
-            have.encode("ascii"), length)
-    return b"P2P-SWARM/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % length
+def piece_head_bytes(length: int, have: str = "", full: bool = False) -> bytes:
+    """The bytes of ``piece_head(length, have, full)``, exactly the codec's (a test holds
+    them to it), from a template: ``have`` is ``news`` text (digits, commas, dashes)."""
+    return b"P2P-SWARM/1.0 200 OK\r\n%s%sContent-Length: %d\r\n\r\n" % (
+        b"Have: %s\r\n" % have.encode("ascii") if have else b"",
+        b"Uplink: full\r\n" if full else b"", length)
 
 
 _QUICK_TRACKER = re.compile(
@@ -473,23 +484,24 @@ def ok_answer(body: bytes = b"") -> bytes:
 
 _QUICK_HEAD = re.compile(
     rb"P2P-SWARM/1\.0 200 OK\r\n(?:Have: ([0-9][0-9,-]{0,%d})\r\n)?"
-    rb"Content-Length: (0|[1-9][0-9]{0,18})\r\n\r\n" % (limits.MAX_HAVE_HEADER - 1))
+    rb"(Uplink: full\r\n)?Content-Length: (0|[1-9][0-9]{0,18})\r\n\r\n"
+    % (limits.MAX_HAVE_HEADER - 1))
 
 
 def quick_head(buf: ReceiveBuffer, max_body: int) -> tuple[Response, int] | None:
     """(head, Content-Length) of the answer at the front of ``buf`` if its head is exactly
     what a piece server sends for a piece (``piece_head_bytes``: 200, maybe a Have header
-    of news text, a Content-Length up to ``max_body`` without leading zeros), taken out of
-    ``buf``; else None, ``buf`` untouched, and the general path (``HeadReader``,
-    ``status_start``, ``content_length``) reads the head and refuses what it must. A test
-    holds both to the same result; this one skips the general grammar for the head a
-    downloader reads for every piece."""
+    of news text, maybe ``Uplink: full``, a Content-Length up to ``max_body`` without
+    leading zeros), taken out of ``buf``; else None, ``buf`` untouched, and the general
+    path (``HeadReader``, ``status_start``, ``content_length``) reads the head and refuses
+    what it must. A test holds both to the same result; this one skips the general
+    grammar for the head a downloader reads for every piece."""
     found = buf.match(_QUICK_HEAD)
-    if found is None or (length := int(found[2])) > max_body:
+    if found is None or (length := int(found[3])) > max_body:
         return None
-    have, text = found[1], found[2].decode("ascii")  # before the buffer's bytes move
-    headers = (("Content-Length", text),) if have is None else (
-        ("Have", have.decode("ascii")), ("Content-Length", text))
+    have, text = found[1], found[3].decode("ascii")  # before the buffer's bytes move
+    headers = (*(() if have is None else (("Have", have.decode("ascii")),)),
+               *(UPLINK_FULL if found[2] else ()), ("Content-Length", text))
     buf.extract_bytes(found.end())
     return Response(int(Status.OK), VERSION, headers, "OK"), length
 

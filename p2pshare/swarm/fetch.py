@@ -41,7 +41,7 @@ from ..errors import LocalIOError, P2PError, PeerGone, RemoteProtocolError, Stat
 from ..host import join_hostport
 from ..net.rate import RateLimiter
 from ..protocol import Response, get_header
-from ..protocol.swarm import PeerEntry, decode_ranges
+from ..protocol.swarm import PeerEntry, decode_ranges, uplink_full
 from .client import TrackerClient
 from .link import Address, PeerLink
 from .manifest import Manifest
@@ -127,6 +127,7 @@ class SwarmDownload:
         self._listed: list[PeerEntry] = []  # the last PEERS answer
         self._slot_freed = False
         self._report_due = 0.0  # monotonic time before which no HAVE report is sent
+        self._fed_at = 0.0  # monotonic time of the start, or of the last new good piece
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
@@ -164,6 +165,7 @@ class SwarmDownload:
                 save(self.resume_path, self.manifest, self.file.have)
 
     def _start(self, tg: asyncio.TaskGroup) -> None:
+        self._fed_at = time.monotonic()
         tg.create_task(self._tracker_loop(tg))
         if self.resume_path is not None:
             tg.create_task(self._save_loop(self.resume_path))
@@ -177,9 +179,9 @@ class SwarmDownload:
                 if time.monotonic() >= next_poll:
                     self._listed = await self.tracker.peers(self.manifest)
                     next_poll = time.monotonic() + limits.PEERS_POLL_INTERVAL
-                    self._update_peers(self._listed, tg)
+                    self._update_peers(tg)
                 elif self._slot_freed:  # fill it now from what we know, not at the next poll
-                    self._update_peers(self._listed, tg)
+                    self._update_peers(tg)
             except (P2PError, OSError, TimeoutError) as exc:
                 if self.rejoin is None:
                     raise
@@ -206,8 +208,12 @@ class SwarmDownload:
             await self.tracker.have(self.manifest.id, pieces)
             self.unreported &= ~pieces
 
-    def _update_peers(self, entries: list[PeerEntry], tg: asyncio.TaskGroup) -> None:
-        listed = {(e.host, e.port): e.pieces for e in entries if (e.host, e.port) != self.me}
+    def _listing(self) -> dict[Address, int]:
+        """Every peer the last PEERS answer lists but us, with the pieces it holds."""
+        return {(e.host, e.port): e.pieces for e in self._listed if (e.host, e.port) != self.me}
+
+    def _update_peers(self, tg: asyncio.TaskGroup) -> None:
+        listed = self._listing()
         for address in [a for a in self.picker.peers if a not in listed]:
             if address not in self.links:
                 self.picker.remove_peer(address)
@@ -227,10 +233,16 @@ class SwarmDownload:
         self._notify()
 
     def _arrange(self, listed: dict[Address, int]) -> None:
-        """Stripes and the leader (``picker``, rules 1 and 4) from what the tracker lists."""
+        """Stripes and the leader (``picker``, rules 1 and 4) from what the tracker lists;
+        no leader once a seeder's uplink is full (``Uplink: full``): each downloader then
+        asks seeders for its own stripe."""
         whole = full(self.manifest.count)
         me = self.me or ("", 0)  # unlisted: stripe 0, which the first listed one shares
         downloaders = sorted([a for a, p in listed.items() if p != whole] + [me])
+        if self.file.uplink_full:
+            self.picker.leading, self.picker.leader = False, None
+            self.picker.set_stripe(downloaders.index(me), len(downloaders))
+            return
         first = leader(downloaders, {**listed, me: self.file.have}, self.manifest.count)
         self.picker.leading = self.me is not None and first == me
         # Followed while it holds nothing yet (no link until then), or while we are
@@ -286,10 +298,8 @@ class SwarmDownload:
             if not link.queue:
                 if link.snubbed:  # asked nothing until it delivers, and it owes nothing
                     raise _Slow("late, and what it owed ended without a good piece")
-                link.idle_since = link.idle_since or time.monotonic()
-                await self._idle(link.address, limits.RESERVE_PATIENCE)
+                await self._idle(link.address, self._patience(time.monotonic()))
                 continue
-            link.idle_since = None
             try:
                 index, head, body = await link.read_piece(self._review(link))
             except TimeoutError:
@@ -302,7 +312,7 @@ class SwarmDownload:
             return
         probe = not self.roster.tested(link.address)  # one request at a time until it delivers
         depth = 1 if probe else link.depth(self.manifest.piece_size)
-        restrain = _restrained(link, time.monotonic())
+        restrain = self._restrained(time.monotonic())
         while len(link.queue) < depth:
             index = self.picker.pick(link.address, restrain=restrain)
             if index is None:
@@ -326,7 +336,8 @@ class SwarmDownload:
                   if other and other is not link and other.rate and other.good]
         state = LinkState(link.head_since, self.manifest.length(link.head_index),
                           link.progress, link.rate, self.roster.tested(link.address),
-                          self.roster.slow_drops(link.address))
+                          self.roster.slow_drops(link.address),
+                          self.picker.sole_source(link.address))
         verdict = judge(state, others, now)
         if verdict.verdict is not LinkVerdict.KEEP:
             self._snub(link)
@@ -349,6 +360,12 @@ class SwarmDownload:
 
     def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
         self._learn(link.address, get_header(head.headers, "Have"))
+        if not self.file.uplink_full and uplink_full(head):
+            log.info("[Swarm] %s: Uplink: full; every downloader asks seeders for its stripe",
+                     join_hostport(*link.address))
+            self.file.uplink_full = True  # and our answers say so too
+            self._arrange(self._listing())
+            self._notify()
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
             self._good(link, index, body)
@@ -386,6 +403,7 @@ class SwarmDownload:
                               "verified pieces are kept: run the same command again to "
                               "resume", exc.errno) from exc
         self.received += len(body)
+        self._fed_at = time.monotonic()
         self.unreported |= 1 << index
         if time.monotonic() >= self._report_due:
             self._wake_tracker.set()  # else the tracker task wakes when the report is due
@@ -404,6 +422,19 @@ class SwarmDownload:
         if self.strikes[link.address] >= limits.MAX_BAD_PIECES:
             self.banned.add(link.address)
             raise _Dropped("sent corrupted pieces")
+
+    def _restrained(self, now: float) -> bool:
+        """Whether the picker's restraints hold (``pick(restrain=...)``): until we are
+        starved, no new good piece for ``RESERVE_PATIENCE`` (a slow or stuck stripe owner,
+        or a leader, holds us back). While pieces come, however slowly, a seeder's upload
+        is left to first copies and to the leader."""
+        return now - self._fed_at < limits.RESERVE_PATIENCE
+
+    def _patience(self, now: float) -> float:
+        """How long an idle peer task waits for news (``_idle``): until the restraints
+        lift if they hold, else ``RESERVE_PATIENCE`` (news wakes it sooner)."""
+        left = self._fed_at + limits.RESERVE_PATIENCE - now
+        return left if left > 0 else limits.RESERVE_PATIENCE
 
     async def _idle(self, address: Address, timeout: float) -> None:
         """Wait until ``_notify`` wakes the task of the link to ``address`` or ``timeout``
@@ -426,14 +457,14 @@ class SwarmDownload:
         would use): the others would find nothing, and are notified again when the picker
         learns more, or wake when their wait ends. (A leading downloader holds what most
         peers do: its links to them woke for every piece; so did every other
-        downloader's link to a seeder left to the leader, or reserved.)"""
+        downloader's link to a seeder left to the leader, or restrained.)"""
         now = time.monotonic()
         for waiter, address in self._idlers.items():
             link = self.links.get(address)
             if link is None:
                 _settle(waiter)
             elif not link.snubbed and self.picker.may_pick(
-                    address, restrain=_restrained(link, now)):
+                    address, restrain=self._restrained(now)):
                 _settle(waiter)
 
 
@@ -477,12 +508,6 @@ async def until_complete(start: Callable[[asyncio.TaskGroup], None]) -> None:
     await asyncio.create_task(group())
     if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
-
-
-def _restrained(link: PeerLink, now: float) -> bool:
-    """Whether the picker's restraints hold for ``link`` (``pick(restrain=...)``): until
-    it has waited ``RESERVE_PATIENCE`` with nothing to ask."""
-    return now - (link.idle_since or now) < limits.RESERVE_PATIENCE
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

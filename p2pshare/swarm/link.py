@@ -179,7 +179,6 @@ class PeerLink(_Pipelined, asyncio.BufferedProtocol):
         self._head_mark = 0  # ``received`` when it began, less what earlier answers used
         self.snubbed = False  # late: no new request until it delivers
         self.good = 0  # good pieces it delivered (the downloader counts them)
-        self.idle_since: float | None = None  # when it last had nothing to ask for
         self._deadline = math.inf  # the read under way's (``read_piece``), loop clock
         self._timer: asyncio.TimerHandle | None = None  # wakes ``_receive`` by then
         self._armed_at = math.inf  # when ``_timer`` fires

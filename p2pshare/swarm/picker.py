@@ -9,8 +9,15 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    start, when the seed alone holds everything, each asks the seed for a different share
    of the pieces and gets the rest from the others, so the seed's upload, the scarce
    resource, carries each piece about once. Random ties alone would let downloaders that
-   cannot yet see each other's requests ask the seed for the same pieces. While a seeder
-   alone holds pieces of others' stripes, we ask it only for our own (``_reserved``).
+   cannot yet see each other's requests ask the seed for the same pieces. So a seeder is
+   asked only for first copies, pieces no downloader holds (the rest come from those
+   that do: asking a seeder would spend its upload, what a swarm has least of, on second
+   copies): first our stripe's, from the lowest index up, then, when ours are all asked
+   for, others' from the highest index down, so that a downloader that is done with its
+   stripe helps those that are not, and meets their owners, who go up, late or not at
+   all (each piece's first copy still leaves the seeder about once, and the seeder's
+   upload is not left to a few slow flows at the end). The caller lifts this restraint
+   when we are starved (``restrain=False``: a stuck owner, a slow peer).
 2. Reassignment: a request past its deadline (the downloader decides) is *released*: the
    piece may then be asked of another peer too, while the slow request stays in flight.
 3. Endgame: when every missing piece that anyone holds has been asked for, a peer with a
@@ -33,6 +40,12 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    the bottleneck, they finish one after another instead of all together at the end
    (as BitTorrent's unchoking of the fastest peers makes them), and a seeder's upload
    still carries each piece about once.
+   Not when the network limits a seeder's upload: a seeder that finds so says ``Uplink:
+   full`` on its answers (``seeder``), and a downloader that hears it (from the seeder,
+   or repeated by another downloader) has no leader from then on (the caller leaves
+   ``leader`` None): each asks seeders for its own stripe, as in 1. A single flow to a
+   leader whose own uplink is full of what it relays carries less than the seeder's
+   link (its ACKs queue behind its uploads); one flow per downloader fills it.
 
 A peer that sent a piece failing its hash is never asked for that piece again.
 """
@@ -118,8 +131,9 @@ class Picker:
     def pick(self, peer: PeerId, *, restrain: bool = True) -> int | None:
         """The next piece to ask of ``peer``, recorded as requested; None if none fits.
 
-        ``restrain=False`` lifts, for this pick, the seeder restraint (``_reserved``) and
-        the leader's (rule 4: a seeder left to the leader, the leader spared).
+        ``restrain=False`` lifts, for this pick, the seeder restraint (rule 1: first copies,
+        our stripe's first) and the leader's (rule 4: a seeder left to the leader, the
+        leader spared).
         """
         found = self._open(peer, restrain)
         if found is None:
@@ -141,7 +155,8 @@ class Picker:
         it would return None (in endgame it may still find none), so that a task waiting
         for a piece to ask of ``peer`` need not be woken. Records nothing and draws no
         random number. (It is False even for a peer holding pieces we lack: a seeder left
-        to the leader, or reserved, holds pieces that ``pick`` will not ask of it yet.)"""
+        to the leader, or restrained to first copies, holds pieces that ``pick`` will not
+        ask of it yet.)"""
         found = self._open(peer, restrain)
         if found is None:
             return False
@@ -155,40 +170,31 @@ class Picker:
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
         if restrain and peer == self.leader:  # spared: our stripe, that no other has
-            theirs &= self._stripe_mask & ~self._downloaders_hold(peer)
+            theirs &= self._stripe_mask & ~self._others_hold(peer)
         fresh = theirs & ~self.requested
-        if fresh and restrain and self.leader is not None and self._seeding(peer):
-            return None  # a seeder's upload goes to the leader (rule 4)
-        if fresh and restrain and not self.leading and self._reserved(peer):
-            # our stripe's pieces that nobody else holds: all of the rarest, held once
-            fresh &= self._stripe_mask & self.availability.levels[1]
-            return (theirs, fresh) if fresh else None
+        if fresh and restrain and not self.leading and self._seeding(peer):
+            if self.leader is not None:
+                return None  # a seeder's upload goes to the leader (rule 4)
+            # First copies only (rule 1): what no downloader holds; and while some of those
+            # are in others' stripes (their owners are asking for them), our stripe's.
+            first = self.missing & ~self._others_hold(peer)
+            fresh &= first & self._stripe_mask if first & ~self._stripe_mask else first
         return theirs, fresh
 
-    def _reserved(self, peer: PeerId) -> bool:
-        """Whether ``peer`` is a seeder whose upload should go to first copies for now.
-
-        While a seeder is the only holder of pieces in other downloaders' stripes, asking
-        it for those (their owners are asking for them) or for pieces another peer already
-        holds would spend its upload on second copies and delay the first ones that every
-        downloader waits for. So, while we have requests in flight elsewhere, we ask such
-        a seeder only for pieces of our own stripe that nobody else holds. With nothing in
-        flight (we are starved, or a stripe's owner is gone) this restraint is dropped, and
-        the caller lifts it for a link that has waited too long (a slow owner).
-        """
-        levels = self.availability.levels
-        if self.peers.get(peer) != self.whole or not self.requested or len(levels) < 2:
-            return False
-        return bool(levels[1] & self.missing & ~self._stripe_mask)
+    def sole_source(self, peer: PeerId) -> bool:
+        """Whether ``peer`` alone holds some piece we lack (that no peer sent corrupted)."""
+        others = self._others_hold(peer, seeders=True)
+        return bool(self.peers.get(peer, 0) & self.missing & ~others
+                    & ~self.excluded.get(peer, 0))
 
     def _seeding(self, peer: PeerId) -> bool:
         return self.peers.get(peer) == self.whole
 
-    def _downloaders_hold(self, but: PeerId) -> int:
-        """Pieces some peer other than ``but`` holds, seeders left out."""
+    def _others_hold(self, but: PeerId, *, seeders: bool = False) -> int:
+        """Pieces some peer other than ``but`` holds (seeders left out unless ``seeders``)."""
         whole, held = self.whole, 0
         for peer, mask in self.peers.items():
-            if peer != but and mask != whole:
+            if peer != but and (seeders or mask != whole):
                 held |= mask
         return held
 

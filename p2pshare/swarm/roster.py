@@ -21,7 +21,10 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
   peers. Past twice the deadline's time (four times, eight times ... for a peer dropped
   for slowness before) it is dropped too, unless it is a tested peer and no other link
   delivers: an honest slow peer that is all we have stays while it is above the floor,
-  a trickler goes within a second or two.
+  a trickler goes within a second or two. A link to the only holder of pieces we lack (a
+  seeder whose upload is shared among many, as at a swarm's start) is judged only by the
+  floor, ``MIN_LINK_RATE``: dropping it would leave those pieces with nobody, and a fake
+  claiming them still goes when it trickles below the floor.
 * **How long it stays away** (``Roster.dropped``): ``PEER_RETRY_DELAY``, or a 503's
   Retry-After; a peer dropped for slowness ``PEER_RETRY_DELAY`` the first time and twice
   as long at each further drop (``backoff.Backoff``), up to ``SLOW_PEER_MAX_DELAY``.
@@ -138,6 +141,7 @@ class LinkState:
     rate: float | None = None  # its own measured rate, once a piece arrived on it
     tested: bool = False  # its peer delivered a good piece to this download
     slow: int = 0  # times its peer was dropped for slowness before
+    sole: bool = False  # its peer alone holds pieces we lack (as far as we know)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +203,11 @@ def judge(link: LinkState, others: Sequence[float], now: float) -> Judgement:
         judged_from = max(judged_from, deadline)
     if now >= judged_from:
         progress = link.progress / (now - link.head_since)
-        bar = slow_bar(others)
+        bar = limits.MIN_LINK_RATE if link.sole else slow_bar(others)
         if progress < bar:
             return Judgement(LinkVerdict.DROP, now, f"delivers {progress:,.0f} B/s, "
                                                 f"under {bar:,.0f} B/s")
-        if now >= give_up and (others or not link.tested):
+        if now >= give_up and not link.sole and (others or not link.tested):
             return Judgement(LinkVerdict.DROP, now, f"still owes a piece due "
                                                 f"{now - deadline:.1f} s ago")
     again = judged_from if now < judged_from else now + limits.LINK_JUDGE_AFTER

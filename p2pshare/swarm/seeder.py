@@ -36,7 +36,7 @@ from ..net.rate import limiter
 from ..net.runtime import Answer, FilePart, Link, Policy, Server
 from ..protocol import Data, EndOfMessage, Event, Request
 from ..protocol import swarm as sp
-from .storage import Library
+from .storage import Library, PieceFile
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class PieceServer:
         self.server = Server(self, sp.server_connection, policy, quick=self.quick)
         self.slots: Admission[Link] = Admission(0, 0)
         self.max_uploads = max_uploads
-        self._told: dict[Link, dict[str, int]] = {}  # per upload: per swarm, pieces told of
+        self._uploads: dict[Link, _Upload] = {}  # the connections holding a slot
         self.bytes_sent = 0
         self.refused = 0  # connections told 503
         self.evicted = 0  # upload slots taken from an address holding more than its share
@@ -79,7 +79,7 @@ class PieceServer:
     @property
     def uploads(self) -> int:
         """Connections holding an upload slot now."""
-        return len(self._told)
+        return len(self._uploads)
 
     async def start(self, host: str | None = None, port: int = 0) -> tuple[str, int]:
         address = await self.server.start(host, port)
@@ -97,7 +97,7 @@ class PieceServer:
         verdict = self.slots.admit(link, source, Link.productivity)
         if not verdict.admitted:
             return
-        self._told[link] = {}
+        self._uploads[link] = _Upload()
         if verdict.evict is not None:
             log.info("[Swarm] %s: the upload slot of %s goes to %s", verdict.why,
                      verdict.evict.label, link.label)
@@ -108,15 +108,15 @@ class PieceServer:
         self._free(link)
 
     def _free(self, link: Link) -> None:
-        if self._told.pop(link, None) is not None:
+        if self._uploads.pop(link, None) is not None:
             self.slots.remove(link, link.peername[0])
 
     def error(self, link: Link, status: Status) -> list[Event]:
         return [sp.response(status)[0], EndOfMessage()]
 
     def request(self, link: Link, request: Request, body: bytes) -> Answer:
-        told = self._told.get(link)
-        if told is None:  # no upload slot: told to come back later, then closed
+        upload = self._uploads.get(link)
+        if upload is None:  # no upload slot: told to come back later, then closed
             log.info("[Swarm] busy: 503 to %s", link.label)
             self.refused += 1
             head, _ = sp.busy(limits.BUSY_RETRY_AFTER)
@@ -125,7 +125,7 @@ class PieceServer:
             return []
         msg = sp.interpret(request, body)
         if isinstance(msg, sp.GetPiece):
-            return self._send_piece(link, msg, told)
+            return self._send_piece(link, msg, upload)
         if isinstance(msg, sp.GetManifest) and (pf := self.library.get(msg.swarm)):
             head, payload = sp.response(Status.OK, pf.manifest.to_bytes())
             return [head, Data(payload), EndOfMessage()]
@@ -139,8 +139,8 @@ class PieceServer:
         with one ``os.sendfile`` each. None (the general path answers, request by request)
         for a link with no upload slot, under a rate limit, or when a piece asked for is
         not one we hold verified."""
-        told = self._told.get(link)
-        if told is None or self.throttle is not None:
+        upload = self._uploads.get(link)
+        if upload is None or self.throttle is not None:
             return None
         asked = sp.quick_pieces(data, limits.REQUESTS_PER_TURN)
         if asked is None:
@@ -151,25 +151,26 @@ class PieceServer:
             place = pf.locate(index) if pf is not None else None
             if pf is None or place is None:
                 return None
-            places.append((swarm, pf.have, place))
+            places.append((pf, place))
         parts: list[bytes | FilePart] = []
-        for swarm, held, (handle, offset, length) in places:
-            have = _news(told, swarm, held)
-            parts += (sp.piece_head_bytes(length, have), (handle, offset, length))
+        for pf, (handle, offset, length) in places:
+            have = upload.news(pf)
+            parts += (sp.piece_head_bytes(length, have, self._full(link, upload, pf)),
+                      (handle, offset, length))
             self.bytes_sent += length
         return parts
 
-    def _send_piece(self, link: Link, msg: sp.GetPiece, told: dict[str, int]) -> Answer:
+    def _send_piece(self, link: Link, msg: sp.GetPiece, upload: _Upload) -> Answer:
         pf = self.library.get(msg.swarm)
         place = pf.locate(msg.index) if pf is not None else None
         have = ""
         if pf is not None:  # news of our pieces travels with every answer
-            have = _news(told, msg.swarm, pf.have)
+            have = upload.news(pf)
         if pf is None or place is None:
             return [sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
                     EndOfMessage()]
         handle, offset, length = place
-        link.send_now(sp.piece_head(length, have))
+        link.send_now(sp.piece_head(length, have, self._full(link, upload, pf)))
         if self.throttle is not None:
             return self._send_paced(link, handle, offset, length)
         sent = link.sendfile_now(handle, offset, length)  # most often the whole piece
@@ -177,6 +178,26 @@ class PieceServer:
             self.bytes_sent += length
             return [EndOfMessage()]
         return self._send_rest(link, handle, offset + sent, length - sent, length)
+
+    def _full(self, link: Link, upload: _Upload, pf: PieceFile) -> bool:
+        """Whether answers about ``pf`` say ``Uplink: full``: a seeder of it said so to us,
+        or we seed it and the kernel says the network limits this connection's sending:
+        once it has had bytes to send for ``limits.UPLINK_JUDGED_AFTER``, under
+        ``limits.UPLINK_RECEIVER_SHARE`` of that time waited on the receiver's window
+        (``Link.send_times``). Judged once per connection (a ``getsockopt`` per answer
+        until then); no account (not Linux): never full, and the leader keeps the upload
+        (``picker``, rule 4)."""
+        if not pf.uplink_full and not upload.judged and pf.complete:
+            times = link.send_times()
+            if times is None or times.busy >= limits.UPLINK_JUDGED_AFTER:
+                upload.judged = True
+                if times is not None and times.receiver < (
+                        limits.UPLINK_RECEIVER_SHARE * times.busy):
+                    log.info("[Swarm] the network limits the upload to %s (of %.2f s "
+                             "sending, %.2f s waited on the receiver): Uplink: full",
+                             link.label, times.busy, times.receiver)
+                    pf.uplink_full = True
+        return pf.uplink_full
 
     async def _send_rest(self, link: Link, handle: BinaryIO, offset: int, count: int,
                          length: int) -> None:
@@ -198,9 +219,19 @@ class PieceServer:
         self.bytes_sent += length
 
 
-def _news(told: dict[str, int], swarm: str, held: int) -> str:
-    """The Have text for an answer on an upload that was told ``told`` (per swarm, the
-    pieces named so far), which it then counts as told (``sp.news``)."""
-    have, covered = sp.news(held, told.get(swarm, 0))
-    told[swarm] = told.get(swarm, 0) | covered
-    return have
+class _Upload:
+    """One connection holding an upload slot: per swarm, the pieces it was told of (the
+    Have header), and whether its sending was judged (``PieceServer._full``)."""
+
+    __slots__ = ("told", "judged")
+
+    def __init__(self) -> None:
+        self.told: dict[str, int] = {}
+        self.judged = False
+
+    def news(self, pf: PieceFile) -> str:
+        """The Have text for an answer about ``pf`` (``sp.news``), then counted as told."""
+        swarm = pf.manifest.id
+        have, covered = sp.news(pf.have, self.told.get(swarm, 0))
+        self.told[swarm] = self.told.get(swarm, 0) | covered
+        return have

@@ -230,6 +230,8 @@ class PieceFile:
         have: bit mask of verified pieces; only these are ever served.
         path: the file, or the collection's folder (for messages).
         watch: notices changes to a complete swarm's files on disk (None: not watched).
+        uplink_full: a seeder of this swarm said ``Uplink: full`` (``limits.UPLINK_*``), or
+            we did as its seeder: our answers for it say so too.
     """
 
     manifest: Manifest
@@ -237,6 +239,7 @@ class PieceFile:
     have: int = 0
     path: Path = field(default_factory=Path)
     watch: FileWatch | None = None
+    uplink_full: bool = False
 
     @classmethod
     def open_complete(cls, path: Path, manifest: Manifest,

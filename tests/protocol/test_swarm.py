@@ -401,16 +401,41 @@ def quick_head(wire: bytes, max_body: int) -> tuple[Response, int | None, bytes]
 
 
 @given(st.integers(0, limits.MAX_PIECE_SIZE), st.integers(0, 2 ** 3000 - 1),
-       st.integers(16, limits.MAX_HAVE_HEADER), st.binary(max_size=20))
+       st.integers(16, limits.MAX_HAVE_HEADER), st.booleans(), st.binary(max_size=20))
 def test_the_quick_head_reads_every_piece_head_as_the_general_path(
-        length: int, held: int, limit: int, after: bytes) -> None:
+        length: int, held: int, limit: int, full: bool, after: bytes) -> None:
     """Every head a piece server sends with a piece (``piece_head_bytes``, with or without
-    news) takes the quick path, which reads it exactly as the general path does."""
+    news, with or without ``Uplink: full``) takes the quick path, which reads it exactly
+    as the general path does."""
     have, _ = sp.news(held, 0, limit)
-    wire = sp.piece_head_bytes(length, have) + after
+    wire = sp.piece_head_bytes(length, have, full) + after
     quick = quick_head(wire, limits.MAX_PIECE_SIZE)
     assert quick is not None
     assert quick == general_head(wire, limits.MAX_PIECE_SIZE)
+    assert sp.uplink_full(quick[0]) is full
+
+
+@given(st.integers(0, limits.MAX_PIECE_SIZE), st.integers(0, 2 ** 300 - 1), st.booleans())
+def test_a_piece_head_from_the_template_is_the_codecs(length: int, held: int,
+                                                      full: bool) -> None:
+    have, _ = sp.news(held, 0)
+    server = Connection(Role.SERVER, sp.framing)
+    server.receive_data(f"PIECE {ID} 0 P2P-SWARM/1.0\r\n\r\n".encode())
+    while not isinstance(server.next_event(), EndOfMessage):
+        pass
+    assert server.send(sp.piece_head(length, have, full)) == sp.piece_head_bytes(
+        length, have, full)
+
+
+@pytest.mark.parametrize(("value", "full"), [("full", True), ("Full", False), ("", False),
+                                             ("full, full", False), ("none", False)])
+def test_only_uplink_full_says_so(value: str, full: bool) -> None:
+    """Read by the general path (any header order, any case of the name); only the exact
+    value counts, and the last header of the name wins."""
+    head = f"{OK_HEAD.decode()}uplink: {value}\r\nContent-Length: 0\r\n\r\n".encode()
+    found = general_head(head, 8)
+    assert isinstance(found, tuple) and sp.uplink_full(found[0]) is full
+    assert quick_head(head, 8) is None  # not the template: the general path reads it
 
 
 OK_HEAD = b"P2P-SWARM/1.0 200 OK\r\n"
@@ -427,6 +452,9 @@ OK_HEAD = b"P2P-SWARM/1.0 200 OK\r\n"
     OK_HEAD + b"Content-Length: 5\n\n",  # bare LF
     OK_HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\n",  # conflicting
     OK_HEAD + b"Content-Length: 5\r\nHave: 1\r\n\r\n",  # another order
+    OK_HEAD + b"Uplink: full\r\nHave: 1\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Uplink: full\r\nUplink: full\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Uplink: no\r\nContent-Length: 5\r\n\r\n",
     OK_HEAD + b"Have: 1\r\nHave: 2\r\nContent-Length: 5\r\n\r\n",
     OK_HEAD + b"Have: \r\nContent-Length: 5\r\n\r\n",  # an empty Have
     OK_HEAD + b"Have: 1, 2\r\nContent-Length: 5\r\n\r\n",

@@ -7,14 +7,23 @@ completes is read exactly, with nothing timed."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from p2pshare.host import join_hostport
+from p2pshare.net.link import Link
 from p2pshare.swarm.fetch import leader
 from p2pshare.swarm.session import Fetch, SwarmPeer
 
 from ..aio import HOST, arun_steady
 from .test_faults import MiB, make_file, tracker_server
+from .test_serving import SO_MAX_PACING_RATE
 
 KiB = 1024
 
@@ -43,6 +52,51 @@ async def test_the_leader_finishes_before_the_others_hold_half(tmp_path: Path) -
     assert min(others) < manifest.count / 2, others
     for task in tasks:
         assert task.result().read_bytes() == path.read_bytes()
+    # the seed's upload is its own limit (paced by p2pshare), not the network's: no one
+    # heard "Uplink: full", so the leader led throughout
+    assert not any(d.file.uplink_full for d in downloads)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="TCP_INFO is Linux's")
+@arun_steady
+async def test_a_seed_held_back_by_the_network_ends_the_leader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """The seed's connections paced by the kernel (the network holds its upload back):
+    the seed says ``Uplink: full``, the leader hears it and repeats it on its own
+    answers, and every downloader drops the leader (each asks the seed for its stripe)."""
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)  # 32 pieces of 64 KiB
+    seed_ports: set[int] = set()
+    original = Link.connection_made
+
+    def paced(self: Link, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock.getsockname()[1] in seed_ports:
+            sock.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, MiB)  # bytes a second
+        original(self, transport)
+
+    monkeypatch.setattr(Link, "connection_made", paced)
+    caplog.set_level(logging.INFO, logger="p2pshare.swarm.fetch")
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST) as seed, AsyncExitStack() as stack:
+        assert seed.address is not None
+        seed_ports.add(seed.address[1])
+        await seed.share(path, manifest)
+        peers = [await stack.enter_async_context(SwarmPeer.open(HOST, port, listen=HOST))
+                 for _ in range(3)]
+        jobs = [Fetch(peer, tmp_path / f"l{i}") for i, peer in enumerate(peers)]
+        downloads = [job.prepare(manifest) for job in jobs]
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(job.run(d)) for job, d in zip(jobs, downloads, strict=True)]
+    for task in tasks:
+        assert task.result().read_bytes() == path.read_bytes()
+    heard = [record.getMessage().split(" ")[1][:-1] for record in caplog.records
+             if "Uplink: full;" in record.getMessage()]
+    told = sum(d.file.uplink_full for d in downloads)
+    assert told == len(heard) == 3, heard  # each heard it once
+    seed_at = join_hostport(*seed.address)
+    assert seed_at in heard, heard  # from the seed (the leader asks it)
+    assert any(h != seed_at for h in heard), heard  # and repeated by a downloader
 
 
 def test_the_leader_is_the_first_in_address_order_within_the_margin() -> None:

@@ -26,8 +26,8 @@ def picks(picker: Picker, peer: str, count: int) -> list[int]:
 
 
 def test_rarest_piece_first() -> None:
-    picker = Picker(4, rng=random.Random(1))
-    picker.set_peer("a", full(4))
+    picker = Picker(5, rng=random.Random(1))
+    picker.set_peer("a", mask(0, 1, 2, 3))
     picker.set_peer("b", mask(0, 1, 2))
     picker.set_peer("c", mask(0, 1))
     assert picker.pick("a") == 3  # held by a only
@@ -50,12 +50,39 @@ def test_a_seeder_is_asked_only_for_our_stripe_while_it_alone_holds_others() -> 
     picker.set_stripe(0, 2)  # pieces 0, 2, 4 are ours; 1, 3, 5 the other downloader's
     assert picks(picker, "seed", 3) == [0, 2, 4]
     assert picker.pick("seed") is None  # 1, 3, 5 are left to their owner
-    assert picker.pick("seed", restrain=False) in (1, 3, 5)  # a caller tired of waiting
-    picker.set_peer("other", mask(1, 3, 5))  # the owner got them: ask it instead
-    assert picker.pick("other") in (1, 3, 5)
     for index in sorted(picker.requests):
         picker.received(index, "seed")
-    assert picker.pick("seed") is not None  # starved: the restraint is dropped
+    assert not picker.requested
+    assert picker.pick("seed") is None  # nothing in flight: still left to their owner
+    assert not picker.may_pick("seed")
+    assert picker.pick("seed", restrain=False) in (1, 3, 5)  # a caller starved
+
+
+def test_a_seeder_is_asked_only_for_first_copies() -> None:
+    picker = Picker(6, rng=random.Random(12))
+    picker.set_peer("seed", full(6))
+    picker.set_peer("other", mask(0, 1, 2, 3))  # a downloader: it gives us these
+    picker.set_stripe(0, 2)
+    assert picker.pick("seed") == 4  # ours of the pieces only the seeder holds
+    assert picker.pick("seed") is None  # 5 is the other's stripe; 0-3 the other has
+    picker.set_stripe(0, 1)  # alone: every first copy is ours
+    assert picker.pick("seed") == 5
+    assert picker.pick("seed") is None  # nothing in flight and still: 0-3 from "other"
+    assert picker.pick("seed", restrain=False) in (0, 1, 2, 3)  # a caller starved
+    assert picker.pick("other") in (0, 1, 2, 3)
+
+
+def test_the_sole_source_of_a_piece() -> None:
+    picker = Picker(4)
+    picker.set_peer("seed", full(4))
+    picker.set_peer("other", mask(0, 1, 2))
+    assert picker.sole_source("seed")  # piece 3
+    assert not picker.sole_source("other")
+    picker.received(3, "seed")
+    assert not picker.sole_source("seed")  # 3 is ours now; the rest "other" has too
+    picker.failed(0, "other", corrupt=True)  # what "other" sent corrupted is no reason
+    picker.set_peer("seed", mask(1, 2, 3))
+    assert not picker.sole_source("other")  # 0: only from "other", which failed it
 
 
 def test_the_leader_asks_a_seeder_for_any_piece() -> None:

@@ -98,8 +98,8 @@ def test_dropped_peers_cool_down_and_slow_ones_exponentially_longer() -> None:
 
 # ---------------------------------------------------------------------- judging links
 def state(progress: int, *, rate: float | None = None, tested: bool = False,
-          slow: int = 0) -> LinkState:
-    return LinkState(0.0, PIECE, progress, rate, tested, slow)
+          slow: int = 0, sole: bool = False) -> LinkState:
+    return LinkState(0.0, PIECE, progress, rate, tested, slow, sole)
 
 
 def test_a_new_request_is_not_judged_before_its_time() -> None:
@@ -130,6 +130,24 @@ def test_a_link_far_below_the_others_is_dropped() -> None:
     t = limits.LINK_JUDGE_AFTER
     assert judge(state(int(MiB * t)), others, now=t).verdict is LinkVerdict.DROP
     assert judge(state(int(2 * MiB * t)), others, now=t).verdict is not LinkVerdict.DROP
+
+
+def test_the_sole_holder_of_pieces_is_judged_by_the_floor_only() -> None:
+    """A seeder shared by many, slow next to the others but the only source of pieces we
+    lack: kept while above the floor, released past its deadline, never dropped for
+    owing; a fake claiming pieces nobody else has still goes when it trickles."""
+    others = [10 * MiB, 12 * MiB, 30 * MiB]
+    t = limits.LINK_JUDGE_AFTER
+    shared = int(MiB * t)  # 1 MiB/s: under the others' bar
+    assert judge(state(shared), others, now=t).verdict is LinkVerdict.DROP
+    assert judge(state(shared, sole=True), others, now=t).verdict is LinkVerdict.KEEP
+    deadline = piece_deadline(0.0, PIECE, others)
+    late = 8 * deadline
+    steady = int(2 * limits.MIN_LINK_RATE * late)  # above the floor all along
+    assert judge(state(steady), [], now=late).verdict is LinkVerdict.DROP
+    assert judge(state(steady, sole=True), others, now=late).verdict is LinkVerdict.RELEASE
+    j = judge(state(10, sole=True), others, now=t)
+    assert j.verdict is LinkVerdict.DROP and "under" in j.why
 
 
 def test_past_the_deadline_requests_are_released_then_the_link_goes() -> None:

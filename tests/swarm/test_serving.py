@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -97,6 +99,56 @@ async def test_the_rest_of_a_piece_follows_as_the_socket_drains(
         bodies = await fetch_all(port, manifest, ahead=2)
     assert b"".join(bodies) == path.read_bytes()
     assert waiting  # at least one piece's rest waited for the socket
+
+
+SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)  # Linux's value
+
+
+def pace_uploads(monkeypatch: pytest.MonkeyPatch, rate: int) -> None:
+    """Every connection a server accepts sends at most ``rate`` bytes a second, paced by
+    the kernel: the network, not the receiver, holds its sending back (a full uplink)."""
+    original = Link.connection_made
+
+    def paced(self: Link, transport: Any) -> None:
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET,
+                                                      SO_MAX_PACING_RATE, rate)
+        original(self, transport)
+
+    monkeypatch.setattr(Link, "connection_made", paced)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="TCP_INFO is Linux's")
+@arun
+async def test_a_seeder_held_back_by_the_network_says_its_uplink_is_full(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once its connection has had bytes to send for ``UPLINK_JUDGED_AFTER`` without
+    waiting on the receiver, every answer says ``Uplink: full``, and so does the swarm's
+    record (what a downloader's own answers repeat)."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(48 * 32 * 1024))  # 1.5 MiB: 0.75 s at 2 MB/s
+    pace_uploads(monkeypatch, 2_000_000)
+    async with seeded(path, 32 * 1024) as (port, manifest, server):
+        link = await PeerLink.connect((HOST, port))
+        said = []
+        try:
+            for index in range(manifest.count):
+                link.request(manifest.id, index)
+                _, head, body = await link.read_piece()
+                assert (head.status, bytes(body)) == (200, manifest_piece(path, manifest,
+                                                                          index))
+                said.append(sp.uplink_full(head))
+        finally:
+            link.close()
+        [pf] = server.library.files.values()
+    first = said.index(True)
+    assert 0 < first < manifest.count - 1 and all(said[first:]), said
+    assert pf.uplink_full
+
+
+def manifest_piece(path: Path, manifest: Manifest, index: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(index * manifest.piece_size)
+        return f.read(manifest.length(index))
 
 
 async def ask_at_once(port: int, manifest: Manifest, indexes: list[int],
