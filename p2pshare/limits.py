@@ -320,10 +320,14 @@ MAX_UNTESTED_LINKS = 8
 SLOW_PEER_MAX_DELAY = 300 * SECONDS
 # Pieces failing their SHA-256 a peer may send before it is dropped for this download.
 MAX_BAD_PIECES = 2
-# While a seeder alone holds pieces of other downloaders' stripes, we ask it only for our
-# own (swarm/picker.py); a link to a seeder that had nothing to ask for this long asks for
-# the others' too, so that a slow or stuck downloader cannot hold its stripe back.
+# A downloader asks a seeder only for first copies, of its own stripe while others' remain
+# (swarm/picker.py), and leaves a seeder to the leader; one that got no new good piece for
+# this long is starved, and asks anyway, so that a slow or stuck peer cannot hold it back.
 RESERVE_PATIENCE = 2 * SECONDS
+# A listed downloader whose pieces did not grow for this long (by the tracker's lists and
+# its Have news) fetches nothing of its stripe: gone, behind NAT, a Sybil, or wanting only
+# some files. The others share its stripe (swarm/picker.py).
+STRIPE_IDLE = 1 * SECONDS
 # The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
 # no fewer than this fraction of the pieces less than the most any downloader holds: all
 # downloaders name the same one, it stays the leader while the others keep pace, and a

@@ -114,6 +114,8 @@ class SwarmDownload:
         # The picker counts the pieces we do not want as held: it never asks for them.
         self.picker = Picker(self.manifest.count, piece_file.have | ~self.wanted
                              & full(self.manifest.count), rng)
+        self._sources: set[Address] = set()  # peers with a live link that is not late
+        self.picker.sources = self._sources
         self.links: dict[Address, PeerLink | None] = {}  # None while connecting
         self.strikes: Counter[Address] = Counter()
         self.banned: set[Address] = set()
@@ -128,6 +130,9 @@ class SwarmDownload:
         self._slot_freed = False
         self._report_due = 0.0  # monotonic time before which no HAVE report is sent
         self._fed_at = 0.0  # monotonic time of the start, or of the last new good piece
+        self._lifted_until = 0.0  # starved: the restraints are off until then
+        # per listed downloader: the pieces it held when that last rose, and when
+        self._grew: dict[Address, tuple[int, float]] = {}
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
@@ -241,7 +246,7 @@ class SwarmDownload:
         downloaders = sorted([a for a, p in listed.items() if p != whole] + [me])
         if self.file.uplink_full:
             self.picker.leading, self.picker.leader = False, None
-            self.picker.set_stripe(downloaders.index(me), len(downloaders))
+            self._stripes(downloaders, me, listed)
             return
         first = leader(downloaders, {**listed, me: self.file.have}, self.manifest.count)
         self.picker.leading = self.me is not None and first == me
@@ -254,8 +259,27 @@ class SwarmDownload:
         self.picker.leader = first if followed else None
         if len(downloaders) > 1:  # the others share the stripes; the leader takes any piece
             downloaders.remove(first)
-        self.picker.set_stripe(downloaders.index(me) if me in downloaders else 0,
-                               len(downloaders))
+        self._stripes(downloaders, me, listed)
+
+    def _stripes(self, downloaders: list[Address], me: Address,
+                 listed: dict[Address, int]) -> None:
+        """Our stripe among ``downloaders`` (``picker``, rule 1), sharing those of the
+        downloaders that gained no piece for ``limits.STRIPE_IDLE``."""
+        now, grew = time.monotonic(), self._grew
+        for gone in [a for a in grew if a not in listed]:
+            del grew[gone]
+        idle = []
+        for rank, address in enumerate(downloaders):
+            if address == me:
+                continue
+            held = (listed[address] | self.learned.get(address, 0)).bit_count()
+            before = grew.get(address)
+            if before is None or held > before[0]:
+                grew[address] = before = (held, now)
+            if now - before[1] >= limits.STRIPE_IDLE:
+                idle.append(rank)
+        rank = downloaders.index(me) if me in downloaders else 0
+        self.picker.set_stripe(rank, len(downloaders), tuple(idle))
 
     async def _save_loop(self, path: Path) -> None:
         saved = self.file.have
@@ -272,6 +296,7 @@ class SwarmDownload:
         try:
             link = await PeerLink.connect(address, self.limiter)
             self.links[address] = link
+            self._sources.add(address)
             await self._drive(link)
         except _Slow as exc:
             slow = True
@@ -285,6 +310,7 @@ class SwarmDownload:
             if link is not None:
                 link.close()
             self.links.pop(address, None)
+            self._sources.discard(address)
             self.learned.pop(address, None)
             self.picker.remove_peer(address)
             self.roster.dropped(address, time.monotonic(), slow=slow, wait=wait)
@@ -354,20 +380,20 @@ class SwarmDownload:
             log.info("[Swarm] %s is slow: its %d requests go to others too",
                      join_hostport(*link.address), len(link.queue))
             link.snubbed = True
+            self._sources.discard(link.address)
             for index in link.queue:
                 self.picker.release(index)
             self._notify()
 
     def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
         self._learn(link.address, get_header(head.headers, "Have"))
-        if not self.file.uplink_full and uplink_full(head):
-            log.info("[Swarm] %s: Uplink: full; every downloader asks seeders for its stripe",
-                     join_hostport(*link.address))
-            self.file.uplink_full = True  # and our answers say so too
-            self._arrange(self._listing())
-            self._notify()
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
+            if not self.file.uplink_full and uplink_full(head):  # from a good source only
+                log.info("[Swarm] %s: Uplink: full; every downloader asks seeders for its "
+                         "stripe", join_hostport(*link.address))
+                self.file.uplink_full = True  # and our answers say so too
+                self._arrange(self._listing())
             self._good(link, index, body)
         elif head.status == Status.OK:
             self._bad(link, index, len(body))
@@ -391,6 +417,7 @@ class SwarmDownload:
 
     def _good(self, link: PeerLink, index: int, body: bytearray) -> None:
         link.snubbed = False
+        self._sources.add(link.address)
         link.good += 1
         self.roster.delivered(link.address, len(body))
         if not self.picker.received(index, link.address):
@@ -426,15 +453,21 @@ class SwarmDownload:
     def _restrained(self, now: float) -> bool:
         """Whether the picker's restraints hold (``pick(restrain=...)``): until we are
         starved, no new good piece for ``RESERVE_PATIENCE`` (a slow or stuck stripe owner,
-        or a leader, holds us back). While pieces come, however slowly, a seeder's upload
-        is left to first copies and to the leader."""
-        return now - self._fed_at < limits.RESERVE_PATIENCE
+        or a leader, holds us back); then they are off for as long, even as pieces come.
+        While pieces come, however slowly, a seeder's upload is left to first copies and
+        to the leader."""
+        if now < self._lifted_until:
+            return False
+        if now - self._fed_at < limits.RESERVE_PATIENCE:
+            return True
+        self._lifted_until = now + limits.RESERVE_PATIENCE
+        return False
 
     def _patience(self, now: float) -> float:
         """How long an idle peer task waits for news (``_idle``): until the restraints
         lift if they hold, else ``RESERVE_PATIENCE`` (news wakes it sooner)."""
         left = self._fed_at + limits.RESERVE_PATIENCE - now
-        return left if left > 0 else limits.RESERVE_PATIENCE
+        return left if left > 0 and now >= self._lifted_until else limits.RESERVE_PATIENCE
 
     async def _idle(self, address: Address, timeout: float) -> None:
         """Wait until ``_notify`` wakes the task of the link to ``address`` or ``timeout``

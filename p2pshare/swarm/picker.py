@@ -10,14 +10,15 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    of the pieces and gets the rest from the others, so the seed's upload, the scarce
    resource, carries each piece about once. Random ties alone would let downloaders that
    cannot yet see each other's requests ask the seed for the same pieces. So a seeder is
-   asked only for first copies, pieces no downloader holds (the rest come from those
-   that do: asking a seeder would spend its upload, what a swarm has least of, on second
-   copies): first our stripe's, from the lowest index up, then, when ours are all asked
-   for, others' from the highest index down, so that a downloader that is done with its
-   stripe helps those that are not, and meets their owners, who go up, late or not at
-   all (each piece's first copy still leaves the seeder about once, and the seeder's
-   upload is not left to a few slow flows at the end). The caller lifts this restraint
-   when we are starved (``restrain=False``: a stuck owner, a slow peer).
+   asked only for first copies, pieces no downloader we can get them from holds (what a
+   peer we hold no live link to merely claims does not count: ``sources``); the rest
+   come from those that hold them, as asking a seeder would spend its upload, what a
+   swarm has least of, on second copies. And while some first copies are in others'
+   stripes (their owners are asking for them), only our stripe's, even with nothing in
+   flight: the others' reach us relayed. The stripe of a downloader that has gained no
+   piece for a while (gone, behind NAT, a Sybil, or wanting only some files) is shared
+   by the others (the caller tells: ``set_stripe(idle=...)``), and the caller lifts the
+   restraint when we are starved (``restrain=False``).
 2. Reassignment: a request past its deadline (the downloader decides) is *released*: the
    piece may then be asked of another peer too, while the slow request stays in flight.
 3. Endgame: when every missing piece that anyone holds has been asked for, a peer with a
@@ -54,9 +55,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable
+from collections.abc import Set as AbstractSet
 
 from .. import limits
-from .pieces import Availability, bits, full, random_bit
+from .pieces import Availability, bits, full, random_bit, stripe
 
 PeerId = Hashable  # whatever the caller tells its peers apart by (the downloader: an address)
 
@@ -88,13 +90,22 @@ class Picker:
         self.stripe = (0, 1)  # (our rank, downloaders): our share of the tie-breaks
         self.leading = False  # we hold the most pieces of any downloader (rule 4)
         self.leader: PeerId | None = None  # the downloader that does, if another (rule 4)
+        # The peers we can get pieces from now (the caller's live links); None: every peer.
+        # What others merely claim (a peer behind NAT, gone, a Sybil) is no first copy.
+        self.sources: AbstractSet[PeerId] | None = None
         self._stripe_mask = full(count)
+        self._idle: tuple[int, ...] = ()  # ranks of downloaders whose stripes we share
 
-    def set_stripe(self, rank: int, downloaders: int) -> None:
-        """Prefer pieces whose index is ``rank`` modulo ``downloaders`` among equals."""
-        if (rank, downloaders) != self.stripe and 0 <= rank < downloaders:
-            self.stripe = (rank, downloaders)
-            self._stripe_mask = sum(1 << i for i in range(rank, self.count, downloaders))
+    def set_stripe(self, rank: int, downloaders: int, idle: tuple[int, ...] = ()) -> None:
+        """Prefer pieces whose index is ``rank`` modulo ``downloaders`` among equals; also
+        those of the ranks in ``idle``, downloaders that fetch nothing of their stripes
+        (gone, behind NAT, Sybils, or wanting only some files): nobody else asks for
+        them."""
+        if (rank, downloaders, idle) != (*self.stripe, self._idle) and 0 <= rank < downloaders:
+            self.stripe, self._idle = (rank, downloaders), idle
+            self._stripe_mask = 0
+            for r in (rank, *idle):
+                self._stripe_mask |= stripe(r, downloaders, self.count)
 
     # ------------------------------------------------------------------ peers
     def set_peer(self, peer: PeerId, mask: int) -> None:
@@ -175,14 +186,16 @@ class Picker:
         if fresh and restrain and not self.leading and self._seeding(peer):
             if self.leader is not None:
                 return None  # a seeder's upload goes to the leader (rule 4)
-            # First copies only (rule 1): what no downloader holds; and while some of those
-            # are in others' stripes (their owners are asking for them), our stripe's.
+            # First copies only (rule 1): what no downloader we can get it from holds; and
+            # while some of those are in others' stripes (their owners are asking for
+            # them), our stripe's.
             first = self.missing & ~self._others_hold(peer)
             fresh &= first & self._stripe_mask if first & ~self._stripe_mask else first
         return theirs, fresh
 
     def sole_source(self, peer: PeerId) -> bool:
-        """Whether ``peer`` alone holds some piece we lack (that no peer sent corrupted)."""
+        """Whether ``peer`` alone holds some piece we lack: no other peer we can get it
+        from (``sources``) holds it, or all that do sent it corrupted."""
         others = self._others_hold(peer, seeders=True)
         return bool(self.peers.get(peer, 0) & self.missing & ~others
                     & ~self.excluded.get(peer, 0))
@@ -191,11 +204,14 @@ class Picker:
         return self.peers.get(peer) == self.whole
 
     def _others_hold(self, but: PeerId, *, seeders: bool = False) -> int:
-        """Pieces some peer other than ``but`` holds (seeders left out unless ``seeders``)."""
-        whole, held = self.whole, 0
+        """Pieces some peer other than ``but`` can give us: one of ``sources`` (all peers
+        while that is None) holds it and did not send it corrupted (seeders left out
+        unless ``seeders``)."""
+        whole, held, sources = self.whole, 0, self.sources
         for peer, mask in self.peers.items():
-            if peer != but and (seeders or mask != whole):
-                held |= mask
+            if peer != but and (seeders or mask != whole) and (
+                    sources is None or peer in sources):
+                held |= mask & ~self.excluded.get(peer, 0)
         return held
 
     def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:

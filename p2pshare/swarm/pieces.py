@@ -21,6 +21,16 @@ def full(count: int) -> int:
     return (1 << count) - 1
 
 
+def stripe(rank: int, downloaders: int, count: int) -> int:
+    """The pieces of ``count`` whose index is ``rank`` modulo ``downloaders``: a repeating
+    pattern, made with one division instead of a shift per piece."""
+    if not 0 <= rank < downloaders:
+        return 0
+    reps = (count + downloaders - 1) // downloaders
+    pattern = ((1 << (downloaders * reps)) - 1) // ((1 << downloaders) - 1)
+    return (pattern << rank) & full(count)
+
+
 def bits(mask: int) -> Iterator[int]:
     """The pieces in ``mask``, ascending."""
     raw = mask.to_bytes((mask.bit_length() + 7) // 8, "little")

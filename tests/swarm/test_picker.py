@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from p2pshare.swarm.picker import Picker
-from p2pshare.swarm.pieces import Availability, bits, full, random_bit
+from p2pshare.swarm.pieces import Availability, bits, full, random_bit, stripe
 
 
 def mask(*indices: int) -> int:
@@ -56,6 +56,21 @@ def test_a_seeder_is_asked_only_for_our_stripe_while_it_alone_holds_others() -> 
     assert picker.pick("seed") is None  # nothing in flight: still left to their owner
     assert not picker.may_pick("seed")
     assert picker.pick("seed", restrain=False) in (1, 3, 5)  # a caller starved
+    picker.set_stripe(0, 2, idle=(1,))  # the owner gained nothing for a while
+    assert picker.pick("seed") in (1, 3, 5)
+
+
+def test_stripes_are_every_nth_piece() -> None:
+    for downloaders in (1, 2, 3, 8):
+        for count in (0, 1, 7, 256, 1001):
+            whole = 0
+            for rank in range(downloaders):
+                mine = stripe(rank, downloaders, count)
+                assert mine == sum(1 << i for i in range(rank, count, downloaders))
+                assert not whole & mine
+                whole |= mine
+            assert whole == full(count)
+    assert stripe(3, 3, 10) == 0
 
 
 def test_a_seeder_is_asked_only_for_first_copies() -> None:
@@ -70,6 +85,22 @@ def test_a_seeder_is_asked_only_for_first_copies() -> None:
     assert picker.pick("seed") is None  # nothing in flight and still: 0-3 from "other"
     assert picker.pick("seed", restrain=False) in (0, 1, 2, 3)  # a caller starved
     assert picker.pick("other") in (0, 1, 2, 3)
+
+
+def test_what_a_peer_we_hold_no_link_to_claims_is_no_first_copy() -> None:
+    picker = Picker(4, rng=random.Random(13))
+    picker.set_peer("seed", full(4))
+    picker.set_peer("ghost", mask(0, 1, 2))  # listed, claims 0-2; no live link to it
+    picker.sources = {"seed"}
+    assert picks(picker, "seed", 4) == [0, 1, 2, 3]
+    assert picker.sole_source("seed")
+    picker = Picker(4, rng=random.Random(13))
+    picker.set_peer("seed", full(4))
+    picker.set_peer("other", mask(0, 1, 2))
+    picker.sources = {"seed", "other"}  # linked: it gives us 0-2
+    assert picker.pick("seed") == 3 and picker.pick("seed") is None
+    picker.failed(1, "other", corrupt=True)  # except what it sent corrupted
+    assert picker.pick("seed") == 1
 
 
 def test_the_sole_source_of_a_piece() -> None:
