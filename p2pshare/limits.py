@@ -318,15 +318,18 @@ MAX_UNTESTED_LINKS = 8
 # A peer dropped for slowness is tried again after PEER_RETRY_DELAY, doubling with each
 # such drop, at most this long.
 SLOW_PEER_MAX_DELAY = 300 * SECONDS
-# Pieces failing their SHA-256 a peer may send before it is dropped for this download.
+# Pieces failing their SHA-256, or 404s for pieces it claimed, a peer may send before it is
+# dropped for this download.
 MAX_BAD_PIECES = 2
 # A downloader asks a seeder only for first copies, of its own stripe while others' remain
 # (swarm/picker.py), and leaves a seeder to the leader; one that got no new good piece for
-# this long is starved, and asks anyway, so that a slow or stuck peer cannot hold it back.
+# this long is starved, and asks anyway for as long, so that a slow or stuck peer does not
+# hold it back for long.
 RESERVE_PATIENCE = 2 * SECONDS
 # A listed downloader whose pieces did not grow for this long (by the tracker's lists and
-# its Have news) fetches nothing of its stripe: gone, behind NAT, a Sybil, or wanting only
-# some files. The others share its stripe (swarm/picker.py).
+# its Have news), or that a downloader holds no link to, fetches nothing of its stripe for
+# it: gone, behind NAT, dropped, a Sybil, or wanting only some files. That downloader
+# shares its stripe with its own (swarm/fetch.py, picker.py).
 STRIPE_IDLE = 1 * SECONDS
 # The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
 # no fewer than this fraction of the pieces less than the most any downloader holds: all

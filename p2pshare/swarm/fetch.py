@@ -264,7 +264,9 @@ class SwarmDownload:
     def _stripes(self, downloaders: list[Address], me: Address,
                  listed: dict[Address, int]) -> None:
         """Our stripe among ``downloaders`` (``picker``, rule 1), sharing those of the
-        downloaders that gained no piece for ``limits.STRIPE_IDLE``."""
+        downloaders we hold no link to (or are connecting to) and of those that gained no
+        piece for ``limits.STRIPE_IDLE``: a peer that only claims ever more pieces at the
+        tracker, but cannot be reached or is dropped, reserves nothing."""
         now, grew = time.monotonic(), self._grew
         for gone in [a for a in grew if a not in listed]:
             del grew[gone]
@@ -276,7 +278,8 @@ class SwarmDownload:
             before = grew.get(address)
             if before is None or held > before[0]:
                 grew[address] = before = (held, now)
-            if now - before[1] >= limits.STRIPE_IDLE:
+            # no link to it (unreachable, dropped, banned): what it claims helps no one here
+            if address not in self.links or now - before[1] >= limits.STRIPE_IDLE:
                 idle.append(rank)
         rank = downloaders.index(me) if me in downloaders else 0
         self.picker.set_stripe(rank, len(downloaders), tuple(idle))
@@ -396,10 +399,10 @@ class SwarmDownload:
                 self._arrange(self._listing())
             self._good(link, index, body)
         elif head.status == Status.OK:
-            self._bad(link, index, len(body))
-        elif head.status == Status.NOT_FOUND:  # it no longer has it: ask others
-            self.picker.failed(index, link.address, corrupt=True)
-            self._notify()
+            self.wasted += len(body)
+            self._strike(link, index, "failed its SHA-256 check")
+        elif head.status == Status.NOT_FOUND:  # it claimed it and has it not: ask others
+            self._strike(link, index, "was not found (404), though claimed")
         elif head.status == Status.BUSY:
             raise _Dropped("busy (503)")
         else:
@@ -438,17 +441,19 @@ class SwarmDownload:
             raise _Complete
         self._notify()
 
-    def _bad(self, link: PeerLink, index: int, length: int) -> None:
-        self.wasted += length
+    def _strike(self, link: PeerLink, index: int, what: str) -> None:
+        """``link``'s peer failed us on a piece it claimed: never asked for it again, and
+        dropped for the rest of the download after ``MAX_BAD_PIECES`` such failures (a
+        wrong piece, or a 404: whether it lies or lost the file, its claims are void)."""
         self.picker.failed(index, link.address, corrupt=True)
         self.strikes[link.address] += 1
-        log.warning("[Swarm] piece %d from %s failed its SHA-256 check (%d of %d allowed)",
-                    index, join_hostport(*link.address), self.strikes[link.address],
+        log.warning("[Swarm] piece %d from %s %s (%d of %d allowed)", index,
+                    join_hostport(*link.address), what, self.strikes[link.address],
                     limits.MAX_BAD_PIECES)
         self._notify()
         if self.strikes[link.address] >= limits.MAX_BAD_PIECES:
             self.banned.add(link.address)
-            raise _Dropped("sent corrupted pieces")
+            raise _Dropped("failed on pieces it claimed")
 
     def _restrained(self, now: float) -> bool:
         """Whether the picker's restraints hold (``pick(restrain=...)``): until we are

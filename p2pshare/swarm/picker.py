@@ -31,8 +31,8 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    the tracker lists, so that downloaders agree; ``limits.LEADER_MARGIN``) gets every
    seeder's upload: it asks a seeder for any piece it lacks (``leading``: the restraint
    of 1 and 3 is lifted), while the others ask a seeder for nothing (``leader``: the
-   restraint of 1 made whole, which the caller lifts for a link that has waited too
-   long, as in 1). The others ask the leader only for pieces of their own stripe
+   restraint of 1 made whole, which the caller lifts when we are starved, as in 1).
+   The others ask the leader only for pieces of their own stripe
    (stripes are shared among the others) that no other downloader holds, and trade the
    rest among themselves. So each piece leaves a seeder once, for the leader, and goes
    on from the leader once, to its stripe's owner: the leader finishes first, at the
@@ -211,7 +211,8 @@ class Picker:
         for peer, mask in self.peers.items():
             if peer != but and (seeders or mask != whole) and (
                     sources is None or peer in sources):
-                held |= mask & ~self.excluded.get(peer, 0)
+                void = self.excluded.get(peer)
+                held |= mask & ~void if void else mask
         return held
 
     def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:

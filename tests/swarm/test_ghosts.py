@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from p2pshare import limits
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.picker import Picker
@@ -127,3 +128,74 @@ async def test_uplink_full_is_believed_only_with_a_good_piece(
     assert out.read_bytes() == path.read_bytes()
     assert told, "the hostile peer was never asked"
     assert not download.file.uplink_full
+
+
+@arun
+async def test_a_peer_that_only_claims_more_and_more_reserves_no_stripe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listed peer nobody can reach tells the tracker of one more piece every 0.1 s, so
+    that it looks busy with its stripe: with no link to it, its stripe is shared, and the
+    download never starves (it did, 2 s on and 2 s off, when growth alone counted)."""
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)
+    unrestrained = count_starved_picks(monkeypatch)
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=MiB) as seed:
+        await seed.share(path, manifest)
+        record = seed.library.get(manifest.id)
+        assert record is not None
+        record.uplink_full = True  # stripes, no leader
+        listed = await TrackerClient.connect(HOST, port)
+
+        async def grow() -> None:
+            for index in range(manifest.count):
+                await listed.have(manifest.id, 1 << index)
+                await asyncio.sleep(0.1)  # the attacker's pace, not a wait for us
+
+        try:
+            await listed.announce(manifest, HOST, 65535)  # nothing listens there
+            growing = asyncio.create_task(grow())
+            async with SwarmPeer.open(HOST, port, listen=HOST) as me:
+                job = Fetch(me, tmp_path / "out")
+                out = await job.run(job.prepare(manifest))
+            growing.cancel()
+        finally:
+            await listed.aclose()
+    assert out.read_bytes() == path.read_bytes()
+    assert not unrestrained, f"{len(unrestrained)} pieces came only once starved"
+
+
+@arun
+async def test_a_peer_that_answers_404_for_what_it_claims_is_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer listed with every piece but one answers each request with a 404, just before
+    it could be judged slow: after ``MAX_BAD_PIECES`` of them it is dropped for the
+    download (each 404 used to free one piece, and the download crawled at its pace)."""
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)
+    unrestrained = count_starved_picks(monkeypatch)
+    told = 0
+
+    async def hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal told
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(0.4)  # the attacker's pace: under LINK_JUDGE_AFTER
+                writer.write(b"P2P-SWARM/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                told += 1
+                await writer.drain()
+
+    liar = await asyncio.start_server(hostile, HOST, 0)
+    async with liar, tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=MiB) as seed:
+        await seed.share(path, manifest)
+        listed = await TrackerClient.connect(HOST, port)
+        try:
+            await listed.announce(manifest, HOST, liar.sockets[0].getsockname()[1])
+            await listed.have(manifest.id, full(manifest.count) & ~1)
+            async with SwarmPeer.open(HOST, port, listen=HOST) as me:
+                job = Fetch(me, tmp_path / "out")
+                out = await job.run(job.prepare(manifest))
+        finally:
+            await listed.aclose()
+    assert out.read_bytes() == path.read_bytes()
+    assert 0 < told <= limits.MAX_BAD_PIECES
+    assert not unrestrained, f"{len(unrestrained)} pieces came only once starved"
