@@ -264,22 +264,27 @@ class SwarmDownload:
     def _stripes(self, downloaders: list[Address], me: Address,
                  listed: dict[Address, int]) -> None:
         """Our stripe among ``downloaders`` (``picker``, rule 1), sharing those of the
-        downloaders we hold no link to (or are connecting to) and of those that gained no
-        piece for ``limits.STRIPE_IDLE``: a peer that only claims ever more pieces at the
-        tracker, but cannot be reached or is dropped, reserves nothing."""
+        downloaders that claim pieces we lack but never gave us one and that we hold no
+        link to (nor are connecting to), and of those that gained no piece for
+        ``limits.STRIPE_IDLE``: a peer that only claims ever more pieces at the tracker,
+        but cannot be reached, reserves nothing."""
         now, grew = time.monotonic(), self._grew
         for gone in [a for a in grew if a not in listed]:
             del grew[gone]
-        idle = []
+        idle, missing = [], self.picker.missing
         for rank, address in enumerate(downloaders):
             if address == me:
                 continue
-            held = (listed[address] | self.learned.get(address, 0)).bit_count()
+            pieces = listed[address] | self.learned.get(address, 0)
+            held = pieces.bit_count()
             before = grew.get(address)
             if before is None or held > before[0]:
                 grew[address] = before = (held, now)
-            # no link to it (unreachable, dropped, banned): what it claims helps no one here
-            if address not in self.links or now - before[1] >= limits.STRIPE_IDLE:
+            # It claims pieces we lack, never gave us one, and we hold no link to it
+            # (unreachable, banned): what it claims, however it grows, helps no one here.
+            unlinked = pieces & missing and address not in self.links \
+                and not self.roster.tested(address)
+            if unlinked or now - before[1] >= limits.STRIPE_IDLE:
                 idle.append(rank)
         rank = downloaders.index(me) if me in downloaders else 0
         self.picker.set_stripe(rank, len(downloaders), tuple(idle))
