@@ -327,9 +327,10 @@ MAX_BAD_PIECES = 2
 # hold it back for long.
 RESERVE_PATIENCE = 2 * SECONDS
 # A listed downloader whose pieces did not grow for this long (by the tracker's lists and
-# its Have news), or that a downloader holds no link to, fetches nothing of its stripe for
-# it: gone, behind NAT, dropped, a Sybil, or wanting only some files. That downloader
-# shares its stripe with its own (swarm/fetch.py, picker.py).
+# its Have news) fetches nothing of its stripe: gone, a Sybil that only announces, or done
+# with the files it wants; nor does, for us, one that claims pieces we lack, never gave us
+# one, and that we hold no link to (unreachable, banned). Its stripe is shared by the
+# others as their own (swarm/fetch.py, picker.py).
 STRIPE_IDLE = 1 * SECONDS
 # The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
 # no fewer than this fraction of the pieces less than the most any downloader holds: all

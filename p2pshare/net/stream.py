@@ -249,7 +249,6 @@ async def open_stream(
     return EventStream(reader, writer, conn)
 
 
-
 class SendTimes(NamedTuple):
     """How long a TCP socket has had bytes to send (``busy``), and of that how long it
     waited on the receiver's window (``receiver``: the receiver reads too slowly), in
