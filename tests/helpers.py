@@ -38,6 +38,14 @@ def has_ipv6_loopback() -> bool:
 
 IPV6_LOOPBACK = has_ipv6_loopback()
 
+SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)  # Linux's value
+
+
+def pace(sock: Any, rate: int) -> None:
+    """``sock`` sends at most ``rate`` bytes a second, paced by the kernel: the network,
+    not the receiver, holds its sending back (as a full uplink would)."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, rate)
+
 
 def wait_for(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "") -> Any:
     """Poll ``condition`` until it returns something truthy; return that value."""

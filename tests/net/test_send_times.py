@@ -16,11 +16,10 @@ import pytest
 from p2pshare.net.stream import SendTimes, send_times
 
 from ..aio import HOST
-from ..helpers import wait_for
+from ..helpers import pace, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="TCP_INFO is Linux's")
 
-SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)  # Linux's value
 CHUNK = b"x" * 65536
 
 
@@ -53,7 +52,7 @@ def busy_for(sender: socket.socket, seconds: float) -> SendTimes:
 
 def test_a_sender_held_back_by_the_network_does_not_wait_on_its_receiver() -> None:
     with pair() as (sender, receiver):
-        sender.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, 2_000_000)  # bytes/s
+        pace(sender, 2_000_000)  # bytes a second
         done = threading.Event()
 
         def drain() -> None:

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from p2pshare.host import join_hostport
-from p2pshare.net.link import Link
 from p2pshare.swarm.fetch import leader
 from p2pshare.swarm.session import Fetch, SwarmPeer
 
 from ..aio import HOST, arun_steady
 from .test_faults import MiB, make_file, tracker_server
-from .test_serving import SO_MAX_PACING_RATE
+from .test_serving import pace_uploads
 
 KiB = 1024
 
@@ -67,15 +64,7 @@ async def test_a_seed_held_back_by_the_network_ends_the_leader(
     answers, and every downloader drops the leader (each asks the seed for its stripe)."""
     path, manifest = make_file(tmp_path / "seed", 2 * MiB)  # 32 pieces of 64 KiB
     seed_ports: set[int] = set()
-    original = Link.connection_made
-
-    def paced(self: Link, transport: Any) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock.getsockname()[1] in seed_ports:
-            sock.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, MiB)  # bytes a second
-        original(self, transport)
-
-    monkeypatch.setattr(Link, "connection_made", paced)
+    pace_uploads(monkeypatch, MiB, seed_ports)  # the seed's: filled in once it listens
     caplog.set_level(logging.INFO, logger="p2pshare.swarm.fetch")
     async with tracker_server() as port, \
             SwarmPeer.open(HOST, port, listen=HOST) as seed, AsyncExitStack() as stack:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Container
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from p2pshare.swarm.seeder import PieceServer
 from p2pshare.swarm.storage import Library, PieceFile, hash_file
 
 from ..aio import HOST, arun, serving
-from ..helpers import async_wait_for
+from ..helpers import async_wait_for, pace
 
 
 @asynccontextmanager
@@ -101,17 +100,16 @@ async def test_the_rest_of_a_piece_follows_as_the_socket_drains(
     assert waiting  # at least one piece's rest waited for the socket
 
 
-SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)  # Linux's value
-
-
-def pace_uploads(monkeypatch: pytest.MonkeyPatch, rate: int) -> None:
-    """Every connection a server accepts sends at most ``rate`` bytes a second, paced by
-    the kernel: the network, not the receiver, holds its sending back (a full uplink)."""
+def pace_uploads(monkeypatch: pytest.MonkeyPatch, rate: int,
+                 ports: Container[int] | None = None) -> None:
+    """Every connection a server accepts (on one of ``ports``; None: any) sends at most
+    ``rate`` bytes a second, paced by the kernel (``helpers.pace``: a full uplink)."""
     original = Link.connection_made
 
     def paced(self: Link, transport: Any) -> None:
-        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET,
-                                                      SO_MAX_PACING_RATE, rate)
+        sock = transport.get_extra_info("socket")
+        if ports is None or sock.getsockname()[1] in ports:
+            pace(sock, rate)
         original(self, transport)
 
     monkeypatch.setattr(Link, "connection_made", paced)
