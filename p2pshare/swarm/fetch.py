@@ -30,7 +30,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,7 +46,7 @@ from .client import TrackerClient
 from .link import Address, PeerLink
 from .manifest import Manifest
 from .picker import Picker
-from .pieces import full, sha256_matches
+from .pieces import full, sha256_matches, stripe
 from .resume import save
 from .roster import LinkState, LinkVerdict, Roster, judge, quiet_until
 from .storage import PieceFile
@@ -133,6 +133,9 @@ class SwarmDownload:
         self._lifted_until = 0.0  # starved: the restraints are off until then
         # per listed downloader: the pieces it held when that last rose, and when
         self._grew: dict[Address, tuple[int, float]] = {}
+        # per listed downloader: (when, pieces of its stripe it held) over the last
+        # limits.SPARE_SECONDS, whence its pace (``pace``)
+        self._stripe_counts: dict[Address, deque[tuple[float, int]]] = {}
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
@@ -268,14 +271,19 @@ class SwarmDownload:
         link to (nor are connecting to), and of those that gained no piece for
         ``limits.STRIPE_IDLE``: a peer that only claims ever more pieces at the tracker,
         but cannot be reached, reserves nothing."""
-        now, grew = time.monotonic(), self._grew
+        now, grew, counts = time.monotonic(), self._grew, self._stripe_counts
         for gone in [a for a in grew if a not in listed]:
             del grew[gone]
-        idle, missing = [], self.picker.missing
+        for gone in [a for a in counts if a not in listed]:
+            del counts[gone]
+        idle, missing, paces = [], self.picker.missing, []
         for rank, address in enumerate(downloaders):
             if address == me:
+                paces.append(0.0)
                 continue
             pieces = listed[address] | self.learned.get(address, 0)
+            mine = pieces & stripe(rank, len(downloaders), self.manifest.count)
+            paces.append(pace(counts.setdefault(address, deque()), mine.bit_count(), now))
             held = pieces.bit_count()
             before = grew.get(address)
             if before is None or held > before[0]:
@@ -287,7 +295,7 @@ class SwarmDownload:
             if unlinked or now - before[1] >= limits.STRIPE_IDLE:
                 idle.append(rank)
         rank = downloaders.index(me) if me in downloaders else 0
-        self.picker.set_stripe(rank, len(downloaders), tuple(idle))
+        self.picker.set_stripe(rank, len(downloaders), tuple(idle), tuple(paces))
 
     async def _save_loop(self, path: Path) -> None:
         saved = self.file.have
@@ -510,6 +518,17 @@ class SwarmDownload:
                     address, restrain=self._restrained(now)):
                 _settle(waiter)
 
+
+
+def pace(samples: deque[tuple[float, int]], held: int, now: float) -> float:
+    """Pieces gained per second over the last ``limits.SPARE_SECONDS``, given ``held`` at
+    ``now``; ``samples`` keeps (time, held) across calls (one at or before the window's
+    start). How fast a downloader fetches its stripe (``picker.set_stripe``)."""
+    samples.append((now, held))
+    while len(samples) > 1 and samples[1][0] <= now - limits.SPARE_SECONDS:
+        samples.popleft()
+    since, before = samples[0]
+    return max(held - before, 0) / max(now - since, limits.PEERS_POLL_INTERVAL)
 
 
 def leader(downloaders: list[Address], pieces: dict[Address, int], count: int) -> Address:

@@ -14,8 +14,14 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    peer we hold no live link to merely claims does not count: ``sources``); the rest
    come from those that hold them, as asking a seeder would spend its upload, what a
    swarm has least of, on second copies. And while some first copies are in others'
-   stripes (their owners are asking for them), only our stripe's, even with nothing in
-   flight: the others' reach us relayed. The stripe of a downloader that has gained no
+   stripes (their owners are asking for them), only our stripe's, from the bottom up,
+   even with nothing in flight: the others' reach us relayed. Once ours are all asked
+   for, we relieve owners that are behind (a TCP flow from the seeder can get a quarter
+   of the others' rate for seconds): their first copies in our *backup share*
+   (``pieces.backup``: disjoint between downloaders), from the top down, but never the
+   lowest of a stripe, which its owner is fetching now or will have asked for before we
+   hear of it (``limits.SPARE_MARGIN``, more for an owner that gains pieces fast:
+   ``set_stripe(paces=...)``). The stripe of a downloader that has gained no
    piece for a while (gone, behind NAT, a Sybil, or wanting only some files) is shared
    by the others (the caller tells: ``set_stripe(idle=...)``), and the caller lifts the
    restraint when we are starved (``restrain=False``).
@@ -53,14 +59,16 @@ A peer that sent a piece failing its hash is never asked for that piece again.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Hashable
 from collections.abc import Set as AbstractSet
 
 from .. import limits
-from .pieces import Availability, bits, full, random_bit, stripe
+from .pieces import Availability, backup, bits, full, lowest, random_bit, stripe
 
 PeerId = Hashable  # whatever the caller tells its peers apart by (the downloader: an address)
+_UP, _DOWN = 1, -1  # the orders a seeder's first copies are asked in (rule 1)
 
 
 class Picker:
@@ -93,19 +101,33 @@ class Picker:
         # The peers we can get pieces from now (the caller's live links); None: every peer.
         # What others merely claim (a peer behind NAT, gone, a Sybil) is no first copy.
         self.sources: AbstractSet[PeerId] | None = None
-        self._stripe_mask = full(count)
+        self._own = self._stripe_mask = full(count)  # our stripe; with the idle ones'
         self._idle: tuple[int, ...] = ()  # ranks of downloaders whose stripes we share
+        self._stripes: tuple[int, ...] = ()  # every downloader's stripe, by rank
+        self._backup = 0  # the share of others' stripes we may relieve them of
+        self._margins: tuple[int, ...] = ()  # by rank: first copies left to its owner
 
-    def set_stripe(self, rank: int, downloaders: int, idle: tuple[int, ...] = ()) -> None:
+    def set_stripe(self, rank: int, downloaders: int, idle: tuple[int, ...] = (),
+                   paces: tuple[float, ...] = ()) -> None:
         """Prefer pieces whose index is ``rank`` modulo ``downloaders`` among equals; also
         those of the ranks in ``idle``, downloaders that fetch nothing of their stripes
         (gone, behind NAT, Sybils, or wanting only some files): nobody else asks for
-        them."""
-        if (rank, downloaders, idle) != (*self.stripe, self._idle) and 0 <= rank < downloaders:
+        them. ``paces``: by rank, the pieces of its stripe each downloader gained per
+        second lately, which sets how many of its stripe's lowest first copies we leave
+        it when we relieve it of the rest (rule 1, ``limits.SPARE_SECONDS``)."""
+        if not 0 <= rank < downloaders:
+            return
+        if (rank, downloaders, idle) != (*self.stripe, self._idle):
             self.stripe, self._idle = (rank, downloaders), idle
-            self._stripe_mask = 0
-            for r in (rank, *idle):
-                self._stripe_mask |= stripe(r, downloaders, self.count)
+            self._stripes = tuple(stripe(r, downloaders, self.count)
+                                  for r in range(downloaders))
+            self._own = self._stripe_mask = self._stripes[rank]
+            for r in idle:
+                self._stripe_mask |= self._stripes[r]
+            self._backup = backup(rank, downloaders, self.count)
+        self._margins = tuple(
+            limits.SPARE_MARGIN + math.ceil(pace * limits.SPARE_SECONDS)
+            for pace in (*paces[:downloaders], *[0.0] * (downloaders - len(paces))))
 
     # ------------------------------------------------------------------ peers
     def set_peer(self, peer: PeerId, mask: int) -> None:
@@ -149,7 +171,9 @@ class Picker:
         found = self._open(peer, restrain)
         if found is None:
             return None
-        theirs, fresh = found
+        theirs, fresh, order = found
+        if fresh and order:  # a seeder's first copies, in stripe order (rule 1)
+            return self._ask(lowest(fresh) if order == _UP else fresh.bit_length() - 1, peer)
         if fresh:
             rarest = self.availability.rarest(fresh)
             ours = rarest & self._stripe_mask
@@ -171,13 +195,14 @@ class Picker:
         found = self._open(peer, restrain)
         if found is None:
             return False
-        theirs, fresh = found
+        theirs, fresh, _ = found
         return bool(fresh or theirs & self.released or theirs and self.endgame)
 
-    def _open(self, peer: PeerId, restrain: bool) -> tuple[int, int] | None:
-        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for),
-        after the restraints of rules 1 and 4 (``restrain``); None when a restraint leaves
-        nothing to ask of ``peer`` now."""
+    def _open(self, peer: PeerId, restrain: bool) -> tuple[int, int, int] | None:
+        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for, the
+        order to take those in: ``_UP``, ``_DOWN`` or 0 for rarest first), after the
+        restraints of rules 1 and 4 (``restrain``); None when a restraint leaves nothing
+        to ask of ``peer`` now."""
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
         if restrain and peer == self.leader:  # spared: our stripe, that no other has
@@ -188,10 +213,31 @@ class Picker:
                 return None  # a seeder's upload goes to the leader (rule 4)
             # First copies only (rule 1): what no downloader we can get it from holds; and
             # while some of those are in others' stripes (their owners are asking for
-            # them), our stripe's.
+            # them), our stripe's from the bottom up, then our backup share of theirs
+            # from the top down.
             first = self.missing & ~self._others_hold(peer)
-            fresh &= first & self._stripe_mask if first & ~self._stripe_mask else first
-        return theirs, fresh
+            if not first & ~self._stripe_mask:
+                return theirs, fresh & first, 0
+            if fresh & first & self._own:
+                return theirs, fresh & first & self._own, _UP
+            if fresh & first & self._stripe_mask:  # idle owners': shared, at random
+                return theirs, fresh & first & self._stripe_mask, 0
+            return theirs, fresh & self._spares(first), _DOWN
+        return theirs, fresh, 0
+
+    def _spares(self, first: int) -> int:
+        """Of the first copies ``first``, those in others' stripes we may take (rule 1): in
+        our backup share, and above the lowest of their stripe, which its owner is
+        fetching now or will have asked for before we hear of it (``set_stripe``)."""
+        wanted = first & self._backup & ~self._stripe_mask
+        spares = 0
+        for owned, margin in zip(self._stripes, self._margins, strict=True) if wanted else ():
+            left = first & owned
+            if left & wanted:
+                for _ in range(margin):
+                    left &= left - 1  # leave its owner the lowest
+                spares |= left & wanted
+        return spares
 
     def sole_source(self, peer: PeerId) -> bool:
         """Whether ``peer`` alone holds some piece we lack: no other peer we can get it

@@ -31,6 +31,18 @@ def stripe(rank: int, downloaders: int, count: int) -> int:
     return (pattern << rank) & full(count)
 
 
+def backup(rank: int, downloaders: int, count: int) -> int:
+    """The pieces of ``count`` whose row (index divided by ``downloaders``) is ``rank``
+    modulo ``downloaders``: every stripe's share that downloader ``rank`` may relieve its
+    owner of (``picker``, rule 1). Disjoint between ranks, and spread over every stripe."""
+    if not 0 <= rank < downloaders:
+        return 0
+    width = downloaders * downloaders
+    reps = (count + width - 1) // width
+    pattern = ((1 << (width * reps)) - 1) // ((1 << width) - 1)
+    return (pattern * full(downloaders) << rank * downloaders) & full(count)
+
+
 def bits(mask: int) -> Iterator[int]:
     """The pieces in ``mask``, ascending."""
     raw = mask.to_bytes((mask.bit_length() + 7) // 8, "little")
@@ -39,6 +51,11 @@ def bits(mask: int) -> Iterator[int]:
             low = byte & -byte
             yield byte_index * 8 + low.bit_length() - 1
             byte ^= low
+
+
+def lowest(mask: int) -> int:
+    """The lowest piece of the non-empty ``mask``."""
+    return (mask & -mask).bit_length() - 1
 
 
 def random_bit(mask: int, rng: random.Random) -> int:
@@ -50,9 +67,7 @@ def random_bit(mask: int, rng: random.Random) -> int:
     """
     start = rng.randrange(mask.bit_length())
     upper = mask >> start
-    if upper:
-        return start + (upper & -upper).bit_length() - 1
-    return (mask & -mask).bit_length() - 1
+    return start + lowest(upper) if upper else lowest(mask)
 
 
 def sha256_matches(data: bytes | bytearray | memoryview, digest: bytes) -> bool:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import deque
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from p2pshare import limits
+from p2pshare.swarm.fetch import pace
 from p2pshare.swarm.picker import Picker
-from p2pshare.swarm.pieces import Availability, bits, full, random_bit, stripe
+from p2pshare.swarm.pieces import Availability, backup, bits, full, random_bit, stripe
 
 
 def mask(*indices: int) -> int:
@@ -71,6 +74,63 @@ def test_stripes_are_every_nth_piece() -> None:
                 whole |= mine
             assert whole == full(count)
     assert stripe(3, 3, 10) == 0
+
+
+def test_backup_shares_are_rows_of_stripes() -> None:
+    """Downloader ``rank``'s backup share: the pieces whose row (index divided by the
+    downloaders) is ``rank`` modulo the downloaders; every piece in exactly one share."""
+    for downloaders in (1, 2, 3, 8):
+        for count in (0, 1, 7, 64, 256, 1001):
+            whole = 0
+            for rank in range(downloaders):
+                mine = backup(rank, downloaders, count)
+                assert mine == sum(1 << i for i in range(count)
+                                   if i // downloaders % downloaders == rank)
+                assert not whole & mine
+                whole |= mine
+            assert whole == full(count)
+    assert backup(2, 2, 10) == 0
+
+
+def test_a_downloader_done_with_its_stripe_relieves_the_other_owner_from_the_top() -> None:
+    """Our stripe's first copies from the bottom up; once all are asked for, the other
+    owner's in our backup share from the top down, leaving it the lowest
+    ``SPARE_MARGIN``, which it is fetching now (from the bottom up too)."""
+    picker = Picker(64, rng=random.Random(14))
+    picker.set_peer("seed", full(64))
+    picker.set_stripe(0, 2)  # ours: the even pieces; the other's: the odd ones
+    assert [picker.pick("seed") for _ in range(32)] == list(range(0, 64, 2))
+    relieved = [picker.pick("seed") for _ in range(14)]
+    assert relieved == list(range(61, 8, -4))  # odd, row (i // 2) even, above 1, 3, 5, 7
+    assert limits.SPARE_MARGIN == 4 and picker.pick("seed") is None
+    other = Picker(64, rng=random.Random(15))
+    other.set_peer("seed", full(64))
+    other.set_stripe(1, 2)
+    assert [other.pick("seed") for _ in range(3)] == [1, 3, 5]  # its owner: bottom up
+
+
+def test_an_owner_that_gains_pieces_fast_is_left_more() -> None:
+    """The margin grows by what the owner gained in ``SPARE_SECONDS`` at its recent pace:
+    a fast owner will have asked for more before we hear of it."""
+    picker = Picker(64, rng=random.Random(16))
+    picker.set_peer("seed", full(64))
+    picker.set_stripe(0, 2, paces=(0.0, 10 / limits.SPARE_SECONDS))
+    picks(picker, "seed", 32)  # ours
+    relieved = [picker.pick("seed") for _ in range(9)]
+    assert relieved == list(range(61, 28, -4))  # above the lowest 4 + 10 odd pieces
+    assert picker.pick("seed") is None
+    picker.set_stripe(0, 2, paces=(0.0, 0.0))  # it slowed down: the lowest 4 are its
+    assert [picker.pick("seed") for _ in range(6)] == [25, 21, 17, 13, 9, None]
+
+
+def test_a_stripes_pace_is_over_the_last_spare_seconds() -> None:
+    samples: deque[tuple[float, int]] = deque()
+    window = limits.SPARE_SECONDS
+    assert pace(samples, 0, 10.0) == 0
+    assert pace(samples, 5, 10.0 + window / 2) == 10 / window
+    assert pace(samples, 5, 10.0 + 2 * window) == 0  # nothing gained within the window
+    assert len(samples) == 2
+    assert pace(samples, 3, 10.0 + 3 * window) == 0  # a new stripe with fewer: no pace
 
 
 def test_a_seeder_is_asked_only_for_first_copies() -> None:
@@ -146,7 +206,7 @@ def test_may_pick_is_true_whenever_pick_finds_a_piece(data: st.DataObject) -> No
     """``may_pick`` (whether an idle peer task is woken) on random states, stripes and
     leaders included: never False when ``pick`` would ask for something."""
     draw = data.draw
-    count = 10
+    count = 24
     picker = Picker(count, have=draw(st.integers(0, full(count))),
                     rng=random.Random(draw(st.integers(0, 99))), endgame_max=2)
     peers = ["seed", "p0", "p1", "p2"]
@@ -155,7 +215,8 @@ def test_may_pick_is_true_whenever_pick_finds_a_piece(data: st.DataObject) -> No
             whole = peer == "seed" and draw(st.booleans())
             picker.set_peer(peer, full(count) if whole else draw(st.integers(0, full(count))))
     downloaders = draw(st.integers(1, 4))
-    picker.set_stripe(draw(st.integers(0, downloaders - 1)), downloaders)
+    paces = draw(st.lists(st.floats(0, 10), max_size=downloaders))
+    picker.set_stripe(draw(st.integers(0, downloaders - 1)), downloaders, paces=tuple(paces))
     picker.leading = draw(st.booleans())
     picker.leader = draw(st.sampled_from([None, *peers]))
     for _ in range(draw(st.integers(0, 8))):  # requests in flight, some released
