@@ -9,7 +9,9 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    start, when the seed alone holds everything, each asks the seed for a different share
    of the pieces and gets the rest from the others, so the seed's upload, the scarce
    resource, carries each piece about once. Random ties alone would let downloaders that
-   cannot yet see each other's requests ask the seed for the same pieces. So a seeder is
+   cannot yet see each other's requests ask the seed for the same pieces. So a seeder (a
+   peer holding every piece that we never saw hold only some: a downloader that finished
+   has an upload with nothing else to do, and is asked like any other) is
    asked only for first copies, pieces no downloader we can get them from holds (what a
    peer we hold no live link to merely claims does not count: ``sources``); the rest
    come from those that hold them, as asking a seeder would spend its upload, what a
@@ -106,6 +108,7 @@ class Picker:
         self._stripes: tuple[int, ...] = ()  # every downloader's stripe, by rank
         self._backup = 0  # the share of others' stripes we may relieve them of
         self._margins: tuple[int, ...] = ()  # by rank: first copies left to its owner
+        self._downloading: set[PeerId] = set()  # peers seen holding some pieces, not all
 
     def set_stripe(self, rank: int, downloaders: int, idle: tuple[int, ...] = (),
                    paces: tuple[float, ...] = ()) -> None:
@@ -138,10 +141,13 @@ class Picker:
         self.availability.remove(old)
         self.availability.add(mask)
         self.peers[peer] = mask
+        if mask and mask != self.whole:
+            self._downloading.add(peer)
 
     def remove_peer(self, peer: PeerId) -> None:
         """``peer`` left: forget what it holds and what was asked of it."""
         self.availability.remove(self.peers.pop(peer, 0))
+        self._downloading.discard(peer)
         for index in bits(self.asked.get(peer, 0)):
             self._end_request(index, peer)
         self.asked.pop(peer, None)
@@ -247,26 +253,28 @@ class Picker:
                     & ~self.excluded.get(peer, 0))
 
     def _seeding(self, peer: PeerId) -> bool:
-        return self.peers.get(peer) == self.whole
+        """Whether ``peer`` is a seeder whose upload the restraints spare: it holds every
+        piece, and we never saw it hold only some (a downloader that finished has an
+        upload with nothing else to do)."""
+        return self.peers.get(peer) == self.whole and peer not in self._downloading
 
     def _others_hold(self, but: PeerId, *, seeders: bool = False) -> int:
         """Pieces some peer other than ``but`` can give us: one of ``sources`` (all peers
         while that is None) holds it and did not send it corrupted (seeders left out
         unless ``seeders``)."""
-        whole, held, sources = self.whole, 0, self.sources
+        held, sources = 0, self.sources
         for peer, mask in self.peers.items():
-            if peer != but and (seeders or mask != whole) and (
+            if peer != but and (seeders or not self._seeding(peer)) and (
                     sources is None or peer in sources):
                 void = self.excluded.get(peer)
                 held |= mask & ~void if void else mask
         return held
 
     def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:
-        whole = self.whole
-        if self.peers.get(peer) == whole and not self.leading:  # a seeder: not for pieces
-            # a downloader sends (rule 3)
+        if self._seeding(peer) and not self.leading:  # a seeder: not for pieces a
+            # downloader sends (rule 3)
             for other, asked in self.asked.items():
-                if self.peers.get(other) != whole:
+                if not self._seeding(other):
                     theirs &= ~asked
         fewest = self.endgame_max
         choices: list[int] = []

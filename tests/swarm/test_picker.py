@@ -147,6 +147,27 @@ def test_a_seeder_is_asked_only_for_first_copies() -> None:
     assert picker.pick("other") in (0, 1, 2, 3)
 
 
+def test_a_downloader_that_finished_is_no_seeder() -> None:
+    """A peer seen holding some pieces and then all of them finished downloading: its
+    upload has nothing else to do, so it is asked for any piece, and what it holds is no
+    first copy (not asked of the seed)."""
+    picker = Picker(4, rng=random.Random(17))
+    picker.set_peer("seed", full(4))
+    picker.set_peer("done", mask(1))
+    picker.set_peer("done", full(4))  # it finished
+    picker.set_stripe(0, 2)  # "done"'s stripe, 1 and 3, no longer binds
+    assert picks(picker, "done", 4) == [0, 1, 2, 3]
+    picker = Picker(4, rng=random.Random(18))
+    picker.set_peer("seed", full(4))
+    picker.set_peer("done", mask(1))
+    picker.set_peer("done", full(4))
+    assert picker.pick("seed") is None  # each piece from the one that finished
+    picker.remove_peer("done")  # gone, then listed again with every piece: a seeder
+    picker.set_peer("done", full(4))
+    picker.set_stripe(0, 2)
+    assert picks(picker, "done", 2) == [0, 2] and picker.pick("done") is None  # restrained
+
+
 def test_what_a_peer_we_hold_no_link_to_claims_is_no_first_copy() -> None:
     picker = Picker(4, rng=random.Random(13))
     picker.set_peer("seed", full(4))
