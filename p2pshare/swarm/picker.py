@@ -228,21 +228,22 @@ class Picker:
                 return theirs, fresh & first & self._own, _UP
             if fresh & first & self._stripe_mask:  # idle owners': shared, at random
                 return theirs, fresh & first & self._stripe_mask, 0
-            return theirs, fresh & self._spares(first), _DOWN
+            return theirs, self._spares(first, fresh & first), _DOWN
         return theirs, fresh, 0
 
-    def _spares(self, first: int) -> int:
-        """Of the first copies ``first``, those in others' stripes we may take (rule 1): in
-        our backup share, and above the lowest of their stripe, which its owner is
-        fetching now or will have asked for before we hear of it (``set_stripe``)."""
-        wanted = first & self._backup & ~self._stripe_mask
+    def _spares(self, first: int, fresh: int) -> int:
+        """Of the first copies ``fresh`` (among ``first``), the highest of each other
+        stripe that we may take (rule 1): in our backup share, with no fewer than its
+        margin of the stripe's first copies below it, which its owner is fetching now or
+        will have asked for before we hear of it (``set_stripe``). The highest of a stripe
+        alone: a lower one has fewer below it, and ``pick`` takes the highest. A few big-int
+        operations a stripe, however large the margins."""
+        wanted = fresh & self._backup & ~self._stripe_mask
         spares = 0
         for owned, margin in zip(self._stripes, self._margins, strict=True) if wanted else ():
-            left = first & owned
-            if left & wanted:
-                for _ in range(margin):
-                    left &= left - 1  # leave its owner the lowest
-                spares |= left & wanted
+            top = (wanted & owned).bit_length() - 1
+            if top >= 0 and (first & owned & ((1 << top) - 1)).bit_count() >= margin:
+                spares |= 1 << top
         return spares
 
     def sole_source(self, peer: PeerId) -> bool:

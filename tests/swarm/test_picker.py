@@ -4,6 +4,7 @@ state machine that checks every invariant after every step."""
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections import deque
 
@@ -121,6 +122,40 @@ def test_an_owner_that_gains_pieces_fast_is_left_more() -> None:
     assert picker.pick("seed") is None
     picker.set_stripe(0, 2, paces=(0.0, 0.0))  # it slowed down: the lowest 4 are its
     assert [picker.pick("seed") for _ in range(6)] == [25, 21, 17, 13, 9, None]
+
+
+@given(st.data())
+@settings(max_examples=200, deadline=None)
+def test_relief_takes_the_highest_spare_however_large_the_margins(
+        data: st.DataObject) -> None:
+    """Once our stripe's first copies are asked for, each pick from the seed is the
+    highest first copy in our backup share of another's stripe with no fewer than that
+    stripe's margin of its first copies below it. A margin is a number of pieces, and a
+    claimed pace may make it far more than a stripe holds: the pick's cost must not grow
+    with it (it stepped through the margin one big-int operation at a time)."""
+    draw = data.draw
+    count, downloaders = draw(st.integers(1, 60)), draw(st.integers(2, 4))
+    rank = draw(st.integers(0, downloaders - 1))
+    paces = draw(st.lists(st.sampled_from([0.0, 1.5, 3.0, 1e18]), min_size=downloaders,
+                          max_size=downloaders))
+    have = draw(st.integers(0, full(count)))
+    picker = Picker(count, have=have, rng=random.Random(0))
+    picker.set_peer("seed", full(count))
+    picker.set_stripe(rank, downloaders, paces=tuple(paces))
+    own = stripe(rank, downloaders, count)
+    picks(picker, "seed", (own & ~have).bit_count())
+    first = full(count) & ~have
+    margins = [limits.SPARE_MARGIN + math.ceil(p * limits.SPARE_SECONDS) for p in paces]
+    asked = 0
+    while True:
+        spares = [i for i in bits(first & backup(rank, downloaders, count) & ~own & ~asked)
+                  if (first & stripe(i % downloaders, downloaders, count)
+                      & full(i)).bit_count() >= margins[i % downloaders]]
+        index = picker.pick("seed")
+        assert index == (max(spares) if spares else None)
+        if index is None:
+            break
+        asked |= 1 << index
 
 
 def test_a_stripes_pace_is_over_the_last_spare_seconds() -> None:
