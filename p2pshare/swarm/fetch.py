@@ -135,7 +135,7 @@ class SwarmDownload:
         self._grew: dict[Address, tuple[int, float]] = {}
         # per listed downloader: (when, pieces of its stripe it held) over the last
         # limits.SPARE_SECONDS, whence its pace (``pace``)
-        self._stripe_counts: dict[Address, deque[tuple[float, int]]] = {}
+        self._stripe_counts: dict[Address, Samples] = {}
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
@@ -283,7 +283,8 @@ class SwarmDownload:
                 continue
             pieces = listed[address] | self.learned.get(address, 0)
             mine = pieces & stripe(rank, len(downloaders), self.manifest.count)
-            paces.append(pace(counts.setdefault(address, deque()), mine.bit_count(), now))
+            paces.append(pace(counts.setdefault(address, deque()), mine.bit_count(), now,
+                              (rank, len(downloaders))))
             held = pieces.bit_count()
             before = grew.get(address)
             if before is None or held > before[0]:
@@ -520,14 +521,25 @@ class SwarmDownload:
 
 
 
-def pace(samples: deque[tuple[float, int]], held: int, now: float) -> float:
-    """Pieces gained per second over the last ``limits.SPARE_SECONDS``, given ``held`` at
-    ``now``; ``samples`` keeps (time, held) across calls (one at or before the window's
-    start). How fast a downloader fetches its stripe (``picker.set_stripe``)."""
-    samples.append((now, held))
+Samples = deque[tuple[float, int, tuple[int, int]]]  # (when, held, its stripe): ``pace``
+
+
+def pace(samples: Samples, held: int, now: float, stripe: tuple[int, int] = (0, 1)) -> float:
+    """Pieces gained per second over the last ``limits.SPARE_SECONDS``, given ``held`` of
+    ``stripe`` (rank, downloaders) at ``now``; ``samples`` keeps (time, held, stripe)
+    across calls (one at or before the window's start). How fast a downloader fetches its stripe
+    (``picker.set_stripe``). When its stripe changes (the list of downloaders did), the
+    counts of the old one are moved by the difference, so that the pace carries on: what
+    it held of another set of pieces is no gain nor loss."""
+    if samples and samples[-1][2] != stripe:
+        shift = held - samples[-1][1]
+        moved = [(when, count + shift, stripe) for when, count, _ in samples]
+        samples.clear()
+        samples.extend(moved)
+    samples.append((now, held, stripe))
     while len(samples) > 1 and samples[1][0] <= now - limits.SPARE_SECONDS:
         samples.popleft()
-    since, before = samples[0]
+    since, before, _ = samples[0]
     return max(held - before, 0) / max(now - since, limits.PEERS_POLL_INTERVAL)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from p2pshare import limits
-from p2pshare.swarm.fetch import pace
+from p2pshare.swarm.fetch import Samples, pace
 from p2pshare.swarm.picker import Picker
 from p2pshare.swarm.pieces import Availability, backup, bits, full, random_bit, stripe
 
@@ -159,13 +159,26 @@ def test_relief_takes_the_highest_spare_however_large_the_margins(
 
 
 def test_a_stripes_pace_is_over_the_last_spare_seconds() -> None:
-    samples: deque[tuple[float, int]] = deque()
+    samples: Samples = deque()
     window = limits.SPARE_SECONDS
     assert pace(samples, 0, 10.0) == 0
     assert pace(samples, 5, 10.0 + window / 2) == 10 / window
     assert pace(samples, 5, 10.0 + 2 * window) == 0  # nothing gained within the window
     assert len(samples) == 2
     assert pace(samples, 3, 10.0 + 3 * window) == 0  # a new stripe with fewer: no pace
+
+
+def test_a_change_of_stripes_is_no_gain_nor_loss_of_pace() -> None:
+    """When the list of downloaders changes, an owner holds another count of its new
+    stripe: its pace carries on (it read as thousands of pieces a second when its stripe
+    grew, and nothing when it shrank)."""
+    window = limits.SPARE_SECONDS
+    samples: Samples = deque()
+    pace(samples, 1000, 10.0, (0, 3))
+    assert pace(samples, 1005, 10.0 + window / 2, (0, 3)) == 10 / window
+    assert pace(samples, 1510, 10.0 + window / 2, (0, 2)) == 10 / window  # one left
+    assert pace(samples, 1015, 10.0 + window / 2, (1, 3)) == 10 / window  # one came
+    assert pace(samples, 1020, 10.0 + window, (1, 3)) == 10 / window  # 10 more, since 1000
 
 
 def test_a_seeder_is_asked_only_for_first_copies() -> None:
