@@ -205,10 +205,11 @@ class Picker:
         return bool(fresh or theirs & self.released or theirs and self.endgame)
 
     def _open(self, peer: PeerId, restrain: bool) -> tuple[int, int, int] | None:
-        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for, the
-        order to take those in: ``_UP``, ``_DOWN`` or 0 for rarest first), after the
-        restraints of rules 1 and 4 (``restrain``); None when a restraint leaves nothing
-        to ask of ``peer`` now."""
+        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for (in
+        relief, ``_DOWN``: the highest we may take of each stripe), the order to take
+        those in: ``_UP``, ``_DOWN`` or 0 for rarest first), after the restraints of rules
+        1 and 4 (``restrain``); None when a restraint leaves nothing to ask of ``peer``
+        now."""
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
         if restrain and peer == self.leader:  # spared: our stripe, that no other has

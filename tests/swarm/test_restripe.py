@@ -1,7 +1,10 @@
 """Stripes change whenever the list of downloaders does (one joins, finishes, or a Sybil
 announces and leaves over and over): the seed's first copies that the others have in
 flight then lie in our new stripe. Pickers only, each downloader with a pipeline of
-requests to the seed, news of each piece received at once."""
+requests to the seed, news of each piece received at once. (In a real swarm on loopback,
+3 downloaders of 128 pieces, the seed at 4 MiB/s, a peer announcing and leaving every
+0.3 s: the seed sent 1.15-1.20 times the file, 1.12-1.16 before bottom-up stripes, 1.02-1.04
+with no such peer: news on the way costs second copies too.)"""
 
 from __future__ import annotations
 
