@@ -333,9 +333,9 @@ RESERVE_PATIENCE = 2 * SECONDS
 # others as their own (swarm/fetch.py, picker.py).
 STRIPE_IDLE = 1 * SECONDS
 # A downloader whose stripe's first copies are all asked for takes others' (its backup
-# share, swarm/pieces.py ``backup``) from the top of their stripes, but never the lowest
-# SPARE_MARGIN of one stripe plus what its owner gained of it in SPARE_SECONDS at its
-# recent pace (swarm/fetch.py): its owner, which asks for them from the bottom, is fetching
+# share, swarm/pieces.py ``backup``) from the end of their owners' order, but never the
+# first SPARE_MARGIN of one stripe plus what its owner gained of it in SPARE_SECONDS at its
+# recent pace (swarm/fetch.py): its owner, which asks for them in that order, is fetching
 # those now, or will have asked for them before we hear of it (its pipeline to the seeder,
 # and its news on the way). So an owner whose link to the seeder or uplink is slower than
 # the others' is relieved of its stripe's last pieces, and the seeder sends each piece

@@ -16,13 +16,15 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    peer we hold no live link to merely claims does not count: ``sources``); the rest
    come from those that hold them, as asking a seeder would spend its upload, what a
    swarm has least of, on second copies. And while some first copies are in others'
-   stripes (their owners are asking for them), only our stripe's, from the bottom up,
-   even with nothing in flight: the others' reach us relayed. Once ours are all asked
-   for, we relieve owners that are behind (a TCP flow from the seeder can get a quarter
-   of the others' rate for seconds): their first copies in our *backup share*
-   (``pieces.backup``: disjoint between downloaders), from the top down, but never the
-   lowest of a stripe, which its owner is fetching now or will have asked for before we
-   hear of it (``limits.SPARE_MARGIN``, more for an owner that gains pieces fast:
+   stripes (their owners are asking for them), only our stripe's, in its order (from
+   the owner's start, rank * count / downloaders, wrapping round: after the stripes
+   change, an owner's first picks lie where no other was working), even with nothing
+   in flight: the others' reach us relayed. Once ours are all asked for, we relieve
+   owners that are behind (a TCP flow from the seeder can get a quarter of the others'
+   rate for seconds): their first copies in our *backup share* (``pieces.backup``:
+   disjoint between downloaders), from the end of their order backwards, but never the
+   first of a stripe's order, which its owner is fetching now or will have asked for
+   before we hear of it (``limits.SPARE_MARGIN``, more for an owner that gains pieces fast:
    ``set_stripe(paces=...)``). The stripe of a downloader that has gained no
    piece for a while (gone, behind NAT, a Sybil, or wanting only some files) is shared
    by the others (the caller tells: ``set_stripe(idle=...)``), and the caller lifts the
@@ -67,7 +69,17 @@ from collections.abc import Hashable
 from collections.abc import Set as AbstractSet
 
 from .. import limits
-from .pieces import Availability, backup, bits, full, lowest, random_bit, stripe
+from .pieces import (
+    Availability,
+    backup,
+    between,
+    bits,
+    first_from,
+    full,
+    last_before,
+    random_bit,
+    stripe,
+)
 
 PeerId = Hashable  # whatever the caller tells its peers apart by (the downloader: an address)
 _UP, _DOWN = 1, -1  # the orders a seeder's first copies are asked in (rule 1)
@@ -105,9 +117,12 @@ class Picker:
         self.sources: AbstractSet[PeerId] | None = None
         self._own = self._stripe_mask = full(count)  # our stripe; with the idle ones'
         self._idle: tuple[int, ...] = ()  # ranks of downloaders whose stripes we share
-        self._stripes: tuple[int, ...] = ()  # every downloader's stripe, by rank
+        # By rank (alone, so far): its stripe, where its owner begins it, and how many of
+        # its first copies we leave the owner when we relieve it.
+        self._stripes: tuple[int, ...] = (self.whole,)
+        self._starts: tuple[int, ...] = (0,)
+        self._margins: tuple[int, ...] = (limits.SPARE_MARGIN,)
         self._backup = 0  # the share of others' stripes we may relieve them of
-        self._margins: tuple[int, ...] = ()  # by rank: first copies left to its owner
         self._downloading: set[PeerId] = set()  # peers seen holding some pieces, not all
 
     def set_stripe(self, rank: int, downloaders: int, idle: tuple[int, ...] = (),
@@ -116,14 +131,16 @@ class Picker:
         those of the ranks in ``idle``, downloaders that fetch nothing of their stripes
         (gone, behind NAT, Sybils, or wanting only some files): nobody else asks for
         them. ``paces``: by rank, the pieces of its stripe each downloader gained per
-        second lately, which sets how many of its stripe's lowest first copies we leave
-        it when we relieve it of the rest (rule 1, ``limits.SPARE_SECONDS``)."""
+        second lately, which sets how many of the first copies first in its stripe's
+        order we leave it when we relieve it of the rest (rule 1,
+        ``limits.SPARE_SECONDS``)."""
         if not 0 <= rank < downloaders:
             return
         if (rank, downloaders, idle) != (*self.stripe, self._idle):
             self.stripe, self._idle = (rank, downloaders), idle
             self._stripes = tuple(stripe(r, downloaders, self.count)
                                   for r in range(downloaders))
+            self._starts = tuple(r * self.count // downloaders for r in range(downloaders))
             self._own = self._stripe_mask = self._stripes[rank]
             for r in idle:
                 self._stripe_mask |= self._stripes[r]
@@ -179,7 +196,9 @@ class Picker:
             return None
         theirs, fresh, order = found
         if fresh and order:  # a seeder's first copies, in stripe order (rule 1)
-            return self._ask(lowest(fresh) if order == _UP else fresh.bit_length() - 1, peer)
+            index = first_from(fresh, self._starts[self.stripe[0]]) if order == _UP \
+                else fresh.bit_length() - 1
+            return self._ask(index, peer)
         if fresh:
             rarest = self.availability.rarest(fresh)
             ours = rarest & self._stripe_mask
@@ -220,8 +239,8 @@ class Picker:
                 return None  # a seeder's upload goes to the leader (rule 4)
             # First copies only (rule 1): what no downloader we can get it from holds; and
             # while some of those are in others' stripes (their owners are asking for
-            # them), our stripe's from the bottom up, then our backup share of theirs
-            # from the top down.
+            # them), our stripe's in its order, then our backup share of theirs from
+            # the end of their order.
             first = self.missing & ~self._others_hold(peer)
             if not first & ~self._stripe_mask:
                 return theirs, fresh & first, 0
@@ -241,10 +260,12 @@ class Picker:
         operations a stripe, however large the margins."""
         wanted = fresh & self._backup & ~self._stripe_mask
         spares = 0
-        for owned, margin in zip(self._stripes, self._margins, strict=True) if wanted else ():
-            top = (wanted & owned).bit_length() - 1
-            if top >= 0 and (first & owned & ((1 << top) - 1)).bit_count() >= margin:
-                spares |= 1 << top
+        for owned, start, margin in zip(self._stripes, self._starts, self._margins,
+                                        strict=True) if wanted else ():
+            if wanted & owned:
+                top = last_before(wanted & owned, start)
+                if between(first & owned, start, top) >= margin:
+                    spares |= 1 << top
         return spares
 
     def sole_source(self, peer: PeerId) -> bool:

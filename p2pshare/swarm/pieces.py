@@ -65,9 +65,28 @@ def random_bit(mask: int, rng: random.Random) -> int:
     mask operations. A piece after a long gap is likelier than one in a dense run, which
     is harmless for a tie-break whose purpose is that different peers choose differently.
     """
-    start = rng.randrange(mask.bit_length())
+    return first_from(mask, rng.randrange(mask.bit_length()))
+
+
+def first_from(mask: int, start: int) -> int:
+    """The first piece of the non-empty ``mask`` at or after ``start``, wrapping round."""
     upper = mask >> start
     return start + lowest(upper) if upper else lowest(mask)
+
+
+def last_before(mask: int, start: int) -> int:
+    """The last piece of the non-empty ``mask`` before ``start``, wrapping round: the end
+    of the order ``first_from`` begins."""
+    lower = mask & ((1 << start) - 1)
+    return (lower or mask).bit_length() - 1
+
+
+def between(mask: int, start: int, end: int) -> int:
+    """How many pieces of ``mask`` lie from ``start`` up to ``end`` (not included),
+    wrapping round past the last piece when ``end`` is below ``start``."""
+    if end >= start:
+        return (mask >> start & ((1 << (end - start)) - 1)).bit_count()
+    return (mask >> start).bit_count() + (mask & ((1 << end) - 1)).bit_count()
 
 
 def sha256_matches(data: bytes | bytearray | memoryview, digest: bytes) -> bool:

@@ -93,21 +93,23 @@ def test_backup_shares_are_rows_of_stripes() -> None:
     assert backup(2, 2, 10) == 0
 
 
-def test_a_downloader_done_with_its_stripe_relieves_the_other_owner_from_the_top() -> None:
-    """Our stripe's first copies from the bottom up; once all are asked for, the other
-    owner's in our backup share from the top down, leaving it the lowest
-    ``SPARE_MARGIN``, which it is fetching now (from the bottom up too)."""
+def test_a_downloader_done_with_its_stripe_relieves_the_other_owner_from_the_end() -> None:
+    """Each owner asks for its stripe in order from its own start (rank * count /
+    downloaders, wrapping round); once ours are all asked for, we take the other owner's
+    first copies in our backup share from the end of its order backwards, leaving it the
+    first ``SPARE_MARGIN``, which it is fetching now."""
     picker = Picker(64, rng=random.Random(14))
     picker.set_peer("seed", full(64))
-    picker.set_stripe(0, 2)  # ours: the even pieces; the other's: the odd ones
+    picker.set_stripe(0, 2)  # ours: the even pieces from 0; the other's: the odd from 32
     assert [picker.pick("seed") for _ in range(32)] == list(range(0, 64, 2))
     relieved = [picker.pick("seed") for _ in range(14)]
-    assert relieved == list(range(61, 8, -4))  # odd, row (i // 2) even, above 1, 3, 5, 7
+    # odd, row (i // 2) even, from the end of 33, 35 .. 63, 1 .. 31; not 33 .. 39
+    assert relieved == [*range(29, 0, -4), *range(61, 40, -4)]
     assert limits.SPARE_MARGIN == 4 and picker.pick("seed") is None
     other = Picker(64, rng=random.Random(15))
     other.set_peer("seed", full(64))
     other.set_stripe(1, 2)
-    assert [other.pick("seed") for _ in range(3)] == [1, 3, 5]  # its owner: bottom up
+    assert [other.pick("seed") for _ in range(3)] == [33, 35, 37]  # its owner: from 32
 
 
 def test_an_owner_that_gains_pieces_fast_is_left_more() -> None:
@@ -118,10 +120,10 @@ def test_an_owner_that_gains_pieces_fast_is_left_more() -> None:
     picker.set_stripe(0, 2, paces=(0.0, 10 / limits.SPARE_SECONDS))
     picks(picker, "seed", 32)  # ours
     relieved = [picker.pick("seed") for _ in range(9)]
-    assert relieved == list(range(61, 28, -4))  # above the lowest 4 + 10 odd pieces
+    assert relieved == [*range(29, 0, -4), 61]  # after its first 4 + 10: 33 .. 59
     assert picker.pick("seed") is None
-    picker.set_stripe(0, 2, paces=(0.0, 0.0))  # it slowed down: the lowest 4 are its
-    assert [picker.pick("seed") for _ in range(6)] == [25, 21, 17, 13, 9, None]
+    picker.set_stripe(0, 2, paces=(0.0, 0.0))  # it slowed down: the first 4 are its
+    assert [picker.pick("seed") for _ in range(6)] == [57, 53, 49, 45, 41, None]
 
 
 @given(st.data())
@@ -146,13 +148,25 @@ def test_relief_takes_the_highest_spare_however_large_the_margins(
     picks(picker, "seed", (own & ~have).bit_count())
     first = full(count) & ~have
     margins = [limits.SPARE_MARGIN + math.ceil(p * limits.SPARE_SECONDS) for p in paces]
+    starts = [r * count // downloaders for r in range(downloaders)]
+
+    def place(i: int) -> int:  # where piece i comes in its owner's order
+        return (i - starts[i % downloaders]) % count
+
     asked = 0
     while True:
-        spares = [i for i in bits(first & backup(rank, downloaders, count) & ~own & ~asked)
-                  if (first & stripe(i % downloaders, downloaders, count)
-                      & full(i)).bit_count() >= margins[i % downloaders]]
+        tops = []  # of each other stripe, the last in our backup share, if far enough
+        for r in range(downloaders):
+            mine = first & backup(rank, downloaders, count) & ~own & ~asked
+            candidates = list(bits(mine & stripe(r, downloaders, count)))
+            if candidates:
+                top = max(candidates, key=place)
+                ahead = [j for j in bits(first & stripe(r, downloaders, count))
+                         if place(j) < place(top)]
+                if len(ahead) >= margins[r]:
+                    tops.append(top)
         index = picker.pick("seed")
-        assert index == (max(spares) if spares else None)
+        assert index == (max(tops) if tops else None)
         if index is None:
             break
         asked |= 1 << index
