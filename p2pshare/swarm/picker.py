@@ -224,11 +224,11 @@ class Picker:
         return bool(fresh or theirs & self.released or theirs and self.endgame)
 
     def _open(self, peer: PeerId, restrain: bool) -> tuple[int, int, int] | None:
-        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for (in
-        relief, ``_DOWN``: the highest we may take of each stripe), the order to take
-        those in: ``_UP``, ``_DOWN`` or 0 for rarest first), after the restraints of rules
-        1 and 4 (``restrain``); None when a restraint leaves nothing to ask of ``peer``
-        now."""
+        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for
+        (in relief, ``_DOWN``: of each stripe, the last in its owner's order we may take),
+        the order to take those in: ``_UP``, ``_DOWN`` or 0 for rarest first), after the
+        restraints of rules 1 and 4 (``restrain``); None when a restraint leaves nothing
+        to ask of ``peer`` now."""
         theirs = self.peers.get(peer, 0) & self.missing & ~self.excluded.get(peer, 0)
         theirs &= ~self.asked.get(peer, 0)
         if restrain and peer == self.leader:  # spared: our stripe, that no other has
@@ -252,11 +252,11 @@ class Picker:
         return theirs, fresh, 0
 
     def _spares(self, first: int, fresh: int) -> int:
-        """Of the first copies ``fresh`` (among ``first``), the highest of each other
-        stripe that we may take (rule 1): in our backup share, with no fewer than its
-        margin of the stripe's first copies below it, which its owner is fetching now or
-        will have asked for before we hear of it (``set_stripe``). The highest of a stripe
-        alone: a lower one has fewer below it, and ``pick`` takes the highest. A few big-int
+        """Of the first copies ``fresh`` (among ``first``), for each other stripe the last
+        in its owner's order that we may take (rule 1): in our backup share, with no fewer
+        than its margin of the stripe's first copies before it in that order, which its
+        owner is fetching now or will have asked for before we hear of it
+        (``set_stripe``). The last alone: an earlier one has fewer before it. A few big-int
         operations a stripe, however large the margins."""
         wanted = fresh & self._backup & ~self._stripe_mask
         spares = 0
