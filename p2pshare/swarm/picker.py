@@ -12,8 +12,10 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    cannot yet see each other's requests ask the seed for the same pieces. So a seeder (a
    peer holding every piece that we never saw hold only some: a downloader that finished
    has an upload with nothing else to do, and is asked like any other) is
-   asked only for first copies, pieces no downloader we can get them from holds (what a
-   peer we hold no live link to merely claims does not count: ``sources``); the rest
+   asked only for first copies, pieces no downloader still downloading that we can get
+   them from holds (what a peer we hold no live link to merely claims does not count:
+   ``sources``; nor what one that finished holds, or a seed whose uplink is full would
+   sit idle while we crawl at that one's upload); the rest
    come from those that hold them, as asking a seeder would spend its upload, what a
    swarm has least of, on second copies. And while some first copies are in others'
    stripes (their owners are asking for them), only our stripe's, in its order (from
@@ -35,8 +37,9 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    free slot asks for a piece already in flight elsewhere (fewest requests first, at most
    ``endgame_max`` at once), so that the last pieces do not wait on the slowest peer.
    The first good copy wins; later copies are dropped by the caller. A seeder is not
-   asked for a second copy of a piece in flight from a downloader (a seeder's upload is
-   what a swarm has least of; a late request is released, and then anyone may be asked).
+   asked for a second copy of a piece in flight from a downloader still downloading (a
+   seeder's upload is what a swarm has least of; a late request is released, and then
+   anyone may be asked).
 4. The leader: the downloader that holds the most pieces (decided by the caller from what
    the tracker lists, so that downloaders agree; ``limits.LEADER_MARGIN``) gets every
    seeder's upload: it asks a seeder for any piece it lacks (``leading``: the restraint
@@ -237,11 +240,12 @@ class Picker:
         if fresh and restrain and not self.leading and self._seeding(peer):
             if self.leader is not None:
                 return None  # a seeder's upload goes to the leader (rule 4)
-            # First copies only (rule 1): what no downloader we can get it from holds; and
+            # First copies only (rule 1): what no downloader still downloading that we
+            # can get it from holds; and
             # while some of those are in others' stripes (their owners are asking for
             # them), our stripe's in its order, then our backup share of theirs from
             # the end of their order.
-            first = self.missing & ~self._others_hold(peer)
+            first = self.missing & ~self._others_hold(peer, finished=False)
             if not first & ~self._stripe_mask:
                 return theirs, fresh & first, 0
             if fresh & first & self._own:
@@ -281,23 +285,25 @@ class Picker:
         upload with nothing else to do)."""
         return self.peers.get(peer) == self.whole and peer not in self._downloading
 
-    def _others_hold(self, but: PeerId, *, seeders: bool = False) -> int:
+    def _others_hold(self, but: PeerId, *, seeders: bool = False,
+                     finished: bool = True) -> int:
         """Pieces some peer other than ``but`` can give us: one of ``sources`` (all peers
         while that is None) holds it and did not send it corrupted (seeders left out
-        unless ``seeders``)."""
-        held, sources = 0, self.sources
+        unless ``seeders``, downloaders that finished unless ``finished``)."""
+        whole, held, sources = self.whole, 0, self.sources
         for peer, mask in self.peers.items():
             if peer != but and (seeders or not self._seeding(peer)) and (
-                    sources is None or peer in sources):
+                    finished or mask != whole) and (sources is None or peer in sources):
                 void = self.excluded.get(peer)
                 held |= mask & ~void if void else mask
         return held
 
     def _endgame_pick(self, theirs: int, peer: PeerId) -> int | None:
         if self._seeding(peer) and not self.leading:  # a seeder: not for pieces a
-            # downloader sends (rule 3)
+            # downloader still downloading sends (rule 3)
+            whole = self.whole
             for other, asked in self.asked.items():
-                if not self._seeding(other):
+                if self.peers.get(other) != whole:
                     theirs &= ~asked
         fewest = self.endgame_max
         choices: list[int] = []

@@ -211,8 +211,9 @@ def test_a_seeder_is_asked_only_for_first_copies() -> None:
 
 def test_a_downloader_that_finished_is_no_seeder() -> None:
     """A peer seen holding some pieces and then all of them finished downloading: its
-    upload has nothing else to do, so it is asked for any piece, and what it holds is no
-    first copy (not asked of the seed)."""
+    upload has nothing else to do, so it is asked for any piece; but what it holds is
+    still a first copy to ask the seed for (whose upload has nothing better to do), and
+    the seed may send a second copy of a piece it is sending in endgame."""
     picker = Picker(4, rng=random.Random(17))
     picker.set_peer("seed", full(4))
     picker.set_peer("done", mask(1))
@@ -223,7 +224,19 @@ def test_a_downloader_that_finished_is_no_seeder() -> None:
     picker.set_peer("seed", full(4))
     picker.set_peer("done", mask(1))
     picker.set_peer("done", full(4))
-    assert picker.pick("seed") is None  # each piece from the one that finished
+    assert picks(picker, "seed", 4) == [0, 1, 2, 3]  # it did not stop the seed
+    assert picker.pick("done") in (0, 1, 2, 3)  # endgame: a second copy of one
+    assert picker.pick("seed") is None  # each asked of the seed once already
+    picker = Picker(4, rng=random.Random(19))
+    picker.set_peer("seed", full(4))
+    picker.set_peer("done", mask(1))
+    picker.set_peer("done", full(4))
+    assert picks(picker, "done", 4) == [0, 1, 2, 3]
+    assert picker.pick("seed") in (0, 1, 2, 3)  # endgame: what the finished one sends
+    picker = Picker(4, rng=random.Random(20))
+    picker.set_peer("seed", full(4))
+    picker.set_peer("done", mask(1))
+    picker.set_peer("done", full(4))
     picker.remove_peer("done")  # gone, then listed again with every piece: a seeder
     picker.set_peer("done", full(4))
     picker.set_stripe(0, 2)
