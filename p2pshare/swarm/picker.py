@@ -46,7 +46,8 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    of 1 and 3 is lifted), while the others ask a seeder for nothing (``leader``: the
    restraint of 1 made whole, which the caller lifts when we are starved, as in 1).
    The others ask the leader only for pieces of their own stripe
-   (stripes are shared among the others) that no other downloader holds, and trade the
+   (stripes are shared among the others) that no other downloader still downloading
+   holds (one that finished is asked for any piece, and spares no one), and trade the
    rest among themselves. So each piece leaves a seeder once, for the leader, and goes
    on from the leader once, to its stripe's owner: the leader finishes first, at the
    rate a seeder alone could give one downloader, and then seeds (``fetch --seed``) or
@@ -245,7 +246,7 @@ class Picker:
             # while some of those are in others' stripes (their owners are asking for
             # them), our stripe's in its order, then our backup share of theirs from
             # the end of their order.
-            first = self.missing & ~self._others_hold(peer, finished=False)
+            first = self.missing & ~self._others_hold(peer)
             if not first & ~self._stripe_mask:
                 return theirs, fresh & first, 0
             if fresh & first & self._own:
@@ -285,15 +286,15 @@ class Picker:
         upload with nothing else to do)."""
         return self.peers.get(peer) == self.whole and peer not in self._downloading
 
-    def _others_hold(self, but: PeerId, *, seeders: bool = False,
-                     finished: bool = True) -> int:
+    def _others_hold(self, but: PeerId, *, seeders: bool = False) -> int:
         """Pieces some peer other than ``but`` can give us: one of ``sources`` (all peers
-        while that is None) holds it and did not send it corrupted (seeders left out
-        unless ``seeders``, downloaders that finished unless ``finished``)."""
+        while that is None) holds it and did not send it corrupted (peers holding every
+        piece left out unless ``seeders``: a seeder, or a downloader that finished, whose
+        pieces neither spare a seeder nor the leader, rule 1 and 4)."""
         whole, held, sources = self.whole, 0, self.sources
         for peer, mask in self.peers.items():
-            if peer != but and (seeders or not self._seeding(peer)) and (
-                    finished or mask != whole) and (sources is None or peer in sources):
+            if peer != but and (seeders or mask != whole) and (
+                    sources is None or peer in sources):
                 void = self.excluded.get(peer)
                 held |= mask & ~void if void else mask
         return held

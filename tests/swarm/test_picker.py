@@ -296,6 +296,22 @@ def test_the_others_leave_the_seeder_to_the_leader_and_spare_it() -> None:
     assert picker.pick("seed", restrain=False) in (1, 4, 5)  # tired of waiting
 
 
+def test_a_downloader_that_finished_does_not_spare_the_leader() -> None:
+    """The leader is asked for our stripe's pieces that no downloader still downloading
+    holds, though one that finished holds them: its upload alone (shared by all but the
+    leader) would leave the leader's idle."""
+    picker = Picker(6, rng=random.Random(21))
+    picker.set_peer("seed", full(6))
+    picker.set_peer("done", mask(5))
+    picker.set_peer("done", full(6))  # it led, and finished
+    picker.set_peer("lead", mask(0, 1, 2, 3))
+    picker.set_stripe(0, 2)  # ours among the others: 0, 2, 4
+    picker.leader = "lead"
+    assert picker.pick("seed") is None  # the seeder's upload goes to the leader
+    assert picks(picker, "lead", 2) == [0, 2]
+    assert picks(picker, "done", 4) == [1, 3, 4, 5]  # any piece
+
+
 @given(st.data())
 @settings(max_examples=500, deadline=None)
 def test_may_pick_is_true_whenever_pick_finds_a_piece(data: st.DataObject) -> None:
