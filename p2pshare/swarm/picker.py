@@ -20,7 +20,8 @@ Strategy (the BitTorrent rules, on bit masks; see ``pieces``):
    swarm has least of, on second copies. And while some first copies are in others'
    stripes (their owners are asking for them), only our stripe's, in its order (from
    the owner's start, rank * count / downloaders, wrapping round: after the stripes
-   change, an owner's first picks lie where no other was working), even with nothing
+   change, an owner's first picks seldom lie where another's requests are in flight,
+   unless every rank moved), even with nothing
    in flight: the others' reach us relayed. Once ours are all asked for, we relieve
    owners that are behind (a TCP flow from the seeder can get a quarter of the others'
    rate for seconds): their first copies in our *backup share* (``pieces.backup``:
@@ -228,8 +229,8 @@ class Picker:
         return bool(fresh or theirs & self.released or theirs and self.endgame)
 
     def _open(self, peer: PeerId, restrain: bool) -> tuple[int, int, int] | None:
-        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for
-        (in relief, ``_DOWN``: of each stripe, the last in its owner's order we may take),
+        """(the pieces ``pick`` may ask of ``peer``, those of them nobody is asked for (in
+        relief, ``_DOWN``: of each stripe, the last in its owner's order that we may take),
         the order to take those in: ``_UP``, ``_DOWN`` or 0 for rarest first), after the
         restraints of rules 1 and 4 (``restrain``); None when a restraint leaves nothing
         to ask of ``peer`` now."""
@@ -257,11 +258,12 @@ class Picker:
         return theirs, fresh, 0
 
     def _spares(self, first: int, fresh: int) -> int:
-        """Of the first copies ``fresh`` (among ``first``), for each other stripe the last
-        in its owner's order that we may take (rule 1): in our backup share, with no fewer
+        """Of the first copies ``fresh`` (among ``first``), the last in its owner's order
+        of each other stripe that we may take (rule 1): in our backup share, with no fewer
         than its margin of the stripe's first copies before it in that order, which its
         owner is fetching now or will have asked for before we hear of it
-        (``set_stripe``). The last alone: an earlier one has fewer before it. A few big-int
+        (``set_stripe``). The last of a stripe alone: an earlier one has fewer before it;
+        ``pick`` takes the highest index of these. A few big-int
         operations a stripe, however large the margins."""
         wanted = fresh & self._backup & ~self._stripe_mask
         spares = 0

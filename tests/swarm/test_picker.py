@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from p2pshare import limits
+from p2pshare.swarm import pieces as masks
 from p2pshare.swarm.fetch import Samples, pace
 from p2pshare.swarm.picker import Picker
 from p2pshare.swarm.pieces import Availability, backup, bits, full, random_bit, stripe
@@ -128,11 +129,12 @@ def test_an_owner_that_gains_pieces_fast_is_left_more() -> None:
 
 @given(st.data())
 @settings(max_examples=200, deadline=None)
-def test_relief_takes_the_highest_spare_however_large_the_margins(
+def test_relief_takes_the_last_spare_however_large_the_margins(
         data: st.DataObject) -> None:
     """Once our stripe's first copies are asked for, each pick from the seed is the
-    highest first copy in our backup share of another's stripe with no fewer than that
-    stripe's margin of its first copies below it. A margin is a number of pieces, and a
+    highest of the last first copies, in their owners' orders, in our backup share of
+    each other stripe with no fewer than that stripe's margin of its first copies before
+    it in that order. A margin is a number of pieces, and a
     claimed pace may make it far more than a stripe holds: the pick's cost must not grow
     with it (it stepped through the margin one big-int operation at a time)."""
     draw = data.draw
@@ -442,6 +444,25 @@ def test_random_bit_and_bits() -> None:
     m = mask(3, 64, 200)
     assert list(bits(m)) == [3, 64, 200]
     assert {random_bit(m, rng) for _ in range(200)} == {3, 64, 200}
+
+
+@given(st.integers(1, 200).flatmap(lambda count: st.tuples(
+    st.just(count), st.integers(0, full(count)), st.integers(0, count),
+    st.integers(0, count))))
+@settings(max_examples=500)
+def test_an_order_from_a_start_on_masks_is_the_plain_one(
+        case: tuple[int, int, int, int]) -> None:
+    """``first_from``, ``last_before`` and ``between`` against a list of the pieces in
+    order from ``start``, wrapping round: start 0, start = count, empty masks."""
+    count, held, start, end = case
+    pieces = list(bits(held))
+    order = [i for i in pieces if i >= start] + [i for i in pieces if i < start]
+    if order:
+        assert masks.first_from(held, start) == order[0]
+        assert masks.last_before(held, start) == order[-1]
+        assert [masks.between(held, start, i) for i in order] == list(range(len(order)))
+    span = range(start, end) if end >= start else [*range(start, count), *range(end)]
+    assert masks.between(held, start, end) == sum(held >> i & 1 for i in span)
 
 
 COUNT = 12
