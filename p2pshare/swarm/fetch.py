@@ -524,19 +524,19 @@ class SwarmDownload:
 Samples = deque[tuple[float, int, tuple[int, int]]]  # (when, held, its stripe): ``pace``
 
 
-def pace(samples: Samples, held: int, now: float, stripe: tuple[int, int] = (0, 1)) -> float:
+def pace(samples: Samples, held: int, now: float, which: tuple[int, int] = (0, 1)) -> float:
     """Pieces gained per second over the last ``limits.SPARE_SECONDS``, given ``held`` of
-    ``stripe`` (rank, downloaders) at ``now``; ``samples`` keeps (time, held, stripe)
+    the stripe ``which`` (rank, downloaders) at ``now``; ``samples`` keeps (time, held, stripe)
     across calls (one at or before the window's start). How fast a downloader fetches its stripe
     (``picker.set_stripe``). When its stripe changes (the list of downloaders did), the
     counts of the old one are moved by the difference, so that the pace carries on: what
     it held of another set of pieces is no gain nor loss."""
-    if samples and samples[-1][2] != stripe:
+    if samples and samples[-1][2] != which:
         shift = held - samples[-1][1]
-        moved = [(when, count + shift, stripe) for when, count, _ in samples]
+        moved = [(when, count + shift, which) for when, count, _ in samples]
         samples.clear()
         samples.extend(moved)
-    samples.append((now, held, stripe))
+    samples.append((now, held, which))
     while len(samples) > 1 and samples[1][0] <= now - limits.SPARE_SECONDS:
         samples.popleft()
     since, before, _ = samples[0]
