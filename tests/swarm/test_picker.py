@@ -479,16 +479,20 @@ class PickerMachine(RuleBasedStateMachine):
         self.holds: dict[str, int] = {}
         self.in_flight: dict[int, set[str]] = {}
         self.corrupt: set[tuple[str, int]] = set()
+        self.downloading: set[str] = set()  # seen holding some pieces, not all
 
     @rule(peer=st.sampled_from(PEERS), pieces=st.integers(0, full(COUNT)))
     def peer_holds(self, peer: str, pieces: int) -> None:
         self.picker.set_peer(peer, pieces)
         self.holds[peer] = pieces
+        if pieces and pieces != full(COUNT):
+            self.downloading.add(peer)
 
     @rule(peer=st.sampled_from(PEERS))
     def peer_leaves(self, peer: str) -> None:
         self.picker.remove_peer(peer)
         self.holds.pop(peer, None)
+        self.downloading.discard(peer)
         for askers in self.in_flight.values():
             askers.discard(peer)
 
@@ -519,7 +523,8 @@ class PickerMachine(RuleBasedStateMachine):
             assert not fresh, "duplicated a request while a fresh piece was available"
             assert released >> index & 1 or endgame
             assert len(self.in_flight[index]) < 2 or released >> index & 1
-            if theirs == full(COUNT) and not released >> index & 1:
+            seeder = theirs == full(COUNT) and peer not in self.downloading  # not finished
+            if seeder and not released >> index & 1:
                 assert all(self.holds.get(other) == full(COUNT)
                            for other in self.in_flight[index]), "a seeder asked for a copy " \
                     "a downloader is sending"
