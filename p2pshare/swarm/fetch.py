@@ -272,10 +272,9 @@ class SwarmDownload:
         ``limits.STRIPE_IDLE``: a peer that only claims ever more pieces at the tracker,
         but cannot be reached, reserves nothing."""
         now, grew, counts = time.monotonic(), self._grew, self._stripe_counts
-        for gone in [a for a in grew if a not in listed]:
-            del grew[gone]
-        for gone in [a for a in counts if a not in listed]:
-            del counts[gone]
+        for table in (grew, counts):  # per listed downloader: forget the unlisted
+            for gone in [a for a in table if a not in listed]:
+                del table[gone]
         idle, missing, paces = [], self.picker.missing, []
         for rank, address in enumerate(downloaders):
             if address == me:
