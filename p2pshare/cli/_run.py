@@ -18,7 +18,8 @@ it, bench/README.md "Swarm CPU profile") run on uvloop when it is installed (the
 extra). Every file body goes out by ``os.sendfile`` on either loop (``net.link``). The
 P2P-CI and P2P-DI peer commands stay on asyncio's own loop (not measured on uvloop).
 ``P2PSHARE_LOOP=asyncio`` or ``=uvloop`` overrides the choice for every command; nothing
-requires uvloop.
+requires uvloop, but asking for it where it is not installed, or for a loop of another
+name, is a usage error (``config.ConfigError``, exit status 2), not a silent fallback.
 
 Garbage collection: what start-up made (modules, classes, functions: tens of thousands of
 objects, all for the process's life) is frozen out of the cyclic collector's passes
@@ -44,6 +45,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
+from .config import ConfigError
 from .exits import Exit
 from .text import shown, shown_lines
 
@@ -82,24 +84,42 @@ def run(main: Coroutine[Any, Any, int], *, fast_loop: bool = False,
     Returns the coroutine's exit status, or ``interrupted_status()`` when a signal ended it.
     """
     _Life.serving, _Life.signalled = serves, False
+    try:
+        factory = loop_factory(fast_loop)
+    except ConfigError:
+        main.close()  # never started: no "never awaited" warning
+        raise
     gc.freeze()
     gc.set_threshold(GC_YOUNG)
     try:
-        with asyncio.Runner(loop_factory=loop_factory(fast_loop)) as runner:
+        with asyncio.Runner(loop_factory=factory) as runner:
             status = int(runner.run(_cancel_on_signals(main)))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return interrupted_status()
     return interrupted_status() if _Life.signalled else status
 
 
+LOOPS = ("", "asyncio", "uvloop")  # P2PSHARE_LOOP: unset (our choice), or the loop to use
+
+
 def loop_factory(fast_loop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop, or None for asyncio's (see the module's text)."""
-    choice = os.environ.get("P2PSHARE_LOOP", "").lower()
+    """uvloop's loop, or None for asyncio's (see the module's text).
+
+    Raises:
+        ConfigError: ``P2PSHARE_LOOP`` names no loop, or uvloop, which is not installed.
+    """
+    choice = os.environ.get("P2PSHARE_LOOP", "").strip().lower()
+    if choice not in LOOPS:
+        raise ConfigError(f"P2PSHARE_LOOP={choice!r}: expected one of "
+                          f"{', '.join(repr(c) for c in LOOPS)}")
     if choice == "asyncio" or (choice != "uvloop" and not fast_loop):
         return None
     try:
         import uvloop
     except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("P2PSHARE_LOOP=uvloop, but uvloop is not installed "
+                              "(pip install 'p2pshare[fast]')") from None
         return None
     return uvloop.new_event_loop
 

@@ -235,6 +235,22 @@ def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loop_factory(fast_loop=False) is uvloop.new_event_loop
 
 
+@pytest.mark.parametrize(("value", "needle"), [
+    ("uvlop", "P2PSHARE_LOOP='uvlop': expected one of"),
+    ("uvloop", "P2PSHARE_LOOP=uvloop, but uvloop is not installed"),
+])
+def test_a_loop_that_cannot_be_had_is_a_usage_error(value: str, needle: str,
+                                                    tmp_path: Path) -> None:
+    """A misspelt loop, or uvloop where it is not installed, is status 2 and one line,
+    not a silent fallback to asyncio's loop (the command never starts)."""
+    (tmp_path / "uvloop.py").write_text("raise ImportError('not installed here')\n")
+    done = run_cli(["files", "--server", f"{HOST}:{free_port()}"],
+                   env={"P2PSHARE_LOOP": value, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert needle in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 def test_each_command_is_registered_by_the_module_named_in_owners() -> None:
     import argparse
     import importlib
