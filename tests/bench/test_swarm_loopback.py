@@ -39,6 +39,21 @@ def test_descendants_walk_is_bounded(swarm: ModuleType) -> None:
     assert len(swarm.descendants(1, cycle, limit=10)) == 10
 
 
+def test_host_steal_between_two_readings(swarm: ModuleType) -> None:
+    """The hypervisor's share of CPU time, from /proc/stat's first line: shown beside every
+    figure (a busy host slows a guest's runs without any change in the code)."""
+    common = sys.modules["common"]  # bench/swarm imported it from bench/
+    assert common.steal_share((1000, 50), (1400, 150)) == 0.25
+    assert common.steal_share((1000, 50), (1000, 50)) == 0.0  # no time passed: no share
+    total, stolen = common.cpu_ticks()
+    assert total > 0 and 0 <= stolen <= total  # this machine's own counters
+    runs = [_outcome(swarm, "p2pshare", 1, 2.0, 1.0, MiB) for _ in range(3)]
+    for run, steal in zip(runs, (0.05, 0.3, 0.1), strict=True):
+        run.steal = steal  # type: ignore[attr-defined]
+    assert swarm.steal_range(runs, "p2pshare", 1) == "5%-30%"
+    assert swarm.steal_range(runs, "aria2", 1) == "-"
+
+
 def _outcome(swarm: ModuleType, system: str, n: int, seconds: float, cpu: float,
              rss: int) -> object:
     leeches = {f"l{i}": seconds - i * 0.1 for i in range(n)}
