@@ -110,7 +110,7 @@ def load_average() -> float:
 def cpu_ticks() -> tuple[int, int]:
     """(all CPU time, of it stolen by the hypervisor) in ticks since boot, from /proc/stat
     ((0, 0) where there is none). On a virtual machine whose host is busy, the guest's
-    CPUs wait while runnable: a figure measured meanwhile is slower than the code."""
+    CPUs wait while runnable: a figure measured meanwhile measures the host's load too."""
     try:
         with open("/proc/stat") as stat:
             fields = [int(x) for x in stat.readline().split()[1:9]]
