@@ -18,6 +18,7 @@ import asyncio
 from pathlib import Path
 
 from p2pshare.cli._run import loop_factory
+from p2pshare.cli.config import ConfigError
 
 
 async def streams(port: int, reply: bytes, oneshot: bool = False) -> None:
@@ -74,7 +75,11 @@ def main() -> None:
     args = parser.parse_args()
     reply = args.response.read_bytes()
     serve = streams if args.api == "streams" else protocol
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+    try:
+        factory = loop_factory()
+    except ConfigError as exc:
+        raise SystemExit(f"bare_server: {exc}") from None
+    with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(serve(args.port, reply, args.oneshot))
 
 

@@ -149,10 +149,16 @@ def result_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obj
 
 
 def machine() -> str:
+    """The machine, and the event loops p2pshare's processes run on (a bad
+    ``P2PSHARE_LOOP`` ends the benchmark with one line, as it ends a command)."""
     from p2pshare.cli._run import loop_factory
+    from p2pshare.cli.config import ConfigError
     from p2pshare.host import machine as describe
 
-    loops = {"index and registration servers, swarm peers": loop_factory(True),
-             "P2P-CI/DI peers": loop_factory(False)}
+    try:
+        loops = {"index and registration servers, swarm peers": loop_factory(True),
+                 "P2P-CI/DI peers": loop_factory(False)}
+    except ConfigError as exc:
+        raise SystemExit(f"bench: {exc}") from None
     used = ", ".join(f"{who} {'asyncio' if f is None else 'uvloop'}" for who, f in loops.items())
     return f"{describe()}; event loops: {used} (P2PSHARE_LOOP=asyncio|uvloop overrides)"

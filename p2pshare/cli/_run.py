@@ -19,7 +19,8 @@ extra). Every file body goes out by ``os.sendfile`` on either loop (``net.link``
 P2P-CI and P2P-DI peer commands stay on asyncio's own loop (not measured on uvloop).
 ``P2PSHARE_LOOP=asyncio`` or ``=uvloop`` overrides the choice for every command; nothing
 requires uvloop, but asking for it where it is not installed, or for a loop of another
-name, is a usage error (``config.ConfigError``, exit status 2), not a silent fallback.
+name, is a usage error (``config.ConfigError``, exit status 2), not a silent fallback: the
+command line checks the variable (``loop_choice``) before any command starts.
 
 Garbage collection: what start-up made (modules, classes, functions: tens of thousands of
 objects, all for the process's life) is frozen out of the cyclic collector's passes
@@ -84,11 +85,7 @@ def run(main: Coroutine[Any, Any, int], *, fast_loop: bool = False,
     Returns the coroutine's exit status, or ``interrupted_status()`` when a signal ended it.
     """
     _Life.serving, _Life.signalled = serves, False
-    try:
-        factory = loop_factory(fast_loop)
-    except ConfigError:
-        main.close()  # never started: no "never awaited" warning
-        raise
+    factory = loop_factory(fast_loop)  # the command line checked the choice (loop_choice)
     gc.freeze()
     gc.set_threshold(GC_YOUNG)
     try:
@@ -99,27 +96,39 @@ def run(main: Coroutine[Any, Any, int], *, fast_loop: bool = False,
     return interrupted_status() if _Life.signalled else status
 
 
-LOOPS = ("", "asyncio", "uvloop")  # P2PSHARE_LOOP: unset (our choice), or the loop to use
+def loop_choice() -> str:
+    """``P2PSHARE_LOOP``, checked: "" (unset: ours, see the module's text), "asyncio" or
+    "uvloop" (any case). The command line checks it before any command starts, as it does
+    the configuration, so that every command refuses a bad one alike.
+
+    Raises:
+        ConfigError: it names no loop, or uvloop, which cannot be imported.
+    """
+    raw = os.environ.get("P2PSHARE_LOOP", "")
+    choice = raw.strip().lower()
+    if choice not in ("", "asyncio", "uvloop"):
+        raise ConfigError(f"P2PSHARE_LOOP={raw!r}: expected asyncio or uvloop (or unset)")
+    if choice == "uvloop":
+        try:
+            import uvloop  # noqa: F401 (asked for: it must be there)
+        except ImportError:
+            raise ConfigError("P2PSHARE_LOOP=uvloop, but uvloop is not installed "
+                              "(pip install 'p2pshare[fast]')") from None
+    return choice
 
 
 def loop_factory(fast_loop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop, or None for asyncio's (see the module's text).
 
     Raises:
-        ConfigError: ``P2PSHARE_LOOP`` names no loop, or uvloop, which is not installed.
+        ConfigError: as ``loop_choice``.
     """
-    choice = os.environ.get("P2PSHARE_LOOP", "").strip().lower()
-    if choice not in LOOPS:
-        raise ConfigError(f"P2PSHARE_LOOP={choice!r}: expected one of "
-                          f"{', '.join(repr(c) for c in LOOPS)}")
+    choice = loop_choice()
     if choice == "asyncio" or (choice != "uvloop" and not fast_loop):
         return None
     try:
         import uvloop
     except ImportError:
-        if choice == "uvloop":
-            raise ConfigError("P2PSHARE_LOOP=uvloop, but uvloop is not installed "
-                              "(pip install 'p2pshare[fast]')") from None
         return None
     return uvloop.new_event_loop
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import __version__
 from ..wirelog import WIRE
-from ._run import StdoutClosed, fail, say, say_json
+from ._run import StdoutClosed, fail, loop_choice, say, say_json
 from .config import ConfigError, apply_settings, config_path, subparsers
 from .exits import Exit, from_error
 from .options import HelpFormatter
@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None, *, collector_paused: bool = False) -
             args.verbose += args.__dict__.pop(f"verbose{suffix}", 0)
             args.quiet += args.__dict__.pop(f"quiet{suffix}", 0)
         setup_logging(args.verbose, args.quiet)
+        loop_choice()  # a bad P2PSHARE_LOOP stops every command alike, before it starts
         if collector_paused:
             _collector_on()
         return int(args.func(args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -235,17 +236,24 @@ def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loop_factory(fast_loop=False) is uvloop.new_event_loop
 
 
+@pytest.mark.parametrize("command", [
+    ["files", "--server", f"{HOST}:1"],  # a coroutine of its own
+    ["fetch", "0" * 64, "--server", f"{HOST}:1"],  # one wrapped in another (a summary)
+    ["get", "2345", "--server", f"{HOST}:1"],  # one wrapped in a time limit
+    ["config"],  # no event loop at all
+])
 @pytest.mark.parametrize(("value", "needle"), [
-    ("uvlop", "P2PSHARE_LOOP='uvlop': expected one of"),
+    ("UVlop", "P2PSHARE_LOOP='UVlop': expected asyncio or uvloop"),
     ("uvloop", "P2PSHARE_LOOP=uvloop, but uvloop is not installed"),
 ])
-def test_a_loop_that_cannot_be_had_is_a_usage_error(value: str, needle: str,
-                                                    tmp_path: Path) -> None:
-    """A misspelt loop, or uvloop where it is not installed, is status 2 and one line,
-    not a silent fallback to asyncio's loop (the command never starts)."""
+def test_a_loop_that_cannot_be_had_is_a_usage_error(command: list[str], value: str,
+                                                    needle: str, tmp_path: Path) -> None:
+    """A misspelt loop, or uvloop where it is not installed, is status 2 and one line
+    whatever the command, not a silent fallback to asyncio's loop (nothing starts, and
+    no coroutine is left unawaited)."""
     (tmp_path / "uvloop.py").write_text("raise ImportError('not installed here')\n")
-    done = run_cli(["files", "--server", f"{HOST}:{free_port()}"],
-                   env={"P2PSHARE_LOOP": value, "PYTHONPATH": str(tmp_path)})
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    done = run_cli(command, env={"P2PSHARE_LOOP": value, "PYTHONPATH": path})
     assert done.returncode == 2, done.stdout + done.stderr
     assert needle in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
