@@ -54,6 +54,30 @@ def test_host_steal_between_two_readings(swarm: ModuleType) -> None:
     assert swarm.steal_range(runs, "aria2", 1) == "-"
 
 
+def test_host_steal_reads_nothing_where_there_is_no_proc_stat(
+        swarm: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    common = sys.modules["common"]
+
+    def gone(*_args: object, **_kwargs: object) -> None:
+        raise FileNotFoundError("/proc/stat")
+
+    monkeypatch.setattr("builtins.open", gone)
+    assert common.cpu_ticks() == (0, 0)
+    assert common.steal_share(common.cpu_ticks(), common.cpu_ticks()) == 0.0
+
+
+def test_the_self_checks_verdict_on_a_shaped_rate(swarm: ModuleType) -> None:
+    """Within 85-110% of the shaped rate: nothing to say; 50-85%: a note with the steal
+    (a busy host), not a failure; outside 50-110%: the shaping is missing or wrong."""
+    assert swarm.shaped_rate_note(11.9, 11.96, 0.0) is None
+    assert swarm.shaped_rate_note(13.1, 11.96, 0.0) is None  # 1.095x: within the burst
+    note = swarm.shaped_rate_note(8.66, 11.96, 0.21)
+    assert note is not None and "72%" in note and "21%" in note
+    for got in (5.9, 13.2, 120.0):  # half the rate, or no shaping at all
+        with pytest.raises(swarm.BenchError):
+            swarm.shaped_rate_note(got, 11.96, 0.0)
+
+
 def _outcome(swarm: ModuleType, system: str, n: int, seconds: float, cpu: float,
              rss: int) -> object:
     leeches = {f"l{i}": seconds - i * 0.1 for i in range(n)}
