@@ -30,11 +30,22 @@ kernel CPU of 32 KiB ones (measured on ext4 with eight writers of 256 MiB each, 
 swarm benchmark: bench/README.md "Sixth round"); small folios come from the pages the
 allocator keeps at hand per CPU.
 
+Each ``write_at`` then asks the kernel to start writing those bytes to disk
+(``posix_fadvise(POSIX_FADV_DONTNEED)``: on Linux it starts write-back of the range and
+drops only clean pages from the cache, which freshly written pages are not, so they stay
+cached for serving). The disk thus keeps pace with a download, and the ``fsync`` before the
+final rename finds little left to write: in the swarm benchmark it took 0.03-0.11 s for a
+64 MiB file while eight downloads finished at once, and 0.001 s with the advice
+(bench/README.md "Eleventh round"). It is the fallback PostgreSQL uses where
+``sync_file_range`` is missing; advice only, so where it fails or does not exist nothing
+else changes.
+
 Plain ``os`` calls only: callers in an event loop decide which calls run in a thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -159,9 +170,19 @@ def write_at(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None
         OSError: the disk refused (part of ``data`` may be written).
     """
     view = memoryview(data).cast("B")  # sliced and advanced in bytes, whatever its items
+    start, size = offset, len(view)
     while view:
         written = os.pwrite(fd, view[:WRITE_SLICE], offset)
         view, offset = view[written:], offset + written
+    start_writeback(fd, start, size)
+
+
+def start_writeback(fd: int, offset: int, size: int) -> None:
+    """Ask the kernel to start writing ``size`` bytes of ``fd`` at ``offset`` to disk
+    (module docstring); returns at once."""
+    if size and hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, size, os.POSIX_FADV_DONTNEED)
 
 
 def write_whole(path: Path, data: bytes) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -238,6 +240,56 @@ def test_write_at_goes_on_after_a_short_write() -> None:
         assert os.pread(fd, len(data) + 3, 0) == bytes(3) + data
     finally:
         os.close(fd)
+
+
+def test_write_at_starts_the_disk_writing_what_it_wrote(tmp_path: Path) -> None:
+    advised: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, size: int, advice: int) -> None:
+        advised.append((offset, size, advice))
+        real(fd, offset, size, advice)
+
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "posix_fadvise", spy)
+            files.write_at(fd, b"x" * (files.WRITE_SLICE + 5), 7)
+            files.write_at(fd, b"", 3)  # nothing written, nothing to advise
+        assert advised == [(7, files.WRITE_SLICE + 5, os.POSIX_FADV_DONTNEED)]
+    finally:
+        os.close(fd)
+
+
+def test_write_at_writes_when_the_advice_is_refused(tmp_path: Path) -> None:
+    def refuse(*args: int) -> None:
+        raise OSError(22, "Invalid argument")
+
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "posix_fadvise", refuse)
+            files.write_at(fd, b"abc", 2)
+        assert os.pread(fd, 10, 0) == b"\0\0abc"
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs fincore (util-linux)")
+def test_written_pieces_stay_in_the_page_cache_for_serving(tmp_path: Path) -> None:
+    """The advice starts write-back; it must not drop what was just written, which a
+    piece server reads again at once (fincore reports the bytes of a file in memory)."""
+    size = 4 * 1024 * 1024
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        for at in range(0, size, 256 * 1024):
+            files.write_at(fd, os.urandom(256 * 1024), at)
+        resident = subprocess.run(["fincore", "-b", "-n", "-r", "-o", "RES", str(path)],
+                                  capture_output=True, text=True, check=True, timeout=30)
+    finally:
+        os.close(fd)
+    assert int(resident.stdout) == size
 
 
 def test_write_at_counts_bytes_of_a_view_whose_items_are_wider_than_one() -> None:
