@@ -342,6 +342,15 @@ STRIPE_IDLE = 1 * SECONDS
 # about once.
 SPARE_MARGIN = 4
 SPARE_SECONDS = 1 * SECONDS
+# While the network limits a seeder's upload (Uplink: full), its answers name the pieces it
+# began sending to other connections (the Sent header, swarm/seeder.py) within SENT_SECONDS,
+# and a downloader does not ask that seeder for those as first copies for as long after it
+# hears of them (swarm/picker.py, rule 1): they reach it from the downloader they went to,
+# which has them within a second in the shaped benchmark; a recipient that never passes one
+# on (a Sybil) costs a stripe SENT_SECONDS at most. A seeder keeps at most MAX_SENT_LOG of
+# them per swarm (twice as many before it trims).
+SENT_SECONDS = 2 * SECONDS
+MAX_SENT_LOG = 4096
 # The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
 # no fewer than this fraction of the pieces less than the most any downloader holds: all
 # downloaders name the same one, it stays the leader while the others keep pace, and a

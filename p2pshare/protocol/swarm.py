@@ -233,11 +233,12 @@ def busy(retry_after: float) -> tuple[Response, bytes]:
     return response(Status.BUSY, extra=(("Retry-After", str(max(1, round(retry_after)))),))
 
 
-def piece_head(length: int, have: str = "", full: bool = False) -> Response:
+def piece_head(length: int, have: str = "", full: bool = False, sent: str = "") -> Response:
     """The head of a 200 to PIECE; the piece's bytes follow (by sendfile). ``full``: the
-    ``Uplink: full`` header (``UPLINK_FULL``)."""
+    ``Uplink: full`` header (``UPLINK_FULL``); ``sent``: the ``Sent`` header's ranges
+    (``sent_header``)."""
     return Response(int(Status.OK), VERSION,
-                    (*have_header(have), *(UPLINK_FULL if full else ()),
+                    (*have_header(have), *sent_header(sent), *(UPLINK_FULL if full else ()),
                      ("Content-Length", str(length))))
 
 
@@ -255,6 +256,14 @@ def have_header(have: str) -> tuple[tuple[str, str], ...]:
     """``Have: <ranges>`` on a PIECE answer: pieces the server holds verified and has not
     yet told this connection about (none: no header)."""
     return (("Have", have),) if have else ()
+
+
+def sent_header(sent: str) -> tuple[tuple[str, str], ...]:
+    """``Sent: <ranges>`` on a seeder's PIECE answer: pieces it began sending to other
+    connections within ``limits.SENT_SECONDS`` that it has not yet told this one of (none:
+    no header). A downloader does not ask that seeder for them as first copies for as
+    long: they reach it from the downloader they went to (``picker``, rule 1)."""
+    return (("Sent", sent),) if sent else ()
 
 
 def news(held: int, told: int, limit: int = limits.MAX_HAVE_HEADER) -> tuple[str, int]:
@@ -441,11 +450,13 @@ def quick_pieces(data: bytes, most: int) -> list[tuple[str, int]] | None:
     return asked or None
 
 
-def piece_head_bytes(length: int, have: str = "", full: bool = False) -> bytes:
-    """The bytes of ``piece_head(length, have, full)``, exactly the codec's (a test holds
-    them to it), from a template: ``have`` is ``news`` text (digits, commas, dashes)."""
-    return b"P2P-SWARM/1.0 200 OK\r\n%s%sContent-Length: %d\r\n\r\n" % (
+def piece_head_bytes(length: int, have: str = "", full: bool = False, sent: str = "") -> bytes:
+    """The bytes of ``piece_head(length, have, full, sent)``, exactly the codec's (a test
+    holds them to it), from a template: ``have`` and ``sent`` are ``news`` text (digits,
+    commas, dashes)."""
+    return b"P2P-SWARM/1.0 200 OK\r\n%s%s%sContent-Length: %d\r\n\r\n" % (
         b"Have: %s\r\n" % have.encode("ascii") if have else b"",
+        b"Sent: %s\r\n" % sent.encode("ascii") if sent else b"",
         b"Uplink: full\r\n" if full else b"", length)
 
 
@@ -484,24 +495,27 @@ def ok_answer(body: bytes = b"") -> bytes:
 
 _QUICK_HEAD = re.compile(
     rb"P2P-SWARM/1\.0 200 OK\r\n(?:Have: ([0-9][0-9,-]{0,%d})\r\n)?"
+    rb"(?:Sent: ([0-9][0-9,-]{0,%d})\r\n)?"
     rb"(Uplink: full\r\n)?Content-Length: (0|[1-9][0-9]{0,18})\r\n\r\n"
-    % (limits.MAX_HAVE_HEADER - 1))
+    % (limits.MAX_HAVE_HEADER - 1, limits.MAX_HAVE_HEADER - 1))
 
 
 def quick_head(buf: ReceiveBuffer, max_body: int) -> tuple[Response, int] | None:
     """(head, Content-Length) of the answer at the front of ``buf`` if its head is exactly
     what a piece server sends for a piece (``piece_head_bytes``: 200, maybe a Have header
-    of news text, maybe ``Uplink: full``, a Content-Length up to ``max_body`` without
-    leading zeros), taken out of ``buf``; else None, ``buf`` untouched, and the general
-    path (``HeadReader``, ``status_start``, ``content_length``) reads the head and refuses
-    what it must. A test holds both to the same result; this one skips the general
-    grammar for the head a downloader reads for every piece."""
+    and a Sent header of news text, maybe ``Uplink: full``, a Content-Length up to
+    ``max_body`` without leading zeros), taken out of ``buf``; else None, ``buf``
+    untouched, and the general path (``HeadReader``, ``status_start``,
+    ``content_length``) reads the head and refuses what it must. A test holds both to the
+    same result; this one skips the general grammar for the head a downloader reads for
+    every piece."""
     found = buf.match(_QUICK_HEAD)
-    if found is None or (length := int(found[3])) > max_body:
+    if found is None or (length := int(found[4])) > max_body:
         return None
-    have, text = found[1], found[3].decode("ascii")  # before the buffer's bytes move
+    have, sent, text = found[1], found[2], found[4].decode("ascii")  # before bytes move
     headers = (*(() if have is None else (("Have", have.decode("ascii")),)),
-               *(UPLINK_FULL if found[2] else ()), ("Content-Length", text))
+               *(() if sent is None else (("Sent", sent.decode("ascii")),)),
+               *(UPLINK_FULL if found[3] else ()), ("Content-Length", text))
     buf.extract_bytes(found.end())
     return Response(int(Status.OK), VERSION, headers, "OK"), length
 

@@ -136,6 +136,9 @@ class SwarmDownload:
         # per listed downloader: (when, pieces of its stripe it held) over the last
         # limits.SPARE_SECONDS, whence its pace (``pace``)
         self._stripe_counts: dict[Address, Samples] = {}
+        # per seeder: (when heard, pieces) of its Sent news over the last
+        # limits.SENT_SECONDS, whence ``picker.taken``
+        self._sent_news: dict[Address, deque[tuple[float, int]]] = {}
 
     def progress(self) -> Progress:
         m, have = self.manifest, self.file.have & self.wanted
@@ -234,7 +237,10 @@ class SwarmDownload:
             if pieces & self.picker.missing:
                 holders.append(address)
         self._slot_freed = False
-        for address in self.roster.choose(holders, self.links, time.monotonic()):
+        now = time.monotonic()
+        for address, news in list(self._sent_news.items()):
+            self._taken(address, news, now)
+        for address in self.roster.choose(holders, self.links, now):
             self.links[address] = None
             tg.create_task(self._peer(address))
         self._arrange(listed)
@@ -328,6 +334,7 @@ class SwarmDownload:
             self.links.pop(address, None)
             self._sources.discard(address)
             self.learned.pop(address, None)
+            self._sent_news.pop(address, None)
             self.picker.remove_peer(address)
             self.roster.dropped(address, time.monotonic(), slow=slow, wait=wait)
             self._slot_freed = True
@@ -403,6 +410,7 @@ class SwarmDownload:
 
     def _answer(self, link: PeerLink, index: int, head: Response, body: bytearray) -> None:
         self._learn(link.address, get_header(head.headers, "Have"))
+        self._heard_sent(link.address, get_header(head.headers, "Sent"))
         if head.status == Status.OK and len(body) == self.manifest.length(index) \
                 and sha256_matches(body, self.manifest.digests[index]):
             if not self.file.uplink_full and uplink_full(head):  # from a good source only
@@ -430,6 +438,32 @@ class SwarmDownload:
             if news & ~held:
                 self.picker.set_peer(address, held | news)
                 self._notify()
+
+    def _heard_sent(self, address: Address, text: str | None) -> None:
+        """A seeder named pieces it began sending to other downloaders (Sent): they are
+        not asked of it as first copies for ``limits.SENT_SECONDS`` (``picker.taken``)."""
+        if not text and address not in self._sent_news:
+            return
+        news = self._sent_news.setdefault(address, deque())
+        now = time.monotonic()
+        if text:
+            news.append((now, decode_ranges(text, self.manifest.count)))
+        self._taken(address, news, now)
+
+    def _taken(self, address: Address, news: deque[tuple[float, int]], now: float) -> None:
+        """``picker.taken`` of ``address`` from its Sent ``news`` still fresh at ``now``."""
+        while news and news[0][0] <= now - limits.SENT_SECONDS:
+            news.popleft()
+        taken = 0
+        for _, pieces in news:
+            taken |= pieces
+        before = self.picker.taken.pop(address, 0)
+        if taken:
+            self.picker.taken[address] = taken
+        else:
+            del self._sent_news[address]
+        if before & ~taken:  # pieces it may be asked for again
+            self._notify()
 
     def _good(self, link: PeerLink, index: int, body: bytearray) -> None:
         link.snubbed = False

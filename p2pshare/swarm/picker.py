@@ -120,6 +120,9 @@ class Picker:
         # The peers we can get pieces from now (the caller's live links); None: every peer.
         # What others merely claim (a peer behind NAT, gone, a Sybil) is no first copy.
         self.sources: AbstractSet[PeerId] | None = None
+        # Per seeder: pieces it told us it began sending to other downloaders lately (its
+        # Sent news, kept fresh by the caller): no first copies of it (rule 1).
+        self.taken: dict[PeerId, int] = {}
         self._own = self._stripe_mask = full(count)  # our stripe; with the idle ones'
         self._idle: tuple[int, ...] = ()  # ranks of downloaders whose stripes we share
         # By rank (alone, so far): its stripe, where its owner begins it, and how many of
@@ -170,6 +173,7 @@ class Picker:
         """``peer`` left: forget what it holds and what was asked of it."""
         self.availability.remove(self.peers.pop(peer, 0))
         self._downloading.discard(peer)
+        self.taken.pop(peer, None)
         for index in bits(self.asked.get(peer, 0)):
             self._end_request(index, peer)
         self.asked.pop(peer, None)
@@ -243,11 +247,11 @@ class Picker:
             if self.leader is not None:
                 return None  # a seeder's upload goes to the leader (rule 4)
             # First copies only (rule 1): what no downloader still downloading that we
-            # can get it from holds; and
+            # can get it from holds, nor is being sent one (``taken``); and
             # while some of those are in others' stripes (their owners are asking for
             # them), our stripe's in its order, then our backup share of theirs from
             # the end of their order.
-            first = self.missing & ~self._others_hold(peer)
+            first = self.missing & ~self._others_hold(peer) & ~self.taken.get(peer, 0)
             if not first & ~self._stripe_mask:
                 return theirs, fresh & first, 0
             if fresh & first & self._own:

@@ -21,11 +21,19 @@ closed, and so is one whose request head (or body) does not arrive whole within
 paces uploads in short runs (``net.rate``, the same limiter a download's
 ``--max-download-rate`` uses), so that a paced peer shows steady progress to a downloader
 judging it; tests use it to keep a download in progress long enough to interrupt it.
+
+While the network limits its upload of a swarm it holds whole (``Uplink: full``), a
+seeder's answers name the pieces it began sending to other connections lately (the Sent
+header, ``SentLog``, within ``limits.SENT_SECONDS``), so that downloaders do not ask it
+for a second copy of what is already on its way to one of them.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
+import time
+from operator import itemgetter
 from typing import BinaryIO
 
 from .. import limits
@@ -63,6 +71,7 @@ class PieceServer:
         self.slots: Admission[Link] = Admission(0, 0)
         self.max_uploads = max_uploads
         self._uploads: dict[Link, _Upload] = {}  # the connections holding a slot
+        self._sent: dict[str, SentLog] = {}  # by swarm id: what went to which (``_news``)
         self.bytes_sent = 0
         self.refused = 0  # connections told 503
         self.evicted = 0  # upload slots taken from an address holding more than its share
@@ -153,10 +162,11 @@ class PieceServer:
                 return None
             places.append((pf, place))
         parts: list[bytes | FilePart] = []
-        for pf, (handle, offset, length) in places:
+        for (pf, (handle, offset, length)), (_, index) in zip(places, asked, strict=True):
             have = upload.news(pf)
-            parts += (sp.piece_head_bytes(length, have, self._full(link, upload, pf)),
-                      (handle, offset, length))
+            full = self._full(link, upload, pf)
+            begun = self._news_of_sent(upload, pf, index) if full else ""
+            parts += (sp.piece_head_bytes(length, have, full, begun), (handle, offset, length))
             self.bytes_sent += length
         return parts
 
@@ -170,7 +180,9 @@ class PieceServer:
             return [sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
                     EndOfMessage()]
         handle, offset, length = place
-        link.send_now(sp.piece_head(length, have, self._full(link, upload, pf)))
+        full = self._full(link, upload, pf)
+        begun = self._news_of_sent(upload, pf, msg.index) if full else ""
+        link.send_now(sp.piece_head(length, have, full, begun))
         if self.throttle is not None:
             return self._send_paced(link, handle, offset, length)
         sent = link.sendfile_now(handle, offset, length)  # most often the whole piece
@@ -199,6 +211,22 @@ class PieceServer:
                     pf.uplink_full = True
         return pf.uplink_full
 
+    def _news_of_sent(self, upload: _Upload, pf: PieceFile, index: int) -> str:
+        """While the network limits our upload of ``pf`` (``_full``): the Sent text for an
+        answer to ``upload`` with piece ``index``, the pieces begun for other connections
+        that it was not told of (``SentLog``); ``index`` is then logged as begun for it.
+        Not at all when we do not hold every piece: only a seeder's first copies are
+        spared so (``picker``, rule 1)."""
+        if not pf.complete:
+            return ""
+        swarm, now = pf.manifest.id, time.monotonic()
+        sent = self._sent.get(swarm)
+        if sent is None:
+            sent = self._sent[swarm] = SentLog()
+        mask, upload.sent_seen[swarm] = sent.news(upload, upload.sent_seen.get(swarm, 0), now)
+        sent.add(index, upload, now)
+        return sp.news(mask, 0)[0]
+
     async def _send_rest(self, link: Link, handle: BinaryIO, offset: int, count: int,
                          length: int) -> None:
         """The rest of a piece the socket did not take at once, as it drains."""
@@ -219,14 +247,51 @@ class PieceServer:
         self.bytes_sent += length
 
 
+class SentLog:
+    """The pieces of one swarm a seeder began sending, oldest first, and to which
+    connection: what its answers tell each connection of the others' (the Sent header)
+    while they are fresh, ``limits.SENT_SECONDS``. Entries are numbered from 0 in the order
+    they came; each connection keeps the number of the first it was not told of. At most
+    twice ``limits.MAX_SENT_LOG`` are held, and never more than twice the window's worth
+    of time: trimmed in one cut, not one entry at a time."""
+
+    __slots__ = ("_entries", "_first")
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[float, int, object]] = []  # (when, piece, to whom)
+        self._first = 0  # the number of _entries[0]
+
+    def add(self, index: int, to: object, now: float) -> None:
+        entries = self._entries
+        entries.append((now, index, to))
+        if len(entries) > 2 * limits.MAX_SENT_LOG \
+                or entries[0][0] < now - 2 * limits.SENT_SECONDS:
+            cut = max(bisect.bisect_left(entries, now - limits.SENT_SECONDS,
+                                         key=itemgetter(0)),
+                      len(entries) - limits.MAX_SENT_LOG)
+            del entries[:cut]
+            self._first += cut
+
+    def news(self, to: object, since: int, now: float) -> tuple[int, int]:
+        """(the pieces begun within ``limits.SENT_SECONDS`` of ``now`` for connections
+        other than ``to``, from entry ``since`` on; the entry to start from next time)."""
+        fresh, mask = now - limits.SENT_SECONDS, 0
+        for when, index, who in self._entries[max(since - self._first, 0):]:
+            if who is not to and when >= fresh:
+                mask |= 1 << index
+        return mask, self._first + len(self._entries)
+
+
 class _Upload:
     """One connection holding an upload slot: per swarm, the pieces it was told of (the
-    Have header), and whether its sending was judged (``PieceServer._full``)."""
+    Have header) and the first entry of the swarm's ``SentLog`` it was not told of, and
+    whether its sending was judged (``PieceServer._full``)."""
 
-    __slots__ = ("told", "judged")
+    __slots__ = ("told", "sent_seen", "judged")
 
     def __init__(self) -> None:
         self.told: dict[str, int] = {}
+        self.sent_seen: dict[str, int] = {}
         self.judged = False
 
     def news(self, pf: PieceFile) -> str:

@@ -18,6 +18,7 @@ from p2pshare.protocol import (
     Request,
     Response,
     Role,
+    get_header,
 )
 from p2pshare.protocol import swarm as sp
 from p2pshare.protocol._buffer import ReceiveBuffer
@@ -401,30 +402,35 @@ def quick_head(wire: bytes, max_body: int) -> tuple[Response, int | None, bytes]
 
 
 @given(st.integers(0, limits.MAX_PIECE_SIZE), st.integers(0, 2 ** 3000 - 1),
-       st.integers(16, limits.MAX_HAVE_HEADER), st.booleans(), st.binary(max_size=20))
+       st.integers(16, limits.MAX_HAVE_HEADER), st.booleans(), st.integers(0, 2 ** 3000 - 1),
+       st.binary(max_size=20))
 def test_the_quick_head_reads_every_piece_head_as_the_general_path(
-        length: int, held: int, limit: int, full: bool, after: bytes) -> None:
+        length: int, held: int, limit: int, full: bool, begun: int, after: bytes) -> None:
     """Every head a piece server sends with a piece (``piece_head_bytes``, with or without
-    news, with or without ``Uplink: full``) takes the quick path, which reads it exactly
-    as the general path does."""
+    Have and Sent news, with or without ``Uplink: full``) takes the quick path, which
+    reads it exactly as the general path does."""
     have, _ = sp.news(held, 0, limit)
-    wire = sp.piece_head_bytes(length, have, full) + after
+    sent, _ = sp.news(begun, 0, limit)
+    wire = sp.piece_head_bytes(length, have, full, sent) + after
     quick = quick_head(wire, limits.MAX_PIECE_SIZE)
     assert quick is not None
     assert quick == general_head(wire, limits.MAX_PIECE_SIZE)
     assert sp.uplink_full(quick[0]) is full
+    assert get_header(quick[0].headers, "Sent") == (sent or None)
 
 
-@given(st.integers(0, limits.MAX_PIECE_SIZE), st.integers(0, 2 ** 300 - 1), st.booleans())
+@given(st.integers(0, limits.MAX_PIECE_SIZE), st.integers(0, 2 ** 300 - 1), st.booleans(),
+       st.integers(0, 2 ** 300 - 1))
 def test_a_piece_head_from_the_template_is_the_codecs(length: int, held: int,
-                                                      full: bool) -> None:
+                                                      full: bool, begun: int) -> None:
     have, _ = sp.news(held, 0)
+    sent, _ = sp.news(begun, 0)
     server = Connection(Role.SERVER, sp.framing)
     server.receive_data(f"PIECE {ID} 0 P2P-SWARM/1.0\r\n\r\n".encode())
     while not isinstance(server.next_event(), EndOfMessage):
         pass
-    assert server.send(sp.piece_head(length, have, full)) == sp.piece_head_bytes(
-        length, have, full)
+    assert server.send(sp.piece_head(length, have, full, sent)) == sp.piece_head_bytes(
+        length, have, full, sent)
 
 
 @pytest.mark.parametrize(("value", "full"), [("full", True), ("Full", False), ("", False),
@@ -456,6 +462,11 @@ OK_HEAD = b"P2P-SWARM/1.0 200 OK\r\n"
     OK_HEAD + b"Uplink: full\r\nUplink: full\r\nContent-Length: 5\r\n\r\n",
     OK_HEAD + b"Uplink: no\r\nContent-Length: 5\r\n\r\n",
     OK_HEAD + b"Have: 1\r\nHave: 2\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Sent: 1\r\nHave: 2\r\nContent-Length: 5\r\n\r\n",  # another order
+    OK_HEAD + b"Uplink: full\r\nSent: 1\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Sent: 1\r\nSent: 2\r\nContent-Length: 5\r\n\r\n",
+    OK_HEAD + b"Sent: \r\nContent-Length: 5\r\n\r\n",  # an empty Sent
+    OK_HEAD + b"Sent: " + b"1" * 20000 + b"\r\nContent-Length: 5\r\n\r\n",  # too long
     OK_HEAD + b"Have: \r\nContent-Length: 5\r\n\r\n",  # an empty Have
     OK_HEAD + b"Have: 1, 2\r\nContent-Length: 5\r\n\r\n",
     OK_HEAD + b"Have: -1\r\nContent-Length: 5\r\n\r\n",
@@ -477,12 +488,12 @@ def test_any_other_head_is_left_to_the_general_path(wire: bytes) -> None:
 
 
 @given(st.integers(0, 99), st.text("0123456789,-", max_size=12), st.binary(max_size=8),
-       st.integers(0, 60))
+       st.integers(0, 80), st.text("0123456789,-", max_size=12))
 def test_a_mutated_piece_head_reads_the_same_on_both_paths(
-        length: int, have: str, junk: bytes, at: int) -> None:
+        length: int, have: str, junk: bytes, at: int, sent: str) -> None:
     """Bytes put into a piece head anywhere: if the quick path still takes it, the general
     path reads the same head from it."""
-    wire = sp.piece_head_bytes(length, have)
+    wire = sp.piece_head_bytes(length, have, sent=sent)
     wire = wire[:at] + junk + wire[at:]
     quick = quick_head(wire, 50)
     if quick is not None:

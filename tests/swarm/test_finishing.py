@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from p2pshare import limits
 from p2pshare.host import join_hostport
 from p2pshare.swarm.fetch import leader
+from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.session import Fetch, SwarmPeer
 
 from ..aio import HOST, arun_steady
 from .test_faults import MiB, make_file, tracker_server
-from .test_serving import pace_uploads
+from .test_serving import ask_at_once, pace_uploads, read_answers
 
 KiB = 1024
 
@@ -86,6 +88,43 @@ async def test_a_seed_held_back_by_the_network_ends_the_leader(
     seed_at = join_hostport(*seed.address)
     assert seed_at in heard, heard  # from the seed (the leader asks it)
     assert any(h != seed_at for h in heard), heard  # and repeated by a downloader
+
+
+@arun_steady
+async def test_what_a_seeder_said_it_sends_to_others_is_asked_of_it_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seeder whose uplink is full names, on its answers, the pieces it began sending to
+    other downloaders (Sent): a downloader asks it for those only once it has asked for
+    every other piece and the news is stale (``SENT_SECONDS``; here nobody else relays
+    them, so they come from the seeder in the end)."""
+    monkeypatch.setattr(limits, "SENT_SECONDS", 0.5)
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)  # 32 pieces of 64 KiB
+    others = [3, 9, 10, 11, 30]
+    asked: list[int] = []
+    original = PeerLink.request
+
+    def request(self: PeerLink, swarm: str, index: int,
+                length: int = limits.MAX_PIECE_SIZE) -> None:
+        asked.append(index)
+        original(self, swarm, index, length)
+
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST) as seed:
+        await seed.share(path, manifest)
+        [pf] = seed.library.files.values()
+        pf.uplink_full = True  # as a seeder judges its connections (test_serving)
+        reader, writer = await ask_at_once(seed.served_at[1], manifest, others)
+        await read_answers(reader, manifest, others)  # another downloader's, begun
+        monkeypatch.setattr(PeerLink, "request", request)
+        async with SwarmPeer.open(HOST, port, listen=HOST) as peer:
+            job = Fetch(peer, tmp_path / "out")
+            got = await job.run(job.prepare(manifest))
+        writer.close()
+    assert got.read_bytes() == path.read_bytes()
+    later = asked[1:]  # the first request went out before any news
+    rest = [i for i in range(manifest.count) if i not in others and i != asked[0]]
+    first_of_theirs = min(later.index(i) for i in others if i in later)
+    assert set(rest) <= set(later[:first_of_theirs]), asked
 
 
 def test_the_leader_is_the_first_in_address_order_within_the_margin() -> None:

@@ -211,6 +211,48 @@ def test_a_seeder_is_asked_only_for_first_copies() -> None:
     assert picker.pick("other") in (0, 1, 2, 3)
 
 
+def test_a_seeder_is_not_asked_for_what_it_said_it_sends_to_others() -> None:
+    """Its Sent news (``taken``, kept fresh by the caller): those pieces reach us relayed
+    from the downloader they went to. Another seeder is asked for them as before, and so
+    is this one once the news is no longer fresh."""
+    picker = Picker(8, rng=random.Random(3))
+    picker.set_peer("seed", full(8))
+    picker.set_peer("seed2", full(8))
+    picker.set_stripe(0, 2)  # ours: 0, 2, 4, 6 in that order
+    picker.taken["seed"] = mask(0, 2)
+    assert [picker.pick("seed"), picker.pick("seed"), picker.pick("seed")] == [4, 6, None]
+    assert not picker.may_pick("seed")
+    assert picker.pick("seed2") == 0
+    del picker.taken["seed"]
+    assert picker.pick("seed") == 2
+    picker.taken["seed2"] = mask(1)
+    picker.remove_peer("seed2")  # gone: so is what it said
+    assert "seed2" not in picker.taken
+
+
+def test_what_a_seeder_sends_the_owner_is_no_first_copy_relief_counts() -> None:
+    """Relief leaves an owner its margin of first copies before the piece it takes: the
+    pieces the seeder said it is sending (the owner's requests in flight) are not among
+    them, so that relief does not take the next piece the owner will ask for."""
+    count = 32
+    ours = stripe(0, 2, count)
+    order = [*range(17, 32, 2), *range(1, 16, 2)]  # the other stripe, from its start 16
+
+    def relief(taken: int) -> int | None:
+        picker = Picker(count, have=ours, rng=random.Random(0))
+        picker.set_peer("seed", full(count))
+        picker.set_stripe(0, 2)
+        picker.taken["seed"] = taken
+        return picker.pick("seed")
+
+    last = max(i for i in order if backup(0, 2, count) >> i & 1 and i < 16)
+    assert last == 13 and order.index(13) >= limits.SPARE_MARGIN
+    assert relief(0) == 13
+    in_flight = mask(*order[:order.index(13) - limits.SPARE_MARGIN + 1])
+    assert relief(in_flight) is None  # a first copy fewer than the margin before 13
+    assert relief(mask(*order[:order.index(13) - limits.SPARE_MARGIN])) == 13
+
+
 def test_a_downloader_that_finished_is_no_seeder() -> None:
     """A peer seen holding some pieces and then all of them finished downloading: its
     upload has nothing else to do, so it is asked for any piece; but what it holds is

@@ -18,11 +18,13 @@ import pytest
 
 from p2pshare import limits
 from p2pshare.net.link import Link
+from p2pshare.net.rate import limiter
+from p2pshare.protocol import get_header
 from p2pshare.protocol import swarm as sp
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.pieces import full
-from p2pshare.swarm.seeder import PieceServer
+from p2pshare.swarm.seeder import PieceServer, SentLog
 from p2pshare.swarm.storage import Library, PieceFile, hash_file
 
 from ..aio import HOST, arun, serving
@@ -141,6 +143,59 @@ async def test_a_seeder_held_back_by_the_network_says_its_uplink_is_full(
     first = said.index(True)
     assert 0 < first < manifest.count - 1 and all(said[first:]), said
     assert pf.uplink_full
+
+
+@arun
+async def test_a_seeder_whose_uplink_is_full_names_what_it_sends_to_others(
+        tmp_path: Path) -> None:
+    """Each answer's Sent header: the pieces begun for other connections within
+    ``SENT_SECONDS`` that this one was not told of, on the quick path and the general
+    one; none before the uplink is judged full, and none from a server that does not hold
+    every piece (a downloader's)."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(16 * 32 * 1024))
+    async with seeded(path, 32 * 1024) as (port, manifest, server):
+        [pf] = server.library.files.values()
+        a, b, c = [await PeerLink.connect((HOST, port)) for _ in range(3)]
+
+        async def sent(link: PeerLink, index: int) -> str | None:
+            link.request(manifest.id, index)
+            _, head, body = await link.read_piece()
+            assert (head.status, bytes(body)) == (200, manifest_piece(path, manifest, index))
+            return get_header(head.headers, "Sent")
+
+        try:
+            assert await sent(a, 0) is None
+            assert await sent(b, 1) is None  # not full: no news
+            pf.uplink_full = True
+            assert await sent(a, 3) is None  # nothing begun for others since it was judged
+            assert await sent(b, 5) == "3"
+            assert await sent(b, 6) is None  # its own are not news to it
+            assert await sent(a, 7) == "5-6"
+            assert await sent(c, 9) == "3,5-7"  # a newcomer hears of the whole window
+            server.throttle = limiter(10 ** 9)  # the general path answers
+            assert await sent(b, 11) == "7,9"
+            pf.have &= ~1  # no longer a seeder of it: no news
+            assert await sent(a, 12) is None
+        finally:
+            for link in (a, b, c):
+                link.close()
+
+
+def test_a_sent_log_is_bounded_and_tells_each_piece_once() -> None:
+    log = SentLog()
+    one, other = object(), object()
+    for i in range(3 * limits.MAX_SENT_LOG):
+        log.add(i % 100, one, 10.0)
+    assert len(log._entries) <= 2 * limits.MAX_SENT_LOG
+    mask, cursor = log.news(other, 0, 10.0)
+    assert mask == full(100)
+    assert log.news(other, cursor, 10.0) == (0, cursor)
+    assert log.news(one, 0, 10.0)[0] == 0
+    log.add(7, other, 10.0 + 3 * limits.SENT_SECONDS)  # the rest are stale: trimmed
+    assert len(log._entries) == 1
+    assert log.news(one, cursor, 10.0 + 3 * limits.SENT_SECONDS)[0] == 1 << 7
+    assert log.news(one, 0, 10.0 + 5 * limits.SENT_SECONDS)[0] == 0  # no longer fresh
 
 
 def manifest_piece(path: Path, manifest: Manifest, index: int) -> bytes:
