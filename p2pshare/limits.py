@@ -346,11 +346,17 @@ SPARE_SECONDS = 1 * SECONDS
 # began sending to other connections (the Sent header, swarm/seeder.py) within SENT_SECONDS,
 # and a downloader does not ask that seeder for those as first copies for as long after it
 # hears of them (swarm/picker.py, rule 1): they reach it from the downloader they went to,
-# which has them within a second in the shaped benchmark; a recipient that never passes one
-# on (a Sybil) costs a stripe SENT_SECONDS at most. A seeder keeps at most MAX_SENT_LOG of
-# them per swarm (twice as many before it trims).
+# which has them within a second in the shaped benchmark. A piece is named for at most
+# SENT_SECONDS after it was first asked for (asking again does not renew it), a connection
+# has at most MAX_SENT_PER_CONNECTION pieces named at once, and a closed one's are no longer
+# named: a downloader that asks and never reads keeps those few from others for at most
+# twice SENT_SECONDS (named up to SENT_SECONDS after, believed as long), and a downloader
+# held back still asks any seeder for anything once starved (RESERVE_PATIENCE). A seeder
+# holds at most MAX_SENT_LOG entries per swarm (twice as many before it trims), which the
+# per-connection budget over SWARM_MAX_UPLOADS connections stays within.
 SENT_SECONDS = 2 * SECONDS
-MAX_SENT_LOG = 4096
+MAX_SENT_PER_CONNECTION = 16
+MAX_SENT_LOG = 1024
 # The leader (swarm/picker.py, rule 4) is the first downloader in address order holding
 # no fewer than this fraction of the pieces less than the most any downloader holds: all
 # downloaders name the same one, it stays the leader while the others keep pace, and a

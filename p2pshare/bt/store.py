@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..files import write_at
+from ..files import Writeback, write_at
 from ..protocol.merkle import BLOCK, block_hashes, file_root, root_of
 from ..protocol.metainfo import Torrent
 from ..swarm.manifest import TreeFile
@@ -82,6 +82,8 @@ class TorrentStore:
     layers: dict[bytes, bytes] = field(default_factory=dict)  # v2 piece layers by root
     # the rows of each file's tree above its piece layer, built at its first hash request
     hash_rows: dict[bytes, list[list[bytes]]] = field(default_factory=dict, repr=False)
+    # starts the disk writing downloaded pieces as they come (``files``)
+    writeback: Writeback = field(default_factory=Writeback, repr=False)
 
     def __post_init__(self) -> None:
         self.layers = dict(self.torrent.piece_layers) | self.layers
@@ -143,7 +145,8 @@ class TorrentStore:
         at = 0
         for run in self.layout.piece_runs(index):
             if run.file is not None:
-                write_at(self._handle(run.file).fileno(), view[at:at + run.length], run.start)
+                write_at(self._handle(run.file).fileno(), view[at:at + run.length], run.start,
+                         self.writeback)
             at += run.length
         self.have |= 1 << index
 

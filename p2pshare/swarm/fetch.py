@@ -446,21 +446,27 @@ class SwarmDownload:
             return
         news = self._sent_news.setdefault(address, deque())
         now = time.monotonic()
-        if text:
-            news.append((now, decode_ranges(text, self.manifest.count)))
-        self._taken(address, news, now)
+        pieces = decode_ranges(text, self.manifest.count) if text else 0
+        if pieces:
+            news.append((now, pieces))
+        self._taken(address, news, now, pieces)
 
-    def _taken(self, address: Address, news: deque[tuple[float, int]], now: float) -> None:
-        """``picker.taken`` of ``address`` from its Sent ``news`` still fresh at ``now``."""
-        while news and news[0][0] <= now - limits.SENT_SECONDS:
-            news.popleft()
-        taken = 0
-        for _, pieces in news:
-            taken |= pieces
-        before = self.picker.taken.pop(address, 0)
+    def _taken(self, address: Address, news: deque[tuple[float, int]], now: float,
+               added: int = 0) -> None:
+        """``picker.taken`` of ``address`` from its Sent ``news`` still fresh at ``now``
+        (``added``: what just joined it)."""
+        before = self.picker.taken.get(address, 0)
+        taken = before | added
+        if news and news[0][0] <= now - limits.SENT_SECONDS:
+            while news and news[0][0] <= now - limits.SENT_SECONDS:
+                news.popleft()
+            taken = 0
+            for _, pieces in news:
+                taken |= pieces
         if taken:
             self.picker.taken[address] = taken
         else:
+            self.picker.taken.pop(address, None)
             del self._sent_news[address]
         if before & ~taken:  # pieces it may be asked for again
             self._notify()

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import time
+from collections import deque
 from operator import itemgetter
 from typing import BinaryIO
 
@@ -117,7 +119,9 @@ class PieceServer:
         self._free(link)
 
     def _free(self, link: Link) -> None:
-        if self._uploads.pop(link, None) is not None:
+        upload = self._uploads.pop(link, None)
+        if upload is not None:
+            upload.gone = True  # what it was sent is no longer news (``SentLog``)
             self.slots.remove(link, link.peername[0])
 
     def error(self, link: Link, status: Status) -> list[Event]:
@@ -164,8 +168,7 @@ class PieceServer:
         parts: list[bytes | FilePart] = []
         for (pf, (handle, offset, length)), (_, index) in zip(places, asked, strict=True):
             have = upload.news(pf)
-            full = self._full(link, upload, pf)
-            begun = self._news_of_sent(upload, pf, index) if full else ""
+            full, begun = self._uplink_news(link, upload, pf, index)
             parts += (sp.piece_head_bytes(length, have, full, begun), (handle, offset, length))
             self.bytes_sent += length
         return parts
@@ -180,8 +183,7 @@ class PieceServer:
             return [sp.response(Status.NOT_FOUND, extra=sp.have_header(have))[0],
                     EndOfMessage()]
         handle, offset, length = place
-        full = self._full(link, upload, pf)
-        begun = self._news_of_sent(upload, pf, msg.index) if full else ""
+        full, begun = self._uplink_news(link, upload, pf, msg.index)
         link.send_now(sp.piece_head(length, have, full, begun))
         if self.throttle is not None:
             return self._send_paced(link, handle, offset, length)
@@ -211,19 +213,27 @@ class PieceServer:
                     pf.uplink_full = True
         return pf.uplink_full
 
+    def _uplink_news(self, link: Link, upload: _Upload, pf: PieceFile,
+                     index: int) -> tuple[bool, str]:
+        """For an answer to ``upload`` with piece ``index`` of ``pf``: whether it says
+        ``Uplink: full`` (``_full``), and then its Sent text (``_news_of_sent``)."""
+        full = self._full(link, upload, pf)
+        return full, self._news_of_sent(upload, pf, index) if full else ""
+
     def _news_of_sent(self, upload: _Upload, pf: PieceFile, index: int) -> str:
-        """While the network limits our upload of ``pf`` (``_full``): the Sent text for an
-        answer to ``upload`` with piece ``index``, the pieces begun for other connections
-        that it was not told of (``SentLog``); ``index`` is then logged as begun for it.
-        Not at all when we do not hold every piece: only a seeder's first copies are
-        spared so (``picker``, rule 1)."""
+        """The Sent text for an answer to ``upload`` with piece ``index``: the pieces begun
+        for other connections that it was not told of (``SentLog``); ``index`` is then
+        logged as begun for it. Not at all when we do not hold every piece: only a
+        seeder's first copies are spared so (``picker``, rule 1)."""
         if not pf.complete:
             return ""
         swarm, now = pf.manifest.id, time.monotonic()
         sent = self._sent.get(swarm)
         if sent is None:
+            if len(self._sent) >= len(self.library.files):  # forget withdrawn swarms'
+                self._sent = {k: v for k, v in self._sent.items() if k in self.library.files}
             sent = self._sent[swarm] = SentLog()
-        mask, upload.sent_seen[swarm] = sent.news(upload, upload.sent_seen.get(swarm, 0), now)
+        mask, upload.sent_seen[swarm] = sent.news(upload, upload.sent_seen.get(swarm), now)
         sent.add(index, upload, now)
         return sp.news(mask, 0)[0]
 
@@ -251,48 +261,78 @@ class SentLog:
     """The pieces of one swarm a seeder began sending, oldest first, and to which
     connection: what its answers tell each connection of the others' (the Sent header)
     while they are fresh, ``limits.SENT_SECONDS``. Entries are numbered from 0 in the order
-    they came; each connection keeps the number of the first it was not told of. At most
-    twice ``limits.MAX_SENT_LOG`` are held, and never more than twice the window's worth
-    of time: trimmed in one cut, not one entry at a time."""
+    they came; each connection keeps the number of the first it was not told of.
 
-    __slots__ = ("_entries", "_first")
+    Budgets: a piece already logged within the window is not logged again (asking for it
+    anew does not prolong its news); a connection has at most
+    ``limits.MAX_SENT_PER_CONNECTION`` entries within the window (one that asks for many
+    pieces and reads none names few); a closed connection's entries are no longer told;
+    at most twice ``limits.MAX_SENT_LOG`` entries are held, trimmed in one cut."""
+
+    __slots__ = ("_entries", "_first", "_latest")
 
     def __init__(self) -> None:
-        self._entries: list[tuple[float, int, object]] = []  # (when, piece, to whom)
+        self._entries: list[tuple[float, int, _Upload]] = []  # (when, piece, to whom)
         self._first = 0  # the number of _entries[0]
+        self._latest: dict[int, float] = {}  # piece -> when it was last logged
 
-    def add(self, index: int, to: object, now: float) -> None:
+    def add(self, index: int, to: _Upload, now: float) -> None:
+        fresh = now - limits.SENT_SECONDS
+        if self._latest.get(index, -math.inf) >= fresh or not to.may_log(now):
+            return
+        self._latest[index] = now
         entries = self._entries
         entries.append((now, index, to))
-        if len(entries) > 2 * limits.MAX_SENT_LOG \
-                or entries[0][0] < now - 2 * limits.SENT_SECONDS:
-            cut = max(bisect.bisect_left(entries, now - limits.SENT_SECONDS,
-                                         key=itemgetter(0)),
-                      len(entries) - limits.MAX_SENT_LOG)
+        if len(entries) > 2 * limits.MAX_SENT_LOG or entries[0][0] < now - 2 * limits.SENT_SECONDS:
+            cut = max(self._fresh_from(fresh), len(entries) - limits.MAX_SENT_LOG)
             del entries[:cut]
             self._first += cut
+            self._latest = {piece: when for piece, when in self._latest.items()
+                            if when >= fresh}
 
-    def news(self, to: object, since: int, now: float) -> tuple[int, int]:
+    def news(self, to: _Upload, since: int | None, now: float) -> tuple[int, int]:
         """(the pieces begun within ``limits.SENT_SECONDS`` of ``now`` for connections
-        other than ``to``, from entry ``since`` on; the entry to start from next time)."""
-        fresh, mask = now - limits.SENT_SECONDS, 0
-        for when, index, who in self._entries[max(since - self._first, 0):]:
-            if who is not to and when >= fresh:
+        other than ``to`` and still open, from entry ``since`` on (None: a connection not
+        yet told any); the entry to start from next time)."""
+        start = self._fresh_from(now - limits.SENT_SECONDS)
+        if since is not None:
+            start = max(start, since - self._first)
+        mask = 0
+        for _, index, who in self._entries[start:]:
+            if who is not to and not who.gone:
                 mask |= 1 << index
         return mask, self._first + len(self._entries)
+
+    def _fresh_from(self, fresh: float) -> int:
+        """The position of the first entry logged at ``fresh`` or later."""
+        return bisect.bisect_left(self._entries, fresh, key=itemgetter(0))
 
 
 class _Upload:
     """One connection holding an upload slot: per swarm, the pieces it was told of (the
-    Have header) and the first entry of the swarm's ``SentLog`` it was not told of, and
-    whether its sending was judged (``PieceServer._full``)."""
+    Have header) and the first entry of the swarm's ``SentLog`` it was not told of;
+    whether its sending was judged (``PieceServer._full``); when its latest ``SentLog``
+    entries were logged; and whether it is closed."""
 
-    __slots__ = ("told", "sent_seen", "judged")
+    __slots__ = ("told", "sent_seen", "judged", "logged", "gone")
 
     def __init__(self) -> None:
         self.told: dict[str, int] = {}
         self.sent_seen: dict[str, int] = {}
         self.judged = False
+        self.logged: deque[float] = deque()
+        self.gone = False
+
+    def may_log(self, now: float) -> bool:
+        """Whether a piece begun for it may go in a ``SentLog`` at ``now`` (at most
+        ``limits.MAX_SENT_PER_CONNECTION`` within ``limits.SENT_SECONDS``); counted if so."""
+        logged = self.logged
+        while logged and logged[0] < now - limits.SENT_SECONDS:
+            logged.popleft()
+        if len(logged) >= limits.MAX_SENT_PER_CONNECTION:
+            return False
+        logged.append(now)
+        return True
 
     def news(self, pf: PieceFile) -> str:
         """The Have text for an answer about ``pf`` (``sp.news``), then counted as told."""

@@ -38,7 +38,7 @@ from typing import BinaryIO
 
 from .. import limits
 from ..errors import RemoteProtocolError
-from ..files import open_partial, write_at
+from ..files import Writeback, open_partial, write_at
 from ..net.runtime import raise_fd_limit
 from .manifest import Manifest, TreeFile, default_piece_size, local
 from .pieces import full, sha256_matches
@@ -232,6 +232,7 @@ class PieceFile:
         watch: notices changes to a complete swarm's files on disk (None: not watched).
         uplink_full: a seeder of this swarm said ``Uplink: full`` (``limits.UPLINK_*``), or
             we did as its seeder: our answers for it say so too.
+        writeback: starts the disk writing downloaded pieces as they come (``files``).
     """
 
     manifest: Manifest
@@ -240,6 +241,7 @@ class PieceFile:
     path: Path = field(default_factory=Path)
     watch: FileWatch | None = None
     uplink_full: bool = False
+    writeback: Writeback = field(default_factory=Writeback, repr=False)
 
     @classmethod
     def open_complete(cls, path: Path, manifest: Manifest,
@@ -297,7 +299,8 @@ class PieceFile:
 
     def write(self, index: int, data: bytes | bytearray) -> None:
         """Store a piece that the caller has verified, and start serving it."""
-        write_at(self.handle_of(index).fileno(), data, self.manifest.offset(index))
+        write_at(self.handle_of(index).fileno(), data, self.manifest.offset(index),
+                 self.writeback)
         self.have |= 1 << index
 
     def read(self, index: int) -> bytes:

@@ -16,6 +16,8 @@ import pytest
 
 from p2pshare import limits
 from p2pshare.host import join_hostport
+from p2pshare.protocol import get_header
+from p2pshare.protocol.swarm import decode_ranges
 from p2pshare.swarm.fetch import leader
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.session import Fetch, SwarmPeer
@@ -125,6 +127,34 @@ async def test_what_a_seeder_said_it_sends_to_others_is_asked_of_it_last(
     rest = [i for i in range(manifest.count) if i not in others and i != asked[0]]
     first_of_theirs = min(later.index(i) for i in others if i in later)
     assert set(rest) <= set(later[:first_of_theirs]), asked
+
+
+@arun_steady
+async def test_a_downloader_that_asks_and_never_reads_keeps_no_one_from_the_seeder(
+        tmp_path: Path) -> None:
+    """A hostile downloader asks the seeder for every piece and reads none, again and
+    again: the seeder names at most ``MAX_SENT_PER_CONNECTION`` of them as sent (and none
+    once it is gone), and an honest downloader beside it gets the whole file."""
+    path, manifest = make_file(tmp_path / "seed", 2 * MiB)  # 32 pieces of 64 KiB
+    every = list(range(manifest.count))
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST) as seed:
+        await seed.share(path, manifest)
+        [pf] = seed.library.files.values()
+        pf.uplink_full = True
+        hostile = [await ask_at_once(seed.served_at[1], manifest, every) for _ in range(3)]
+        probe = await PeerLink.connect(seed.served_at)
+        probe.request(manifest.id, 0)
+        _, head, _ = await probe.read_piece()
+        named = decode_ranges(get_header(head.headers, "Sent") or "", manifest.count)
+        assert 0 < named.bit_count() <= 3 * limits.MAX_SENT_PER_CONNECTION
+        async with SwarmPeer.open(HOST, port, listen=HOST) as peer:
+            job = Fetch(peer, tmp_path / "out")
+            got = await job.run(job.prepare(manifest))
+        probe.close()
+        for _, writer in hostile:
+            writer.close()
+    assert got.read_bytes() == path.read_bytes()
 
 
 def test_the_leader_is_the_first_in_address_order_within_the_margin() -> None:

@@ -24,7 +24,7 @@ from p2pshare.protocol import swarm as sp
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
 from p2pshare.swarm.pieces import full
-from p2pshare.swarm.seeder import PieceServer, SentLog
+from p2pshare.swarm.seeder import PieceServer, SentLog, _Upload
 from p2pshare.swarm.storage import Library, PieceFile, hash_file
 
 from ..aio import HOST, arun, serving
@@ -148,7 +148,7 @@ async def test_a_seeder_held_back_by_the_network_says_its_uplink_is_full(
 @arun
 async def test_a_seeder_whose_uplink_is_full_names_what_it_sends_to_others(
         tmp_path: Path) -> None:
-    """Each answer's Sent header: the pieces begun for other connections within
+    """Each answer's Sent header: the pieces begun for other connections still open within
     ``SENT_SECONDS`` that this one was not told of, on the quick path and the general
     one; none before the uplink is judged full, and none from a server that does not hold
     every piece (a downloader's)."""
@@ -173,8 +173,10 @@ async def test_a_seeder_whose_uplink_is_full_names_what_it_sends_to_others(
             assert await sent(b, 6) is None  # its own are not news to it
             assert await sent(a, 7) == "5-6"
             assert await sent(c, 9) == "3,5-7"  # a newcomer hears of the whole window
+            c.close()  # gone: what it was sent will not reach anyone from it
+            await async_wait_for(lambda: server.uploads == 2)
             server.throttle = limiter(10 ** 9)  # the general path answers
-            assert await sent(b, 11) == "7,9"
+            assert await sent(b, 11) == "7"
             pf.have &= ~1  # no longer a seeder of it: no news
             assert await sent(a, 12) is None
         finally:
@@ -182,20 +184,37 @@ async def test_a_seeder_whose_uplink_is_full_names_what_it_sends_to_others(
                 link.close()
 
 
-def test_a_sent_log_is_bounded_and_tells_each_piece_once() -> None:
+def test_a_sent_log_tells_each_piece_once_within_its_budgets() -> None:
     log = SentLog()
-    one, other = object(), object()
-    for i in range(3 * limits.MAX_SENT_LOG):
-        log.add(i % 100, one, 10.0)
-    assert len(log._entries) <= 2 * limits.MAX_SENT_LOG
-    mask, cursor = log.news(other, 0, 10.0)
-    assert mask == full(100)
+    one, other = _Upload(), _Upload()
+    cap, window = limits.MAX_SENT_PER_CONNECTION, limits.SENT_SECONDS
+    for i in range(3 * cap):  # one connection asks for many and reads none
+        log.add(i, one, 10.0)
+    mask, cursor = log.news(other, None, 10.0)
+    assert mask == full(cap)  # only its first MAX_SENT_PER_CONNECTION are named
     assert log.news(other, cursor, 10.0) == (0, cursor)
-    assert log.news(one, 0, 10.0)[0] == 0
-    log.add(7, other, 10.0 + 3 * limits.SENT_SECONDS)  # the rest are stale: trimmed
-    assert len(log._entries) == 1
-    assert log.news(one, cursor, 10.0 + 3 * limits.SENT_SECONDS)[0] == 1 << 7
-    assert log.news(one, 0, 10.0 + 5 * limits.SENT_SECONDS)[0] == 0  # no longer fresh
+    assert log.news(one, None, 10.0)[0] == 0  # its own are no news to it
+    log.add(3, other, 10.5)  # asked again within the window: not named again, nor renewed
+    assert log.news(one, None, 10.5)[0] == 0
+    late = 10.0 + window + 0.1
+    assert log.news(other, None, late)[0] == 0  # none of them is fresh any more
+    log.add(3, other, late)  # now it may be named again, for a connection under budget
+    assert log.news(one, cursor, late)[0] == 1 << 3
+    other.gone = True  # closed: what it was sent is no longer news
+    assert log.news(one, None, late)[0] == 0
+
+
+def test_a_sent_log_holds_at_most_twice_its_budget() -> None:
+    log = SentLog()
+    uploads = [_Upload() for _ in range(3 * limits.MAX_SENT_LOG // limits.MAX_SENT_PER_CONNECTION)]
+    piece = 0
+    for upload in uploads:
+        for _ in range(limits.MAX_SENT_PER_CONNECTION):
+            log.add(piece, upload, 10.0)
+            piece += 1
+    assert len(log._entries) <= 2 * limits.MAX_SENT_LOG
+    log.add(piece, uploads[0], 10.0 + 3 * limits.SENT_SECONDS)  # the rest are stale: cut
+    assert len(log._entries) == 1 and len(log._latest) == 1
 
 
 def manifest_piece(path: Path, manifest: Manifest, index: int) -> bytes:
