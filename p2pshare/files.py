@@ -208,9 +208,13 @@ _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>
 
 def start_writeback(fd: int) -> None:
     """Have the kernel start writing every dirty page of ``fd`` to disk, and return
-    without waiting for it (it may wait while the device's queue is full). Only where
-    ``sync_file_range`` exists (Linux); an error is ignored: the ``fsync`` before the
-    rename still makes the file durable."""
+    without waiting for it. It runs where it is called (a download's event loop): 2.2 ms
+    for the first call of a process, then about 0.2 ms per 8 MiB on the ext4 and virtio
+    disk of bench/README.md; on a slow or congested disk it waits while the device's
+    queue is full, or for the file system's journal. Only where ``sync_file_range``
+    exists (Linux); an error is ignored: the ``fsync`` before the rename still makes the
+    file durable. ``tree.Target.publish`` also calls it on every file before flushing
+    any, for what is left under ``WRITEBACK_EVERY``."""
     call = _sync_file_range()
     if call is not None:
         call(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
@@ -224,7 +228,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     import ctypes
 
     try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+        call = ctypes.CDLL(None).sync_file_range
     except (AttributeError, OSError):
         return None
     call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)

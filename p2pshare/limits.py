@@ -350,10 +350,11 @@ SPARE_SECONDS = 1 * SECONDS
 # SENT_SECONDS after it was first asked for (asking again does not renew it), a connection
 # has at most MAX_SENT_PER_CONNECTION pieces named at once, and a closed one's are no longer
 # named: a downloader that asks and never reads keeps those few from others for at most
-# twice SENT_SECONDS (named up to SENT_SECONDS after, believed as long), and a downloader
-# held back still asks any seeder for anything once starved (RESERVE_PATIENCE). A seeder
-# holds at most MAX_SENT_LOG entries per swarm (twice as many before it trims), which the
-# per-connection budget over SWARM_MAX_UPLOADS connections stays within.
+# twice SENT_SECONDS a request (named up to SENT_SECONDS after, believed as long), and a
+# downloader held back still asks any seeder for anything once starved (RESERVE_PATIENCE).
+# A seeder holds at most twice MAX_SENT_LOG entries per swarm and trims to MAX_SENT_LOG
+# (SWARM_MAX_UPLOADS connections at MAX_SENT_PER_CONNECTION make MAX_SENT_LOG in one
+# window; entries live up to two, and a freed slot brings a fresh budget).
 SENT_SECONDS = 2 * SECONDS
 MAX_SENT_PER_CONNECTION = 16
 MAX_SENT_LOG = 1024

@@ -136,8 +136,8 @@ class SwarmDownload:
         # per listed downloader: (when, pieces of its stripe it held) over the last
         # limits.SPARE_SECONDS, whence its pace (``pace``)
         self._stripe_counts: dict[Address, Samples] = {}
-        # per seeder: (when heard, pieces) of its Sent news over the last
-        # limits.SENT_SECONDS, whence ``picker.taken``
+        # per seeder: (when first heard, pieces) of its Sent news over the last
+        # limits.SENT_SECONDS, in eighths of it, whence ``picker.taken``
         self._sent_news: dict[Address, deque[tuple[float, int]]] = {}
 
     def progress(self) -> Progress:
@@ -447,7 +447,9 @@ class SwarmDownload:
         news = self._sent_news.setdefault(address, deque())
         now = time.monotonic()
         pieces = decode_ranges(text, self.manifest.count) if text else 0
-        if pieces:
+        if pieces and news and news[-1][0] > now - limits.SENT_SECONDS / 8:
+            news[-1] = (news[-1][0], news[-1][1] | pieces)  # at most 9 entries: cheap ORs
+        elif pieces:
             news.append((now, pieces))
         self._taken(address, news, now, pieces)
 

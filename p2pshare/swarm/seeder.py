@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import math
 import time
 from collections import deque
 from operator import itemgetter
@@ -233,7 +232,7 @@ class PieceServer:
             if len(self._sent) >= len(self.library.files):  # forget withdrawn swarms'
                 self._sent = {k: v for k, v in self._sent.items() if k in self.library.files}
             sent = self._sent[swarm] = SentLog()
-        mask, upload.sent_seen[swarm] = sent.news(upload, upload.sent_seen.get(swarm), now)
+        mask, upload.sent_seen[swarm] = sent.news(upload, upload.sent_seen.get(swarm, 0), now)
         sent.add(index, upload, now)
         return sp.news(mask, 0)[0]
 
@@ -263,8 +262,8 @@ class SentLog:
     while they are fresh, ``limits.SENT_SECONDS``. Entries are numbered from 0 in the order
     they came; each connection keeps the number of the first it was not told of.
 
-    Budgets: a piece already logged within the window is not logged again (asking for it
-    anew does not prolong its news); a connection has at most
+    Budgets: a piece already logged within the window for a connection still open is not
+    logged again (asking for it anew does not prolong its news); a connection has at most
     ``limits.MAX_SENT_PER_CONNECTION`` entries within the window (one that asks for many
     pieces and reads none names few); a closed connection's entries are no longer told;
     at most twice ``limits.MAX_SENT_LOG`` entries are held, trimmed in one cut."""
@@ -274,34 +273,39 @@ class SentLog:
     def __init__(self) -> None:
         self._entries: list[tuple[float, int, _Upload]] = []  # (when, piece, to whom)
         self._first = 0  # the number of _entries[0]
-        self._latest: dict[int, float] = {}  # piece -> when it was last logged
+        # piece -> (when, for whom) it was last logged: not again within the window,
+        # unless that connection closed
+        self._latest: dict[int, tuple[float, _Upload]] = {}
 
     def add(self, index: int, to: _Upload, now: float) -> None:
         fresh = now - limits.SENT_SECONDS
-        if self._latest.get(index, -math.inf) >= fresh or not to.may_log(now):
+        last = self._latest.get(index)
+        if last is not None and last[0] >= fresh and not last[1].gone \
+                or not to.may_log(now):
             return
-        self._latest[index] = now
+        self._latest[index] = (now, to)
         entries = self._entries
         entries.append((now, index, to))
         if len(entries) > 2 * limits.MAX_SENT_LOG or entries[0][0] < now - 2 * limits.SENT_SECONDS:
             cut = max(self._fresh_from(fresh), len(entries) - limits.MAX_SENT_LOG)
             del entries[:cut]
             self._first += cut
-            self._latest = {piece: when for piece, when in self._latest.items()
-                            if when >= fresh}
+            self._latest = {piece: (when, who) for when, piece, who in entries}
 
-    def news(self, to: _Upload, since: int | None, now: float) -> tuple[int, int]:
+    def news(self, to: _Upload, since: int, now: float) -> tuple[int, int]:
         """(the pieces begun within ``limits.SENT_SECONDS`` of ``now`` for connections
-        other than ``to`` and still open, from entry ``since`` on (None: a connection not
-        yet told any); the entry to start from next time)."""
+        other than ``to`` and still open, from entry ``since`` on (past the end: from
+        the first fresh one, as for a connection not yet told any); the entry to start
+        from next time)."""
+        end = self._first + len(self._entries)
         start = self._fresh_from(now - limits.SENT_SECONDS)
-        if since is not None:
+        if since <= end:
             start = max(start, since - self._first)
         mask = 0
         for _, index, who in self._entries[start:]:
             if who is not to and not who.gone:
                 mask |= 1 << index
-        return mask, self._first + len(self._entries)
+        return mask, end
 
     def _fresh_from(self, fresh: float) -> int:
         """The position of the first entry logged at ``fresh`` or later."""

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..errors import LocalIOError
-from ..files import FILE_MODE, open_partial, sync_folder
+from ..files import FILE_MODE, open_partial, start_writeback, sync_folder
 from ..net.runtime import raise_fd_limit
 from .manifest import Manifest, TreeFile, local
 from .pieces import bits
@@ -276,6 +276,10 @@ class Target:
             OSError: a file could not be made durable or renamed.
             Occupied: a file took a final name while the download ran (it is kept).
         """
+        for slot in self.slots:  # the disk writes every file's rest at once
+            handle = handles[slot.index]
+            if not slot.done and handle is not None:
+                start_writeback(handle.fileno())
         for slot in self.slots:
             if slot.done:
                 continue

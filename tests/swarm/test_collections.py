@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from p2pshare import files as files_module
 from p2pshare import limits
 from p2pshare.cli.exits import Exit
 from p2pshare.errors import IntegrityError, RemoteProtocolError
 from p2pshare.index.server import IndexServer
 from p2pshare.swarm import manifest as manifest_module
+from p2pshare.swarm import tree
 from p2pshare.swarm.manifest import Manifest, TreeFile
 from p2pshare.swarm.session import Fetch, SwarmPeer
 from p2pshare.swarm.storage import PieceFile, hash_file, hash_tree, scan_tree
@@ -181,6 +183,46 @@ async def test_fetch_only_asks_for_the_pieces_of_the_files_it_picks(tmp_path: Pa
     assert listing(final) == {"big/two.bin": (root / "big" / "two.bin").read_bytes(),
                               "small.txt": b"small" * 1000}
     assert sent == 3 * PIECE + 7 + 5000  # not a byte of big/one.bin
+
+
+@arun
+async def test_publishing_starts_every_files_write_back_before_flushing_any(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files under ``WRITEBACK_EVERY`` were never written back while they came: the disk
+    gets all of them at once, then each is flushed (``tree.Target.publish``)."""
+    root = tmp_path / "seed" / "tree"
+    root.mkdir(parents=True)
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (root / name).write_bytes(os.urandom(2 * PIECE + 3))
+    sources = scan_tree(root)
+    manifest = hash_tree(root, sources, PIECE)
+    calls: list[tuple[str, int]] = []
+    start, fsync = files_module.start_writeback, os.fsync
+
+    def started(fd: int) -> None:
+        calls.append(("start", fd))
+        start(fd)
+
+    def flushed(fd: int) -> None:
+        calls.append(("fsync", fd))
+        fsync(fd)
+
+    monkeypatch.setattr(tree, "start_writeback", started)
+    async with serving(IndexServer(tracker=Tracker())) as port, \
+            SwarmPeer.open(HOST, port, listen=HOST) as seed, \
+            SwarmPeer.open(HOST, port, listen=HOST) as me:
+        await seed.share(root, manifest, sources)
+        job = Fetch(me, tmp_path / "out")
+        download = job.prepare(manifest)
+        files = {h.fileno() for h in download.file.handles if h is not None}
+        monkeypatch.setattr(os, "fsync", flushed)
+        final = await job.run(download)
+        monkeypatch.setattr(os, "fsync", fsync)
+    assert listing(final) == {name: (root / name).read_bytes()
+                              for name in ("a.bin", "b.bin", "c.bin")}
+    assert len(files) == 3
+    first_flush = min(i for i, (what, fd) in enumerate(calls) if what == "fsync" and fd in files)
+    assert {fd for what, fd in calls[:first_flush] if what == "start"} == files
 
 
 def test_fetch_never_follows_a_symlink_planted_in_the_tree(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.session import Fetch, SwarmPeer
 
 from ..aio import HOST, arun_steady
+from ..helpers import async_wait_for
 from .test_faults import MiB, make_file, tracker_server
 from .test_serving import ask_at_once, pace_uploads, read_answers
 
@@ -132,28 +133,37 @@ async def test_what_a_seeder_said_it_sends_to_others_is_asked_of_it_last(
 @arun_steady
 async def test_a_downloader_that_asks_and_never_reads_keeps_no_one_from_the_seeder(
         tmp_path: Path) -> None:
-    """A hostile downloader asks the seeder for every piece and reads none, again and
-    again: the seeder names at most ``MAX_SENT_PER_CONNECTION`` of them as sent (and none
-    once it is gone), and an honest downloader beside it gets the whole file."""
-    path, manifest = make_file(tmp_path / "seed", 2 * MiB)  # 32 pieces of 64 KiB
+    """A hostile downloader asks the seeder for every piece and reads none: the seeder
+    names ``MAX_SENT_PER_CONNECTION`` of them as sent, none once it is gone, and an
+    honest downloader beside it gets the whole file."""
+    path, manifest = make_file(tmp_path / "seed", 8 * MiB)  # 128 pieces of 64 KiB
     every = list(range(manifest.count))
+    assert manifest.count > 4 * limits.MAX_SENT_PER_CONNECTION
+
+    async def named(link: PeerLink, index: int) -> int:
+        link.request(manifest.id, index)
+        _, head, _ = await link.read_piece()
+        return decode_ranges(get_header(head.headers, "Sent") or "", manifest.count)
+
     async with tracker_server() as port, \
             SwarmPeer.open(HOST, port, listen=HOST) as seed:
         await seed.share(path, manifest)
         [pf] = seed.library.files.values()
         pf.uplink_full = True
-        hostile = [await ask_at_once(seed.served_at[1], manifest, every) for _ in range(3)]
+        assert seed.server is not None
+        _, hostile = await ask_at_once(seed.served_at[1], manifest, every)
         probe = await PeerLink.connect(seed.served_at)
-        probe.request(manifest.id, 0)
-        _, head, _ = await probe.read_piece()
-        named = decode_ranges(get_header(head.headers, "Sent") or "", manifest.count)
-        assert 0 < named.bit_count() <= 3 * limits.MAX_SENT_PER_CONNECTION
-        async with SwarmPeer.open(HOST, port, listen=HOST) as peer:
-            job = Fetch(peer, tmp_path / "out")
-            got = await job.run(job.prepare(manifest))
-        probe.close()
-        for _, writer in hostile:
-            writer.close()
+        try:
+            assert (await named(probe, 0)).bit_count() == limits.MAX_SENT_PER_CONNECTION
+            async with SwarmPeer.open(HOST, port, listen=HOST) as peer:
+                job = Fetch(peer, tmp_path / "out")
+                got = await job.run(job.prepare(manifest))
+            hostile.close()
+            server = seed.server
+            await async_wait_for(lambda: server.uploads == 1)  # the probe's alone
+            assert await named(probe, 1) == 0
+        finally:
+            probe.close()
     assert got.read_bytes() == path.read_bytes()
 
 

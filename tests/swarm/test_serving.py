@@ -186,22 +186,26 @@ async def test_a_seeder_whose_uplink_is_full_names_what_it_sends_to_others(
 
 def test_a_sent_log_tells_each_piece_once_within_its_budgets() -> None:
     log = SentLog()
-    one, other = _Upload(), _Upload()
+    one, other, third = _Upload(), _Upload(), _Upload()
     cap, window = limits.MAX_SENT_PER_CONNECTION, limits.SENT_SECONDS
     for i in range(3 * cap):  # one connection asks for many and reads none
         log.add(i, one, 10.0)
-    mask, cursor = log.news(other, None, 10.0)
+    mask, cursor = log.news(other, 0, 10.0)
     assert mask == full(cap)  # only its first MAX_SENT_PER_CONNECTION are named
     assert log.news(other, cursor, 10.0) == (0, cursor)
-    assert log.news(one, None, 10.0)[0] == 0  # its own are no news to it
+    assert log.news(one, 0, 10.0)[0] == 0  # its own are no news to it
     log.add(3, other, 10.5)  # asked again within the window: not named again, nor renewed
-    assert log.news(one, None, 10.5)[0] == 0
+    assert log.news(third, cursor, 10.5)[0] == 0
+    assert log.news(third, cursor + 99, 10.5)[0] == full(cap)  # a cursor past the end (a
+    # log made anew): told the fresh window, as a newcomer is
     late = 10.0 + window + 0.1
-    assert log.news(other, None, late)[0] == 0  # none of them is fresh any more
+    assert log.news(other, 0, late)[0] == 0  # none of them is fresh any more
     log.add(3, other, late)  # now it may be named again, for a connection under budget
     assert log.news(one, cursor, late)[0] == 1 << 3
     other.gone = True  # closed: what it was sent is no longer news
-    assert log.news(one, None, late)[0] == 0
+    assert log.news(one, 0, late)[0] == 0
+    log.add(3, third, late + 0.1)  # and the piece may be named again at once
+    assert log.news(one, 0, late + 0.1)[0] == 1 << 3
 
 
 def test_a_sent_log_holds_at_most_twice_its_budget() -> None:
