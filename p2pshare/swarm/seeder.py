@@ -72,7 +72,7 @@ class PieceServer:
         self.slots: Admission[Link] = Admission(0, 0)
         self.max_uploads = max_uploads
         self._uploads: dict[Link, _Upload] = {}  # the connections holding a slot
-        self._sent: dict[str, SentLog] = {}  # by swarm id: what went to which (``_news``)
+        self._sent: dict[str, SentLog] = {}  # by swarm id: what went to whom (``_news_of_sent``)
         self.bytes_sent = 0
         self.refused = 0  # connections told 503
         self.evicted = 0  # upload slots taken from an address holding more than its share
