@@ -17,8 +17,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from p2pshare.cli._run import loop_factory
-from p2pshare.cli.config import ConfigError
+from common import chosen_loop
 
 
 async def streams(port: int, reply: bytes, oneshot: bool = False) -> None:
@@ -75,11 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     reply = args.response.read_bytes()
     serve = streams if args.api == "streams" else protocol
-    try:
-        factory = loop_factory()
-    except ConfigError as exc:
-        raise SystemExit(f"bare_server: {exc}") from None
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=chosen_loop(who="bare_server")) as runner:
         runner.run(serve(args.port, reply, args.oneshot))
 
 

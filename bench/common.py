@@ -6,6 +6,7 @@ because absolute figures drift between runs and machines.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -148,17 +149,24 @@ def result_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obj
     console.print(table)
 
 
-def machine() -> str:
-    """The machine, and the event loops p2pshare's processes run on (a bad
-    ``P2PSHARE_LOOP`` ends the benchmark with one line, as it ends a command)."""
+def chosen_loop(fast_loop: bool = True,
+                who: str = "bench") -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """p2pshare's event loop factory (``cli._run.loop_factory``); a bad
+    ``P2PSHARE_LOOP`` ends the script with one line, as it ends a command."""
     from p2pshare.cli._run import loop_factory
     from p2pshare.cli.config import ConfigError
-    from p2pshare.host import machine as describe
 
     try:
-        loops = {"index and registration servers, swarm peers": loop_factory(True),
-                 "P2P-CI/DI peers": loop_factory(False)}
+        return loop_factory(fast_loop)
     except ConfigError as exc:
-        raise SystemExit(f"bench: {exc}") from None
+        raise SystemExit(f"{who}: {exc}") from None
+
+
+def machine() -> str:
+    """The machine, and the event loops p2pshare's processes run on."""
+    from p2pshare.host import machine as describe
+
+    loops = {"index and registration servers, swarm peers": chosen_loop(True),
+             "P2P-CI/DI peers": chosen_loop(False)}
     used = ", ".join(f"{who} {'asyncio' if f is None else 'uvloop'}" for who, f in loops.items())
     return f"{describe()}; event loops: {used} (P2PSHARE_LOOP=asyncio|uvloop overrides)"
