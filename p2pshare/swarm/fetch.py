@@ -386,7 +386,7 @@ class SwarmDownload:
         state = LinkState(link.head_since, self.manifest.length(link.head_index),
                           link.progress, link.rate, self.roster.tested(link.address),
                           self.roster.slow_drops(link.address),
-                          self.picker.sole_source(link.address))
+                          self.picker.sole_source(link.address), self.roster.waiting > 0)
         verdict = judge(state, others, now)
         if verdict.verdict is not LinkVerdict.KEEP:
             self._snub(link)

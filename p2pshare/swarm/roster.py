@@ -15,13 +15,18 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
 * **When a link goes** (``judge``). A link's *progress* is what its oldest request's
   answer has delivered per second since it began to be served. From ``LINK_JUDGE_AFTER``
   seconds on (from its piece deadline for a peer that delivered before), a link below the
-  *bar* is dropped: 1/``SLOW_LINK_FRACTION`` of the median
-  rate of the other links that delivered good pieces, or ``MIN_LINK_RATE`` while none
-  has. Past the piece deadline (``PIECE_DEADLINE_*``) its requests are released to other
-  peers. Past twice the deadline's time (four times, eight times ... for a peer dropped
-  for slowness before) it is dropped too, unless it is a tested peer and no other link
-  delivers: an honest slow peer that is all we have stays while it is above the floor,
-  a trickler goes within a second or two. A link to the only holder of pieces we lack (a
+  *bar* is dropped: ``MIN_LINK_RATE``, the floor; and while another peer waits for a slot
+  (``Roster.waiting``), 1/``SLOW_LINK_FRACTION`` of the median rate of the other links
+  that delivered good pieces. Dropping a link frees its slot and loses a source: an
+  honest relay whose upload many downloaders share (a FIFO uplink gives some flows a
+  tenth of the others' rate) is kept while nobody needs the slot, judged by the floor and
+  its deadline (a trickler still goes: under the floor when judged, above it once it
+  owes its piece). Past the piece deadline (``PIECE_DEADLINE_*``) its requests are
+  released to other peers. Past twice the deadline's time (four times, eight times ...
+  for a peer dropped for slowness before) it is dropped too, unless it is a tested peer
+  and no other link delivers: an honest slow peer that is all we have stays while it is
+  above the floor; a trickler under it goes within a second, above it within twice its
+  deadline (4 s at the least). A link to the only holder of pieces we lack (a
   seeder whose upload is shared among many, as at a swarm's start) is judged only by the
   floor, ``MIN_LINK_RATE``: dropping it would leave those pieces with nobody, and a fake
   claiming them still goes when it trickles below the floor.
@@ -65,6 +70,9 @@ class Roster:
         self.records: dict[PeerAddress, PeerHistory] = {}
         self.slow_hosts: Counter[str] = Counter()  # drops for slowness, per host
         self.rng = rng or random.Random()
+        # Peers the last ``choose`` found ready but left out for want of a slot: while
+        # some wait, a slow link is judged by the others' rates, not the floor (``judge``).
+        self.waiting = 0
 
     def tested(self, address: PeerAddress) -> bool:
         """Whether ``address`` has delivered a good piece to this download."""
@@ -94,6 +102,7 @@ class Roster:
             fresh.remove(best)
             chosen.append(best)
             hosts[best[0]] += 1
+        self.waiting = len(ready) - len(chosen)
         return chosen
 
     def delivered(self, address: PeerAddress, count: int) -> None:
@@ -142,6 +151,7 @@ class LinkState:
     tested: bool = False  # its peer delivered a good piece to this download
     slow: int = 0  # times its peer was dropped for slowness before
     sole: bool = False  # its peer alone holds pieces we lack (as far as we know)
+    wanted: bool = False  # another peer waits for a slot (``Roster.waiting``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +213,7 @@ def judge(link: LinkState, others: Sequence[float], now: float) -> Judgement:
         judged_from = max(judged_from, deadline)
     if now >= judged_from:
         progress = link.progress / (now - link.head_since)
-        bar = limits.MIN_LINK_RATE if link.sole else slow_bar(others)
+        bar = slow_bar(others) if link.wanted and not link.sole else limits.MIN_LINK_RATE
         if progress < bar:
             return Judgement(LinkVerdict.DROP, now, f"delivers {progress:,.0f} B/s, "
                                                 f"under {bar:,.0f} B/s")

@@ -252,6 +252,7 @@ class PieceServer:
             run = min(self.throttle.run, offset + length - at)
             await self.throttle.take(run)
             await link.sendfile(handle, at, run)
+            link.flush()  # now, not corked with the next runs (a run fits in the cork)
         link.send_now(EndOfMessage())
         self.bytes_sent += length
 

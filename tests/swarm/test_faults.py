@@ -30,8 +30,9 @@ MiB = 1024 * 1024
 
 
 @asynccontextmanager
-async def tracker_server(tracker: Tracker | None = None) -> AsyncIterator[int]:
-    server = IndexServer(tracker=tracker or Tracker())
+async def tracker_server(tracker: Tracker | None = None, *,
+                         trust_named_hosts: bool = False) -> AsyncIterator[int]:
+    server = IndexServer(tracker=tracker or Tracker(), trust_named_hosts=trust_named_hosts)
     _, port = await server.start(HOST, 0)
     try:
         yield port
@@ -77,6 +78,61 @@ async def test_corrupting_seeder_cannot_corrupt_the_result(tmp_path: Path) -> No
     assert result.read_bytes() == path.read_bytes()
     assert liar.address in download.banned
     assert download.strikes[liar.address] == limits.MAX_BAD_PIECES
+
+
+SLOW_HOST = "127.0.0.3"  # the slow honest peers' own host (any 127.x works on Linux)
+SLOW_RATE = 64 * 1024  # their upload: a 64 KiB piece a second, 8x the floor (MIN_LINK_RATE)
+
+
+def slow_peer(port: int, rate: float) -> AbstractAsyncContextManager[SwarmPeer]:
+    """An honest seeder on ``SLOW_HOST`` uploading at ``rate`` bytes per second (the
+    tracker must trust named hosts: its tracker connection comes from 127.0.0.1)."""
+    return SwarmPeer.open(HOST, port, listen=SLOW_HOST, advertise=SLOW_HOST,
+                          rate_limit=rate)
+
+
+@arun
+async def test_a_slow_honest_peer_keeps_its_link_while_no_one_waits_for_the_slot(
+        tmp_path: Path) -> None:
+    """A seeder at 64 KiB/s beside one at 2 MiB/s: under 1/8 of the other's rate but
+    above the 8 KiB/s floor. With no other peer waiting for a slot it is never dropped
+    (``roster.judge``: dropping frees a slot nobody needs and loses a source; in the
+    shaped benchmark honest relays whose uplinks were shared among seven were dropped
+    so), and the download completes."""
+    path, manifest = make_file(tmp_path / "seed", 6 * MiB)
+    async with tracker_server(trust_named_hosts=True) as port, \
+            peer(port, rate_limit=2 * MiB) as fast, slow_peer(port, SLOW_RATE) as slow:
+        for seeder in (fast, slow):
+            await seeder.share(path, manifest)
+        download, result = await leech(port, manifest, tmp_path / "out")
+        assert slow.server is not None and slow.server.bytes_sent > 0  # it was asked
+    assert result.read_bytes() == path.read_bytes()
+    assert slow.address is not None and fast.address is not None
+    assert download.roster.slow_drops(slow.address) == 0
+    assert download.roster.slow_drops(fast.address) == 0
+
+
+@arun
+async def test_a_slow_peer_loses_its_slot_to_a_peer_waiting_for_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, with two slow seeders on one host and room for two links: the download
+    links the fast seeder and one slow one (hosts spread), the other waits, and the slow
+    link is dropped once judged under 1/8 of the fast one's rate, well before its
+    deadline (the download lasts about 3 s; a slow one's first piece comes after 1 s,
+    and it would owe one only at 4 s)."""
+    monkeypatch.setattr(limits, "MAX_PEER_CONNECTIONS", 2)
+    path, manifest = make_file(tmp_path / "seed", 6 * MiB)
+    async with tracker_server(trust_named_hosts=True) as port, \
+            peer(port, rate_limit=2 * MiB) as fast, slow_peer(port, SLOW_RATE) as one, \
+            slow_peer(port, SLOW_RATE) as other:
+        for seeder in (fast, one, other):
+            await seeder.share(path, manifest)
+        download, result = await leech(port, manifest, tmp_path / "out")
+    assert result.read_bytes() == path.read_bytes()
+    assert one.address is not None and other.address is not None
+    assert fast.address is not None and download.roster.slow_drops(fast.address) == 0
+    assert download.roster.slow_drops(one.address) + download.roster.slow_drops(
+        other.address) >= 1
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from p2pshare.errors import PeerGone
-from p2pshare.protocol.swarm import PeerEntry
+from p2pshare.protocol.swarm import GetPiece, PeerEntry, PipelinedClient, to_request
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
@@ -44,6 +44,34 @@ async def test_every_byte_goes_through_both_rate_limiters(tmp_path: Path) -> Non
     up = seed.server.throttle
     assert up.granted == seed.server.bytes_sent >= manifest.size
     assert 0 < up.ahead <= up.run
+
+
+@arun
+async def test_a_paced_answer_leaves_run_by_run(tmp_path: Path) -> None:
+    """Under an upload limit a piece leaves in runs as the limit allows them, each sent
+    when granted: the downloader's first read brings the head and the first run, not
+    the whole piece (a run fits in the link's cork, which held them all to the piece's
+    end, so a slow honest seeder seemed to send nothing and was dropped under the
+    floor). Counted in bytes, not timed."""
+    path, manifest = make_file(tmp_path / "seed", 1 * MiB)
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=64 * 1024) as seed:
+        await seed.share(path, manifest)
+        assert seed.address is not None and seed.server is not None
+        assert seed.server.throttle is not None
+        run = seed.server.throttle.run
+        assert run < manifest.piece_size
+        reader, writer = await asyncio.open_connection(*seed.address)
+        try:
+            writer.write(PipelinedClient().send(*to_request(GetPiece(manifest.id, 1))))
+            first = await reader.read(manifest.piece_size + 1024)
+            head, _, body = first.partition(b"\r\n\r\n")
+            assert head.startswith(b"P2P-SWARM/1.0 200")
+            assert 0 < len(body) <= run < manifest.piece_size
+            rest = await reader.readexactly(manifest.piece_size - len(body))
+        finally:
+            writer.close()
+    assert body + rest == path.read_bytes()[manifest.piece_size:2 * manifest.piece_size]
 
 
 async def _peers(port: int, manifest: Manifest) -> list[PeerEntry] | None:

@@ -35,8 +35,22 @@ def test_untested_peers_are_probed_a_few_at_a_time() -> None:
     r = roster()
     chosen = r.choose(SYBILS, [], now=0.0)
     assert len(chosen) == limits.MAX_UNTESTED_LINKS
+    assert r.waiting == len(SYBILS) - len(chosen)  # ready, left out for want of a slot
     # with two probes open, only the rest of the allowance is added
     assert len(r.choose(SYBILS, chosen[:2], now=0.0)) == limits.MAX_UNTESTED_LINKS - 2
+    assert r.waiting == len(SYBILS) - limits.MAX_UNTESTED_LINKS
+
+
+def test_no_peer_waits_when_every_ready_one_has_a_slot() -> None:
+    """``waiting`` counts only peers ready now and left out: not those linked, nor those
+    cooling down after a drop."""
+    r = roster()
+    few = SYBILS[:limits.MAX_UNTESTED_LINKS]
+    assert len(r.choose(few, [], now=0.0)) == len(few) and r.waiting == 0
+    r.dropped(SYBILS[-1], 0.0)
+    assert r.choose([*few, SYBILS[-1]], few, now=0.0) == [] and r.waiting == 0
+    assert r.choose([*few, SYBILS[-1]], few, now=limits.PEER_RETRY_DELAY) == []
+    assert r.waiting == 1  # ready again, and every probe slot is held
 
 
 def test_peers_that_delivered_get_the_slots_the_probes_leave() -> None:
@@ -98,8 +112,8 @@ def test_dropped_peers_cool_down_and_slow_ones_exponentially_longer() -> None:
 
 # ---------------------------------------------------------------------- judging links
 def state(progress: int, *, rate: float | None = None, tested: bool = False,
-          slow: int = 0, sole: bool = False) -> LinkState:
-    return LinkState(0.0, PIECE, progress, rate, tested, slow, sole)
+          slow: int = 0, sole: bool = False, wanted: bool = False) -> LinkState:
+    return LinkState(0.0, PIECE, progress, rate, tested, slow, sole, wanted)
 
 
 def test_a_new_request_is_not_judged_before_its_time() -> None:
@@ -124,12 +138,24 @@ def test_a_proven_peer_that_pauses_is_judged_at_its_deadline() -> None:
     assert j.verdict is LinkVerdict.DROP and "under" in j.why
 
 
-def test_a_link_far_below_the_others_is_dropped() -> None:
+def test_a_link_far_below_the_others_is_dropped_when_a_peer_waits_for_its_slot() -> None:
     others = [10 * MiB, 12 * MiB, 30 * MiB]
     assert slow_bar(others) == 12 * MiB / limits.SLOW_LINK_FRACTION
     t = limits.LINK_JUDGE_AFTER
-    assert judge(state(int(MiB * t)), others, now=t).verdict is LinkVerdict.DROP
-    assert judge(state(int(2 * MiB * t)), others, now=t).verdict is not LinkVerdict.DROP
+    assert judge(state(int(MiB * t), wanted=True), others, now=t).verdict is LinkVerdict.DROP
+    assert judge(state(int(2 * MiB * t), wanted=True), others, now=t).verdict \
+        is not LinkVerdict.DROP
+    # nobody waits: an honest relay shared among many keeps its link above the floor,
+    # its requests released to others at its deadline, dropped if it still owes then
+    assert judge(state(int(MiB * t)), others, now=t).verdict is LinkVerdict.KEEP
+    deadline = piece_deadline(0.0, PIECE, others)
+    assert judge(state(int(MiB * deadline)), others, now=deadline).verdict \
+        is LinkVerdict.RELEASE
+    steady = int(2 * limits.MIN_LINK_RATE * 2 * deadline)
+    assert steady < PIECE
+    assert judge(state(steady), others, now=2 * deadline).verdict is LinkVerdict.DROP
+    j = judge(state(10), others, now=t)  # under the floor: gone, whoever waits
+    assert j.verdict is LinkVerdict.DROP and "under" in j.why
 
 
 def test_the_sole_holder_of_pieces_is_judged_by_the_floor_only() -> None:
@@ -139,8 +165,9 @@ def test_the_sole_holder_of_pieces_is_judged_by_the_floor_only() -> None:
     others = [10 * MiB, 12 * MiB, 30 * MiB]
     t = limits.LINK_JUDGE_AFTER
     shared = int(MiB * t)  # 1 MiB/s: under the others' bar
-    assert judge(state(shared), others, now=t).verdict is LinkVerdict.DROP
-    assert judge(state(shared, sole=True), others, now=t).verdict is LinkVerdict.KEEP
+    assert judge(state(shared, wanted=True), others, now=t).verdict is LinkVerdict.DROP
+    assert judge(state(shared, sole=True, wanted=True), others, now=t).verdict \
+        is LinkVerdict.KEEP
     deadline = piece_deadline(0.0, PIECE, others)
     late = 8 * deadline
     steady = int(2 * limits.MIN_LINK_RATE * late)  # above the floor all along
@@ -172,14 +199,15 @@ def test_past_the_deadline_requests_are_released_then_the_link_goes() -> None:
 @given(head=st.floats(0, 1e4), length=st.integers(1, 16 * MiB),
        progress=st.integers(0, 16 * MiB), rate=st.none() | st.floats(1, 1e9),
        others=st.lists(st.floats(1, 1e9), max_size=8), tested=st.booleans(),
-       slow=st.integers(0, 10), later=st.floats(0, 1e3))
+       slow=st.integers(0, 10), later=st.floats(0, 1e3), wanted=st.booleans())
 def test_judging_always_moves_on(head: float, length: int, progress: int, rate: float | None,
                                  others: list[float], tested: bool, slow: int,
-                                 later: float) -> None:
+                                 later: float, wanted: bool) -> None:
     """No link is dropped before its judging time, and a link kept is judged again later:
     the driver never spins on a link nor drops one unheard."""
     now = head + later
-    j = judge(LinkState(head, length, progress, rate, tested, slow), others, now)
+    j = judge(LinkState(head, length, progress, rate, tested, slow, wanted=wanted), others,
+              now)
     if j.verdict is LinkVerdict.DROP:
         assert now >= head + limits.LINK_JUDGE_AFTER
     else:
@@ -191,15 +219,16 @@ def test_judging_always_moves_on(head: float, length: int, progress: int, rate: 
 @given(head=st.floats(0, 1e4), length=st.integers(1, 16 * MiB),
        progress=st.integers(0, 16 * MiB), rate=st.none() | st.floats(1e-3, 1e12),
        others=st.lists(st.floats(1e-3, 1e12), max_size=8), tested=st.booleans(),
-       slow=st.integers(0, 10), early=st.floats(0, 1))
+       slow=st.integers(0, 10), early=st.floats(0, 1), wanted=st.booleans())
 def test_a_link_is_kept_until_its_quiet_time_whatever_its_state(
         head: float, length: int, progress: int, rate: float | None, others: list[float],
-        tested: bool, slow: int, early: float) -> None:
+        tested: bool, slow: int, early: float, wanted: bool) -> None:
     """Before ``quiet_until`` no verdict but KEEP is possible, and the next judgement is
     no sooner: a downloader may skip judging a link so young."""
     quiet = quiet_until(head)
     now = head + (quiet - head) * early
     if now >= quiet:
         return
-    j = judge(LinkState(head, length, progress, rate, tested, slow), others, now)
+    j = judge(LinkState(head, length, progress, rate, tested, slow, wanted=wanted), others,
+              now)
     assert j.verdict is LinkVerdict.KEEP and j.again >= quiet
