@@ -381,12 +381,15 @@ class SwarmDownload:
         quiet = quiet_until(link.head_since)
         if now < quiet:
             return quiet
-        others = [other.rate for other in self.links.values()
-                  if other and other is not link and other.rate and other.good]
+        live = [other for other in self.links.values() if other]
+        others = [other.rate for other in live
+                  if other is not link and other.rate and other.good]
+        share = self.limiter.rate / len(live) if self.limiter else None
         state = LinkState(link.head_since, self.manifest.length(link.head_index),
                           link.progress, link.rate, self.roster.tested(link.address),
                           self.roster.slow_drops(link.address),
-                          self.picker.sole_source(link.address), self.roster.waiting > 0)
+                          self.picker.sole_source(link.address), self.roster.waiting > 0,
+                          share)
         verdict = judge(state, others, now)
         if verdict.verdict is not LinkVerdict.KEEP:
             self._snub(link)

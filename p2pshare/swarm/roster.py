@@ -37,6 +37,7 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -152,6 +153,9 @@ class LinkState:
     slow: int = 0  # times its peer was dropped for slowness before
     sole: bool = False  # its peer alone holds pieces we lack (as far as we know)
     wanted: bool = False  # another peer waits for a slot (``Roster.waiting``)
+    # What our own download limit leaves it, bytes per second (the limit over the live
+    # links), or None without a limit: no link is judged slower than we let it be.
+    share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,20 +167,30 @@ class Judgement:
     why: str = ""
 
 
-def piece_deadline(head_since: float, length: int, rates: Sequence[float]) -> float:
+def piece_deadline(head_since: float, length: int, rates: Sequence[float],
+                   share: float | None = None) -> float:
     """When a request for ``length`` bytes that began at ``head_since`` is late:
-    ``PIECE_DEADLINE_FACTOR`` times what the median of ``rates`` needs for it."""
-    rate = _median(rates) if rates else limits.ASSUMED_RATE
+    ``PIECE_DEADLINE_FACTOR`` times what the median of ``rates`` needs for it (none
+    measured yet: ``ASSUMED_RATE``), or ``share``, what our download limit leaves a link,
+    if less: the links take turns at the limit, however fast one answer came."""
+    rate = min(_median(rates) if rates else limits.ASSUMED_RATE, share or math.inf)
     return head_since + max(limits.PIECE_DEADLINE_MIN,
                             limits.PIECE_DEADLINE_FACTOR * length / rate)
 
 
-def slow_bar(others: Sequence[float]) -> float:
-    """Bytes per second below which a link is too slow to keep, given the measured rates
-    of the other links that delivered good pieces."""
+def floor(share: float | None = None) -> float:
+    """Bytes per second below which a link goes whoever waits: ``MIN_LINK_RATE``, or half
+    of ``share``, what our own download limit leaves the link, if less."""
+    return limits.MIN_LINK_RATE if share is None else min(limits.MIN_LINK_RATE, share / 2)
+
+
+def slow_bar(others: Sequence[float], share: float | None = None) -> float:
+    """Bytes per second below which a link is too slow to keep while another peer waits
+    for its slot, given the measured rates of the other links that delivered good pieces
+    (none: the ``floor``)."""
     if others:
         return _median(others) / limits.SLOW_LINK_FRACTION
-    return limits.MIN_LINK_RATE
+    return floor(share)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -206,14 +220,15 @@ def judge(link: LinkState, others: Sequence[float], now: float) -> Judgement:
         now: the time, on the clock of ``link.head_since``.
     """
     rates = [*others, link.rate] if link.rate else others
-    deadline = piece_deadline(link.head_since, link.head_length, rates)
+    deadline = piece_deadline(link.head_since, link.head_length, rates, link.share)
     give_up = link.head_since + (deadline - link.head_since) * 2 ** (1 + link.slow)
     judged_from = link.head_since + limits.LINK_JUDGE_AFTER
     if link.tested:  # it proved itself: a pause (a busy or paced peer) is judged at its deadline
         judged_from = max(judged_from, deadline)
     if now >= judged_from:
         progress = link.progress / (now - link.head_since)
-        bar = slow_bar(others) if link.wanted and not link.sole else limits.MIN_LINK_RATE
+        bar = slow_bar(others, link.share) if link.wanted and not link.sole \
+            else floor(link.share)
         if progress < bar:
             return Judgement(LinkVerdict.DROP, now, f"delivers {progress:,.0f} B/s, "
                                                 f"under {bar:,.0f} B/s")

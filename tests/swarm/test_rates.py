@@ -7,19 +7,23 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from p2pshare.errors import PeerGone
 from p2pshare.protocol.swarm import GetPiece, PeerEntry, PipelinedClient, to_request
+from p2pshare.swarm import fetch as fetch_module
+from p2pshare.swarm import roster
 from p2pshare.swarm.client import TrackerClient
 from p2pshare.swarm.link import PeerLink
 from p2pshare.swarm.manifest import Manifest
+from p2pshare.swarm.roster import Judgement, LinkState
 from p2pshare.swarm.session import Fetch, SwarmPeer
-from p2pshare.swarm.storage import FileWatch
+from p2pshare.swarm.storage import FileWatch, hash_file
 
-from ..aio import HOST, arun, free_port
+from ..aio import HOST, arun, arun_steady, free_port
 from ..helpers import async_retry
 from .test_faults import MiB, make_file, tracker_server
 
@@ -72,6 +76,41 @@ async def test_a_paced_answer_leaves_run_by_run(tmp_path: Path) -> None:
         finally:
             writer.close()
     assert body + rest == path.read_bytes()[manifest.piece_size:2 * manifest.piece_size]
+
+
+@arun_steady
+async def test_links_are_judged_by_the_share_our_download_limit_leaves_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a download limit the links take turns at it, each held while the limit pays
+    for what it read: every judgement of a link is given its share (the limit over the
+    live links; ``roster.judge`` holds no link to more, ``test_roster``), and no link is
+    dropped as slow. Two seeders, 8 KiB/s: 4 KiB/s each, under the 8 KiB/s floor. (A
+    larger case, four seeders and 12 KiB/s for 384 KiB, dropped 11 links and took 49 s
+    before; 37 s and none after.)"""
+    shares: list[float | None] = []
+
+    def judge(state: LinkState, others: Sequence[float], now: float) -> Judgement:
+        shares.append(state.share)
+        return roster.judge(state, others, now)
+
+    monkeypatch.setattr(fetch_module, "judge", judge)
+    path = tmp_path / "seed" / "data.bin"
+    path.parent.mkdir()
+    path.write_bytes(os.urandom(48 * 1024))
+    manifest = hash_file(path, 16 * 1024)
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST) as one, \
+            SwarmPeer.open(HOST, port, listen=HOST) as other:
+        for seeder in (one, other):
+            await seeder.share(path, manifest)
+        async with SwarmPeer.open(HOST, port, listen=HOST, download_rate=8 * 1024) as me:
+            job = Fetch(me, tmp_path / "out")
+            download = job.prepare(await job.resolve(manifest.id))
+            async with asyncio.timeout(60):  # about 6 s at the limit
+                result = await job.run(download)
+    assert result.read_bytes() == path.read_bytes()
+    assert shares and set(shares) <= {8 * 1024 / 2, 8 * 1024 / 1}
+    assert all(download.roster.slow_drops(a) == 0 for a in download.roster.records)
 
 
 async def _peers(port: int, manifest: Manifest) -> list[PeerEntry] | None:

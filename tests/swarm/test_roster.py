@@ -112,8 +112,9 @@ def test_dropped_peers_cool_down_and_slow_ones_exponentially_longer() -> None:
 
 # ---------------------------------------------------------------------- judging links
 def state(progress: int, *, rate: float | None = None, tested: bool = False,
-          slow: int = 0, sole: bool = False, wanted: bool = False) -> LinkState:
-    return LinkState(0.0, PIECE, progress, rate, tested, slow, sole, wanted)
+          slow: int = 0, sole: bool = False, wanted: bool = False,
+          share: float | None = None) -> LinkState:
+    return LinkState(0.0, PIECE, progress, rate, tested, slow, sole, wanted, share)
 
 
 def test_a_new_request_is_not_judged_before_its_time() -> None:
@@ -177,6 +178,30 @@ def test_the_sole_holder_of_pieces_is_judged_by_the_floor_only() -> None:
     assert j.verdict is LinkVerdict.DROP and "under" in j.why
 
 
+def test_no_link_is_held_to_more_than_our_download_limit_leaves_it() -> None:
+    """Under our own download limit a link's ``share`` (the limit over the live links)
+    lowers the floor to half of it and the rate its deadline assumes to it: a link paid
+    for in turns at 4 KiB/s is neither dropped under 8 KiB/s nor late after 2 s."""
+    share = 4 * KiB
+    t = limits.LINK_JUDGE_AFTER
+    turned = int(0.6 * share * t)  # 60% of its share so far: under the usual floor
+    assert turned / t < limits.MIN_LINK_RATE
+    assert judge(state(turned), [], now=t).verdict is LinkVerdict.DROP
+    assert judge(state(turned, share=share), [], now=t).verdict is LinkVerdict.KEEP
+    assert judge(state(turned // 3, share=share), [], now=t).verdict is LinkVerdict.DROP
+    assert slow_bar([], share) == share / 2
+    # its deadline: as long as the piece needs at its share, however fast others seemed
+    others = [float(MiB)]
+    assert piece_deadline(0.0, PIECE, others, share) == _deadline_for(PIECE / share)
+    assert piece_deadline(0.0, PIECE, others) < piece_deadline(0.0, PIECE, others, share)
+    assert piece_deadline(0.0, PIECE, [], 10 * MiB) == piece_deadline(0.0, PIECE, [])
+
+
+def _deadline_for(seconds: float) -> float:
+    """The deadline of a piece that takes ``seconds`` at the rate assumed."""
+    return max(limits.PIECE_DEADLINE_MIN, limits.PIECE_DEADLINE_FACTOR * seconds)
+
+
 def test_past_the_deadline_requests_are_released_then_the_link_goes() -> None:
     deadline = piece_deadline(0.0, PIECE, [])
     assert deadline == max(limits.PIECE_DEADLINE_MIN,
@@ -199,36 +224,38 @@ def test_past_the_deadline_requests_are_released_then_the_link_goes() -> None:
 @given(head=st.floats(0, 1e4), length=st.integers(1, 16 * MiB),
        progress=st.integers(0, 16 * MiB), rate=st.none() | st.floats(1, 1e9),
        others=st.lists(st.floats(1, 1e9), max_size=8), tested=st.booleans(),
-       slow=st.integers(0, 10), later=st.floats(0, 1e3), wanted=st.booleans())
+       slow=st.integers(0, 10), later=st.floats(0, 1e3), wanted=st.booleans(),
+       share=st.none() | st.floats(1, 1e9))
 def test_judging_always_moves_on(head: float, length: int, progress: int, rate: float | None,
                                  others: list[float], tested: bool, slow: int,
-                                 later: float, wanted: bool) -> None:
+                                 later: float, wanted: bool, share: float | None) -> None:
     """No link is dropped before its judging time, and a link kept is judged again later:
     the driver never spins on a link nor drops one unheard."""
     now = head + later
-    j = judge(LinkState(head, length, progress, rate, tested, slow, wanted=wanted), others,
-              now)
+    j = judge(LinkState(head, length, progress, rate, tested, slow, wanted=wanted,
+                        share=share), others, now)
     if j.verdict is LinkVerdict.DROP:
         assert now >= head + limits.LINK_JUDGE_AFTER
     else:
         assert j.again > now
     if j.verdict is LinkVerdict.RELEASE:
-        assert now >= piece_deadline(head, length, [*others, rate] if rate else others)
+        assert now >= piece_deadline(head, length, [*others, rate] if rate else others, share)
 
 
 @given(head=st.floats(0, 1e4), length=st.integers(1, 16 * MiB),
        progress=st.integers(0, 16 * MiB), rate=st.none() | st.floats(1e-3, 1e12),
        others=st.lists(st.floats(1e-3, 1e12), max_size=8), tested=st.booleans(),
-       slow=st.integers(0, 10), early=st.floats(0, 1), wanted=st.booleans())
+       slow=st.integers(0, 10), early=st.floats(0, 1), wanted=st.booleans(),
+       share=st.none() | st.floats(1e-3, 1e12))
 def test_a_link_is_kept_until_its_quiet_time_whatever_its_state(
         head: float, length: int, progress: int, rate: float | None, others: list[float],
-        tested: bool, slow: int, early: float, wanted: bool) -> None:
+        tested: bool, slow: int, early: float, wanted: bool, share: float | None) -> None:
     """Before ``quiet_until`` no verdict but KEEP is possible, and the next judgement is
     no sooner: a downloader may skip judging a link so young."""
     quiet = quiet_until(head)
     now = head + (quiet - head) * early
     if now >= quiet:
         return
-    j = judge(LinkState(head, length, progress, rate, tested, slow, wanted=wanted), others,
-              now)
+    j = judge(LinkState(head, length, progress, rate, tested, slow, wanted=wanted,
+                        share=share), others, now)
     assert j.verdict is LinkVerdict.KEEP and j.again >= quiet
