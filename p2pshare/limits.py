@@ -304,9 +304,10 @@ PEER_RETRY_DELAY = 2 * SECONDS
 # Sybil members (fake peers that accept a connection and trickle a byte now and then) must
 # not hold a download's link slots (swarm/roster.py). A link's progress on its oldest
 # request is judged LINK_JUDGE_AFTER seconds after that request began to be served, and
-# again every as long: below MIN_LINK_RATE (64 kbit/s) the link is dropped, and below
-# 1/SLOW_LINK_FRACTION of the median rate of the links that delivered good pieces too
-# while another peer waits for a slot (roster.judge). Half a second leaves an honest peer
+# again every as long: below MIN_LINK_RATE (64 kbit/s; under our own download limit at
+# most half of what it leaves the link) the link is dropped, and below 1/SLOW_LINK_FRACTION
+# of the median rate of the links that delivered good pieces too while a peer waits for
+# the slot its drop would free (roster.judge). Half a second leaves an honest peer
 # time for a round trip and the first TCP window (a peer that delivered before is judged
 # from its piece deadline instead).
 LINK_JUDGE_AFTER = 0.5 * SECONDS

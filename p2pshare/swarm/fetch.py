@@ -381,14 +381,15 @@ class SwarmDownload:
         quiet = quiet_until(link.head_since)
         if now < quiet:
             return quiet
-        live = [other for other in self.links.values() if other]
-        others = [other.rate for other in live
-                  if other is not link and other.rate and other.good]
-        share = self.limiter.rate / len(live) if self.limiter else None
+        others = [other.rate for other in self.links.values()
+                  if other and other is not link and other.rate and other.good]
+        # Our own limit's share: over the links that deliver (a trickler counts for none).
+        share = self.limiter.rate / (len(others) + 1) if self.limiter else None
+        tested = self.roster.tested(link.address)
         state = LinkState(link.head_since, self.manifest.length(link.head_index),
-                          link.progress, link.rate, self.roster.tested(link.address),
+                          link.progress, link.rate, tested,
                           self.roster.slow_drops(link.address),
-                          self.picker.sole_source(link.address), self.roster.waiting > 0,
+                          self.picker.sole_source(link.address), self.roster.wanted(tested),
                           share)
         verdict = judge(state, others, now)
         if verdict.verdict is not LinkVerdict.KEEP:

@@ -15,9 +15,10 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
 * **When a link goes** (``judge``). A link's *progress* is what its oldest request's
   answer has delivered per second since it began to be served. From ``LINK_JUDGE_AFTER``
   seconds on (from its piece deadline for a peer that delivered before), a link below the
-  *bar* is dropped: ``MIN_LINK_RATE``, the floor; and while another peer waits for a slot
-  (``Roster.waiting``), 1/``SLOW_LINK_FRACTION`` of the median rate of the other links
-  that delivered good pieces. Dropping a link frees its slot and loses a source: an
+  *bar* is dropped: ``MIN_LINK_RATE``, the floor (under our own download limit at most
+  half of what it leaves the link); and while a peer waits for the slot a drop would free
+  (``Roster.wanted``), 1/``SLOW_LINK_FRACTION`` of the median rate of the other links
+  that delivered good pieces, if higher. Dropping a link frees its slot and loses a source: an
   honest relay whose upload many downloaders share (a FIFO uplink gives some flows a
   tenth of the others' rate) is kept while nobody needs the slot, judged by the floor and
   its deadline (a trickler still goes: under the floor when judged, above it once it
@@ -37,7 +38,6 @@ The downloader asks this module, giving it the time (``now``); it does the I/O.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -71,9 +71,10 @@ class Roster:
         self.records: dict[PeerAddress, PeerHistory] = {}
         self.slow_hosts: Counter[str] = Counter()  # drops for slowness, per host
         self.rng = rng or random.Random()
-        # Peers the last ``choose`` found ready but left out for want of a slot: while
-        # some wait, a slow link is judged by the others' rates, not the floor (``judge``).
-        self.waiting = 0
+        # What the last ``choose`` left out of the peers ready then: proven ones (for want
+        # of room), untested ones, and whether a probe was still free (then room was what
+        # they lacked). ``wanted`` reads it.
+        self._left: tuple[int, int, bool] = (0, 0, True)
 
     def tested(self, address: PeerAddress) -> bool:
         """Whether ``address`` has delivered a good piece to this download."""
@@ -103,8 +104,18 @@ class Roster:
             fresh.remove(best)
             chosen.append(best)
             hosts[best[0]] += 1
-        self.waiting = len(ready) - len(chosen)
+        untested = sum(1 for a in chosen if not self.tested(a))
+        self._left = (sum(1 for a in ready if self.tested(a)) - (len(chosen) - untested),
+                      len(fresh), probes - untested > 0)
         return chosen
+
+    def wanted(self, tested: bool) -> bool:
+        """Whether dropping a link (to a peer that delivered, if ``tested``) would let in
+        a peer the last ``choose`` left waiting: a proven one takes any freed slot; an
+        untested one needs a probe too, which only an untested link's drop frees while
+        the probes are all in use."""
+        proven, untested, probe_free = self._left
+        return proven > 0 or untested > 0 and (not tested or probe_free)
 
     def delivered(self, address: PeerAddress, count: int) -> None:
         """``address`` sent ``count`` bytes of a good piece."""
@@ -152,9 +163,10 @@ class LinkState:
     tested: bool = False  # its peer delivered a good piece to this download
     slow: int = 0  # times its peer was dropped for slowness before
     sole: bool = False  # its peer alone holds pieces we lack (as far as we know)
-    wanted: bool = False  # another peer waits for a slot (``Roster.waiting``)
-    # What our own download limit leaves it, bytes per second (the limit over the live
-    # links), or None without a limit: no link is judged slower than we let it be.
+    wanted: bool = False  # a peer waits for the slot its drop would free (``Roster.wanted``)
+    # What our own download limit leaves it, bytes per second (the limit over it and the
+    # other links that delivered good pieces), or None without a limit: the floor is at
+    # most half of it, so no link is dropped for the pace we hold it to.
     share: float | None = None
 
 
@@ -167,13 +179,10 @@ class Judgement:
     why: str = ""
 
 
-def piece_deadline(head_since: float, length: int, rates: Sequence[float],
-                   share: float | None = None) -> float:
+def piece_deadline(head_since: float, length: int, rates: Sequence[float]) -> float:
     """When a request for ``length`` bytes that began at ``head_since`` is late:
-    ``PIECE_DEADLINE_FACTOR`` times what the median of ``rates`` needs for it (none
-    measured yet: ``ASSUMED_RATE``), or ``share``, what our download limit leaves a link,
-    if less: the links take turns at the limit, however fast one answer came."""
-    rate = min(_median(rates) if rates else limits.ASSUMED_RATE, share or math.inf)
+    ``PIECE_DEADLINE_FACTOR`` times what the median of ``rates`` needs for it."""
+    rate = _median(rates) if rates else limits.ASSUMED_RATE
     return head_since + max(limits.PIECE_DEADLINE_MIN,
                             limits.PIECE_DEADLINE_FACTOR * length / rate)
 
@@ -184,13 +193,13 @@ def floor(share: float | None = None) -> float:
     return limits.MIN_LINK_RATE if share is None else min(limits.MIN_LINK_RATE, share / 2)
 
 
-def slow_bar(others: Sequence[float], share: float | None = None) -> float:
+def slow_bar(others: Sequence[float]) -> float:
     """Bytes per second below which a link is too slow to keep while another peer waits
-    for its slot, given the measured rates of the other links that delivered good pieces
-    (none: the ``floor``)."""
+    for its slot (above the ``floor``), given the measured rates of the other links that
+    delivered good pieces (none: the ``floor``'s own, ``MIN_LINK_RATE``)."""
     if others:
         return _median(others) / limits.SLOW_LINK_FRACTION
-    return floor(share)
+    return limits.MIN_LINK_RATE
 
 
 def _median(values: Sequence[float]) -> float:
@@ -220,15 +229,16 @@ def judge(link: LinkState, others: Sequence[float], now: float) -> Judgement:
         now: the time, on the clock of ``link.head_since``.
     """
     rates = [*others, link.rate] if link.rate else others
-    deadline = piece_deadline(link.head_since, link.head_length, rates, link.share)
+    deadline = piece_deadline(link.head_since, link.head_length, rates)
     give_up = link.head_since + (deadline - link.head_since) * 2 ** (1 + link.slow)
     judged_from = link.head_since + limits.LINK_JUDGE_AFTER
     if link.tested:  # it proved itself: a pause (a busy or paced peer) is judged at its deadline
         judged_from = max(judged_from, deadline)
     if now >= judged_from:
         progress = link.progress / (now - link.head_since)
-        bar = slow_bar(others, link.share) if link.wanted and not link.sole \
-            else floor(link.share)
+        bar = floor(link.share)
+        if link.wanted and not link.sole:
+            bar = max(bar, slow_bar(others))
         if progress < bar:
             return Judgement(LinkVerdict.DROP, now, f"delivers {progress:,.0f} B/s, "
                                                 f"under {bar:,.0f} B/s")

@@ -253,6 +253,7 @@ class PieceServer:
             await self.throttle.take(run)
             await link.sendfile(handle, at, run)
             link.flush()  # now, not corked with the next runs (a run fits in the cork)
+            await link.drain()  # and no further run for one who does not read
         link.send_now(EndOfMessage())
         self.bytes_sent += length
 

@@ -82,11 +82,11 @@ async def test_a_paced_answer_leaves_run_by_run(tmp_path: Path) -> None:
 async def test_links_are_judged_by_the_share_our_download_limit_leaves_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under a download limit the links take turns at it, each held while the limit pays
-    for what it read: every judgement of a link is given its share (the limit over the
-    live links; ``roster.judge`` holds no link to more, ``test_roster``), and no link is
-    dropped as slow. Two seeders, 8 KiB/s: 4 KiB/s each, under the 8 KiB/s floor. (A
-    larger case, four seeders and 12 KiB/s for 384 KiB, dropped 11 links and took 49 s
-    before; 37 s and none after.)"""
+    for what it read: every judgement of a link is given its share (the limit over it and
+    the other links that delivered; what ``roster.judge`` does with it is tested in
+    ``test_roster``), and the download completes with no link dropped as slow. Two
+    seeders at 8 KiB/s. This checks the wiring: so small a case dropped none before
+    either; four seeders at 12 KiB/s for 384 KiB dropped 11 links and took 49 s before."""
     shares: list[float | None] = []
 
     def judge(state: LinkState, others: Sequence[float], now: float) -> Judgement:

@@ -35,22 +35,33 @@ def test_untested_peers_are_probed_a_few_at_a_time() -> None:
     r = roster()
     chosen = r.choose(SYBILS, [], now=0.0)
     assert len(chosen) == limits.MAX_UNTESTED_LINKS
-    assert r.waiting == len(SYBILS) - len(chosen)  # ready, left out for want of a slot
+    # the rest wait for a probe: an untested link's drop frees one, a tested link's not
+    assert r.wanted(tested=False) and not r.wanted(tested=True)
     # with two probes open, only the rest of the allowance is added
     assert len(r.choose(SYBILS, chosen[:2], now=0.0)) == limits.MAX_UNTESTED_LINKS - 2
-    assert r.waiting == len(SYBILS) - limits.MAX_UNTESTED_LINKS
 
 
-def test_no_peer_waits_when_every_ready_one_has_a_slot() -> None:
-    """``waiting`` counts only peers ready now and left out: not those linked, nor those
-    cooling down after a drop."""
+def test_a_drop_is_wanted_only_when_a_ready_peer_would_take_the_slot() -> None:
+    """``wanted`` counts only peers ready now and left out (not those linked, nor those
+    cooling down after a drop), and only if the drop would let one in."""
     r = roster()
     few = SYBILS[:limits.MAX_UNTESTED_LINKS]
-    assert len(r.choose(few, [], now=0.0)) == len(few) and r.waiting == 0
+    assert len(r.choose(few, [], now=0.0)) == len(few)
+    assert not r.wanted(tested=False) and not r.wanted(tested=True)
     r.dropped(SYBILS[-1], 0.0)
-    assert r.choose([*few, SYBILS[-1]], few, now=0.0) == [] and r.waiting == 0
+    assert r.choose([*few, SYBILS[-1]], few, now=0.0) == []
+    assert not r.wanted(tested=False)  # it cools down
     assert r.choose([*few, SYBILS[-1]], few, now=limits.PEER_RETRY_DELAY) == []
-    assert r.waiting == 1  # ready again, and every probe slot is held
+    assert r.wanted(tested=False) and not r.wanted(tested=True)  # every probe is held
+    # room, not probes, is what proven peers and newcomers lack: any drop lets one in
+    good = [("10.0.0.1", 6000 + i) for i in range(limits.MAX_PEER_CONNECTIONS + 1)]
+    for address in good:
+        r.delivered(address, PIECE)
+    linked = good[:limits.MAX_PEER_CONNECTIONS]
+    assert r.choose([good[-1]], linked, now=0.0) == []
+    assert r.wanted(tested=True) and r.wanted(tested=False)
+    assert r.choose([SYBILS[-1]], linked, now=limits.PEER_RETRY_DELAY) == []
+    assert r.wanted(tested=True)  # a probe is free; the newcomer lacks room
 
 
 def test_peers_that_delivered_get_the_slots_the_probes_leave() -> None:
@@ -178,10 +189,10 @@ def test_the_sole_holder_of_pieces_is_judged_by_the_floor_only() -> None:
     assert j.verdict is LinkVerdict.DROP and "under" in j.why
 
 
-def test_no_link_is_held_to_more_than_our_download_limit_leaves_it() -> None:
-    """Under our own download limit a link's ``share`` (the limit over the live links)
-    lowers the floor to half of it and the rate its deadline assumes to it: a link paid
-    for in turns at 4 KiB/s is neither dropped under 8 KiB/s nor late after 2 s."""
+def test_no_link_is_dropped_for_the_pace_our_download_limit_holds_it_to() -> None:
+    """Under our own download limit a link's ``share`` lowers the floor to half of it: a
+    link paid for in turns at 4 KiB/s is not dropped under 8 KiB/s; one at a third of
+    that is. A waiting peer's bar is never under the floor, with or without a share."""
     share = 4 * KiB
     t = limits.LINK_JUDGE_AFTER
     turned = int(0.6 * share * t)  # 60% of its share so far: under the usual floor
@@ -189,17 +200,12 @@ def test_no_link_is_held_to_more_than_our_download_limit_leaves_it() -> None:
     assert judge(state(turned), [], now=t).verdict is LinkVerdict.DROP
     assert judge(state(turned, share=share), [], now=t).verdict is LinkVerdict.KEEP
     assert judge(state(turned // 3, share=share), [], now=t).verdict is LinkVerdict.DROP
-    assert slow_bar([], share) == share / 2
-    # its deadline: as long as the piece needs at its share, however fast others seemed
-    others = [float(MiB)]
-    assert piece_deadline(0.0, PIECE, others, share) == _deadline_for(PIECE / share)
-    assert piece_deadline(0.0, PIECE, others) < piece_deadline(0.0, PIECE, others, share)
-    assert piece_deadline(0.0, PIECE, [], 10 * MiB) == piece_deadline(0.0, PIECE, [])
-
-
-def _deadline_for(seconds: float) -> float:
-    """The deadline of a piece that takes ``seconds`` at the rate assumed."""
-    return max(limits.PIECE_DEADLINE_MIN, limits.PIECE_DEADLINE_FACTOR * seconds)
+    assert judge(state(turned, share=10 * MiB), [], now=t).verdict is LinkVerdict.DROP
+    # others at 32 KiB/s make a bar of 4 KiB/s: the floor still holds while a peer waits
+    slow = int(5 * KiB * t)
+    others = [32.0 * KiB] * 3
+    assert judge(state(slow), others, now=t).verdict is LinkVerdict.DROP
+    assert judge(state(slow, wanted=True), others, now=t).verdict is LinkVerdict.DROP
 
 
 def test_past_the_deadline_requests_are_released_then_the_link_goes() -> None:
@@ -239,7 +245,7 @@ def test_judging_always_moves_on(head: float, length: int, progress: int, rate: 
     else:
         assert j.again > now
     if j.verdict is LinkVerdict.RELEASE:
-        assert now >= piece_deadline(head, length, [*others, rate] if rate else others, share)
+        assert now >= piece_deadline(head, length, [*others, rate] if rate else others)
 
 
 @given(head=st.floats(0, 1e4), length=st.integers(1, 16 * MiB),
