@@ -44,6 +44,11 @@ class RateLimiter:
         self._busy_granted = 0  # ``granted`` then
 
     @property
+    def idle(self) -> bool:
+        """Whether every byte granted so far may have been used by now."""
+        return self.clock() >= self._free_at
+
+    @property
     def run(self) -> int:
         """Bytes a caller should ask for at a time: ``limits.RATE_RUN_SECONDS`` of the rate,
         at least ``limits.THROTTLE_RUN`` and at most ``limits.RECV_CHUNK``."""

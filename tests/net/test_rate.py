@@ -28,6 +28,18 @@ def test_grants_are_paced_at_the_rate() -> None:
     assert pace.granted == 1100
 
 
+def test_idle_once_every_grant_may_have_been_used() -> None:
+    clock = Clock()
+    pace = RateLimiter(1000, clock)
+    assert pace.idle
+    pace.reserve(500)
+    assert not pace.idle
+    clock.now += 0.49
+    assert not pace.idle
+    clock.now += 0.01
+    assert pace.idle
+
+
 def test_an_idle_flow_earns_no_credit() -> None:
     clock = Clock()
     pace = RateLimiter(1000, clock)

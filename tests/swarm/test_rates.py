@@ -7,11 +7,13 @@ import asyncio
 import logging
 import os
 import re
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from p2pshare import limits
 from p2pshare.errors import PeerGone
 from p2pshare.protocol.swarm import GetPiece, PeerEntry, PipelinedClient, to_request
 from p2pshare.swarm import fetch as fetch_module
@@ -24,7 +26,7 @@ from p2pshare.swarm.session import Fetch, SwarmPeer
 from p2pshare.swarm.storage import FileWatch, hash_file
 
 from ..aio import HOST, arun, arun_steady, free_port
-from ..helpers import async_retry
+from ..helpers import async_retry, async_wait_for
 from .test_faults import MiB, make_file, tracker_server
 
 
@@ -76,6 +78,40 @@ async def test_a_paced_answer_leaves_run_by_run(tmp_path: Path) -> None:
         finally:
             writer.close()
     assert body + rest == path.read_bytes()[manifest.piece_size:2 * manifest.piece_size]
+
+
+@arun_steady
+async def test_a_paced_answer_to_a_client_that_does_not_read_stops(tmp_path: Path) -> None:
+    """A client that asks for a 16 MiB piece of a seeder paced at 1 MiB/s and reads
+    nothing (its receive buffer 64 KiB). Runs of that rate fit in the link's cork, so they
+    go through the transport's buffer: once the kernel's buffers and it are full, the
+    seeder asks its limiter for no further run, and the limiter falls idle with a part of
+    the piece granted (4.1 MiB here: the kernel's 4 MiB send buffer, `tcp_wmem`, and one
+    run more). Before, every run was granted and held in the seeder's memory until the
+    write-stall timeout: the limiter would be busy for 16 s and the wait below would fail.
+    Waits for the limiter to be idle, not for a time."""
+    path = tmp_path / "seed" / "data.bin"
+    path.parent.mkdir()
+    path.write_bytes(os.urandom(limits.MAX_PIECE_SIZE))
+    manifest = hash_file(path, limits.MAX_PIECE_SIZE)
+    async with tracker_server() as port, \
+            SwarmPeer.open(HOST, port, listen=HOST, rate_limit=MiB) as seed:
+        await seed.share(path, manifest)
+        assert seed.address is not None and seed.server is not None
+        throttle = seed.server.throttle
+        assert throttle is not None and throttle.run <= limits.COALESCE_BYTES
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, seed.address)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            writer.write(PipelinedClient().send(*to_request(GetPiece(manifest.id, 0))))
+            await async_wait_for(lambda: throttle.granted > 0, what="the first run")
+            await async_wait_for(lambda: throttle.idle, timeout=12, what="the limiter idle")
+            assert throttle.granted < manifest.piece_size
+        finally:
+            writer.close()
 
 
 @arun_steady
