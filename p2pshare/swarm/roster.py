@@ -91,8 +91,10 @@ class Roster:
         order, given the peers ``linked`` (connected or connecting)."""
         ready = [a for a in candidates if a not in linked and now >= self._retry_at(a)]
         room = limits.MAX_PEER_CONNECTIONS - len(linked)
-        chosen = sorted((a for a in ready if self.tested(a)),
-                        key=lambda a: (self.records[a].slow, -self.records[a].delivered))[:room]
+        proven = sorted((a for a in ready if self.tested(a)),
+                        key=lambda a: (self.records[a].slow, -self.records[a].delivered))
+        chosen = proven[:room]
+        picked = len(chosen)  # proven ones; probes follow
         probes = limits.MAX_UNTESTED_LINKS - sum(1 for a in linked if not self.tested(a))
         fresh = [a for a in ready if not self.tested(a)]
         self.rng.shuffle(fresh)
@@ -104,9 +106,7 @@ class Roster:
             fresh.remove(best)
             chosen.append(best)
             hosts[best[0]] += 1
-        untested = sum(1 for a in chosen if not self.tested(a))
-        self._left = (sum(1 for a in ready if self.tested(a)) - (len(chosen) - untested),
-                      len(fresh), probes - untested > 0)
+        self._left = (len(proven) - picked, len(fresh), probes > len(chosen) - picked)
         return chosen
 
     def wanted(self, tested: bool) -> bool:
