@@ -151,10 +151,10 @@ def result_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obj
 
 def chosen_loop(fast_loop: bool = True,
                 who: str = "bench") -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """p2pshare's event loop factory (``cli._run.loop_factory``); a bad
+    """p2pshare's event loop factory (``net.loops.loop_factory``); a bad
     ``P2PSHARE_LOOP`` ends the script with one line, as it ends a command."""
-    from p2pshare.cli._run import loop_factory
-    from p2pshare.cli.config import ConfigError
+    from p2pshare.errors import ConfigError
+    from p2pshare.net.loops import loop_factory
 
     try:
         return loop_factory(fast_loop)

@@ -15,7 +15,8 @@ protocol failure carries the status code the other side should see (as h11's
     ├── PeerGone                            the other side is unreachable, went away or stalled
     ├── AlreadyClosed                       we used something we had already closed
     ├── LocalIOError                        our own folder refused a file (full, read-only)
-    └── StoreError                          an index store refused an operation
+    ├── StoreError                          an index store refused an operation
+    └── ConfigError                         a setting that cannot be used (exit status 2)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from enum import IntEnum
 
 __all__ = [
     "AlreadyClosed",
+    "ConfigError",
     "IntegrityError",
     "LocalIOError",
     "LocalProtocolError",
@@ -147,3 +149,8 @@ class OverBudget(StoreError):
     def __init__(self, message: str, *, everyone: bool = False) -> None:
         super().__init__(message)
         self.everyone = everyone
+
+
+class ConfigError(P2PError):
+    """A configuration file or variable that cannot be used (exit status 2): a setting of
+    ``cli.config``, or ``P2PSHARE_LOOP`` (``net.loops``)."""

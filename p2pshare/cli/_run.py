@@ -12,15 +12,10 @@ stderr (``note``, ``fail``). A reader that closes stdout early (``| head``) ends
 command quietly: ``say`` turns the broken pipe into ``StdoutClosed``, which no command's
 ``except OSError`` catches, and ``main`` ends on it with status 0.
 
-The event loop: the servers of small messages (the index server, the registration server)
-and the swarm commands (``share``, ``fetch``, ``seed``: measured to use less CPU per byte on
-it, bench/README.md "Swarm CPU profile") run on uvloop when it is installed (the ``fast``
-extra). Every file body goes out by ``os.sendfile`` on either loop (``net.link``). The
-P2P-CI and P2P-DI peer commands stay on asyncio's own loop (not measured on uvloop).
-``P2PSHARE_LOOP=asyncio`` or ``=uvloop`` overrides the choice for every command; nothing
-requires uvloop, but asking for it where it is not installed, or for a loop of another
-name, is a usage error (``config.ConfigError``, exit status 2), not a silent fallback: the
-command line checks the variable (``loop_choice``) before any command starts.
+The event loop: uvloop for the servers of small messages and the swarm commands, asyncio's
+own for the P2P-CI and P2P-DI peers, ``P2PSHARE_LOOP`` overriding (``net.loops``); the
+command line checks the variable (``loop_choice``) before any command starts, and a bad
+one is a usage error (``ConfigError``, exit status 2).
 
 Garbage collection: what start-up made (modules, classes, functions: tens of thousands of
 objects, all for the process's life) is frozen out of the cyclic collector's passes
@@ -39,14 +34,13 @@ import asyncio
 import contextlib
 import gc
 import json
-import os
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-from .config import ConfigError
+from ..net.loops import loop_factory
 from .exits import Exit
 from .text import shown, shown_lines
 
@@ -94,43 +88,6 @@ def run(main: Coroutine[Any, Any, int], *, fast_loop: bool = False,
     except (KeyboardInterrupt, asyncio.CancelledError):
         return interrupted_status()
     return interrupted_status() if _Life.signalled else status
-
-
-def loop_choice() -> str:
-    """``P2PSHARE_LOOP``, checked: "" (unset: ours, see the module's text), "asyncio" or
-    "uvloop" (any case). The command line checks it before any command starts, as it does
-    the configuration, so that every command refuses a bad one alike.
-
-    Raises:
-        ConfigError: it names no loop, or uvloop, which cannot be imported.
-    """
-    raw = os.environ.get("P2PSHARE_LOOP", "")
-    choice = raw.strip().lower()
-    if choice not in ("", "asyncio", "uvloop"):
-        raise ConfigError(f"P2PSHARE_LOOP={raw!r}: expected asyncio or uvloop (or unset)")
-    if choice == "uvloop":
-        try:
-            import uvloop  # noqa: F401 (asked for: it must be there)
-        except ImportError:
-            raise ConfigError("P2PSHARE_LOOP=uvloop, but uvloop is not installed "
-                              "(pip install 'p2pshare[fast]')") from None
-    return choice
-
-
-def loop_factory(fast_loop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop, or None for asyncio's (see the module's text).
-
-    Raises:
-        ConfigError: as ``loop_choice``.
-    """
-    choice = loop_choice()
-    if choice == "asyncio" or (choice != "uvloop" and not fast_loop):
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def _cancel_on_signals(main: Coroutine[Any, Any, T]) -> T:

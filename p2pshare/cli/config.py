@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import P2PError
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +46,6 @@ SETTINGS = (
     Setting("max_download_rate", "P2PSHARE_MAX_DOWNLOAD_RATE", "max_download_rate",
             "download limit, bytes per second (e.g. 10M)"),
 )
-
-
-class ConfigError(P2PError):
-    """A configuration file or variable that cannot be used (exit status 2)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
+from ..errors import ConfigError
+from ..net.loops import loop_choice
 from ..wirelog import WIRE
-from ._run import StdoutClosed, fail, loop_choice, say, say_json
-from .config import ConfigError, apply_settings, config_path, subparsers
+from ._run import StdoutClosed, fail, say, say_json
+from .config import apply_settings, config_path, subparsers
 from .exits import Exit, from_error
 from .options import HelpFormatter
 from .text import shown_lines

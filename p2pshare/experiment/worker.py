@@ -4,17 +4,19 @@ Strategy: the coordinator (``run``) starts each role as its own process, as the 
 asks ("real processes"). A worker prints one JSON object per line on stdout and reads
 commands on stdin:
 
-    server:  -> {"ready": port}                                  ... until stdin closes
-    peer:    -> {"ready": port}
+    server:  -> {"ready": port, "loop": "uvloop"}                ... until stdin closes
+    peer:    -> {"ready": port, "loop": "asyncio"}
              <- {"prepare": [[host, port], ...]}   DI: PQuery, RFCQuery each; CI: LIST
              -> {"prepared": seconds}
              <- {"go": [[rfc, host, port], ...]}   download each, one at a time, in order
              -> {"done": [[rfc, bytes, lookup_s, transfer_s], ...]}
              ... keeps serving its RFCs until stdin closes, then leaves.
 
-Times are ``time.perf_counter`` around the exchanges themselves: a DI download is one
-GetRFC (the index was merged in ``prepare``); a CI download is LOOKUP then GET, since a
-CI peer has no index of its own.
+Each runs on the event loop its command would (``net.loops``: uvloop for the servers when
+installed, asyncio's own for the peers, ``P2PSHARE_LOOP`` overriding) and says which in
+its first line. Times are ``time.perf_counter`` around the exchanges themselves: a DI
+download is one GetRFC (the index was merged in ``prepare``); a CI download is LOOKUP
+then GET, since a CI peer has no index of its own.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..dipeer.peer import DIPeer
 from ..errors import P2PError
 from ..host import split_hostport
 from ..index.server import IndexServer
+from ..net.loops import loop_factory, loop_name
 from ..peer.client import fetch_from
 from ..peer.node import Peer
 from ..protocol import di
@@ -53,7 +56,7 @@ async def serve(system: str) -> None:
     server: RegistrationServer | IndexServer = (
         RegistrationServer() if system == "di" else IndexServer())
     _, port = await server.start(HOST, 0)
-    emit(ready=port)
+    emit(ready=port, loop=loop_name())
     lines = StdinLines()
     while await lines.next() is not None:
         pass
@@ -121,7 +124,7 @@ async def run_experiment_peer(system: str, server: tuple[str, int], folder: Path
     """A peer that runs the coordinator's steps, one JSON line of stdin each, until EOF."""
     worker = DIWorker(server, folder) if system == "di" else CIWorker(server, folder)
     try:
-        emit(ready=await worker.start())
+        emit(ready=await worker.start(), loop=loop_name())
         lines = StdinLines()
         while (line := await lines.next()) is not None:
             command = json.loads(line)
@@ -149,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="the peer's folder (peers)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.role == "server":
-        job = serve(args.system)
-    else:
-        job = run_experiment_peer(args.system, split_hostport(args.server, 0), args.dir)
     try:
-        asyncio.run(job)
+        factory = loop_factory(fast_loop=args.role == "server")  # as its command's
+        with asyncio.Runner(loop_factory=factory) as runner:
+            if args.role == "server":
+                runner.run(serve(args.system))
+            else:
+                runner.run(run_experiment_peer(
+                    args.system, split_hostport(args.server, 0), args.dir))
     except (P2PError, OSError) as exc:  # a failed step: one line; the coordinator reports it
         print(f"experiment worker: {exc}", file=sys.stderr)
         return 1

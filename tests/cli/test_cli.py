@@ -224,7 +224,7 @@ def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
 def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     """uvloop (when installed) for the servers of small messages and the swarm commands;
     the variable wins."""
-    from p2pshare.cli._run import loop_factory
+    from p2pshare.net.loops import loop_factory
 
     uvloop = pytest.importorskip("uvloop")
     monkeypatch.delenv("P2PSHARE_LOOP", raising=False)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from p2pshare.experiment.plan import Case, make_plan, rfc_numbers, sample_sizes
+from p2pshare.experiment.run import Worker, stopping
 
+from ..aio import arun
 from ..helpers import run_cli
 
 
@@ -67,3 +72,57 @@ def test_a_small_experiment_runs_and_writes_measured_results(tmp_path: Path) -> 
                 cumulative = [float(r["cumulative_s"]) for r in curve]
                 assert all(t > 0 for t in times)
                 assert cumulative[-1] == pytest.approx(sum(times), abs=1e-5)
+
+
+async def _first_lines(system: str, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first line of a real server worker and of a real peer worker registered with it."""
+    async with stopping([]) as workers:
+        server = await Worker.start("server", "server", "--system", system)
+        workers.append(server)
+        assert server.proc.stdout is not None
+        said = json.loads(await server.proc.stdout.readline())
+        peer = await Worker.start("P0", "peer", "--system", system, "--server",
+                                  f"127.0.0.1:{said['ready']}", "--dir", str(folder))
+        workers.append(peer)
+        assert peer.proc.stdout is not None
+        return said, json.loads(await peer.proc.stdout.readline())
+
+
+@pytest.mark.parametrize(("variable", "server_loop", "peer_loop"), [
+    (None, "uvloop", "asyncio"),  # as the commands: servers on uvloop, peers on asyncio's
+    ("asyncio", "asyncio", "asyncio"),
+    ("uvloop", "uvloop", "uvloop"),
+])
+@pytest.mark.parametrize("system", ["di", "ci"])
+def test_a_worker_runs_on_the_loop_its_command_would(
+        system: str, variable: str | None, server_loop: str, peer_loop: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The experiment's servers and peers run on the loops the commands do, and
+    ``P2PSHARE_LOOP`` chooses for them as it does for every command (they all ran on
+    asyncio's, whatever it said)."""
+    pytest.importorskip("uvloop")
+    if variable is None:
+        monkeypatch.delenv("P2PSHARE_LOOP", raising=False)
+    else:
+        monkeypatch.setenv("P2PSHARE_LOOP", variable)
+
+    @arun
+    async def check() -> None:
+        server, peer = await _first_lines(system, tmp_path)
+        assert (server["loop"], peer["loop"]) == (server_loop, peer_loop)
+        assert isinstance(server["ready"], int) and isinstance(peer["ready"], int)
+
+    check()
+
+
+def test_a_worker_told_of_no_loop_says_so_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("P2PSHARE_LOOP", "trio")
+
+    @arun
+    async def check() -> None:
+        server = await Worker.start("server", "server", "--system", "di")
+        assert server.proc.stdout is not None
+        assert await server.proc.stdout.read() == b""  # no ready line
+        assert await asyncio.wait_for(server.proc.wait(), 5) == 1
+
+    check()
