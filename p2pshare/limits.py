@@ -336,17 +336,22 @@ RESERVE_PATIENCE = 2 * SECONDS
 STRIPE_IDLE = 1 * SECONDS
 # A downloader whose stripe's first copies are all asked for takes others' (its backup
 # share, swarm/pieces.py ``backup``) from the end of their owners' order, but never the
-# first SPARE_MARGIN of one stripe plus what its owner gained of it in SPARE_SECONDS at its
-# recent pace (swarm/fetch.py): its owner, which asks for them in that order, is fetching
-# those now, or will have asked for them before we hear of it (its pipeline to the seeder
-# holds PIPELINE_SECONDS of pieces at its rate, and SPARE_MARGIN covers its news on the
-# way). So an owner whose link to the seeder or uplink is slower than the others' is
-# relieved of its stripe's last pieces, and the seeder sends each piece about once.
-# SPARE_SECONDS was 1 s, twice the pipeline: on the shaped benchmark (bench/README.md,
-# thirteenth round) 0.5 s took 0.15-0.22 s off N = 8 and 0.19 s off N = 4, seed copies
-# within 0.01.
+# first SPARE_MARGIN of one stripe plus what its owner gains of it in SPARE_SECONDS at its
+# pace (measured over the last SPARE_PACE_WINDOW, swarm/fetch.py ``pace``): its owner,
+# which asks for them in that order, is fetching those now, or will have asked for them
+# before we hear of it. So an owner whose link to the seeder or uplink is slower than the
+# others' is relieved of its stripe's last pieces, and the seeder sends each piece about
+# once. Neither part is exact: the owner's pipeline to the seeder holds PIPELINE_SECONDS
+# of pieces at its link's measured rate (at least MIN_PIPELINE), and news of what it got
+# takes up to a PEERS poll and a HAVE report to reach us; an owner fast enough that its
+# pipeline and news outrun the margin may be asked for a piece it already has in flight,
+# a second copy from the seed. SPARE_SECONDS was 1 s, twice the pipeline, and a helper
+# then relieved an owner of next to nothing in the last second; 0.5 s took 0.15-0.22 s
+# off N = 8 and 0.19 s off N = 4 on the shaped benchmark, seed copies from 1.07-1.08 to
+# 1.07-1.085 in the medians (up to 1.11 at N = 4; bench/README.md, thirteenth round).
 SPARE_MARGIN = 4
-SPARE_SECONDS = PIPELINE_SECONDS
+SPARE_SECONDS = 0.5 * SECONDS
+SPARE_PACE_WINDOW = 1 * SECONDS
 # While the network limits a seeder's upload (Uplink: full), its answers name the pieces it
 # began sending to other connections (the Sent header, swarm/seeder.py) within SENT_SECONDS,
 # and a downloader does not ask that seeder for those as first copies for as long after it

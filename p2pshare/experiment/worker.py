@@ -33,7 +33,7 @@ from typing import Any
 
 from ..dipeer.client import Fetched, get_rfc
 from ..dipeer.peer import DIPeer
-from ..errors import P2PError
+from ..errors import ConfigError, P2PError
 from ..host import split_hostport
 from ..index.server import IndexServer
 from ..net.loops import loop_factory, loop_name
@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 runner.run(run_experiment_peer(
                     args.system, split_hostport(args.server, 0), args.dir))
+    except ConfigError as exc:  # P2PSHARE_LOOP: a usage error, as for any command
+        print(f"experiment worker: {exc}", file=sys.stderr)
+        return 2
     except (P2PError, OSError) as exc:  # a failed step: one line; the coordinator reports it
         print(f"experiment worker: {exc}", file=sys.stderr)
         return 1

@@ -134,7 +134,7 @@ class SwarmDownload:
         # per listed downloader: the pieces it held when that last rose, and when
         self._grew: dict[Address, tuple[int, float]] = {}
         # per listed downloader: (when, pieces of its stripe it held) over the last
-        # limits.SPARE_SECONDS, whence its pace (``pace``)
+        # limits.SPARE_PACE_WINDOW, whence its pace (``pace``)
         self._stripe_counts: dict[Address, Samples] = {}
         # per seeder: (when first heard, pieces) of its Sent news over the last
         # limits.SENT_SECONDS, in eighths of it, whence ``picker.taken``
@@ -570,7 +570,7 @@ Samples = deque[tuple[float, int, tuple[int, int]]]  # (when, held, its stripe):
 
 
 def pace(samples: Samples, held: int, now: float, which: tuple[int, int] = (0, 1)) -> float:
-    """Pieces gained per second over the last ``limits.SPARE_SECONDS``, given ``held`` of
+    """Pieces gained per second over the last ``limits.SPARE_PACE_WINDOW``, given ``held`` of
     the stripe ``which`` (rank, downloaders) at ``now``; ``samples`` keeps (time, held, stripe)
     across calls (one at or before the window's start). How fast a downloader fetches its stripe
     (``picker.set_stripe``). When its stripe changes (the list of downloaders did), the
@@ -582,7 +582,7 @@ def pace(samples: Samples, held: int, now: float, which: tuple[int, int] = (0, 1
         samples.clear()
         samples.extend(moved)
     samples.append((now, held, which))
-    while len(samples) > 1 and samples[1][0] <= now - limits.SPARE_SECONDS:
+    while len(samples) > 1 and samples[1][0] <= now - limits.SPARE_PACE_WINDOW:
         samples.popleft()
     since, before, _ = samples[0]
     return max(held - before, 0) / max(now - since, limits.PEERS_POLL_INTERVAL)

@@ -221,21 +221,6 @@ def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
     assert "Every step behaved as the P2P-CI/1.0 handout specifies." in done.stdout
 
 
-def test_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """uvloop (when installed) for the servers of small messages and the swarm commands;
-    the variable wins."""
-    from p2pshare.net.loops import loop_factory
-
-    uvloop = pytest.importorskip("uvloop")
-    monkeypatch.delenv("P2PSHARE_LOOP", raising=False)
-    assert loop_factory(fast_loop=True) is uvloop.new_event_loop
-    assert loop_factory(fast_loop=False) is None  # P2P-CI and P2P-DI peers
-    monkeypatch.setenv("P2PSHARE_LOOP", "asyncio")
-    assert loop_factory(fast_loop=True) is None
-    monkeypatch.setenv("P2PSHARE_LOOP", "uvloop")
-    assert loop_factory(fast_loop=False) is uvloop.new_event_loop
-
-
 @pytest.mark.parametrize("command", [
     ["files", "--server", f"{HOST}:1"],  # a coroutine of its own
     ["fetch", "0" * 64, "--server", f"{HOST}:1"],  # one wrapped in another (a summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,27 @@ def test_a_worker_runs_on_the_loop_its_command_would(
     check()
 
 
-def test_a_worker_told_of_no_loop_says_so_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("role", [["server"], ["peer", "--server", "127.0.0.1:1"]])
+def test_a_worker_told_of_no_loop_says_so_and_stops(
+        role: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad ``P2PSHARE_LOOP``: one line on stderr and exit status 2 (a usage error, as
+    for a command), before the worker reads or serves anything."""
     monkeypatch.setenv("P2PSHARE_LOOP", "trio")
 
     @arun
     async def check() -> None:
-        server = await Worker.start("server", "server", "--system", "di")
-        assert server.proc.stdout is not None
-        assert await server.proc.stdout.read() == b""  # no ready line
-        assert await asyncio.wait_for(server.proc.wait(), 5) == 1
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "p2pshare.experiment.worker", *role, "--system", "di",
+            "--dir", str(tmp_path), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 5)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert (proc.returncode, out) == (2, b"")
+        assert err.decode().splitlines() == [
+            "experiment worker: P2PSHARE_LOOP='trio': expected asyncio or uvloop (or unset)"]
 
     check()

@@ -174,9 +174,9 @@ def test_relief_takes_the_last_spare_however_large_the_margins(
         asked |= 1 << index
 
 
-def test_a_stripes_pace_is_over_the_last_spare_seconds() -> None:
+def test_a_stripes_pace_is_over_the_last_window() -> None:
     samples: Samples = deque()
-    window = limits.SPARE_SECONDS
+    window = limits.SPARE_PACE_WINDOW
     assert pace(samples, 0, 10.0) == 0
     assert pace(samples, 5, 10.0 + window / 2) == 10 / window
     assert pace(samples, 5, 10.0 + 2 * window) == 0  # nothing gained within the window
@@ -184,11 +184,20 @@ def test_a_stripes_pace_is_over_the_last_spare_seconds() -> None:
     assert pace(samples, 3, 10.0 + 3 * window) == 0  # a new stripe with fewer: no pace
 
 
+def test_a_pace_over_less_than_a_poll_is_over_a_poll() -> None:
+    """Two samples closer than a PEERS poll (a link's slot freed between polls) make no
+    burst: the gain is spread over the poll interval at least."""
+    samples: Samples = deque()
+    assert limits.PEERS_POLL_INTERVAL < limits.SPARE_PACE_WINDOW / 2
+    assert pace(samples, 0, 10.0) == 0
+    assert pace(samples, 2, 10.05) == 2 / limits.PEERS_POLL_INTERVAL
+
+
 def test_a_change_of_stripes_is_no_gain_nor_loss_of_pace() -> None:
     """When the list of downloaders changes, an owner holds another count of its new
     stripe: its pace carries on (it read as thousands of pieces a second when its stripe
     grew, and nothing when it shrank)."""
-    window = limits.SPARE_SECONDS
+    window = limits.SPARE_PACE_WINDOW
     samples: Samples = deque()
     pace(samples, 1000, 10.0, (0, 3))
     assert pace(samples, 1005, 10.0 + window / 2, (0, 3)) == 10 / window
