@@ -14,8 +14,8 @@ command quietly: ``say`` turns the broken pipe into ``StdoutClosed``, which no c
 
 The event loop: uvloop for the servers of small messages and the swarm commands, asyncio's
 own for the P2P-CI and P2P-DI peers, ``P2PSHARE_LOOP`` overriding (``net.loops``); the
-command line checks the variable (``loop_choice``) before any command starts, and a bad
-one is a usage error (``ConfigError``, exit status 2).
+command line checks the variable (``net.loops.loop_choice``) before any command starts,
+and a bad one is a usage error (``ConfigError``, exit status 2).
 
 Garbage collection: what start-up made (modules, classes, functions: tens of thousands of
 objects, all for the process's life) is frozen out of the cyclic collector's passes
