@@ -307,9 +307,11 @@ async def experiment(args: argparse.Namespace) -> int:
         except (plan.ExperimentError, OSError, TimeoutError) as exc:
             return fail(f"experiment failed: {exc}", from_error(exc))
     args.out.mkdir(parents=True, exist_ok=True)
+    loops = "; ".join(sorted({f"{r.system}: {r.loops}" for r in results}))
     title = (f"loopback, {args.peers} peers, {count} RFCs"
              + (f", median of {args.repeat} runs" if args.repeat > 1 else "")
-             + f"; {machine()}")
+             + f"; {machine()}; event loops {loops}")
+    say(f"event loops: {loops}")
     written = report.write_task_files(args.out, results, title, plots=not args.no_plot)
     Console(width=max(110, Console().width)).print(report.summary(results))
     for path in written:

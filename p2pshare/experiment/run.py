@@ -59,6 +59,7 @@ class CaseResult:
     run: int
     rows: list[Row]
     prepare_s: list[float]  # per downloading peer: PQuery + RFCQuery (DI) or LIST (CI)
+    loops: str = ""  # the event loops the processes said they ran on (``loops_of``)
 
     def peer_totals(self) -> list[float]:
         """Each downloading peer's total download time, in seconds."""
@@ -88,15 +89,19 @@ class Worker:
 
     async def receive(self, key: str) -> Any:
         """The value of the worker's next message, which must carry ``key``."""
+        return (await self.message(key))[key]
+
+    async def message(self, key: str) -> dict[str, Any]:
+        """The worker's next message, which must carry ``key``."""
         assert self.proc.stdout is not None
         async with asyncio.timeout(limits.EXPERIMENT_STEP_TIMEOUT):
             line = await self.proc.stdout.readline()
         if not line:
             raise ExperimentError(f"{self.name} exited ({await self.proc.wait()}) before {key!r}")
         message = json.loads(line)
-        if key not in message:
+        if not isinstance(message, dict) or key not in message:
             raise ExperimentError(f"{self.name} said {message!r}, expected {key!r}")
-        return message[key]
+        return message
 
     async def stop(self) -> None:
         """Close stdin (the worker leaves and exits); kill it if it does not."""
@@ -126,12 +131,14 @@ async def run_case(system: str, plan: Plan, sources: Path, work: Path, run: int 
     async with stopping([]) as workers:
         server = await Worker.start("server", "server", "--system", system)
         workers.append(server)
-        address = join_hostport(HOST, await server.receive("ready"))
+        said = await server.message("ready")
+        address = join_hostport(HOST, said["ready"])
         folders = [_fill(work / f"P{i}", sources, rfcs) for i, rfcs in enumerate(plan.holdings)]
         peers = [await Worker.start(f"P{i}", "peer", "--system", system, "--server", address,
                                     "--dir", str(folder)) for i, folder in enumerate(folders)]
         workers.extend(peers)
-        ports = await _gather(p.receive("ready") for p in peers)
+        ready = await _gather(p.message("ready") for p in peers)
+        ports = [message["ready"] for message in ready]
         busy = [i for i, order in enumerate(plan.orders) if order]
         for i in busy:
             holders = sorted({h for _rfc, h in plan.orders[i]})
@@ -142,7 +149,16 @@ async def run_case(system: str, plan: Plan, sources: Path, work: Path, run: int 
         done = await _gather(peers[i].receive("done") for i in busy)
     rows = [row for i, downloads in zip(busy, done, strict=True)
             for row in _rows(system, plan, run, i, downloads)]
-    return CaseResult(system, plan.case, run, rows, [float(s) for s in prepared])
+    return CaseResult(system, plan.case, run, rows, [float(s) for s in prepared],
+                      loops_of(said, ready))
+
+
+def loops_of(server: dict[str, Any], peers: list[dict[str, Any]]) -> str:
+    """What the workers' ready lines say of their event loops, e.g. "server uvloop, peers
+    asyncio" (``worker``: as their commands would run)."""
+    def named(messages: list[dict[str, Any]]) -> str:
+        return "/".join(sorted({str(m.get("loop", "unknown")) for m in messages})) or "none"
+    return f"server {named([server])}, peers {named(peers)}"
 
 
 def _rows(system: str, plan: Plan, run: int, peer: int, downloads: list[list[float]]

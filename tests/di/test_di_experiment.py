@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 import json
 import sys
 from collections import Counter
@@ -53,11 +54,16 @@ def test_sample_sizes_are_realistic_and_reproducible() -> None:
     assert 20 * 1024 < sorted(sizes.values())[30] < 100 * 1024  # median of a typical RFC
 
 
-def test_a_small_experiment_runs_and_writes_measured_results(tmp_path: Path) -> None:
+def test_a_small_experiment_runs_and_writes_measured_results(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("P2PSHARE_LOOP", raising=False)
     done = run_cli(["experiment", "--peers", "3", "--per-peer", "2", "--min-size", "1000",
                     "--max-size", "5000", "--out", str(tmp_path)], timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Measured downloads" in done.stdout
+    server = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"  # as the commands
+    assert (f"event loops: ci: server {server}, peers asyncio; di: server {server}, peers "
+            "asyncio") in done.stdout
     sizes = sample_sizes(rfc_numbers(3, 2), 1000, 5000)
     for task, downloads in (("task1", 2 * 4), ("task2", 2 * 3 * 4)):
         assert (tmp_path / f"{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
