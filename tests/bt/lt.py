@@ -34,12 +34,11 @@ def write_data(root: Path, name: str, sizes: list[int], seed: int = 1) -> Path:
 
 def make_torrent(path: Path, kind: str, piece_size: int = 2 * K,
                  trackers: tuple[str, ...] = ()) -> bytes:
-    """The .torrent libtorrent makes of ``path`` (``kind``: v1, v2 or hybrid)."""
-    fs = lt.file_storage()
-    lt.add_files(fs, str(path))
+    """The .torrent libtorrent makes of ``path`` (``kind``: v1, v2 or hybrid), with
+    libtorrent 2.1's ``list_files`` (the same bytes as the ``file_storage`` it deprecates)."""
     flag = KINDS[kind]
     flags = getattr(lt.create_torrent, flag) if flag else 0
-    ct = lt.create_torrent(fs, piece_size, flags=flags)
+    ct = lt.create_torrent(lt.list_files(str(path)), piece_size, flags=flags)
     for tier, url in enumerate(trackers):
         ct.add_tracker(url, tier)
     lt.set_piece_hashes(ct, str(path.parent))

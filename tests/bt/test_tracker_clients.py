@@ -28,6 +28,7 @@ from p2pshare.bt.announce import scrape
 
 from ..aio import free_port
 from ..helpers import DEADLINE, read_until, spawn_cli, wait_for
+from .lt import make_torrent as lt_torrent
 
 lt: Any = pytest.importorskip("libtorrent")
 
@@ -58,13 +59,7 @@ def tracker() -> Iterator[tuple[str, str]]:
 
 def make_torrent(data: Path, tracker_url: str, *, v2: bool = False) -> bytes:
     """A .torrent of ``data`` made by libtorrent (v1 only, or v2 only)."""
-    files = lt.file_storage()
-    lt.add_files(files, str(data))
-    flags = lt.create_torrent.v2_only if v2 else lt.create_torrent.v1_only
-    maker = lt.create_torrent(files, PIECE, flags=flags)
-    maker.add_tracker(tracker_url, 0)
-    lt.set_piece_hashes(maker, str(data.parent))
-    return bytes(lt.bencode(maker.generate()))
+    return lt_torrent(data, "v2" if v2 else "v1", PIECE, (tracker_url,))
 
 
 def with_tracker(torrent: bytes, tracker_url: str) -> bytes:
