@@ -195,11 +195,10 @@ def floor(share: float | None = None) -> float:
 
 def slow_bar(others: Sequence[float]) -> float:
     """Bytes per second below which a link is too slow to keep while another peer waits
-    for its slot (above the ``floor``), given the measured rates of the other links that
-    delivered good pieces (none: the ``floor``'s own, ``MIN_LINK_RATE``)."""
-    if others:
-        return _median(others) / limits.SLOW_LINK_FRACTION
-    return limits.MIN_LINK_RATE
+    for its slot (where above the ``floor``), given the measured rates of the other links
+    that delivered good pieces; none: 0, nothing to compare with, the floor alone (which
+    our own download limit lowers: a bar of its own here would undo that)."""
+    return _median(others) / limits.SLOW_LINK_FRACTION if others else 0.0
 
 
 def _median(values: Sequence[float]) -> float:

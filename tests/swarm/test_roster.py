@@ -206,6 +206,12 @@ def test_no_link_is_dropped_for_the_pace_our_download_limit_holds_it_to() -> Non
     others = [32.0 * KiB] * 3
     assert judge(state(slow), others, now=t).verdict is LinkVerdict.DROP
     assert judge(state(slow, wanted=True), others, now=t).verdict is LinkVerdict.DROP
+    # the only link that delivers, a peer waiting: no other to compare it with, so the
+    # share's floor alone (it was dropped under the usual floor, for our own pace)
+    assert slow_bar([]) == 0
+    assert judge(state(turned, share=share, wanted=True), [], now=t).verdict \
+        is LinkVerdict.KEEP
+    assert judge(state(turned, wanted=True), [], now=t).verdict is LinkVerdict.DROP
 
 
 def test_past_the_deadline_requests_are_released_then_the_link_goes() -> None:
