@@ -145,3 +145,23 @@ class QBittorrent(Client):
     def complete(self) -> bool:
         entry = self.info()
         return bool(entry and entry["progress"] == 1 and entry["state"] in SEEDING)
+
+    def wait_complete(self, timeout: float) -> None:
+        """As any client's; a failure also says what qBittorrent's own API says of the
+        torrent and of each of its trackers (its log says nothing of either)."""
+        try:
+            super().wait_complete(timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- qBittorrent's view:\n{self.view()}") from None
+
+    def view(self) -> str:
+        try:
+            entry = self.info()
+            if entry is None:
+                return "no torrent listed"
+            keys = ("hash", "state", "progress", "num_seeds", "num_leechs", "tracker")
+            trackers = self.api(f"torrents/trackers?hash={entry['hash']}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return f"no answer ({exc})"
+        listed = json.dumps({k: entry.get(k) for k in keys})
+        return f"{listed}\n{trackers.decode(errors='replace')}"
