@@ -107,7 +107,10 @@ class Client:
     def wait_complete(self, timeout: float) -> None:
         def done() -> bool:
             if not self.complete() and not any(p.alive() for p in self.procs):
-                raise AssertionError(f"{self.name} exited:\n{self.procs[-1].output[-3000:]}")
+                last = self.procs[-1]
+                raise AssertionError(f"{self.name} exited with status {last.popen.returncode} "
+                                     f"(negative: killed by that signal):\n"
+                                     f"{last.output[-3000:]}")
             return self.complete()
 
         wait_until(done, timeout, f"{self.name} to complete", self.procs)

@@ -143,7 +143,12 @@ class QBittorrent(Client):
                      "application/x-www-form-urlencoded")
 
     def complete(self) -> bool:
-        entry = self.info()
+        """Every piece verified and the torrent seeding; False while the Web API does not
+        answer (the caller then sees whether the process is still alive)."""
+        try:
+            entry = self.info()
+        except (urllib.error.URLError, OSError):
+            return False
         return bool(entry and entry["progress"] == 1 and entry["state"] in SEEDING)
 
     def wait_complete(self, timeout: float) -> None:
