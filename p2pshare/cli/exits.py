@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from ..errors import IntegrityError, LocalIOError, P2PError, PeerGone, ProtocolError
+from ..errors import ConfigError, IntegrityError, LocalIOError, P2PError, PeerGone, ProtocolError
 
 
 class Exit(IntEnum):
@@ -28,6 +28,8 @@ class Exit(IntEnum):
 
 def from_error(exc: BaseException) -> Exit:
     """The status for an exception a command could not handle itself."""
+    if isinstance(exc, ConfigError):  # a setting or P2PSHARE_LOOP: used as given, wrong
+        return Exit.USAGE
     if isinstance(exc, TimeoutError):
         return Exit.TIMEOUT
     if isinstance(exc, IntegrityError):

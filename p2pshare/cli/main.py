@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None, *, collector_paused: bool = False) -
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     except ConfigError as exc:
-        return fail(str(exc), Exit.USAGE)
+        return fail(str(exc), from_error(exc))
     except BaseException as exc:  # noqa: BLE001 (sorted out in _unexpected)
         return _unexpected(exc, _verbosity(argv))
 

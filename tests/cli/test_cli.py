@@ -221,6 +221,17 @@ def test_demo_on_either_event_loop(loop: str, tmp_path: Path,
     assert "Every step behaved as the P2P-CI/1.0 handout specifies." in done.stdout
 
 
+def test_a_setting_that_cannot_be_used_maps_to_the_usage_status() -> None:
+    """One mapping of errors to statuses (``exits.from_error``) for every path: a
+    ``ConfigError`` (a setting, ``P2PSHARE_LOOP``) is status 2, as the command line ends
+    on it, not the 1 of any other failure."""
+    from p2pshare.cli.exits import Exit, from_error
+    from p2pshare.errors import ConfigError, P2PError
+
+    assert from_error(ConfigError("P2PSHARE_LOOP='x'")) is Exit.USAGE
+    assert from_error(P2PError("other")) is Exit.FAILURE
+
+
 @pytest.mark.parametrize("command", [
     ["files", "--server", f"{HOST}:1"],  # a coroutine of its own
     ["fetch", "0" * 64, "--server", f"{HOST}:1"],  # one wrapped in another (a summary)
