@@ -10,7 +10,10 @@ serve only torrents we hold, by their v1 or truncated v2 info-hash), the extensi
 handshake (BEP 10: ``ut_metadata`` with our metadata size, so magnet links work), our
 pieces (``HaveAll`` with the fast extension, else a bitfield), requests, metadata
 requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof), and
-tells each peer of the others that accept connections (PEX, BEP 11).
+tells each peer of the others that accept connections (PEX, BEP 11). Blocks go out after
+every other answer to the same read, and a peer that asks for piece layers gets a file's
+blocks after that file's layer (or after ``limits.BT_LAYER_WAIT``): the layer leaves
+first, as from libtorrent, so the blocks can be checked as they come.
 
 Upload slots: the choker (``bt.choker``: tit-for-tat, which for a seed means the peers we
 send the most, with an optimistic unchoke and fair shares between source addresses) decides
@@ -71,6 +74,12 @@ class _Upload:
     told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
     hello: bytes = b""  # we connected, and sent our handshake for this info-hash
     local: tuple[str, int] | None = None  # where a link we made leaves from
+    v2: bool = False  # it named the torrent by its v2 info-hash (or was upgraded to it)
+    # roots of the files whose piece layer it asked for (or stopped waiting for), and when
+    # a block of each other file was first held for its layer (both at most one per file)
+    layered: set[bytes] = field(default_factory=set)
+    held: dict[bytes, float] = field(default_factory=dict)
+    wake: asyncio.TimerHandle | None = None  # serves the queue when a hold ends
 
 
 def _upgraded(theirs: w.Handshake, store: TorrentStore) -> w.Handshake:
@@ -144,6 +153,8 @@ class BtServer:
 
     def disconnected(self, link: Link) -> None:
         up = self.uploads.pop(link, None)
+        if up is not None and up.wake is not None:
+            up.wake.cancel()
         if up is not None and up.store is not None:
             self.choker.remove(link)
             if up.unchoked:
@@ -169,11 +180,13 @@ class BtServer:
                 link.close("closed by the peer")
                 return
             if event is NEED_DATA:
-                return
+                break
             assert not isinstance(event, _Sentinel)
             if wirelog.enabled():
                 wirelog.message(wirelog.RECEIVED, link.label, bt_wire_text(event))
             self._event(link, up, event)
+        if self.throttle is None:
+            self._serve_queue(link, up)
 
     def _event(self, link: StreamLink, up: _Upload, event: w.BtEvent) -> None:
         if isinstance(event, w.Handshake):
@@ -193,6 +206,8 @@ class BtServer:
             up.listening, up.pex = event.p, "ut_pex" in event.m
             self._tell_peers()
         elif isinstance(event, w.MetadataRequest | w.HashRequest):
+            if isinstance(event, w.HashRequest) and event.pieces_root in up.store.layers:
+                up.layered.add(event.pieces_root)
             self._send(link, up, metadata_answer(up.store, event))
 
     def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
@@ -205,6 +220,8 @@ class BtServer:
             return
         up.store, up.fast = store, theirs.fast
         theirs = _upgraded(theirs, store)
+        up.v2 = store.torrent.v2_hash is not None and \
+            theirs.info_hash == store.torrent.v2_hash[:20]
         up.conn.set_geometry(serving_geometry(store.layout))
         self.choker.add(link, link.peername[0], time.monotonic())
         link.greeted()
@@ -356,15 +373,56 @@ class BtServer:
                 self._send(link, up, w.RejectRequest(req.index, req.begin, req.length))
             return
         up.queue.append(req)
-        if self.throttle is None:
-            self._serve_queue(link, up)
-        elif not up.sending:
+        if self.throttle is not None and not up.sending:
             up.sending = True
             self.server.tasks.spawn(self._serve_paced(link, up))
 
     def _serve_queue(self, link: StreamLink, up: _Upload) -> None:
-        while up.queue and not link.closing:
-            self._send_block(link, up, up.queue.popleft())
+        """The blocks asked for, in order, once every other message of what arrived has
+        been answered (``_received``), but for those that wait for their piece layer
+        (``_wait``), which stay first in the queue. Stops while the peer does not read
+        (``resume_writing`` feeds the link again, which comes back here)."""
+        held: list[w.BtRequest] = []
+        wait = 0.0
+        now = time.monotonic()
+        while up.queue and not (link.closing or link.paused):
+            req = up.queue.popleft()
+            if left := self._wait(up, req, now):
+                held.append(req)
+                wait = min(wait, left) if wait else left
+            else:
+                self._send_block(link, up, req)
+        up.queue.extendleft(reversed(held))
+        if wait and up.wake is None and not link.closing:
+            up.wake = asyncio.get_running_loop().call_later(wait, self._woken, link, up)
+
+    def _woken(self, link: StreamLink, up: _Upload) -> None:
+        up.wake = None
+        self._serve_queue(link, up)
+
+    def _wait(self, up: _Upload, req: w.BtRequest, now: float) -> float:
+        """Seconds the block ``req`` is still held for its file's piece layer, 0 if none.
+
+        A v2 downloader asks for a file's layer and blocks of the file together (libtorrent
+        and qBittorrent do, without waiting for the layer), and checks a block as it comes
+        only if the layer came first. libtorrent's seed sends the layer first because its
+        blocks wait for a disk read; sent in the order asked, qBittorrent 4.5.2 (libtorrent
+        2.0.8) put a hybrid torrent in its error state in a few percent of our interop
+        runs, each time after a piece had arrived whole before its file's layer. So a peer
+        that has asked us for any layer (a magnet's downloader; one with the .torrent
+        never asks, and never waits) gets a file's blocks once it has asked for that
+        file's layer, or ``limits.BT_LAYER_WAIT`` after the first of them was held."""
+        if not (up.v2 and up.layered) or up.store is None:
+            return 0.0
+        place = up.store.layout.v2_place(req.index)
+        root = place[0].root if place is not None else None
+        if root is None or root in up.layered or root not in up.store.layers:
+            return 0.0
+        left = up.held.setdefault(root, now) + limits.BT_LAYER_WAIT - now
+        if left <= 0:
+            up.layered.add(root)
+            return 0.0
+        return left
 
     def _send_block(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
         """The block by its 13-byte head and the runtime's ``sendfile_now`` (a 16 KiB
@@ -393,6 +451,10 @@ class BtServer:
         try:
             while up.queue and not link.closing:
                 req = up.queue.popleft()
+                if left := self._wait(up, req, time.monotonic()):
+                    up.queue.appendleft(req)
+                    await asyncio.sleep(left)  # the hold's deadline
+                    continue
                 await self.throttle.take(req.length)
                 await link.drain()
                 self._send_block(link, up, req)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,8 +22,8 @@ from p2pshare.bt.layout import Layout
 from p2pshare.bt.metadata import metadata_answer
 from p2pshare.bt.session import Seeding, TorrentFetch
 from p2pshare.bt.store import TorrentStore, layout_of
+from p2pshare.protocol import bt_codec, merkle
 from p2pshare.protocol import bt_events as w
-from p2pshare.protocol import merkle
 from p2pshare.protocol.metainfo import Torrent, format_magnet, magnet_of, parse_torrent
 
 from ..aio import arun
@@ -252,3 +253,142 @@ def test_qbittorrent_and_p2pshare_share_a_big_v2_magnet(swarm: Swarm, seeder: st
     swarm.start(torrent, [seed], {leech: out}, magnet=True)
     leech.wait_complete(COMPLETE)
     assert torrents.same_content(out / torrent.name, torrent.content)
+
+
+
+class _Asker:
+    """A downloader on a real connection to a seed of ``torrent``, past the handshakes (the
+    v2 bit set, no extension protocol) and unchoked: it asks for blocks and piece layers
+    of the torrent's files, and reads the answers in the order they come."""
+
+    def __init__(self, torrent: Torrent) -> None:
+        self.torrent = torrent
+        self.files = [f for f in torrent.files if f.pieces_root is not None]
+        self.reader: asyncio.StreamReader
+        self.writer: asyncio.StreamWriter
+
+    async def open(self, port: int) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.writer.write(bt_codec.encode_handshake(w.Handshake(
+            self.torrent.handshake_hash, os.urandom(20),
+            w.reserved_bits(extended=False, v2=True))) + bt_codec.encode_message(w.Interested()))
+        await self.reader.readexactly(68)  # its handshake
+        await self.next_of(w.Unchoke)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def block(self, file: int, piece: int) -> w.BtRequest:
+        """The first block of piece ``piece`` of file ``file`` (v2: files start pieces)."""
+        first = sum(-(-f.length // self.torrent.piece_length) for f in self.files[:file])
+        return w.BtRequest(first + piece, 0, K)
+
+    def layer(self, file: int) -> w.HashRequest:
+        """The whole piece layer of file ``file``."""
+        pieces = -(-self.files[file].length // self.torrent.piece_length)
+        root = self.files[file].pieces_root
+        assert root is not None
+        return w.HashRequest(root, merkle.piece_height(self.torrent.piece_length), 0,
+                             merkle.width(pieces), 0)
+
+    def send(self, *events: w.BtEvent) -> None:
+        """``events`` in one write."""
+        self.writer.write(b"".join(bt_codec.encode_message(e) for e in events))
+
+    async def next_of(self, *kinds: type) -> w.BtEvent:
+        """The next message of one of ``kinds`` (others read and passed over)."""
+        async with asyncio.timeout(20):
+            while True:
+                size = int.from_bytes(await self.reader.readexactly(4), "big")
+                body = await self.reader.readexactly(size) if size else b""
+                event = bt_codec.decode_message(body[0], body[1:]) if body else None
+                if isinstance(event, kinds):
+                    assert event is not None
+                    return event
+
+
+@asynccontextmanager
+async def _asking(torrent: Torrent, port: int) -> AsyncIterator[_Asker]:
+    asker = _Asker(torrent)
+    await asker.open(port)
+    try:
+        yield asker
+    finally:
+        asker.close()
+
+
+def _two_files(tmp_path: Path, kind: str) -> tuple[bytes, Torrent]:
+    """A torrent (by libtorrent) of two files of 6 and 3 pieces of 32 KiB."""
+    raw = make_torrent(write_data(tmp_path, "d", [5 * 2 * K + 7, 3 * 2 * K]), kind)
+    return raw, parse_torrent(raw)
+
+
+@asynccontextmanager
+async def _our_seed(torrent: Torrent, tmp_path: Path) -> AsyncIterator[int]:
+    seeding = await Seeding.open(torrent, tmp_path)
+    try:
+        _, port = await seeding.serve("127.0.0.1", 0)
+        yield port
+    finally:
+        await seeding.aclose()
+
+
+@pytest.mark.parametrize("kind", ["hybrid", "v2"])
+def test_a_piece_layer_asked_with_a_block_leaves_before_the_block(tmp_path: Path,
+                                                                 kind: str) -> None:
+    """A v2 downloader asks for a file's piece layer and for blocks of the file together
+    (libtorrent and qBittorrent do); the seed answers the layer first, as libtorrent's seed
+    does (its blocks wait for a disk read), so every block can be checked as it arrives.
+    Before, our seed answered in the order asked, and qBittorrent 4.5.2 (libtorrent 2.0.8)
+    put a hybrid torrent in its error state in a few percent of the interop runs, each time
+    after a piece had arrived whole before its file's layer."""
+    raw, torrent = _two_files(tmp_path, kind)
+    theirs = LtPeer(tmp_path, torrent=raw, seed=True)
+    first: dict[str, type] = {}
+
+    async def first_of(port: int) -> type:
+        async with _asking(torrent, port) as peer:
+            peer.send(peer.block(0, 2), peer.layer(0))
+            return type(await peer.next_of(w.Piece, w.Hashes))
+
+    async def main() -> None:
+        async with _our_seed(torrent, tmp_path) as port:
+            first["ours"] = await first_of(port)
+        first["libtorrent"] = await first_of(theirs.port)
+
+    try:
+        arun(main)()
+    finally:
+        theirs.close()
+    assert first == {"libtorrent": w.Hashes, "ours": w.Hashes}
+
+
+def test_blocks_of_a_file_wait_for_its_layer_once_the_peer_asks_for_layers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer that asked for one file's layer and then for a block of another file gets
+    that file's layer first when it asks for it later (the block waited for it); a peer
+    that never asks for a layer (it has the .torrent) is sent its block at once; and a
+    block whose layer is never asked for goes once ``BT_LAYER_WAIT`` has passed."""
+    _, torrent = _two_files(tmp_path, "hybrid")
+    order: list[type] = []
+
+    async def main() -> None:
+        async with _our_seed(torrent, tmp_path) as port:
+            monkeypatch.setattr(limits, "BT_LAYER_WAIT", 3600.0)  # held for the test's life
+            async with _asking(torrent, port) as peer:
+                peer.send(peer.layer(0), peer.block(1, 1))
+                await peer.next_of(w.Hashes)  # file 0's layer: the block waits
+                peer.send(peer.layer(1))
+                order.append(type(await peer.next_of(w.Piece, w.Hashes)))
+                order.append(type(await peer.next_of(w.Piece, w.Hashes)))
+            async with _asking(torrent, port) as peer:
+                peer.send(peer.block(1, 1))  # no layer asked on this link: no wait
+                order.append(type(await peer.next_of(w.Piece, w.Hashes)))
+            monkeypatch.setattr(limits, "BT_LAYER_WAIT", 0.2)
+            async with _asking(torrent, port) as peer:
+                peer.send(peer.layer(0), peer.block(1, 1))
+                await peer.next_of(w.Hashes)
+                order.append(type(await peer.next_of(w.Piece)))  # once the wait is over
+
+    arun(main)()
+    assert order == [w.Hashes, w.Piece, w.Piece, w.Piece]
