@@ -502,9 +502,10 @@ MAX_BT_HASHES_MESSAGE = 49 + 32 * (MAX_BT_HASH_COUNT + MAX_BT_PROOF_LAYERS)
 # handshake (libtorrent's default is 500; 250 keeps a fast link busy at 16 KiB each). A
 # peer over it is sent a reject (fast extension) or disconnected.
 BT_REQQ = 250
-# A peer that has asked us for piece layers (BEP 52) and asks for blocks of a file whose
-# layer it has not asked for yet: those blocks wait up to this long for that request, so
-# that the layer reaches it first (bt.seeder); a peer that never asks for a layer never waits.
+# A peer that has asked us for piece layers (BEP 52) and asks for blocks of pieces whose
+# layer hashes it has not been sent: those blocks wait up to this long (from the first held
+# block of their file) for it to ask, so that the layer reaches it first (bt.seeder); the
+# held blocks count against its BT_REQQ; a peer that never asks for a layer never waits.
 BT_LAYER_WAIT = 0.25 * SECONDS
 # Requests we assume a peer accepts when its handshake gives no ``reqq`` (BEP 10's text
 # says libtorrent's default was 250 when it was written).

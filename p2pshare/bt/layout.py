@@ -74,6 +74,10 @@ class Layout:
             placed.append(Placed(i, path, length, offset, pad, root))
             offset += length
         self.files = tuple(placed)
+        self.by_root: dict[bytes, list[Placed]] = {}  # files by v2 root (equal files share one)
+        for f in placed:
+            if f.root is not None and not f.pad:
+                self.by_root.setdefault(f.root, []).append(f)
         self.size = offset  # the end of the last file: the piece space's length
         self.count = -(-offset // piece_length)
         self._starts = [f.offset for f in placed]

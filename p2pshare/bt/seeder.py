@@ -11,9 +11,10 @@ handshake (BEP 10: ``ut_metadata`` with our metadata size, so magnet links work)
 pieces (``HaveAll`` with the fast extension, else a bitfield), requests, metadata
 requests (BEP 9) and hash requests (BEP 52: piece-layer hashes with their proof), and
 tells each peer of the others that accept connections (PEX, BEP 11). Blocks go out after
-every other answer to the same read, and a peer that asks for piece layers gets a file's
-blocks after that file's layer (or after ``limits.BT_LAYER_WAIT``): the layer leaves
-first, as from libtorrent, so the blocks can be checked as they come.
+every other answer to the same read, and a peer that asks for piece layers gets a block
+after the layer hashes of its piece (or ``limits.BT_LAYER_WAIT`` after the first block of
+its file was held): the layer leaves first, as from libtorrent, so each block can be
+checked as it comes.
 
 Upload slots: the choker (``bt.choker``: tit-for-tat, which for a seed means the peers we
 send the most, with an optimistic unchoke and fair shares between source addresses) decides
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from .. import limits, wirelog
-from ..errors import RemoteProtocolError, Status
+from ..errors import P2PError, RemoteProtocolError, Status
 from ..host import join_hostport, plain_ip
 from ..net.origin import ANYWHERE, Origin
 from ..net.rate import limiter
@@ -75,11 +76,15 @@ class _Upload:
     hello: bytes = b""  # we connected, and sent our handshake for this info-hash
     local: tuple[str, int] | None = None  # where a link we made leaves from
     v2: bool = False  # it named the torrent by its v2 info-hash (or was upgraded to it)
-    # roots of the files whose piece layer it asked for (or stopped waiting for), and when
-    # a block of each other file was first held for its layer (both at most one per file)
-    layered: set[bytes] = field(default_factory=set)
-    held: dict[bytes, float] = field(default_factory=dict)
-    wake: asyncio.TimerHandle | None = None  # serves the queue when a hold ends
+    # Layers first (``BtServer._held_for``): it asked us for a piece layer; the pieces whose
+    # layer hashes it has been sent, or whose file's wait is over (a mask of the piece
+    # space); when a block of each other file was first held (at most one per file); the
+    # requests held; the timer that ends the first hold.
+    asks_layers: bool = False
+    proven: int = 0
+    held_since: dict[bytes, float] = field(default_factory=dict)
+    waiting: deque[w.BtRequest] = field(default_factory=deque)
+    wake: asyncio.TimerHandle | None = None
 
 
 def _upgraded(theirs: w.Handshake, store: TorrentStore) -> w.Handshake:
@@ -200,15 +205,17 @@ class BtServer:
             self.choker.interest(link, theirs=up.interested)
             self._rechoke()
         elif isinstance(event, w.Cancel):
-            up.queue = deque(r for r in up.queue if (r.index, r.begin) !=
-                             (event.index, event.begin))
+            block = (event.index, event.begin, event.length)
+            up.queue = deque(r for r in up.queue if (r.index, r.begin, r.length) != block)
+            up.waiting = deque(r for r in up.waiting if (r.index, r.begin, r.length) != block)
         elif isinstance(event, w.ExtendedHandshake):
             up.listening, up.pex = event.p, "ut_pex" in event.m
             self._tell_peers()
         elif isinstance(event, w.MetadataRequest | w.HashRequest):
-            if isinstance(event, w.HashRequest) and event.pieces_root in up.store.layers:
-                up.layered.add(event.pieces_root)
-            self._send(link, up, metadata_answer(up.store, event))
+            answer = metadata_answer(up.store, event)
+            self._send(link, up, answer)
+            if isinstance(answer, w.Hashes):
+                self._layer_sent(link, up, answer)
 
     def _greet(self, link: StreamLink, up: _Upload, theirs: w.Handshake) -> None:
         store = self.torrents.get(theirs.info_hash)
@@ -354,6 +361,7 @@ class BtServer:
             up.unchoked = unchoke
             if not unchoke:
                 up.queue.clear()
+                up.waiting.clear()
             self._send(link, up, w.Unchoke() if unchoke else w.Choke())
 
     async def _rechoke_every_interval(self) -> None:
@@ -372,57 +380,92 @@ class BtServer:
             if up.fast:
                 self._send(link, up, w.RejectRequest(req.index, req.begin, req.length))
             return
+        if self._held_for(up, req, time.monotonic()):
+            up.waiting.append(req)
+            self._wake_later(link, up)
+            return
         up.queue.append(req)
-        if self.throttle is not None and not up.sending:
+        self._kick(link, up)
+
+    def _kick(self, link: StreamLink, up: _Upload) -> None:
+        """Under a rate limit, start the link's task that sends its queue (without one,
+        ``_received`` serves the queue once it has answered the rest of a read)."""
+        if self.throttle is not None and up.queue and not up.sending:
             up.sending = True
             self.server.tasks.spawn(self._serve_paced(link, up))
 
     def _serve_queue(self, link: StreamLink, up: _Upload) -> None:
         """The blocks asked for, in order, once every other message of what arrived has
-        been answered (``_received``), but for those that wait for their piece layer
-        (``_wait``), which stay first in the queue. Stops while the peer does not read
+        been answered (``_received``). Stops while the peer does not read
         (``resume_writing`` feeds the link again, which comes back here)."""
-        held: list[w.BtRequest] = []
-        wait = 0.0
-        now = time.monotonic()
         while up.queue and not (link.closing or link.paused):
-            req = up.queue.popleft()
-            if left := self._wait(up, req, now):
-                held.append(req)
-                wait = min(wait, left) if wait else left
-            else:
-                self._send_block(link, up, req)
-        up.queue.extendleft(reversed(held))
-        if wait and up.wake is None and not link.closing:
-            up.wake = asyncio.get_running_loop().call_later(wait, self._woken, link, up)
+            self._send_block(link, up, up.queue.popleft())
 
-    def _woken(self, link: StreamLink, up: _Upload) -> None:
-        up.wake = None
-        self._serve_queue(link, up)
-
-    def _wait(self, up: _Upload, req: w.BtRequest, now: float) -> float:
+    # ------------------------------------------------------------------ layers first
+    def _held_for(self, up: _Upload, req: w.BtRequest, now: float) -> float:
         """Seconds the block ``req`` is still held for its file's piece layer, 0 if none.
 
-        A v2 downloader asks for a file's layer and blocks of the file together (libtorrent
-        and qBittorrent do, without waiting for the layer), and checks a block as it comes
-        only if the layer came first. libtorrent's seed sends the layer first because its
-        blocks wait for a disk read; sent in the order asked, qBittorrent 4.5.2 (libtorrent
-        2.0.8) put a hybrid torrent in its error state in a few percent of our interop
-        runs, each time after a piece had arrived whole before its file's layer. So a peer
-        that has asked us for any layer (a magnet's downloader; one with the .torrent
-        never asks, and never waits) gets a file's blocks once it has asked for that
-        file's layer, or ``limits.BT_LAYER_WAIT`` after the first of them was held."""
-        if not (up.v2 and up.layered) or up.store is None:
+        A v2 downloader asks for a file's layer (in chunks of 512 hashes, for libtorrent)
+        and for blocks of the file together, and checks a block as it comes only if its
+        layer came first. libtorrent's seed sends the layer first because its blocks wait
+        for a disk read; sent in the order asked, qBittorrent 4.5.2 (libtorrent 2.0.8) put
+        a hybrid torrent in its error state in a few percent of our interop runs, each
+        time after a piece had arrived whole before its file's layer. So a peer that has
+        asked us for a layer (a magnet's downloader; one with the .torrent never asks,
+        and never waits) gets a block once it has been sent the layer hashes of its
+        piece, or ``limits.BT_LAYER_WAIT`` after the first block of its file was held."""
+        if not up.asks_layers or up.proven >> req.index & 1 or up.store is None:
             return 0.0
         place = up.store.layout.v2_place(req.index)
         root = place[0].root if place is not None else None
-        if root is None or root in up.layered or root not in up.store.layers:
-            return 0.0
-        left = up.held.setdefault(root, now) + limits.BT_LAYER_WAIT - now
-        if left <= 0:
-            up.layered.add(root)
-            return 0.0
-        return left
+        if root is None or root not in up.store.layers:
+            return 0.0  # a pad, or a file of one piece: no layer to ask for
+        left = up.held_since.setdefault(root, now) + limits.BT_LAYER_WAIT - now
+        if left > 0:
+            return left
+        up.proven |= up.store.layout.mask_of(up.store.layout.by_root[root])
+        return 0.0
+
+    def _layer_sent(self, link: StreamLink, up: _Upload, sent: w.Hashes) -> None:
+        """``sent`` (an answer at the piece layer, so within its file) proves its pieces
+        of every file with its root: their held blocks go."""
+        store = up.store
+        assert store is not None
+        up.asks_layers = True
+        for f in store.layout.by_root.get(sent.pieces_root, []):
+            first = store.layout.pieces_of(f).start + sent.index
+            up.proven |= ((1 << sent.length) - 1) << first & store.layout.mask_of([f])
+        self._release(up)
+        self._kick(link, up)
+
+    def _release(self, up: _Upload) -> None:
+        """Held blocks whose layer has been sent or whose wait is over join the queue."""
+        now = time.monotonic()
+        still: deque[w.BtRequest] = deque()
+        for req in up.waiting:
+            (still if self._held_for(up, req, now) else up.queue).append(req)
+        up.waiting = still
+
+    def _wake_later(self, link: StreamLink, up: _Upload) -> None:
+        """A timer for when the first of the holds ends (one per link)."""
+        if up.wake is None and up.waiting and not link.closing:
+            now = time.monotonic()
+            left = min(self._held_for(up, req, now) for req in up.waiting) or 0.0
+            up.wake = asyncio.get_running_loop().call_later(left, self._woken, link, up)
+
+    def _woken(self, link: StreamLink, up: _Upload) -> None:
+        up.wake = None
+        if link.closing:
+            return
+        try:
+            self._release(up)
+            if self.throttle is None:
+                self._serve_queue(link, up)
+            else:
+                self._kick(link, up)
+            self._wake_later(link, up)
+        except (P2PError, OSError) as exc:  # as the link's own reads are (``_feed``)
+            link.close(f"cannot serve a block ({exc})")
 
     def _send_block(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
         """The block by its 13-byte head and the runtime's ``sendfile_now`` (a 16 KiB
@@ -451,10 +494,6 @@ class BtServer:
         try:
             while up.queue and not link.closing:
                 req = up.queue.popleft()
-                if left := self._wait(up, req, time.monotonic()):
-                    up.queue.appendleft(req)
-                    await asyncio.sleep(left)  # the hold's deadline
-                    continue
                 await self.throttle.take(req.length)
                 await link.drain()
                 self._send_block(link, up, req)

@@ -283,13 +283,16 @@ class _Asker:
         first = sum(-(-f.length // self.torrent.piece_length) for f in self.files[:file])
         return w.BtRequest(first + piece, 0, K)
 
-    def layer(self, file: int) -> w.HashRequest:
-        """The whole piece layer of file ``file``."""
+    def layer(self, file: int, index: int = 0, length: int = 0) -> w.HashRequest:
+        """The piece layer of file ``file``: ``length`` hashes from ``index`` (with the
+        proof up to the root), or the whole layer."""
         pieces = -(-self.files[file].length // self.torrent.piece_length)
         root = self.files[file].pieces_root
         assert root is not None
-        return w.HashRequest(root, merkle.piece_height(self.torrent.piece_length), 0,
-                             merkle.width(pieces), 0)
+        length = length or merkle.width(pieces)
+        proof = (merkle.width(pieces) // length).bit_length() - 1
+        return w.HashRequest(root, merkle.piece_height(self.torrent.piece_length), index,
+                             length, proof)
 
     def send(self, *events: w.BtEvent) -> None:
         """``events`` in one write."""
@@ -324,8 +327,9 @@ def _two_files(tmp_path: Path, kind: str) -> tuple[bytes, Torrent]:
 
 
 @asynccontextmanager
-async def _our_seed(torrent: Torrent, tmp_path: Path) -> AsyncIterator[int]:
-    seeding = await Seeding.open(torrent, tmp_path)
+async def _our_seed(torrent: Torrent, tmp_path: Path,
+                    rate_limit: float | None = None) -> AsyncIterator[int]:
+    seeding = await Seeding.open(torrent, tmp_path, rate_limit=rate_limit)
     try:
         _, port = await seeding.serve("127.0.0.1", 0)
         yield port
@@ -363,32 +367,74 @@ def test_a_piece_layer_asked_with_a_block_leaves_before_the_block(tmp_path: Path
     assert first == {"libtorrent": w.Hashes, "ours": w.Hashes}
 
 
+@pytest.mark.parametrize("rate_limit", [None, 50e6], ids=["unlimited", "rate-limited"])
 def test_blocks_of_a_file_wait_for_its_layer_once_the_peer_asks_for_layers(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate_limit: float | None) -> None:
     """A peer that asked for one file's layer and then for a block of another file gets
-    that file's layer first when it asks for it later (the block waited for it); a peer
-    that never asks for a layer (it has the .torrent) is sent its block at once; and a
-    block whose layer is never asked for goes once ``BT_LAYER_WAIT`` has passed."""
+    that file's layer first when it asks for it later (the block waited for it), and a
+    block of a proven piece meanwhile; a peer that never asks for a layer (it has the
+    .torrent) is sent its block at once; a layer asked for in chunks proves only the
+    chunk's pieces; and a block whose layer is never asked for goes once
+    ``BT_LAYER_WAIT`` has passed, after blocks asked for later whose layer was sent."""
     _, torrent = _two_files(tmp_path, "hybrid")
-    order: list[type] = []
+    order: list[tuple[type, int]] = []
+
+    def seen(event: w.BtEvent) -> None:
+        order.append((type(event), event.index if isinstance(event, w.Piece) else -1))
 
     async def main() -> None:
-        async with _our_seed(torrent, tmp_path) as port:
+        async with _our_seed(torrent, tmp_path, rate_limit) as port:
             monkeypatch.setattr(limits, "BT_LAYER_WAIT", 3600.0)  # held for the test's life
             async with _asking(torrent, port) as peer:
                 peer.send(peer.layer(0), peer.block(1, 1))
                 await peer.next_of(w.Hashes)  # file 0's layer: the block waits
+                peer.send(peer.block(0, 3))  # a proven piece: goes at once
+                seen(await peer.next_of(w.Piece, w.Hashes))
                 peer.send(peer.layer(1))
-                order.append(type(await peer.next_of(w.Piece, w.Hashes)))
-                order.append(type(await peer.next_of(w.Piece, w.Hashes)))
+                seen(await peer.next_of(w.Piece, w.Hashes))
+                seen(await peer.next_of(w.Piece, w.Hashes))
             async with _asking(torrent, port) as peer:
                 peer.send(peer.block(1, 1))  # no layer asked on this link: no wait
-                order.append(type(await peer.next_of(w.Piece, w.Hashes)))
-            monkeypatch.setattr(limits, "BT_LAYER_WAIT", 0.2)
+                seen(await peer.next_of(w.Piece, w.Hashes))
+            async with _asking(torrent, port) as peer:  # chunks: pieces 0-1, then 4-5
+                peer.send(peer.layer(0, 0, 2), peer.block(0, 4), peer.block(0, 1))
+                seen(await peer.next_of(w.Piece, w.Hashes))
+                seen(await peer.next_of(w.Piece, w.Hashes))
+                peer.send(peer.layer(0, 4, 2))
+                seen(await peer.next_of(w.Piece, w.Hashes))
+                seen(await peer.next_of(w.Piece, w.Hashes))
+            monkeypatch.setattr(limits, "BT_LAYER_WAIT", 1.0)
             async with _asking(torrent, port) as peer:
                 peer.send(peer.layer(0), peer.block(1, 1))
                 await peer.next_of(w.Hashes)
-                order.append(type(await peer.next_of(w.Piece)))  # once the wait is over
+                peer.send(peer.block(0, 2))
+                seen(await peer.next_of(w.Piece))
+                seen(await peer.next_of(w.Piece))  # once the wait is over
 
     arun(main)()
-    assert order == [w.Hashes, w.Piece, w.Piece, w.Piece]
+    assert order == [(w.Piece, 3), (w.Hashes, -1), (w.Piece, 7),
+                     (w.Piece, 7),
+                     (w.Hashes, -1), (w.Piece, 1), (w.Hashes, -1), (w.Piece, 4),
+                     (w.Piece, 2), (w.Piece, 7)]
+
+
+def test_a_cancel_takes_back_only_the_request_it_names(tmp_path: Path) -> None:
+    """Two requests at the same place, of 16 KiB and of 1,000 bytes (both valid), and a
+    cancel of the short one, in one write: the seed rejects the short one (BEP 6) and
+    still sends the other (the queue once matched a cancel by place only, and dropped
+    both, leaving the 16 KiB request unanswered and counted against the peer's budget)."""
+    _, torrent = _two_files(tmp_path, "hybrid")
+    answers: list[w.BtEvent] = []
+
+    async def main() -> None:
+        async with _our_seed(torrent, tmp_path) as port, _asking(torrent, port) as peer:
+            peer.send(w.BtRequest(2, 0, K), w.BtRequest(2, 0, 1000), w.Cancel(2, 0, 1000))
+            answers.append(await peer.next_of(w.Piece, w.RejectRequest))
+            answers.append(await peer.next_of(w.Piece, w.RejectRequest))
+
+    arun(main)()
+    assert [type(a) for a in answers] == [w.RejectRequest, w.Piece]
+    reject, piece = answers
+    assert isinstance(reject, w.RejectRequest) and isinstance(piece, w.Piece)
+    assert (reject.index, reject.begin, reject.length) == (2, 0, 1000)
+    assert (piece.index, piece.begin, len(piece.block)) == (2, 0, K)
