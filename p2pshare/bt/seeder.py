@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from .. import limits, wirelog
-from ..errors import P2PError, RemoteProtocolError, Status
+from ..errors import RemoteProtocolError, Status
 from ..host import join_hostport, plain_ip
 from ..net.origin import ANYWHERE, Origin
 from ..net.rate import limiter
@@ -75,7 +75,6 @@ class _Upload:
     told: set[tuple[str, int]] = field(default_factory=set)  # peers it heard of from us
     hello: bytes = b""  # we connected, and sent our handshake for this info-hash
     local: tuple[str, int] | None = None  # where a link we made leaves from
-    v2: bool = False  # it named the torrent by its v2 info-hash (or was upgraded to it)
     # Layers first (``BtServer._held_for``): it asked us for a piece layer; the pieces whose
     # layer hashes it has been sent, or whose file's wait is over (a mask of the piece
     # space); when a block of each other file was first held (at most one per file); the
@@ -206,8 +205,8 @@ class BtServer:
             self._rechoke()
         elif isinstance(event, w.Cancel):
             block = (event.index, event.begin, event.length)
-            up.queue = deque(r for r in up.queue if (r.index, r.begin, r.length) != block)
-            up.waiting = deque(r for r in up.waiting if (r.index, r.begin, r.length) != block)
+            up.queue, up.waiting = (deque(r for r in q if (r.index, r.begin, r.length) != block)
+                                    for q in (up.queue, up.waiting))
         elif isinstance(event, w.ExtendedHandshake):
             up.listening, up.pex = event.p, "ut_pex" in event.m
             self._tell_peers()
@@ -227,8 +226,6 @@ class BtServer:
             return
         up.store, up.fast = store, theirs.fast
         theirs = _upgraded(theirs, store)
-        up.v2 = store.torrent.v2_hash is not None and \
-            theirs.info_hash == store.torrent.v2_hash[:20]
         up.conn.set_geometry(serving_geometry(store.layout))
         self.choker.add(link, link.peername[0], time.monotonic())
         link.greeted()
@@ -380,7 +377,7 @@ class BtServer:
             if up.fast:
                 self._send(link, up, w.RejectRequest(req.index, req.begin, req.length))
             return
-        if self._held_for(up, req, time.monotonic()):
+        if self._held_for(up, req):
             up.waiting.append(req)
             self._wake_later(link, up)
             return
@@ -402,7 +399,7 @@ class BtServer:
             self._send_block(link, up, up.queue.popleft())
 
     # ------------------------------------------------------------------ layers first
-    def _held_for(self, up: _Upload, req: w.BtRequest, now: float) -> float:
+    def _held_for(self, up: _Upload, req: w.BtRequest, now: float | None = None) -> float:
         """Seconds the block ``req`` is still held for its file's piece layer, 0 if none.
 
         A v2 downloader asks for a file's layer (in chunks of 512 hashes, for libtorrent)
@@ -420,6 +417,7 @@ class BtServer:
         root = place[0].root if place is not None else None
         if root is None or root not in up.store.layers:
             return 0.0  # a pad, or a file of one piece: no layer to ask for
+        now = time.monotonic() if now is None else now
         left = up.held_since.setdefault(root, now) + limits.BT_LAYER_WAIT - now
         if left > 0:
             return left
@@ -454,18 +452,14 @@ class BtServer:
             up.wake = asyncio.get_running_loop().call_later(left, self._woken, link, up)
 
     def _woken(self, link: StreamLink, up: _Upload) -> None:
+        """A hold ended: what it released goes as after a read (``_received``)."""
         up.wake = None
         if link.closing:
             return
-        try:
-            self._release(up)
-            if self.throttle is None:
-                self._serve_queue(link, up)
-            else:
-                self._kick(link, up)
-            self._wake_later(link, up)
-        except (P2PError, OSError) as exc:  # as the link's own reads are (``_feed``)
-            link.close(f"cannot serve a block ({exc})")
+        self._release(up)
+        self._kick(link, up)
+        link.carry_on()
+        self._wake_later(link, up)
 
     def _send_block(self, link: StreamLink, up: _Upload, req: w.BtRequest) -> None:
         """The block by its 13-byte head and the runtime's ``sendfile_now`` (a 16 KiB

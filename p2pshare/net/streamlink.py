@@ -44,6 +44,11 @@ class StreamLink(Link):
         self._rest()
         self._feed(data)
 
+    def carry_on(self) -> None:
+        """Let the receiver carry on with what it holds (its own timer's turn, or our
+        peer reading again), its errors closing the link as a read's do."""
+        self._feed(b"")
+
     def _feed(self, data: bytes) -> None:
         """Hand ``data`` to the receiver (b"": carry on with what it holds)."""
         if self._closing or self.receiver is None:
@@ -64,7 +69,7 @@ class StreamLink(Link):
         self._wake_writer()
         if self._transport is not None and not self._closing:
             self._transport.resume_reading()
-            self._feed(b"")  # what arrived while the peer was not reading our answers
+            self.carry_on()  # what arrived while the peer was not reading our answers
 
     def write(self, data: bytes) -> None:
         """Write ``data`` now (after anything corked)."""
